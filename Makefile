@@ -1,0 +1,40 @@
+# facefuse — entry points. Every target installs what it needs first (scripts/setup is
+# idempotent and caches downloads under ~/.cache/facefuse).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CACHE ?= $(or $(FACEFUSE_CACHE),$(HOME)/.cache/facefuse)
+PHOTOS = $(CACHE)/testdata/photos
+FACEFUSE = $(BUILD)/bin/facefuse
+
+.PHONY: setup build demo test test-fast examples bench clean
+
+setup:
+	scripts/setup
+
+build: setup
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The main job: swap a real face photo into another real photo and print where the result is.
+demo: build
+	mkdir -p $(BUILD)/demo
+	$(FACEFUSE) run -s $(PHOTOS)/astronaut.png -t $(PHOTOS)/jesper.jpg -o $(BUILD)/demo/swap.jpg
+	@echo "Open $(BUILD)/demo/swap.jpg to see the result."
+
+# All tests (unit, integration, end-to-end CLI) on real photos.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Everything but the tests labelled slow.
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
+
+# Contact sheet of source / target / result for several real pairs, written into the build tree.
+examples: build
+	scripts/make_examples $(FACEFUSE) $(CACHE)/testdata $(BUILD)/examples
+
+bench: build
+	$(BUILD)/bench/facefuse_bench_stages $(CACHE)/testdata
+
+clean:
+	rm -rf $(BUILD)

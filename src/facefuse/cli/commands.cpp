@@ -1,0 +1,261 @@
+#include "facefuse/cli/commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "facefuse/cli/progress_bar.h"
+#include "facefuse/core/error_codes.h"
+#include "facefuse/core/log.h"
+#include "facefuse/core/paths.h"
+#include "facefuse/inference/model_catalog.h"
+#include "facefuse/pipeline/detect.h"
+#include "facefuse/pipeline/image_job.h"
+#include "facefuse/processors/registry.h"
+
+namespace facefuse::cli {
+namespace {
+
+struct GlobalFlags {
+  std::string log_level = "info";
+  bool log_json = false;
+  std::string models_dir;
+  std::string execution_provider = "cpu";
+  int execution_device_id = 0;
+  int execution_thread_count = 0;
+};
+
+// Prints a Status the way a person can act on it and returns its exit code.
+int report_failure(const Status& status) {
+  std::fprintf(stderr, "facefuse: error: %s\n", status.message().c_str());
+  return exit_code_for(status.code());
+}
+
+void add_global_flags(CLI::App& app, GlobalFlags& g) {
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")
+      ->envname("FACEFUSE_LOG_LEVEL")->capture_default_str();
+  app.add_flag("--log-json", g.log_json, "write log lines as JSON objects")->envname("FACEFUSE_LOG_JSON");
+  app.add_option("--models-dir", g.models_dir, "directory with the model files")
+      ->envname("FACEFUSE_MODELS_DIR")->capture_default_str();
+  app.add_option("--execution-providers", g.execution_provider, "inference backend: cpu, cuda or tensorrt")
+      ->envname("FACEFUSE_EXECUTION_PROVIDERS")->capture_default_str();
+  app.add_option("--execution-device-id", g.execution_device_id, "GPU index for cuda/tensorrt")->capture_default_str();
+  app.add_option("--execution-thread-count", g.execution_thread_count,
+                 "threads per inference (0 = one per core)")->envname("FACEFUSE_EXECUTION_THREAD_COUNT")->capture_default_str();
+}
+
+Result<inference::SessionOptions> session_options(const GlobalFlags& g) {
+  inference::SessionOptions so;
+  FF_ASSIGN_OR_RETURN(so.provider, inference::parse_execution_provider(g.execution_provider));
+  so.device_id = g.execution_device_id;
+  if (g.execution_thread_count < 0) return invalid_argument("--execution-thread-count must be 0 or more");
+  so.intra_op_threads = g.execution_thread_count;
+  return so;
+}
+
+std::string flag_name(const std::string& option) {
+  std::string flag = "--" + option;
+  for (char& c : flag) if (c == '_') c = '-';
+  return flag;
+}
+
+std::string option_help(const processors::OptionSpec& spec) {
+  std::string help = spec.help;
+  if (!spec.choices.empty()) help += fmt::format(" ({})", fmt::join(spec.choices, ", "));
+  else if (spec.type == "number") help += fmt::format(" [{}..{}]", spec.min, spec.max);
+  return help;
+}
+
+// Flags generated from the processors' option schemas, so CLI and API accept the same options.
+class SchemaFlags {
+ public:
+  void add_all(CLI::App& app) {
+    add_group(app, "Face analysis", processors::common_options());
+    for (const auto& p : processors::processor_registry()) add_group(app, std::string(p.name), p.options);
+  }
+
+  // The options the user set, as typed JSON values (validation of ranges happens in the library).
+  Result<nlohmann::json> to_json() const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [name, entry] : values_) {
+      if (entry.bool_option != nullptr) {
+        if (entry.bool_option->count() > 0) out[name] = entry.flag;
+        continue;
+      }
+      if (entry.text.empty()) continue;
+      if (entry.type == "number") {
+        try {
+          size_t used = 0;
+          double v = std::stod(entry.text, &used);
+          if (used != entry.text.size()) throw std::invalid_argument("trailing text");
+          out[name] = v;
+        } catch (const std::exception&) {
+          return invalid_argument(fmt::format("{} expects a number, got '{}'", flag_name(name), entry.text));
+        }
+      } else {
+        out[name] = entry.text;
+      }
+    }
+    return out;
+  }
+
+ private:
+  struct Entry {
+    std::string type;
+    std::string text;
+    bool flag = false;
+    CLI::Option* bool_option = nullptr;
+  };
+
+  void add_group(CLI::App& app, const std::string& group, const std::vector<processors::OptionSpec>& specs) {
+    for (const auto& spec : specs) {
+      if (values_.count(spec.name) != 0) continue;
+      Entry& e = values_[spec.name];
+      e.type = spec.type;
+      if (spec.type == "boolean") {
+        e.bool_option = app.add_flag(flag_name(spec.name), e.flag, option_help(spec))->group(group);
+      } else {
+        app.add_option(flag_name(spec.name), e.text, option_help(spec))
+            ->group(group)
+            ->default_str(spec.default_value.is_string() ? spec.default_value.get<std::string>()
+                                                         : spec.default_value.dump());
+      }
+    }
+  }
+
+  std::map<std::string, Entry> values_;
+};
+
+int run_models_list(const GlobalFlags& g, bool as_json) {
+  std::filesystem::path dir = g.models_dir;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& m : inference::model_catalog()) {
+    auto state = inference::model_state(m, dir);
+    rows.push_back({{"id", m.id}, {"kind", m.kind}, {"state", inference::model_state_name(state)},
+                    {"path", (dir / m.file).string()}, {"license", m.license}, {"default", m.is_default}});
+  }
+  if (as_json) {
+    std::cout << nlohmann::json{{"models_dir", dir.string()}, {"models", rows}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << fmt::format("models directory: {}\n\n{:<30} {:<16} {:<10} {}\n", dir.string(), "ID", "KIND", "STATE", "LICENCE");
+  for (const auto& r : rows) {
+    std::cout << fmt::format("{:<30} {:<16} {:<10} {}\n", r["id"].get<std::string>(), r["kind"].get<std::string>(),
+                             r["state"].get<std::string>(), r["license"].get<std::string>());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"facefuse — face swap engine: detect, align, swap and blend faces in images.\n"
+               "Example: facefuse run -s face.jpg -t photo.jpg -o out.jpg",
+               "facefuse"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags (--log-level, --models-dir, ...) may follow the verb
+  app.set_version_flag("--version", "facefuse 0.1.0");
+  GlobalFlags global;
+  global.models_dir = default_models_dir().string();
+  add_global_flags(app, global);
+
+  // run
+  pipeline::JobSpec job;
+  std::vector<std::string> processors_list;
+  SchemaFlags schema_flags;
+  auto* run = app.add_subcommand("run", "Swap the face(s) of the source image(s) into the target image");
+  run->add_option("-s,--source", job.sources, "source image(s) holding the face to use; several images of the "
+                                              "same person are allowed")->required();
+  run->add_option("-t,--target", job.target, "target image whose faces are replaced")->required();
+  run->add_option("-o,--output", job.output, "output image (.jpg, .png or .webp); written only on success")->required();
+  run->add_option("--processors", processors_list, "processors to apply, in order")
+      ->default_str("face_swapper")->delimiter(',');
+  run->add_option("--output-image-quality", job.output_quality, "JPEG/WebP quality 0-100")
+      ->capture_default_str()->check(CLI::Range(0, 100));
+  run->add_option("--max-pixels", job.max_pixels, "refuse images with more pixels than this")->capture_default_str();
+  schema_flags.add_all(*run);
+
+  // detect
+  std::string detect_image;
+  auto* detect = app.add_subcommand("detect", "List the faces in an image as JSON (index, box, score, landmarks); "
+                                              "indices are what --reference-face-position selects");
+  detect->add_option("image", detect_image, "image to analyse")->required();
+  std::string detect_detector = "blazeface";
+  std::string detect_order = "large-small";
+  double detect_score = -1;
+  detect->add_option("--face-detector", detect_detector, "blazeface or dlib_hog")->capture_default_str();
+  detect->add_option("--face-detector-score", detect_score, "minimum detector score 0-1 (default: the detector's)");
+  detect->add_option("--face-selector-order", detect_order, "order of the indices")->capture_default_str();
+  bool detect_landmarks = false;
+  detect->add_flag("--landmarks-68", detect_landmarks, "include the 68 landmarks of each face");
+
+  // models
+  auto* models = app.add_subcommand("models", "Model catalogue: which models are installed");
+  models->require_subcommand(1);
+  bool list_json = false;
+  auto* models_list = models->add_subcommand("list", "List models: installed, missing or corrupt, path and licence");
+  models_list->add_flag("--json", list_json, "print JSON instead of a table");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string verb = app.get_subcommands().empty() ? "" : app.get_subcommands().front()->get_name() + " ";
+    std::fprintf(stderr, "facefuse: error: %s\nRun 'facefuse %s--help' for the options.\n", e.what(), verb.c_str());
+    return kExitBadInput;
+  }
+
+  if (auto s = init_logging(global.log_level, global.log_json); !s.is_ok()) return report_failure(s);
+  auto so = session_options(global);
+  if (!so) return report_failure(so.status());
+
+  if (run->parsed()) {
+    job.models_dir = global.models_dir;
+    job.session = *so;
+    if (!processors_list.empty()) job.processors = processors_list;
+    auto options = schema_flags.to_json();
+    if (!options) return report_failure(options.status());
+    job.options = *options;
+    ProgressBar bar(stderr);
+    auto report = pipeline::run_image_job(job, [&](const std::string& stage, double fraction) { bar.update(stage, fraction); });
+    bar.finish();
+    if (!report) return report_failure(report.status());
+    for (const auto& w : report->warnings) std::fprintf(stderr, "facefuse: warning: %s\n", w.c_str());
+    std::printf("%s\n", report->output.string().c_str());
+    std::fprintf(stderr, "facefuse: wrote %s (%d of %d target face(s) processed)\n", report->output.string().c_str(),
+                 report->processed_faces, report->target_faces);
+    return kExitOk;
+  }
+  if (detect->parsed()) {
+    pipeline::DetectRequest request;
+    request.image = detect_image;
+    request.models_dir = global.models_dir;
+    request.session = *so;
+    request.detector = detect_detector;
+    request.detector_score = static_cast<float>(detect_score);
+    request.order = detect_order;
+    request.include_landmarks68 = detect_landmarks;
+    auto result = pipeline::detect_faces(request);
+    if (!result) return report_failure(result.status());
+    std::cout << result->dump(2) << "\n";
+    return kExitOk;
+  }
+  if (models_list->parsed()) return run_models_list(global, list_json);
+  return kExitBadInput;
+}
+
+}  // namespace facefuse::cli

@@ -1,0 +1,189 @@
+#include "facefuse/face/alignment.h"
+
+#include <cassert>
+#include <cmath>
+#include <string>
+
+#include <opencv2/imgproc.hpp>
+
+namespace facefuse::face {
+
+namespace {
+
+struct TemplateEntry {
+  AlignmentTemplate id;
+  std::string_view name;
+  AlignmentTemplatePoints points;
+};
+
+// CONTRACTS.md "Alignment templates" (FaceFusion 3.8.1 face_helper.WARP_TEMPLATE_SET), verbatim.
+const std::array<TemplateEntry, 7> kTemplates = {{
+    {AlignmentTemplate::kArcface112V1, "arcface_112_v1",
+     {{{0.35473214, 0.45658929}, {0.64526786, 0.45658929}, {0.50000000, 0.61154464},
+       {0.37913393, 0.77687500}, {0.62086607, 0.77687500}}}},
+    {AlignmentTemplate::kArcface112V2, "arcface_112_v2",
+     {{{0.34191607, 0.46157411}, {0.65653393, 0.45983393}, {0.50022500, 0.64050536},
+       {0.37097589, 0.82469196}, {0.63151696, 0.82325089}}}},
+    {AlignmentTemplate::kArcface128, "arcface_128",
+     {{{0.36167656, 0.40387734}, {0.63696719, 0.40235469}, {0.50019687, 0.56044219},
+       {0.38710391, 0.72160547}, {0.61507734, 0.72034453}}}},
+    {AlignmentTemplate::kDflWholeFace, "dfl_whole_face",
+     {{{0.35342266, 0.39285716}, {0.62797622, 0.39285716}, {0.48660713, 0.54017860},
+       {0.38839287, 0.68750011}, {0.59821427, 0.68750011}}}},
+    {AlignmentTemplate::kFfhq512, "ffhq_512",
+     {{{0.37691676, 0.46864664}, {0.62285697, 0.46912813}, {0.50123859, 0.61331904},
+       {0.39308822, 0.72541100}, {0.61150205, 0.72490465}}}},
+    {AlignmentTemplate::kMtcnn512, "mtcnn_512",
+     {{{0.36562865, 0.46733799}, {0.63305391, 0.46585885}, {0.50019127, 0.61942959},
+       {0.39032951, 0.77598822}, {0.61178945, 0.77476328}}}},
+    {AlignmentTemplate::kStyleganex384, "styleganex_384",
+     {{{0.42353745, 0.52289879}, {0.57725008, 0.52319972}, {0.50123859, 0.61331904},
+       {0.43364461, 0.68337652}, {0.57015325, 0.68306005}}}},
+}};
+
+const TemplateEntry& entry(AlignmentTemplate which) {
+  for (const auto& e : kTemplates) {
+    if (e.id == which) return e;
+  }
+  assert(false && "AlignmentTemplate not in kTemplates");
+  return kTemplates[0];
+}
+
+// FaceFusion's ransacReprojThreshold: large enough that all 5 points count as inliers for any
+// real face, so RANSAC only guards against wild outliers.
+constexpr double kRansacThresholdPx = 100.0;
+
+}  // namespace
+
+const AlignmentTemplatePoints& alignment_template_points(AlignmentTemplate which) { return entry(which).points; }
+
+std::string_view alignment_template_name(AlignmentTemplate which) { return entry(which).name; }
+
+const std::vector<AlignmentTemplate>& alignment_templates() {
+  static const std::vector<AlignmentTemplate> all = [] {
+    std::vector<AlignmentTemplate> v;
+    for (const auto& e : kTemplates) v.push_back(e.id);
+    return v;
+  }();
+  return all;
+}
+
+Result<AlignmentTemplate> parse_alignment_template(std::string_view name) {
+  std::string valid;
+  for (const auto& e : kTemplates) {
+    if (e.name == name) return e.id;
+    valid += valid.empty() ? "" : ", ";
+    valid += e.name;
+  }
+  return invalid_argument("unknown alignment template '" + std::string(name) + "'; valid: " + valid);
+}
+
+std::array<cv::Point2f, 5> alignment_template_pixels(AlignmentTemplate which, cv::Size crop) {
+  const auto& points = entry(which).points;
+  std::array<cv::Point2f, 5> out;
+  for (size_t i = 0; i < points.size(); ++i) {
+    out[i] = cv::Point2f(static_cast<float>(points[i].x * crop.width), static_cast<float>(points[i].y * crop.height));
+  }
+  return out;
+}
+
+namespace {
+
+// Least-squares 4-DoF similarity over the points with inlier[i] set: minimises
+// Σ |M·from_i − to_i|² for M = [a −b tx; b a ty]. The residual is linear in (a, b, tx, ty), so
+// this closed form is the point OpenCV's Levenberg–Marquardt refinement converges to.
+// Returns false when the chosen points coincide.
+bool fit_similarity(const std::vector<cv::Point2d>& from, const std::vector<cv::Point2d>& to,
+                    const std::vector<bool>& inlier, cv::Matx23d& out) {
+  cv::Point2d mean_from(0, 0), mean_to(0, 0);
+  int n = 0;
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (!inlier[i]) continue;
+    mean_from += from[i];
+    mean_to += to[i];
+    ++n;
+  }
+  if (n < 2) return false;
+  mean_from *= 1.0 / n;
+  mean_to *= 1.0 / n;
+  double spread = 0, dot = 0, cross = 0;
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (!inlier[i]) continue;
+    const cv::Point2d p = from[i] - mean_from, q = to[i] - mean_to;
+    spread += p.dot(p);
+    dot += p.dot(q);
+    cross += p.x * q.y - p.y * q.x;
+  }
+  if (!(spread > 1e-12)) return false;
+  const double a = dot / spread, b = cross / spread;
+  out = cv::Matx23d(a, -b, mean_to.x - (a * mean_from.x - b * mean_from.y),  //
+                    b, a, mean_to.y - (b * mean_from.x + a * mean_from.y));
+  return std::isfinite(a) && std::isfinite(b) && (a != 0 || b != 0);
+}
+
+double squared_error(const cv::Matx23d& m, const cv::Point2d& p, const cv::Point2d& q) {
+  const double dx = m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2) - q.x;
+  const double dy = m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2) - q.y;
+  return dx * dx + dy * dy;
+}
+
+}  // namespace
+
+// FaceFusion calls cv::estimateAffinePartial2D(points, template, RANSAC, 100): RANSAC over
+// 2-point minimal samples, inliers = squared reprojection error ≤ 100², then Levenberg–Marquardt
+// on the inliers. We do the same without OpenCV's calib3d (not among the OpenCV modules the build
+// links, and 5 points do not need it): RANSAC is exhaustive over all 10 pairs (no randomness), the
+// largest inlier set wins (ties: the smaller inlier error), and the refinement is the closed-form
+// least squares above. Whenever OpenCV finds the same inliers — every real face, where all 5
+// points are inliers — the results agree to rounding (checked against calib3d while writing this).
+cv::Mat estimate_alignment(const Landmarks5& landmarks, AlignmentTemplate which, cv::Size crop) {
+  const auto target = alignment_template_pixels(which, crop);
+  std::vector<cv::Point2d> from, to;
+  for (size_t i = 0; i < landmarks.size(); ++i) {
+    if (!std::isfinite(landmarks[i].x) || !std::isfinite(landmarks[i].y)) return {};
+    from.emplace_back(landmarks[i]);
+    to.emplace_back(target[i]);
+  }
+  const double threshold2 = kRansacThresholdPx * kRansacThresholdPx;
+  std::vector<bool> best_inliers;
+  int best_count = 0;
+  double best_error = 0;
+  for (size_t i = 0; i < from.size(); ++i) {
+    for (size_t j = i + 1; j < from.size(); ++j) {
+      std::vector<bool> pair(from.size(), false);
+      pair[i] = pair[j] = true;
+      cv::Matx23d model;
+      if (!fit_similarity(from, to, pair, model)) continue;
+      std::vector<bool> inliers(from.size(), false);
+      int count = 0;
+      double error = 0;
+      for (size_t k = 0; k < from.size(); ++k) {
+        const double e = squared_error(model, from[k], to[k]);
+        if (e <= threshold2) {
+          inliers[k] = true;
+          ++count;
+          error += e;
+        }
+      }
+      if (count > best_count || (count == best_count && error < best_error)) {
+        best_inliers = inliers;
+        best_count = count;
+        best_error = error;
+      }
+    }
+  }
+  cv::Matx23d affine;
+  if (best_count < 2 || !fit_similarity(from, to, best_inliers, affine)) return {};
+  return cv::Mat(affine, true);
+}
+
+cv::Mat warp_face(const cv::Mat& frame, const cv::Mat& affine, cv::Size crop) {
+  if (frame.empty() || affine.empty() || crop.width <= 0 || crop.height <= 0) return {};
+  cv::Mat out;
+  // FaceFusion passes INTER_AREA; OpenCV's warpAffine has no area mode and samples bilinearly
+  // for it. We pass the same flag so any future OpenCV change affects both alike.
+  cv::warpAffine(frame, out, affine, crop, cv::INTER_AREA, cv::BORDER_REPLICATE);
+  return out;
+}
+
+}  // namespace facefuse::face

@@ -1,0 +1,52 @@
+// Face detectors and landmarkers by the names users pass (--face-detector, --face-landmarker,
+// the API's options.face_detector). The list of names is explicit here; there is no static
+// self-registration.
+//
+//   detectors:   "blazeface" (default; BlazeFace full-range 256, or short-range 128 via options)
+//                "dlib_hog"  (dlib's HOG frontal face detector; no model file)
+//   landmarkers: "dlib_68"   (default; dlib's 68-point shape predictor)
+//
+// Both detectors return boxes in the same (dlib 68-landmark) convention, scores in [0, 1] where
+// 0.5 is each detector's natural operating point, and 5 points in face.h order.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "facefuse/face/blazeface_detector.h"
+#include "facefuse/face/face.h"
+#include "facefuse/inference/onnx_session.h"
+
+namespace facefuse::face {
+
+inline constexpr std::string_view kDefaultFaceDetector = "blazeface";
+inline constexpr std::string_view kDefaultFaceLandmarker = "dlib_68";
+
+struct DetectorOptions {
+  // Faces scoring below this are dropped (FaceFusion's --face-detector-score).
+  float score_threshold = 0.5f;
+  // Smallest face (box side, source pixels) the detector should find anywhere in a frame; larger
+  // values are faster (fewer BlazeFace tiles, less dlib upsampling). 0 = no extra effort
+  // (BlazeFace: a single pass over the whole frame; dlib_hog: no upsampling).
+  int min_face_size = 40;
+  // blazeface only: full range (256) by default; short range (128) for close-ups.
+  BlazeFaceVariant blazeface_variant = BlazeFaceVariant::kFullRange;
+  // ONNX detectors only: execution provider and threads.
+  inference::SessionOptions session;
+};
+
+// Valid names, default first.
+std::vector<std::string_view> face_detector_names();
+std::vector<std::string_view> face_landmarker_names();
+
+// Unknown name → invalid_argument listing the valid names; missing model file →
+// failed_precondition naming the expected path and telling to run scripts/setup.
+Result<std::shared_ptr<FaceDetector>> create_face_detector(std::string_view name,
+                                                           const std::filesystem::path& models_dir,
+                                                           const DetectorOptions& options = {});
+Result<std::shared_ptr<FaceLandmarker>> create_face_landmarker(std::string_view name,
+                                                               const std::filesystem::path& models_dir);
+
+}  // namespace facefuse::face

@@ -1,0 +1,74 @@
+// Face analysis types shared by detectors, landmarkers, recognizers, selection and processors.
+// Coordinates are always source-image pixels (x right, y down), floating point.
+#pragma once
+
+#include <array>
+#include <string_view>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "facefuse/core/status.h"
+
+namespace facefuse::face {
+
+// The 5 alignment points in FaceFusion's order, named by where they appear in the image:
+// [0] eye on the image's left (the subject's right eye), [1] eye on the image's right,
+// [2] nose tip, [3] mouth corner on the image's left, [4] mouth corner on the image's right.
+using Landmarks5 = std::array<cv::Point2f, 5>;
+
+// dlib/iBUG 68-point layout: 0–16 jaw, 17–26 brows, 27–35 nose, 36–47 eyes, 48–67 mouth.
+using Landmarks68 = std::vector<cv::Point2f>;
+inline constexpr int kLandmarkCount68 = 68;
+
+// What a detector returns for one face.
+struct Detection {
+  cv::Rect2f box;
+  float score = 0.0f;       // detector confidence in [0, 1]
+  Landmarks5 landmarks5{};  // from the detector; dlib_hog has none and estimates them from the box
+};
+
+// One analysed face.
+struct Face {
+  cv::Rect2f box;
+  float score = 0.0f;
+  Landmarks5 landmarks5{};   // derived from landmarks68 when those exist, else the detector's
+  Landmarks68 landmarks68;   // empty when no landmarker ran
+  std::vector<float> embedding;  // identity descriptor of the active recognizer; empty if not computed
+
+  bool has_landmarks68() const { return landmarks68.size() == kLandmarkCount68; }
+};
+
+// 5 alignment points from 68 landmarks: eye centres = means of 36–41 and 42–47, nose tip 30,
+// mouth corners 48 and 54.
+Landmarks5 landmarks5_from_68(const Landmarks68& points);
+
+class FaceDetector {
+ public:
+  virtual ~FaceDetector() = default;
+  virtual std::string_view name() const = 0;
+  // All faces in a BGR uint8 image, best score first. Thread-safe.
+  virtual Result<std::vector<Detection>> detect(const cv::Mat& bgr) const = 0;
+};
+
+class FaceLandmarker {
+ public:
+  virtual ~FaceLandmarker() = default;
+  virtual std::string_view name() const = 0;
+  // 68 points for the face in `box` of a BGR uint8 image. Thread-safe.
+  virtual Result<Landmarks68> landmarks(const cv::Mat& bgr, const cv::Rect2f& box) const = 0;
+};
+
+class FaceRecognizer {
+ public:
+  virtual ~FaceRecognizer() = default;
+  virtual std::string_view name() const = 0;
+  // Identity descriptor of `face` (needs landmarks) in a BGR uint8 image. Thread-safe.
+  virtual Result<std::vector<float>> embed(const cv::Mat& bgr, const Face& face) const = 0;
+  // Distance between two descriptors of this recognizer (smaller = more alike) and the distance
+  // under which two faces are the same person by this model's own rule.
+  virtual float distance(const std::vector<float>& a, const std::vector<float>& b) const = 0;
+  virtual float same_person_threshold() const = 0;
+};
+
+}  // namespace facefuse::face

@@ -1,0 +1,52 @@
+#include "facefuse/face/face_analyser.h"
+
+#include "facefuse/face/detector_factory.h"
+#include "facefuse/face/dlib_recognizer.h"
+
+namespace facefuse::face {
+
+Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptions& options) {
+  std::unique_ptr<FaceAnalyser> analyser(new FaceAnalyser());
+  DetectorOptions detector_options;
+  if (options.detector_score >= 0.0f) detector_options.score_threshold = options.detector_score;
+  detector_options.session = options.session;
+  FF_ASSIGN_OR_RETURN(analyser->detector_, create_face_detector(options.detector, options.models_dir, detector_options));
+  FF_ASSIGN_OR_RETURN(analyser->landmarker_, create_face_landmarker(options.landmarker, options.models_dir));
+  if (options.with_recognizer) {
+    FF_ASSIGN_OR_RETURN(analyser->recognizer_, DlibRecognizer::open(options.models_dir, options.session));
+  }
+  return analyser;
+}
+
+Result<std::vector<Face>> FaceAnalyser::analyse(const cv::Mat& bgr) const {
+  FF_ASSIGN_OR_RETURN(auto detections, detector_->detect(bgr));
+  std::vector<Face> faces;
+  faces.reserve(detections.size());
+  for (const auto& d : detections) {
+    Face face;
+    face.box = d.box;
+    face.score = d.score;
+    FF_ASSIGN_OR_RETURN(face.landmarks68, landmarker_->landmarks(bgr, d.box));
+    face.landmarks5 = landmarks5_from_68(face.landmarks68);
+    faces.push_back(std::move(face));
+  }
+  return faces;
+}
+
+Status FaceAnalyser::embed(const cv::Mat& bgr, std::vector<Face>& faces) const {
+  if (!recognizer_) return failed_precondition("face analyser opened without a recognizer");
+  for (auto& face : faces) {
+    FF_ASSIGN_OR_RETURN(face.embedding, recognizer_->embed(bgr, face));
+  }
+  return Status::ok();
+}
+
+const Face* largest_face(const std::vector<Face>& faces) {
+  const Face* best = nullptr;
+  for (const auto& f : faces) {
+    if (best == nullptr || f.box.area() > best->box.area()) best = &f;
+  }
+  return best;
+}
+
+}  // namespace facefuse::face

@@ -1,0 +1,50 @@
+// FaceAnalyser: detector + 68-point landmarker + (optional) recognizer, opened once per job and
+// shared by every thread that processes its frames.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "facefuse/core/status.h"
+#include "facefuse/face/face.h"
+#include "facefuse/inference/onnx_session.h"
+
+namespace facefuse::face {
+
+struct FaceAnalyserOptions {
+  std::filesystem::path models_dir;
+  std::string detector = "blazeface";  // blazeface | dlib_hog
+  float detector_score = -1.0f;        // < 0: the detector's own default
+  std::string landmarker = "dlib_68";
+  bool with_recognizer = false;        // open the identity recognizer (reference selection, tests)
+  inference::SessionOptions session;
+};
+
+class FaceAnalyser {
+ public:
+  static Result<std::unique_ptr<FaceAnalyser>> open(const FaceAnalyserOptions& options);
+
+  // Faces in a BGR uint8 image with box, score, 68 landmarks and the 5 points derived from them,
+  // best detector score first. Embeddings are not computed here (see embed). Thread-safe.
+  Result<std::vector<Face>> analyse(const cv::Mat& bgr) const;
+  // Fills Face::embedding of each face. kFailedPrecondition without a recognizer. Thread-safe.
+  Status embed(const cv::Mat& bgr, std::vector<Face>& faces) const;
+
+  const FaceDetector& detector() const { return *detector_; }
+  const FaceRecognizer* recognizer() const { return recognizer_.get(); }
+
+ private:
+  FaceAnalyser() = default;
+  std::shared_ptr<FaceDetector> detector_;
+  std::shared_ptr<FaceLandmarker> landmarker_;
+  std::shared_ptr<FaceRecognizer> recognizer_;
+};
+
+// The largest face (by box area), or nullptr when `faces` is empty.
+const Face* largest_face(const std::vector<Face>& faces);
+
+}  // namespace facefuse::face

@@ -1,0 +1,69 @@
+// An ONNX Runtime session: input/output metadata read once at open, thread-safe run().
+// One session per model per process, shared by threads (ORT's Run is safe to call concurrently).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "facefuse/core/status.h"
+
+namespace facefuse::inference {
+
+enum class ExecutionProvider { kCpu, kCuda, kTensorRt };
+
+// "cpu" | "cuda" | "tensorrt"; anything else is kInvalidArgument naming the valid values.
+Result<ExecutionProvider> parse_execution_provider(std::string_view name);
+const char* execution_provider_name(ExecutionProvider provider);
+
+struct SessionOptions {
+  ExecutionProvider provider = ExecutionProvider::kCpu;
+  int device_id = 0;
+  // Threads ORT may use inside one Run (0 = ORT's default: one per physical core).
+  int intra_op_threads = 0;
+};
+
+enum class ElementType { kFloat, kDouble, kFloat16, kInt64, kOther };
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;  // -1 for dynamic dimensions
+  ElementType type = ElementType::kFloat;
+};
+
+// A dense float32 tensor, row-major in the order of `shape`. Inputs whose model type is float64
+// or float16 are converted on the way in; outputs are always returned as float32.
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+
+  static Tensor zeros(std::vector<int64_t> shape);
+  size_t element_count() const;
+};
+
+class OnnxSession {
+ public:
+  static Result<std::shared_ptr<OnnxSession>> open(const std::filesystem::path& model_path,
+                                                   const SessionOptions& options = {});
+  ~OnnxSession();
+  OnnxSession(const OnnxSession&) = delete;
+  OnnxSession& operator=(const OnnxSession&) = delete;
+
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& outputs() const;
+  const std::filesystem::path& path() const;
+
+  // Runs the model on `inputs`, given in the order of inputs(); returns all outputs in the order
+  // of outputs(). Shapes are checked against the model's static dimensions first. Thread-safe.
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) const;
+
+ private:
+  struct Impl;
+  explicit OnnxSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace facefuse::inference

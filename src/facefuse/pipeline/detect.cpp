@@ -1,0 +1,50 @@
+#include "facefuse/pipeline/detect.h"
+
+#include <cmath>
+
+#include "facefuse/face/face_analyser.h"
+#include "facefuse/face/face_selector.h"
+
+namespace facefuse::pipeline {
+namespace {
+
+// Pixel coordinates to 0.01 px: finer digits are noise and bloat the JSON.
+double round2(float v) { return std::round(v * 100.0) / 100.0; }
+
+nlohmann::json point_list(const auto& points) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : points) out.push_back({round2(p.x), round2(p.y)});
+  return out;
+}
+
+}  // namespace
+
+Result<nlohmann::json> detect_faces(const DetectRequest& request) {
+  FF_ASSIGN_OR_RETURN(face::FaceSelectorOrder order, face::parse_face_selector_order(request.order));
+  FF_ASSIGN_OR_RETURN(cv::Mat image, media::read_image(request.image, {request.max_pixels}));
+  face::FaceAnalyserOptions options;
+  options.models_dir = request.models_dir;
+  options.detector = request.detector;
+  options.detector_score = request.detector_score;
+  options.session = request.session;
+  FF_ASSIGN_OR_RETURN(auto analyser, face::FaceAnalyser::open(options));
+  FF_ASSIGN_OR_RETURN(auto faces, analyser->analyse(image));
+  faces = face::sort_faces(std::move(faces), order);
+
+  nlohmann::json out = {{"image", request.image.string()}, {"width", image.cols}, {"height", image.rows},
+                        {"detector", request.detector},   {"order", request.order}};
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t i = 0; i < faces.size(); ++i) {
+    const auto& f = faces[i];
+    nlohmann::json entry = {{"index", i},
+                            {"box", {round2(f.box.x), round2(f.box.y), round2(f.box.width), round2(f.box.height)}},
+                            {"score", std::round(f.score * 1000.0) / 1000.0},
+                            {"landmarks_5", point_list(f.landmarks5)}};
+    if (request.include_landmarks68) entry["landmarks_68"] = point_list(f.landmarks68);
+    list.push_back(std::move(entry));
+  }
+  out["faces"] = std::move(list);
+  return out;
+}
+
+}  // namespace facefuse::pipeline

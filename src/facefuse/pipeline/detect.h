@@ -1,0 +1,31 @@
+// Face discovery for `facefuse detect` and POST /api/v1/detect: the faces of an image with the
+// indices that --reference-face-position / reference_face_index select.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "facefuse/core/status.h"
+#include "facefuse/inference/onnx_session.h"
+#include "facefuse/media/image_io.h"
+
+namespace facefuse::pipeline {
+
+struct DetectRequest {
+  std::filesystem::path image;
+  std::filesystem::path models_dir;
+  inference::SessionOptions session;
+  std::string detector = "blazeface";
+  float detector_score = -1.0f;  // < 0: the detector's default
+  std::string order = "large-small";
+  bool include_landmarks68 = false;
+  int64_t max_pixels = media::kDefaultMaxPixels;
+};
+
+// {"image", "width", "height", "detector", "order", "faces": [{"index", "box": [x, y, w, h],
+//  "score", "landmarks_5": [[x, y] × 5], "landmarks_68"?: [[x, y] × 68]}]} in image pixels.
+Result<nlohmann::json> detect_faces(const DetectRequest& request);
+
+}  // namespace facefuse::pipeline

@@ -1,0 +1,77 @@
+// The "classical" face swapper (no model): the source face is warped onto the target face by a
+// piecewise-affine map over the 68 landmarks, colour-matched in L*a*b*, and blended in with a
+// feathered landmark mask (multi-band or Poisson). DESIGN.md §4.2.
+//
+// Identity lives in the inner-face proportions: the source's eyes, brows, nose and mouth keep
+// their own layout — a similarity transform (rotation, uniform scale, shift) fitted from the
+// source's inner face to the target's — and only the jaw and the mask boundary bend toward the
+// target. `morph` sets the balance (see ClassicalSwapOptions::morph).
+//
+// Cost is O(face region), not O(frame): only the target's face box (plus a margin) is read,
+// warped, blended and written; the source image is sampled only around its face.
+// Thread-safety: classical_swap is a pure function of its arguments (no global state); calls on
+// different frames may run concurrently, and `source` may be shared read-only between them.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include "facefuse/core/status.h"
+#include "facefuse/face/face.h"
+
+namespace facefuse::processors {
+
+enum class ClassicalBlendMode { kMultiBand, kPoisson };
+
+struct ClassicalSwapOptions {
+  // --face-swapper-blend, 0–1: how much of the swapped face is shown (0 = the target is kept,
+  // the frame is not modified at all).
+  float blend = 1.0f;
+  // --face-swapper-morph, 0–1: how far the warped source bends toward the target's landmarks.
+  //   0    pure similarity: source jaw and inner face both keep the source's proportions;
+  //   0.5  the jaw/outline follows the target fully, the inner face keeps the source's layout;
+  //   1    full piecewise-affine warp onto all of the target's landmarks.
+  // Outline weight = min(1, 2·morph); inner-face weight = max(0, 2·morph − 1). The default was
+  // chosen by the identity test (tests/processors/classical_swapper_test.cpp): it keeps the
+  // source's identity while the face fills the target's outline.
+  float morph = 0.5f;
+  // --face-mask-blur, 0–1: feather width of the mask edge as a fraction of face size
+  // (face::SwapMaskOptions).
+  float face_mask_blur = 0.3f;
+  ClassicalBlendMode blend_mode = ClassicalBlendMode::kMultiBand;
+  // Keep the target's inner mouth (teeth, tongue) instead of the source's.
+  bool mouth_mask = false;
+};
+
+struct SwapSourceFace {
+  cv::Mat image;   // BGR uint8, the whole source image (only the face's surroundings are read)
+  face::Face face; // in `image` pixels, with 68 landmarks
+};
+
+// Swaps `source` onto `target_face` inside `frame` (BGR uint8), in place. Pixels are modified
+// only inside the target's face region, and only where the returned mask is > 0.
+//
+// `out_mask` (optional): CV_32FC1, frame-sized, in [0, 1]: the exact per-pixel weight with
+// which the swapped face was composited, out = frame·(1 − m) + swapped·m; it already includes
+// `blend`. Pixels where m == 0 are bit-identical to the input.
+//
+// Errors: kInvalidArgument when the frame or source image is empty or not BGR uint8, when a face
+// lacks 68 landmarks, or an option is out of [0, 1]. A target face too small to swap (under
+// ~8 px) or entirely outside the frame is not an error: the frame is left as is (empty mask).
+Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapSourceFace& source,
+                      const ClassicalSwapOptions& options, cv::Mat* out_mask = nullptr);
+
+// Yaw of a face from its 68 landmarks, in about [−1, 1]: where the nose tip (30) lies between
+// the two ends of the jaw (0 and 16) along the line joining them, 0 = frontal, positive = nose
+// toward the image's right (point 16), negative = toward the image's left.
+float estimate_yaw(const face::Landmarks68& points);
+
+// Landmarks of the horizontally mirrored image (x → image_width − 1 − x), renumbered with the
+// 68-point left/right permutation so each index keeps its meaning (jaw 0 stays the image-left end).
+face::Landmarks68 mirror_landmarks68(const face::Landmarks68& points, int image_width);
+
+// Whether classical_swap uses the mirrored source for this source/target pair: their yaws point
+// opposite ways, each by more than kMirrorYawThreshold.
+inline constexpr float kMirrorYawThreshold = 0.08f;
+bool should_mirror_source(const face::Landmarks68& source, const face::Landmarks68& target);
+
+}  // namespace facefuse::processors

@@ -1,0 +1,30 @@
+// face_swapper: replaces each selected target face with the source face. Backends:
+// "classical" (default, no model: landmark warp + colour transfer + blending, see
+// classical_swapper.h). ONNX swappers (inswapper, hyperswap, ...) plug in here later.
+#pragma once
+
+#include <vector>
+
+#include "facefuse/processors/face_swapper/classical_swapper.h"
+#include "facefuse/processors/processor.h"
+
+namespace facefuse::processors {
+
+std::vector<OptionSpec> face_swapper_options();
+
+class FaceSwapper final : public FrameProcessor {
+ public:
+  std::string_view name() const override { return "face_swapper"; }
+  // Finds the source face: the largest face of each source image; the largest of those is used.
+  // kNoFace when no source image has a face.
+  Status open(const ProcessorContext& context) override;
+  Status process(FrameContext& frame) const override;
+
+  const SwapSourceFace& source() const { return source_; }
+
+ private:
+  SwapSourceFace source_;
+  ClassicalSwapOptions options_;
+};
+
+}  // namespace facefuse::processors

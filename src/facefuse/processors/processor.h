@@ -1,0 +1,65 @@
+// The frame-processor contract shared by every processor (face_swapper, face_debugger, ...).
+// A processor is opened once per job (resolve models, analyse sources, validate options — fail
+// early with a clear message), then called once per frame, possibly from several threads at once
+// for different frames, then closed.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "facefuse/core/status.h"
+#include "facefuse/face/face.h"
+#include "facefuse/face/face_analyser.h"
+
+namespace facefuse::processors {
+
+// One option of a processor, as shown by --help, validated by the API and listed by /models.
+struct OptionSpec {
+  std::string name;           // snake_case key in the job's options, e.g. "face_swapper_blend"
+  std::string type;           // "number" | "string" | "boolean"
+  nlohmann::json default_value;
+  std::string help;
+  std::vector<std::string> choices;  // allowed values of a string option; empty = free
+  double min = 0.0, max = 0.0;       // range of a number option (inclusive)
+};
+
+// What a processor gets at open(): the job's sources and options and the shared face analyser.
+struct ProcessorContext {
+  std::filesystem::path models_dir;
+  const face::FaceAnalyser* analyser = nullptr;  // outlives the processor
+  std::vector<cv::Mat> source_images;            // BGR uint8, in the order given
+  std::vector<std::string> source_names;         // file names for messages
+  nlohmann::json options = nlohmann::json::object();  // validated against options()
+};
+
+// One frame on its way through the processors.
+struct FrameContext {
+  cv::Mat frame;                         // BGR uint8, modified in place
+  std::vector<face::Face> target_faces;  // faces selected for processing, with 68 landmarks
+  int64_t frame_index = 0;
+};
+
+class FrameProcessor {
+ public:
+  virtual ~FrameProcessor() = default;
+  virtual std::string_view name() const = 0;
+  virtual Status open(const ProcessorContext& context) = 0;
+  // Thread-safe after open(): frames may be processed concurrently.
+  virtual Status process(FrameContext& frame) const = 0;
+  virtual void close() {}
+};
+
+// Reads a validated option with its default.
+template <typename T>
+T option_or(const nlohmann::json& options, const std::string& name, T fallback) {
+  auto it = options.find(name);
+  return it == options.end() || it->is_null() ? fallback : it->get<T>();
+}
+
+}  // namespace facefuse::processors

@@ -1,0 +1,103 @@
+#include "facefuse/processors/registry.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "facefuse/processors/face_debugger/face_debugger.h"
+#include "facefuse/processors/face_swapper/face_swapper.h"
+
+namespace facefuse::processors {
+
+const std::vector<OptionSpec>& common_options() {
+  static const std::vector<OptionSpec> specs = {
+      {"face_detector", "string", "blazeface", "face detector", {"blazeface", "dlib_hog"}},
+      {"face_detector_score", "number", nullptr, "minimum detector score (default: the detector's own)", {}, 0.0, 1.0},
+      {"face_selector_mode", "string", "reference",
+       "which target faces to process: many = all, one = the first in order, reference = the person at "
+       "--reference-face-position",
+       {"many", "one", "reference"}},
+      {"face_selector_order", "string", "large-small", "order of the faces for 'one' and the reference position",
+       {"left-right", "right-left", "top-bottom", "bottom-top", "small-large", "large-small", "best-worst", "worst-best"}},
+      {"reference_face_position", "number", 0, "index (in selector order) of the reference face in the target", {}, 0, 1000},
+      {"reference_face_distance", "number", nullptr,
+       "how unlike the reference a face may be and still count as the same person (default: the recognizer's own "
+       "rule)", {}, 0.0, 2.0},
+  };
+  return specs;
+}
+
+std::span<const ProcessorInfo> processor_registry() {
+  static const std::vector<ProcessorInfo> registry = {
+      {"face_swapper", "replaces target faces with the source face", face_swapper_options(),
+       [] { return std::make_unique<FaceSwapper>(); }},
+      {"face_debugger", "draws boxes, 5/68 landmarks and the swap mask of each selected face", face_debugger_options(),
+       [] { return std::make_unique<FaceDebugger>(); }},
+  };
+  return registry;
+}
+
+Result<const ProcessorInfo*> find_processor(std::string_view name) {
+  for (const auto& p : processor_registry()) {
+    if (p.name == name) return &p;
+  }
+  std::vector<std::string_view> names;
+  for (const auto& p : processor_registry()) names.push_back(p.name);
+  return invalid_argument(fmt::format("unknown processor '{}': valid processors are {}", name, fmt::join(names, ", ")));
+}
+
+namespace {
+
+Status check_value(const OptionSpec& spec, const nlohmann::json& value) {
+  if (value.is_null()) return Status::ok();
+  if (spec.type == "number") {
+    if (!value.is_number()) return invalid_argument(fmt::format("option {} must be a number", spec.name));
+    double v = value.get<double>();
+    if (v < spec.min || v > spec.max) {
+      return invalid_argument(fmt::format("option {} = {} is out of range: use a value from {} to {}", spec.name, v,
+                                          spec.min, spec.max));
+    }
+  } else if (spec.type == "boolean") {
+    if (!value.is_boolean()) return invalid_argument(fmt::format("option {} must be true or false", spec.name));
+  } else {
+    if (!value.is_string()) return invalid_argument(fmt::format("option {} must be a string", spec.name));
+    if (!spec.choices.empty() &&
+        std::find(spec.choices.begin(), spec.choices.end(), value.get<std::string>()) == spec.choices.end()) {
+      return invalid_argument(fmt::format("option {} = '{}' is not valid: use one of {}", spec.name,
+                                          value.get<std::string>(), fmt::join(spec.choices, ", ")));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<nlohmann::json> validate_options(std::span<const std::string> processor_names, const nlohmann::json& options) {
+  if (!options.is_object()) return invalid_argument("options must be a JSON object");
+  if (processor_names.empty()) return invalid_argument("no processors given: name at least one (e.g. face_swapper)");
+  std::vector<const OptionSpec*> specs;
+  for (const auto& spec : common_options()) specs.push_back(&spec);
+  std::set<std::string> seen;
+  for (const auto& name : processor_names) {
+    FF_ASSIGN_OR_RETURN(const ProcessorInfo* info, find_processor(name));
+    if (!seen.insert(name).second) return invalid_argument(fmt::format("processor {} is listed twice", name));
+    for (const auto& spec : info->options) specs.push_back(&spec);
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, value] : options.items()) {
+    auto it = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec* s) { return s->name == key; });
+    if (it == specs.end()) {
+      return invalid_argument(fmt::format("unknown option '{}' for processors {}", key, fmt::join(processor_names, ", ")));
+    }
+    FF_RETURN_IF_ERROR(check_value(**it, value));
+    out[key] = value;
+  }
+  for (const OptionSpec* spec : specs) {
+    if (!out.contains(spec->name)) out[spec->name] = spec->default_value;
+  }
+  return out;
+}
+
+}  // namespace facefuse::processors
