@@ -18,7 +18,7 @@ build: setup
 # The main job: swap a real face photo into another real photo and print where the result is.
 demo: build
 	mkdir -p $(BUILD)/demo
-	$(FACEFUSE) run -s $(PHOTOS)/astronaut.png -t $(PHOTOS)/jesper.jpg -o $(BUILD)/demo/swap.jpg
+	$(FACEFUSE) run -s $(PHOTOS)/astronaut.png -t $(CACHE)/testdata/dlib_faces/Tom_Cruise_avp_2014_4.jpg -o $(BUILD)/demo/swap.jpg
 	@echo "Open $(BUILD)/demo/swap.jpg to see the result."
 
 # All tests (unit, integration, end-to-end CLI) on real photos.

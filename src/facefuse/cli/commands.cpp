@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -19,7 +21,7 @@
 #include "facefuse/core/paths.h"
 #include "facefuse/inference/model_catalog.h"
 #include "facefuse/pipeline/detect.h"
-#include "facefuse/pipeline/image_job.h"
+#include "facefuse/pipeline/run_job.h"
 #include "facefuse/processors/registry.h"
 
 namespace facefuse::cli {
@@ -32,6 +34,33 @@ struct GlobalFlags {
   std::string execution_provider = "cpu";
   int execution_device_id = 0;
   int execution_thread_count = 0;
+};
+
+// Ctrl-C / SIGTERM during `run` cancel the job at the next frame: temporary files are removed
+// and no output is written. A second signal ends the process at once.
+pipeline::CancelToken* g_cancel_target = nullptr;
+
+extern "C" void cancel_job_on_signal(int signal_number) {
+  if (g_cancel_target != nullptr) {
+    g_cancel_target->cancel();  // an atomic store: async-signal-safe
+    g_cancel_target = nullptr;
+  } else {
+    std::_Exit(128 + signal_number);
+  }
+}
+
+class CancelOnSignal {
+ public:
+  explicit CancelOnSignal(pipeline::CancelToken& token) {
+    g_cancel_target = &token;
+    std::signal(SIGINT, cancel_job_on_signal);
+    std::signal(SIGTERM, cancel_job_on_signal);
+  }
+  ~CancelOnSignal() {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    g_cancel_target = nullptr;
+  }
 };
 
 // Prints a Status the way a person can act on it and returns its exit code.
@@ -158,8 +187,9 @@ int run_models_list(const GlobalFlags& g, bool as_json) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  CLI::App app{"facefuse — face swap engine: detect, align, swap and blend faces in images.\n"
-               "Example: facefuse run -s face.jpg -t photo.jpg -o out.jpg",
+  CLI::App app{"facefuse — face swap engine: detect, align, swap and blend faces in images and videos.\n"
+               "Examples:\n  facefuse run -s face.jpg -t photo.jpg -o out.jpg\n"
+               "  facefuse run -s face.jpg -t clip.mp4 -o out.mp4",
                "facefuse"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags (--log-level, --models-dir, ...) may follow the verb
@@ -172,16 +202,32 @@ int run_cli(int argc, char** argv) {
   pipeline::JobSpec job;
   std::vector<std::string> processors_list;
   SchemaFlags schema_flags;
-  auto* run = app.add_subcommand("run", "Swap the face(s) of the source image(s) into the target image");
+  auto* run = app.add_subcommand("run", "Swap the face of the source image(s) into a target image or video");
   run->add_option("-s,--source", job.sources, "source image(s) holding the face to use; several images of the "
                                               "same person are allowed")->required();
-  run->add_option("-t,--target", job.target, "target image whose faces are replaced")->required();
-  run->add_option("-o,--output", job.output, "output image (.jpg, .png or .webp); written only on success")->required();
+  run->add_option("-t,--target", job.target, "target image or video whose faces are replaced")->required();
+  run->add_option("-o,--output", job.output, "output image (.jpg, .png, .webp) or video (.mp4, .mkv, .mov, .webm); "
+                                             "written only on success")->required();
   run->add_option("--processors", processors_list, "processors to apply, in order")
       ->default_str("face_swapper")->delimiter(',');
   run->add_option("--output-image-quality", job.output_quality, "JPEG/WebP quality 0-100")
       ->capture_default_str()->check(CLI::Range(0, 100));
-  run->add_option("--max-pixels", job.max_pixels, "refuse images with more pixels than this")->capture_default_str();
+  run->add_option("--max-pixels", job.max_pixels, "refuse images/frames with more pixels than this")->capture_default_str();
+  run->add_option("--processing-threads", job.processing_threads, "video frames processed in parallel (0 = one per core)")
+      ->capture_default_str();
+  auto& video = job.video;
+  const char* kVideo = "Video output";
+  run->add_option("--trim-frame-start", video.trim_frame_start, "first target frame to keep")->group(kVideo)->capture_default_str();
+  run->add_option("--trim-frame-end", video.trim_frame_end, "frame to stop before (-1 = end)")->group(kVideo)->capture_default_str();
+  run->add_option("--output-video-fps", video.fps, "output frame rate (0 = the target's)")->group(kVideo)->capture_default_str();
+  run->add_option("--output-video-scale", video.scale, "output size relative to the target")->group(kVideo)->capture_default_str();
+  run->add_option("--output-video-encoder", video.encoder, "libx264, libx265 or libvpx-vp9")->group(kVideo)->capture_default_str();
+  run->add_option("--output-video-preset", video.preset, "ultrafast .. veryslow")->group(kVideo)->capture_default_str();
+  run->add_option("--output-video-quality", video.quality, "0-100, mapped to CRF")->group(kVideo)->capture_default_str();
+  run->add_option("--output-audio-volume", video.audio_volume, "percent; 0 drops the audio")->group(kVideo)->capture_default_str();
+  run->add_option("--chunk-frames", video.chunk_frames, "process in chunks of N frames and merge (0 = one pass)")
+      ->group(kVideo)->capture_default_str();
+  run->add_option("--frame", video.frame_number, "video target with an image output: the frame to use")->group(kVideo);
   schema_flags.add_all(*run);
 
   // detect
@@ -231,7 +277,9 @@ int run_cli(int argc, char** argv) {
     if (!options) return report_failure(options.status());
     job.options = *options;
     ProgressBar bar(stderr);
-    auto report = pipeline::run_image_job(job, [&](const std::string& stage, double fraction) { bar.update(stage, fraction); });
+    pipeline::CancelToken cancel;
+    CancelOnSignal cancel_on_signal(cancel);
+    auto report = pipeline::run_job(job, [&](const pipeline::ProgressEvent& e) { bar.update(e); }, &cancel);
     bar.finish();
     if (!report) return report_failure(report.status());
     for (const auto& w : report->warnings) std::fprintf(stderr, "facefuse: warning: %s\n", w.c_str());

@@ -5,13 +5,14 @@
 #include <cstdio>
 #include <string>
 
+#include "facefuse/pipeline/job_spec.h"
+
 namespace facefuse::cli {
 
 class ProgressBar {
  public:
   explicit ProgressBar(std::FILE* out);
-  // stage: what is happening; fraction: 0–1 of the whole job.
-  void update(const std::string& stage, double fraction);
+  void update(const pipeline::ProgressEvent& event);
   void finish();
 
  private:

@@ -49,8 +49,8 @@ const TemplateEntry& entry(AlignmentTemplate which) {
   return kTemplates[0];
 }
 
-// FaceFusion's ransacReprojThreshold: large enough that all 5 points count as inliers for any
-// real face, so RANSAC only guards against wild outliers.
+// FaceFusion's ransacReprojThreshold, in crop pixels: all 5 points of any real face are inliers,
+// so RANSAC only guards against wild outliers (and in crops of 256 px or less rejects nothing).
 constexpr double kRansacThresholdPx = 100.0;
 
 }  // namespace
@@ -180,8 +180,9 @@ cv::Mat estimate_alignment(const Landmarks5& landmarks, AlignmentTemplate which,
 cv::Mat warp_face(const cv::Mat& frame, const cv::Mat& affine, cv::Size crop) {
   if (frame.empty() || affine.empty() || crop.width <= 0 || crop.height <= 0) return {};
   cv::Mat out;
-  // FaceFusion passes INTER_AREA; OpenCV's warpAffine has no area mode and samples bilinearly
-  // for it. We pass the same flag so any future OpenCV change affects both alike.
+  // FaceFusion passes INTER_AREA; OpenCV 4.6's warpAffine has no area mode and samples bilinearly
+  // for it (output identical to INTER_LINEAR). We pass the same flag so any OpenCV change affects
+  // both alike.
   cv::warpAffine(frame, out, affine, crop, cv::INTER_AREA, cv::BORDER_REPLICATE);
   return out;
 }

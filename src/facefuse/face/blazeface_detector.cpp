@@ -20,16 +20,17 @@ constexpr float kScoreClip = 100.0f;
 // (left, top, side) that puts this template of mean keypoint positions (fractions of the side,
 // measured on the 43 faces of dlib's labelled VOC photos, whose boxes are dlib HOG boxes; made
 // left-right symmetric) closest to the keypoints, in the least-squares sense. Measured there:
-// mean IoU with dlib's boxes 0.81 against 0.75 for the best fixed scaling of BlazeFace's own box,
-// and 68-point landmark failures (error > 0.1 of the eye distance) 2 of 43 against 11.
+// mean IoU with dlib's boxes 0.82 against 0.75 for the best fixed scaling of BlazeFace's own box,
+// and 68-point landmark failures (error > 0.1 of the eye distance, one predictor pass) 2 of 42
+// faces against 11.
 struct KeypointTemplate {
   float x, y;
 };
 constexpr std::array<KeypointTemplate, 4> kKeypointsInBox{{
-    {0.3006f, 0.3088f},  // subject's right eye (image left)
-    {0.6994f, 0.3088f},  // subject's left eye
-    {0.5f, 0.5224f},     // nose tip
-    {0.5f, 0.7203f},     // mouth centre
+    {0.3006f, 0.2998f},  // subject's right eye (image left)
+    {0.6994f, 0.2998f},  // subject's left eye
+    {0.5f, 0.5134f},     // nose tip
+    {0.5f, 0.7113f},     // mouth centre
 }};
 // Fallback for faces whose keypoints are degenerate (profile views): BlazeFace's own box
 // (centre cx, cy, size w, h) → dlib_cx = cx + dx·w, dlib_cy = cy + dy·h, side = s·w, from the
@@ -59,8 +60,13 @@ constexpr float kTileEdgeMargin = 0.05f;
 
 // The full-range model still finds faces of about this many input pixels (box side); tiles are
 // sized so that `min_face_size` maps to at least this. Measured on the labelled faces.
-static float kMinDetectableInputPx = getenv("BF_M") ? atof(getenv("BF_M")) : 20.0f;
-static float kTileMaxFace = getenv("BF_X") ? atof(getenv("BF_X")) : 0.4f;
+constexpr float kMinDetectableInputPx = 20.0f;
+// ... and finds them reliably (score mostly above 0.8) from about this size; the fused score
+// counts a level only from here.
+constexpr float kReliableInputPx = 24.0f;
+// Tile candidates larger than this fraction of the tile are dropped: mostly parts of a big face
+// that the coarser levels see whole.
+constexpr float kTileMaxFace = 0.4f;
 
 float sigmoid(float x) {
   x = std::clamp(x, -kScoreClip, kScoreClip);
@@ -240,16 +246,17 @@ Status BlazeFaceDetector::detect_region(const cv::Mat& bgr, const cv::Rect& regi
   }
   FF_ASSIGN_OR_RETURN(auto outputs, session_->run({input}));
 
-  // Input pixel → source pixel.
+  // Model coordinates (input pixels, 0 = left edge of the first pixel) → source pixels with
+  // integer coordinates at pixel centres, the convention of dlib and cv::warpAffine.
   auto to_source = [&](float ix, float iy) {
-    return cv::Point2f((ix - static_cast<float>(pad_x)) / scale + static_cast<float>(region.x),
-                       (iy - static_cast<float>(pad_y)) / scale + static_cast<float>(region.y));
+    return cv::Point2f((ix - static_cast<float>(pad_x)) / scale + static_cast<float>(region.x) - 0.5f,
+                       (iy - static_cast<float>(pad_y)) / scale + static_cast<float>(region.y) - 0.5f);
   };
   // Inner tile edges in source pixels (frame edges are not cuts).
-  const float inner_left = region.x > 0 ? static_cast<float>(region.x) : -1e9f;
-  const float inner_top = region.y > 0 ? static_cast<float>(region.y) : -1e9f;
-  const float inner_right = region.br().x < bgr.cols ? static_cast<float>(region.br().x) : 1e9f;
-  const float inner_bottom = region.br().y < bgr.rows ? static_cast<float>(region.br().y) : 1e9f;
+  const float inner_left = region.x > 0 ? static_cast<float>(region.x) - 0.5f : -1e9f;
+  const float inner_top = region.y > 0 ? static_cast<float>(region.y) - 0.5f : -1e9f;
+  const float inner_right = region.br().x < bgr.cols ? static_cast<float>(region.br().x) - 0.5f : 1e9f;
+  const float inner_bottom = region.br().y < bgr.rows ? static_cast<float>(region.br().y) - 0.5f : 1e9f;
 
   auto decode = [&](int scores_idx, int boxes_idx, int anchor_offset, int count) {
     const float* scores = outputs[scores_idx].data.data();
@@ -295,7 +302,7 @@ Result<std::vector<Detection>> BlazeFaceDetector::detect(const cv::Mat& bgr) con
   const auto tiles = plan(bgr.size());
   const int finest = tiles.back().level;
   // With several levels, candidates below the threshold are kept as evidence for the fused score.
-  const float floor = finest > 0 && !getenv("BF_NOFUSE") ? std::min(options_.score_threshold, kEvidenceFloor) : options_.score_threshold;
+  const float floor = finest > 0 ? std::min(options_.score_threshold, kEvidenceFloor) : options_.score_threshold;
   for (const auto& tile : tiles) {
     FF_RETURN_IF_ERROR(detect_region(bgr, tile.rect, tile.level, tile.level == finest, floor, candidates));
   }
@@ -339,7 +346,7 @@ Result<std::vector<Detection>> BlazeFaceDetector::detect(const cv::Mat& bgr) con
     const float side = std::max(x1 - x0, y1 - y0);
     for (int level = 0; level <= finest; ++level) {
       const float input_px = side * static_cast<float>(input_size_) / level_side[level];
-      const bool big_enough = input_px >= kMinDetectableInputPx || level == finest;
+      const bool big_enough = input_px >= kReliableInputPx || level == finest;
       const bool whole_in_tile = level == 0 || side <= level_side[level] / 4;
       if (big_enough && whole_in_tile) {
         fused += level_score[level];
@@ -347,7 +354,6 @@ Result<std::vector<Detection>> BlazeFaceDetector::detect(const cv::Mat& bgr) con
       }
     }
     fused = eligible > 0 ? fused / static_cast<float>(eligible) : best.score;
-    if (getenv("BF_DEBUG")) { fprintf(stderr, "cluster %.0f,%.0f %.0f best %.2f fused %.2f:", x0, y0, side, best.score, fused); for (int l = 0; l <= finest; ++l) fprintf(stderr, " L%d(%.0fpx)=%.2f", l, side * input_size_ / level_side[l], level_score[l]); fprintf(stderr, "\n"); }
     if (fused < options_.score_threshold) continue;
 
     Detection d;

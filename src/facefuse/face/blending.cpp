@@ -9,36 +9,136 @@
 
 namespace facefuse::face {
 
-void transfer_color_lab(cv::Mat& foreground, const cv::Mat& reference, const cv::Mat& mask, float max_std_ratio) {
-  CV_Assert(foreground.type() == CV_32FC3 && reference.type() == CV_32FC3 && mask.type() == CV_32FC1);
-  CV_Assert(foreground.size() == reference.size() && foreground.size() == mask.size());
+namespace {
+
+// Gaussian blur of `image` with `sigma` pixels, on a reduced grid when sigma is large (the result
+// is smooth anyway), returned at full size.
+cv::Mat smooth(const cv::Mat& image, float sigma) {
+  cv::Mat out;
+  int factor = sigma >= 16.0f ? 4 : (sigma >= 8.0f ? 2 : 1);
+  if (factor == 1 || image.cols < 2 * factor || image.rows < 2 * factor) {
+    cv::GaussianBlur(image, out, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
+    return out;
+  }
+  cv::Mat small;
+  cv::resize(image, small, cv::Size((image.cols + factor - 1) / factor, (image.rows + factor - 1) / factor), 0, 0,
+             cv::INTER_AREA);
+  cv::GaussianBlur(small, small, cv::Size(0, 0), sigma / factor, sigma / factor, cv::BORDER_REPLICATE);
+  cv::resize(small, out, image.size(), 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
+cv::Mat to_float(const cv::Mat& bgr) {
+  if (bgr.type() == CV_32FC3) return bgr;
+  cv::Mat out;
+  bgr.convertTo(out, CV_32FC3, 1.0 / 255.0);
+  return out;
+}
+
+// out = a · m (3 channels times one), in place into a.
+void multiply_by_mask(cv::Mat& a, const cv::Mat& m) {
+  for (int y = 0; y < a.rows; ++y) {
+    auto* pa = a.ptr<cv::Vec3f>(y);
+    const float* pm = m.ptr<float>(y);
+    for (int x = 0; x < a.cols; ++x) pa[x] *= pm[x];
+  }
+}
+
+}  // namespace
+
+LabTransfer fit_lab_transfer_lab(const cv::Mat& foreground_lab, const cv::Mat& reference_lab, const cv::Mat& mask,
+                                 float max_std_ratio) {
+  CV_Assert(foreground_lab.type() == CV_32FC3 && reference_lab.type() == CV_32FC3 && mask.type() == CV_32FC1);
+  CV_Assert(foreground_lab.size() == reference_lab.size() && foreground_lab.size() == mask.size());
+  LabTransfer t;
   cv::Mat inside = mask > 0.5f;
-  if (cv::countNonZero(inside) < 16) return;
-
-  cv::Mat fg_lab, ref_lab;
-  // Float BGR in [0, 1] → L in [0, 100], a and b in about [−127, 127].
-  cv::cvtColor(foreground, fg_lab, cv::COLOR_BGR2Lab);
-  cv::cvtColor(reference, ref_lab, cv::COLOR_BGR2Lab);
+  if (cv::countNonZero(inside) < 16) return t;
   cv::Scalar fg_mean, fg_std, ref_mean, ref_std;
-  cv::meanStdDev(fg_lab, fg_mean, fg_std, inside);
-  cv::meanStdDev(ref_lab, ref_mean, ref_std, inside);
-
-  float gain[3], offset[3];
-  const float lo = 1.0f / std::max(max_std_ratio, 1.0f), hi = std::max(max_std_ratio, 1.0f);
+  cv::meanStdDev(foreground_lab, fg_mean, fg_std, inside);
+  cv::meanStdDev(reference_lab, ref_mean, ref_std, inside);
+  const float hi = std::max(max_std_ratio, 1.0f), lo = 1.0f / hi;
   for (int c = 0; c < 3; ++c) {
     float ratio = fg_std[c] > 1e-3 ? static_cast<float>(ref_std[c] / fg_std[c]) : 1.0f;
-    gain[c] = std::clamp(ratio, lo, hi);
-    offset[c] = static_cast<float>(ref_mean[c] - fg_mean[c] * gain[c]);
+    t.gain[c] = std::clamp(ratio, lo, hi);
+    t.offset[c] = static_cast<float>(ref_mean[c] - fg_mean[c] * t.gain[c]);
   }
-  for (int y = 0; y < fg_lab.rows; ++y) {
-    auto* p = fg_lab.ptr<cv::Vec3f>(y);
-    for (int x = 0; x < fg_lab.cols; ++x) {
-      for (int c = 0; c < 3; ++c) p[x][c] = p[x][c] * gain[c] + offset[c];
+  return t;
+}
+
+LabTransfer fit_lab_transfer(const cv::Mat& foreground, const cv::Mat& reference, const cv::Mat& mask,
+                             float max_std_ratio) {
+  CV_Assert((foreground.type() == CV_32FC3 || foreground.type() == CV_8UC3) && reference.type() == foreground.type());
+  cv::Mat fg_lab, ref_lab;
+  cv::cvtColor(to_float(foreground), fg_lab, cv::COLOR_BGR2Lab);
+  cv::cvtColor(to_float(reference), ref_lab, cv::COLOR_BGR2Lab);
+  return fit_lab_transfer_lab(fg_lab, ref_lab, mask, max_std_ratio);
+}
+
+void apply_lab_transfer_lab(cv::Mat& lab, const LabTransfer& t) {
+  CV_Assert(lab.type() == CV_32FC3);
+  for (int y = 0; y < lab.rows; ++y) {
+    auto* p = lab.ptr<cv::Vec3f>(y);
+    for (int x = 0; x < lab.cols; ++x) {
+      for (int c = 0; c < 3; ++c) p[x][c] = p[x][c] * t.gain[c] + t.offset[c];
       p[x][0] = std::clamp(p[x][0], 0.0f, 100.0f);
     }
   }
-  cv::cvtColor(fg_lab, foreground, cv::COLOR_Lab2BGR);
-  cv::min(cv::max(foreground, 0.0), 1.0, foreground);
+}
+
+void apply_lab_transfer(cv::Mat& image, const LabTransfer& t) {
+  CV_Assert(image.type() == CV_32FC3 || image.type() == CV_8UC3);
+  if (image.empty()) return;
+  cv::Mat lab;
+  cv::cvtColor(image, lab, cv::COLOR_BGR2Lab);
+  if (image.type() == CV_8UC3) {
+    // 8-bit L*a*b*: L8 = L·255/100, a8 = a + 128, b8 = b + 128.
+    const float offset8[3] = {t.offset[0] * 2.55f, t.offset[1] + 128.0f * (1.0f - t.gain[1]),
+                              t.offset[2] + 128.0f * (1.0f - t.gain[2])};
+    cv::Mat lut(1, 256, CV_8UC3);
+    for (int v = 0; v < 256; ++v) {
+      for (int c = 0; c < 3; ++c) lut.at<cv::Vec3b>(0, v)[c] = cv::saturate_cast<uchar>(v * t.gain[c] + offset8[c]);
+    }
+    cv::LUT(lab, lut, lab);
+    cv::cvtColor(lab, image, cv::COLOR_Lab2BGR);
+    return;
+  }
+  apply_lab_transfer_lab(lab, t);
+  cv::cvtColor(lab, image, cv::COLOR_Lab2BGR);
+  cv::min(cv::max(image, 0.0), 1.0, image);
+}
+
+void transfer_color_lab(cv::Mat& foreground, const cv::Mat& reference, const cv::Mat& mask, float max_std_ratio) {
+  apply_lab_transfer(foreground, fit_lab_transfer(foreground, reference, mask, max_std_ratio));
+}
+
+cv::Mat lighting_gain(const cv::Mat& foreground, const cv::Mat& reference, const cv::Mat& weight, float sigma_px) {
+  CV_Assert(foreground.size() == reference.size() && foreground.size() == weight.size());
+  CV_Assert(weight.type() == CV_32FC1);
+  cv::Mat gain(foreground.size(), CV_32FC3, cv::Scalar(1, 1, 1));
+  if (sigma_px < 0.5f || cv::countNonZero(weight > 0.0f) < 16) return gain;
+  cv::Mat fg = to_float(foreground).clone(), ref = to_float(reference).clone();
+  multiply_by_mask(fg, weight);
+  multiply_by_mask(ref, weight);
+  cv::Mat fg_mean = smooth(fg, sigma_px), ref_mean = smooth(ref, sigma_px), den = smooth(weight, sigma_px);
+  // Confidence of the local estimate: full where the weighted pixels around carry at least 10 %
+  // of the kernel, fading to "no change" where there are none.
+  constexpr float kFullConfidence = 0.1f, kTiny = 1e-4f;
+  for (int y = 0; y < gain.rows; ++y) {
+    auto* g = gain.ptr<cv::Vec3f>(y);
+    const auto* fm = fg_mean.ptr<cv::Vec3f>(y);
+    const auto* rm = ref_mean.ptr<cv::Vec3f>(y);
+    const float* d = den.ptr<float>(y);
+    for (int x = 0; x < gain.cols; ++x) {
+      float confidence = std::clamp(d[x] / kFullConfidence, 0.0f, 1.0f);
+      if (confidence <= 0.0f) continue;
+      for (int c = 0; c < 3; ++c) {
+        // Both means carry the same normalisation (den), so their ratio needs no division by it.
+        float ratio = std::clamp((rm[x][c] + kTiny) / (fm[x][c] + kTiny), 0.5f, 2.0f);
+        g[x][c] = 1.0f + (ratio - 1.0f) * confidence;
+      }
+    }
+  }
+  return gain;
 }
 
 int multiband_levels(float face_size_px, cv::Size region_size) {
@@ -57,43 +157,38 @@ cv::Mat multiband_blend(const cv::Mat& foreground, const cv::Mat& background, co
   CV_Assert(foreground.size() == background.size() && foreground.size() == mask.size());
   levels = std::max(levels, 1);
 
-  // Gaussian pyramids; level 0 is full size.
-  std::vector<cv::Mat> gf{foreground}, gb{background}, gm{mask};
+  // Gaussian pyramids of the difference and of the mask; level 0 is full size.
+  std::vector<cv::Mat> gd{foreground - background}, gm{mask};
   for (int i = 1; i < levels; ++i) {
-    if (gf.back().cols < 2 || gf.back().rows < 2) break;
-    cv::Mat f, b, m;
-    cv::pyrDown(gf.back(), f);
-    cv::pyrDown(gb.back(), b);
+    if (gd.back().cols < 2 || gd.back().rows < 2) break;
+    cv::Mat d, m;
+    cv::pyrDown(gd.back(), d);
     cv::pyrDown(gm.back(), m);
-    gf.push_back(f);
-    gb.push_back(b);
+    gd.push_back(d);
     gm.push_back(m);
   }
-  const int n = static_cast<int>(gf.size());
+  const int n = static_cast<int>(gd.size());
 
-  auto mix = [](const cv::Mat& f, const cv::Mat& b, const cv::Mat& m) {
-    cv::Mat out(f.size(), CV_32FC3);
-    for (int y = 0; y < f.rows; ++y) {
-      const auto* pf = f.ptr<cv::Vec3f>(y);
-      const auto* pb = b.ptr<cv::Vec3f>(y);
-      const float* pm = m.ptr<float>(y);
-      auto* po = out.ptr<cv::Vec3f>(y);
-      for (int x = 0; x < f.cols; ++x) po[x] = pb[x] + (pf[x] - pb[x]) * pm[x];
-    }
-    return out;
-  };
-
-  // Coarsest level: plain Gaussian blend; then add each finer blended Laplacian band.
-  cv::Mat result = mix(gf[n - 1], gb[n - 1], gm[n - 1]);
+  // Coarsest level: the Gaussian band times its mask; then each finer Laplacian band times its
+  // mask, added to the upsampled sum: sum_i = up(sum_{i+1}) + m_i·(d_i − up(d_{i+1})).
+  cv::Mat sum = gd[n - 1].clone();
+  multiply_by_mask(sum, gm[n - 1]);
   for (int i = n - 2; i >= 0; --i) {
-    cv::Mat up_f, up_b, up_r;
-    cv::pyrUp(gf[i + 1], up_f, gf[i].size());
-    cv::pyrUp(gb[i + 1], up_b, gb[i].size());
-    cv::pyrUp(result, up_r, gf[i].size());
-    cv::Mat band = mix(gf[i] - up_f, gb[i] - up_b, gm[i]);
-    result = up_r + band;
+    cv::Mat up_d, up_sum;
+    cv::pyrUp(gd[i + 1], up_d, gd[i].size());
+    cv::pyrUp(sum, up_sum, gd[i].size());
+    for (int y = 0; y < up_sum.rows; ++y) {
+      auto* s = up_sum.ptr<cv::Vec3f>(y);
+      const auto* d = gd[i].ptr<cv::Vec3f>(y);
+      const auto* u = up_d.ptr<cv::Vec3f>(y);
+      const float* m = gm[i].ptr<float>(y);
+      for (int x = 0; x < up_sum.cols; ++x) s[x] += (d[x] - u[x]) * m[x];
+    }
+    sum = up_sum;
   }
-  return result;
+  cv::Mat out(background.size(), CV_32FC3);
+  cv::add(background, sum, out);
+  return out;
 }
 
 Result<cv::Mat> poisson_blend(const cv::Mat& foreground, const cv::Mat& background, const cv::Mat& mask) {
@@ -118,6 +213,8 @@ Result<cv::Mat> poisson_blend(const cv::Mat& foreground, const cv::Mat& backgrou
   } catch (const cv::Exception& e) {
     return internal_error(std::string("cv::seamlessClone failed: ") + e.what());
   }
+  // seamlessClone solves over the mask's bounding box, which nudges pixels outside the mask too.
+  background.copyTo(out, hard == 0);
   return out;
 }
 

@@ -33,15 +33,15 @@ Result<std::shared_ptr<FaceDetector>> create_face_detector(std::string_view name
     FF_RETURN_IF_ERROR(require_model(path, "face detector 'blazeface'"));
     BlazeFaceDetector::Options o;
     o.variant = options.blazeface_variant;
-    o.score_threshold = options.score_threshold;
-    o.min_face_size = options.min_face_size;
+    if (options.score_threshold) o.score_threshold = *options.score_threshold;
+    o.min_face_size = options.blazeface_variant == BlazeFaceVariant::kFullRange ? options.min_face_size : 0;
     o.session = options.session;
     FF_ASSIGN_OR_RETURN(auto detector, BlazeFaceDetector::open(path, o));
     return std::shared_ptr<FaceDetector>(std::move(detector));
   }
   if (name == "dlib_hog") {
     DlibHogDetector::Options o;
-    o.score_threshold = options.score_threshold;
+    if (options.score_threshold) o.score_threshold = *options.score_threshold;
     o.min_face_size = options.min_face_size;
     if (options.min_face_size == 0) o.upsample = 0;
     FF_ASSIGN_OR_RETURN(auto detector, DlibHogDetector::create(o));

@@ -12,8 +12,8 @@ namespace facefuse::face {
 
 namespace {
 
-// Box side (source pixels at 1x) of the smallest face the detector reports: its 80 x 80 window
-// holds a face box of about this size.
+// Box side (source pixels at 1x) of the smallest face the detector reports (its 80 x 80 window;
+// the smallest labelled boxes, found at 2x, are 37 px).
 constexpr float kSmallestFaceAt1x = 80.0f;
 // score = logistic(kScoreSlope · svm_margin).
 constexpr double kScoreSlope = 2.0;
@@ -29,11 +29,17 @@ constexpr std::array<std::array<float, 2>, 5> kPointsInBox{{
     {0.69f, 0.71f},   // mouth corner, image right (54)
 }};
 
+// dlib deserialises its built-in detector from a string (~0.3 s): done once per process. The
+// prototype is never called, only copied, so sharing it is safe.
+const dlib::frontal_face_detector& prototype_detector() {
+  static const dlib::frontal_face_detector prototype = dlib::get_frontal_face_detector();
+  return prototype;
+}
+
 }  // namespace
 
 struct DlibHogDetector::Pool {
   std::mutex mutex;
-  dlib::frontal_face_detector prototype = dlib::get_frontal_face_detector();
   std::vector<std::unique_ptr<dlib::frontal_face_detector>> idle;
 
   std::unique_ptr<dlib::frontal_face_detector> acquire() {
@@ -43,7 +49,7 @@ struct DlibHogDetector::Pool {
       idle.pop_back();
       return d;
     }
-    return std::make_unique<dlib::frontal_face_detector>(prototype);
+    return std::make_unique<dlib::frontal_face_detector>(prototype_detector());
   }
   void release(std::unique_ptr<dlib::frontal_face_detector> d) {
     std::lock_guard lock(mutex);
@@ -69,6 +75,7 @@ Result<std::unique_ptr<DlibHogDetector>> DlibHogDetector::create(const Options& 
 
 int DlibHogDetector::upsample_count(cv::Size size) const {
   if (options_.upsample != kAutoUpsample) return options_.upsample;
+  if (options_.min_face_size <= 0) return 0;
   int n = 0;
   float smallest = kSmallestFaceAt1x;
   double pixels = static_cast<double>(size.area());
@@ -110,9 +117,10 @@ Result<std::vector<Detection>> DlibHogDetector::detect(const cv::Mat& bgr) const
   detections.reserve(found.size());
   for (const auto& f : found) {
     Detection d;
-    // dlib rectangles are inclusive: width = right - left + 1.
+    // dlib rectangles are inclusive (width = right - left + 1) with pixel centres at integers;
+    // upsampled pixel u is source pixel (u + 0.5) / factor - 0.5.
     const auto& r = f.rect;
-    d.box = cv::Rect2f(static_cast<float>(r.left() / factor), static_cast<float>(r.top() / factor),
+    d.box = cv::Rect2f(static_cast<float>((r.left() + 0.5) / factor - 0.5), static_cast<float>((r.top() + 0.5) / factor - 0.5),
                        static_cast<float>(r.width() / factor), static_cast<float>(r.height() / factor));
     d.score = static_cast<float>(1.0 / (1.0 + std::exp(-kScoreSlope * f.detection_confidence)));
     for (size_t k = 0; k < kPointsInBox.size(); ++k) {

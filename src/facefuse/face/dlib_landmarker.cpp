@@ -53,7 +53,7 @@ Result<std::unique_ptr<DlibLandmarker>> DlibLandmarker::open(const std::filesyst
     dlib::deserialize(model->forests, in);
     dlib::deserialize(model->anchor_idx, in);
     dlib::deserialize(model->deltas, in);
-  } catch (const dlib::serialization_error& e) {
+  } catch (const std::exception& e) {  // dlib::serialization_error, or bad_alloc on garbage sizes
     return invalid_argument(fmt::format("{} is not a valid dlib shape predictor: {}", model_path.string(), e.what()));
   }
   const long parts = model->initial_shape.size() / 2;

@@ -8,6 +8,10 @@
 namespace facefuse::face {
 namespace {
 
+// Skin likelihood: 1 up to kSkinFull standard deviations from the cheeks' colour, 0 from kSkinNone.
+constexpr float kSkinFull = 2.0f;
+constexpr float kSkinNone = 3.5f;
+
 constexpr int kSubpixelShift = 4;  // fillPoly vertex precision: 1/16 pixel
 constexpr float kSubpixelScale = 1 << kSubpixelShift;
 
@@ -154,16 +158,12 @@ cv::Mat cheek_mask(const Landmarks68& points, const cv::Rect& region) {
   return left;
 }
 
-cv::Mat skin_likelihood(const cv::Mat& bgr, const cv::Mat& reference) {
-  const float kSkinFull = getenv("SKF") ? atof(getenv("SKF")) : 2.0f, kSkinNone = getenv("SKN") ? atof(getenv("SKN")) : 3.5f;  // DEVDEBUG
-  CV_Assert(bgr.type() == CV_32FC3 && reference.type() == CV_8UC1 && bgr.size() == reference.size());
-  cv::Mat out(bgr.size(), CV_32FC1, cv::Scalar(1));
+cv::Mat skin_likelihood_lab(const cv::Mat& lab, const cv::Mat& reference) {
+  CV_Assert(lab.type() == CV_32FC3 && reference.type() == CV_8UC1 && lab.size() == reference.size());
+  cv::Mat out(lab.size(), CV_32FC1, cv::Scalar(1));
   if (cv::countNonZero(reference) < 16) return out;
-  cv::Mat lab;
-  cv::cvtColor(bgr, lab, cv::COLOR_BGR2Lab);
   cv::Scalar mean, stddev;
   cv::meanStdDev(lab, mean, stddev, reference);
-  if (getenv("FF_SWAP_DEBUG")) fprintf(stderr, "skin mean %.1f %.1f %.1f std %.1f %.1f %.1f\n", mean[0], mean[1], mean[2], stddev[0], stddev[1], stddev[2]);  // DEVDEBUG
   const float ml = static_cast<float>(mean[0]), ma = static_cast<float>(mean[1]), mb = static_cast<float>(mean[2]);
   const float sl = std::max(static_cast<float>(stddev[0]), 5.0f);
   const float sa = std::max(static_cast<float>(stddev[1]), 3.0f);
@@ -178,6 +178,13 @@ cv::Mat skin_likelihood(const cv::Mat& bgr, const cv::Mat& reference) {
     }
   }
   return out;
+}
+
+cv::Mat skin_likelihood(const cv::Mat& bgr, const cv::Mat& reference) {
+  CV_Assert(bgr.type() == CV_32FC3);
+  cv::Mat lab;
+  cv::cvtColor(bgr, lab, cv::COLOR_BGR2Lab);
+  return skin_likelihood_lab(lab, reference);
 }
 
 std::vector<int> face_mask_area_points(FaceMaskArea area) {

@@ -83,8 +83,11 @@ cv::Mat cheek_mask(const Landmarks68& points, const cv::Rect& region);
 // `reference` (CV_8UC1) is non-zero: 1 = skin, 0 = something else (hair, brows, background).
 // L*a*b* distance to the reference's mean in units of its standard deviation (floored at 5 L*
 // and 3 a*b* units); only pixels darker than the skin count in L* (a shiny forehead is still
-// skin); 1 up to 3 units, falling smoothly to 0 at 6. All 1 when the reference has < 16 pixels.
+// skin); 1 up to 2 units, falling smoothly to 0 at 3.5. All 1 when the reference has < 16 pixels.
 cv::Mat skin_likelihood(const cv::Mat& bgr, const cv::Mat& reference);
+// The same from float L*a*b* (cv::cvtColor of CV_32FC3 BGR in [0, 1], COLOR_BGR2Lab), for
+// callers that already have it.
+cv::Mat skin_likelihood_lab(const cv::Mat& lab, const cv::Mat& reference);
 
 // FaceFusion's area masks (CONTRACTS.md "Area masks"): convex hull of the area's points,
 // Gaussian blur with sigma = kAreaMaskSigma × face_size, then clip to [0.5, 1] and rescale to

@@ -166,6 +166,10 @@ Result<ImageFormat> image_format_for_path(const std::filesystem::path& path) {
 
 Status check_image_output_path(const std::filesystem::path& path) {
   FF_RETURN_IF_ERROR(image_format_for_path(path).status());
+  return check_output_directory(path);
+}
+
+Status check_output_directory(const std::filesystem::path& path) {
   std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {

@@ -41,8 +41,11 @@ Result<cv::Mat> decode_image(std::span<const uint8_t> bytes, const std::string& 
 // Output format from the file extension (.jpg/.jpeg, .png, .webp); kInvalidArgument otherwise.
 Result<ImageFormat> image_format_for_path(const std::filesystem::path& path);
 
-// Checks that `path` can be written as an image: known extension, parent directory exists and is
-// writable. Call before long work so bad output paths fail fast.
+// Checks that a file can be created at `path`: its directory exists and takes new files, and
+// `path` is not a directory. Call before long work so bad output paths fail fast.
+Status check_output_directory(const std::filesystem::path& path);
+
+// check_output_directory plus a known image extension.
 Status check_image_output_path(const std::filesystem::path& path);
 
 // Encodes and writes atomically: a temporary file beside the target, renamed on success, removed

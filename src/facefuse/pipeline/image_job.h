@@ -2,6 +2,8 @@
 // the order given, write the output atomically.
 #pragma once
 
+#include <opencv2/core.hpp>
+
 #include "facefuse/pipeline/job_spec.h"
 
 namespace facefuse::pipeline {
@@ -10,5 +12,10 @@ namespace facefuse::pipeline {
 // then runs. A target without faces is not an error: the output is the target, with a warning.
 // On any failure no output file is left behind.
 Result<JobReport> run_image_job(const JobSpec& spec, const ProgressCallback& progress = {});
+
+// The same on a target already in memory (e.g. a frame taken from a video); `target_name` is used
+// in messages.
+Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const std::string& target_name,
+                                   const ProgressCallback& progress = {});
 
 }  // namespace facefuse::pipeline

@@ -2,6 +2,7 @@
 // request body: the same code executes both.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -16,6 +17,20 @@
 
 namespace facefuse::pipeline {
 
+// Output settings of video jobs (FaceFusion's --output-video-* and --trim-frame-* options).
+struct VideoOutputOptions {
+  int64_t trim_frame_start = 0;   // first target frame to keep
+  int64_t trim_frame_end = -1;    // one past the last frame to keep; -1 = to the end
+  double fps = 0.0;               // output frame rate; 0 = the target's
+  double scale = 1.0;             // output size relative to the target (0.1–4)
+  std::string encoder = "libx264";
+  std::string preset = "veryfast";
+  int quality = 80;               // 0–100, mapped to CRF (CONTRACTS.md)
+  double audio_volume = 100.0;    // percent; 0 drops the audio
+  int64_t chunk_frames = 0;       // > 0: process in chunks of this many frames, then merge
+  int64_t frame_number = -1;      // video target + image output: the frame to extract and process
+};
+
 struct JobSpec {
   std::vector<std::filesystem::path> sources;
   std::filesystem::path target;
@@ -25,23 +40,48 @@ struct JobSpec {
   std::filesystem::path models_dir;
   inference::SessionOptions session;
   int64_t max_pixels = media::kDefaultMaxPixels;
-  int output_quality = 95;  // JPEG/WebP quality 0–100
+  int output_quality = 95;  // JPEG/WebP quality 0–100 of image outputs
+  VideoOutputOptions video;
+  int processing_threads = 0;  // frames processed in parallel; 0 = one per hardware thread
+  std::filesystem::path temp_dir;  // parent of the job's private temp directory; empty = system temp
 };
 
-// Wall time of each stage of one job, in milliseconds.
+// Wall time of each stage of one job, in milliseconds (for videos: summed over frames and
+// threads, so they show where CPU time goes rather than wall time).
 struct StageTimings {
-  double read_ms = 0, open_ms = 0, analyse_ms = 0, process_ms = 0, write_ms = 0;
+  double read_ms = 0, open_ms = 0, analyse_ms = 0, track_ms = 0, process_ms = 0, write_ms = 0;
 };
 
 struct JobReport {
   std::filesystem::path output;
-  int target_faces = 0;     // faces found in the target
-  int processed_faces = 0;  // faces the processors were applied to
+  int target_faces = 0;     // faces found in the target (videos: in the frames processed, summed)
+  int processed_faces = 0;  // faces the processors were applied to (videos: summed over frames)
+  int64_t frames = 0;       // frames written (0 for images)
+  double seconds = 0.0;     // wall time
   std::vector<std::string> warnings;
   StageTimings timings;
 };
 
-// Stage name ("reading", "analysing sources", "processing", "writing", ...) and fraction 0–1.
-using ProgressCallback = std::function<void(const std::string& stage, double fraction)>;
+// One progress report: what is happening, how far along, how fast.
+struct ProgressEvent {
+  std::string stage;        // "reading", "loading models", "processing", "merging", "done", ...
+  double fraction = 0.0;    // 0–1 of the whole job
+  int64_t frames_done = 0;  // videos only
+  int64_t frames_total = 0;
+  double fps = 0.0;         // frames per second over the job so far
+  double eta_seconds = -1;  // < 0: unknown
+};
+using ProgressCallback = std::function<void(const ProgressEvent&)>;
+
+// Cancellation at frame boundaries: set from any thread; the job stops at the next frame, removes
+// its temporary files, writes no output and returns kCancelled.
+class CancelToken {
+ public:
+  void cancel() { cancelled_.store(true); }
+  bool is_cancelled() const { return cancelled_.load(); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
 
 }  // namespace facefuse::pipeline

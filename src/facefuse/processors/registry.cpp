@@ -21,6 +21,8 @@ const std::vector<OptionSpec>& common_options() {
        {"many", "one", "reference"}},
       {"face_selector_order", "string", "large-small", "order of the faces for 'one' and the reference position",
        {"left-right", "right-left", "top-bottom", "bottom-top", "small-large", "large-small", "best-worst", "worst-best"}},
+      {"reference_frame_number", "number", 0, "video targets: the frame whose faces the reference position counts",
+       {}, 0, 1e9},
       {"reference_face_position", "number", 0, "index (in selector order) of the reference face in the target", {}, 0, 1000},
       {"reference_face_distance", "number", nullptr,
        "how unlike the reference a face may be and still count as the same person (default: the recognizer's own "

@@ -14,8 +14,14 @@
 #include "facefuse/face/blending.h"
 #include "facefuse/face/face_mask.h"
 
+#include <chrono>  // DEVDEBUG
 namespace facefuse::processors {
 namespace {
+struct DevTimer {  // DEVDEBUG
+  static double now() { timespec ts; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6; }
+  double t = now();
+  void lap(const char* what) { if (!getenv("FF_SWAP_TIMING")) return; double n = now(); fprintf(stderr, "  %-12s %.2f ms\n", what, n - t); t = n; }
+};
 
 using face::Landmarks68;
 
@@ -27,7 +33,9 @@ constexpr float kRingRaise = 0.5f;        // brows of the warp's boundary ring r
 constexpr float kRingScale = 1.35f;       // ring = outline scaled by this about the landmarks' centroid
 constexpr float kMaxSourceOversample = 1.5f;  // source face at most this × the target's size before warping
 constexpr float kValidFeather = 0.04f;    // feather of the mask where the source image ends
-constexpr float kForeheadStart = 0.05f;   // skin-gated forehead band starts this × chin-to-brow above the brows
+constexpr float kLightingSigma = 0.12f;   // scale of the lighting match, × face size
+constexpr float kAnalysisFaceSize = 96.0f;  // px: skin analysis runs with the face at most this size
+constexpr float kForeheadStart = 0.0f;    // skin-gated forehead band starts this × chin-to-brow above the brows
 constexpr float kForeheadGateBlur = 0.03f;  // sigma of the forehead gate, × face size
 
 // 68-point left/right permutation: index i of the mirrored face is index kMirror68[i] of the original.
@@ -272,7 +280,9 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
 
   // Source, mirrored when it looks the other way.
   const bool mirror = should_mirror_source(source.face.landmarks68, target);
+  DevTimer dt;  // DEVDEBUG
   WorkingSource src = prepare_source(source, target_size, mirror);
+  dt.lap("source");  // DEVDEBUG
   if (src.image.cols < 2 || src.image.rows < 2) return Status::ok();
 
   // Destination of every source landmark (region coordinates): the source's own layout placed by
@@ -312,112 +322,193 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     }
   }
   WarpMap map = build_warp_map(src_points, dst_points, to_target.inverse(), region.size(), src.image.size());
+  dt.lap("points");  // DEVDEBUG
 
   cv::Mat warped;
   cv::remap(src.image, warped, map.map_x, map.map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  dt.lap("remap");  // DEVDEBUG
 
   // Mask: hull of the warped source's outline and the target's raised brows (so the target's brows
   // are always covered), only where the source image has pixels; eroded and feathered with the
   // target's face size.
+  const cv::Rect local(cv::Point(0, 0), region.size());
   cv::Mat hard;
+  bool source_ends_inside = false;  // the source image ends within the outline
   {
     auto outline = face::swap_mask_outline(dst, mask_options.brow_raise);
     auto target_outline = face::swap_mask_outline(target_local, mask_options.brow_raise);
     outline.insert(outline.end(), target_outline.begin() + 17, target_outline.end());
     std::vector<cv::Point2f> hull;
     cv::convexHull(outline, hull);
-    hard = face::polygon_mask(hull, cv::Rect(cv::Point(0, 0), region.size()));
+    hard = face::polygon_mask(hull, local);
+    const int before = cv::countNonZero(hard);
     cv::bitwise_and(hard, map.inside, hard);
+    source_ends_inside = cv::countNonZero(hard) < before;
+  }
+  // Everything that can change lies inside the source's outline (`hard`): the feather, the colour
+  // work and the blend run on its bounding box grown by the reach of the blend's coarsest level.
+  const int levels = face::multiband_levels(target_size, region.size());
+  cv::Rect work = cv::boundingRect(hard);
+  if (work.empty()) return Status::ok();
+  {
+    const int reach = 2 << levels;
+    work = cv::Rect(work.x - reach, work.y - reach, work.width + 2 * reach, work.height + 2 * reach) & local;
   }
   const float blur = options.face_mask_blur;
-  cv::Mat mask = face::feather_mask(hard, mask_options.erosion * target_size,
-                                    blur * face::kSwapMaskFeatherPerBlur * target_size);
-  if (static_cast<size_t>(cv::countNonZero(map.inside)) < map.inside.total()) {
+  cv::Mat mask(region.size(), CV_32FC1, cv::Scalar(0));
+  cv::Mat mask_work = mask(work);
+  face::feather_mask(hard(work), mask_options.erosion * target_size,
+                     blur * face::kSwapMaskFeatherPerBlur * target_size)
+      .copyTo(mask_work);
+  if (source_ends_inside) {
     // Where the source image ends (a source face at its image border), fade out before the edge.
-    cv::Mat inside_soft = face::feather_mask(map.inside, 0.0f, kValidFeather * target_size);
-    mask = mask.mul(inside_soft);
+    cv::multiply(mask_work, face::feather_mask(map.inside(work), 0.0f, kValidFeather * target_size), mask_work);
   }
+  dt.lap("feather");  // DEVDEBUG
+
+  // Skin analysis runs on a reduced copy of the region (the face about kAnalysisFaceSize pixels
+  // wide): its results are smooth, and this keeps a close-up as cheap as a small face.
+  const cv::Mat target_region = frame(region);
+  // An integer reduction factor keeps OpenCV's fast area-averaging path.
+  const int factor = std::max(1, static_cast<int>(target_size / kAnalysisFaceSize));
+  const float analysis_scale = 1.0f / static_cast<float>(factor);
+  const cv::Size small_size(std::max(1, region.width / factor), std::max(1, region.height / factor));
+  const cv::Rect small_local(cv::Point(0, 0), small_size);
+  const cv::Rect shrinkable(0, 0, std::min(region.width, small_size.width * factor),
+                            std::min(region.height, small_size.height * factor));
+  const float sx = analysis_scale, sy = analysis_scale;
+  auto to_small = [&](const Landmarks68& p) {
+    Landmarks68 out(p.size());
+    for (size_t i = 0; i < p.size(); ++i) out[i] = {(p[i].x + 0.5f) * sx - 0.5f, (p[i].y + 0.5f) * sy - 0.5f};
+    return out;
+  };
+  auto shrink = [&](const cv::Mat& image, int interpolation) {
+    if (factor == 1) return image.clone();
+    cv::Mat out;
+    cv::resize(image(shrinkable), out, small_size, 0, 0, interpolation);
+    return out;
+  };
+  auto shrink_float = [&](const cv::Mat& bgr8) {
+    cv::Mat out;
+    shrink(bgr8, cv::INTER_AREA).convertTo(out, CV_32FC3, 1.0 / 255.0);
+    return out;
+  };
+  // A reduced-grid image sampled back at full resolution over the work box only.
+  auto enlarge_to_work = [&](const cv::Mat& small) {
+    cv::Matx23f to_small_px(sx, 0, (work.x + 0.5f) * sx - 0.5f, 0, sy, (work.y + 0.5f) * sy - 0.5f);
+    cv::Mat out;
+    cv::warpAffine(small, out, to_small_px, work.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
+    return out;
+  };
+  const Landmarks68 dst_small = to_small(dst), target_small = to_small(target_local);
+  const cv::Mat hard_small = shrink(hard, cv::INTER_AREA) > 127;
+  const cv::Mat target_small_float = shrink_float(target_region);
+  const cv::Mat warped_small = shrink_float(warped);
+  cv::Mat target_small_lab, warped_small_lab;
+  cv::cvtColor(target_small_float, target_small_lab, cv::COLOR_BGR2Lab);
+  cv::cvtColor(warped_small, warped_small_lab, cv::COLOR_BGR2Lab);
+  const cv::Mat dst_cheeks_small = face::cheek_mask(dst_small, small_local);
+  const cv::Mat target_skin_small = face::skin_likelihood_lab(target_small_lab, face::cheek_mask(target_small, small_local));
   {
-    // Forehead and temples (above the eyes, outside the brows and eyes): the mask keeps only what
-    // is skin in the source *and* in the target, so neither's fringe or temple hair is pasted as a
-    // patch, and the target's hairline stays.
-    const cv::Point2f up = face::face_up_direction(target_local);
-    const cv::Point2f eyes = (target_local[39] + target_local[42]) * 0.5f;
-    const float height = static_cast<float>(cv::norm(target_local[8] - (target_local[19] + target_local[24]) * 0.5f));
+    // Forehead, temples and the sides of the cheeks (above the mouth corners, outside the brows,
+    // eyes, nose and mouth): the mask keeps only what is skin in the source *and* in the target,
+    // so neither face's fringe or strands of hair are pasted as a patch, and the target's hairline
+    // stays. The chin and jaw below the mouth are not gated (a beard belongs to the face).
+    const cv::Point2f up = face::face_up_direction(target_small);
+    const cv::Point2f mouth_line = (target_small[48] + target_small[54]) * 0.5f;
+    const float height = static_cast<float>(cv::norm(target_small[8] - (target_small[19] + target_small[24]) * 0.5f));
     std::vector<cv::Point2f> features;
     for (int i = 17; i <= 26; ++i) {
-      cv::Point2f a = target_local[i], b = dst[i];
+      cv::Point2f a = target_small[i], b = dst_small[i];
       features.push_back((a.dot(up) > b.dot(up) ? a : b) + up * (kForeheadStart * height));
     }
-    for (int i = 36; i <= 47; ++i) {
-      features.push_back(target_local[i]);
-      features.push_back(dst[i]);
+    for (int i = 27; i <= 59; ++i) {
+      features.push_back(target_small[i]);
+      features.push_back(dst_small[i]);
     }
     std::vector<cv::Point2f> hull;
     cv::convexHull(features, hull);
-    const cv::Rect local(cv::Point(0, 0), region.size());
-    cv::Mat zone = face::polygon_mask(hull, local);
+    cv::Mat zone = face::polygon_mask(hull, small_local);
     cv::bitwise_not(zone, zone);
     for (int y = 0; y < zone.rows; ++y) {
       uchar* z = zone.ptr<uchar>(y);
       for (int x = 0; x < zone.cols; ++x) {
-        if ((cv::Point2f(static_cast<float>(x), static_cast<float>(y)) - eyes).dot(up) <= 0.0f) z[x] = 0;
+        if ((cv::Point2f(static_cast<float>(x), static_cast<float>(y)) - mouth_line).dot(up) <= 0.0f) z[x] = 0;
       }
     }
-    cv::bitwise_and(zone, hard, zone);
+    cv::bitwise_and(zone, hard_small, zone);
     if (cv::countNonZero(zone) > 0) {
-      cv::Mat fg_check, bg_check;
-      warped.convertTo(fg_check, CV_32FC3, 1.0 / 255.0);
-      frame(region).convertTo(bg_check, CV_32FC3, 1.0 / 255.0);
-      cv::Mat skin = face::skin_likelihood(fg_check, face::cheek_mask(dst, local))
-                         .mul(face::skin_likelihood(bg_check, face::cheek_mask(target_local, local)));
-      cv::Mat gate(region.size(), CV_32FC1, cv::Scalar(1));
+      cv::Mat skin = face::skin_likelihood_lab(warped_small_lab, dst_cheeks_small).mul(target_skin_small);
+      cv::Mat gate(small_size, CV_32FC1, cv::Scalar(1));
       skin.copyTo(gate, zone);
-      const double sigma = kForeheadGateBlur * target_size;
+      const double sigma = kForeheadGateBlur * target_size * analysis_scale;
       if (sigma > 0.3) cv::GaussianBlur(gate, gate, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
-      mask = mask.mul(gate);
-      if (getenv("FF_SWAP_DEBUG")) {  // DEVDEBUG
-        cv::Mat a, b, z; face::skin_likelihood(fg_check, face::cheek_mask(dst, local)).convertTo(a, CV_8U, 255);
-        face::skin_likelihood(bg_check, face::cheek_mask(target_local, local)).convertTo(b, CV_8U, 255);
-        cv::Mat row; cv::hconcat(std::vector<cv::Mat>{a, b, zone, face::cheek_mask(dst, local)}, row); cv::imwrite(std::string(getenv("FF_SWAP_DEBUG")) + ".skin.png", row);
-      }
+      cv::Mat mask_work = mask(work);
+      cv::multiply(mask_work, enlarge_to_work(gate), mask_work);
     }
   }
-  if (options.mouth_mask) {
-    cv::Mat mouth = face::mouth_mask(target, region, blur);
-    mask = mask.mul(1.0f - mouth);
-  }
+  dt.lap("gate");  // DEVDEBUG
+  if (options.mouth_mask) mask = mask.mul(1.0f - face::mouth_mask(target, region, blur));
+  cv::min(mask, 1.0, mask);                 // float rounding of the blurred gate
   mask.setTo(0.0f, mask < 1.0f / 512.0f);  // no invisible tails: the changed area is exactly mask > 0
 
-  // Colour: the warped source takes the target's L*a*b* statistics inside the mask. Outside the
-  // source's outline it is replaced by the target, so no source background leaks into the blend.
-  cv::Mat target_region = frame(region);
-  cv::Mat fg, bg;
-  warped.convertTo(fg, CV_32FC3, 1.0 / 255.0);
-  target_region.convertTo(bg, CV_32FC3, 1.0 / 255.0);
-  face::transfer_color_lab(fg, bg, mask);
-  cv::Mat outside_face;
-  cv::bitwise_not(hard, outside_face);
-  bg.copyTo(fg, outside_face);
+  // Colour: the warped source takes the target's L*a*b* statistics inside the mask (measured on
+  // the reduced copies), then its local lighting (weights: skin in both faces inside the source's
+  // outline, so eyes, brows and mouths, which sit at different places in the two faces, do not
+  // shade each other).
+  const face::LabTransfer lab = face::fit_lab_transfer_lab(warped_small_lab, target_small_lab, shrink(mask, cv::INTER_AREA));
+  cv::Mat fg8 = warped(work).clone();
+  face::apply_lab_transfer(fg8, lab);
+  dt.lap("lab");  // DEVDEBUG
+  cv::Mat gain;
+  {
+    cv::Mat fg_small_lab = warped_small_lab.clone(), fg_small;
+    face::apply_lab_transfer_lab(fg_small_lab, lab);
+    cv::cvtColor(fg_small_lab, fg_small, cv::COLOR_Lab2BGR);
+    cv::Mat weight = face::skin_likelihood_lab(fg_small_lab, dst_cheeks_small).mul(target_skin_small);
+    weight.setTo(0.0f, hard_small == 0);
+    dt.lap("l-skin");  // DEVDEBUG
+    cv::Mat gs = face::lighting_gain(fg_small, target_small_float, weight, kLightingSigma * target_size * analysis_scale);
+    dt.lap("l-gain");  // DEVDEBUG
+    gain = enlarge_to_work(gs);
+    dt.lap("l-enlarge");  // DEVDEBUG
+  }
+  // Foreground in float: colour-matched source inside its outline, the target itself outside, so
+  // no source background leaks into the blend's coarse levels.
+  const cv::Mat bg8 = target_region(work);
+  const cv::Mat hard_work = hard(work);
+  cv::Mat fg(work.size(), CV_32FC3), bg(work.size(), CV_32FC3);
+  for (int y = 0; y < work.height; ++y) {
+    const auto* f8 = fg8.ptr<cv::Vec3b>(y);
+    const auto* b8 = bg8.ptr<cv::Vec3b>(y);
+    const auto* g = gain.ptr<cv::Vec3f>(y);
+    const uchar* h = hard_work.ptr<uchar>(y);
+    auto* f = fg.ptr<cv::Vec3f>(y);
+    auto* b = bg.ptr<cv::Vec3f>(y);
+    for (int x = 0; x < work.width; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        b[x][c] = b8[x][c] * (1.0f / 255.0f);
+        f[x][c] = h[x] != 0 ? std::min(1.0f, f8[x][c] * (1.0f / 255.0f) * g[x][c]) : b[x][c];
+      }
+    }
+  }
+  dt.lap("lighting");  // DEVDEBUG
 
   cv::Mat blended;
   if (options.blend_mode == ClassicalBlendMode::kPoisson) {
-    cv::Mat fg8;
-    fg.convertTo(fg8, CV_8UC3, 255.0);
-    FF_ASSIGN_OR_RETURN(cv::Mat poisson, face::poisson_blend(fg8, target_region, mask));
+    cv::Mat fg_u8;
+    fg.convertTo(fg_u8, CV_8UC3, 255.0);
+    FF_ASSIGN_OR_RETURN(cv::Mat poisson, face::poisson_blend(fg_u8, bg8, mask_work));
     poisson.convertTo(blended, CV_32FC3, 1.0 / 255.0);
   } else {
-    blended = face::multiband_blend(fg, bg, mask, face::multiband_levels(target_size, region.size()));
+    blended = face::multiband_blend(fg, bg, mask_work, levels);
   }
+  dt.lap("blend");  // DEVDEBUG
 
-  if (getenv("FF_SWAP_DEBUG")) {  // DEVDEBUG
-    cv::Mat m8; mask.convertTo(m8, CV_8U, 255); cv::cvtColor(m8, m8, cv::COLOR_GRAY2BGR);
-    cv::Mat f8, b8, c8; fg.convertTo(f8, CV_8UC3, 255); bg.convertTo(b8, CV_8UC3, 255); blended.convertTo(c8, CV_8UC3, 255);
-    cv::Mat row; cv::hconcat(std::vector<cv::Mat>{b8, f8, m8, c8}, row); cv::imwrite(getenv("FF_SWAP_DEBUG"), row);
-  }
-  cv::Mat weight = mask * options.blend;
-  face::composite(target_region, blended, weight);
-  if (out_mask != nullptr) weight.copyTo((*out_mask)(region));
+  if (options.blend < 1.0f) mask *= options.blend;
+  cv::Mat frame_work = frame(cv::Rect(work.tl() + region.tl(), work.size()));
+  face::composite(frame_work, blended, mask_work);
+  if (out_mask != nullptr) mask.copyTo((*out_mask)(region));
   return Status::ok();
 }
 

@@ -1,0 +1,88 @@
+#include "facefuse/pipeline/job_engine.h"
+
+#include <fmt/format.h>
+
+#include "facefuse/media/image_io.h"
+#include "facefuse/processors/registry.h"
+
+namespace facefuse::pipeline {
+namespace {
+
+Result<face::FaceSelectorOptions> selector_options(const nlohmann::json& options) {
+  face::FaceSelectorOptions s;
+  FF_ASSIGN_OR_RETURN(s.mode, face::parse_face_selector_mode(options.at("face_selector_mode").get<std::string>()));
+  FF_ASSIGN_OR_RETURN(s.order, face::parse_face_selector_order(options.at("face_selector_order").get<std::string>()));
+  s.reference_face_position = options.at("reference_face_position").get<int>();
+  if (options.at("reference_face_distance").is_number()) {
+    s.reference_face_distance = options.at("reference_face_distance").get<float>();
+  }
+  FF_RETURN_IF_ERROR(face::validate_face_selector_options(s));
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
+  std::unique_ptr<JobEngine> engine(new JobEngine());
+  FF_ASSIGN_OR_RETURN(engine->options_, processors::validate_options(spec.processors, spec.options));
+  FF_ASSIGN_OR_RETURN(engine->selector_, selector_options(engine->options_));
+  if (spec.sources.empty()) return invalid_argument("no source image given: pass one or more with -s");
+
+  processors::ProcessorContext context;
+  context.models_dir = spec.models_dir;
+  context.options = engine->options_;
+  for (const auto& source : spec.sources) {
+    FF_ASSIGN_OR_RETURN(cv::Mat image, media::read_image(source, {spec.max_pixels}));
+    context.source_images.push_back(std::move(image));
+    context.source_names.push_back(source.string());
+  }
+
+  face::FaceAnalyserOptions analyser_options;
+  analyser_options.models_dir = spec.models_dir;
+  analyser_options.detector = engine->options_.at("face_detector").get<std::string>();
+  if (engine->options_.at("face_detector_score").is_number()) {
+    analyser_options.detector_score = engine->options_.at("face_detector_score").get<float>();
+  }
+  analyser_options.with_recognizer = engine->needs_reference();
+  analyser_options.session = spec.session;
+  FF_ASSIGN_OR_RETURN(engine->analyser_, face::FaceAnalyser::open(analyser_options));
+  context.analyser = engine->analyser_.get();
+
+  for (const auto& name : spec.processors) {
+    FF_ASSIGN_OR_RETURN(const processors::ProcessorInfo* info, processors::find_processor(name));
+    auto processor = info->create();
+    FF_RETURN_IF_ERROR(processor->open(context));
+    engine->chain_.push_back(std::move(processor));
+  }
+  return engine;
+}
+
+Status JobEngine::set_reference_frame(const cv::Mat& frame) {
+  reference_.reset();
+  FF_ASSIGN_OR_RETURN(auto faces, analyser_->analyse(frame));
+  if (faces.empty()) return Status::ok();
+  FF_RETURN_IF_ERROR(analyser_->embed(frame, faces));
+  FF_ASSIGN_OR_RETURN(face::Face reference, face::select_reference_face(faces, selector_));
+  reference_ = reference.embedding;
+  return Status::ok();
+}
+
+Result<std::vector<face::Face>> JobEngine::select(const cv::Mat& frame, std::vector<face::Face> faces) const {
+  if (faces.empty()) return faces;
+  if (!needs_reference()) return face::select_faces(faces, selector_);
+  if (!reference_) return std::vector<face::Face>{};
+  FF_RETURN_IF_ERROR(analyser_->embed(frame, faces));
+  face::FaceReference reference{{*reference_}, analyser_->recognizer()};
+  return face::select_faces(faces, selector_, &reference);
+}
+
+Status JobEngine::process(processors::FrameContext& frame) const {
+  for (const auto& processor : chain_) FF_RETURN_IF_ERROR(processor->process(frame));
+  return Status::ok();
+}
+
+void JobEngine::close() {
+  for (const auto& processor : chain_) processor->close();
+}
+
+}  // namespace facefuse::pipeline

@@ -1,0 +1,52 @@
+// What a job opens once and shares between all its frames and threads: validated options, the
+// face analyser, the processor chain (sources analysed), the face-selector settings and the
+// reference face. Image jobs, video jobs and each chunk of a chunked job open one.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "facefuse/face/face_analyser.h"
+#include "facefuse/face/face_selector.h"
+#include "facefuse/pipeline/job_spec.h"
+#include "facefuse/processors/processor.h"
+
+namespace facefuse::pipeline {
+
+class JobEngine {
+ public:
+  // Validates options (before anything heavy), reads the source images, opens the analyser and
+  // the processors. Thread-safe to use after open: process() may run on several frames at once.
+  static Result<std::unique_ptr<JobEngine>> open(const JobSpec& spec);
+
+  const nlohmann::json& options() const { return options_; }
+  const face::FaceAnalyser& analyser() const { return *analyser_; }
+  const face::FaceSelectorOptions& selector() const { return selector_; }
+  bool needs_reference() const { return selector_.mode == face::FaceSelectorMode::kReference; }
+
+  // Reference mode: the face at reference_face_position (selector order) of `frame` becomes the
+  // reference. A frame without faces leaves no reference (nothing will be selected).
+  Status set_reference_frame(const cv::Mat& frame);
+  const std::optional<std::vector<float>>& reference_embedding() const { return reference_; }
+
+  // Faces of `frame` selected by the job's options (image jobs; videos select per track).
+  Result<std::vector<face::Face>> select(const cv::Mat& frame, std::vector<face::Face> faces) const;
+
+  // Runs the processors in order on one frame.
+  Status process(processors::FrameContext& frame) const;
+  void close();
+
+ private:
+  JobEngine() = default;
+  nlohmann::json options_;
+  face::FaceSelectorOptions selector_;
+  std::unique_ptr<face::FaceAnalyser> analyser_;
+  std::vector<std::unique_ptr<processors::FrameProcessor>> chain_;
+  std::optional<std::vector<float>> reference_;
+};
+
+}  // namespace facefuse::pipeline

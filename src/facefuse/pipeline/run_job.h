@@ -1,0 +1,16 @@
+// The one entry point for a job, whatever its media: image → image, video → video, and a frame
+// of a video → image (--frame N). The kind of target is told by its content, not its name.
+#pragma once
+
+#include "facefuse/pipeline/job_spec.h"
+
+namespace facefuse::pipeline {
+
+enum class TargetKind { kImage, kVideo };
+
+// kNotFound for a missing file, kInvalidArgument for content that is neither.
+Result<TargetKind> detect_target_kind(const std::filesystem::path& target);
+
+Result<JobReport> run_job(const JobSpec& spec, const ProgressCallback& progress = {}, const CancelToken* cancel = nullptr);
+
+}  // namespace facefuse::pipeline

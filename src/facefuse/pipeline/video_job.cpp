@@ -1,0 +1,510 @@
+#include "facefuse/pipeline/video_job.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <opencv2/imgproc.hpp>
+
+#include "facefuse/face/face_tracker.h"
+#include "facefuse/media/muxer.h"
+#include "facefuse/media/video_reader.h"
+#include "facefuse/media/video_writer.h"
+#include "facefuse/pipeline/flow.h"
+#include "facefuse/pipeline/job_engine.h"
+#include "facefuse/pipeline/stage_clock.h"
+
+namespace facefuse::pipeline {
+
+int64_t VideoPlan::source_frame(int64_t output_frame) const {
+  // Nearest-earlier target frame for the output frame's time: frame rate conversion drops or
+  // repeats frames, never blends them. Integer arithmetic keeps chunks and single passes agreeing.
+  const auto& t = target;
+  int64_t offset = (output_frame * fps_den * t.fps_num) / (static_cast<int64_t>(fps_num) * t.fps_den);
+  return std::min(trim_start + offset, trim_end - 1);
+}
+
+namespace {
+
+// A private temporary directory, removed with everything in it when the job ends however it ends.
+class JobTempDir {
+ public:
+  static Result<JobTempDir> create(const std::filesystem::path& parent) {
+    std::error_code ec;
+    auto base = parent.empty() ? std::filesystem::temp_directory_path(ec) : parent;
+    std::random_device rd;
+    JobTempDir dir;
+    dir.path_ = base / fmt::format("facefuse-job-{:08x}{:08x}", rd(), rd());
+    if (!std::filesystem::create_directories(dir.path_, ec)) {
+      return unavailable(fmt::format("cannot create a temporary directory in {}: {}", base.string(), ec.message()));
+    }
+    return dir;
+  }
+  JobTempDir() = default;
+  JobTempDir(JobTempDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  JobTempDir& operator=(JobTempDir&&) = delete;
+  ~JobTempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Even size for yuv420p, at least 2×2.
+int even(double v) { return std::max(2, static_cast<int>(std::lround(v)) & ~1); }
+
+// Rational form of an fps given as a decimal: 25 → 25/1, 29.97 → 30000/1001, else x/1000.
+std::pair<int, int> fps_fraction(double fps) {
+  if (std::abs(fps - std::round(fps)) < 1e-6) return {static_cast<int>(std::round(fps)), 1};
+  double ntsc = std::round(fps * 1.001);
+  if (std::abs(ntsc * 1000.0 / 1001.0 - fps) < 1e-3) return {static_cast<int>(ntsc) * 1000, 1001};
+  return {static_cast<int>(std::round(fps * 1000.0)), 1000};
+}
+
+struct FrameItem {
+  int64_t index = 0;  // output frame number (may be < range.begin for warm-up frames)
+  bool warmup = false;
+  cv::Mat frame;
+  std::vector<face::Face> faces;
+  double analyse_ms = 0, process_ms = 0;
+};
+
+// Work for the pool: analysis of decoded frames and processing of tracked ones. Processing is
+// taken first so frames leave the pipeline as early as possible.
+struct WorkQueue {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<FrameItem> to_analyse, to_process;
+  bool decode_done = false, track_done = false, aborted = false;
+};
+
+struct ChunkRun {
+  const JobSpec& spec;
+  const VideoPlan& plan;
+  const JobEngine& engine;
+  FrameRange range;
+  const CancelToken* cancel;
+  const ProgressCallback& progress;
+
+  std::mutex error_mutex;
+  Status error;
+  std::atomic<bool> failed{false};
+  WorkQueue work;
+  OrderedBuffer<FrameItem> analysed, processed;
+  FrameBudget budget;
+  std::mutex stats_mutex;
+  StageTimings timings;
+  int target_faces = 0, processed_faces = 0;
+
+  ChunkRun(const JobSpec& s, const VideoPlan& p, const JobEngine& e, FrameRange r, const CancelToken* c,
+           const ProgressCallback& pr, int budget_frames)
+      : spec(s), plan(p), engine(e), range(r), cancel(c), progress(pr), budget(budget_frames) {}
+
+  void fail(Status s) {
+    {
+      std::lock_guard lock(error_mutex);
+      if (error.is_ok()) error = std::move(s);
+    }
+    failed = true;
+    {
+      std::lock_guard lock(work.mutex);
+      work.aborted = true;
+      work.to_analyse.clear();
+      work.to_process.clear();
+    }
+    work.ready.notify_all();
+    analysed.abort();
+    processed.abort();
+    budget.abort();
+  }
+  bool cancelled() const { return cancel != nullptr && cancel->is_cancelled(); }
+
+  void enqueue(FrameItem item, bool for_processing) {
+    {
+      std::lock_guard lock(work.mutex);
+      (for_processing ? work.to_process : work.to_analyse).push_back(std::move(item));
+    }
+    work.ready.notify_one();
+  }
+
+  void decode() {
+    int64_t first = std::max<int64_t>(0, range.begin - kChunkWarmupFrames);
+    auto reader = media::VideoReader::open(plan.target.path);
+    if (!reader) return fail(reader.status());
+    auto seek = (*reader)->seek_to_frame(plan.source_frame(first));
+    if (!seek.is_ok()) return fail(seek);
+    cv::Mat frame;
+    int64_t source_index = -1;
+    int64_t next = first;
+    while (next < range.end && !failed) {
+      if (cancelled()) return fail(facefuse::cancelled("cancelled"));
+      auto more = (*reader)->read(frame, source_index);
+      if (!more) return fail(more.status());
+      if (!*more) {
+        return fail(invalid_argument(fmt::format("{} ended at frame {} before the expected {} frames: the file is "
+                                                 "truncated or its frame count is wrong",
+                                                 plan.target.path.string(), source_index + 1, plan.trim_end)));
+      }
+      // One decoded frame feeds every output frame that shows it (repeats when raising the fps).
+      while (next < range.end && plan.source_frame(next) == source_index) {
+        if (!budget.acquire()) return;
+        FrameItem item;
+        item.index = next;
+        item.warmup = next < range.begin;
+        if (frame.cols != plan.width || frame.rows != plan.height) {
+          cv::resize(frame, item.frame, cv::Size(plan.width, plan.height), 0, 0, cv::INTER_AREA);
+        } else {
+          item.frame = frame.clone();
+        }
+        enqueue(std::move(item), false);
+        ++next;
+      }
+    }
+    {
+      std::lock_guard lock(work.mutex);
+      work.decode_done = true;
+    }
+    work.ready.notify_all();
+  }
+
+  void work_loop() {
+    while (true) {
+      FrameItem item;
+      bool analyse = false;
+      {
+        std::unique_lock lock(work.mutex);
+        work.ready.wait(lock, [&] {
+          return work.aborted || !work.to_process.empty() || !work.to_analyse.empty() ||
+                 (work.decode_done && work.track_done);
+        });
+        if (work.aborted) return;
+        if (!work.to_process.empty()) {
+          item = std::move(work.to_process.front());
+          work.to_process.pop_front();
+        } else if (!work.to_analyse.empty()) {
+          item = std::move(work.to_analyse.front());
+          work.to_analyse.pop_front();
+          analyse = true;
+        } else {
+          return;  // decoding and tracking finished and nothing is queued
+        }
+      }
+      StageClock clock;
+      if (analyse) {
+        auto faces = engine.analyser().analyse(item.frame);
+        if (!faces) return fail(faces.status());
+        item.faces = std::move(*faces);
+        item.analyse_ms = clock.lap_ms();
+        int64_t index = item.index;
+        analysed.put(index, std::move(item));
+      } else {
+        processors::FrameContext context{std::move(item.frame), std::move(item.faces), item.index};
+        auto status = engine.process(context);
+        if (!status.is_ok()) return fail(status);
+        item.frame = std::move(context.frame);
+        item.process_ms = clock.lap_ms();
+        int64_t index = item.index;
+        processed.put(index, std::move(item));
+      }
+    }
+  }
+
+  // In frame order: tracking (smoothing, gap bridging, identity) and face selection per track.
+  void track() {
+    face::FaceTracker tracker({}, engine.analyser().recognizer());
+    std::map<int, bool> track_selected;  // decided once per track, so the same person stays swapped
+    int64_t first = std::max<int64_t>(0, range.begin - kChunkWarmupFrames);
+    for (int64_t index = first; index < range.end; ++index) {
+      auto item = analysed.take(index);
+      if (!item) return;
+      StageClock clock;
+      int found = static_cast<int>(item->faces.size());
+      auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
+      std::vector<face::Face> chosen;
+      for (auto& t : tracks) {
+        auto decided = track_selected.find(t.track_id);
+        if (decided == track_selected.end()) {
+          auto selected = select_track(item->frame, t);
+          if (!selected) return fail(selected.status());
+          decided = track_selected.emplace(t.track_id, *selected).first;
+        }
+        if (decided->second) chosen.push_back(std::move(t.face));
+      }
+      if (engine.selector().mode == face::FaceSelectorMode::kOne && chosen.size() > 1) {
+        chosen = face::sort_faces(std::move(chosen), engine.selector().order);
+        chosen.resize(1);
+      }
+      double ms = clock.lap_ms();
+      {
+        std::lock_guard lock(stats_mutex);
+        timings.track_ms += ms;
+        timings.analyse_ms += item->analyse_ms;
+        if (!item->warmup) {
+          target_faces += found;
+          processed_faces += static_cast<int>(chosen.size());
+        }
+      }
+      if (item->warmup) {
+        budget.release();
+        continue;
+      }
+      item->faces = std::move(chosen);
+      enqueue(std::move(*item), true);
+    }
+    {
+      std::lock_guard lock(work.mutex);
+      work.track_done = true;
+    }
+    work.ready.notify_all();
+  }
+
+  // Whether a new track is one of the faces to process (decided on its first frame).
+  Result<bool> select_track(const cv::Mat& frame, const face::TrackedFace& t) {
+    if (engine.selector().mode != face::FaceSelectorMode::kReference) return true;
+    const auto& reference = engine.reference_embedding();
+    if (!reference) return false;
+    std::vector<face::Face> one{t.face};
+    FF_RETURN_IF_ERROR(engine.analyser().embed(frame, one));
+    const auto* recognizer = engine.analyser().recognizer();
+    float threshold = face::reference_face_distance(engine.selector(), *recognizer);
+    return face::is_same_face(*recognizer, one.front().embedding, *reference, threshold);
+  }
+
+  // The calling thread encodes, in order.
+  Result<int64_t> encode(const std::filesystem::path& segment) {
+    media::VideoEncoderOptions options;
+    options.encoder = spec.video.encoder;
+    options.preset = spec.video.preset;
+    options.quality = spec.video.quality;
+    options.width = plan.width;
+    options.height = plan.height;
+    options.fps_num = plan.fps_num;
+    options.fps_den = plan.fps_den;
+    auto writer = media::VideoWriter::open(segment, options, range.begin);
+    if (!writer) return writer.status();
+    auto start = std::chrono::steady_clock::now();
+    int64_t total = range.end - range.begin;
+    for (int64_t index = range.begin; index < range.end; ++index) {
+      auto item = processed.take(index);
+      if (!item) return Status(StatusCode::kCancelled, "aborted");  // the real cause is in `error`
+      StageClock clock;
+      FF_RETURN_IF_ERROR((*writer)->write(item->frame, index));
+      double ms = clock.lap_ms();
+      {
+        std::lock_guard lock(stats_mutex);
+        timings.write_ms += ms;
+        timings.process_ms += item->process_ms;
+      }
+      budget.release();
+      if (progress) {
+        int64_t done = index - range.begin + 1;
+        double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        double fps = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+        progress({"processing", static_cast<double>(done) / static_cast<double>(total), done, total, fps,
+                  fps > 0 ? static_cast<double>(total - done) / fps : -1.0});
+      }
+    }
+    FF_RETURN_IF_ERROR((*writer)->finish());
+    return total;
+  }
+};
+
+int worker_count(const JobSpec& spec) {
+  if (spec.processing_threads > 0) return spec.processing_threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const JobEngine& engine, FrameRange range,
+                            const std::filesystem::path& segment, const ProgressCallback& progress,
+                            const CancelToken* cancel) {
+  int workers = worker_count(spec);
+  // Enough frames in flight to keep every worker busy while the in-order steps wait for the
+  // slowest frame; each 1080p frame is ~6 MB, so this stays well under 200 MB.
+  int budget = 4 * workers + 4;
+  ChunkRun run(spec, plan, engine, range, cancel, progress, budget);
+  StageClock clock;
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { run.decode(); });
+  threads.emplace_back([&] { run.track(); });
+  for (int i = 0; i < workers; ++i) threads.emplace_back([&] { run.work_loop(); });
+  auto encoded = run.encode(segment);
+  if (!encoded) run.fail(encoded.status());
+  for (auto& t : threads) t.join();
+  if (run.failed) {
+    std::error_code ec;
+    std::filesystem::remove(segment, ec);
+    return run.error;
+  }
+  JobReport report;
+  report.frames = *encoded;
+  report.target_faces = run.target_faces;
+  report.processed_faces = run.processed_faces;
+  report.timings = run.timings;
+  report.seconds = clock.total_ms() / 1000.0;
+  return report;
+}
+
+Status prepare_reference(const JobSpec& spec, const VideoPlan& plan, JobEngine& engine) {
+  if (!engine.needs_reference()) return Status::ok();
+  auto frame_number = static_cast<int64_t>(engine.options().value("reference_frame_number", 0.0));
+  if (frame_number < 0 || frame_number >= plan.target.frame_count) {
+    return invalid_argument(fmt::format("reference_frame_number {} is outside the target's {} frames", frame_number,
+                                        plan.target.frame_count));
+  }
+  FF_ASSIGN_OR_RETURN(auto reader, media::VideoReader::open(plan.target.path));
+  FF_RETURN_IF_ERROR(reader->seek_to_frame(frame_number));
+  cv::Mat frame;
+  int64_t index = 0;
+  FF_ASSIGN_OR_RETURN(bool ok, reader->read(frame, index));
+  if (!ok) return invalid_argument(fmt::format("cannot read reference frame {}", frame_number));
+  if (frame.cols != plan.width || frame.rows != plan.height) {
+    cv::resize(frame, frame, cv::Size(plan.width, plan.height), 0, 0, cv::INTER_AREA);
+  }
+  return engine.set_reference_frame(frame);
+}
+
+void add_timings(StageTimings& total, const StageTimings& part) {
+  total.read_ms += part.read_ms;
+  total.open_ms += part.open_ms;
+  total.analyse_ms += part.analyse_ms;
+  total.track_ms += part.track_ms;
+  total.process_ms += part.process_ms;
+  total.write_ms += part.write_ms;
+}
+
+std::filesystem::path segment_path(const std::filesystem::path& dir, size_t index) {
+  return dir / fmt::format("segment_{:05}.mp4", index);
+}
+
+}  // namespace
+
+Result<VideoPlan> plan_video_job(const JobSpec& spec) {
+  const auto& v = spec.video;
+  VideoPlan plan;
+  FF_ASSIGN_OR_RETURN(plan.target, media::probe_video(spec.target));
+  const auto& t = plan.target;
+  if (t.frame_count <= 0) return invalid_argument(fmt::format("{} has no video frames", spec.target.string()));
+  plan.trim_start = v.trim_frame_start;
+  plan.trim_end = v.trim_frame_end < 0 ? t.frame_count : v.trim_frame_end;
+  if (plan.trim_start < 0 || plan.trim_start >= t.frame_count) {
+    return invalid_argument(fmt::format("--trim-frame-start {} is outside the target's frames 0..{}", plan.trim_start,
+                                        t.frame_count - 1));
+  }
+  if (plan.trim_end <= plan.trim_start || plan.trim_end > t.frame_count) {
+    return invalid_argument(fmt::format("--trim-frame-end {} must be after --trim-frame-start {} and at most {}",
+                                        plan.trim_end, plan.trim_start, t.frame_count));
+  }
+  if (v.fps < 0 || v.fps > 240) return invalid_argument("--output-video-fps must be between 1 and 240 (0 = the target's)");
+  if (v.fps > 0) {
+    std::tie(plan.fps_num, plan.fps_den) = fps_fraction(v.fps);
+  } else {
+    plan.fps_num = t.fps_num;
+    plan.fps_den = t.fps_den;
+  }
+  if (v.scale < 0.1 || v.scale > 4.0) return invalid_argument("--output-video-scale must be between 0.1 and 4");
+  plan.width = even(t.width * v.scale);
+  plan.height = even(t.height * v.scale);
+  if (static_cast<int64_t>(plan.width) * plan.height > spec.max_pixels) {
+    return limit_exceeded(fmt::format("output frames of {}x{} are over the pixel limit of {}", plan.width, plan.height,
+                                      spec.max_pixels));
+  }
+  media::VideoEncoderOptions encoder;
+  encoder.encoder = v.encoder;
+  encoder.preset = v.preset;
+  encoder.quality = v.quality;
+  FF_RETURN_IF_ERROR(media::validate_encoder_options(encoder).status());
+  if (v.audio_volume < 0 || v.audio_volume > 1000) return invalid_argument("--output-audio-volume must be 0 to 1000 (percent)");
+  if (v.chunk_frames < 0) return invalid_argument("--chunk-frames must be 0 (no chunks) or more");
+
+  double ratio = plan.output_fps() * t.fps_den / t.fps_num;
+  plan.frames_total = std::max<int64_t>(1, static_cast<int64_t>(std::floor((plan.trim_end - plan.trim_start) * ratio + 1e-9)));
+  int64_t chunk = v.chunk_frames > 0 ? v.chunk_frames : plan.frames_total;
+  for (int64_t begin = 0; begin < plan.frames_total; begin += chunk) {
+    plan.chunks.push_back({begin, std::min(plan.frames_total, begin + chunk)});
+  }
+  return plan;
+}
+
+Result<JobReport> process_video_chunk(const JobSpec& spec, const VideoPlan& plan, FrameRange range,
+                                      const std::filesystem::path& segment, const ProgressCallback& progress,
+                                      const CancelToken* cancel) {
+  if (range.begin < 0 || range.end > plan.frames_total || range.begin >= range.end) {
+    return invalid_argument(fmt::format("frame range [{}, {}) is outside the job's {} frames", range.begin, range.end,
+                                        plan.frames_total));
+  }
+  FF_ASSIGN_OR_RETURN(auto engine, JobEngine::open(spec));
+  FF_RETURN_IF_ERROR(prepare_reference(spec, plan, *engine));
+  auto report = run_chunk(spec, plan, *engine, range, segment, progress, cancel);
+  engine->close();
+  return report;
+}
+
+Status merge_video_chunks(const JobSpec& spec, const VideoPlan& plan, const std::vector<std::filesystem::path>& segments) {
+  media::AudioOptions audio;
+  audio.volume = spec.video.audio_volume / 100.0;
+  double target_fps = plan.target.fps;
+  audio.start_sec = static_cast<double>(plan.trim_start) / target_fps;
+  audio.end_sec = plan.trim_end >= plan.target.frame_count ? -1.0 : static_cast<double>(plan.trim_end) / target_fps;
+  return media::assemble_video(segments, plan.target.audio.empty() ? std::filesystem::path() : plan.target.path, audio,
+                               spec.output);
+}
+
+Result<JobReport> run_video_job(const JobSpec& spec, const ProgressCallback& progress, const CancelToken* cancel) {
+  StageClock clock;
+  auto step = [&](const char* stage, double fraction) {
+    if (progress) progress({stage, fraction});
+  };
+  FF_ASSIGN_OR_RETURN(VideoPlan plan, plan_video_job(spec));
+  step("loading models", 0.0);
+  FF_ASSIGN_OR_RETURN(auto engine, JobEngine::open(spec));
+  FF_RETURN_IF_ERROR(prepare_reference(spec, plan, *engine));
+  double open_ms = clock.lap_ms();
+  FF_ASSIGN_OR_RETURN(JobTempDir temp, JobTempDir::create(spec.temp_dir));
+
+  JobReport report;
+  report.output = spec.output;
+  std::vector<std::filesystem::path> segments;
+  auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    const FrameRange range = plan.chunks[i];
+    ProgressCallback chunk_progress = [&](const ProgressEvent& e) {
+      if (!progress) return;
+      ProgressEvent total = e;
+      total.frames_done = range.begin + e.frames_done;
+      total.frames_total = plan.frames_total;
+      total.fraction = 0.97 * static_cast<double>(total.frames_done) / static_cast<double>(plan.frames_total);
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      total.fps = elapsed > 0 ? static_cast<double>(total.frames_done) / elapsed : 0.0;
+      total.eta_seconds = total.fps > 0 ? static_cast<double>(plan.frames_total - total.frames_done) / total.fps : -1.0;
+      progress(total);
+    };
+    segments.push_back(segment_path(temp.path(), i));
+    FF_ASSIGN_OR_RETURN(JobReport part, run_chunk(spec, plan, *engine, range, segments.back(), chunk_progress, cancel));
+    report.frames += part.frames;
+    report.target_faces += part.target_faces;
+    report.processed_faces += part.processed_faces;
+    add_timings(report.timings, part.timings);
+  }
+  engine->close();
+  if (cancel != nullptr && cancel->is_cancelled()) return cancelled("cancelled");
+  step("merging", 0.98);
+  FF_RETURN_IF_ERROR(merge_video_chunks(spec, plan, segments));
+  report.timings.open_ms = open_ms;
+  report.seconds = clock.total_ms() / 1000.0;
+  if (report.target_faces == 0) {
+    report.warnings.push_back(fmt::format("no face found in any frame of {}: the output is the target re-encoded",
+                                          spec.target.string()));
+  }
+  step("done", 1.0);
+  return report;
+}
+
+}  // namespace facefuse::pipeline

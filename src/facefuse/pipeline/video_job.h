@@ -1,0 +1,63 @@
+// Image → video workflow, streaming: a decode thread, N worker threads (face analysis and the
+// processors), one in-order tracking step and an in-order encoder, with a cap on the frames in
+// flight so memory stays flat in video length. No temporary frame files: frames live in memory
+// only; the encoded video goes to a private temporary directory and the final file is assembled
+// (segments + the target's audio) and renamed into place only on success.
+//
+// Chunks: a job is a list of frame ranges. Each range is processed into a self-contained segment
+// (decoding from the keyframe before it and warming the tracker on the frames just before it),
+// so ranges can run on different workers and be merged later by stream copy.
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "facefuse/media/video_probe.h"
+#include "facefuse/pipeline/job_spec.h"
+
+namespace facefuse::pipeline {
+
+// Output frames [begin, end), numbered from the first frame after --trim-frame-start.
+struct FrameRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+struct VideoPlan {
+  media::VideoInfo target;
+  int64_t trim_start = 0;       // first target frame used
+  int64_t trim_end = 0;         // one past the last target frame used
+  int fps_num = 25, fps_den = 1;  // output frame rate
+  int64_t frames_total = 0;     // output frames
+  int width = 0, height = 0;    // output size (even, for yuv420p)
+  std::vector<FrameRange> chunks;
+
+  double output_fps() const { return static_cast<double>(fps_num) / fps_den; }
+  // The target frame shown as output frame `output_frame`.
+  int64_t source_frame(int64_t output_frame) const;
+};
+
+// Frames of warm-up decoded (not written) before a chunk's first frame, so the tracker's
+// smoothing and gap bridging start the chunk in the state a single pass would have.
+inline constexpr int64_t kChunkWarmupFrames = 12;
+
+// Probes the target and checks the video options (trim range, fps, scale, encoder, preset,
+// quality, chunk size); kInvalidArgument/kUnsupported with a message naming the option.
+Result<VideoPlan> plan_video_job(const JobSpec& spec);
+
+// Processes one frame range into a video-only segment at `segment` (.mp4). Progress reports
+// frames of this range. Cancellation is checked at every frame.
+Result<JobReport> process_video_chunk(const JobSpec& spec, const VideoPlan& plan, FrameRange range,
+                                      const std::filesystem::path& segment, const ProgressCallback& progress = {},
+                                      const CancelToken* cancel = nullptr);
+
+// Concatenates the segments (in order) by stream copy, adds the target's audio (trimmed like the
+// video, volume per spec) and writes spec.output atomically.
+Status merge_video_chunks(const JobSpec& spec, const VideoPlan& plan, const std::vector<std::filesystem::path>& segments);
+
+// The whole job in this process: plan, every chunk in turn, merge. Temporary files are removed
+// on success, failure and cancellation.
+Result<JobReport> run_video_job(const JobSpec& spec, const ProgressCallback& progress = {},
+                                const CancelToken* cancel = nullptr);
+
+}  // namespace facefuse::pipeline

@@ -1,0 +1,95 @@
+// The image workflow end to end on real photos: face selection modes decide which faces change.
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include "facefuse/face/face_analyser.h"
+#include "facefuse/face/face_selector.h"
+#include "facefuse/pipeline/image_job.h"
+#include "support/test_support.h"
+
+namespace facefuse::testing {
+namespace {
+
+// A group photo with several well separated faces of different people.
+constexpr const char* kGroupPhoto = "photos/qt-logo.jpg";
+
+class ImageJobTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    face::FaceAnalyserOptions options;
+    options.models_dir = models_dir();
+    auto analyser = face::FaceAnalyser::open(options);
+    ASSERT_TRUE(analyser) << analyser.status().to_string();
+    target_ = load_photo(kGroupPhoto);
+    auto faces = (*analyser)->analyse(target_);
+    ASSERT_TRUE(faces);
+    faces_ = face::sort_faces(*faces, face::FaceSelectorOrder::kLargeSmall);
+    ASSERT_GE(faces_.size(), 3u) << kGroupPhoto << " shows three people";
+  }
+
+  // Runs a swap job with `options` and returns, per face (large-small order), whether the
+  // central half of its box changed.
+  std::vector<bool> changed_faces(const nlohmann::json& options) {
+    pipeline::JobSpec spec;
+    spec.sources = {testdata("photos/astronaut.png")};
+    spec.target = testdata(kGroupPhoto);
+    spec.output = tmp_ / "out.png";
+    spec.models_dir = models_dir();
+    spec.options = options;
+    auto report = pipeline::run_image_job(spec);
+    EXPECT_TRUE(report) << report.status().to_string();
+    cv::Mat out = cv::imread(spec.output.string());
+    std::vector<bool> changed;
+    for (const auto& f : faces_) {
+      cv::Rect2f inner(f.box.x + f.box.width * 0.25f, f.box.y + f.box.height * 0.25f, f.box.width * 0.5f,
+                       f.box.height * 0.5f);
+      cv::Rect r = cv::Rect(inner) & cv::Rect(0, 0, out.cols, out.rows);
+      changed.push_back(cv::norm(out(r), target_(r), cv::NORM_INF) > 0);
+    }
+    return changed;
+  }
+
+  TempDir tmp_;
+  cv::Mat target_;
+  std::vector<face::Face> faces_;
+};
+
+TEST_F(ImageJobTest, ManySwapsEveryFace) {
+  auto changed = changed_faces({{"face_selector_mode", "many"}});
+  for (size_t i = 0; i < changed.size(); ++i) EXPECT_TRUE(changed[i]) << "face " << i;
+}
+
+TEST_F(ImageJobTest, OneSwapsOnlyTheFirstFaceInOrder) {
+  auto changed = changed_faces({{"face_selector_mode", "one"}, {"face_selector_order", "large-small"}});
+  EXPECT_TRUE(changed[0]);
+  for (size_t i = 1; i < changed.size(); ++i) EXPECT_FALSE(changed[i]) << "face " << i;
+}
+
+TEST_F(ImageJobTest, ReferenceSwapsOnlyTheChosenPerson) {
+  for (int position : {0, 1, 2}) {
+    auto changed = changed_faces({{"face_selector_mode", "reference"}, {"reference_face_position", position}});
+    for (size_t i = 0; i < changed.size(); ++i) {
+      EXPECT_EQ(changed[i], static_cast<int>(i) == position) << "reference position " << position << ", face " << i;
+    }
+  }
+}
+
+TEST_F(ImageJobTest, ReportsFoundAndProcessedFaces) {
+  pipeline::JobSpec spec;
+  spec.sources = {testdata("photos/astronaut.png")};
+  spec.target = testdata(kGroupPhoto);
+  spec.output = tmp_ / "out.jpg";
+  spec.models_dir = models_dir();
+  spec.options = {{"face_selector_mode", "many"}};
+  std::vector<std::string> stages;
+  auto report = pipeline::run_image_job(spec, [&](const pipeline::ProgressEvent& e) { stages.push_back(e.stage); });
+  ASSERT_TRUE(report) << report.status().to_string();
+  EXPECT_EQ(report->target_faces, static_cast<int>(faces_.size()));
+  EXPECT_EQ(report->processed_faces, static_cast<int>(faces_.size()));
+  EXPECT_TRUE(report->warnings.empty());
+  ASSERT_FALSE(stages.empty());
+  EXPECT_EQ(stages.back(), "done");
+}
+
+}  // namespace
+}  // namespace facefuse::testing
