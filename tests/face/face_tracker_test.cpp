@@ -1,9 +1,10 @@
 // FaceTracker on real video: the frames of the talking-head clip (videos/talking_head.avi, MJPEG
-// 160×120, 68 frames at 15 fps, one real talking head, static camera), upscaled to 640×480 and
-// analysed by FaceAnalyser (blazeface + dlib 68 landmarks), as the streaming pipeline does.
-// Measures are normalised by the inter-ocular distance (IOD, between the eye centres of the raw
-// landmarks), ~70 px here. The figures measured with the default options are quoted next to each
-// threshold.
+// 160×120, 68 frames at 15 fps, one real talking head; the picture itself jumps by up to ~10 px
+// between some frames, so it carries real jerky motion too), upscaled to 640×480 and analysed by
+// FaceAnalyser (blazeface + dlib 68 landmarks), as the streaming pipeline does. Measures are
+// normalised by the inter-ocular distance (IOD, between the eye centres of the raw landmarks),
+// 88 px here. The figures measured with the default options are quoted next to each threshold;
+// "pixel mode" is FaceTrackerOptions::smooth_in_face_frame = false with the same parameters.
 #include "facefuse/face/face_tracker.h"
 
 #include <algorithm>
@@ -35,33 +36,34 @@ using facefuse::testing::testdata;
 constexpr double kFps = 15.0;  // the clip's frame rate (r_frame_rate 500000/33333)
 constexpr int kClipFrames = 68;
 const cv::Size kFrameSize(640, 480);
-// Synthetic fast motion: frame k is shifted right by k·kShiftPerFrame px (120 px/s ≈ 1.7 IOD/s,
-// a brisk head turn), on a canvas wide enough that the face never leaves it.
+// Synthetic fast motion: frame k is shifted right by k·kShiftPerFrame px (120 px/s ≈ 1.4 IOD/s,
+// a brisk head movement), on a canvas wide enough that the face never leaves it.
 constexpr int kShiftPerFrame = 8;
 // Frames the filter gets to settle before lag is measured (the first output is the raw detection,
 // the speed estimate needs a few frames at d_cutoff 1 Hz to converge).
 constexpr int kSettleFrames = 10;
 
 // (a) Jitter, mean frame-to-frame landmark motion / IOD. On the talking head (real motion of
-// mouth and head included) smoothed must not exceed raw. Measured: raw 0.030, smoothed 0.017.
+// mouth and head included) smoothed must not exceed raw. Measured: raw 0.045, smoothed 0.032
+// (pixel mode 0.028: it also smooths away part of the real head motion).
 constexpr double kMaxJitterRatioOnClip = 1.0;
 // On a still face (frame 0 repeated with fresh sensor-like noise, σ = 4 grey levels, per frame) all
-// motion is jitter. Measured: raw 0.012, smoothed 0.004 (ratio 0.33).
+// motion is jitter. Measured: raw 0.0086, smoothed 0.0027 (ratio 0.31; pixel mode the same).
 constexpr double kStillNoiseSigma = 4.0;
 constexpr int kStillFrames = 40;
 constexpr double kMaxJitterRatioOnStillFace = 0.5;
 // Feature jitter while the head moves: frame-to-frame landmark motion left after removing the
 // mean motion of the 68 points, on the clip translating at kShiftPerFrame. Measured: raw 0.013,
-// smoothed in the face frame 0.007, pixel-space smoothing 0.012 IOD/frame.
+// smoothed in the face frame 0.0074 (ratio 0.55), pixel mode 0.0118 (0.88).
 constexpr double kMaxNonRigidJitterRatioWhileMoving = 0.7;
 // (b) Lag during fast translation: mean signed trail along the motion (raw − smoothed, x) / IOD
-// after settling. Measured: face frame 0.008 IOD (0.6 px); pixel-mode smoothing 0.15 IOD.
-constexpr double kMaxLagIod = 0.03;
-// (c) Bridged landmarks vs the detections that were withheld. Measured on the (nearly still)
-// talking head: 0.03 IOD; while moving at 8 px/frame: 0.10 IOD (holding the last position would
-// be 0.11–0.34 IOD after 1–3 frames).
+// after settling. Measured: 0.0070 IOD (0.6 px); pixel mode 0.013 IOD.
+constexpr double kMaxLagIod = 0.02;
+// (c) Bridged landmarks vs the detections that were withheld, worst of 3 consecutive missed
+// frames. Measured on the talking head: 0.030 / 0.019 / 0.041 IOD; moving at 8 px/frame:
+// 0.033 / 0.057 / 0.114 IOD (holding the last landmarks instead: 0.08 / 0.21 / 0.30).
 constexpr double kMaxBridgeErrorStillIod = 0.08;
-constexpr double kMaxBridgeErrorMovingIod = 0.2;
+constexpr double kMaxBridgeErrorMovingIod = 0.15;
 
 double iod(const Face& f) { return cv::norm(f.landmarks5[1] - f.landmarks5[0]); }
 
@@ -87,7 +89,8 @@ const Face* main_face(const std::vector<Face>& faces) { return largest_face(face
 std::vector<cv::Mat> load_clip_frames() {
   const auto clip = testdata("videos/talking_head.avi");
   TempDir dir;
-  const std::string cmd = "ffmpeg -v error -nostdin -y -i '" + clip.string() + "' '" + (dir / "%03d.png").string() + "'";
+  const std::string cmd =
+      "ffmpeg -v error -nostdin -y -i '" + clip.string() + "' '" + (dir / "%03d.png").string() + "'";
   if (std::system(cmd.c_str()) != 0) {
     ADD_FAILURE() << "ffmpeg could not extract the frames of " << clip << ": install ffmpeg (scripts/setup)";
     return {};

@@ -2,22 +2,23 @@
 // them back with libavformat/libavcodec directly (frame counts, timestamps, pixel content against
 // the frames written, audio duration and content); sources with audio are made by the ffmpeg CLI
 // (tests only — the engine never runs it).
+#include "facefuse/media/video_writer.h"
+
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include "facefuse/media/muxer.h"
-#include "facefuse/media/video_writer.h"
 #include "support/test_support.h"
 
 extern "C" {
@@ -158,8 +159,8 @@ std::vector<cv::Mat> decode_video(const std::filesystem::path& path) {
   auto drain = [&] {
     while (avcodec_receive_frame(dec, frame) == 0) {
       sws = sws_getCachedContext(sws, frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
-                                 frame->width, frame->height, AV_PIX_FMT_BGR24, SWS_BICUBIC | SWS_ACCURATE_RND,
-                                 nullptr, nullptr, nullptr);
+                                 frame->width, frame->height, AV_PIX_FMT_BGR24, SWS_BICUBIC | SWS_ACCURATE_RND, nullptr,
+                                 nullptr, nullptr);
       const int* coeffs = sws_getCoefficients(frame->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_ITU601);
       sws_setColorspaceDetails(sws, coeffs, frame->color_range == AVCOL_RANGE_JPEG, coeffs, 1, 0, 1 << 16, 1 << 16);
       cv::Mat bgr(frame->height, frame->width, CV_8UC3);
@@ -507,11 +508,12 @@ class Assemble : public ::testing::Test {
                                             const std::string& audio_codec = "aac") {
     auto p = seg_dir_ / name;
     // Phase-continuous: the phase is the integral of the stepped frequency.
-    run_ffmpeg(fmt_args(
-        "-f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi "
-        "-i \"aevalsrc='0.5*sin(2*PI*(200*t+50*(floor(t)*(floor(t)-1))+100*floor(t)*(t-floor(t))))':s=48000\" "
-        "-t " + std::to_string(seconds) + " -c:v libx264 -preset ultrafast -c:a " + audio_codec + " ",
-        p));
+    run_ffmpeg(
+        fmt_args("-f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi "
+                 "-i \"aevalsrc='0.5*sin(2*PI*(200*t+50*(floor(t)*(floor(t)-1))+100*floor(t)*(t-floor(t))))':s=48000\" "
+                 "-t " +
+                     std::to_string(seconds) + " -c:v libx264 -preset ultrafast -c:a " + audio_codec + " ",
+                 p));
     return p;
   }
   static std::string fmt_args(const std::string& args, const std::filesystem::path& out) {
@@ -570,6 +572,29 @@ TEST_F(Assemble, JoinsSegmentsIntoOtherContainers) {
   }
 }
 
+TEST_F(Assemble, JoinsX265Segments) {
+  // x265 has no "stitchable" switch; its parameter sets are the same for the same options anyway.
+  options_.encoder = "libx265";
+  options_.preset = "ultrafast";
+  options_.width = 320;
+  options_.height = 180;
+  std::vector<std::filesystem::path> segs;
+  for (int i = 0; i < 2; ++i) {
+    segs.push_back(seg_dir_ / ("hevc_" + std::to_string(i) + ".mp4"));
+    ASSERT_TRUE(write_video(segs.back(), frames_, i * 15, (i + 1) * 15, options_).is_ok());
+  }
+  Status s = assemble_video(segs, {}, {}, out_dir_ / "out.mp4");
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  FileInfo info = probe(out_dir_ / "out.mp4");
+  EXPECT_EQ(info.video[0].codec_tag, "hvc1");
+  expect_cfr_timeline(info.video[0], 30, kFps);
+  auto decoded = decode_video(out_dir_ / "out.mp4");
+  ASSERT_EQ(decoded.size(), 30u);
+  cv::Mat expected;
+  cv::resize(frames_[20], expected, {320, 180}, 0, 0, cv::INTER_AREA);
+  EXPECT_GT(cv::PSNR(decoded[20], expected), 30.0);
+}
+
 TEST_F(Assemble, CopiesAudioCoveringTheVideo) {
   auto target = stepped_tone_source(6.0);  // audio longer than the 4.8 s of video
   auto segs = three_segments();
@@ -590,17 +615,42 @@ TEST_F(Assemble, CopiesAudioCoveringTheVideo) {
   EXPECT_NEAR(tone_hz(a, 4.2, 4.7), 600, 10);
 }
 
+TEST_F(Assemble, CopiedAudioStaysInSyncInMatroskaAndTs) {
+  // Matroska and MPEG-TS cannot start a stream before 0: the AAC priming packet the mp4 target
+  // keeps at -21 ms is dropped rather than moving the whole track late.
+  auto target = stepped_tone_source(6.0);
+  auto segs = three_segments();
+  for (const char* name : {"out.mkv", "out.ts"}) {
+    Status s = assemble_video(segs, target, {}, out_dir_ / name);
+    ASSERT_TRUE(s.is_ok()) << name << ": " << s.to_string();
+    FileInfo info = probe(out_dir_ / name);
+    ASSERT_EQ(info.audio.size(), 1u) << name;
+    EXPECT_EQ(info.audio[0].codec, "aac") << name;
+    EXPECT_NEAR(info.audio[0].start - info.video[0].start, 0.0, 0.002) << name;
+    DecodedAudio a = decode_audio(out_dir_ / name);
+    EXPECT_NEAR(a.duration(), kFrames / kFps, 1.0 / kFps) << name;
+    double t0 = a.start - info.video[0].start;  // audio time of sample 0 relative to the first frame
+    // The 300→400 Hz step is at 2.0 s of the target and must be at 2.0 s of the output.
+    // 20 ms windows either side: a track off by one AAC packet (21 ms) fails.
+    EXPECT_NEAR(tone_hz(a, 1.975 - t0, 1.995 - t0), 300, 40) << name;
+    EXPECT_NEAR(tone_hz(a, 2.005 - t0, 2.025 - t0), 400, 40) << name;
+  }
+}
+
 TEST_F(Assemble, TrimsTheAudioWindowAndStartsItAtZero) {
   auto target = stepped_tone_source(6.0);
   // 50 frames = 2 s of video, the window [2 s, 4 s) of the target's audio: 400 Hz then 500 Hz.
-  ASSERT_TRUE(assemble_video({whole(50)}, target, {.volume = 1.0, .start_sec = 2.0, .end_sec = 4.0},
-                             out_dir_ / "copy.mp4").is_ok());
+  ASSERT_TRUE(
+      assemble_video({whole(50)}, target, {.volume = 1.0, .start_sec = 2.0, .end_sec = 4.0}, out_dir_ / "copy.mp4")
+          .is_ok());
   // The re-encode path (any gain other than 1) cuts to the sample.
-  ASSERT_TRUE(assemble_video({whole(50)}, target, {.volume = 0.5, .start_sec = 2.0, .end_sec = 4.0},
-                             out_dir_ / "gain.mp4").is_ok());
+  ASSERT_TRUE(
+      assemble_video({whole(50)}, target, {.volume = 0.5, .start_sec = 2.0, .end_sec = 4.0}, out_dir_ / "gain.mp4")
+          .is_ok());
   // A window shorter than the video ends the audio early.
-  ASSERT_TRUE(assemble_video({whole(50)}, target, {.volume = 1.0, .start_sec = 3.0, .end_sec = 4.0},
-                             out_dir_ / "short.mp4").is_ok());
+  ASSERT_TRUE(
+      assemble_video({whole(50)}, target, {.volume = 1.0, .start_sec = 3.0, .end_sec = 4.0}, out_dir_ / "short.mp4")
+          .is_ok());
   DecodedAudio full = decode_audio(target);
   for (const char* name : {"copy.mp4", "gain.mp4"}) {
     DecodedAudio a = decode_audio(out_dir_ / name);
@@ -609,9 +659,9 @@ TEST_F(Assemble, TrimsTheAudioWindowAndStartsItAtZero) {
     EXPECT_NEAR(a.duration(), 2.0, 1.0 / kFps) << name;
     EXPECT_NEAR(tone_hz(a, 0.1, 0.9), 400, 10) << name;
     EXPECT_NEAR(tone_hz(a, 1.1, 1.9), 500, 10) << name;
-    // The step from 400 to 500 Hz is at 1.0 s of output (2.0 + 1.0 in the target): within 1 frame.
-    EXPECT_NEAR(tone_hz(a, 0.94, 0.98), 400, 60) << name;
-    EXPECT_NEAR(tone_hz(a, 1.02, 1.06), 500, 60) << name;
+    // The step from 400 to 500 Hz is at 1.0 s of output (2.0 + 1.0 in the target), to ~10 ms.
+    EXPECT_NEAR(tone_hz(a, 0.975 - a.start, 0.995 - a.start), 400, 40) << name;
+    EXPECT_NEAR(tone_hz(a, 1.005 - a.start, 1.025 - a.start), 500, 40) << name;
   }
   DecodedAudio copy = decode_audio(out_dir_ / "copy.mp4");
   DecodedAudio gain = decode_audio(out_dir_ / "gain.mp4");
@@ -641,9 +691,10 @@ TEST_F(Assemble, SourceWithoutAudioGivesVideoOnly) {
 
 TEST_F(Assemble, PcmInAviIsReencodedToAacForMp4) {
   auto target = seg_dir_ / "pcm.avi";
-  run_ffmpeg(fmt_args("-f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 "
-                      "-t 6 -c:v mjpeg -c:a pcm_s16le ",
-                      target));
+  run_ffmpeg(
+      fmt_args("-f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 "
+               "-t 6 -c:v mjpeg -c:a pcm_s16le ",
+               target));
   ASSERT_EQ(probe(target).audio[0].codec, "pcm_s16le");
   ASSERT_TRUE(assemble_video(three_segments(), target, {}, out_dir_ / "out.mp4").is_ok());
   FileInfo info = probe(out_dir_ / "out.mp4");
@@ -745,10 +796,11 @@ TEST(VideoWriterSlow, EncodeFpsAt720p) {
     ASSERT_TRUE((*w)->finish().is_ok());
     double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto bytes = std::filesystem::file_size(dir / (std::string(preset) + ".mp4"));
-    std::printf("[ encode ] libx264 %-9s 1280x720 q80 (crf 10): %d frames in %.2f s = %.1f fps, %.0f kbit/s, "
-                "%u hardware threads\n",
-                preset, kCount, sec, kCount / sec, static_cast<double>(bytes) * 8 / 1000 / (kCount / 25.0),
-                std::thread::hardware_concurrency());
+    std::printf(
+        "[ encode ] libx264 %-9s 1280x720 q80 (crf 10): %d frames in %.2f s = %.1f fps, %.0f kbit/s, "
+        "%u hardware threads\n",
+        preset, kCount, sec, kCount / sec, static_cast<double>(bytes) * 8 / 1000 / (kCount / 25.0),
+        std::thread::hardware_concurrency());
     EXPECT_GT(kCount / sec, 5.0);
   }
 }

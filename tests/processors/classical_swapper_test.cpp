@@ -395,6 +395,23 @@ TEST(ClassicalSwapper, SwapsASmallFace) {
   cv::Point2f nose = target.landmarks68[30];
   EXPECT_GT(run.mask.at<float>(cvRound(nose.y), cvRound(nose.x)), 0.99f);
   EXPECT_GT(cv::countNonZero(changed_pixels(run.original, run.result)), 0.3 * size * size);
+
+  // ~11 px: still swapped, still only inside the mask; under 8 px: left alone.
+  for (float tiny : {0.05f, 0.03f}) {
+    cv::Mat frame;
+    cv::resize(t.image, frame, cv::Size(), tiny, tiny, cv::INTER_AREA);
+    SwapRun r;
+    r.original = frame;
+    r.result = frame.clone();
+    Face f = scaled_face(t.face, tiny);
+    ASSERT_TRUE(classical_swap(r.result, f, {s.image, s.face}, {}, &r.mask).is_ok());
+    expect_changes_only_inside_mask(r);
+    if (face::face_size(f.landmarks68) >= 8.0f) {
+      EXPECT_GT(cv::countNonZero(changed_pixels(r.original, r.result)), 0);
+    } else {
+      EXPECT_EQ(cv::countNonZero(changed_pixels(r.original, r.result)), 0);
+    }
+  }
 }
 
 TEST(ClassicalSwapper, SwapsATargetFaceCutByTheFrameBorder) {
@@ -575,7 +592,9 @@ TEST(FaceMask, SwapMaskIsInsideTheOutlineAndFullInTheMiddle) {
   cv::minMaxLoc(mask, &lo, &hi);
   EXPECT_GE(lo, 0.0);
   EXPECT_LE(hi, 1.0);
-  cv::Mat outline = face::polygon_mask(face::swap_mask_outline(lm, options.brow_raise), region);
+  std::vector<cv::Point2f> hull;
+  cv::convexHull(face::swap_mask_outline(lm, options.brow_raise), hull);
+  cv::Mat outline = face::polygon_mask(hull, region);
   EXPECT_EQ(cv::countNonZero((mask > 0.0f) & ~outline), 0);
   for (int i : {30, 33, 36, 45, 51, 57, 19, 24}) {
     cv::Point2f p2 = lm[i] - cv::Point2f(region.tl());

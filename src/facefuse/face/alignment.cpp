@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
 
 namespace facefuse::face {
@@ -87,47 +88,6 @@ std::array<cv::Point2f, 5> alignment_template_pixels(AlignmentTemplate which, cv
   return out;
 }
 
-namespace {
-
-// Least-squares 4-DoF similarity over the points with inlier[i] set: minimises
-// Σ |M·from_i − to_i|² for M = [a −b tx; b a ty]. The residual is linear in (a, b, tx, ty), so
-// this closed form is the point OpenCV's Levenberg–Marquardt refinement converges to.
-// Returns false when the chosen points coincide.
-bool fit_similarity(const std::vector<cv::Point2d>& from, const std::vector<cv::Point2d>& to,
-                    const std::vector<bool>& inlier, cv::Matx23d& out) {
-  cv::Point2d mean_from(0, 0), mean_to(0, 0);
-  int n = 0;
-  for (size_t i = 0; i < from.size(); ++i) {
-    if (!inlier[i]) continue;
-    mean_from += from[i];
-    mean_to += to[i];
-    ++n;
-  }
-  if (n < 2) return false;
-  mean_from *= 1.0 / n;
-  mean_to *= 1.0 / n;
-  double spread = 0, dot = 0, cross = 0;
-  for (size_t i = 0; i < from.size(); ++i) {
-    if (!inlier[i]) continue;
-    const cv::Point2d p = from[i] - mean_from, q = to[i] - mean_to;
-    spread += p.dot(p);
-    dot += p.dot(q);
-    cross += p.x * q.y - p.y * q.x;
-  }
-  if (!(spread > 1e-12)) return false;
-  const double a = dot / spread, b = cross / spread;
-  out = cv::Matx23d(a, -b, mean_to.x - (a * mean_from.x - b * mean_from.y),  //
-                    b, a, mean_to.y - (b * mean_from.x + a * mean_from.y));
-  return std::isfinite(a) && std::isfinite(b) && (a != 0 || b != 0);
-}
-
-double squared_error(const cv::Matx23d& m, const cv::Point2d& p, const cv::Point2d& q) {
-  const double dx = m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2) - q.x;
-  const double dy = m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2) - q.y;
-  return dx * dx + dy * dy;
-}
-
-}  // namespace
 
 // FaceFusion calls cv::estimateAffinePartial2D(points, template, RANSAC, 100): RANSAC over
 // 2-point minimal samples, inliers = squared reprojection error ≤ 100², then Levenberg–Marquardt
@@ -138,43 +98,21 @@ double squared_error(const cv::Matx23d& m, const cv::Point2d& p, const cv::Point
 // points are inliers — the results agree to rounding (checked against calib3d while writing this).
 cv::Mat estimate_alignment(const Landmarks5& landmarks, AlignmentTemplate which, cv::Size crop) {
   const auto target = alignment_template_pixels(which, crop);
-  std::vector<cv::Point2d> from, to;
+  std::vector<cv::Point2f> from, to;
   for (size_t i = 0; i < landmarks.size(); ++i) {
     if (!std::isfinite(landmarks[i].x) || !std::isfinite(landmarks[i].y)) return {};
-    from.emplace_back(landmarks[i]);
-    to.emplace_back(target[i]);
+    from.push_back(landmarks[i]);
+    to.push_back(target[i]);
   }
-  const double threshold2 = kRansacThresholdPx * kRansacThresholdPx;
-  std::vector<bool> best_inliers;
-  int best_count = 0;
-  double best_error = 0;
-  for (size_t i = 0; i < from.size(); ++i) {
-    for (size_t j = i + 1; j < from.size(); ++j) {
-      std::vector<bool> pair(from.size(), false);
-      pair[i] = pair[j] = true;
-      cv::Matx23d model;
-      if (!fit_similarity(from, to, pair, model)) continue;
-      std::vector<bool> inliers(from.size(), false);
-      int count = 0;
-      double error = 0;
-      for (size_t k = 0; k < from.size(); ++k) {
-        const double e = squared_error(model, from[k], to[k]);
-        if (e <= threshold2) {
-          inliers[k] = true;
-          ++count;
-          error += e;
-        }
-      }
-      if (count > best_count || (count == best_count && error < best_error)) {
-        best_inliers = inliers;
-        best_count = count;
-        best_error = error;
-      }
-    }
+  // Exactly FaceFusion's call: 4-DoF similarity, RANSAC with a 100 px reprojection threshold
+  // (so in practice every point is an inlier and the result is the refined least-squares fit).
+  cv::Mat affine;
+  try {
+    affine = cv::estimateAffinePartial2D(from, to, cv::noArray(), cv::RANSAC, kRansacThresholdPx);
+  } catch (const cv::Exception&) {
+    return {};
   }
-  cv::Matx23d affine;
-  if (best_count < 2 || !fit_similarity(from, to, best_inliers, affine)) return {};
-  return cv::Mat(affine, true);
+  return affine;
 }
 
 cv::Mat warp_face(const cv::Mat& frame, const cv::Mat& affine, cv::Size crop) {

@@ -51,11 +51,10 @@ Result<AlignmentTemplate> parse_alignment_template(std::string_view name);
 std::array<cv::Point2f, 5> alignment_template_pixels(AlignmentTemplate which, cv::Size crop);
 
 // 4-DoF similarity (rotation, uniform scale, translation) from the face's 5 points (frame space)
-// onto template × crop (crop space), fitted as FaceFusion's cv::estimateAffinePartial2D(RANSAC,
-// reprojection threshold 100 crop pixels): points further than 100 px from the best 2-point model
-// are dropped, the rest are fitted by least squares. For real faces all 5 points are inliers and
-// this is the least-squares similarity. RANSAC here is exhaustive over the 10 point pairs (no
-// randomness; see alignment.cpp for why OpenCV's calib3d is not used). Returns a 2×3 CV_64F
+// onto template × crop (crop space), fitted exactly as FaceFusion does with
+// cv::estimateAffinePartial2D(RANSAC, reprojection threshold 100 crop pixels): points further than
+// 100 px from the best 2-point model are dropped, the rest are refined by least squares. For real
+// faces all 5 points are inliers and this is the least-squares similarity. Returns a 2×3 CV_64F
 // frame → crop matrix, or an empty Mat when the points are degenerate (all equal, non-finite).
 cv::Mat estimate_alignment(const Landmarks5& landmarks, AlignmentTemplate which, cv::Size crop);
 

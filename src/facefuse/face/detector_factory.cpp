@@ -43,7 +43,6 @@ Result<std::shared_ptr<FaceDetector>> create_face_detector(std::string_view name
     DlibHogDetector::Options o;
     if (options.score_threshold) o.score_threshold = *options.score_threshold;
     o.min_face_size = options.min_face_size;
-    if (options.min_face_size == 0) o.upsample = 0;
     FF_ASSIGN_OR_RETURN(auto detector, DlibHogDetector::create(o));
     return std::shared_ptr<FaceDetector>(std::move(detector));
   }

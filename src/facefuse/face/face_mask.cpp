@@ -120,7 +120,9 @@ cv::Mat feather_mask(const cv::Mat& hard_mask, float erosion_px, float feather_p
 cv::Mat swap_mask(const Landmarks68& points, const cv::Rect& region, const SwapMaskOptions& options) {
   CV_Assert(points.size() == static_cast<size_t>(kLandmarkCount68));
   float size = face_size(points);
-  cv::Mat hard = polygon_mask(swap_mask_outline(points, options.brow_raise), region);
+  std::vector<cv::Point2f> hull;
+  cv::convexHull(swap_mask_outline(points, options.brow_raise), hull);
+  cv::Mat hard = polygon_mask(hull, region);
   float blur = std::clamp(options.face_mask_blur, 0.0f, 1.0f);
   return feather_mask(hard, options.erosion * size, blur * kSwapMaskFeatherPerBlur * size);
 }

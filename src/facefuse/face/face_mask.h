@@ -59,8 +59,8 @@ cv::Mat polygon_mask(const std::vector<cv::Point2f>& polygon, const cv::Rect& re
 struct SwapMaskOptions {
   // --face-mask-blur, 0–1: feather width = face_mask_blur × kSwapMaskFeatherPerBlur × face_size.
   float face_mask_blur = 0.3f;
-  // Brows raised by this fraction of the chin-to-brow height (covers the target's brows, so the
-  // swap never shows two pairs of eyebrows).
+  // Brows raised by this fraction of the chin-to-brow height: with the default erosion and feather
+  // the mask is at full strength over the brows, so the swap never shows two pairs of eyebrows.
   float brow_raise = 0.15f;
   // The mask starts this fraction of face_size inside the outline (landmarks on the jaw are noisy
   // by a few percent of the face, and the background must not show through).
@@ -68,7 +68,8 @@ struct SwapMaskOptions {
 };
 inline constexpr float kSwapMaskFeatherPerBlur = 0.25f;
 
-// The swap mask: hull of jaw + raised brows, eroded and feathered in proportion to face size.
+// The swap mask: convex hull of swap_mask_outline (jaw + raised brows), eroded and feathered in
+// proportion to face size.
 cv::Mat swap_mask(const Landmarks68& points, const cv::Rect& region, const SwapMaskOptions& options = {});
 
 // Inner-mouth mask (the hull of the inner lips 60–67: teeth, tongue, mouth opening), grown by

@@ -20,6 +20,11 @@
 //      bridge_velocity_time_constant_sec, their expression (face-relative shape) is held — until
 //      more than max_missed_frames consecutive frames were missed, then the track ends.
 //      Unmatched detections: a new track whose first output is the detection itself (no lag).
+//   4. Output every track, except a bridged track whose predicted box overlaps (IoU >= min_iou)
+//      a face detected in this frame: that face hides it (one person passing in front of
+//      another) or is the same person put on a new track by the identity rule, and swapping the
+//      bridged face too would paste a second face over the visible one. Such a track stays
+//      alive (and can be matched again) until it ends as above.
 //
 // Smoothing in the face frame (default). Each face's landmarks are split into a head pose — a
 // similarity transform: centre c (px), scale s (px per inter-ocular distance, IOD), roll θ
@@ -44,6 +49,7 @@
 // cutoff. At steady speed v (IOD/s) the lag is v / (2π·(min_cutoff + beta·v)) IOD, which never
 // exceeds 1 / (2π·beta) IOD however fast the head moves.
 //
+// Cost: a few µs per face per update (68 landmarks), negligible next to analysis.
 // Threading: NOT thread-safe. Call update() from one thread, frames in presentation order.
 #pragma once
 
@@ -56,22 +62,26 @@
 namespace facefuse::face {
 
 struct FaceTrackerOptions {
-  float min_iou = 0.3f;        // box IoU (predicted track box vs detection) to continue a track
-  int max_missed_frames = 6;   // a track missed for up to this many consecutive frames is bridged;
-                               // one more miss ends it
+  float min_iou = 0.3f;       // box IoU (predicted track box vs detection) to continue a track
+  int max_missed_frames = 6;  // a track missed for up to this many consecutive frames is bridged;
+                              // one more miss ends it
   // One-Euro parameters of the shape: each landmark (and the box) in the face frame, or in pixels
   // when smooth_in_face_frame is false. Chosen on the real talking-head clip
   // (tests/face/face_tracker_test.cpp, IOD ≈ 89 px): a 1 Hz floor cuts the frame-to-frame
-  // jitter of a still face to ~0.3× (0.0088 → 0.0027 IOD/frame); beta 10 opens the filter to
-  // ≥ 10 Hz while the lips move at ≥ 1 IOD/s, so speech stays within ~0.5 frame (15 fps) of the
-  // detections. Lower beta (3) smooths a little more but lags the mouth by ≥ 1 frame at 0.3.
+  // jitter of a still face to ~0.3× (0.0086 → 0.0027 IOD/frame); beta 10 opens the filter to
+  // ≥ 11 Hz while the lips move at ≥ 1 IOD/s, so the mouth opening trails the detections by
+  // ~0.5 frame at 15 fps (33 ms, under the ~45 ms at which audio lead becomes noticeable). Beta 3
+  // trails by 0.6 frame, beta 0.3 by 1.4 frames; beta 30 by 0.3 frame but keeps 40 % of the
+  // still-face jitter. A 0.5 Hz floor keeps 25 % of the jitter but flattens the lip motion more
+  // (RMS error of the mouth opening vs the detections 0.018 instead of 0.016 IOD); 2 Hz keeps 40 %.
   float min_cutoff_hz = 1.0f;
-  float beta = 10.0f;          // Hz per IOD/s of speed
-  float d_cutoff_hz = 1.0f;    // cutoff of the speed estimate
+  float beta = 10.0f;        // Hz per IOD/s of speed
+  float d_cutoff_hz = 1.0f;  // cutoff of the speed estimate
   // One-Euro parameters of the head pose (face-frame mode only). The pose averages 21 points, so
-  // it is far less noisy than one landmark (still face: 0.0015 IOD/frame after smoothing) and can
-  // take a large beta: a head translating at 1.3–5.4 IOD/s (4–16 px/frame at 15 fps) trails by
-  // 0.006–0.0075 IOD (< 1 px), bounded by 1/(2π·20) = 0.008 IOD at any speed.
+  // it is far less noisy than one landmark (its points on a still face move 0.0015 IOD/frame
+  // after smoothing) and can take a large beta: a head translating at 0.7–2.7 IOD/s (4–16 px/frame
+  // at 15 fps) trails by 0.006–0.0075 IOD (< 1 px), bounded by 1/(2π·20) = 0.008 IOD at any
+  // speed; pose_beta 5 would trail by 0.018–0.026 IOD.
   float pose_min_cutoff_hz = 1.0f;
   float pose_beta = 20.0f;
   // false: filter landmark pixels directly (the comparison baseline; see the header comment).
@@ -88,10 +98,10 @@ struct TrackedFace {
   // else the smoothed 5); score of the last matched detection; embedding = the track's identity
   // embedding (track_embedding()), not this frame's.
   Face face;
-  int track_id = -1;           // ≥ 0, unique for the tracker's life (reset() restarts at 0)
-  bool bridged = false;        // true: not detected in this frame, predicted from the track
-  int detection_index = -1;    // index into update()'s detections; −1 when bridged
-  int missed_frames = 0;       // consecutive frames without a detection (0 unless bridged)
+  int track_id = -1;         // ≥ 0, unique for the tracker's life (reset() restarts at 0)
+  bool bridged = false;      // true: not detected in this frame, predicted from the track
+  int detection_index = -1;  // index into update()'s detections; −1 when bridged
+  int missed_frames = 0;     // consecutive frames without a detection (0 unless bridged)
 };
 
 class FaceTracker {
@@ -105,13 +115,15 @@ class FaceTracker {
 
   // Faces detected in the frame shown at `timestamp_sec` (seconds, increasing; a repeated or
   // earlier timestamp is treated as one frame period after the previous call). Detections should
-  // carry 68 landmarks (else their 5 points are smoothed); embeddings are optional. Returns every
-  // live track for this frame — matched and bridged — ordered by track_id.
+  // carry 68 landmarks (else their 5 points are smoothed); embeddings are optional. Returns the
+  // live tracks for this frame — matched and bridged, minus bridged ones hidden behind a detected
+  // face (step 4 above) — ordered by track_id. An empty `detections` is a frame without faces.
   std::vector<TrackedFace> update(std::vector<Face> detections, double timestamp_sec);
 
   // The identity embedding a track keeps for the whole clip: that of its best-scored detection
-  // that had one (the first one on ties). Empty when none of its detections had an embedding or
-  // the id is unknown (tracks are forgotten when they end).
+  // that had one (the first one on ties); TrackedFace::face.embedding carries a copy. Empty when
+  // none of its detections had an embedding or the id is unknown (tracks are forgotten when they
+  // end). The reference is valid until the next update() or reset().
   const std::vector<float>& track_embedding(int track_id) const;
 
   // Forgets every track (e.g. after a seek); ids restart at 0.

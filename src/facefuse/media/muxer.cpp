@@ -1,6 +1,6 @@
 #include "facefuse/media/muxer.h"
 
-#include "facefuse/media/video_probe.h"  // detail::MediaInput: the safety settings of every input
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@
 #include <string>
 #include <system_error>
 
-#include <fmt/format.h>
+#include "facefuse/media/video_probe.h"  // detail::MediaInput: the safety settings of every input
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -65,9 +65,9 @@ const char* muxer_for_extension(std::string ext) {
 // Whether `f` can store `codec` as it is. MPEG-TS has no codec table to ask, so it is listed here.
 bool container_takes(const AVOutputFormat* f, AVCodecID codec) {
   if (std::strcmp(f->name, "mpegts") == 0) {
-    static constexpr AVCodecID kTs[] = {AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_MPEG2VIDEO, AV_CODEC_ID_AAC,
-                                        AV_CODEC_ID_MP3,  AV_CODEC_ID_MP2,  AV_CODEC_ID_AC3,        AV_CODEC_ID_EAC3,
-                                        AV_CODEC_ID_OPUS};
+    static constexpr AVCodecID kTs[] = {AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_MPEG2VIDEO,
+                                        AV_CODEC_ID_AAC,  AV_CODEC_ID_MP3,  AV_CODEC_ID_MP2,
+                                        AV_CODEC_ID_AC3,  AV_CODEC_ID_EAC3, AV_CODEC_ID_OPUS};
     return std::find(std::begin(kTs), std::end(kTs), codec) != std::end(kTs);
   }
   return avformat_query_codec(f, codec, FF_COMPLIANCE_NORMAL) == 1;
@@ -127,8 +127,8 @@ class SegmentChain {
       }
       if (out->stream_index != stream_index_) continue;
       if (out->pts == AV_NOPTS_VALUE) {
-        return invalid_argument(fmt::format("segment {} has a packet without a presentation time",
-                                            paths_[index_].string()));
+        return invalid_argument(
+            fmt::format("segment {} has a packet without a presentation time", paths_[index_].string()));
       }
       AVRational frame_tb = frame_time_base();
       auto rebase = [&](int64_t ts) {
@@ -139,20 +139,24 @@ class SegmentChain {
       // Matroska/WebM store no decode times: libavformat leaves the first `delay` packets of a
       // stream with B-frames without one. One packet per frame at a constant rate, so the decode
       // time of packet i of the segment is (i - delay) frames after the segment's start.
-      if (out->dts == AV_NOPTS_VALUE) out->dts = cursor_ + packet_in_segment_ - delay_;
-      else out->dts = rebase(out->dts);
+      if (out->dts == AV_NOPTS_VALUE)
+        out->dts = cursor_ + packet_in_segment_ - delay_;
+      else
+        out->dts = rebase(out->dts);
       ++packet_in_segment_;
       if (out->dts > out->pts) {
-        return invalid_argument(fmt::format("segment {} reorders frames deeper than it declares (decode time after "
-                                            "presentation time): re-encode it as .mp4",
-                                            paths_[index_].string()));
+        return invalid_argument(
+            fmt::format("segment {} reorders frames deeper than it declares (decode time after "
+                        "presentation time): re-encode it as .mp4",
+                        paths_[index_].string()));
       }
       out->duration = 1;
       out->pos = -1;
       if (out->dts <= last_dts_) {
-        return invalid_argument(fmt::format("segment {} does not continue the previous one (decode time {} after {}): "
-                                            "segments must be encoded with the same options",
-                                            paths_[index_].string(), out->dts, last_dts_));
+        return invalid_argument(
+            fmt::format("segment {} does not continue the previous one (decode time {} after {}): "
+                        "segments must be encoded with the same options",
+                        paths_[index_].string(), out->dts, last_dts_));
       }
       last_dts_ = out->dts;
       end_frame_ = std::max(end_frame_, out->pts + 1);
@@ -183,18 +187,24 @@ class SegmentChain {
     } else {
       const AVCodecParameters* a = first_par_;
       std::string what;
-      if (par->codec_id != a->codec_id) what = fmt::format("codec {} vs {}", avcodec_get_name(par->codec_id), avcodec_get_name(a->codec_id));
-      else if (par->width != a->width || par->height != a->height) what = fmt::format("size {}x{} vs {}x{}", par->width, par->height, a->width, a->height);
-      else if (par->format != a->format) what = "pixel format";
-      else if (av_cmp_q(fps, fps_) != 0) what = fmt::format("frame rate {}/{} vs {}/{}", fps.num, fps.den, fps_.num, fps_.den);
+      if (par->codec_id != a->codec_id)
+        what = fmt::format("codec {} vs {}", avcodec_get_name(par->codec_id), avcodec_get_name(a->codec_id));
+      else if (par->width != a->width || par->height != a->height)
+        what = fmt::format("size {}x{} vs {}x{}", par->width, par->height, a->width, a->height);
+      else if (par->format != a->format)
+        what = "pixel format";
+      else if (av_cmp_q(fps, fps_) != 0)
+        what = fmt::format("frame rate {}/{} vs {}/{}", fps.num, fps.den, fps_.num, fps_.den);
       else if (par->extradata_size != a->extradata_size ||
-               (a->extradata_size > 0 && std::memcmp(par->extradata, a->extradata, static_cast<size_t>(a->extradata_size)) != 0)) {
+               (a->extradata_size > 0 &&
+                std::memcmp(par->extradata, a->extradata, static_cast<size_t>(a->extradata_size)) != 0)) {
         what = "codec headers (SPS/PPS)";
       }
       if (!what.empty()) {
-        return invalid_argument(fmt::format("video segment {} does not match {}: {} differ; encode all segments of "
-                                            "one output with the same options",
-                                            paths_[i].string(), paths_[0].string(), what));
+        return invalid_argument(
+            fmt::format("video segment {} does not match {}: {} differ; encode all segments of "
+                        "one output with the same options",
+                        paths_[i].string(), paths_[0].string(), what));
       }
     }
     // The segment's first presented frame goes to the cursor. start_time is the smallest pts.
@@ -212,10 +222,11 @@ class SegmentChain {
     double start_sec = to_seconds(start_, tb_) - first_start_sec_;
     int64_t start_frame = std::llround(start_sec / av_q2d(frame_time_base()));
     if (start_frame != cursor_) {
-      return invalid_argument(fmt::format("video segment {} starts at frame {} but the segments before it end at "
-                                          "frame {}: a chunk is missing, repeated or out of order (write each with "
-                                          "VideoWriter's first_frame_index = its first frame)",
-                                          paths_[index_].string(), start_frame, cursor_));
+      return invalid_argument(
+          fmt::format("video segment {} starts at frame {} but the segments before it end at "
+                      "frame {}: a chunk is missing, repeated or out of order (write each with "
+                      "VideoWriter's first_frame_index = its first frame)",
+                      paths_[index_].string(), start_frame, cursor_));
     }
     return Status::ok();
   }
@@ -234,8 +245,8 @@ class SegmentChain {
   double first_start_sec_ = 0;     // start of the first segment (container offsets, trim start)
   int64_t delay_ = 0;              // frames of reordering (B-frames): has_b_frames
   int64_t packet_in_segment_ = 0;  // video packets read from the current segment
-  int64_t cursor_ = 0;     // first frame of the current segment on the output timeline
-  int64_t end_frame_ = 0;  // one past the last frame so far
+  int64_t cursor_ = 0;             // first frame of the current segment on the output timeline
+  int64_t end_frame_ = 0;          // one past the last frame so far
   int64_t last_dts_ = std::numeric_limits<int64_t>::min();
   std::unique_ptr<AVCodecParameters, ParFree> first_par_owned_;
   const AVCodecParameters* first_par_ = nullptr;
@@ -257,7 +268,8 @@ class AudioTrack {
 
 Status write_packet(AVFormatContext* oc, AVPacket* pkt, const std::string& output) {
   int err = av_interleaved_write_frame(oc, pkt);
-  if (err < 0) return unavailable(fmt::format("writing {} failed (disk full or I/O error?): {}", output, av_error(err)));
+  if (err < 0)
+    return unavailable(fmt::format("writing {} failed (disk full or I/O error?): {}", output, av_error(err)));
   return Status::ok();
 }
 
@@ -265,8 +277,13 @@ class CopyTrack : public AudioTrack {
  public:
   CopyTrack(AVFormatContext* oc, AVStream* in, AVStream* out, double window_start_src, bool trim_start,
             bool allow_negative, std::string output)
-      : oc_(oc), in_(in), out_(out), window_start_src_(window_start_src), trim_start_(trim_start),
-        allow_negative_(allow_negative), output_(std::move(output)) {}
+      : oc_(oc),
+        in_(in),
+        out_(out),
+        window_start_src_(window_start_src),
+        trim_start_(trim_start),
+        allow_negative_(allow_negative),
+        output_(std::move(output)) {}
 
   Status push(AVPacket* pkt) override {
     if (pkt->pts == AV_NOPTS_VALUE) pkt->pts = pkt->dts;
@@ -297,12 +314,13 @@ class CopyTrack : public AudioTrack {
       PacketPtr owned = std::move(pending_.front());
       pending_.pop_front();
       if (!started_) {
-        // Untrimmed start: keep leading packets that end at or after 0 (AAC priming in mp4 ends
-        // exactly at 0) so the decoder gets its warm-up. Trimmed: drop what lies mostly before
-        // the window. Timestamps keep their exact offset to the video (a first packet at -5 ms
-        // or +5 ms stays there; mp4/mov edit lists handle both), except where the container
-        // cannot start a stream before 0 (Matroska, MPEG-TS): there the first packet moves to 0.
-        bool keep_leading = !trim_start_;
+        // Untrimmed start into mp4/mov: keep leading packets that end at or after 0 (AAC priming
+        // in mp4 ends exactly at 0) at their negative times, so the decoder gets its warm-up and
+        // the edit list hides it. Otherwise drop what lies mostly before the window. Timestamps
+        // keep their exact offset to the video (a first packet at -5 ms or +5 ms stays there),
+        // except where a stream cannot start before 0 (Matroska, MPEG-TS): the first packet
+        // kept moves to 0 there, off by at most half a packet.
+        bool keep_leading = !trim_start_ && allow_negative_;
         if (keep_leading ? start + duration < -1e-6 : mid < 0) continue;
         started_ = true;
         offset_ = std::llround(window_start_src_ / av_q2d(in_->time_base));
@@ -320,7 +338,6 @@ class CopyTrack : public AudioTrack {
     }
     return Status::ok();
   }
-
 
  private:
   AVFormatContext* oc_;
@@ -369,11 +386,14 @@ class EncodeTrack : public AudioTrack {
     // when the encoder takes it, else stereo.
     AVChannelLayout layout{};
     int channels = in_->codecpar->ch_layout.nb_channels > 0 ? in_->codecpar->ch_layout.nb_channels : 2;
-    if (in_->codecpar->ch_layout.order == AV_CHANNEL_ORDER_NATIVE) av_channel_layout_copy(&layout, &in_->codecpar->ch_layout);
-    else av_channel_layout_default(&layout, channels);
+    if (in_->codecpar->ch_layout.order == AV_CHANNEL_ORDER_NATIVE)
+      av_channel_layout_copy(&layout, &in_->codecpar->ch_layout);
+    else
+      av_channel_layout_default(&layout, channels);
     if (encoder->ch_layouts != nullptr) {
       bool ok = false;
-      for (const AVChannelLayout* l = encoder->ch_layouts; l->nb_channels != 0; ++l) ok = ok || av_channel_layout_compare(l, &layout) == 0;
+      for (const AVChannelLayout* l = encoder->ch_layouts; l->nb_channels != 0; ++l)
+        ok = ok || av_channel_layout_compare(l, &layout) == 0;
       if (!ok) {
         av_channel_layout_uninit(&layout);
         layout = AV_CHANNEL_LAYOUT_STEREO;
@@ -384,12 +404,16 @@ class EncodeTrack : public AudioTrack {
     // Float samples so the gain is applied without integer wrap-around.
     e->sample_fmt = encoder->sample_fmts != nullptr ? encoder->sample_fmts[0] : AV_SAMPLE_FMT_FLTP;
     for (const AVSampleFormat* f = encoder->sample_fmts; f != nullptr && *f != AV_SAMPLE_FMT_NONE; ++f) {
-      if (*f == AV_SAMPLE_FMT_FLTP || *f == AV_SAMPLE_FMT_FLT) { e->sample_fmt = *f; break; }
+      if (*f == AV_SAMPLE_FMT_FLTP || *f == AV_SAMPLE_FMT_FLT) {
+        e->sample_fmt = *f;
+        break;
+      }
     }
     e->bit_rate = std::min(e->ch_layout.nb_channels, 2) * 96000 + std::max(e->ch_layout.nb_channels - 2, 0) * 64000;
     if (oc_->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     err = avcodec_open2(e, encoder, nullptr);
-    if (err < 0) return internal_error(fmt::format("cannot open the {} audio encoder: {}", encoder->name, av_error(err)));
+    if (err < 0)
+      return internal_error(fmt::format("cannot open the {} audio encoder: {}", encoder->name, av_error(err)));
 
     out_ = avformat_new_stream(oc_, nullptr);
     if (out_ == nullptr) return internal_error("out of memory adding an audio stream");
@@ -398,7 +422,8 @@ class EncodeTrack : public AudioTrack {
     out_->time_base = e->time_base;
     av_dict_copy(&out_->metadata, in_->metadata, 0);
 
-    frame_size_ = (encoder->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || e->frame_size <= 0 ? 1024 : e->frame_size;
+    frame_size_ =
+        (encoder->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || e->frame_size <= 0 ? 1024 : e->frame_size;
     fifo_.reset(av_audio_fifo_alloc(e->sample_fmt, e->ch_layout.nb_channels, frame_size_ * 4));
     decoded_.reset(av_frame_alloc());
     packet_ = make_packet();
@@ -476,12 +501,15 @@ class EncodeTrack : public AudioTrack {
       FF_RETURN_IF_ERROR(open_resampler(f));
     }
     if (skip >= f->nb_samples) return Status::ok();
-    std::vector<const uint8_t*> planes(static_cast<size_t>(f->ch_layout.nb_channels > 0 ? f->ch_layout.nb_channels : 1));
+    std::vector<const uint8_t*> planes(
+        static_cast<size_t>(f->ch_layout.nb_channels > 0 ? f->ch_layout.nb_channels : 1));
     int bytes = av_get_bytes_per_sample(static_cast<AVSampleFormat>(f->format));
     bool planar = av_sample_fmt_is_planar(static_cast<AVSampleFormat>(f->format));
     for (size_t c = 0; c < planes.size(); ++c) {
-      if (planar) planes[c] = f->extended_data[c] + skip * bytes;
-      else if (c == 0) planes[c] = f->extended_data[0] + skip * bytes * f->ch_layout.nb_channels;
+      if (planar)
+        planes[c] = f->extended_data[c] + skip * bytes;
+      else if (c == 0)
+        planes[c] = f->extended_data[0] + skip * bytes * f->ch_layout.nb_channels;
     }
     return convert(planes.data(), static_cast<int>(f->nb_samples - skip));
   }
@@ -511,7 +539,8 @@ class EncodeTrack : public AudioTrack {
     int capacity = swr_get_out_samples(swr_.get(), in_samples);
     if (capacity <= 0) return Status::ok();
     uint8_t** out = nullptr;
-    int err = av_samples_alloc_array_and_samples(&out, nullptr, enc_->ch_layout.nb_channels, capacity, enc_->sample_fmt, 0);
+    int err =
+        av_samples_alloc_array_and_samples(&out, nullptr, enc_->ch_layout.nb_channels, capacity, enc_->sample_fmt, 0);
     if (err < 0) return internal_error("out of memory converting audio");
     int n = swr_convert(swr_.get(), out, capacity, in, in_samples);
     Status status;
@@ -519,7 +548,8 @@ class EncodeTrack : public AudioTrack {
       status = internal_error(fmt::format("audio conversion failed: {}", av_error(n)));
     } else if (n > 0) {
       apply_gain(out, n);
-      if (av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(out), n) < n) status = internal_error("out of memory buffering audio");
+      if (av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(out), n) < n)
+        status = internal_error("out of memory buffering audio");
     }
     av_freep(&out[0]);
     av_freep(&out);
@@ -548,7 +578,8 @@ class EncodeTrack : public AudioTrack {
     av_channel_layout_copy(&f->ch_layout, &enc_->ch_layout);
     int err = av_frame_get_buffer(f.get(), 0);
     if (err < 0) return internal_error("out of memory for an audio frame");
-    if (av_audio_fifo_read(fifo_.get(), reinterpret_cast<void**>(f->data), n) < n) return internal_error("audio FIFO underrun");
+    if (av_audio_fifo_read(fifo_.get(), reinterpret_cast<void**>(f->data), n) < n)
+      return internal_error("audio FIFO underrun");
     f->pts = next_pts_;
     next_pts_ += n;
     return encode(f.get());
@@ -618,7 +649,8 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
                       const std::filesystem::path& output) {
   if (segments.empty()) return invalid_argument("assemble_video needs at least one video segment");
   if (!(audio.volume >= 0) || !std::isfinite(audio.volume)) {
-    return invalid_argument(fmt::format("audio volume {} is invalid: use a factor >= 0 (0 drops the audio)", audio.volume));
+    return invalid_argument(
+        fmt::format("audio volume {} is invalid: use a factor >= 0 (0 drops the audio)", audio.volume));
   }
   if (!(audio.start_sec >= 0) || (audio.end_sec >= 0 && audio.end_sec <= audio.start_sec)) {
     return invalid_argument(fmt::format("audio window [{}, {}] is invalid: need 0 <= start < end (end < 0: to the end)",
@@ -626,8 +658,8 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
   }
   const char* muxer = muxer_for_extension(output.extension().string());
   if (muxer == nullptr) {
-    return invalid_argument(fmt::format("cannot write video to '{}': use one of the extensions .mp4, .mkv, .webm, .mov, .ts",
-                                        output.string()));
+    return invalid_argument(fmt::format(
+        "cannot write video to '{}': use one of the extensions .mp4, .mkv, .webm, .mov, .ts", output.string()));
   }
   auto parent = output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path();
   std::error_code ec;
@@ -652,14 +684,15 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
   if (vout == nullptr) return internal_error("out of memory adding the video stream");
   avcodec_parameters_copy(vout->codecpar, video.codecpar());
   vout->codecpar->codec_tag = 0;
-  if (vout->codecpar->codec_id == AV_CODEC_ID_HEVC && is_mp4_family(ofmt)) vout->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
+  if (vout->codecpar->codec_id == AV_CODEC_ID_HEVC && is_mp4_family(ofmt))
+    vout->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
   vout->time_base = video.frame_time_base();
   vout->avg_frame_rate = video.frame_rate();
   vout->r_frame_rate = video.frame_rate();
 
   // Audio source: its streams, the window origin (the first video frame of the target).
   InputPtr source;
-  std::vector<std::unique_ptr<AudioTrack>> tracks(0);
+  std::vector<std::unique_ptr<AudioTrack>> tracks;
   std::vector<int> track_of_stream;
   double window_start = 0;  // source seconds that become output time 0
   if (!audio_source_or_empty.empty() && audio.volume > 0) {
@@ -697,6 +730,15 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
       }
       track_of_stream[i] = static_cast<int>(tracks.size()) - 1;
     }
+    // A window far into the target: seek instead of reading everything before it. A second of
+    // lead-in covers the packets that straddle the start and warms up a decoder.
+    constexpr double kSeekLeadSec = 1.0;
+    if (!tracks.empty() && audio.start_sec > 2 * kSeekLeadSec) {
+      auto target_ts = static_cast<int64_t>((window_start - kSeekLeadSec) * AV_TIME_BASE);
+      source->arm_deadline();
+      // On failure (an unseekable file) nothing moved: reading from the start works, only slower.
+      (void)avformat_seek_file(src, -1, INT64_MIN, target_ts, target_ts, 0);
+    }
   }
 
   a.temp = output;
@@ -730,7 +772,8 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
         break;
       }
       if (e < 0) {
-        return unavailable(fmt::format("reading the audio of {} failed: {}", audio_source_or_empty.string(), av_error(e)));
+        return unavailable(
+            fmt::format("reading the audio of {} failed: {}", audio_source_or_empty.string(), av_error(e)));
       }
       int t = track_of_stream[static_cast<size_t>(apkt->stream_index)];
       if (t < 0) continue;

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <opencv2/core.hpp>
+#include <spdlog/spdlog.h>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -254,13 +255,22 @@ struct VideoReader::Impl {
                                           info.frame_count, info.frame_count - 1));
     }
     error = Status::ok();
+    // A failed seek leaves the decoder somewhere undefined (or closed): later reads repeat the error.
+    Status s = seek_in_range(k);
+    if (!s.is_ok()) error = s;
+    return s;
+  }
+
+  Status seek_in_range(int64_t k) {
     const int64_t here = has_pending ? pending_index : next_index;
     // Close ahead (within ~2 s): decoding forward is cheaper than seeking.
     const int64_t near = std::max<int64_t>(2 * std::llround(info.fps), 8);
     if (k >= here && k - here <= near && !demux_eof) return decode_forward(here, k);
     if (info.variable_frame_rate && vfr_pts.empty()) FF_RETURN_IF_ERROR(build_vfr_index());
 
-    int64_t backoff = std::max(stream->codecpar->video_delay, 0);
+    // MP4/MKV seek by presentation time to the keyframe at or before; formats that seek by
+    // decode time or to any packet (MPEG-TS) land after the target at first and are retried.
+    int64_t backoff = 0;
     for (int attempt = 0;; ++attempt) {
       const int64_t target = k - backoff;
       const bool from_start = target <= 0 || attempt >= kMaxSeekAttempts;
@@ -271,6 +281,8 @@ struct VideoReader::Impl {
       }
       FF_ASSIGN_OR_RETURN(bool got, decode_next());
       int64_t index = from_start ? 0 : (got ? index_of_pts(frame_pts()) : kUnknownIndex);
+      spdlog::debug("seek {} to frame {}: try {} from {} landed on frame {}", name(), k, attempt + 1,
+                    from_start ? std::string("the start") : fmt::format("frame {}", target), index);
       if (!from_start && (index == kUnknownIndex || index > k || (index == k && is_corrupt(frame)))) {
         // Landed after the target (reordering, an open GOP) or on an unknown timestamp.
         backoff = std::max<int64_t>(2 * backoff, std::max<int64_t>(std::llround(info.fps), 1));

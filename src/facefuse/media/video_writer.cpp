@@ -1,13 +1,13 @@
 #include "facefuse/media/video_writer.h"
 
-#include "facefuse/media/video_probe.h"  // detail::route_ffmpeg_logs, av_error_text
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <system_error>
 
-#include <fmt/format.h>
+#include "facefuse/media/video_probe.h"  // detail::route_ffmpeg_logs, av_error_text
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -74,35 +74,40 @@ Vp9Speed vp9_speed_for_preset(const std::string& preset) {
 
 Result<VideoEncoderOptions> validate_encoder_options(VideoEncoderOptions o) {
   if (!contains(video_encoder_names(), o.encoder)) {
-    return invalid_argument(fmt::format("unknown video encoder '{}': use one of {}", o.encoder,
-                                        join(video_encoder_names())));
+    return invalid_argument(
+        fmt::format("unknown video encoder '{}': use one of {}", o.encoder, join(video_encoder_names())));
   }
   if (!contains(video_preset_names(), o.preset)) {
-    return invalid_argument(fmt::format("unknown video preset '{}': use one of {}", o.preset,
-                                        join(video_preset_names())));
+    return invalid_argument(
+        fmt::format("unknown video preset '{}': use one of {}", o.preset, join(video_preset_names())));
   }
   if (o.quality < 0 || o.quality > 100) {
     return invalid_argument(fmt::format("video quality {} is out of range: use 0–100", o.quality));
   }
   if (o.fps_num <= 0 || o.fps_den <= 0) {
-    return invalid_argument(fmt::format("frame rate {}/{} is invalid: both parts must be positive", o.fps_num, o.fps_den));
+    return invalid_argument(
+        fmt::format("frame rate {}/{} is invalid: both parts must be positive", o.fps_num, o.fps_den));
   }
   if (o.width < 0 || o.height < 0 || (o.width == 0) != (o.height == 0)) {
-    return invalid_argument(fmt::format("output size {}x{} is invalid: give both dimensions, or 0x0 for the size of "
-                                        "the first frame", o.width, o.height));
+    return invalid_argument(
+        fmt::format("output size {}x{} is invalid: give both dimensions, or 0x0 for the size of "
+                    "the first frame",
+                    o.width, o.height));
   }
   if (o.width > 0) {
     o.width &= ~1;
     o.height &= ~1;
     if (o.width < 2 || o.height < 2) {
-      return invalid_argument(fmt::format("output size {}x{} is too small: yuv420p needs at least 2x2", o.width, o.height));
+      return invalid_argument(
+          fmt::format("output size {}x{} is too small: yuv420p needs at least 2x2", o.width, o.height));
     }
   }
   if (o.threads < 0) return invalid_argument("encoder threads must be >= 0 (0 = automatic)");
   if (avcodec_find_encoder_by_name(o.encoder.c_str()) == nullptr) {
-    return unsupported(fmt::format("video encoder '{}' is not compiled into this FFmpeg (libavcodec {}): install an "
-                                   "FFmpeg build with it or choose another --output-video-encoder",
-                                   o.encoder, AV_STRINGIFY(LIBAVCODEC_VERSION)));
+    return unsupported(
+        fmt::format("video encoder '{}' is not compiled into this FFmpeg (libavcodec {}): install an "
+                    "FFmpeg build with it or choose another --output-video-encoder",
+                    o.encoder, AV_STRINGIFY(LIBAVCODEC_VERSION)));
   }
   return o;
 }
@@ -191,8 +196,8 @@ struct VideoWriter::Impl {
     int err = avcodec_open2(enc, codec, &opts);
     av_dict_free(&opts);
     if (err < 0) {
-      return internal_error(fmt::format("cannot open video encoder {} at {}x{}: {}", o.encoder, o.width, o.height,
-                                        av_error(err)));
+      return internal_error(
+          fmt::format("cannot open video encoder {} at {}x{}: {}", o.encoder, o.width, o.height, av_error(err)));
     }
     stream = avformat_new_stream(oc, nullptr);
     if (stream == nullptr) return internal_error("out of memory adding the video stream");
@@ -228,7 +233,8 @@ struct VideoWriter::Impl {
   // Sends one frame (nullptr flushes) and writes every packet the encoder has ready.
   Status encode(AVFrame* f) {
     int err = avcodec_send_frame(enc, f);
-    if (err < 0) return internal_error(fmt::format("video encoder {} refused a frame: {}", options.encoder, av_error(err)));
+    if (err < 0)
+      return internal_error(fmt::format("video encoder {} refused a frame: {}", options.encoder, av_error(err)));
     while (true) {
       err = avcodec_receive_packet(enc, packet);
       if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::ok();
@@ -239,7 +245,8 @@ struct VideoWriter::Impl {
       packet->stream_index = stream->index;
       err = av_interleaved_write_frame(oc, packet);  // takes the packet's reference
       if (err < 0) {
-        return unavailable(fmt::format("writing {} failed (disk full or I/O error?): {}", path.string(), av_error(err)));
+        return unavailable(
+            fmt::format("writing {} failed (disk full or I/O error?): {}", path.string(), av_error(err)));
       }
     }
   }
@@ -275,8 +282,8 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   if (first_frame_index < 0) return invalid_argument("first_frame_index must be >= 0");
   const char* muxer = muxer_for_extension(path.extension().string());
   if (muxer == nullptr) {
-    return invalid_argument(fmt::format("cannot write video to '{}': use one of the extensions .mp4, .mkv, .webm, .mov, .ts",
-                                        path.string()));
+    return invalid_argument(fmt::format(
+        "cannot write video to '{}': use one of the extensions .mp4, .mkv, .webm, .mov, .ts", path.string()));
   }
   auto parent = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
   std::error_code ec;
@@ -296,12 +303,18 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   bool allowed = is_ts ? impl->codec->id != AV_CODEC_ID_VP9
                        : avformat_query_codec(impl->format, impl->codec->id, FF_COMPLIANCE_NORMAL) == 1;
   if (!allowed) {
-    return invalid_argument(fmt::format("{} cannot hold {} video: choose another container or encoder "
-                                        "(webm takes libvpx-vp9 only)",
-                                        path.extension().string(), o.encoder));
+    return invalid_argument(
+        fmt::format("{} cannot hold {} video: choose another container or encoder "
+                    "(webm takes libvpx-vp9 only)",
+                    path.extension().string(), o.encoder));
   }
   int err = avformat_alloc_output_context2(&impl->oc, impl->format, nullptr, nullptr);
   if (err < 0) return internal_error(fmt::format("cannot create a {} muxer: {}", muxer, av_error(err)));
+  // x264's first decode time is negative (B-frames). libavformat would shift such a file so that
+  // it starts at 0 — only segment 0 has negative times, so the segments would no longer line up.
+  // MP4/MOV store negative times (edit lists); Matroska shifts by presentation times (already
+  // >= 0); MPEG-TS adds its own mux delay, so negatives are fine there once the shift is off.
+  if (is_ts) impl->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
   detail::route_ffmpeg_logs();
   impl->temp = temp_path_for(path);
   impl->oc->url = av_strdup(impl->temp.c_str());
@@ -349,7 +362,8 @@ Status VideoWriter::write(const cv::Mat& bgr, int64_t frame_index) {
 Status VideoWriter::finish() {
   Impl& d = *impl_;
   if (d.finished) return failed_precondition("VideoWriter::finish called twice");
-  if (d.failed) return failed_precondition("VideoWriter::finish after an earlier failure; the partial file was not kept");
+  if (d.failed)
+    return failed_precondition("VideoWriter::finish after an earlier failure; the partial file was not kept");
   if (d.frames == 0) {
     d.failed = true;
     return failed_precondition(fmt::format("no frames were written to {}: nothing to finish", d.path.string()));

@@ -9,10 +9,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "facefuse/core/status.h"
 
@@ -26,7 +25,7 @@ inline const std::vector<std::string>& video_encoder_names() {
 // x264/x265 preset names, fastest first (--output-video-preset). For libvpx-vp9 each maps to a
 // deadline and cpu-used value (see vp9_speed_for_preset).
 inline const std::vector<std::string>& video_preset_names() {
-  static const std::vector<std::string> kNames = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+  static const std::vector<std::string> kNames = {"ultrafast", "superfast", "veryfast", "faster",  "fast",
                                                   "medium",    "slow",      "slower",   "veryslow"};
   return kNames;
 }
@@ -77,8 +76,7 @@ class VideoWriter {
   // directory), kUnsupported (encoder not in this FFmpeg), kUnavailable (cannot create the file).
   // With a 0×0 size the encoder opens at the first frame; otherwise here.
   static Result<std::unique_ptr<VideoWriter>> open(const std::filesystem::path& path,
-                                                   const VideoEncoderOptions& options,
-                                                   int64_t first_frame_index = 0);
+                                                   const VideoEncoderOptions& options, int64_t first_frame_index = 0);
 
   // `bgr`: CV_8UC3, any size (scaled to the output size when different), need not be continuous.
   // The first call must pass first_frame_index; later calls strictly increasing indices (a gap

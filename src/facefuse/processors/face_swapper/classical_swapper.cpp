@@ -9,19 +9,12 @@
 
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
-#include <opencv2/imgcodecs.hpp>  // DEVDEBUG
 
 #include "facefuse/face/blending.h"
 #include "facefuse/face/face_mask.h"
 
-#include <chrono>  // DEVDEBUG
 namespace facefuse::processors {
 namespace {
-struct DevTimer {  // DEVDEBUG
-  static double now() { timespec ts; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6; }
-  double t = now();
-  void lap(const char* what) { if (!getenv("FF_SWAP_TIMING")) return; double n = now(); fprintf(stderr, "  %-12s %.2f ms\n", what, n - t); t = n; }
-};
 
 using face::Landmarks68;
 
@@ -35,7 +28,7 @@ constexpr float kMaxSourceOversample = 1.5f;  // source face at most this × the
 constexpr float kValidFeather = 0.04f;    // feather of the mask where the source image ends
 constexpr float kLightingSigma = 0.12f;   // scale of the lighting match, × face size
 constexpr float kAnalysisFaceSize = 96.0f;  // px: skin analysis runs with the face at most this size
-constexpr float kForeheadStart = 0.0f;    // skin-gated forehead band starts this × chin-to-brow above the brows
+constexpr float kForeheadStart = 0.02f;   // skin-gated forehead band starts this × chin-to-brow above the brows
 constexpr float kForeheadGateBlur = 0.03f;  // sigma of the forehead gate, × face size
 
 // 68-point left/right permutation: index i of the mirrored face is index kMirror68[i] of the original.
@@ -280,9 +273,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
 
   // Source, mirrored when it looks the other way.
   const bool mirror = should_mirror_source(source.face.landmarks68, target);
-  DevTimer dt;  // DEVDEBUG
   WorkingSource src = prepare_source(source, target_size, mirror);
-  dt.lap("source");  // DEVDEBUG
   if (src.image.cols < 2 || src.image.rows < 2) return Status::ok();
 
   // Destination of every source landmark (region coordinates): the source's own layout placed by
@@ -322,11 +313,9 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     }
   }
   WarpMap map = build_warp_map(src_points, dst_points, to_target.inverse(), region.size(), src.image.size());
-  dt.lap("points");  // DEVDEBUG
 
   cv::Mat warped;
   cv::remap(src.image, warped, map.map_x, map.map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
-  dt.lap("remap");  // DEVDEBUG
 
   // Mask: hull of the warped source's outline and the target's raised brows (so the target's brows
   // are always covered), only where the source image has pixels; eroded and feathered with the
@@ -364,7 +353,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     // Where the source image ends (a source face at its image border), fade out before the edge.
     cv::multiply(mask_work, face::feather_mask(map.inside(work), 0.0f, kValidFeather * target_size), mask_work);
   }
-  dt.lap("feather");  // DEVDEBUG
 
   // Skin analysis runs on a reduced copy of the region (the face about kAnalysisFaceSize pixels
   // wide): its results are smooth, and this keeps a close-up as cheap as a small face.
@@ -447,7 +435,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       cv::multiply(mask_work, enlarge_to_work(gate), mask_work);
     }
   }
-  dt.lap("gate");  // DEVDEBUG
   if (options.mouth_mask) mask = mask.mul(1.0f - face::mouth_mask(target, region, blur));
   cv::min(mask, 1.0, mask);                 // float rounding of the blurred gate
   mask.setTo(0.0f, mask < 1.0f / 512.0f);  // no invisible tails: the changed area is exactly mask > 0
@@ -459,7 +446,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   const face::LabTransfer lab = face::fit_lab_transfer_lab(warped_small_lab, target_small_lab, shrink(mask, cv::INTER_AREA));
   cv::Mat fg8 = warped(work).clone();
   face::apply_lab_transfer(fg8, lab);
-  dt.lap("lab");  // DEVDEBUG
   cv::Mat gain;
   {
     cv::Mat fg_small_lab = warped_small_lab.clone(), fg_small;
@@ -467,11 +453,8 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     cv::cvtColor(fg_small_lab, fg_small, cv::COLOR_Lab2BGR);
     cv::Mat weight = face::skin_likelihood_lab(fg_small_lab, dst_cheeks_small).mul(target_skin_small);
     weight.setTo(0.0f, hard_small == 0);
-    dt.lap("l-skin");  // DEVDEBUG
-    cv::Mat gs = face::lighting_gain(fg_small, target_small_float, weight, kLightingSigma * target_size * analysis_scale);
-    dt.lap("l-gain");  // DEVDEBUG
-    gain = enlarge_to_work(gs);
-    dt.lap("l-enlarge");  // DEVDEBUG
+    gain = enlarge_to_work(face::lighting_gain(fg_small, target_small_float, weight,
+                                               kLightingSigma * target_size * analysis_scale));
   }
   // Foreground in float: colour-matched source inside its outline, the target itself outside, so
   // no source background leaks into the blend's coarse levels.
@@ -492,7 +475,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       }
     }
   }
-  dt.lap("lighting");  // DEVDEBUG
 
   cv::Mat blended;
   if (options.blend_mode == ClassicalBlendMode::kPoisson) {
@@ -503,7 +485,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   } else {
     blended = face::multiband_blend(fg, bg, mask_work, levels);
   }
-  dt.lap("blend");  // DEVDEBUG
 
   if (options.blend < 1.0f) mask *= options.blend;
   cv::Mat frame_work = frame(cv::Rect(work.tl() + region.tl(), work.size()));

@@ -7,8 +7,24 @@
 // source's inner face to the target's — and only the jaw and the mask boundary bend toward the
 // target. `morph` sets the balance (see ClassicalSwapOptions::morph).
 //
+// Steps, all on the target's face region (mask outline's box + 25 % of the face size):
+//   1. source mirrored when the two faces look opposite ways (estimate_yaw);
+//   2. destination landmarks = source landmarks placed by the inner-face similarity, pulled toward
+//      the target's by `morph`; Delaunay triangles (cv::Subdiv2D) over them plus a ring around the
+//      face and the region's corners give a piecewise-affine sampling map (one cv::remap);
+//   3. mask = hull of the warped jaw + raised brows (and the target's raised brows), only where the
+//      source has pixels, eroded and feathered by fractions of the face size (face_mask.h); on the
+//      forehead, temples and upper cheeks it keeps only pixels that are skin in both faces (so
+//      neither face's hair is pasted as a patch); optional inner-mouth cut-out;
+//   4. colour: L*a*b* mean/std transfer inside the mask, then a smooth local lighting gain (the
+//      target's shading and coloured light, measured on skin only);
+//   5. multi-band (Laplacian pyramid) or Poisson blend, then out = frame·(1 − m) + swapped·m with
+//      m = mask · blend.
+//
 // Cost is O(face region), not O(frame): only the target's face box (plus a margin) is read,
-// warped, blended and written; the source image is sampled only around its face.
+// warped, blended and written; the source image is sampled only around its face (downscaled
+// first when it is much larger than the target's); skin analysis runs on a copy reduced to a
+// ~96–190 px face.
 // Thread-safety: classical_swap is a pure function of its arguments (no global state); calls on
 // different frames may run concurrently, and `source` may be shared read-only between them.
 #pragma once
