@@ -201,6 +201,12 @@ struct ChunkRun {
       if (analyse) {
         auto faces = engine.analyser().analyse(item.frame);
         if (!faces) return fail(faces.status());
+        // With several faces in view, identity keeps tracks from jumping between people (and the
+        // reference person selected); a lone face is tracked by position alone.
+        if (faces->size() > 1 && engine.analyser().recognizer() != nullptr) {
+          auto status = engine.analyser().embed(item.frame, *faces);
+          if (!status.is_ok()) return fail(status);
+        }
         item.faces = std::move(*faces);
         item.analyse_ms = clock.lap_ms();
         int64_t index = item.index;
