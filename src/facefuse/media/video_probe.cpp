@@ -101,7 +101,8 @@ Result<std::unique_ptr<MediaInput>> MediaInput::open(const std::filesystem::path
       return invalid_argument(fmt::format("cannot open {} for reading (check its permissions)", path.string()));
     }
     return invalid_argument(fmt::format(
-        "{} is not a video file facefuse can read ({}); expected MP4, MOV, MKV, WebM, AVI, MPEG-TS or similar",
+        "{} cannot be read as a video ({}): it is not a video file (expected MP4, MOV, MKV, WebM, AVI, "
+        "MPEG-TS or similar) or it is truncated",
         path.string(), av_error_text(ret)));
   }
   input->ctx_ = ctx;
