@@ -69,7 +69,8 @@ class [[nodiscard]] Result {
   }
   T& value() & { assert(is_ok()); return std::get<T>(v_); }
   const T& value() const& { assert(is_ok()); return std::get<T>(v_); }
-  T&& value() && { assert(is_ok()); return std::get<T>(std::move(v_)); }
+  // By value, so `for (auto& x : make_result().value())` never refers to a destroyed temporary.
+  T value() && { assert(is_ok()); return std::get<T>(std::move(v_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

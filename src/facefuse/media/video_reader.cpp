@@ -130,6 +130,9 @@ struct VideoReader::Impl {
     if (threads <= 0) threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 2u));
     decoder->thread_count = threads;
     decoder->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    // Damaged data must surface as an error, not as concealed (smeared) frames that would be
+    // swapped and encoded as if they were fine; H.264 does not always flag concealed frames.
+    decoder->err_recognition |= AV_EF_EXPLODE;
     ret = avcodec_open2(decoder, codec, nullptr);
     if (ret < 0) {
       return unsupported(fmt::format("{}: cannot open the {} decoder: {}", name(), info.codec, detail::av_error_text(ret)));
