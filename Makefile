@@ -34,7 +34,9 @@ examples: build
 	scripts/make_examples $(FACEFUSE) $(CACHE)/testdata $(BUILD)/examples
 
 bench: build
+	scripts/make_test_videos
 	$(BUILD)/bench/facefuse_bench_stages $(CACHE)/testdata
+	$(BUILD)/bench/facefuse_bench_video $(CACHE)/testdata
 
 clean:
 	rm -rf $(BUILD)

@@ -283,6 +283,10 @@ int run_cli(int argc, char** argv) {
     bar.finish();
     if (!report) return report_failure(report.status());
     for (const auto& w : report->warnings) std::fprintf(stderr, "facefuse: warning: %s\n", w.c_str());
+    const auto& t = report->timings;
+    spdlog::debug("timings (ms, summed over threads): open {:.0f}, analyse {:.0f}, track {:.0f}, process {:.0f}, "
+                  "write {:.0f}; {} frames in {:.1f} s",
+                  t.open_ms, t.analyse_ms, t.track_ms, t.process_ms, t.write_ms, report->frames, report->seconds);
     std::printf("%s\n", report->output.string().c_str());
     std::fprintf(stderr, "facefuse: wrote %s (%d of %d target face(s) processed)\n", report->output.string().c_str(),
                  report->processed_faces, report->target_faces);

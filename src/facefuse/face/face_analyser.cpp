@@ -10,6 +10,7 @@ Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptio
   DetectorOptions detector_options;
   if (options.detector_score >= 0.0f) detector_options.score_threshold = options.detector_score;
   detector_options.session = options.session;
+  detector_options.min_face_size = options.min_face_size;
   FF_ASSIGN_OR_RETURN(analyser->detector_, create_face_detector(options.detector, options.models_dir, detector_options));
   FF_ASSIGN_OR_RETURN(analyser->landmarker_, create_face_landmarker(options.landmarker, options.models_dir));
   if (options.with_recognizer) {

@@ -19,6 +19,7 @@ struct FaceAnalyserOptions {
   std::filesystem::path models_dir;
   std::string detector = "blazeface";  // blazeface | dlib_hog
   float detector_score = -1.0f;        // < 0: the detector's own default
+  int min_face_size = 40;              // smallest face to look for, pixels (larger = faster)
   std::string landmarker = "dlib_68";
   bool with_recognizer = false;        // open the identity recognizer (reference selection, tests)
   inference::SessionOptions session;

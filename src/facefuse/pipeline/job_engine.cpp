@@ -45,6 +45,7 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
   }
   analyser_options.with_recognizer = engine->needs_reference();
   analyser_options.session = spec.session;
+  analyser_options.min_face_size = spec.min_face_size;
   FF_ASSIGN_OR_RETURN(engine->analyser_, face::FaceAnalyser::open(analyser_options));
   context.analyser = engine->analyser_.get();
 

@@ -1,5 +1,7 @@
 #include "facefuse/processors/face_swapper/classical_swapper.h"
 
+#include <chrono>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -247,7 +249,13 @@ bool should_mirror_source(const face::Landmarks68& source, const face::Landmarks
 }
 
 Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapSourceFace& source,
-                      const ClassicalSwapOptions& options, cv::Mat* out_mask) {
+                      const ClassicalSwapOptions& options, cv::Mat* out_mask, ClassicalSwapTimings* timings) {
+  auto lap_start = std::chrono::steady_clock::now();
+  auto lap = [&](double ClassicalSwapTimings::*field) {
+    auto now = std::chrono::steady_clock::now();
+    if (timings != nullptr) timings->*field += std::chrono::duration<double, std::milli>(now - lap_start).count();
+    lap_start = now;
+  };
   if (frame.empty() || frame.type() != CV_8UC3) return invalid_argument("classical_swap needs a BGR uint8 frame");
   if (source.image.empty() || source.image.type() != CV_8UC3) {
     return invalid_argument("classical_swap needs a BGR uint8 source image");
@@ -316,6 +324,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
 
   cv::Mat warped;
   cv::remap(src.image, warped, map.map_x, map.map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  lap(&ClassicalSwapTimings::warp_ms);
 
   // Mask: hull of the warped source's outline and the target's raised brows (so the target's brows
   // are always covered), only where the source image has pixels; eroded and feathered with the
@@ -476,6 +485,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     }
   }
 
+  lap(&ClassicalSwapTimings::mask_ms);
   cv::Mat blended;
   if (options.blend_mode == ClassicalBlendMode::kPoisson) {
     cv::Mat fg_u8;
@@ -490,6 +500,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   cv::Mat frame_work = frame(cv::Rect(work.tl() + region.tl(), work.size()));
   face::composite(frame_work, blended, mask_work);
   if (out_mask != nullptr) mask.copyTo((*out_mask)(region));
+  lap(&ClassicalSwapTimings::blend_ms);
   return Status::ok();
 }
 

@@ -73,8 +73,16 @@ struct SwapSourceFace {
 // Errors: kInvalidArgument when the frame or source image is empty or not BGR uint8, when a face
 // lacks 68 landmarks, or an option is out of [0, 1]. A target face too small to swap (under
 // ~8 px) or entirely outside the frame is not an error: the frame is left as is (empty mask).
+// Wall time of the parts of one classical_swap call, milliseconds (for benchmarks).
+struct ClassicalSwapTimings {
+  double warp_ms = 0;   // correspondences, piecewise-affine map, remap of the source
+  double mask_ms = 0;   // mask, skin gating, colour and lighting match
+  double blend_ms = 0;  // multi-band / Poisson blend and compositing into the frame
+};
+
 Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapSourceFace& source,
-                      const ClassicalSwapOptions& options, cv::Mat* out_mask = nullptr);
+                      const ClassicalSwapOptions& options, cv::Mat* out_mask = nullptr,
+                      ClassicalSwapTimings* timings = nullptr);
 
 // Yaw of a face from its 68 landmarks, in about [−1, 1]: where the nose tip (30) lies between
 // the two ends of the jaw (0 and 16) along the line joining them, 0 = frontal, positive = nose
