@@ -43,7 +43,7 @@ class DlibLandmarker final : public FaceLandmarker {
   // One pass of the predictor on `box`, no refinement (exposed for tests).
   Landmarks68 predict(const cv::Mat& bgr, const cv::Rect2f& box) const;
   // The dlib-convention box implied by 68 points (see above).
-  cv::Rect2f box_from_landmarks(const Landmarks68& points) const;
+  cv::Rect2f box_from_landmarks(const Landmarks68& points) const override;
 
  private:
   struct Model;

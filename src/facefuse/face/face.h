@@ -57,6 +57,9 @@ class FaceLandmarker {
   virtual std::string_view name() const = 0;
   // 68 points for the face in `box` of a BGR uint8 image. Thread-safe.
   virtual Result<Landmarks68> landmarks(const cv::Mat& bgr, const cv::Rect2f& box) const = 0;
+  // The box (in this landmarker's input convention) that 68 points imply: feeding it back to
+  // landmarks() on the next video frame follows a face without running the detector.
+  virtual cv::Rect2f box_from_landmarks(const Landmarks68& points) const = 0;
 };
 
 class FaceRecognizer {

@@ -34,6 +34,25 @@ Result<std::vector<Face>> FaceAnalyser::analyse(const cv::Mat& bgr) const {
   return faces;
 }
 
+Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face& previous) const {
+  if (!previous.has_landmarks68()) return std::optional<Face>{};
+  const cv::Rect2f box = landmarker_->box_from_landmarks(previous.landmarks68);
+  const cv::Rect2f frame(0, 0, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
+  if ((box & frame).area() < 0.5f * box.area()) return std::optional<Face>{};  // leaving the frame
+  Face face;
+  FF_ASSIGN_OR_RETURN(face.landmarks68, landmarker_->landmarks(bgr, box));
+  face.landmarks5 = landmarks5_from_68(face.landmarks68);
+  face.box = landmarker_->box_from_landmarks(face.landmarks68);
+  face.score = previous.score;
+  // A face that turned away or was covered drags the points somewhere else: the box they imply
+  // then no longer overlaps the one they were predicted from.
+  float inter = (face.box & box).area();
+  float iou = inter / (face.box.area() + box.area() - inter);
+  constexpr float kMinFollowIou = 0.6f;
+  if (iou < kMinFollowIou) return std::optional<Face>{};
+  return std::optional<Face>{std::move(face)};
+}
+
 Status FaceAnalyser::embed(const cv::Mat& bgr, std::vector<Face>& faces) const {
   if (!recognizer_) return failed_precondition("face analyser opened without a recognizer");
   for (auto& face : faces) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ class FaceAnalyser {
   // Faces in a BGR uint8 image with box, score, 68 landmarks and the 5 points derived from them,
   // best detector score first. Embeddings are not computed here (see embed). Thread-safe.
   Result<std::vector<Face>> analyse(const cv::Mat& bgr) const;
+  // Follows a face from the previous video frame into `bgr` without the detector: 68 landmarks on
+  // the box the previous landmarks imply. nullopt when the result does not look like the same
+  // face any more (its box moved or changed size too much). Thread-safe.
+  Result<std::optional<Face>> follow(const cv::Mat& bgr, const Face& previous) const;
   // Fills Face::embedding of each face. kFailedPrecondition without a recognizer. Thread-safe.
   Status embed(const cv::Mat& bgr, std::vector<Face>& faces) const;
 

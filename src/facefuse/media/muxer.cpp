@@ -12,6 +12,7 @@
 #include <string>
 #include <system_error>
 
+#include "facefuse/media/video_writer.h"  // muxer_for_output
 #include "facefuse/media/video_probe.h"  // detail::MediaInput: the safety settings of every input
 
 extern "C" {
@@ -51,16 +52,6 @@ struct FifoFree {
 using FifoPtr = std::unique_ptr<AVAudioFifo, FifoFree>;
 
 PacketPtr make_packet() { return PacketPtr(av_packet_alloc()); }
-
-const char* muxer_for_extension(std::string ext) {
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (ext == ".mp4" || ext == ".m4v") return "mp4";
-  if (ext == ".mkv") return "matroska";
-  if (ext == ".webm") return "webm";
-  if (ext == ".mov") return "mov";
-  if (ext == ".ts") return "mpegts";
-  return nullptr;
-}
 
 // Whether `f` can store `codec` as it is. MPEG-TS has no codec table to ask, so it is listed here.
 bool container_takes(const AVOutputFormat* f, AVCodecID codec) {
@@ -656,16 +647,7 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
     return invalid_argument(fmt::format("audio window [{}, {}] is invalid: need 0 <= start < end (end < 0: to the end)",
                                         audio.start_sec, audio.end_sec));
   }
-  const char* muxer = muxer_for_extension(output.extension().string());
-  if (muxer == nullptr) {
-    return invalid_argument(fmt::format(
-        "cannot write video to '{}': use one of the extensions .mp4, .mkv, .webm, .mov, .ts", output.string()));
-  }
-  auto parent = output.parent_path().empty() ? std::filesystem::path(".") : output.parent_path();
-  std::error_code ec;
-  if (!std::filesystem::is_directory(parent, ec)) {
-    return invalid_argument(fmt::format("the output directory {} does not exist", parent.string()));
-  }
+  FF_ASSIGN_OR_RETURN(const char* muxer, muxer_for_output(output));
   const AVOutputFormat* ofmt = av_guess_format(muxer, nullptr, nullptr);
   if (ofmt == nullptr) return unsupported(fmt::format("the {} muxer is not compiled into this FFmpeg", muxer));
   detail::route_ffmpeg_logs();
@@ -810,6 +792,7 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
   if (err < 0) return unavailable(fmt::format("cannot finish {}: {}", output.string(), av_error(err)));
   err = avio_closep(&a.oc->pb);
   if (err < 0) return unavailable(fmt::format("cannot close {}: {}", output.string(), av_error(err)));
+  std::error_code ec;
   std::filesystem::rename(a.temp, output, ec);
   if (ec) return unavailable(fmt::format("cannot move the finished video to {}: {}", output.string(), ec.message()));
   a.committed = true;

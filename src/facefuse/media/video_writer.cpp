@@ -1,5 +1,7 @@
 #include "facefuse/media/video_writer.h"
 
+#include "facefuse/media/image_io.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -53,6 +55,16 @@ std::filesystem::path temp_path_for(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+Result<const char*> muxer_for_output(const std::filesystem::path& path) {
+  const char* muxer = muxer_for_extension(path.extension().string());
+  if (muxer == nullptr) {
+    return invalid_argument(fmt::format(
+        "cannot write video to '{}': use one of the extensions .mp4, .mkv, .webm, .mov, .ts", path.string()));
+  }
+  FF_RETURN_IF_ERROR(check_output_directory(path));
+  return muxer;
+}
 
 int quality_to_crf(const std::string& encoder, int quality) {
   double q = std::clamp(quality, 0, 100);
@@ -280,16 +292,7 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
                                                        const VideoEncoderOptions& options, int64_t first_frame_index) {
   FF_ASSIGN_OR_RETURN(VideoEncoderOptions o, validate_encoder_options(options));
   if (first_frame_index < 0) return invalid_argument("first_frame_index must be >= 0");
-  const char* muxer = muxer_for_extension(path.extension().string());
-  if (muxer == nullptr) {
-    return invalid_argument(fmt::format(
-        "cannot write video to '{}': use one of the extensions .mp4, .mkv, .webm, .mov, .ts", path.string()));
-  }
-  auto parent = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-  std::error_code ec;
-  if (!std::filesystem::is_directory(parent, ec)) {
-    return invalid_argument(fmt::format("the output directory {} does not exist", parent.string()));
-  }
+  FF_ASSIGN_OR_RETURN(const char* muxer, muxer_for_output(path));
 
   auto impl = std::make_unique<Impl>();
   impl->path = path;

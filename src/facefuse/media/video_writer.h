@@ -46,6 +46,11 @@ struct VideoEncoderOptions {
 // 100 → 0); libvpx-vp9 CRF = round(63 − q·0.63) (0 → 63, 100 → 0). q is clamped to [0, 100].
 int quality_to_crf(const std::string& encoder, int quality);
 
+// The FFmpeg muxer for a video output path (.mp4/.m4v, .mkv, .webm, .mov, .ts), after checking that
+// its directory exists and takes new files (check_output_directory); kInvalidArgument saying what
+// to fix otherwise. Used by the writer, the muxer and jobs (to fail before any work).
+Result<const char*> muxer_for_output(const std::filesystem::path& path);
+
 // libvpx-vp9's speed for an x264 preset name: deadline "realtime" for ultrafast/superfast,
 // "good" otherwise, cpu-used from 8 (ultrafast) down to 0 (slower, veryslow).
 struct Vp9Speed {

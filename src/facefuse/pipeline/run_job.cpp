@@ -9,6 +9,7 @@
 #include "facefuse/media/image_io.h"
 #include "facefuse/media/video_probe.h"
 #include "facefuse/media/video_reader.h"
+#include "facefuse/media/video_writer.h"
 #include "facefuse/pipeline/image_job.h"
 #include "facefuse/pipeline/video_job.h"
 
@@ -31,17 +32,6 @@ Result<cv::Mat> read_video_frame(const std::filesystem::path& path, int64_t fram
 
 bool is_image_output(const std::filesystem::path& output) { return media::image_format_for_path(output).is_ok(); }
 
-Status check_video_output_path(const std::filesystem::path& output) {
-  static const std::vector<std::string> kContainers = {".mp4", ".mkv", ".mov", ".webm"};
-  std::string ext = output.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (std::find(kContainers.begin(), kContainers.end(), ext) == kContainers.end()) {
-    return invalid_argument(fmt::format("cannot tell the container of output {}: use .mp4, .mkv, .mov or .webm for a "
-                                        "video, or an image name with --frame N",
-                                        output.string()));
-  }
-  return media::check_output_directory(output);
-}
 
 }  // namespace
 
@@ -78,7 +68,7 @@ Result<JobReport> run_job(const JobSpec& spec, const ProgressCallback& progress,
     return run_image_job_on(spec, std::move(frame), fmt::format("{} (frame {})", spec.target.string(), frame_number),
                             progress);
   }
-  FF_RETURN_IF_ERROR(check_video_output_path(spec.output));
+  FF_RETURN_IF_ERROR(media::muxer_for_output(spec.output).status());
   return run_video_job(spec, progress, cancel);
 }
 

@@ -72,6 +72,7 @@ std::pair<int, int> fps_fraction(double fps) {
 struct FrameItem {
   int64_t index = 0;  // output frame number (may be < range.begin for warm-up frames)
   bool warmup = false;
+  bool detect = false;  // run the detector (else faces are followed from the previous frame)
   cv::Mat frame;
   std::vector<face::Face> faces;
   double analyse_ms = 0, process_ms = 0;
@@ -159,12 +160,17 @@ struct ChunkRun {
         FrameItem item;
         item.index = next;
         item.warmup = next < range.begin;
+        item.detect = next % kDetectEveryFrames == 0;
         if (frame.cols != plan.width || frame.rows != plan.height) {
           cv::resize(frame, item.frame, cv::Size(plan.width, plan.height), 0, 0, cv::INTER_AREA);
         } else {
           item.frame = frame.clone();
         }
-        enqueue(std::move(item), false);
+        if (item.detect) {
+          enqueue(std::move(item), false);
+        } else {
+          analysed.put(item.index, std::move(item));  // followed in order by the tracking step
+        }
         ++next;
       }
     }
@@ -227,13 +233,24 @@ struct ChunkRun {
   void track() {
     face::FaceTracker tracker({}, engine.analyser().recognizer());
     std::map<int, bool> track_selected;  // decided once per track, so the same person stays swapped
+    std::vector<face::Face> seen;        // faces matched in the previous frame, to follow
     int64_t first = std::max<int64_t>(0, range.begin - kChunkWarmupFrames);
     for (int64_t index = first; index < range.end; ++index) {
       auto item = analysed.take(index);
       if (!item) return;
       StageClock clock;
+      if (!item->detect) {
+        auto followed = follow(item->frame, seen);
+        if (!followed) return fail(followed.status());
+        item->faces = std::move(*followed);
+      }
+      double follow_ms = clock.lap_ms();
       int found = static_cast<int>(item->faces.size());
       auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
+      seen.clear();
+      for (const auto& t : tracks) {
+        if (!t.bridged) seen.push_back(t.face);
+      }
       std::vector<face::Face> chosen;
       for (auto& t : tracks) {
         auto decided = track_selected.find(t.track_id);
@@ -252,7 +269,7 @@ struct ChunkRun {
       {
         std::lock_guard lock(stats_mutex);
         timings.track_ms += ms;
-        timings.analyse_ms += item->analyse_ms;
+        timings.analyse_ms += item->analyse_ms + follow_ms;
         if (!item->warmup) {
           target_faces += found;
           processed_faces += static_cast<int>(chosen.size());
@@ -270,6 +287,19 @@ struct ChunkRun {
       work.track_done = true;
     }
     work.ready.notify_all();
+  }
+
+  // The faces of the previous frame found again in `frame` by their landmarks alone.
+  Result<std::vector<face::Face>> follow(const cv::Mat& frame, const std::vector<face::Face>& previous) {
+    std::vector<face::Face> faces;
+    for (const auto& p : previous) {
+      FF_ASSIGN_OR_RETURN(auto found, engine.analyser().follow(frame, p));
+      if (found) faces.push_back(std::move(*found));
+    }
+    if (faces.size() > 1 && engine.analyser().recognizer() != nullptr) {
+      FF_RETURN_IF_ERROR(engine.analyser().embed(frame, faces));
+    }
+    return faces;
   }
 
   // Whether a new track is one of the faces to process (decided on its first frame).

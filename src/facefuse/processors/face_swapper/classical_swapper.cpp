@@ -251,6 +251,8 @@ bool should_mirror_source(const face::Landmarks68& source, const face::Landmarks
 Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapSourceFace& source,
                       const ClassicalSwapOptions& options, cv::Mat* out_mask, ClassicalSwapTimings* timings) {
   auto lap_start = std::chrono::steady_clock::now();
+  auto dbg_t = lap_start;
+  auto DBG = [&](const char* what) { auto n = std::chrono::steady_clock::now(); if (getenv("FFDBG")) fprintf(stderr, "  %-14s %.2f\n", what, std::chrono::duration<double, std::milli>(n - dbg_t).count()); dbg_t = n; };
   auto lap = [&](double ClassicalSwapTimings::*field) {
     auto now = std::chrono::steady_clock::now();
     if (timings != nullptr) timings->*field += std::chrono::duration<double, std::milli>(now - lap_start).count();
@@ -320,10 +322,13 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       src_points.push_back(to_source(q));
     }
   }
+  DBG("pre");
   WarpMap map = build_warp_map(src_points, dst_points, to_target.inverse(), region.size(), src.image.size());
 
+  DBG("map");
   cv::Mat warped;
   cv::remap(src.image, warped, map.map_x, map.map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  DBG("remap");
   lap(&ClassicalSwapTimings::warp_ms);
 
   // Mask: hull of the warped source's outline and the target's raised brows (so the target's brows
@@ -345,6 +350,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   }
   // Everything that can change lies inside the source's outline (`hard`): the feather, the colour
   // work and the blend run on its bounding box grown by the reach of the blend's coarsest level.
+  DBG("hard");
   const int levels = face::multiband_levels(target_size, region.size());
   cv::Rect work = cv::boundingRect(hard);
   if (work.empty()) return Status::ok();
@@ -358,6 +364,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   face::feather_mask(hard(work), mask_options.erosion * target_size,
                      blur * face::kSwapMaskFeatherPerBlur * target_size)
       .copyTo(mask_work);
+  DBG("feather");
   if (source_ends_inside) {
     // Where the source image ends (a source face at its image border), fade out before the edge.
     cv::multiply(mask_work, face::feather_mask(map.inside(work), 0.0f, kValidFeather * target_size), mask_work);
@@ -365,6 +372,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
 
   // Skin analysis runs on a reduced copy of the region (the face about kAnalysisFaceSize pixels
   // wide): its results are smooth, and this keeps a close-up as cheap as a small face.
+  DBG("srcends");
   const cv::Mat target_region = frame(region);
   // An integer reduction factor keeps OpenCV's fast area-averaging path.
   const int factor = std::max(1, static_cast<int>(target_size / kAnalysisFaceSize));
@@ -397,6 +405,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     cv::warpAffine(small, out, to_small_px, work.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
     return out;
   };
+  DBG("prep");
   const Landmarks68 dst_small = to_small(dst), target_small = to_small(target_local);
   const cv::Mat hard_small = shrink(hard, cv::INTER_AREA) > 127;
   const cv::Mat target_small_float = shrink_float(target_region);
@@ -404,8 +413,10 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   cv::Mat target_small_lab, warped_small_lab;
   cv::cvtColor(target_small_float, target_small_lab, cv::COLOR_BGR2Lab);
   cv::cvtColor(warped_small, warped_small_lab, cv::COLOR_BGR2Lab);
+  DBG("shrinks");
   const cv::Mat dst_cheeks_small = face::cheek_mask(dst_small, small_local);
   const cv::Mat target_skin_small = face::skin_likelihood_lab(target_small_lab, face::cheek_mask(target_small, small_local));
+  DBG("skin_t");
   {
     // Forehead, temples and the sides of the cheeks (above the mouth corners, outside the brows,
     // eyes, nose and mouth): the mask keeps only what is skin in the source *and* in the target,
@@ -444,6 +455,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       cv::multiply(mask_work, enlarge_to_work(gate), mask_work);
     }
   }
+  DBG("gate");
   if (options.mouth_mask) mask = mask.mul(1.0f - face::mouth_mask(target, region, blur));
   cv::min(mask, 1.0, mask);                 // float rounding of the blurred gate
   mask.setTo(0.0f, mask < 1.0f / 512.0f);  // no invisible tails: the changed area is exactly mask > 0
@@ -452,9 +464,12 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // the reduced copies), then its local lighting (weights: skin in both faces inside the source's
   // outline, so eyes, brows and mouths, which sit at different places in the two faces, do not
   // shade each other).
+  DBG("clamp");
   const face::LabTransfer lab = face::fit_lab_transfer_lab(warped_small_lab, target_small_lab, shrink(mask, cv::INTER_AREA));
+  DBG("labfit");
   cv::Mat fg8 = warped(work).clone();
   face::apply_lab_transfer(fg8, lab);
+  DBG("labapply");
   cv::Mat gain;
   {
     cv::Mat fg_small_lab = warped_small_lab.clone(), fg_small;
@@ -465,6 +480,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     gain = enlarge_to_work(face::lighting_gain(fg_small, target_small_float, weight,
                                                kLightingSigma * target_size * analysis_scale));
   }
+  DBG("gain");
   // Foreground in float: colour-matched source inside its outline, the target itself outside, so
   // no source background leaks into the blend's coarse levels.
   const cv::Mat bg8 = target_region(work);
@@ -485,6 +501,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     }
   }
 
+  DBG("fgbg");
   lap(&ClassicalSwapTimings::mask_ms);
   cv::Mat blended;
   if (options.blend_mode == ClassicalBlendMode::kPoisson) {
@@ -496,9 +513,11 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     blended = face::multiband_blend(fg, bg, mask_work, levels);
   }
 
+  DBG("mb");
   if (options.blend < 1.0f) mask *= options.blend;
   cv::Mat frame_work = frame(cv::Rect(work.tl() + region.tl(), work.size()));
   face::composite(frame_work, blended, mask_work);
+  DBG("composite");
   if (out_mask != nullptr) mask.copyTo((*out_mask)(region));
   lap(&ClassicalSwapTimings::blend_ms);
   return Status::ok();
