@@ -202,3 +202,33 @@ TEST_F(CliTest, HelpListsTheOptions) {
 
 }  // namespace
 }  // namespace facefuse::testing
+
+namespace facefuse::testing {
+namespace {
+
+TEST_F(CliTest, VideoTargetBadInputs) {
+  // A text file named .mp4, a file with no video stream, an unknown output container.
+  expect_bad_input({"run", "-s", source(), "-t", testdata("videos/fake/clip.mp4").string(), "-o", output("o.mp4")},
+                   "not an image or video");
+  expect_bad_input({"run", "-s", source(), "-t", testdata("videos/audio_only.m4a").string(), "-o", output("o.mp4")},
+                   "not an image or video");
+  expect_bad_input({"run", "-s", source(), "-t", testdata("videos/face_720p.mp4").string(), "-o", output("o.avi")},
+                   ".mp4");
+  expect_bad_input({"run", "-s", source(), "-t", testdata("videos/face_720p.mp4").string(), "-o", output("o.mp4"),
+                    "--trim-frame-start", "90", "--trim-frame-end", "20"},
+                   "--trim-frame-end");
+  expect_bad_input({"run", "-s", source(), "-t", testdata("videos/face_720p.mp4").string(), "-o", output("o.mp4"),
+                    "--output-video-encoder", "divx"},
+                   "libx264");
+}
+
+TEST_F(CliTest, SwapsAVideoWithProgressLines) {
+  CommandResult r = run_facefuse({"run", "-s", source(), "-t", testdata("videos/talking_head_640x480.mp4").string(),
+                                  "-o", output("th.mp4"), "--trim-frame-end", "20", "--output-video-preset", "ultrafast"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.output;
+  EXPECT_NE(r.output.find("frames "), std::string::npos) << "progress lines name frames done/total:\n" << r.output;
+  EXPECT_TRUE(std::filesystem::exists(output("th.mp4")));
+}
+
+}  // namespace
+}  // namespace facefuse::testing

@@ -152,13 +152,11 @@ int multiband_levels(float face_size_px, cv::Size region_size) {
   return levels;
 }
 
-cv::Mat multiband_blend(const cv::Mat& foreground, const cv::Mat& background, const cv::Mat& mask, int levels) {
-  CV_Assert(foreground.type() == CV_32FC3 && background.type() == CV_32FC3 && mask.type() == CV_32FC1);
-  CV_Assert(foreground.size() == background.size() && foreground.size() == mask.size());
+cv::Mat multiband_detail(const cv::Mat& difference, const cv::Mat& mask, int levels) {
+  CV_Assert(difference.type() == CV_32FC3 && mask.type() == CV_32FC1 && difference.size() == mask.size());
   levels = std::max(levels, 1);
-
   // Gaussian pyramids of the difference and of the mask; level 0 is full size.
-  std::vector<cv::Mat> gd{foreground - background}, gm{mask};
+  std::vector<cv::Mat> gd{difference}, gm{mask};
   for (int i = 1; i < levels; ++i) {
     if (gd.back().cols < 2 || gd.back().rows < 2) break;
     cv::Mat d, m;
@@ -186,9 +184,124 @@ cv::Mat multiband_blend(const cv::Mat& foreground, const cv::Mat& background, co
     }
     sum = up_sum;
   }
+  return sum;
+}
+
+cv::Mat multiband_blend(const cv::Mat& foreground, const cv::Mat& background, const cv::Mat& mask, int levels) {
+  CV_Assert(foreground.type() == CV_32FC3 && background.type() == CV_32FC3 && mask.type() == CV_32FC1);
+  CV_Assert(foreground.size() == background.size() && foreground.size() == mask.size());
   cv::Mat out(background.size(), CV_32FC3);
-  cv::add(background, sum, out);
+  cv::add(background, multiband_detail(foreground - background, mask, levels), out);
   return out;
+}
+
+BilinearUpsampler::BilinearUpsampler(const cv::Mat& small, float scale, cv::Point offset, int width)
+    : small_(small), scale_(scale), offset_(offset), channels_(small.channels()) {
+  CV_Assert(small.depth() == CV_32F && !small.empty() && width >= 0);
+  const int sw = small.cols;
+  x0_.resize(width);
+  x1_.resize(width);
+  ax_.resize(width);
+  for (int x = 0; x < width; ++x) {
+    float fx = (static_cast<float>(x + offset.x) + 0.5f) * scale - 0.5f;
+    int i = static_cast<int>(std::floor(fx));
+    float a = fx - static_cast<float>(i);
+    int i0 = std::clamp(i, 0, sw - 1), i1 = std::clamp(i + 1, 0, sw - 1);
+    x0_[x] = i0 * channels_;
+    x1_[x] = i1 * channels_;
+    ax_[x] = a;
+  }
+  tmp_.resize(static_cast<size_t>(sw) * channels_);
+  out_.resize(static_cast<size_t>(width) * channels_);
+}
+
+const float* BilinearUpsampler::row(int y) {
+  const int sh = small_.rows, n = small_.cols * channels_;
+  float fy = (static_cast<float>(y + offset_.y) + 0.5f) * scale_ - 0.5f;
+  int j = static_cast<int>(std::floor(fy));
+  const float b = fy - static_cast<float>(j);
+  const float* r0 = small_.ptr<float>(std::clamp(j, 0, sh - 1));
+  const float* r1 = small_.ptr<float>(std::clamp(j + 1, 0, sh - 1));
+  float* t = tmp_.data();
+  for (int i = 0; i < n; ++i) t[i] = r0[i] + (r1[i] - r0[i]) * b;
+  const int width = static_cast<int>(ax_.size()), cn = channels_;
+  float* o = out_.data();
+  for (int x = 0; x < width; ++x) {
+    const float* p0 = t + x0_[x];
+    const float* p1 = t + x1_[x];
+    const float a = ax_[x];
+    for (int c = 0; c < cn; ++c) o[x * cn + c] = p0[c] + (p1[c] - p0[c]) * a;
+  }
+  return o;
+}
+
+void multiband_composite(cv::Mat& frame_region, const cv::Mat& foreground, const cv::Mat& mask, int levels,
+                         float blend) {
+  CV_Assert(frame_region.type() == CV_8UC3 && foreground.type() == CV_8UC3 && mask.type() == CV_32FC1);
+  CV_Assert(frame_region.size() == foreground.size() && frame_region.size() == mask.size());
+  const int w = frame_region.cols, h = frame_region.rows;
+  if (w == 0 || h == 0 || blend <= 0.0f) return;
+  levels = std::max(levels, 1);
+  if (levels == 1 || w < 2 || h < 2) {
+    // Plain alpha blend: background + mask·(foreground − background).
+    for (int y = 0; y < h; ++y) {
+      auto* f = frame_region.ptr<cv::Vec3b>(y);
+      const auto* g = foreground.ptr<cv::Vec3b>(y);
+      const float* m = mask.ptr<float>(y);
+      for (int x = 0; x < w; ++x) {
+        if (m[x] <= 0.0f) continue;
+        const float k = m[x] * m[x] * blend;
+        for (int c = 0; c < 3; ++c) f[x][c] = cv::saturate_cast<uchar>(f[x][c] + (g[x][c] - f[x][c]) * k);
+      }
+    }
+    return;
+  }
+  // Level 1 (half size): 2×2 means of the difference (0–255 units) and of the mask.
+  const int hw = (w + 1) / 2, hh = (h + 1) / 2;
+  cv::Mat d1(hh, hw, CV_32FC3), m1(hh, hw, CV_32FC1);
+  for (int j = 0; j < hh; ++j) {
+    const int ya = 2 * j, yb = std::min(2 * j + 1, h - 1);
+    const auto* fa = frame_region.ptr<cv::Vec3b>(ya);
+    const auto* fb = frame_region.ptr<cv::Vec3b>(yb);
+    const auto* ga = foreground.ptr<cv::Vec3b>(ya);
+    const auto* gb = foreground.ptr<cv::Vec3b>(yb);
+    const float* ma = mask.ptr<float>(ya);
+    const float* mb = mask.ptr<float>(yb);
+    auto* d = d1.ptr<cv::Vec3f>(j);
+    float* m = m1.ptr<float>(j);
+    for (int i = 0; i < hw; ++i) {
+      const int xa = 2 * i, xb = std::min(2 * i + 1, w - 1);
+      for (int c = 0; c < 3; ++c) {
+        int s = (ga[xa][c] - fa[xa][c]) + (ga[xb][c] - fa[xb][c]) + (gb[xa][c] - fb[xa][c]) + (gb[xb][c] - fb[xb][c]);
+        d[i][c] = 0.25f * static_cast<float>(s);
+      }
+      m[i] = 0.25f * (ma[xa] + ma[xb] + mb[xa] + mb[xb]);
+    }
+  }
+  // Levels 1 … levels − 1: Burt–Adelson on the half-size grid.
+  cv::Mat s1 = multiband_detail(d1, m1, levels - 1);
+  // Level 0: sum_0 = up(s1) + m0·(d0 − up(d1)), with bilinear up.
+  cv::Mat both;
+  cv::merge(std::vector<cv::Mat>{s1, d1}, both);
+  BilinearUpsampler up(both, 0.5f, cv::Point(0, 0), w);
+  for (int y = 0; y < h; ++y) {
+    const float* m = mask.ptr<float>(y);
+    bool any = false;
+    for (int x = 0; x < w && !any; ++x) any = m[x] > 0.0f;
+    if (!any) continue;
+    const float* u = up.row(y);
+    auto* f = frame_region.ptr<cv::Vec3b>(y);
+    const auto* g = foreground.ptr<cv::Vec3b>(y);
+    for (int x = 0; x < w; ++x) {
+      if (m[x] <= 0.0f) continue;
+      const float k = m[x] * blend;
+      const float* p = u + 6 * x;
+      for (int c = 0; c < 3; ++c) {
+        const float s = p[c] + m[x] * (static_cast<float>(g[x][c] - f[x][c]) - p[3 + c]);
+        f[x][c] = cv::saturate_cast<uchar>(f[x][c] + s * k);
+      }
+    }
+  }
 }
 
 Result<cv::Mat> poisson_blend(const cv::Mat& foreground, const cv::Mat& background, const cv::Mat& mask) {

@@ -10,6 +10,8 @@
 // Thread-safety: pure functions, no shared state.
 #pragma once
 
+#include <vector>
+
 #include <opencv2/core.hpp>
 
 #include "facefuse/core/status.h"
@@ -69,6 +71,40 @@ int multiband_levels(float face_size_px, cv::Size region_size);
 // Computed as background + collapse(G(mask) · L(foreground − background)), which is the same by
 // linearity and needs one pyramid instead of two.
 cv::Mat multiband_blend(const cv::Mat& foreground, const cv::Mat& background, const cv::Mat& mask, int levels);
+
+// The detail term of multiband_blend: collapse(G(mask) · L(difference)), CV_32FC3 (difference
+// CV_32FC3, mask CV_32FC1, same size). multiband_blend = background + this, with difference =
+// foreground − background.
+cv::Mat multiband_detail(const cv::Mat& difference, const cv::Mat& mask, int levels);
+
+// Multi-band blend fused with the composite, for 8-bit images (the fast path of the classical
+// swapper): frame_region = frame_region + (blend·mask)·(multiband_blend(foreground, frame_region,
+// mask, levels) − frame_region), rounded, for pixels with mask > 0 only (the others keep their
+// exact values). `frame_region` CV_8UC3 (the background, modified in place), `foreground`
+// CV_8UC3, `mask` CV_32FC1 in [0, 1], blend in (0, 1]. The finest level is split with a 2×2 box
+// filter and bilinear interpolation instead of the 5-tap pyramid (coarser levels are Burt–Adelson
+// on the half-size grid), so no full-size float pyramid is built; where the mask is 1 at every
+// level the result is the foreground exactly, as with multiband_blend.
+void multiband_composite(cv::Mat& frame_region, const cv::Mat& foreground, const cv::Mat& mask, int levels,
+                         float blend);
+
+// Bilinear sampling of a small CV_32FC(n) image at the pixels of a larger grid: pixel x of the
+// large grid (plus `offset`) reads the small image at (x + offset + 0.5)·scale − 0.5 (pixel-centre
+// convention of cv::resize), with replicated borders. row(y) returns width × n floats. Cheap enough
+// to be fused into per-pixel loops (no full-size buffer).
+class BilinearUpsampler {
+ public:
+  BilinearUpsampler(const cv::Mat& small, float scale, cv::Point offset, int width);
+  const float* row(int y);
+
+ private:
+  cv::Mat small_;
+  float scale_;
+  cv::Point offset_;
+  int channels_;
+  std::vector<int> x0_, x1_;
+  std::vector<float> ax_, tmp_, out_;
+};
 
 // Poisson blend: cv::seamlessClone (NORMAL_CLONE) of `foreground` into `background` where
 // mask > 0.5, with the foreground kept in place (no shift). CV_8UC3 in, CV_8UC3 out. The mask

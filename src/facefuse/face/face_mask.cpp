@@ -5,6 +5,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/face/blending.h"
+
 namespace facefuse::face {
 namespace {
 
@@ -115,6 +117,45 @@ cv::Mat feather_mask(const cv::Mat& hard_mask, float erosion_px, float feather_p
     }
   }
   return out;
+}
+
+void feather_mask_fast(const cv::Mat& hard_mask, float erosion_px, float feather_px, cv::Mat& out) {
+  CV_Assert(hard_mask.type() == CV_8UC1);
+  CV_Assert(out.type() == CV_32FC1 && out.size() == hard_mask.size());
+  const float ramp = std::max(feather_px, 1.0f);
+  const int f = (ramp >= 32.0f && erosion_px >= 4.0f) ? 4 : ((ramp >= 8.0f && erosion_px >= 2.0f) ? 2 : 1);
+  const int w = hard_mask.cols, h = hard_mask.rows;
+  if (f == 1 || w < 4 * f || h < 4 * f) {
+    feather_mask(hard_mask, erosion_px, feather_px).copyTo(out);
+    return;
+  }
+  // Reduced binary mask, padded with "inside" (as feather_mask does).
+  const int sw = (w + f - 1) / f, sh = (h + f - 1) / f;
+  cv::Mat padded(sh + 2, sw + 2, CV_8UC1, cv::Scalar(255));
+  std::vector<int> count(sw);
+  for (int j = 0; j < sh; ++j) {
+    std::fill(count.begin(), count.end(), 0);
+    const int y1 = std::min(h, (j + 1) * f);
+    for (int y = j * f; y < y1; ++y) {
+      const uchar* r = hard_mask.ptr<uchar>(y);
+      for (int x = 0; x < w; ++x) count[x / f] += r[x] != 0;
+    }
+    uchar* p = padded.ptr<uchar>(j + 1) + 1;
+    for (int i = 0; i < sw; ++i) {
+      const int n = (y1 - j * f) * (std::min(w, (i + 1) * f) - i * f);
+      p[i] = 2 * count[i] >= n ? 255 : 0;
+    }
+  }
+  cv::Mat dist;
+  cv::distanceTransform(padded, dist, cv::DIST_L2, cv::DIST_MASK_PRECISE, CV_32F);
+  BilinearUpsampler up(dist(cv::Rect(1, 1, sw, sh)), 1.0f / static_cast<float>(f), cv::Point(0, 0), w);
+  const float start = erosion_px + 0.5f, scale = static_cast<float>(f) / ramp, bias = start / ramp;
+  for (int y = 0; y < h; ++y) {
+    const uchar* hm = hard_mask.ptr<uchar>(y);
+    float* o = out.ptr<float>(y);
+    const float* d = up.row(y);
+    for (int x = 0; x < w; ++x) o[x] = hm[x] != 0 ? smoothstep01(d[x] * scale - bias) : 0.0f;
+  }
 }
 
 cv::Mat swap_mask(const Landmarks68& points, const cv::Rect& region, const SwapMaskOptions& options) {

@@ -52,6 +52,13 @@ cv::Rect face_region(const Landmarks68& points, float brow_raise, float margin, 
 // 1 up to that border). feather_px <= 0 gives a hard mask with a one-pixel anti-aliased edge.
 cv::Mat feather_mask(const cv::Mat& hard_mask, float erosion_px, float feather_px);
 
+// feather_mask written into `out` (CV_32FC1, hard_mask's size; may be a view), computed faster for
+// wide feathers: when feather_px and erosion_px are several pixels, the distance transform runs on
+// a grid reduced 2× or 4× (blocks inside when at least half their pixels are) and is interpolated
+// back bilinearly (distances off by about a pixel, invisible across a feather of ≥ 8 px); out is
+// still 0 wherever hard_mask is 0.
+void feather_mask_fast(const cv::Mat& hard_mask, float erosion_px, float feather_px, cv::Mat& out);
+
 // Fills `polygon` (image space) into a CV_8UC1 mask of region.size() (255 inside), with
 // sub-pixel vertex precision.
 cv::Mat polygon_mask(const std::vector<cv::Point2f>& polygon, const cv::Rect& region);

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -29,7 +30,7 @@ constexpr float kRingScale = 1.35f;       // ring = outline scaled by this about
 constexpr float kMaxSourceOversample = 1.5f;  // source face at most this × the target's size before warping
 constexpr float kValidFeather = 0.04f;    // feather of the mask where the source image ends
 constexpr float kLightingSigma = 0.12f;   // scale of the lighting match, × face size
-constexpr float kAnalysisFaceSize = 96.0f;  // px: skin analysis runs with the face at most this size
+constexpr float kAnalysisFaceSize = 64.0f;  // px: skin analysis runs with the face at most this size
 constexpr float kForeheadStart = 0.02f;   // skin-gated forehead band starts this × chin-to-brow above the brows
 constexpr float kForeheadGateBlur = 0.03f;  // sigma of the forehead gate, × face size
 
@@ -251,8 +252,6 @@ bool should_mirror_source(const face::Landmarks68& source, const face::Landmarks
 Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapSourceFace& source,
                       const ClassicalSwapOptions& options, cv::Mat* out_mask, ClassicalSwapTimings* timings) {
   auto lap_start = std::chrono::steady_clock::now();
-  auto dbg_t = lap_start;
-  auto DBG = [&](const char* what) { auto n = std::chrono::steady_clock::now(); if (getenv("FFDBG")) fprintf(stderr, "  %-14s %.2f\n", what, std::chrono::duration<double, std::milli>(n - dbg_t).count()); dbg_t = n; };
   auto lap = [&](double ClassicalSwapTimings::*field) {
     auto now = std::chrono::steady_clock::now();
     if (timings != nullptr) timings->*field += std::chrono::duration<double, std::milli>(now - lap_start).count();
@@ -322,13 +321,10 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       src_points.push_back(to_source(q));
     }
   }
-  DBG("pre");
   WarpMap map = build_warp_map(src_points, dst_points, to_target.inverse(), region.size(), src.image.size());
 
-  DBG("map");
   cv::Mat warped;
   cv::remap(src.image, warped, map.map_x, map.map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
-  DBG("remap");
   lap(&ClassicalSwapTimings::warp_ms);
 
   // Mask: hull of the warped source's outline and the target's raised brows (so the target's brows
@@ -350,7 +346,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   }
   // Everything that can change lies inside the source's outline (`hard`): the feather, the colour
   // work and the blend run on its bounding box grown by the reach of the blend's coarsest level.
-  DBG("hard");
   const int levels = face::multiband_levels(target_size, region.size());
   cv::Rect work = cv::boundingRect(hard);
   if (work.empty()) return Status::ok();
@@ -361,10 +356,8 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   const float blur = options.face_mask_blur;
   cv::Mat mask(region.size(), CV_32FC1, cv::Scalar(0));
   cv::Mat mask_work = mask(work);
-  face::feather_mask(hard(work), mask_options.erosion * target_size,
-                     blur * face::kSwapMaskFeatherPerBlur * target_size)
-      .copyTo(mask_work);
-  DBG("feather");
+  face::feather_mask_fast(hard(work), mask_options.erosion * target_size,
+                          blur * face::kSwapMaskFeatherPerBlur * target_size, mask_work);
   if (source_ends_inside) {
     // Where the source image ends (a source face at its image border), fade out before the edge.
     cv::multiply(mask_work, face::feather_mask(map.inside(work), 0.0f, kValidFeather * target_size), mask_work);
@@ -372,7 +365,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
 
   // Skin analysis runs on a reduced copy of the region (the face about kAnalysisFaceSize pixels
   // wide): its results are smooth, and this keeps a close-up as cheap as a small face.
-  DBG("srcends");
   const cv::Mat target_region = frame(region);
   // An integer reduction factor keeps OpenCV's fast area-averaging path.
   const int factor = std::max(1, static_cast<int>(target_size / kAnalysisFaceSize));
@@ -398,14 +390,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     shrink(bgr8, cv::INTER_AREA).convertTo(out, CV_32FC3, 1.0 / 255.0);
     return out;
   };
-  // A reduced-grid image sampled back at full resolution over the work box only.
-  auto enlarge_to_work = [&](const cv::Mat& small) {
-    cv::Matx23f to_small_px(sx, 0, (work.x + 0.5f) * sx - 0.5f, 0, sy, (work.y + 0.5f) * sy - 0.5f);
-    cv::Mat out;
-    cv::warpAffine(small, out, to_small_px, work.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
-    return out;
-  };
-  DBG("prep");
   const Landmarks68 dst_small = to_small(dst), target_small = to_small(target_local);
   const cv::Mat hard_small = shrink(hard, cv::INTER_AREA) > 127;
   const cv::Mat target_small_float = shrink_float(target_region);
@@ -413,10 +397,9 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   cv::Mat target_small_lab, warped_small_lab;
   cv::cvtColor(target_small_float, target_small_lab, cv::COLOR_BGR2Lab);
   cv::cvtColor(warped_small, warped_small_lab, cv::COLOR_BGR2Lab);
-  DBG("shrinks");
+  cv::Mat gate_small;  // forehead/temple skin gate on the reduced grid (empty: none)
   const cv::Mat dst_cheeks_small = face::cheek_mask(dst_small, small_local);
   const cv::Mat target_skin_small = face::skin_likelihood_lab(target_small_lab, face::cheek_mask(target_small, small_local));
-  DBG("skin_t");
   {
     // Forehead, temples and the sides of the cheeks (above the mouth corners, outside the brows,
     // eyes, nose and mouth): the mask keeps only what is skin in the source *and* in the target,
@@ -451,73 +434,81 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       skin.copyTo(gate, zone);
       const double sigma = kForeheadGateBlur * target_size * analysis_scale;
       if (sigma > 0.3) cv::GaussianBlur(gate, gate, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
-      cv::Mat mask_work = mask(work);
-      cv::multiply(mask_work, enlarge_to_work(gate), mask_work);
+      gate_small = gate;
     }
   }
-  DBG("gate");
-  if (options.mouth_mask) mask = mask.mul(1.0f - face::mouth_mask(target, region, blur));
-  cv::min(mask, 1.0, mask);                 // float rounding of the blurred gate
-  mask.setTo(0.0f, mask < 1.0f / 512.0f);  // no invisible tails: the changed area is exactly mask > 0
+  if (options.mouth_mask) {
+    cv::Mat keep = 1.0f - face::mouth_mask(target, region, blur);
+    cv::multiply(mask_work, keep(work), mask_work);
+  }
+  {
+    // The gate sampled back at full resolution (bilinear), the float rounding of the blurred gate
+    // clamped, and no invisible tails: the changed area is exactly mask > 0.
+    std::optional<face::BilinearUpsampler> gate_up;
+    if (!gate_small.empty()) gate_up.emplace(gate_small, analysis_scale, work.tl(), work.width);
+    for (int y = 0; y < work.height; ++y) {
+      float* m = mask_work.ptr<float>(y);
+      const float* g = gate_up ? gate_up->row(y) : nullptr;
+      for (int x = 0; x < work.width; ++x) {
+        float v = g != nullptr ? m[x] * g[x] : m[x];
+        v = std::min(v, 1.0f);
+        m[x] = v < 1.0f / 512.0f ? 0.0f : v;
+      }
+    }
+  }
 
   // Colour: the warped source takes the target's L*a*b* statistics inside the mask (measured on
   // the reduced copies), then its local lighting (weights: skin in both faces inside the source's
   // outline, so eyes, brows and mouths, which sit at different places in the two faces, do not
   // shade each other).
-  DBG("clamp");
   const face::LabTransfer lab = face::fit_lab_transfer_lab(warped_small_lab, target_small_lab, shrink(mask, cv::INTER_AREA));
-  DBG("labfit");
-  cv::Mat fg8 = warped(work).clone();
+  // Colour-matched source in place (warped is not needed any more).
+  cv::Mat fg8 = warped(work);
   face::apply_lab_transfer(fg8, lab);
-  DBG("labapply");
-  cv::Mat gain;
+  cv::Mat gain_small;
   {
     cv::Mat fg_small_lab = warped_small_lab.clone(), fg_small;
     face::apply_lab_transfer_lab(fg_small_lab, lab);
     cv::cvtColor(fg_small_lab, fg_small, cv::COLOR_Lab2BGR);
     cv::Mat weight = face::skin_likelihood_lab(fg_small_lab, dst_cheeks_small).mul(target_skin_small);
     weight.setTo(0.0f, hard_small == 0);
-    gain = enlarge_to_work(face::lighting_gain(fg_small, target_small_float, weight,
-                                               kLightingSigma * target_size * analysis_scale));
+    gain_small = face::lighting_gain(fg_small, target_small_float, weight,
+                                     kLightingSigma * target_size * analysis_scale);
   }
-  DBG("gain");
-  // Foreground in float: colour-matched source inside its outline, the target itself outside, so
-  // no source background leaks into the blend's coarse levels.
+  // Foreground (8-bit, in place): the colour-matched source times the lighting gain (sampled back
+  // from the reduced grid) inside its outline, the target itself outside, so no source background
+  // leaks into the blend's coarse levels.
   const cv::Mat bg8 = target_region(work);
   const cv::Mat hard_work = hard(work);
-  cv::Mat fg(work.size(), CV_32FC3), bg(work.size(), CV_32FC3);
-  for (int y = 0; y < work.height; ++y) {
-    const auto* f8 = fg8.ptr<cv::Vec3b>(y);
-    const auto* b8 = bg8.ptr<cv::Vec3b>(y);
-    const auto* g = gain.ptr<cv::Vec3f>(y);
-    const uchar* h = hard_work.ptr<uchar>(y);
-    auto* f = fg.ptr<cv::Vec3f>(y);
-    auto* b = bg.ptr<cv::Vec3f>(y);
-    for (int x = 0; x < work.width; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        b[x][c] = b8[x][c] * (1.0f / 255.0f);
-        f[x][c] = h[x] != 0 ? std::min(1.0f, f8[x][c] * (1.0f / 255.0f) * g[x][c]) : b[x][c];
+  {
+    face::BilinearUpsampler gain_up(gain_small, analysis_scale, work.tl(), work.width);
+    for (int y = 0; y < work.height; ++y) {
+      auto* f8 = fg8.ptr<cv::Vec3b>(y);
+      const auto* b8 = bg8.ptr<cv::Vec3b>(y);
+      const uchar* h = hard_work.ptr<uchar>(y);
+      const float* g = gain_up.row(y);
+      for (int x = 0; x < work.width; ++x) {
+        if (h[x] == 0) {
+          f8[x] = b8[x];
+          continue;
+        }
+        for (int c = 0; c < 3; ++c) f8[x][c] = cv::saturate_cast<uchar>(f8[x][c] * g[3 * x + c]);
       }
     }
   }
 
-  DBG("fgbg");
   lap(&ClassicalSwapTimings::mask_ms);
-  cv::Mat blended;
-  if (options.blend_mode == ClassicalBlendMode::kPoisson) {
-    cv::Mat fg_u8;
-    fg.convertTo(fg_u8, CV_8UC3, 255.0);
-    FF_ASSIGN_OR_RETURN(cv::Mat poisson, face::poisson_blend(fg_u8, bg8, mask_work));
-    poisson.convertTo(blended, CV_32FC3, 1.0 / 255.0);
-  } else {
-    blended = face::multiband_blend(fg, bg, mask_work, levels);
-  }
-
-  DBG("mb");
-  if (options.blend < 1.0f) mask *= options.blend;
   cv::Mat frame_work = frame(cv::Rect(work.tl() + region.tl(), work.size()));
-  face::composite(frame_work, blended, mask_work);
-  DBG("composite");
+  if (options.blend_mode == ClassicalBlendMode::kPoisson) {
+    FF_ASSIGN_OR_RETURN(cv::Mat poisson, face::poisson_blend(fg8, bg8, mask_work));
+    cv::Mat blended;
+    poisson.convertTo(blended, CV_32FC3, 1.0 / 255.0);
+    if (options.blend < 1.0f) mask *= options.blend;
+    face::composite(frame_work, blended, mask_work);
+  } else {
+    face::multiband_composite(frame_work, fg8, mask_work, levels, options.blend);
+    if (options.blend < 1.0f) mask *= options.blend;
+  }
   if (out_mask != nullptr) mask.copyTo((*out_mask)(region));
   lap(&ClassicalSwapTimings::blend_ms);
   return Status::ok();

@@ -24,7 +24,7 @@
 // Cost is O(face region), not O(frame): only the target's face box (plus a margin) is read,
 // warped, blended and written; the source image is sampled only around its face (downscaled
 // first when it is much larger than the target's); skin analysis runs on a copy reduced to a
-// ~96–190 px face.
+// ~64–128 px face.
 // Thread-safety: classical_swap is a pure function of its arguments (no global state); calls on
 // different frames may run concurrently, and `source` may be shared read-only between them.
 #pragma once
