@@ -1,6 +1,11 @@
 #include "facefuse/processors/face_swapper/face_swapper.h"
 
+#include "facefuse/face/face_mask.h"
+
+#include <algorithm>
+
 #include <fmt/format.h>
+#include <opencv2/imgproc.hpp>
 #include <fmt/ranges.h>
 
 namespace facefuse::processors {
@@ -46,6 +51,7 @@ Status FaceSwapper::open(const ProcessorContext& context) {
       source_ = {context.source_images[i], *largest};
     }
   }
+  if (best_area > 0.0f) source_face_size_ = face::face_size(source_.face.landmarks68);
   if (best_area == 0.0f) {
     return no_face(fmt::format("no face found in the source image(s) {}: use a photo where the face is clearly "
                                "visible, frontal and at least ~40 pixels wide",
@@ -54,10 +60,57 @@ Status FaceSwapper::open(const ProcessorContext& context) {
   return Status::ok();
 }
 
+// Target faces are swapped at full size up to this size (pixels, face::face_size), or up to
+// kSourceDetailFactor × the source's face size when that is larger.
+constexpr float kMinFullSizeFace = 256.0f;
+constexpr float kSourceDetailFactor = 1.5f;
+
 Status FaceSwapper::process(FrameContext& frame) const {
   for (const auto& target : frame.target_faces) {
     if (!target.has_landmarks68()) continue;
-    FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, options_));
+    float target_size = face::face_size(target.landmarks68);
+    float full_size_limit = std::max(kMinFullSizeFace, kSourceDetailFactor * source_face_size_);
+    if (target_size > full_size_limit) {
+      FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, full_size_limit / target_size));
+    } else {
+      FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, options_));
+    }
+  }
+  return Status::ok();
+}
+
+Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float scale) const {
+  // The region holds the mask and the blend's reach around it (half a face on every side).
+  constexpr float kBrowRaise = 0.3f, kMargin = 0.5f;
+  const cv::Rect region = face::face_region(target.landmarks68, kBrowRaise, kMargin, frame.size());
+  if (region.empty()) return Status::ok();
+  cv::Mat small;
+  cv::resize(frame(region), small, cv::Size(), scale, scale, cv::INTER_AREA);
+  const float sx = static_cast<float>(small.cols) / static_cast<float>(region.width);
+  const float sy = static_cast<float>(small.rows) / static_cast<float>(region.height);
+  auto to_small = [&](cv::Point2f p) { return cv::Point2f((p.x - region.x) * sx, (p.y - region.y) * sy); };
+  face::Face reduced = target;
+  for (auto& p : reduced.landmarks68) p = to_small(p);
+  for (auto& p : reduced.landmarks5) p = to_small(p);
+  reduced.box = cv::Rect2f(to_small(target.box.tl()), to_small(target.box.br()));
+  cv::Mat mask_small;
+  FF_RETURN_IF_ERROR(classical_swap(small, reduced, source_, options_, &mask_small));
+  cv::Mat swapped, mask;
+  cv::resize(small, swapped, region.size(), 0, 0, cv::INTER_LINEAR);
+  cv::resize(mask_small, mask, region.size(), 0, 0, cv::INTER_LINEAR);
+  // out = frame·(1 − m) + swapped·m, written only where m > 0 so the rest stays bit-identical.
+  cv::Mat roi = frame(region);
+  for (int y = 0; y < roi.rows; ++y) {
+    auto* out = roi.ptr<cv::Vec3b>(y);
+    const auto* in = swapped.ptr<cv::Vec3b>(y);
+    const float* m = mask.ptr<float>(y);
+    for (int x = 0; x < roi.cols; ++x) {
+      if (m[x] <= 0.0f) continue;
+      float w = std::min(1.0f, m[x]);
+      for (int c = 0; c < 3; ++c) {
+        out[x][c] = cv::saturate_cast<uchar>(out[x][c] + (in[x][c] - out[x][c]) * w);
+      }
+    }
   }
   return Status::ok();
 }

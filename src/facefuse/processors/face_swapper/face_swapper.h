@@ -23,7 +23,13 @@ class FaceSwapper final : public FrameProcessor {
   const SwapSourceFace& source() const { return source_; }
 
  private:
+  // A target face much larger than the source face gains no detail from being swapped at full
+  // size (the pasted face cannot be sharper than the source): it is swapped on a reduced copy of
+  // its region and the result scaled back and composited at full resolution.
+  Status swap_reduced(cv::Mat& frame, const face::Face& target, float scale) const;
+
   SwapSourceFace source_;
+  float source_face_size_ = 0.0f;  // face::face_size of the source, pixels
   ClassicalSwapOptions options_;
 };
 
