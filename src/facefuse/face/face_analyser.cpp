@@ -1,6 +1,7 @@
 #include "facefuse/face/face_analyser.h"
 
 #include "facefuse/face/detector_factory.h"
+#include "facefuse/face/dlib_landmarker.h"
 #include "facefuse/face/dlib_recognizer.h"
 
 namespace facefuse::face {
@@ -40,7 +41,13 @@ Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face&
   const cv::Rect2f frame(0, 0, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
   if ((box & frame).area() < 0.5f * box.area()) return std::optional<Face>{};  // leaving the frame
   Face face;
-  FF_ASSIGN_OR_RETURN(face.landmarks68, landmarker_->landmarks(bgr, box));
+  // The box implied by the previous frame's points is already the one the predictor converges
+  // to, so dlib's refinement pass would only repeat the work.
+  if (const auto* dlib = dynamic_cast<const DlibLandmarker*>(landmarker_.get())) {
+    face.landmarks68 = dlib->predict(bgr, box);
+  } else {
+    FF_ASSIGN_OR_RETURN(face.landmarks68, landmarker_->landmarks(bgr, box));
+  }
   face.landmarks5 = landmarks5_from_68(face.landmarks68);
   face.box = landmarker_->box_from_landmarks(face.landmarks68);
   face.score = previous.score;

@@ -63,7 +63,7 @@ Status FaceSwapper::open(const ProcessorContext& context) {
 // Target faces are swapped at full size up to this size (pixels, face::face_size), or up to
 // kSourceDetailFactor × the source's face size when that is larger.
 constexpr float kMinFullSizeFace = 256.0f;
-constexpr float kSourceDetailFactor = 1.5f;
+constexpr float kSourceDetailFactor = 1.0f;
 
 Status FaceSwapper::process(FrameContext& frame) const {
   for (const auto& target : frame.target_faces) {
