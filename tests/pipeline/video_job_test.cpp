@@ -95,6 +95,38 @@ TEST_F(VideoJobTest, TrimmingIsFrameExactAndTrimsTheAudio) {
   EXPECT_NEAR(out->audio[0].duration_sec, 30.0 / 25.0, 1.0 / 25.0);
 }
 
+TEST_F(VideoJobTest, FullHdClipKeepsSizeFramesAndAudio) {
+  auto s = spec("face_1080p.mp4", "hd.mp4");
+  s.video.trim_frame_end = 25;
+  auto report = pipeline::run_job(s);
+  ASSERT_TRUE(report) << report.status().to_string();
+  auto out = media::probe_video(s.output);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->width, 1920);
+  EXPECT_EQ(out->height, 1080);
+  EXPECT_EQ(out->frame_count, 25);
+  ASSERT_EQ(out->audio.size(), 1u);
+  EXPECT_NEAR(out->audio[0].duration_sec, 1.0, 1.0 / 25.0);
+  EXPECT_GE(report->processed_faces, 20);
+}
+
+TEST_F(VideoJobTest, OutputFpsAndScaleAreApplied) {
+  auto s = spec("face_720p.mp4", "retimed.mp4");
+  s.video.fps = 10;     // 100 frames at 25 fps = 4 s → 40 frames at 10 fps
+  s.video.scale = 0.5;  // 1280x720 → 640x360
+  auto report = pipeline::run_job(s);
+  ASSERT_TRUE(report) << report.status().to_string();
+  auto out = media::probe_video(s.output);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->frame_count, 40);
+  EXPECT_NEAR(out->fps, 10.0, 1e-6);
+  EXPECT_NEAR(out->duration_sec, 4.0, 0.1);
+  EXPECT_EQ(out->width, 640);
+  EXPECT_EQ(out->height, 360);
+  ASSERT_EQ(out->audio.size(), 1u);
+  EXPECT_NEAR(out->audio[0].duration_sec, 4.0, 0.1);
+}
+
 TEST_F(VideoJobTest, VolumeZeroDropsTheAudio) {
   auto s = spec("face_720p.mp4", "mute.mp4");
   s.video.audio_volume = 0;
