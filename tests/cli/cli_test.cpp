@@ -212,6 +212,8 @@ TEST_F(CliTest, VideoTargetBadInputs) {
                    "not an image or video");
   expect_bad_input({"run", "-s", source(), "-t", testdata("videos/audio_only.m4a").string(), "-o", output("o.mp4")},
                    "not an image or video");
+  expect_bad_input({"run", "-s", source(), "-t", testdata("videos/empty.mp4").string(), "-o", output("o.mp4")},
+                   "not an image or video");
   expect_bad_input({"run", "-s", source(), "-t", testdata("videos/face_720p.mp4").string(), "-o", output("o.avi")},
                    ".mp4");
   expect_bad_input({"run", "-s", source(), "-t", testdata("videos/face_720p.mp4").string(), "-o", output("o.mp4"),
