@@ -74,6 +74,27 @@ TEST_F(ImageJobTest, ReferenceSwapsOnlyTheChosenPerson) {
   }
 }
 
+// face_detector_min_size decides whether small faces in a large frame are searched for: a real
+// photo with one small face (messi5.jpg, ~30 px) placed in a 1920×1080 canvas.
+TEST(ImageJob, DetectorMinimumFaceSizeOptionIsHonoured) {
+  cv::Mat photo = load_photo("photos/messi5.jpg");
+  cv::Mat canvas(1080, 1920, CV_8UC3, cv::Scalar(90, 90, 90));
+  photo.copyTo(canvas(cv::Rect(700, 400, photo.cols, photo.rows)));
+  TempDir tmp;
+  pipeline::JobSpec spec;
+  spec.sources = {testdata("photos/astronaut.png")};
+  spec.output = tmp / "out.png";
+  spec.models_dir = models_dir();
+  spec.options = {{"face_selector_mode", "many"}};
+  auto found = pipeline::run_image_job_on(spec, canvas.clone(), "canvas");
+  ASSERT_TRUE(found) << found.status().to_string();
+  EXPECT_EQ(found->target_faces, 1) << "the default (40 px) finds the small face";
+  spec.options["face_detector_min_size"] = 300;
+  auto skipped = pipeline::run_image_job_on(spec, canvas.clone(), "canvas");
+  ASSERT_TRUE(skipped) << skipped.status().to_string();
+  EXPECT_EQ(skipped->target_faces, 0) << "faces under 300 px are not searched for";
+}
+
 TEST_F(ImageJobTest, ReportsFoundAndProcessedFaces) {
   pipeline::JobSpec spec;
   spec.sources = {testdata("photos/astronaut.png")};

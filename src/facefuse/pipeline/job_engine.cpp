@@ -45,7 +45,8 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
   }
   analyser_options.with_recognizer = engine->needs_reference();
   analyser_options.session = spec.session;
-  analyser_options.min_face_size = spec.min_face_size;
+  int min_size = engine->options_.at("face_detector_min_size").get<int>();
+  analyser_options.min_face_size = min_size > 0 ? min_size : spec.min_face_size;
   FF_ASSIGN_OR_RETURN(engine->analyser_, face::FaceAnalyser::open(analyser_options));
   context.analyser = engine->analyser_.get();
 

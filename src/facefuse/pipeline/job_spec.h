@@ -43,7 +43,9 @@ struct JobSpec {
   int output_quality = 95;  // JPEG/WebP quality 0–100 of image outputs
   VideoOutputOptions video;
   int processing_threads = 0;  // frames processed in parallel; 0 = one per hardware thread
-  int min_face_size = 40;      // smallest face the detector looks for, pixels (larger = faster)
+  // Smallest face the detector looks for, pixels (larger = faster), unless the job's option
+  // face_detector_min_size sets it. Video jobs raise it to 1/8 of the frame height.
+  int min_face_size = 40;
   std::filesystem::path temp_dir;  // parent of the job's private temp directory; empty = system temp
 };
 

@@ -15,6 +15,9 @@ const std::vector<OptionSpec>& common_options() {
   static const std::vector<OptionSpec> specs = {
       {"face_detector", "string", "blazeface", "face detector", {"blazeface", "dlib_hog"}},
       {"face_detector_score", "number", nullptr, "minimum detector score (default: the detector's own)", {}, 0.0, 1.0},
+      {"face_detector_min_size", "number", 0,
+       "smallest face to look for, in pixels (0 = auto: 40 for images, 1/8 of the frame height for videos; "
+       "lower it for small faces in videos, at a cost in speed)", {}, 0, 4096},
       {"face_selector_mode", "string", "reference",
        "which target faces to process: many = all, one = the first in order, reference = the person at "
        "--reference-face-position",
