@@ -1,8 +1,5 @@
 #include "facefuse/cli/commands.h"
 
-#include <unistd.h>
-
-#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -13,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "facefuse/cli/progress_bar.h"
