@@ -31,7 +31,7 @@ Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const st
   step("analysing target", 0.5);
   FF_ASSIGN_OR_RETURN(auto faces, engine->analyser().analyse(target));
   report.target_faces = static_cast<int>(faces.size());
-  if (engine->needs_reference()) FF_RETURN_IF_ERROR(engine->set_reference_frame(target));
+  if (engine->needs_reference()) FF_RETURN_IF_ERROR(engine->set_reference_faces(target, faces));
   FF_ASSIGN_OR_RETURN(auto selected, engine->select(target, std::move(faces)));
   report.processed_faces = static_cast<int>(selected.size());
   report.timings.analyse_ms = clock.lap_ms();

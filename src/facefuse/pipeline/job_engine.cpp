@@ -60,8 +60,12 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
 }
 
 Status JobEngine::set_reference_frame(const cv::Mat& frame) {
-  reference_.reset();
   FF_ASSIGN_OR_RETURN(auto faces, analyser_->analyse(frame));
+  return set_reference_faces(frame, std::move(faces));
+}
+
+Status JobEngine::set_reference_faces(const cv::Mat& frame, std::vector<face::Face> faces) {
+  reference_.reset();
   if (faces.empty()) return Status::ok();
   FF_RETURN_IF_ERROR(analyser_->embed(frame, faces));
   FF_ASSIGN_OR_RETURN(face::Face reference, face::select_reference_face(faces, selector_));

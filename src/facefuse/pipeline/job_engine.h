@@ -31,6 +31,8 @@ class JobEngine {
   // Reference mode: the face at reference_face_position (selector order) of `frame` becomes the
   // reference. A frame without faces leaves no reference (nothing will be selected).
   Status set_reference_frame(const cv::Mat& frame);
+  // The same with the frame's faces already analysed (an image job's target): no second detection.
+  Status set_reference_faces(const cv::Mat& frame, std::vector<face::Face> faces);
   const std::optional<std::vector<float>>& reference_embedding() const { return reference_; }
 
   // Faces of `frame` selected by the job's options (image jobs; videos select per track).
