@@ -268,4 +268,32 @@ cv::Mat area_mask(const Landmarks68& points, const cv::Rect& region, std::initia
   return area_mask(points, region, std::vector<FaceMaskArea>(areas));
 }
 
+BoxMaskGeometry box_mask_geometry(cv::Size crop, float face_mask_blur, const std::array<int, 4>& padding_percent) {
+  BoxMaskGeometry g;
+  // Integer truncation exactly as FaceFusion's int(...) and //.
+  g.blur_amount = static_cast<int>(crop.width * 0.5 * static_cast<double>(face_mask_blur));
+  const int blur_area = std::max(g.blur_amount / 2, 1);
+  g.border_top = std::max(blur_area, crop.height * padding_percent[0] / 100);
+  g.border_right = std::max(blur_area, crop.width * padding_percent[1] / 100);
+  g.border_bottom = std::max(blur_area, crop.height * padding_percent[2] / 100);
+  g.border_left = std::max(blur_area, crop.width * padding_percent[3] / 100);
+  g.sigma = g.blur_amount > 0 ? g.blur_amount * 0.25 : 0.0;
+  return g;
+}
+
+cv::Mat box_mask(cv::Size crop, float face_mask_blur, const std::array<int, 4>& padding_percent) {
+  const BoxMaskGeometry g = box_mask_geometry(crop, face_mask_blur, padding_percent);
+  cv::Mat mask(crop, CV_32FC1, cv::Scalar(1.0f));
+  auto zero = [&](cv::Rect r) {
+    r &= cv::Rect(0, 0, crop.width, crop.height);
+    if (!r.empty()) mask(r).setTo(0.0f);
+  };
+  zero({0, 0, crop.width, g.border_top});
+  zero({0, crop.height - g.border_bottom, crop.width, g.border_bottom});
+  zero({0, 0, g.border_left, crop.height});
+  zero({crop.width - g.border_right, 0, g.border_right, crop.height});
+  if (g.sigma > 0.0) cv::GaussianBlur(mask, mask, cv::Size(0, 0), g.sigma);
+  return mask;
+}
+
 }  // namespace facefuse::face

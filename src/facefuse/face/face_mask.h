@@ -14,6 +14,8 @@
 // Thread-safety: pure functions, no shared state.
 #pragma once
 
+#include <array>
+
 #include <initializer_list>
 #include <vector>
 
@@ -109,5 +111,21 @@ inline constexpr float kAreaMaskSigma = 0.03f;
 std::vector<int> face_mask_area_points(FaceMaskArea area);
 cv::Mat area_mask(const Landmarks68& points, const cv::Rect& region, std::initializer_list<FaceMaskArea> areas);
 cv::Mat area_mask(const Landmarks68& points, const cv::Rect& region, const std::vector<FaceMaskArea>& areas);
+
+// FaceFusion's static box mask for an aligned crop (CONTRACTS.md "Masks and paste-back"), used by
+// the model-based swappers and enhancers. For crop width W:
+//   blur_amount = int(W · 0.5 · face_mask_blur), blur_area = max(blur_amount / 2, 1) (integer),
+//   a border of max(blur_area, padding%) rows/columns on each side is zeroed, then, when
+//   blur_amount > 0, a Gaussian blur with sigma = blur_amount · 0.25.
+// 128 crop at blur 0.3 → blur_amount 19, a 9-px border, sigma 4.75.
+struct BoxMaskGeometry {
+  int blur_amount = 0;
+  int border_top = 0, border_right = 0, border_bottom = 0, border_left = 0;  // zeroed rows/columns
+  double sigma = 0.0;  // 0: no blur
+};
+// padding_percent: top, right, bottom, left, each 0–100 (FaceFusion's --face-mask-padding).
+BoxMaskGeometry box_mask_geometry(cv::Size crop, float face_mask_blur, const std::array<int, 4>& padding_percent = {});
+// CV_32FC1 of `crop` size in [0, 1].
+cv::Mat box_mask(cv::Size crop, float face_mask_blur, const std::array<int, 4>& padding_percent = {});
 
 }  // namespace facefuse::face
