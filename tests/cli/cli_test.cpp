@@ -224,6 +224,19 @@ TEST_F(CliTest, VideoTargetBadInputs) {
                    "libx264");
 }
 
+TEST_F(CliTest, DetectOnAVideoFrame) {
+  CommandResult r = run_facefuse({"detect", testdata("videos/face_720p.mp4").string(), "--frame", "30", "--log-level",
+                                  "off"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.output;
+  auto doc = nlohmann::json::parse(r.output);
+  EXPECT_EQ(doc["frame"], 30);
+  EXPECT_EQ(doc["width"], 1280);
+  EXPECT_EQ(doc["faces"].size(), 1u);
+  CommandResult out_of_range = run_facefuse({"detect", testdata("videos/face_720p.mp4").string(), "--frame", "300"});
+  EXPECT_EQ(out_of_range.exit_code, kExitBadInput);
+  EXPECT_NE(out_of_range.output.find("outside"), std::string::npos) << out_of_range.output;
+}
+
 TEST_F(CliTest, SwapsAVideoWithProgressLines) {
   CommandResult r = run_facefuse({"run", "-s", source(), "-t", testdata("videos/talking_head_640x480.mp4").string(),
                                   "-o", output("th.mp4"), "--trim-frame-end", "20", "--output-video-preset", "ultrafast"});

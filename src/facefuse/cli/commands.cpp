@@ -230,9 +230,11 @@ int run_cli(int argc, char** argv) {
 
   // detect
   std::string detect_image;
-  auto* detect = app.add_subcommand("detect", "List the faces in an image as JSON (index, box, score, landmarks); "
+  auto* detect = app.add_subcommand("detect", "List the faces in an image or video frame as JSON (index, box, score, landmarks); "
                                               "indices are what --reference-face-position selects");
-  detect->add_option("image", detect_image, "image to analyse")->required();
+  detect->add_option("image", detect_image, "image or video to analyse")->required();
+  int64_t detect_frame = 0;
+  detect->add_option("--frame", detect_frame, "video: the frame to analyse")->capture_default_str();
   std::string detect_detector = "blazeface";
   std::string detect_order = "large-small";
   double detect_score = -1;
@@ -293,6 +295,7 @@ int run_cli(int argc, char** argv) {
   if (detect->parsed()) {
     pipeline::DetectRequest request;
     request.image = detect_image;
+    request.frame_number = detect_frame;
     request.models_dir = global.models_dir;
     request.session = *so;
     request.detector = detect_detector;

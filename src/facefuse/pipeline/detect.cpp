@@ -4,6 +4,7 @@
 
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_selector.h"
+#include "facefuse/pipeline/run_job.h"
 
 namespace facefuse::pipeline {
 namespace {
@@ -21,7 +22,7 @@ nlohmann::json point_list(const auto& points) {
 
 Result<nlohmann::json> detect_faces(const DetectRequest& request) {
   FF_ASSIGN_OR_RETURN(face::FaceSelectorOrder order, face::parse_face_selector_order(request.order));
-  FF_ASSIGN_OR_RETURN(cv::Mat image, media::read_image(request.image, {request.max_pixels}));
+  FF_ASSIGN_OR_RETURN(cv::Mat image, read_target_frame(request.image, request.frame_number, request.max_pixels));
   face::FaceAnalyserOptions options;
   options.models_dir = request.models_dir;
   options.detector = request.detector;
@@ -31,7 +32,8 @@ Result<nlohmann::json> detect_faces(const DetectRequest& request) {
   FF_ASSIGN_OR_RETURN(auto faces, analyser->analyse(image));
   faces = face::sort_faces(std::move(faces), order);
 
-  nlohmann::json out = {{"image", request.image.string()}, {"width", image.cols}, {"height", image.rows},
+  nlohmann::json out = {{"image", request.image.string()}, {"frame", request.frame_number},
+                        {"width", image.cols}, {"height", image.rows},
                         {"detector", request.detector},   {"order", request.order}};
   nlohmann::json list = nlohmann::json::array();
   for (size_t i = 0; i < faces.size(); ++i) {

@@ -14,7 +14,8 @@
 namespace facefuse::pipeline {
 
 struct DetectRequest {
-  std::filesystem::path image;
+  std::filesystem::path image;  // an image, or a video (then frame_number picks the frame)
+  int64_t frame_number = 0;
   std::filesystem::path models_dir;
   inference::SessionOptions session;
   std::string detector = "blazeface";

@@ -52,6 +52,12 @@ Result<TargetKind> detect_target_kind(const std::filesystem::path& target) {
                                       target.string()));
 }
 
+Result<cv::Mat> read_target_frame(const std::filesystem::path& target, int64_t frame_number, int64_t max_pixels) {
+  FF_ASSIGN_OR_RETURN(TargetKind kind, detect_target_kind(target));
+  if (kind == TargetKind::kImage) return media::read_image(target, {max_pixels});
+  return read_video_frame(target, frame_number);
+}
+
 Result<JobReport> run_job(const JobSpec& spec, const ProgressCallback& progress, const CancelToken* cancel) {
   FF_ASSIGN_OR_RETURN(TargetKind kind, detect_target_kind(spec.target));
   if (kind == TargetKind::kImage) {
