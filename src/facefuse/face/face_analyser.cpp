@@ -63,6 +63,7 @@ Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face&
 Status FaceAnalyser::embed(const cv::Mat& bgr, std::vector<Face>& faces) const {
   if (!recognizer_) return failed_precondition("face analyser opened without a recognizer");
   for (auto& face : faces) {
+    if (!face.embedding.empty()) continue;
     FF_ASSIGN_OR_RETURN(face.embedding, recognizer_->embed(bgr, face));
   }
   return Status::ok();

@@ -37,7 +37,9 @@ class FaceAnalyser {
   // the box the previous landmarks imply. nullopt when the result does not look like the same
   // face any more (its box moved or changed size too much). Thread-safe.
   Result<std::optional<Face>> follow(const cv::Mat& bgr, const Face& previous) const;
-  // Fills Face::embedding of each face. kFailedPrecondition without a recognizer. Thread-safe.
+  // Fills Face::embedding of each face that has none yet (faces already embedded keep theirs, so
+  // callers can embed once and pass the faces on). kFailedPrecondition without a recognizer.
+  // Thread-safe.
   Status embed(const cv::Mat& bgr, std::vector<Face>& faces) const;
 
   const FaceDetector& detector() const { return *detector_; }

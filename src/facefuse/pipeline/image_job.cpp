@@ -9,7 +9,6 @@
 namespace facefuse::pipeline {
 
 Result<JobReport> run_image_job(const JobSpec& spec, const ProgressCallback& progress) {
-  FF_RETURN_IF_ERROR(media::check_image_output_path(spec.output));
   FF_ASSIGN_OR_RETURN(cv::Mat target, media::read_image(spec.target, {spec.max_pixels}));
   return run_image_job_on(spec, std::move(target), spec.target.string(), progress);
 }
@@ -31,7 +30,11 @@ Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const st
   step("analysing target", 0.5);
   FF_ASSIGN_OR_RETURN(auto faces, engine->analyser().analyse(target));
   report.target_faces = static_cast<int>(faces.size());
-  if (engine->needs_reference()) FF_RETURN_IF_ERROR(engine->set_reference_faces(target, faces));
+  if (engine->needs_reference()) {
+    // Embedded once here: the reference and the selection both use these embeddings.
+    FF_RETURN_IF_ERROR(engine->analyser().embed(target, faces));
+    FF_RETURN_IF_ERROR(engine->set_reference_faces(target, faces));
+  }
   FF_ASSIGN_OR_RETURN(auto selected, engine->select(target, std::move(faces)));
   report.processed_faces = static_cast<int>(selected.size());
   report.timings.analyse_ms = clock.lap_ms();

@@ -68,7 +68,6 @@ Result<JobReport> run_job(const JobSpec& spec, const ProgressCallback& progress,
     return run_image_job(spec, progress);
   }
   if (is_image_output(spec.output)) {
-    FF_RETURN_IF_ERROR(media::check_image_output_path(spec.output));
     int64_t frame_number = std::max<int64_t>(0, spec.video.frame_number);
     FF_ASSIGN_OR_RETURN(cv::Mat frame, read_video_frame(spec.target, frame_number));
     return run_image_job_on(spec, std::move(frame), fmt::format("{} (frame {})", spec.target.string(), frame_number),

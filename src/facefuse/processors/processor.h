@@ -25,7 +25,7 @@ struct OptionSpec {
   std::string type;           // "number" | "string" | "boolean"
   nlohmann::json default_value;
   std::string help;
-  std::vector<std::string> choices;  // allowed values of a string option; empty = free
+  std::vector<std::string> choices = {};  // allowed values of a string option; empty = free
   double min = 0.0, max = 0.0;       // range of a number option (inclusive)
 };
 
