@@ -15,7 +15,7 @@ namespace facefuse::storage {
 
 struct UrlFetchOptions {
   bool allow_private = false;                          // serve --allow-private-urls
-  std::uint64_t max_bytes = std::uint64_t{2} << 30;    // body size limit (2 GiB)
+  std::uint64_t max_bytes = std::uint64_t{2} << 30;    // body size limit (> 0; 2 GiB)
   std::chrono::milliseconds connect_timeout{10'000};   // per hop
   std::chrono::milliseconds timeout{10 * 60'000};      // per hop, whole transfer
   int max_redirects = 3;
