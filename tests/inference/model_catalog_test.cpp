@@ -246,11 +246,12 @@ TEST_F(ModelStateTest, CatalogueHashDecidesWhenHashing) {
 TEST_F(ModelStateTest, SidecarHashIsUsedWithoutACatalogueHash) {
   write_text(dir_ / "m.onnx", bytes_);
   write_text(dir_ / "m.hash", zlib_crc32_hex(bytes_));
-  EXPECT_EQ(inference::expected_model_hash(model_, dir_.path()), zlib_crc32_hex(bytes_));
+  EXPECT_EQ(*inference::expected_model_hash(model_, dir_.path()), zlib_crc32_hex(bytes_));
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kInstalled);
   write_text(dir_ / "m.hash", "00000000");
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kCorrupt);
   write_text(dir_ / "m.hash", "garbage");
+  EXPECT_FALSE(inference::expected_model_hash(model_, dir_.path()));
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kCorrupt) << "an unreadable sidecar must not pass";
 }
 

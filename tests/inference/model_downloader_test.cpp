@@ -240,12 +240,23 @@ TEST_F(ModelDownload, StalledTransferTimesOutAndResumes) {
   EXPECT_FALSE(requests.back()["range"].is_null()) << "the retry continued the partial file";
 }
 
-TEST_F(ModelDownload, SlowServerFailsCleanly) {
+TEST_F(ModelDownload, TricklingServerFailsCleanlyAndTheNextRunResumes) {
   CommandResult r = download("slow", {"--low-speed-timeout", "1", "--retries", "1"});
   EXPECT_EQ(r.exit_code, kExitProcessingFailure) << r.output;
   EXPECT_NE(r.output.find("after 2 attempts"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("place it at"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(installed())) << "nothing half-written is installed";
+  // A network failure keeps the partial file: the next run continues it.
+  ASSERT_TRUE(std::filesystem::exists(part()));
+  auto partial = std::filesystem::file_size(part());
+  ASSERT_GT(partial, 0u);
+  CommandResult next_run = download("complete");
+  ASSERT_EQ(next_run.exit_code, kExitOk) << next_run.output;
+  EXPECT_EQ(read_bytes(installed()), served_);
+  auto requests = requests_for("complete", "gfpgan_1.4.onnx");
+  ASSERT_FALSE(requests.empty());
+  EXPECT_EQ(requests.back()["range"], "bytes=" + std::to_string(partial) + "-");
+  EXPECT_EQ(requests.back()["status"], 206);
 }
 
 TEST_F(ModelDownload, UnknownIdExitsTwoAndListsValidIds) {

@@ -330,12 +330,17 @@ int run_models_verify(const GlobalFlags& g, const std::vector<std::string>& ids)
     // Without ids, absent models are only listed; a named model must be installed.
     if (state == inference::ModelState::kCorrupt || (!ids.empty() && state == inference::ModelState::kMissing)) ++bad;
     std::string detail;
+    auto expected = inference::expected_model_hash(*m, dir);
     if (state == inference::ModelState::kInstalled) {
-      auto expected = inference::expected_model_hash(*m, dir);
-      detail = expected.empty() ? "no CRC32 to check against" : "CRC32 " + expected + " matches";
+      detail = expected->empty() ? "no CRC32 to check against" : "CRC32 " + *expected + " matches";
     } else if (state == inference::ModelState::kCorrupt) {
-      detail = fmt::format("does not match its CRC32 {}: delete it and run `facefuse models download {}`",
-                           inference::expected_model_hash(*m, dir), m->id);
+      detail = fmt::format("{}: run `facefuse models download {}`",
+                           !expected ? expected.status().message()
+                                     : fmt::format("empty, unreadable or not matching its CRC32 {}", *expected),
+                           m->id);
+    } else if (!ids.empty()) {
+      detail = m->downloadable() ? fmt::format("install it: `facefuse models download {}`", m->id)
+                                 : std::string("install it: scripts/setup");
     }
     std::printf("%-26s %-10s %s%s%s\n", m->id.c_str(), inference::model_state_name(state), (dir / m->file).c_str(),
                 detail.empty() ? "" : "  ", detail.c_str());

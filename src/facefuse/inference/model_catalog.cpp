@@ -177,14 +177,15 @@ Result<std::string> parse_crc32_text(std::string_view text) {
   return hex;
 }
 
-std::string expected_model_hash(const ModelEntry& model, const std::filesystem::path& models_dir) {
+Result<std::string> expected_model_hash(const ModelEntry& model, const std::filesystem::path& models_dir) {
   if (!model.hash.empty()) return model.hash;
-  std::ifstream sidecar(models_dir / model.hash_file(), std::ios::binary);
-  if (!sidecar) return "";
+  auto sidecar_path = models_dir / model.hash_file();
+  std::ifstream sidecar(sidecar_path, std::ios::binary);
+  if (!sidecar) return std::string();
   std::string text((std::istreambuf_iterator<char>(sidecar)), std::istreambuf_iterator<char>());
   auto parsed = parse_crc32_text(text);
-  // An unreadable sidecar says the file cannot be trusted: expect a value no file has.
-  return parsed ? *parsed : std::string("invalid-sidecar");
+  if (!parsed) return invalid_argument(fmt::format("{}: {}", sidecar_path.string(), parsed.status().message()));
+  return parsed;
 }
 
 Result<std::string> file_crc32(const std::filesystem::path& path) {
@@ -211,10 +212,11 @@ ModelState model_state(const ModelEntry& model, const std::filesystem::path& mod
   if (!probe) return ModelState::kCorrupt;
   if (check == IntegrityCheck::kPresence) return ModelState::kInstalled;
   if (model.size > 0 && static_cast<int64_t>(size) != model.size) return ModelState::kCorrupt;
-  std::string expected = expected_model_hash(model, models_dir);
-  if (expected.empty()) return ModelState::kInstalled;
+  auto expected = expected_model_hash(model, models_dir);
+  if (!expected) return ModelState::kCorrupt;
+  if (expected->empty()) return ModelState::kInstalled;
   auto actual = file_crc32(path);
-  return actual && *actual == expected ? ModelState::kInstalled : ModelState::kCorrupt;
+  return actual && *actual == *expected ? ModelState::kInstalled : ModelState::kCorrupt;
 }
 
 Result<std::filesystem::path> require_model(const std::string& id, const std::filesystem::path& models_dir) {

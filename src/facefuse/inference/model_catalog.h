@@ -72,8 +72,10 @@ enum class IntegrityCheck { kPresence, kHash };
 ModelState model_state(const ModelEntry& model, const std::filesystem::path& models_dir,
                        IntegrityCheck check = IntegrityCheck::kPresence);
 
-// The CRC32 expected for `model` in `models_dir` (catalogue hash, else sidecar), or "" if unknown.
-std::string expected_model_hash(const ModelEntry& model, const std::filesystem::path& models_dir);
+// The CRC32 expected for `model` in `models_dir`: the catalogue's hash, else the sidecar's; ""
+// when there is neither; kInvalidArgument when the sidecar does not hold a CRC32 (then the file
+// cannot be trusted either).
+Result<std::string> expected_model_hash(const ModelEntry& model, const std::filesystem::path& models_dir);
 
 // CRC32 (zlib's polynomial, as FaceFusion's .hash files) of a file, as 8 lowercase hex digits.
 Result<std::string> file_crc32(const std::filesystem::path& path);

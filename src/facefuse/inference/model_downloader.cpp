@@ -117,20 +117,20 @@ AttemptOutcome classify(CURL* handle, CURLcode code, const char* error_buffer) {
 // exponential backoff between retryable failures.
 template <typename AttemptFn>
 AttemptOutcome with_retries(const DownloadOptions& options, const std::string& what, int* attempts, AttemptFn attempt) {
+  const int max_attempts = std::max(options.max_attempts, 1);
   auto delay = options.first_retry_delay;
   AttemptOutcome outcome;
-  for (int i = 1; i <= std::max(options.max_attempts, 1); ++i) {
+  for (int i = 1; i <= max_attempts; ++i) {
     *attempts = i;
     outcome = attempt();
     if (outcome.result != AttemptResult::kRetry) return outcome;
-    if (i == options.max_attempts) break;
-    spdlog::warn("{}: {} (attempt {} of {}), retrying in {} ms", what, outcome.reason, i, options.max_attempts,
-                 delay.count());
+    if (i == max_attempts) break;
+    spdlog::warn("{}: {} (attempt {} of {}), retrying in {} ms", what, outcome.reason, i, max_attempts, delay.count());
     std::this_thread::sleep_for(delay);
     delay = std::min<std::chrono::milliseconds>(delay * 2, kMaxRetryDelay);
   }
   outcome.result = AttemptResult::kFail;
-  outcome.reason += fmt::format(" after {} attempts", *attempts);
+  outcome.reason += fmt::format(" after {} attempt{}", *attempts, *attempts == 1 ? "" : "s");
   return outcome;
 }
 
@@ -303,8 +303,12 @@ Result<DownloadReport> ModelDownloader::download(const ModelEntry& model, const 
 
   // An installed file that verifies is kept: nothing to fetch.
   if (!options_.force && std::filesystem::exists(final_path, ec)) {
-    if (expected_model_hash(model, models_dir_).empty()) FF_RETURN_IF_ERROR(fetch_expected());
-    const std::string want = expected.empty() ? expected_model_hash(model, models_dir_) : expected;
+    auto local = expected_model_hash(model, models_dir_);  // catalogue or sidecar, no network
+    std::string want = local ? *local : std::string();
+    if (want.empty()) {
+      FF_RETURN_IF_ERROR(fetch_expected());
+      want = expected;
+    }
     auto actual = file_crc32(final_path);
     if (actual && *actual == want) {
       report.already_installed = true;
