@@ -100,7 +100,7 @@ Status check_execution_provider_available(ExecutionProvider provider) {
   const auto dir = onnxruntime_library_dir();
   const auto library = dir / provider_library_name(provider);
   auto not_available = [&](const std::string& why) {
-    return unsupported(fmt::format("execution provider '{}' is not available in this build: {} ({}). Run with the "
+    return unsupported(fmt::format("execution provider '{}' is not available in this build/machine: {} ({}). Run with the "
                                    "GPU build of ONNX Runtime and CUDA/cuDNN{} installed (docs/models.md), or use "
                                    "--execution-providers cpu",
                                    execution_provider_name(provider), library.string(), why,
