@@ -255,6 +255,8 @@ class DownloadProgressPrinter {
     }
     auto now = std::chrono::steady_clock::now();
     bool finished = p.bytes_total > 0 && p.bytes_done >= p.bytes_total;
+    if (finished && finished_printed_) return;
+    finished_printed_ = finished_printed_ || finished;
     if (finished || now - last_line_ >= std::chrono::seconds(2)) {
       std::fprintf(stderr, "facefuse: %3d%% downloading %s (%s)\n", percent, p.model_id.c_str(), sizes.c_str());
       last_line_ = now;
@@ -264,6 +266,7 @@ class DownloadProgressPrinter {
  private:
   bool tty_;
   bool drawn_ = false;
+  bool finished_printed_ = false;
   std::chrono::steady_clock::time_point last_line_{};
 };
 

@@ -248,6 +248,86 @@ Status write_file_atomically(const std::filesystem::path& path, const std::strin
   return Status::ok();
 }
 
+// The CRC32 in a release's .hash file, or kUnavailable with the reason it could not be fetched.
+Result<std::string> fetch_crc32(const std::string& hash_url, const DownloadOptions& options) {
+  std::string text;
+  int attempts = 0;
+  char error_buffer[CURL_ERROR_SIZE];
+  auto outcome = with_retries(options, hash_url, &attempts, [&] {
+    text.clear();
+    CurlHandle handle = new_handle(hash_url, options, error_buffer);
+    if (!handle) return AttemptOutcome{AttemptResult::kFail, "cannot create an HTTP handle", 0};
+    curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, append_to_string);
+    curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &text);
+    return classify(handle.get(), curl_easy_perform(handle.get()), error_buffer);
+  });
+  if (outcome.result != AttemptResult::kDone) {
+    return unavailable(fmt::format("cannot fetch the checksum from {}: {}", hash_url, outcome.reason));
+  }
+  auto parsed = parse_crc32_text(text);
+  if (!parsed) return unavailable(fmt::format("{} does not hold a CRC32 ({})", hash_url, parsed.status().message()));
+  return parsed;
+}
+
+// Brings `part_path` up to the whole file at `url`: each attempt continues what is there with a
+// Range request (or starts over when the server answers 200). Counts attempts and resumption in
+// `report`. A network failure leaves the .part for the next run; a 4xx removes it.
+AttemptOutcome download_to_part(const std::string& url, const std::filesystem::path& part_path,
+                                const DownloadOptions& options, const std::string& model_id,
+                                const DownloadProgressCallback& progress, DownloadReport* report) {
+  char error_buffer[CURL_ERROR_SIZE];
+  auto outcome = with_retries(options, url, &report->attempts, [&] {
+    FileTransfer transfer;
+    transfer.part_path = part_path;
+    transfer.model_id = model_id;
+    transfer.progress = &progress;
+    transfer.offset = file_size_or_zero(part_path);
+    const int64_t requested_offset = transfer.offset;
+    transfer.file = std::fopen(part_path.c_str(), "ab");
+    if (transfer.file == nullptr) {
+      return AttemptOutcome{AttemptResult::kFail, fmt::format("cannot write {}", part_path.string()), 0};
+    }
+    CurlHandle handle = new_handle(url, options, error_buffer);
+    if (!handle) {
+      std::fclose(transfer.file);
+      return AttemptOutcome{AttemptResult::kFail, "cannot create an HTTP handle", 0};
+    }
+    CURL* h = handle.get();
+    transfer.handle = h;
+    // CURLOPT_RANGE rather than CURLOPT_RESUME_FROM: the latter fails on a 200 answer, while a
+    // server without Range support should simply restart the download.
+    const std::string range = fmt::format("{}-", requested_offset);
+    if (requested_offset > 0) curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, read_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, report_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    CURLcode code = curl_easy_perform(h);
+    bool closed = transfer.file != nullptr && std::fclose(transfer.file) == 0;
+    AttemptOutcome out = classify(h, code, error_buffer);
+    if (requested_offset > 0 && transfer.started && !transfer.restarted) report->resumed = true;
+    if (transfer.restarted) spdlog::info("{}: the server ignored the Range request; downloading from the start", model_id);
+    if (transfer.range_mismatch || out.http_status == 416) {
+      // The server's range does not continue our .part, or the .part is longer than the file.
+      std::error_code ec;
+      std::filesystem::remove(part_path, ec);
+      return AttemptOutcome{AttemptResult::kRetry, "the server did not continue the partial file", out.http_status};
+    }
+    if (out.result == AttemptResult::kDone && !closed) {
+      return AttemptOutcome{AttemptResult::kFail, fmt::format("cannot write {}", part_path.string()), 0};
+    }
+    return out;
+  });
+  if (outcome.result != AttemptResult::kDone && outcome.http_status >= 400 && outcome.http_status < 500) {
+    std::error_code ec;
+    std::filesystem::remove(part_path, ec);
+  }
+  return outcome;
+}
+
 }  // namespace
 
 ModelDownloader::ModelDownloader(std::filesystem::path models_dir, DownloadOptions options)
@@ -255,8 +335,8 @@ ModelDownloader::ModelDownloader(std::filesystem::path models_dir, DownloadOptio
 
 Result<DownloadReport> ModelDownloader::download(const ModelEntry& model, const DownloadProgressCallback& progress) const {
   if (!model.downloadable()) {
-    return invalid_argument(fmt::format("model {} is not downloadable: {} installs it ({})", model.id,
-                                        "scripts/setup", model.source));
+    return invalid_argument(fmt::format("model {} is not downloadable: scripts/setup installs it ({})", model.id,
+                                        model.source));
   }
   const std::string base = options_.base_url.empty() ? embedded_model_catalog().download_base_url : options_.base_url;
   const std::string url = model_download_url(model, base);
@@ -269,44 +349,29 @@ Result<DownloadReport> ModelDownloader::download(const ModelEntry& model, const 
                                    "point --models-url/FACEFUSE_MODELS_URL at a mirror serving BASE/{}/{}",
                                    what, url, hash_url, final_path.string(), model.release, model.file));
   };
+  // The CRC32 to check against: the catalogue's, else the release's .hash file (fetched once).
+  std::string expected = model.hash;
+  auto ensure_expected = [&]() -> Status {
+    if (!expected.empty()) return Status::ok();
+    auto fetched = fetch_crc32(hash_url, options_);
+    if (!fetched) return by_hand(fmt::format("{}: {}", model.id, fetched.status().message()));
+    expected = *fetched;
+    return Status::ok();
+  };
 
   std::error_code ec;
   std::filesystem::create_directories(models_dir_, ec);
   if (ec) return unavailable(fmt::format("cannot create the models directory {}: {}", models_dir_.string(), ec.message()));
-
   DownloadReport report;
   report.path = final_path;
 
-  // The expected CRC32: the catalogue's, else the release's .hash file.
-  std::string expected = model.hash;
-  auto fetch_expected = [&]() -> Status {
-    if (!expected.empty()) return Status::ok();
-    std::string text;
-    int attempts = 0;
-    char error_buffer[CURL_ERROR_SIZE];
-    auto outcome = with_retries(options_, hash_url, &attempts, [&] {
-      text.clear();
-      CurlHandle handle = new_handle(hash_url, options_, error_buffer);
-      if (!handle) return AttemptOutcome{AttemptResult::kFail, "cannot create an HTTP handle", 0};
-      curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, append_to_string);
-      curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &text);
-      return classify(handle.get(), curl_easy_perform(handle.get()), error_buffer);
-    });
-    if (outcome.result != AttemptResult::kDone) {
-      return by_hand(fmt::format("cannot fetch the checksum of {} from {}: {}", model.id, hash_url, outcome.reason));
-    }
-    auto parsed = parse_crc32_text(text);
-    if (!parsed) return by_hand(fmt::format("{} does not hold a CRC32 ({})", hash_url, parsed.status().message()));
-    expected = *parsed;
-    return Status::ok();
-  };
-
-  // An installed file that verifies is kept: nothing to fetch.
+  // An installed file that verifies is kept. With a catalogue hash or a .hash beside the file this
+  // needs no network at all.
   if (!options_.force && std::filesystem::exists(final_path, ec)) {
-    auto local = expected_model_hash(model, models_dir_);  // catalogue or sidecar, no network
+    auto local = expected_model_hash(model, models_dir_);
     std::string want = local ? *local : std::string();
     if (want.empty()) {
-      FF_RETURN_IF_ERROR(fetch_expected());
+      FF_RETURN_IF_ERROR(ensure_expected());
       want = expected;
     }
     auto actual = file_crc32(final_path);
@@ -319,75 +384,23 @@ Result<DownloadReport> ModelDownloader::download(const ModelEntry& model, const 
     }
     spdlog::info("{}: installed file {} does not match its CRC32; downloading it again", model.id, final_path.string());
   }
-  FF_RETURN_IF_ERROR(fetch_expected());
+  FF_RETURN_IF_ERROR(ensure_expected());
 
-  FileTransfer transfer;
-  transfer.part_path = part_path;
-  transfer.model_id = model.id;
-  transfer.progress = &progress;
-  char error_buffer[CURL_ERROR_SIZE];
-  auto outcome = with_retries(options_, url, &report.attempts, [&] {
-    transfer.offset = file_size_or_zero(part_path);
-    transfer.started = false;
-    transfer.range_mismatch = false;
-    transfer.restarted = false;
-    transfer.total = -1;
-    transfer.file = std::fopen(part_path.c_str(), "ab");
-    if (transfer.file == nullptr) {
-      return AttemptOutcome{AttemptResult::kFail, fmt::format("cannot write {}", part_path.string()), 0};
-    }
-    CurlHandle handle = new_handle(url, options_, error_buffer);
-    if (!handle) {
-      std::fclose(transfer.file);
-      return AttemptOutcome{AttemptResult::kFail, "cannot create an HTTP handle", 0};
-    }
-    transfer.handle = handle.get();
-    const int64_t requested_offset = transfer.offset;
-    // CURLOPT_RANGE rather than CURLOPT_RESUME_FROM: the latter fails on a 200 answer, while a
-    // server without Range support should simply restart the download.
-    const std::string range = fmt::format("{}-", requested_offset);
-    if (requested_offset > 0) curl_easy_setopt(handle.get(), CURLOPT_RANGE, range.c_str());
-    curl_easy_setopt(handle.get(), CURLOPT_HEADERFUNCTION, read_header);
-    curl_easy_setopt(handle.get(), CURLOPT_HEADERDATA, &transfer);
-    curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, write_body);
-    curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &transfer);
-    curl_easy_setopt(handle.get(), CURLOPT_XFERINFOFUNCTION, report_progress);
-    curl_easy_setopt(handle.get(), CURLOPT_XFERINFODATA, &transfer);
-    curl_easy_setopt(handle.get(), CURLOPT_NOPROGRESS, 0L);
-    CURLcode code = curl_easy_perform(handle.get());
-    bool closed = transfer.file != nullptr && std::fclose(transfer.file) == 0;
-    transfer.file = nullptr;
-    AttemptOutcome out = classify(handle.get(), code, error_buffer);
-    if (requested_offset > 0 && transfer.started && !transfer.restarted) report.resumed = true;
-    if (transfer.restarted) spdlog::info("{}: the server ignored the Range request; downloading from the start", model.id);
-    if (transfer.range_mismatch || out.http_status == 416) {
-      // The server's range does not continue our .part (or the .part is longer than the file):
-      // start over.
-      std::filesystem::remove(part_path, ec);
-      return AttemptOutcome{AttemptResult::kRetry, "the server did not continue the partial file", out.http_status};
-    }
-    if (out.result == AttemptResult::kDone && !closed) {
-      return AttemptOutcome{AttemptResult::kFail, fmt::format("cannot write {}", part_path.string()), 0};
-    }
-    return out;
-  });
+  auto outcome = download_to_part(url, part_path, options_, model.id, progress, &report);
   if (outcome.result != AttemptResult::kDone) {
-    // A network failure keeps the .part so that the next run resumes; a refusal (4xx) leaves nothing.
-    if (outcome.http_status >= 400 && outcome.http_status < 500) std::filesystem::remove(part_path, ec);
     return by_hand(fmt::format("cannot download {} from {}: {}", model.id, url, outcome.reason));
   }
-
   report.bytes = file_size_or_zero(part_path);
   auto actual = file_crc32(part_path);
   bool size_ok = model.size <= 0 || report.bytes == model.size;
   if (!actual || *actual != expected || !size_ok || report.bytes == 0) {
-    std::filesystem::remove(part_path, ec);
+    std::filesystem::remove(part_path, ec);  // never installed, never resumed
     return unavailable(fmt::format("downloaded {} is corrupt (CRC32 {}, expected {}; {} bytes) and was deleted; "
                                    "run the command again, or install it by hand from {} to {}",
                                    model.id, actual ? *actual : "unreadable", expected, report.bytes, url,
                                    final_path.string()));
   }
-  std::filesystem::rename(part_path, final_path, ec);
+  std::filesystem::rename(part_path, final_path, ec);  // atomic within the models directory
   if (ec) return unavailable(fmt::format("cannot move {} to {}: {}", part_path.string(), final_path.string(), ec.message()));
   FF_RETURN_IF_ERROR(write_file_atomically(models_dir_ / model.hash_file(), expected));
   report.crc32 = expected;
