@@ -24,6 +24,8 @@ extern char** environ;
 namespace facefuse::testing {
 namespace {
 
+using inference::ModelEntry;
+
 constexpr size_t kModelBytes = 3'000'000;  // big enough that a half transfer is visibly partial
 const char* const kModelId = "gfpgan_1.4";  // a catalogue entry whose file the server provides
 const char* const kRelease = "models-3.0.0";
@@ -317,6 +319,24 @@ TEST_F(ModelDownload, ApiUsesTheCatalogueHashAndReportsProgress) {
   ASSERT_FALSE(rejected);
   EXPECT_EQ(rejected.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(rejected.status().message().find("corrupt"), std::string::npos);
+}
+
+TEST_F(ModelDownload, ConcurrentDownloadsOfOneModelDoNotShareThePartialFile) {
+  const ModelEntry* model = inference::embedded_model_catalog().find(kModelId);
+  ASSERT_NE(model, nullptr);
+  inference::DownloadOptions options;
+  options.base_url = url("truncated");  // every first transfer breaks off: a retry window to collide in
+  options.first_retry_delay = std::chrono::milliseconds(200);
+  std::vector<Result<inference::DownloadReport>> reports(2, Status(StatusCode::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    threads.emplace_back([&, i] { reports[i] = inference::ModelDownloader(models_.path(), options).download(*model); });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(reports[0]) << reports[0].status().to_string();
+  ASSERT_TRUE(reports[1]) << reports[1].status().to_string();
+  EXPECT_NE(reports[0]->already_installed, reports[1]->already_installed) << "one downloads, the other finds it";
+  EXPECT_EQ(read_bytes(installed()), served_);
 }
 
 TEST_F(ModelDownload, ApiRefusesModelsThatSetupInstalls) {

@@ -1,6 +1,9 @@
 #include "facefuse/inference/model_downloader.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -227,6 +230,28 @@ int report_progress(void* user, curl_off_t, curl_off_t now, curl_off_t, curl_off
   return 0;
 }
 
+// An exclusive flock on the models directory for the duration of one download: another process
+// (or thread) downloading into the same directory waits, then finds the model installed instead
+// of writing into the same .part. Released when destroyed.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::filesystem::path& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~DirectoryLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+  bool locked() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
 int64_t file_size_or_zero(const std::filesystem::path& path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
@@ -362,6 +387,8 @@ Result<DownloadReport> ModelDownloader::download(const ModelEntry& model, const 
   std::error_code ec;
   std::filesystem::create_directories(models_dir_, ec);
   if (ec) return unavailable(fmt::format("cannot create the models directory {}: {}", models_dir_.string(), ec.message()));
+  DirectoryLock lock(models_dir_);
+  if (!lock.locked()) return unavailable(fmt::format("cannot lock the models directory {}", models_dir_.string()));
   DownloadReport report;
   report.path = final_path;
 

@@ -3,7 +3,8 @@
 // .part exists and the server honours it; restarted when it answers 200), retry network errors
 // and 5xx with exponential backoff, verify the CRC32, and rename into the models directory.
 // A file whose CRC32 does not match is deleted, never installed.
-// Not thread-safe for the same (models_dir, model): two downloads of one model would share the .part.
+// Thread- and process-safe: downloads into one models directory take an exclusive flock on it, so
+// a second download of the same model waits and then finds it installed.
 #pragma once
 
 #include <chrono>
