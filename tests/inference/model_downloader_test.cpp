@@ -30,6 +30,7 @@ constexpr size_t kModelBytes = 3'000'000;  // big enough that a half transfer is
 const char* const kModelId = "gfpgan_1.4";  // a catalogue entry whose file the server provides
 const char* const kRelease = "models-3.0.0";
 
+// Compared with == in EXPECT_TRUE: a failing EXPECT_EQ would print megabytes of binary.
 std::string read_bytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -78,6 +79,15 @@ class ModelDownload : public ::testing::Test {
     }
     write_bytes(root_->path() / kRelease / "gfpgan_1.4.onnx", served_);
     write_bytes(root_->path() / kRelease / "gfpgan_1.4.hash", zlib_crc32_hex(served_));
+    // Small stand-ins for the --all-defaults models, at their catalogue release paths.
+    for (const auto& id : inference::embedded_model_catalog().download_defaults) {
+      const ModelEntry* m = inference::embedded_model_catalog().find(id);
+      if (id == kModelId) continue;  // served above
+      std::filesystem::create_directories(root_->path() / m->release);
+      std::string bytes = "stand-in for " + m->file + std::string(50000, static_cast<char>(m->file.size()));
+      write_bytes(root_->path() / m->release / m->file, bytes);
+      write_bytes(root_->path() / m->release / m->hash_file(), zlib_crc32_hex(bytes));
+    }
     // A file without a .hash on the server: only a catalogue hash can verify it.
     write_bytes(root_->path() / kRelease / "no_sidecar.onnx", served_);
 
@@ -151,7 +161,7 @@ pid_t ModelDownload::server_pid_ = 0;
 TEST_F(ModelDownload, CompleteDownloadIsVerifiedAndInstalled) {
   CommandResult r = download("complete");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_EQ(read_bytes(installed()), served_);
+  EXPECT_TRUE(read_bytes(installed()) == served_);
   EXPECT_FALSE(std::filesystem::exists(part()));
   EXPECT_EQ(read_bytes(models_ / "gfpgan_1.4.hash"), zlib_crc32_hex(served_)) << "FaceFusion's sidecar is kept";
   EXPECT_NE(r.output.find(zlib_crc32_hex(served_)), std::string::npos) << r.output;
@@ -164,7 +174,7 @@ TEST_F(ModelDownload, CompleteDownloadIsVerifiedAndInstalled) {
 TEST_F(ModelDownload, TruncatedTransferResumesWithARangeRequest) {
   CommandResult r = download("truncated");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_EQ(read_bytes(installed()), served_);
+  EXPECT_TRUE(read_bytes(installed()) == served_);
   auto requests = requests_for("truncated", "gfpgan_1.4.onnx");
   ASSERT_GE(requests.size(), 2u);
   EXPECT_TRUE(requests[0]["range"].is_null());
@@ -175,7 +185,7 @@ TEST_F(ModelDownload, TruncatedTransferResumesWithARangeRequest) {
 TEST_F(ModelDownload, ServerIgnoringRangeRestartsFromTheStart) {
   CommandResult r = download("norange");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_EQ(read_bytes(installed()), served_) << "the 200 answer replaced the partial file, not appended to it";
+  EXPECT_TRUE(read_bytes(installed()) == served_) << "the 200 answer replaced the partial file, not appended to it";
   auto requests = requests_for("norange", "gfpgan_1.4.onnx");
   ASSERT_GE(requests.size(), 2u);
   EXPECT_FALSE(requests[1]["range"].is_null());
@@ -223,10 +233,28 @@ TEST_F(ModelDownload, ValidInstalledFileIsNotDownloadedAgain) {
             after);
 }
 
+TEST_F(ModelDownload, AllDefaultsFromTheMirrorInTheEnvironment) {
+  // FACEFUSE_MODELS_URL is read by the child process started by run_facefuse.
+  ASSERT_EQ(setenv("FACEFUSE_MODELS_URL", url("complete").c_str(), 1), 0);
+  CommandResult r = run_facefuse({"--models-dir", models_.path().string(), "models", "download", "--all-defaults"});
+  unsetenv("FACEFUSE_MODELS_URL");
+  ASSERT_EQ(r.exit_code, kExitOk) << r.output;
+  const auto& defaults = inference::embedded_model_catalog().download_defaults;
+  ASSERT_FALSE(defaults.empty());
+  for (const auto& id : defaults) {
+    const ModelEntry* m = inference::embedded_model_catalog().find(id);
+    EXPECT_EQ(inference::model_state(*m, models_.path(), inference::IntegrityCheck::kHash),
+              inference::ModelState::kInstalled) << id;
+  }
+  CommandResult both = run_facefuse({"--models-dir", models_.path().string(), "models", "download", "--all-defaults",
+                                     kModelId});
+  EXPECT_EQ(both.exit_code, kExitBadInput) << "ids and --all-defaults together are ambiguous";
+}
+
 TEST_F(ModelDownload, ServerErrorsAreRetried) {
   CommandResult r = download("flaky");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_EQ(read_bytes(installed()), served_);
+  EXPECT_TRUE(read_bytes(installed()) == served_);
   auto requests = requests_for("flaky", "gfpgan_1.4.onnx");
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0]["status"], 503);
@@ -236,7 +264,7 @@ TEST_F(ModelDownload, ServerErrorsAreRetried) {
 TEST_F(ModelDownload, StalledTransferTimesOutAndResumes) {
   CommandResult r = download("stall", {"--low-speed-timeout", "1"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_EQ(read_bytes(installed()), served_);
+  EXPECT_TRUE(read_bytes(installed()) == served_);
   auto requests = requests_for("stall", "gfpgan_1.4.onnx");
   ASSERT_GE(requests.size(), 2u);
   EXPECT_FALSE(requests.back()["range"].is_null()) << "the retry continued the partial file";
@@ -254,7 +282,7 @@ TEST_F(ModelDownload, TricklingServerFailsCleanlyAndTheNextRunResumes) {
   ASSERT_GT(partial, 0u);
   CommandResult next_run = download("complete");
   ASSERT_EQ(next_run.exit_code, kExitOk) << next_run.output;
-  EXPECT_EQ(read_bytes(installed()), served_);
+  EXPECT_TRUE(read_bytes(installed()) == served_);
   auto requests = requests_for("complete", "gfpgan_1.4.onnx");
   ASSERT_FALSE(requests.empty());
   EXPECT_EQ(requests.back()["range"], "bytes=" + std::to_string(partial) + "-");
@@ -285,7 +313,7 @@ TEST_F(ModelDownload, VerifyFlipsToCorruptWhenAByteChanges) {
   // And `download` replaces the damaged file.
   CommandResult repaired = download("complete");
   EXPECT_EQ(repaired.exit_code, kExitOk) << repaired.output;
-  EXPECT_EQ(read_bytes(installed()), served_);
+  EXPECT_TRUE(read_bytes(installed()) == served_);
 }
 
 // The library API, with a catalogue hash instead of the server's .hash file.
@@ -310,7 +338,7 @@ TEST_F(ModelDownload, ApiUsesTheCatalogueHashAndReportsProgress) {
   EXPECT_EQ(report->crc32, entry.hash);
   EXPECT_EQ(last.bytes_done, static_cast<int64_t>(kModelBytes));
   EXPECT_EQ(last.bytes_total, static_cast<int64_t>(kModelBytes));
-  EXPECT_EQ(read_bytes(models_ / "no_sidecar.onnx"), served_);
+  EXPECT_TRUE(read_bytes(models_ / "no_sidecar.onnx") == served_);
 
   entry.hash = "00000000";  // a catalogue hash the bytes do not have
   options.force = true;
@@ -336,7 +364,7 @@ TEST_F(ModelDownload, ConcurrentDownloadsOfOneModelDoNotShareThePartialFile) {
   ASSERT_TRUE(reports[0]) << reports[0].status().to_string();
   ASSERT_TRUE(reports[1]) << reports[1].status().to_string();
   EXPECT_NE(reports[0]->already_installed, reports[1]->already_installed) << "one downloads, the other finds it";
-  EXPECT_EQ(read_bytes(installed()), served_);
+  EXPECT_TRUE(read_bytes(installed()) == served_);
 }
 
 TEST_F(ModelDownload, ApiRefusesModelsThatSetupInstalls) {
