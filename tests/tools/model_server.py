@@ -132,6 +132,14 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+def exit_with_parent():
+    """Stops the server when the test that started it dies without stopping it (crash, SIGPIPE)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", required=True)
@@ -146,6 +154,7 @@ def main():
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))
     os.rename(tmp, args.port_file)
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     server.serve_forever()
 
 
