@@ -1,10 +1,15 @@
 #include "facefuse/cli/commands.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +23,7 @@
 #include "facefuse/core/log.h"
 #include "facefuse/core/paths.h"
 #include "facefuse/inference/model_catalog.h"
+#include "facefuse/inference/model_downloader.h"
 #include "facefuse/pipeline/detect.h"
 #include "facefuse/pipeline/run_job.h"
 #include "facefuse/processors/registry.h"
@@ -162,24 +168,187 @@ class SchemaFlags {
   std::map<std::string, Entry> values_;
 };
 
-int run_models_list(const GlobalFlags& g, bool as_json) {
+// ---- models: list | download | verify ----
+
+std::string human_size(int64_t bytes) {
+  if (bytes <= 0) return "-";
+  if (bytes < 1024 * 1024) return fmt::format("{:.1f} KB", bytes / 1024.0);
+  return fmt::format("{:.1f} MB", bytes / (1024.0 * 1024.0));
+}
+
+int64_t installed_size(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(size);
+}
+
+int run_models_list(const GlobalFlags& g, bool as_json, bool verify) {
   std::filesystem::path dir = g.models_dir;
+  auto check = verify ? inference::IntegrityCheck::kHash : inference::IntegrityCheck::kPresence;
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& m : inference::model_catalog()) {
-    auto state = inference::model_state(m, dir);
+    auto state = inference::model_state(m, dir, check);
+    auto path = dir / m.file;
+    int64_t size = state == inference::ModelState::kMissing ? m.size : installed_size(path);
     rows.push_back({{"id", m.id}, {"kind", m.kind}, {"state", inference::model_state_name(state)},
-                    {"path", (dir / m.file).string()}, {"license", m.license}, {"default", m.is_default}});
+                    {"size", size}, {"path", path.string()}, {"license", m.license}, {"default", m.is_default},
+                    {"downloadable", m.downloadable()}, {"release", m.release}});
   }
   if (as_json) {
-    std::cout << nlohmann::json{{"models_dir", dir.string()}, {"models", rows}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"models_dir", dir.string()}, {"verified", verify}, {"models", rows}}.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << fmt::format("models directory: {}\n\n{:<30} {:<16} {:<10} {}\n", dir.string(), "ID", "KIND", "STATE", "LICENCE");
+  // Paths share the models directory printed above: the table shows file names.
+  std::cout << fmt::format("models directory: {}{}\n\n{:<28} {:<19} {:<9} {:>9}  {:<30} {}\n", dir.string(),
+                           verify ? " (CRC32 checked)" : "", "ID", "KIND", "STATE", "SIZE", "FILE", "LICENCE");
   for (const auto& r : rows) {
-    std::cout << fmt::format("{:<30} {:<16} {:<10} {}\n", r["id"].get<std::string>(), r["kind"].get<std::string>(),
-                             r["state"].get<std::string>(), r["license"].get<std::string>());
+    std::cout << fmt::format("{:<28} {:<19} {:<9} {:>9}  {:<30} {}\n", r["id"].get<std::string>(),
+                             r["kind"].get<std::string>(), r["state"].get<std::string>(),
+                             human_size(r["size"].get<int64_t>()),
+                             std::filesystem::path(r["path"].get<std::string>()).filename().string(),
+                             r["license"].get<std::string>());
   }
   return kExitOk;
+}
+
+// The catalogue entries named by `ids`, or exit code 2 with the valid ids when one is unknown.
+std::optional<std::vector<const inference::ModelEntry*>> resolve_model_ids(const std::vector<std::string>& ids,
+                                                                           bool downloadable_only) {
+  std::vector<const inference::ModelEntry*> models;
+  std::vector<std::string> valid;
+  for (const auto& m : inference::model_catalog()) {
+    if (!downloadable_only || m.downloadable()) valid.push_back(m.id);
+  }
+  for (const auto& id : ids) {
+    const inference::ModelEntry* m = inference::embedded_model_catalog().find(id);
+    if (m == nullptr || (downloadable_only && !m->downloadable())) {
+      std::string problem = m == nullptr ? fmt::format("unknown model '{}'", id)
+                                         : fmt::format("model '{}' is installed by scripts/setup, not downloaded", id);
+      std::fprintf(stderr, "facefuse: error: %s; valid ids: %s\n", problem.c_str(),
+                   fmt::format("{}", fmt::join(valid, ", ")).c_str());
+      return std::nullopt;
+    }
+    models.push_back(m);
+  }
+  return models;
+}
+
+// Download progress on stderr: a redrawn bar on a terminal, else a line every 2 s and at the end.
+class DownloadProgressPrinter {
+ public:
+  DownloadProgressPrinter() : tty_(isatty(fileno(stderr)) != 0) {}
+  ~DownloadProgressPrinter() {
+    if (tty_ && drawn_) std::fprintf(stderr, "\n");
+  }
+
+  void update(const inference::DownloadProgress& p) {
+    double fraction = p.bytes_total > 0 ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0.0;
+    std::string sizes = fmt::format("{} of {}", human_size(p.bytes_done), p.bytes_total > 0 ? human_size(p.bytes_total) : "?");
+    int percent = static_cast<int>(std::clamp(fraction, 0.0, 1.0) * 100.0 + 0.5);
+    if (tty_) {
+      constexpr int kWidth = 30;
+      std::string bar(static_cast<size_t>(std::clamp(fraction, 0.0, 1.0) * kWidth), '#');
+      bar.resize(kWidth, '.');
+      std::fprintf(stderr, "\r[%s] %3d%% %s %-24s", bar.c_str(), percent, p.model_id.c_str(), sizes.c_str());
+      drawn_ = true;
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    bool finished = p.bytes_total > 0 && p.bytes_done >= p.bytes_total;
+    if (finished && finished_printed_) return;
+    finished_printed_ = finished_printed_ || finished;
+    if (finished || now - last_line_ >= std::chrono::seconds(2)) {
+      std::fprintf(stderr, "facefuse: %3d%% downloading %s (%s)\n", percent, p.model_id.c_str(), sizes.c_str());
+      last_line_ = now;
+    }
+  }
+
+ private:
+  bool tty_;
+  bool drawn_ = false;
+  bool finished_printed_ = false;
+  std::chrono::steady_clock::time_point last_line_{};
+};
+
+struct DownloadFlags {
+  std::vector<std::string> ids;
+  bool all_defaults = false;
+  bool force = false;
+  std::string models_url;
+  int retries = 3;
+  int connect_timeout_s = 15;
+  int low_speed_timeout_s = 30;
+};
+
+int run_models_download(const GlobalFlags& g, const DownloadFlags& flags) {
+  if (flags.ids.empty() == !flags.all_defaults) {
+    std::fprintf(stderr, "facefuse: error: give model ids or --all-defaults (not both)\n");
+    return kExitBadInput;
+  }
+  if (flags.retries < 0 || flags.connect_timeout_s <= 0 || flags.low_speed_timeout_s <= 0) {
+    std::fprintf(stderr, "facefuse: error: --retries must be >= 0 and the timeouts > 0 seconds\n");
+    return kExitBadInput;
+  }
+  auto ids = flags.all_defaults ? inference::embedded_model_catalog().download_defaults : flags.ids;
+  auto models = resolve_model_ids(ids, /*downloadable_only=*/true);
+  if (!models) return kExitBadInput;
+  inference::DownloadOptions options;
+  options.base_url = flags.models_url;
+  options.force = flags.force;
+  options.max_attempts = flags.retries + 1;
+  options.connect_timeout = std::chrono::seconds(flags.connect_timeout_s);
+  options.low_speed_time = std::chrono::seconds(flags.low_speed_timeout_s);
+  inference::ModelDownloader downloader(g.models_dir, options);
+  int failures = 0;
+  for (const auto* model : *models) {
+    Result<inference::DownloadReport> report = [&] {
+      DownloadProgressPrinter printer;
+      return downloader.download(*model, [&](const inference::DownloadProgress& p) { printer.update(p); });
+    }();
+    if (!report) {
+      std::fprintf(stderr, "facefuse: error: %s\n", report.status().message().c_str());
+      ++failures;
+      continue;
+    }
+    std::printf("%s: %s %s (%s, CRC32 %s)\n", model->id.c_str(),
+                report->already_installed ? "already installed at" : "installed", report->path.c_str(),
+                human_size(report->bytes).c_str(), report->crc32.c_str());
+  }
+  return failures == 0 ? kExitOk : kExitProcessingFailure;
+}
+
+int run_models_verify(const GlobalFlags& g, const std::vector<std::string>& ids) {
+  std::filesystem::path dir = g.models_dir;
+  std::vector<const inference::ModelEntry*> models;
+  if (ids.empty()) {
+    for (const auto& m : inference::model_catalog()) models.push_back(&m);
+  } else {
+    auto resolved = resolve_model_ids(ids, /*downloadable_only=*/false);
+    if (!resolved) return kExitBadInput;
+    models = *resolved;
+  }
+  int bad = 0;
+  for (const auto* m : models) {
+    auto state = inference::model_state(*m, dir, inference::IntegrityCheck::kHash);
+    // Without ids, absent models are only listed; a named model must be installed.
+    if (state == inference::ModelState::kCorrupt || (!ids.empty() && state == inference::ModelState::kMissing)) ++bad;
+    std::string detail;
+    auto expected = inference::expected_model_hash(*m, dir);
+    if (state == inference::ModelState::kInstalled) {
+      detail = expected->empty() ? "no CRC32 to check against" : "CRC32 " + *expected + " matches";
+    } else if (state == inference::ModelState::kCorrupt) {
+      detail = fmt::format("{}: run `facefuse models download {}`",
+                           !expected ? expected.status().message()
+                                     : fmt::format("empty, unreadable or not matching its CRC32 {}", *expected),
+                           m->id);
+    } else if (!ids.empty()) {
+      detail = m->downloadable() ? fmt::format("install it: `facefuse models download {}`", m->id)
+                                 : std::string("install it: scripts/setup");
+    }
+    std::printf("%-26s %-10s %s%s%s\n", m->id.c_str(), inference::model_state_name(state), (dir / m->file).c_str(),
+                detail.empty() ? "" : "  ", detail.c_str());
+  }
+  return bad == 0 ? kExitOk : kExitProcessingFailure;
 }
 
 }  // namespace
@@ -245,11 +414,34 @@ int run_cli(int argc, char** argv) {
   detect->add_flag("--landmarks-68", detect_landmarks, "include the 68 landmarks of each face");
 
   // models
-  auto* models = app.add_subcommand("models", "Model catalogue: which models are installed");
+  auto* models = app.add_subcommand("models", "Model catalogue: list, download and verify models (docs/models.md)");
   models->require_subcommand(1);
   bool list_json = false;
-  auto* models_list = models->add_subcommand("list", "List models: installed, missing or corrupt, path and licence");
+  bool list_verify = false;
+  auto* models_list = models->add_subcommand("list", "List models: installed, missing or corrupt, size, licence, path");
   models_list->add_flag("--json", list_json, "print JSON instead of a table");
+  models_list->add_flag("--verify", list_verify, "check each installed file's CRC32 (reads every file)");
+  DownloadFlags download_flags;
+  auto* models_download = models->add_subcommand(
+      "download", "Download FaceFusion models by id (resumable, CRC32-checked) into the models directory");
+  models_download->add_option("ids", download_flags.ids, "model ids (`facefuse models list`)");
+  models_download->add_flag("--all-defaults", download_flags.all_defaults,
+                            "the models of the default FaceFusion-model workflow (docs/models.md)");
+  models_download->add_flag("--force", download_flags.force, "download even when a valid file is installed");
+  models_download->add_option("--models-url", download_flags.models_url,
+                              "mirror base URL serving BASE/<release>/<file> (default: FaceFusion's GitHub releases)")
+      ->envname("FACEFUSE_MODELS_URL");
+  models_download->add_option("--retries", download_flags.retries, "retries per file after a network error or 5xx")
+      ->capture_default_str();
+  models_download->add_option("--connect-timeout", download_flags.connect_timeout_s, "seconds to connect")
+      ->capture_default_str();
+  models_download->add_option("--low-speed-timeout", download_flags.low_speed_timeout_s,
+                              "seconds below 1 KiB/s before a transfer counts as stalled (then retried, resuming)")
+      ->capture_default_str();
+  std::vector<std::string> verify_ids;
+  auto* models_verify = models->add_subcommand(
+      "verify", "Check installed models against their CRC32 (exit 1 if one is corrupt or a named one is missing)");
+  models_verify->add_option("ids", verify_ids, "model ids (default: every installed model)");
 
   try {
     app.parse(argc, argv);
@@ -307,7 +499,9 @@ int run_cli(int argc, char** argv) {
     std::cout << result->dump(2) << "\n";
     return kExitOk;
   }
-  if (models_list->parsed()) return run_models_list(global, list_json);
+  if (models_list->parsed()) return run_models_list(global, list_json, list_verify);
+  if (models_download->parsed()) return run_models_download(global, download_flags);
+  if (models_verify->parsed()) return run_models_verify(global, verify_ids);
   return kExitBadInput;
 }
 
