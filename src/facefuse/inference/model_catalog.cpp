@@ -24,7 +24,8 @@ const std::vector<ModelEntry>& model_catalog() {
     auto doc = nlohmann::json::parse(kModelCatalogJson);
     for (const auto& m : doc.at("models")) {
       entries.push_back({m.at("id"), m.at("file"), m.at("kind"), m.value("description", ""), m.value("source", ""),
-                         m.value("license", ""), m.value("default", false)});
+                         m.value("license", ""), m.value("default", false), m.value("release", ""),
+                         m.value("size", int64_t{0}), m.value("hash", ""), m.value("contract", nlohmann::json())});
     }
     return entries;
   }();

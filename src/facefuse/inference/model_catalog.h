@@ -1,9 +1,12 @@
 // The model catalogue: data (models/catalog.json, embedded at build time), not code.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "facefuse/core/status.h"
 
@@ -17,6 +20,10 @@ struct ModelEntry {
   std::string source;
   std::string license;
   bool is_default = false;
+  std::string release;  // facefusion-assets release tag holding the file (FaceFusion models only)
+  int64_t size = 0;     // bytes, 0 when unknown
+  std::string hash;     // CRC32, 8 lowercase hex digits; empty when unknown
+  nlohmann::json contract;  // how the code runs the model (docs: catalog schema); null if none
 };
 
 enum class ModelState { kInstalled, kMissing, kCorrupt };
