@@ -16,6 +16,7 @@
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/fan_landmarker.h"
 #include "facefuse/face/onnx_face_detector.h"
+#include "facefuse/inference/model_catalog.h"
 #include "support/test_support.h"
 
 namespace facefuse::face {
@@ -424,6 +425,28 @@ TEST(BoxConvention, FiveDetectorPointsGiveTheDlibBoxOfLabelledFaces) {
   std::printf("dlib box from 5 points: mean IoU %.3f, worst %.3f over %d labelled faces\n", mean, worst, count);
   EXPECT_GT(mean, 0.8);
   EXPECT_GT(worst, 0.6f);
+}
+
+TEST(OnnxFaceDetector, CatalogueNamesFaceFusionsFilesAndContracts) {
+  const std::vector<std::pair<std::string, std::string>> models{{"yolo_face", "yoloface_8n.onnx"},
+                                                                {"scrfd", "scrfd_2.5g.onnx"},
+                                                                {"retinaface", "retinaface_10g.onnx"},
+                                                                {"yunet", "yunet_2023_mar.onnx"}};
+  for (const auto& [id, file] : models) {
+    auto entry = inference::find_model(id);
+    ASSERT_TRUE(entry.is_ok()) << id;
+    EXPECT_EQ((*entry)->file, file);
+    EXPECT_EQ((*entry)->kind, "face_detector");
+    EXPECT_FALSE((*entry)->is_default);
+    EXPECT_EQ((*entry)->contract.value("family", ""), id);
+    EXPECT_EQ((*entry)->contract.value("size", 0), 640);
+  }
+  auto fan = inference::find_model("2dfan4");
+  ASSERT_TRUE(fan.is_ok());
+  EXPECT_EQ((*fan)->file, "2dfan4.onnx");
+  EXPECT_EQ((*fan)->kind, "face_landmarker");
+  EXPECT_EQ((*fan)->contract.value("family", ""), "2dfan4");
+  EXPECT_EQ((*fan)->contract.value("size", 0), 256);
 }
 
 }  // namespace
