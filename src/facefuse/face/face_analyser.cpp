@@ -1,6 +1,5 @@
 #include "facefuse/face/face_analyser.h"
 
-#include <array>
 #include <cmath>
 
 #include <opencv2/imgproc.hpp>
@@ -21,11 +20,6 @@ int upright_angle(const Landmarks5& points) {
   const cv::Point2f eye_line = points[1] - points[0];
   const double theta = std::fmod(std::atan2(eye_line.y, eye_line.x) * 180.0 / CV_PI + 360.0, 360.0);
   return static_cast<int>(std::lround(theta / 90.0)) % 4 * 90;
-}
-
-cv::Point2f apply(const cv::Matx23d& m, cv::Point2f p) {
-  return {static_cast<float>(m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2)),
-          static_cast<float>(m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2))};
 }
 
 }  // namespace
@@ -67,13 +61,10 @@ Result<Landmarks68> FaceAnalyser::landmarks_upright(const cv::Mat& bgr, const cv
   const FrameRotation rotation = frame_rotation(angle, bgr.size());
   cv::Mat upright;
   cv::warpAffine(bgr, upright, rotation.matrix, rotation.size);
-  // A rotation by a multiple of 90° maps the box to a box: its two opposite corners suffice.
-  const cv::Point2f a = apply(rotation.matrix, box.tl()), b = apply(rotation.matrix, box.br());
-  const cv::Rect2f upright_box(std::min(a.x, b.x), std::min(a.y, b.y), std::abs(b.x - a.x), std::abs(b.y - a.y));
-  FF_ASSIGN_OR_RETURN(auto points, landmarker_->landmarks(upright, upright_box));
+  FF_ASSIGN_OR_RETURN(auto points, landmarker_->landmarks(upright, transform_box(rotation.matrix, box)));
   cv::Matx23d inverse;
   cv::invertAffineTransform(rotation.matrix, inverse);
-  for (auto& p : points) p = apply(inverse, p);
+  for (auto& p : points) p = transform_point(inverse, p);
   return points;
 }
 

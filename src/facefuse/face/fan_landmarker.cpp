@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/face/onnx_face_detector.h"
+
 namespace facefuse::face {
 
 namespace {
@@ -96,9 +98,8 @@ Result<FanLandmarker::Result68> FanLandmarker::detect(const cv::Mat& bgr, const 
   result.points.reserve(kLandmarkCount68);
   float max_sum = 0.0f;
   for (int i = 0; i < kLandmarkCount68; ++i) {
-    const double cx = points.data[3 * i] * kToCrop, cy = points.data[3 * i + 1] * kToCrop;
-    result.points.emplace_back(static_cast<float>(inverse(0, 0) * cx + inverse(0, 1) * cy + inverse(0, 2)),
-                               static_cast<float>(inverse(1, 0) * cx + inverse(1, 1) * cy + inverse(1, 2)));
+    result.points.push_back(
+        transform_point(inverse, cv::Point2f(points.data[3 * i] * kToCrop, points.data[3 * i + 1] * kToCrop)));
     const float* h = heat.data.data() + static_cast<size_t>(i) * heat_plane;
     max_sum += *std::max_element(h, h + heat_plane);
   }

@@ -46,22 +46,6 @@ float normalise(OnnxDetectorFamily family, float byte) {
   return byte;
 }
 
-cv::Point2f apply(const cv::Matx23d& m, cv::Point2f p) {
-  return {static_cast<float>(m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2)),
-          static_cast<float>(m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2))};
-}
-
-// The axis-aligned extent of a box's corners under `m` (FaceFusion's transform_bounding_box).
-cv::Rect2f transform_box(const cv::Matx23d& m, const cv::Rect2f& b) {
-  const std::array<cv::Point2f, 4> corners{apply(m, b.tl()), apply(m, {b.x + b.width, b.y}), apply(m, b.br()),
-                                           apply(m, {b.x, b.y + b.height})};
-  float x0 = corners[0].x, y0 = corners[0].y, x1 = x0, y1 = y0;
-  for (const auto& p : corners) {
-    x0 = std::min(x0, p.x), y0 = std::min(y0, p.y), x1 = std::max(x1, p.x), y1 = std::max(y1, p.y);
-  }
-  return {x0, y0, x1 - x0, y1 - y0};
-}
-
 float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
   const float inter = (a & b).area();
   const float uni = a.area() + b.area() - inter;
@@ -137,6 +121,21 @@ FrameRotation frame_rotation(int angle, cv::Size size) {
   r(0, 2) += (w - size.width) * 0.5;
   r(1, 2) += (h - size.height) * 0.5;
   return {r, cv::Size(static_cast<int>(w), static_cast<int>(h))};
+}
+
+cv::Point2f transform_point(const cv::Matx23d& m, cv::Point2f p) {
+  return {static_cast<float>(m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2)),
+          static_cast<float>(m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2))};
+}
+
+cv::Rect2f transform_box(const cv::Matx23d& m, const cv::Rect2f& b) {
+  const std::array<cv::Point2f, 4> corners{transform_point(m, b.tl()), transform_point(m, {b.x + b.width, b.y}),
+                                           transform_point(m, b.br()), transform_point(m, {b.x, b.y + b.height})};
+  float x0 = corners[0].x, y0 = corners[0].y, x1 = x0, y1 = y0;
+  for (const auto& p : corners) {
+    x0 = std::min(x0, p.x), y0 = std::min(y0, p.y), x1 = std::max(x1, p.x), y1 = std::max(y1, p.y);
+  }
+  return {x0, y0, x1 - x0, y1 - y0};
 }
 
 std::vector<size_t> non_max_suppression(const std::vector<cv::Rect2f>& boxes, const std::vector<float>& scores,
@@ -343,7 +342,7 @@ Result<std::vector<Detection>> OnnxFaceDetector::detect(const cv::Mat& bgr) cons
       Candidate& c = candidates[i];
       c.box = transform_box(inverse, c.box);
       c.dlib_box = transform_box(inverse, c.dlib_box);
-      for (auto& p : c.points) p = apply(inverse, p);
+      for (auto& p : c.points) p = transform_point(inverse, p);
     }
   }
 

@@ -68,6 +68,11 @@ struct FrameRotation {
 };
 FrameRotation frame_rotation(int angle, cv::Size size);
 
+// A point under a 2×3 affine matrix, and the axis-aligned extent of a box's four corners under it
+// (FaceFusion's transform_points / transform_bounding_box).
+cv::Point2f transform_point(const cv::Matx23d& m, cv::Point2f p);
+cv::Rect2f transform_box(const cv::Matx23d& m, const cv::Rect2f& box);
+
 // Indices of `boxes` kept by greedy non-maximum suppression, best `scores` first: a box is dropped
 // when its IoU with a kept box exceeds `iou_threshold` (OpenCV's NMSBoxes rule).
 std::vector<size_t> non_max_suppression(const std::vector<cv::Rect2f>& boxes, const std::vector<float>& scores,
