@@ -102,13 +102,17 @@ TEST(OnnxFaceDetector, ScoreThresholdIsTheOption) {
 }
 
 // scrfd and retinaface share one layout: 9 outputs, 2 anchors per cell at the cell's corner.
-void check_scrfd_like(const std::string& name, const std::string& file) {
-  SCOPED_TRACE(name);
+void check_scrfd_like(const std::string& name, const std::string& file, const std::string& model_size = "640x640") {
+  SCOPED_TRACE(name + " " + model_size);
   const auto layout = detector_fixture_layout()[file];
-  auto detector = open_detector(name);
-  ASSERT_NE(detector, nullptr);
+  const int side = layout["size"].get<int>();
+  DetectorOptions options;
+  options.size = model_size;
+  auto opened = create_face_detector(name, detector_fixtures_dir() / std::filesystem::path(file).parent_path(), options);
+  ASSERT_TRUE(opened.is_ok()) << opened.status().message();
+  auto detector = *opened;
   const cv::Size size(1280, 720);
-  const cv::Point2f r = letterbox_ratio(size);
+  const cv::Point2f r = letterbox_ratio(size, side);
   auto detections = detector->detect(uniform(size));
   ASSERT_TRUE(detections.is_ok()) << detections.status().message();
   // Face 0: 0.3 + 0.5·(G − 127.5)/128 = 0.583; face 1 reads the canvas: 1.5 + (0 − 127.5)/128 =
@@ -135,6 +139,19 @@ void check_scrfd_like(const std::string& name, const std::string& file) {
 TEST(OnnxFaceDetector, ScrfdDecodesAnchorDistancesPerStride) { check_scrfd_like("scrfd", "scrfd_2.5g.onnx"); }
 TEST(OnnxFaceDetector, RetinaFaceDecodesAnchorDistancesPerStride) {
   check_scrfd_like("retinaface", "retinaface_10g.onnx");
+}
+
+TEST(OnnxFaceDetector, DetectorSizeSetsTheLetterboxAndTheAnchorGrid) {
+  // A model with a dynamic input, as FaceFusion's scrfd file, run at 320 x 320: the frame shrinks
+  // by 4 and the grids are 40/20/10 cells.
+  check_scrfd_like("scrfd", "scrfd_320/scrfd_2.5g.onnx", "320x320");
+  // The same file at 640 x 640 returns grids of the wrong size: a clear error, not garbage.
+  auto detector = create_face_detector("scrfd", detector_fixtures_dir() / "scrfd_320");
+  ASSERT_TRUE(detector.is_ok()) << detector.status().message();
+  auto detections = (*detector)->detect(uniform({1280, 720}));
+  ASSERT_FALSE(detections.is_ok());
+  EXPECT_NE(detections.status().message().find("expected 12800 for a 640x640 input"), std::string::npos)
+      << detections.status().message();
 }
 
 TEST(OnnxFaceDetector, YuNetMultipliesClassAndObjectnessAndDecodesExpSizes) {

@@ -29,6 +29,7 @@ STRIDES = (8, 16, 32)
 
 
 def probe_graph(name, input_shape, outputs, probes):
+    # input_shape may hold strings: dynamic dimensions (scrfd and retinaface take several sizes).
     """outputs: list of (name, constant ndarray); probes: list of (output index, mask ndarray,
     (channel, y, x)). Builds output_i = constant_i + sum of mask * input[0, c, y, x]."""
     nodes, inits = [], []
@@ -98,7 +99,7 @@ def yolo_face(size=640):
     return model, {"size": size, "faces": faces}
 
 
-def anchor_grid(family, size=640):
+def anchor_grid(family, size=640, dynamic=False):
     """scrfd/retinaface: 9 outputs [K,1]/[K,4]/[K,10]; yunet: 12 outputs [1,K,1]/[1,K,1]/[1,K,4]/[1,K,10]."""
     yunet = family == "yunet"
     per_cell = 1 if yunet else 2
@@ -108,7 +109,7 @@ def anchor_grid(family, size=640):
     faces = [
         {"stride": 16, "col": 12, "row": 10, "anchor": per_cell - 1, "box": [2.0, 3.0, 2.5, 3.5],
          "score": 0.3, "probe": [1, 20, 20], "probe_gain": 0.5},
-        {"stride": 8, "col": 60, "row": 70, "anchor": 0, "box": [1.5, 1.5, 1.5, 1.5],
+        {"stride": 8, "col": size * 60 // 640, "row": size * 70 // 640, "anchor": 0, "box": [1.5, 1.5, 1.5, 1.5],
          "score": 1.5, "probe": [0, size - 1, size - 1], "probe_gain": 1.0},
         {"stride": 32, "col": 3, "row": 4, "anchor": 0, "box": [0.5, 0.5, 0.5, 0.5],
          "score": 0.2, "probe": None, "probe_gain": 0.0},  # below 0.5
@@ -148,7 +149,8 @@ def anchor_grid(family, size=640):
             row(mask)[0] = f["probe_gain"]
             probes.append((gi, mask, tuple(f["probe"])))
     outputs = [(f"{g}_{s}", outs[(g, s)]) for g, s in names]
-    model = probe_graph(f"{family}_fixture", [1, 3, size, size], outputs, probes)
+    input_shape = [1, 3, "height", "width"] if dynamic else [1, 3, size, size]
+    model = probe_graph(f"{family}_fixture", input_shape, outputs, probes)
     return model, {"size": size, "faces": faces, "kps_offsets": kps_offsets}
 
 
@@ -181,12 +183,15 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     layout = {}
+    # The 320 scrfd has a dynamic input like the real file, but outputs sized for 320 x 320 only.
+    os.makedirs(os.path.join(out, "scrfd_320"), exist_ok=True)
     for file, (model, info) in {
         "yoloface_8n.onnx": yolo_face(),
         "scrfd_2.5g.onnx": anchor_grid("scrfd"),
         "retinaface_10g.onnx": anchor_grid("retinaface"),
         "yunet_2023_mar.onnx": anchor_grid("yunet"),
         "2dfan4.onnx": fan_2dfan4(),
+        "scrfd_320/scrfd_2.5g.onnx": anchor_grid("scrfd", size=320, dynamic=True),
     }.items():
         tmp = os.path.join(out, file + ".tmp")
         onnx.save(model, tmp)
