@@ -59,6 +59,34 @@ TEST(CliDetectOnnx, YoloFaceWith2dfan4PrintsTheModelBoxesInPhotoPixels) {
   }
 }
 
+TEST(CliDetectOnnx, RunTakesTheDetectorOptionsThroughTheJob) {
+  // The same stand-in models drive `facefuse run`: on bar55 the detector finds face 0 or its twin
+  // (whichever scores higher) and the canvas face 2 at the default threshold 0.5; searching the
+  // turned frame too (0,90) finds each again on their side, so 4 faces are processed.
+  TempDir out;
+  const std::vector<std::string> base{"--models-dir", detector_fixtures_dir().string(), "run", "-s",
+                                      testdata("photos/astronaut.png").string(), "-t",
+                                      testdata("photos/bar55.jpg").string(), "--face-detector", "yolo_face",
+                                      "--face-landmarker", "2dfan4", "--face-selector-mode", "many"};
+  auto args = base;
+  args.insert(args.end(), {"-o", (out / "upright.jpg").string()});
+  CommandResult upright = run_facefuse(args);
+  ASSERT_EQ(upright.exit_code, 0) << upright.output;
+  EXPECT_NE(upright.output.find("(2 of 2 target face(s) processed)"), std::string::npos) << upright.output;
+  args = base;
+  args.insert(args.end(), {"-o", (out / "turned.jpg").string(), "--face-detector-angles", "0,90"});
+  CommandResult turned = run_facefuse(args);
+  ASSERT_EQ(turned.exit_code, 0) << turned.output;
+  EXPECT_NE(turned.output.find("(4 of 4 target face(s) processed)"), std::string::npos) << turned.output;
+  // A size yolo_face does not take is refused before anything is written.
+  args = base;
+  args.insert(args.end(), {"-o", (out / "bad.jpg").string(), "--face-detector-size", "320x320"});
+  CommandResult bad = run_facefuse(args);
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("not available for yolo_face"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(out / "bad.jpg"));
+}
+
 TEST(CliDetectOnnx, MissingFaceFusionModelIsABadInputThatSaysHowToInstall) {
   TempDir empty;
   CommandResult r = run_facefuse({"--models-dir", empty.path().string(), "detect", testdata("photos/bar55.jpg").string(),
