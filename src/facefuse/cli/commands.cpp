@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -101,6 +103,37 @@ std::string flag_name(const std::string& option) {
   return flag;
 }
 
+// "0,90" or "0 90" → [0, 90] (the CLI form of a number_list option).
+Result<nlohmann::json> parse_number_list(const std::string& flag, const std::string& text) {
+  nlohmann::json out = nlohmann::json::array();
+  std::string item;
+  std::istringstream in(text);
+  while (in >> std::ws && std::getline(in, item, ',')) {
+    std::istringstream words(item);
+    std::string word;
+    while (words >> word) {
+      try {
+        size_t used = 0;
+        double v = std::stod(word, &used);
+        if (used != word.size()) throw std::invalid_argument("trailing text");
+        out.push_back(v == std::floor(v) ? nlohmann::json(static_cast<int64_t>(v)) : nlohmann::json(v));
+      } catch (const std::exception&) {
+        return invalid_argument(fmt::format("{} expects comma-separated numbers, got '{}'", flag, text));
+      }
+    }
+  }
+  return out;
+}
+
+// A default as the CLI spells it: strings bare, lists comma-separated.
+std::string default_text(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (!value.is_array()) return value.dump();
+  std::string text;
+  for (const auto& item : value) text += (text.empty() ? "" : ",") + item.dump();
+  return text;
+}
+
 std::string option_help(const processors::OptionSpec& spec) {
   std::string help = spec.help;
   if (!spec.choices.empty()) help += fmt::format(" ({})", fmt::join(spec.choices, ", "));
@@ -125,7 +158,9 @@ class SchemaFlags {
         continue;
       }
       if (entry.text.empty()) continue;
-      if (entry.type == "number") {
+      if (entry.type == "number_list") {
+        FF_ASSIGN_OR_RETURN(out[name], parse_number_list(flag_name(name), entry.text));
+      } else if (entry.type == "number") {
         try {
           size_t used = 0;
           double v = std::stod(entry.text, &used);
@@ -159,8 +194,7 @@ class SchemaFlags {
       } else {
         app.add_option(flag_name(spec.name), e.text, option_help(spec))
             ->group(group)
-            ->default_str(spec.default_value.is_string() ? spec.default_value.get<std::string>()
-                                                         : spec.default_value.dump());
+            ->default_str(default_text(spec.default_value));
       }
     }
   }
@@ -407,8 +441,17 @@ int run_cli(int argc, char** argv) {
   std::string detect_detector = "blazeface";
   std::string detect_order = "large-small";
   double detect_score = -1;
-  detect->add_option("--face-detector", detect_detector, "blazeface or dlib_hog")->capture_default_str();
+  std::string detect_size = "640x640", detect_angles = "0", detect_landmarker = "dlib_68";
+  detect->add_option("--face-detector", detect_detector,
+                     "blazeface, dlib_hog, or FaceFusion's yolo_face, scrfd, retinaface, yunet")
+      ->capture_default_str();
   detect->add_option("--face-detector-score", detect_score, "minimum detector score 0-1 (default: the detector's)");
+  detect->add_option("--face-detector-size", detect_size, "FaceFusion detectors: model input size WxH")
+      ->capture_default_str();
+  detect->add_option("--face-detector-angles", detect_angles,
+                     "FaceFusion detectors: comma-separated angles (0, 90, 180, 270) to search the image at")
+      ->capture_default_str();
+  detect->add_option("--face-landmarker", detect_landmarker, "dlib_68 or FaceFusion's 2dfan4")->capture_default_str();
   detect->add_option("--face-selector-order", detect_order, "order of the indices")->capture_default_str();
   bool detect_landmarks = false;
   detect->add_flag("--landmarks-68", detect_landmarks, "include the 68 landmarks of each face");
@@ -492,6 +535,11 @@ int run_cli(int argc, char** argv) {
     request.session = *so;
     request.detector = detect_detector;
     request.detector_score = static_cast<float>(detect_score);
+    request.detector_size = detect_size;
+    request.landmarker = detect_landmarker;
+    auto angles = parse_number_list("--face-detector-angles", detect_angles);
+    if (!angles) return report_failure(angles.status());
+    request.detector_angles = angles->get<std::vector<int>>();
     request.order = detect_order;
     request.include_landmarks68 = detect_landmarks;
     auto result = pipeline::detect_faces(request);

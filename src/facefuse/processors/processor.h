@@ -22,10 +22,10 @@ namespace facefuse::processors {
 // One option of a processor, as shown by --help, validated by the API and listed by /models.
 struct OptionSpec {
   std::string name;           // snake_case key in the job's options, e.g. "face_swapper_blend"
-  std::string type;           // "number" | "string" | "boolean"
+  std::string type;           // "number" | "string" | "boolean" | "number_list" (JSON array)
   nlohmann::json default_value;
   std::string help;
-  std::vector<std::string> choices = {};  // allowed values of a string option; empty = free
+  std::vector<std::string> choices = {};  // allowed values of a string option or list item; empty = free
   double min = 0.0, max = 0.0;       // range of a number option (inclusive)
 };
 
