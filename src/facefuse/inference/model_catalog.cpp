@@ -23,8 +23,19 @@ const std::vector<ModelEntry>& model_catalog() {
     std::vector<ModelEntry> entries;
     auto doc = nlohmann::json::parse(kModelCatalogJson);
     for (const auto& m : doc.at("models")) {
-      entries.push_back({m.at("id"), m.at("file"), m.at("kind"), m.value("description", ""), m.value("source", ""),
-                         m.value("license", ""), m.value("default", false)});
+      ModelEntry entry;
+      entry.id = m.at("id");
+      entry.file = m.at("file");
+      entry.kind = m.at("kind");
+      entry.description = m.value("description", "");
+      entry.source = m.value("source", "");
+      entry.license = m.value("license", "");
+      entry.is_default = m.value("default", false);
+      entry.release = m.value("release", "");
+      entry.size = m.value("size", int64_t{0});
+      entry.hash = m.value("hash", "");
+      entry.contract = m.value("contract", nlohmann::json());
+      entries.push_back(std::move(entry));
     }
     return entries;
   }();

@@ -1,9 +1,12 @@
 // The model catalogue: data (models/catalog.json, embedded at build time), not code.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "facefuse/core/status.h"
 
@@ -17,6 +20,10 @@ struct ModelEntry {
   std::string source;
   std::string license;
   bool is_default = false;
+  std::string release;     // facefusion-assets release tag holding the file (FaceFusion models)
+  int64_t size = 0;        // bytes; 0 = unknown
+  std::string hash;        // CRC32, 8 lowercase hex digits; empty = unknown
+  nlohmann::json contract; // how to run the model (docs/models.md); null for models without one
 };
 
 enum class ModelState { kInstalled, kMissing, kCorrupt };
