@@ -133,6 +133,30 @@ TEST(FaceEnhancer, JobBlendsTheEnhancedFaceOnlyInsideTheFaceBox) {
   }
 }
 
+TEST(FaceEnhancer, OcclusionMaskKeepsWhatTheOccluderHides) {
+  // The fixture occluder sees the face only in the crop's left half (x < 256 of 512).
+  const cv::Mat before = load_photo("photos/anne_helene.jpg");
+  const cv::Mat affine = ffhq_affine(target_face(before), 512);
+  const cv::Mat after = run_enhancer_job({{"face_selector_mode", "one"}, {"face_mask_types", "box occlusion"}});
+  ASSERT_EQ(after.size(), before.size());
+  int hidden_changed = 0, visible_changed = 0, visible = 0;
+  for (int y = 0; y < before.rows; ++y) {
+    for (int x = 0; x < before.cols; ++x) {
+      const double cx = affine.at<double>(0, 0) * x + affine.at<double>(0, 1) * y + affine.at<double>(0, 2);
+      const double cy = affine.at<double>(1, 0) * x + affine.at<double>(1, 1) * y + affine.at<double>(1, 2);
+      const bool changed = before.at<cv::Vec3b>(y, x) != after.at<cv::Vec3b>(y, x);
+      if (cx > 260 && cx < 512 && cy > 0 && cy < 512) hidden_changed += changed;
+      if (cx > 120 && cx < 220 && cy > 120 && cy < 400) {
+        visible_changed += changed;
+        ++visible;
+      }
+    }
+  }
+  EXPECT_EQ(hidden_changed, 0);
+  ASSERT_GT(visible, 100);
+  EXPECT_GT(visible_changed, 0.9 * visible);
+}
+
 TEST(FaceEnhancer, MissingModelFileSaysHowToInstallIt) {
   processors::FaceEnhancer enhancer;
   auto context = fixture_context("face_enhancer", {{"face_enhancer_model", "gpen_bfr_512"}});

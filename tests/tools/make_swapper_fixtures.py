@@ -37,7 +37,7 @@ def save(model_graph, path):
     model = helper.make_model(model_graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"  # test binaries may generate into the same directory at once
     onnx.save(model, tmp)
     os.replace(tmp, path)
 
@@ -160,7 +160,9 @@ def main():
     swapper(os.path.join(args.out, "inswapper_128.onnx"), 128, [1, 512], False, extra_last_initializer=emap_init)
     emap_fp16 = numpy_helper.from_array(emap.astype(np.float16), "emap")
     swapper(os.path.join(args.out, "inswapper_128_fp16.onnx"), 128, [1, 512], False, extra_last_initializer=emap_fp16)
-    emap.tofile(os.path.join(args.out, "inswapper_emap.f32"))
+    emap_tmp = os.path.join(args.out, f"inswapper_emap.f32.{os.getpid()}.tmp")
+    emap.tofile(emap_tmp)
+    os.replace(emap_tmp, os.path.join(args.out, "inswapper_emap.f32"))
     swapper(os.path.join(args.out, "hyperswap_1a_256.onnx"), 256, [1, 512], False)
     swapper(os.path.join(args.out, "simswap_256.onnx"), 256, [1, 512], False,
             internal_denorm=([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
@@ -181,15 +183,18 @@ def main():
 
     data = {"k": K, "converter_offset": CONVERTER_OFFSET, "enhancer_offset": ENHANCER_OFFSET,
             "codeformer_weight_gain": CODEFORMER_WEIGHT_GAIN, "arcface_w": w.tolist(), "arcface_b": b.tolist()}
-    with open(os.path.join(args.out, "fixtures.json.tmp"), "w") as f:
+    data_tmp = os.path.join(args.out, f"fixtures.json.{os.getpid()}.tmp")
+    with open(data_tmp, "w") as f:
         json.dump(data, f)
-    os.replace(os.path.join(args.out, "fixtures.json.tmp"), os.path.join(args.out, "fixtures.json"))
+    os.replace(data_tmp, os.path.join(args.out, "fixtures.json"))
 
     if args.link_models:
         for name in os.listdir(args.link_models):
             link = os.path.join(args.out, name)
-            if not os.path.lexists(link):
+            try:
                 os.symlink(os.path.join(os.path.abspath(args.link_models), name), link)
+            except FileExistsError:
+                pass
     return 0
 
 
