@@ -123,6 +123,12 @@ TEST(ArcfaceRecognizer, EmbeddingFollowsTheContract) {
   std::vector<float> opposite(e->size());
   for (size_t i = 0; i < e->size(); ++i) opposite[i] = -(*e)[i];
   EXPECT_NEAR((*recognizer)->distance(*e, opposite), 1.0f, 1e-5f);  // (1 − cos) / 2
+  // Same person below 0.3 = cosine above 0.4 (CONTRACTS.md reference rule).
+  EXPECT_FLOAT_EQ((*recognizer)->same_person_threshold(), 0.3f);
+  std::vector<float> a(512, 0.0f), b(512, 0.0f);
+  a[0] = 2.0f;
+  b[0] = 0.4f, b[1] = std::sqrt(1.0f - 0.4f * 0.4f);  // cos(a, b) = 0.4
+  EXPECT_NEAR((*recognizer)->distance(a, b), 0.3f, 1e-6f);
 }
 
 TEST(OnnxSwapper, InswapperSourceIsTheEmapProjectionOfTheRawEmbedding) {
