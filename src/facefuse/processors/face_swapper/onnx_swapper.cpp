@@ -282,10 +282,6 @@ Result<inference::Tensor> OnnxSwapper::source_tensor(const std::vector<float>& t
   return t;
 }
 
-Result<inference::Tensor> OnnxSwapper::prepare_target(const cv::Mat& crop) const {
-  return rgb_planes(crop, contract_.mean, contract_.std);
-}
-
 Result<cv::Mat> OnnxSwapper::swap_crop(const cv::Mat& crop, const inference::Tensor& source) const {
   if (crop.type() != CV_8UC3 || crop.rows != crop_size_ || crop.cols != crop_size_) {
     return invalid_argument(fmt::format("swap_crop needs a {0}x{0} BGR uint8 crop", crop_size_));
@@ -296,7 +292,7 @@ Result<cv::Mat> OnnxSwapper::swap_crop(const cv::Mat& crop, const inference::Ten
   const auto& inputs = session_->inputs();
   std::vector<cv::Mat> swapped;
   for (const cv::Mat& part : implode_pixel_boost(crop, n)) {
-    FF_ASSIGN_OR_RETURN(auto target, prepare_target(part));
+    const inference::Tensor target = rgb_planes(part, contract_.mean, contract_.std);
     std::vector<inference::Tensor> feed;
     for (const auto& info : inputs) feed.push_back(info.name == "source" ? source : target);
     FF_ASSIGN_OR_RETURN(auto outputs, session_->run(feed));

@@ -105,7 +105,6 @@ class OnnxSwapper {
 
  private:
   OnnxSwapper() = default;
-  Result<inference::Tensor> prepare_target(const cv::Mat& crop) const;
 
   SwapperContract contract_;
   OnnxSwapOptions options_;
