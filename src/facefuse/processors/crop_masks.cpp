@@ -30,8 +30,7 @@ std::vector<OptionSpec> crop_mask_option_specs(bool with_regions_and_areas) {
       {"face_occluder_model", "string", "xseg_1", "occlusion mask model", catalog_model_ids("face_occluder")},
   };
   if (with_regions_and_areas) {
-    std::string regions;
-    for (auto name : face::face_mask_region_names()) regions += (regions.empty() ? "" : " ") + std::string(name);
+    const std::string regions = fmt::format("{}", fmt::join(face::face_mask_region_names(), " "));
     specs.push_back({"face_mask_regions", "string", regions, "regions kept by the region mask: " + regions});
     specs.push_back({"face_mask_areas", "string", "upper-face lower-face mouth",
                      "areas kept by the area mask: upper-face, lower-face, mouth"});
