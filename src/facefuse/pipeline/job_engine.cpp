@@ -31,6 +31,7 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
   processors::ProcessorContext context;
   context.models_dir = spec.models_dir;
   context.options = engine->options_;
+  context.session = spec.session;
   for (const auto& source : spec.sources) {
     FF_ASSIGN_OR_RETURN(cv::Mat image, media::read_image(source, {spec.max_pixels}));
     context.source_images.push_back(std::move(image));

@@ -16,6 +16,7 @@
 #include "facefuse/core/status.h"
 #include "facefuse/face/face.h"
 #include "facefuse/face/face_analyser.h"
+#include "facefuse/inference/onnx_session.h"
 
 namespace facefuse::processors {
 
@@ -36,6 +37,7 @@ struct ProcessorContext {
   std::vector<cv::Mat> source_images;            // BGR uint8, in the order given
   std::vector<std::string> source_names;         // file names for messages
   nlohmann::json options = nlohmann::json::object();  // validated against options()
+  inference::SessionOptions session;             // execution provider of the processors' own models
 };
 
 // One frame on its way through the processors.

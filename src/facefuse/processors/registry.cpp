@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "facefuse/processors/face_debugger/face_debugger.h"
+#include "facefuse/processors/face_enhancer/face_enhancer.h"
 #include "facefuse/processors/face_swapper/face_swapper.h"
 
 namespace facefuse::processors {
@@ -51,6 +52,8 @@ std::span<const ProcessorInfo> processor_registry() {
   static const std::vector<ProcessorInfo> registry = {
       {"face_swapper", "replaces target faces with the source face", face_swapper_options(),
        [] { return std::make_unique<FaceSwapper>(); }},
+      {"face_enhancer", "restores detail in target faces with a face restoration model (gfpgan, codeformer, ...)",
+       face_enhancer_options(), [] { return std::make_unique<FaceEnhancer>(); }},
       {"face_debugger", "draws boxes, 5/68 landmarks and the swap mask of each selected face", face_debugger_options(),
        [] { return std::make_unique<FaceDebugger>(); }},
   };
