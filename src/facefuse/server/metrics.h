@@ -1,0 +1,62 @@
+// The service's Prometheus metrics (DESIGN.md §5.2 Observability), owned by one object with its
+// own registry: no process-global state, so two servers in one process (tests) do not mix.
+// Thread-safe: every method may be called from any thread.
+//
+// Series (names without a prefix, as the dashboards and alerts name them):
+//   http_requests_total{method,route,status}       counter
+//   http_request_duration_seconds{route}           histogram
+//   jobs{state}                                    gauge, jobs currently in each state
+//   queue_depth                                    gauge, tasks waiting for a worker
+//   job_queue_wait_seconds                         histogram, submit → a worker starts it
+//   job_processing_seconds                         histogram, start → terminal state
+//   frames_processed_total                         counter
+//   frames_per_second                              gauge, current throughput of all workers
+//   workers, workers_busy                          gauges
+//   gpu_utilization_percent{gpu}, gpu_memory_used_bytes{gpu}   gauges, only once set_gpu() is
+//                                                  called (NVML present, see system_stats.h)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace facefuse::server {
+
+class ServiceMetrics {
+ public:
+  ServiceMetrics();
+  ~ServiceMetrics();
+  ServiceMetrics(const ServiceMetrics&) = delete;
+  ServiceMetrics& operator=(const ServiceMetrics&) = delete;
+
+  // One served request. `route` is the route template ("/api/v1/jobs/{job_id}"), never the raw
+  // path: label values must come from a small fixed set.
+  void observe_request(std::string_view method, std::string_view route, int status, double seconds);
+  // Jobs in `state` (pending, processing, completed, failed, cancelled are always exported).
+  void set_jobs(std::string_view state, double count);
+  void set_queue_depth(double tasks);
+  void observe_queue_wait(double seconds);
+  void observe_processing(double seconds);
+  void add_frames_processed(std::uint64_t frames);
+  void set_frames_per_second(double fps);
+  void set_workers(double total, double busy);
+  // GPU `index` as NVML numbers it; utilisation in percent (0–100), memory in bytes.
+  void set_gpu(unsigned index, double utilization_percent, double memory_used_bytes);
+
+  // Everything in the Prometheus text exposition format (version 0.0.4), for GET /metrics.
+  std::string serialize() const;
+  // For components that register metrics of their own.
+  prometheus::Registry& registry();
+
+ private:
+  struct Families;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Families> families_;
+};
+
+}  // namespace facefuse::server
