@@ -367,36 +367,8 @@ class SqliteJobStore final : public JobStore {
       up.bind(1, p.frames_done);
       up.bind(2, task_id);
       up.exec();
-      Job job = load_job(task.job_id).value();
-      int64_t now = now_ms();
-      int64_t frames_done = 0;
-      double progress = p.fraction;
-      double fps = 0, eta = -1;
-      if (job.frames_total > 0) {
-        SQLite::Statement sum(db_, "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN frame_end - frame_begin ELSE "
-                                   "frames_done END), 0) FROM tasks WHERE job_id = ? AND kind = 'chunk'");
-        sum.bind(1, job.id);
-        sum.executeStep();
-        frames_done = sum.getColumn(0).getInt64();
-        // The merge is a stream copy: frames carry the job to 99 %, the merge the rest.
-        progress = 0.99 * static_cast<double>(frames_done) / static_cast<double>(job.frames_total);
-        double seconds = (now - job.started_at_ms) / 1000.0;
-        if (seconds > 0 && frames_done > 0) {
-          fps = frames_done / seconds;
-          eta = (job.frames_total - frames_done) / fps;
-        }
-      }
-      SQLite::Statement js(db_, "UPDATE jobs SET progress = ?, step = ?, frames_done = ?, fps = ?, eta_seconds = ?, "
-                                "updated_at = ? WHERE id = ?");
-      js.bind(1, std::max(progress, job.progress));
-      js.bind(2, p.step);
-      js.bind(3, frames_done);
-      js.bind(4, fps);
-      js.bind(5, eta);
-      js.bind(6, now);
-      js.bind(7, job.id);
-      js.exec();
-      append_event(job.id, "progress");
+      refresh_job_figures(task.job_id, p.step, p.fraction);
+      append_event(task.job_id, "progress");
       tx.commit();
       return Status::ok();
     });
@@ -412,16 +384,14 @@ class SqliteJobStore final : public JobStore {
         SQLite::Statement left(db_, "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND kind = 'chunk' AND state != 'done'");
         left.bind(1, task.job_id);
         left.executeStep();
-        if (left.getColumn(0).getInt64() == 0) {
+        bool last_chunk = left.getColumn(0).getInt64() == 0;
+        if (last_chunk) {
           SQLite::Statement unblock(db_, "UPDATE tasks SET state = 'pending' WHERE job_id = ? AND state = 'blocked'");
           unblock.bind(1, task.job_id);
           unblock.exec();
-          SQLite::Statement js(db_, "UPDATE jobs SET step = 'merging', updated_at = ? WHERE id = ?");
-          js.bind(1, now);
-          js.bind(2, task.job_id);
-          js.exec();
-          append_event(task.job_id, "progress");
         }
+        refresh_job_figures(task.job_id, last_chunk ? "merging" : "processing", 0.0);
+        append_event(task.job_id, "progress");
       } else {
         SQLite::Statement js(db_, "UPDATE jobs SET state = 'completed', progress = 1, step = 'done', eta_seconds = 0, "
                                   "frames_done = frames_total, output_key = ?, updated_at = ?, finished_at = ? WHERE id = ?");
@@ -693,6 +663,40 @@ class SqliteJobStore final : public JobStore {
                                              task_state_name(t.state), t.lease_owner));
     }
     return t;
+  }
+
+  // The job's progress, frames, fps and ETA from its tasks. Videos: frames summed over chunks
+  // (done chunks count whole); the merge is a stream copy, so frames carry the job to 99 %.
+  // Images: `fraction` is the image task's own progress.
+  void refresh_job_figures(const std::string& job_id, const std::string& step, double fraction) {
+    Job job = load_job(job_id).value();
+    int64_t now = now_ms();
+    int64_t frames_done = 0;
+    double progress = fraction;
+    double fps = 0, eta = -1;
+    if (job.frames_total > 0) {
+      SQLite::Statement sum(db_, "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN frame_end - frame_begin ELSE "
+                                 "frames_done END), 0) FROM tasks WHERE job_id = ? AND kind = 'chunk'");
+      sum.bind(1, job_id);
+      sum.executeStep();
+      frames_done = sum.getColumn(0).getInt64();
+      progress = 0.99 * static_cast<double>(frames_done) / static_cast<double>(job.frames_total);
+      double seconds = (now - job.started_at_ms) / 1000.0;
+      if (seconds > 0 && frames_done > 0) {
+        fps = frames_done / seconds;
+        eta = (job.frames_total - frames_done) / fps;
+      }
+    }
+    SQLite::Statement js(db_, "UPDATE jobs SET progress = ?, step = ?, frames_done = ?, fps = ?, eta_seconds = ?, "
+                              "updated_at = ? WHERE id = ?");
+    js.bind(1, std::max(progress, job.progress));  // never moves backwards (a retried chunk restarts at 0)
+    js.bind(2, step);
+    js.bind(3, frames_done);
+    js.bind(4, fps);
+    js.bind(5, eta);
+    js.bind(6, now);
+    js.bind(7, job_id);
+    js.exec();
   }
 
   void set_task_state(int64_t task_id, TaskState state, const std::string& error) {

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "facefuse/core/paths.h"
+
 namespace facefuse::storage {
 
 namespace fs = std::filesystem;
@@ -60,7 +62,8 @@ std::string FileBlobStore::uri() const { return "file://" + root_.string(); }
 
 Result<fs::path> FileBlobStore::path_of(std::string_view key) const {
   FF_RETURN_IF_ERROR(validate_key(key));
-  return root_ / fs::path(std::string(key));
+  // The key is clean text; the resolution also refuses a symlink inside the root that leads out.
+  return resolve_under_root(root_, key);
 }
 
 Status FileBlobStore::put_file(std::string_view key, const fs::path& local) {
