@@ -47,9 +47,7 @@ class LoadAndMetricsSlow(h.unittest.TestCase):
             self.assertTrue(all(not j["cached"] for j in finished))
             self.assertLessEqual(max(busy_seen), 2)
             self.assertEqual(max(busy_seen), 2, "both workers worked at once")
-            starts = sorted(j["started_at"] for j in finished)
             self.assertEqual(len(set(ids)), JOBS)
-            self.assertTrue(starts)
 
             scrape = requests.get(server.url + "/metrics")
             self.assertEqual(scrape.status_code, 200)
