@@ -6,7 +6,7 @@ CACHE ?= $(or $(FACEFUSE_CACHE),$(HOME)/.cache/facefuse)
 PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
-.PHONY: setup build demo test test-fast examples bench clean
+.PHONY: setup build demo test test-fast examples bench bench-service clean
 
 setup:
 	scripts/setup
@@ -37,6 +37,11 @@ bench: build
 	scripts/make_test_videos
 	$(BUILD)/bench/facefuse_bench_stages $(CACHE)/testdata
 	$(BUILD)/bench/facefuse_bench_video $(CACHE)/testdata
+
+# wrk on /healthz and GET /api/v1/jobs/{id}, submit → first progress event, against a `facefuse
+# serve` started on a free loopback port with a temporary data directory.
+bench-service: build
+	bench/service_bench.sh $(FACEFUSE)
 
 clean:
 	rm -rf $(BUILD)
