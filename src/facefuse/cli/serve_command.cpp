@@ -27,6 +27,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
                                                         "after its last heartbeat")->capture_default_str();
   serve->add_flag("--no-auth", flags.no_auth, "no API keys: every request acts as tenant 'local' (for a server on "
                                               "loopback used by one person)")->envname("FACEFUSE_NO_AUTH");
+  serve->add_flag("--allow-private-urls", o.allow_private_urls, "let URL inputs and webhooks reach loopback, private "
+                                                               "and link-local addresses (refused by default)");
   serve->add_option("--rate-limit", o.rate_limit, "requests per second per API key")->capture_default_str();
   serve->add_option("--rate-burst", o.rate_burst, "burst size per API key")->capture_default_str();
   serve->add_option("--ip-rate-limit", o.ip_rate_limit, "requests per second per client address")->capture_default_str();

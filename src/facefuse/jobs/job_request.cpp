@@ -46,11 +46,7 @@ Result<int64_t> integer_field(const json& object, const std::string& where, int6
 }
 
 Result<Upload> resolve_upload(const json& part, const std::string& where, const UploadLookup& lookup) {
-  if (part.contains("url")) {
-    return invalid_argument(fmt::format("{}.url: URL inputs are not accepted here; upload the file with POST "
-                                        "/api/v1/upload and pass its upload_id", where));
-  }
-  if (!part.contains("upload_id")) return invalid_argument(fmt::format("{}.upload_id is required", where));
+  if (!part.contains("upload_id")) return invalid_argument(fmt::format("{}.upload_id (or {}.url) is required", where, where));
   if (!part["upload_id"].is_string()) return invalid_argument(fmt::format("{}.upload_id must be a string", where));
   return lookup(part["upload_id"].get<std::string>());
 }

@@ -1,12 +1,13 @@
 // The job body of the API (DESIGN.md §5.1, seed contract, snake_case) and its normalised form.
 //
-//   {"source": {"upload_id": "...", "reference_face_index": 0},
-//    "target": {"upload_id": "...", "frame_range": [start, end], "frame_number": N},
+//   {"source": {"upload_id": "..." | "url": "https://...", "reference_face_index": 0},
+//    "target": {"upload_id": "..." | "url": "https://...", "frame_range": [start, end], "frame_number": N},
 //    "output": {"format": "jpg|png|webp|mp4|mkv|mov|webm", "resolution": "WxH", "quality": 0-100,
 //               "fps": 0, "chunk_frames": 0},
 //    "options": {"processors": ["face_swapper"], "face_detector": "blazeface", "blend_ratio": 0.8, ...},
 //    "webhook": {"url": "...", "secret": "..."}}
 //
+// URL inputs are fetched and registered as uploads by JobService before normalisation.
 // normalise_job_request() checks every field (unknown keys, types, ranges, processor whitelist,
 // processor options through processors::validate_options) and returns the stored form: upload ids
 // resolved to storage keys and checksums, option aliases mapped to engine names (blend_ratio →

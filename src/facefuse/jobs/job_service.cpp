@@ -114,9 +114,40 @@ Result<std::string> new_id(const std::string& prefix) {
 JobService::JobService(JobServiceConfig config, JobStore& store, storage::BlobStore& blobs)
     : config_(std::move(config)), store_(store), blobs_(blobs) {}
 
-void JobService::set_hooks(std::function<void()> on_submit, std::function<void(const std::string&)> on_cancel) {
+void JobService::set_hooks(std::function<void()> on_submit, std::function<void(const std::string&)> on_cancel,
+                           std::function<void(const Job&)> on_finished) {
   on_submit_ = std::move(on_submit);
   on_cancel_ = std::move(on_cancel);
+  on_finished_ = std::move(on_finished);
+}
+
+Status JobService::fetch_url_inputs(const std::string& tenant, json& body) {
+  if (!body.is_object()) return Status::ok();
+  for (const char* part : {"source", "target"}) {
+    if (!body.contains(part) || !body[part].is_object() || !body[part].contains("url")) continue;
+    json& input = body[part];
+    if (input.contains("upload_id")) return invalid_argument(fmt::format("{}: give either upload_id or url, not both", part));
+    if (!input["url"].is_string()) return invalid_argument(fmt::format("{}.url must be a string", part));
+    const std::string url = input["url"].get<std::string>();
+    FF_ASSIGN_OR_RETURN(std::string fetch_id, new_id("fetch_"));
+    fs::path file = config_.temp_root / "uploads" / fetch_id;
+    std::error_code ec;
+    fs::create_directories(file.parent_path(), ec);
+    storage::UrlFetchOptions options = config_.url_fetch;
+    options.max_bytes = static_cast<uint64_t>(config_.limits.max_upload_bytes);
+    auto fetched = storage::fetch_url_to_file(url, file, options);
+    if (!fetched) {
+      fs::remove(file, ec);
+      return Status(fetched.status().code(), fmt::format("{}.url: {}", part, fetched.status().message()));
+    }
+    std::string name = url.substr(url.find_last_of('/') + 1);
+    auto upload = register_upload(tenant, file, name.substr(0, name.find('?')));
+    fs::remove(file, ec);
+    if (!upload) return Status(upload.status().code(), fmt::format("{}.url: {}", part, upload.status().message()));
+    input.erase("url");
+    input["upload_id"] = upload->id;
+  }
+  return Status::ok();
 }
 
 Result<Upload> JobService::register_upload(const std::string& tenant, const fs::path& file,
@@ -213,7 +244,9 @@ Result<NewJob> JobService::plan(const std::string& job_id, const std::string& te
 
 Result<CreatedJob> JobService::submit(const std::string& tenant, const json& body, const std::string& idempotency_key) {
   if (idempotency_key.size() > 200) return invalid_argument("Idempotency-Key must be at most 200 characters");
-  FF_ASSIGN_OR_RETURN(json request, normalise_job_request(body, [&](const std::string& id) {
+  json resolved = body;
+  FF_RETURN_IF_ERROR(fetch_url_inputs(tenant, resolved));
+  FF_ASSIGN_OR_RETURN(json request, normalise_job_request(resolved, [&](const std::string& id) {
                         return store_.get_upload(tenant, id);
                       }));
   FF_ASSIGN_OR_RETURN(std::string job_id, new_id("job_"));
@@ -249,6 +282,7 @@ Result<CreatedJob> JobService::submit(const std::string& tenant, const json& bod
     (void)ignored;
   }
   if (created.created && !created.job.cached && on_submit_) on_submit_();
+  if (created.created && created.job.cached && on_finished_) on_finished_(created.job);
   return created;
 }
 
@@ -263,6 +297,7 @@ Result<Job> JobService::cancel(const std::string& tenant, const std::string& job
   FF_RETURN_IF_ERROR(get(tenant, job_id).status());
   FF_ASSIGN_OR_RETURN(Job job, store_.request_cancel(job_id));
   if (!is_terminal(job.state) && on_cancel_) on_cancel_(job_id);
+  if (is_terminal(job.state) && on_finished_) on_finished_(job);
   return job;
 }
 

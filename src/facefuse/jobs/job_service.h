@@ -14,6 +14,7 @@
 #include "facefuse/jobs/job_request.h"
 #include "facefuse/jobs/job_store.h"
 #include "facefuse/storage/blob_store.h"
+#include "facefuse/storage/url_fetch.h"
 
 namespace facefuse::jobs {
 
@@ -29,6 +30,7 @@ struct JobServiceConfig {
   ServiceLimits limits;
   int workers = 1;                  // a video is split into about 2 × workers chunks
   std::string engine_version;       // part of the result-cache fingerprint
+  storage::UrlFetchOptions url_fetch;  // source/target "url" inputs (max_bytes follows the upload limit)
 };
 
 // Storage keys (relative, see storage::validate_key).
@@ -59,8 +61,11 @@ class JobService {
   // Terminal jobs only; removes the job's outputs, segments and temp files.
   Status remove(const std::string& tenant, const std::string& job_id);
 
-  // Called with job ids: a new job was queued (wake the workers) / a job was asked to cancel.
-  void set_hooks(std::function<void()> on_submit, std::function<void(const std::string&)> on_cancel);
+  // on_submit: a new job was queued (wake the workers); on_cancel: a running job was asked to
+  // cancel (stop its tasks); on_finished: a job ended here rather than in a worker (a cache hit,
+  // a pending job cancelled) — webhooks.
+  void set_hooks(std::function<void()> on_submit, std::function<void(const std::string&)> on_cancel,
+                 std::function<void(const Job&)> on_finished);
 
   // The fingerprint of a normalised request: sha256 of the inputs' checksums, output settings,
   // processors and options, the engine version and the installed model files' identities.
@@ -68,12 +73,15 @@ class JobService {
 
  private:
   Result<NewJob> plan(const std::string& job_id, const std::string& tenant, nlohmann::json request);
+  // Replaces {"url": ...} in body.source / body.target by an upload of the fetched file.
+  Status fetch_url_inputs(const std::string& tenant, nlohmann::json& body);
 
   JobServiceConfig config_;
   JobStore& store_;
   storage::BlobStore& blobs_;
   std::function<void()> on_submit_;
   std::function<void(const std::string&)> on_cancel_;
+  std::function<void(const Job&)> on_finished_;
 };
 
 // A new random id with `prefix` ("job_", "up_"): 16 lowercase hex characters after it.

@@ -15,6 +15,7 @@
 
 #include "facefuse/core/paths.h"
 #include "facefuse/jobs/task_runner.h"
+#include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
 #include "facefuse/server/api_keys.h"
 #include "facefuse/server/api_server.h"
@@ -103,6 +104,7 @@ Status serve(const ServeOptions& options) {
   service_config.limits = options.limits;
   service_config.workers = options.workers;
   service_config.engine_version = options.version;
+  service_config.url_fetch.allow_private = options.allow_private_urls;
   jobs::JobService service(service_config, *store, *blobs);
   jobs::TaskRunner runner(data / "tmp", execution, *store, *blobs);
 
@@ -117,18 +119,39 @@ Status serve(const ServeOptions& options) {
 
   ServiceMetrics metrics;
   SystemStats system;
+  jobs::WebhookSender::Options webhook_options;
+  webhook_options.allow_private = options.allow_private_urls;
+  webhook_options.on_finished = [](const jobs::WebhookDelivery& d, const jobs::WebhookOutcome& o) {
+    spdlog::info(json{{"msg", o.delivered ? "webhook delivered" : "webhook not delivered"}, {"job_id", d.job_id},
+                      {"attempts", o.attempts}, {"http_status", o.last_http_status},
+                      {"error", o.last_error.message()}}.dump());
+  };
+  jobs::WebhookSender webhooks(webhook_options);
+  // Every terminal state reaches the job's webhook once: from a worker, a cache hit or a cancel.
+  auto notify_finished = [&webhooks](const jobs::Job& job) {
+    const json& hook = job.request.contains("webhook") ? job.request["webhook"] : json();
+    if (!hook.is_object()) return;
+    json body = jobs::job_to_json(job);
+    body["event"] = fmt::format("job.{}", jobs::job_state_name(job.state));
+    Status queued = webhooks.enqueue({hook["url"].get<std::string>(), hook.value("secret", std::string()), body.dump(),
+                                      job.id});
+    if (!queued.is_ok()) spdlog::warn(json{{"msg", "webhook dropped"}, {"job_id", job.id}, {"error", queued.message()}}.dump());
+  };
   pool.set_on_task_end([&](const jobs::TaskOutcome& outcome) {
     if (outcome.status.is_ok()) metrics.add_frames_processed(static_cast<uint64_t>(std::max<int64_t>(0, outcome.frames)));
     if (outcome.seconds > 0 && outcome.frames > 0) metrics.set_frames_per_second(outcome.frames / outcome.seconds);
     if (!outcome.job_finished) return;
     auto job = store->get_job(outcome.lease.job.id);
-    if (!job || job->started_at_ms == 0) return;
+    if (!job) return;
+    if (is_terminal(job->state)) notify_finished(*job);
+    if (job->started_at_ms == 0) return;
     metrics.observe_queue_wait((job->started_at_ms - job->created_at_ms) / 1000.0);
     metrics.observe_processing((job->finished_at_ms - job->started_at_ms) / 1000.0);
     spdlog::info(json{{"msg", "job finished"}, {"job_id", job->id}, {"status", jobs::job_state_name(job->state)},
                       {"seconds", (job->finished_at_ms - job->started_at_ms) / 1000.0}}.dump());
   });
-  service.set_hooks([&pool] { pool.wake(); }, [&pool](const std::string& job_id) { pool.cancel_job(job_id); });
+  service.set_hooks([&pool] { pool.wake(); }, [&pool](const std::string& job_id) { pool.cancel_job(job_id); },
+                    notify_finished);
 
   ApiServerConfig api_config;
   api_config.listen = options.listen;
@@ -167,6 +190,7 @@ Status serve(const ServeOptions& options) {
   api.set_draining();
   pool.drain(static_cast<int64_t>(options.grace_seconds * 1000));
   api.stop();
+  webhooks.stop();
   spdlog::info(json{{"msg", "stopped"}}.dump());
   return Status::ok();
 }

@@ -26,6 +26,7 @@ struct ServeOptions {
   double grace_seconds = 30;
   double lease_seconds = 30;
   bool auth = true;
+  bool allow_private_urls = false;  // URL inputs and webhooks may reach loopback/private addresses
   double rate_limit = 20;         // requests per second per API key
   double rate_burst = 40;
   double ip_rate_limit = 50;      // requests per second per client address
