@@ -170,6 +170,10 @@ Status serve(const ServeOptions& options) {
   pool.start();
 
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if (!options.auth && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+    spdlog::warn(json{{"msg", "--no-auth on a non-loopback address: anyone who can reach it can submit jobs and read "
+                              "every output"}, {"listen", options.listen}}.dump());
+  }
   std::string url = fmt::format("http://{}:{}/", host, api.port());
   spdlog::info(json{{"msg", "serving"}, {"url", url}, {"data", fs::absolute(data).string()}, {"storage", storage_uri},
                     {"workers", options.workers}, {"threads_per_task", execution.processing_threads},
