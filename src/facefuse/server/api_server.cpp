@@ -159,6 +159,21 @@ std::string display_name(const std::string& client_name) {
   return name;
 }
 
+// Removes a request's temporary file however the route ends (answer, HttpError, exception).
+class TempFileGuard {
+ public:
+  explicit TempFileGuard(fs::path path) : path_(std::move(path)) {}
+  ~TempFileGuard() {
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove(path_, ignored);
+  }
+  TempFileGuard(const TempFileGuard&) = delete;
+  TempFileGuard& operator=(const TempFileGuard&) = delete;
+
+ private:
+  fs::path path_;
+};
+
 json upload_json(const jobs::Upload& u) {
   return {{"id", u.id}, {"upload_id", u.id}, {"filename", u.filename}, {"sha256", u.sha256}, {"size", u.size},
           {"media", u.media}, {"info", u.info}};
@@ -461,13 +476,7 @@ struct ApiServer::Impl {
     fs::create_directories(form.temp_dir, ec);
     mg_form_data_handler handler{form_field_found, form_field_get, form_field_stored, &form};
     int handled = mg_handle_form_request(req.conn, &handler);
-    struct RemoveTemp {
-      fs::path path;
-      ~RemoveTemp() {
-        std::error_code ignored;
-        if (!path.empty()) fs::remove(path, ignored);
-      }
-    } cleanup{form.stored};
+    TempFileGuard cleanup(form.stored);
     if (handled < 0) fail(400, "invalid_argument", "the multipart body is malformed or was cut short");
     if (form.files == 0 || form.stored.empty() || !fs::exists(form.stored, ec)) {
       fail(400, "invalid_argument", "the multipart body has no file in the field 'file'");
@@ -567,13 +576,7 @@ struct ApiServer::Impl {
     pipeline::DetectRequest request;
     auto id = value_or_fail(jobs::new_id("detect_"));
     fs::path local = config.upload_temp_dir / id;
-    struct RemoveTemp {
-      fs::path path;
-      ~RemoveTemp() {
-        std::error_code ignored;
-        fs::remove(path, ignored);
-      }
-    } cleanup{local};
+    TempFileGuard cleanup(local);
     ok_or_fail(service.blobs().get_file(upload.storage_key, local));
     request.image = local;
     request.models_dir = config.models_dir;
@@ -676,7 +679,7 @@ struct ApiServer::Impl {
     } catch (const HttpError& e) {
       spdlog::info(json{{"msg", "websocket refused"}, {"job_id", job_id}, {"status", e.status}, {"error", e.message}}.dump());
       return 1;  // non-zero: civetweb refuses the upgrade
-    } catch (const std::exception& e) {
+    } catch (const std::exception&) {
       return 1;
     }
     return 0;
