@@ -34,7 +34,7 @@ def frame_hashes(path):
     return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
 
-def wait_for(predicate, timeout=120, interval=0.05):
+def wait_for(predicate, timeout=120, interval=0.1):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()

@@ -75,6 +75,10 @@ void WorkerPool::drain(int64_t grace_ms) {
   }
   for (auto& t : threads_) t.join();
   threads_.clear();
+  {
+    std::lock_guard lock(mutex_);
+    wake_cv_.notify_all();  // the heartbeat thread sleeps up to heartbeat_ms: let it see the end now
+  }
   if (heartbeat_.joinable()) heartbeat_.join();
 }
 
