@@ -53,6 +53,10 @@ class Server:
     def start(self, port=None):
         self.port = port or free_port()
         command = [BINARY, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", self.data_dir] + self.args
+        # Tests poll; rate limits are only tested where a test sets them (test_bad_inputs.py).
+        for flag, burst in (("--rate-limit", "--rate-burst"), ("--ip-rate-limit", "--ip-rate-burst")):
+            if flag not in self.args:
+                command += [flag, "1000", burst, "1000"]
         if not self.auth:
             command.append("--no-auth")
         self.log = open(self.log_path, "a")
