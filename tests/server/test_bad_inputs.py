@@ -176,6 +176,21 @@ class RateLimit(h.unittest.TestCase):
             self.assertEqual(server.client(other_key).get("/api/v1/status").status_code, 200)
             self.assertTrue(all(requests.get(server.url + "/healthz").status_code == 200 for _ in range(10)))
 
+    def test_active_job_quota_per_tenant_is_429(self):
+        with h.Server("--max-active-jobs", "2") as server:
+            api = server.client()
+            source, target = api.upload(h.SOURCE_FACE), api.upload(h.TARGET_PHOTO)
+            bodies = [api.swap_body(source["id"], target["id"], options={"face_swapper_blend": 0.4 + i / 10})
+                      for i in range(3)]
+            first, second = api.submit(bodies[0]), api.submit(bodies[1])
+            r = api.post("/api/v1/jobs", json=bodies[2])
+            self.assertEqual(r.status_code, 429, r.text)
+            self.assertEqual(h.error_of(r)[0], "quota_exceeded")
+            self.assertIn("Retry-After", r.headers)
+            api.wait(first["job_id"])
+            api.wait(second["job_id"])
+            self.assertEqual(api.post("/api/v1/jobs", json=bodies[2]).status_code, 201, "room again")
+
     def test_per_address_bucket_applies_before_auth(self):
         with h.Server("--ip-rate-limit", "0.5", "--ip-rate-burst", "2") as server:
             codes = [requests.get(server.url + "/api/v1/jobs").status_code for _ in range(4)]

@@ -33,6 +33,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--rate-burst", o.rate_burst, "burst size per API key")->capture_default_str();
   serve->add_option("--ip-rate-limit", o.ip_rate_limit, "requests per second per client address")->capture_default_str();
   serve->add_option("--ip-rate-burst", o.ip_rate_burst, "burst size per client address")->capture_default_str();
+  serve->add_option("--max-active-jobs", o.max_active_jobs, "pending + processing jobs per tenant; more are refused "
+                                                            "with 429")->capture_default_str();
   serve->add_option("--max-upload-mb", flags.max_upload_mb, "largest upload, MiB")->capture_default_str();
   serve->add_option("--max-pixels", o.limits.max_pixels, "largest image or video frame, pixels")->capture_default_str();
   serve->add_option("--max-video-seconds", o.limits.max_video_seconds, "longest video upload, seconds")->capture_default_str();

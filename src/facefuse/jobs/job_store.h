@@ -128,6 +128,8 @@ class JobStore {
   // Events with seq > since, oldest first, at most `limit`.
   virtual Result<std::vector<JobEvent>> events_since(const std::string& job_id, int64_t since, int limit) = 0;
 
+  // The tenant's jobs that are pending or processing (the per-tenant quota).
+  virtual Result<int64_t> active_job_count(const std::string& tenant) = 0;
   // Tasks waiting to be claimed (pending, blocked excluded).
   virtual Result<int64_t> queue_depth() = 0;
   virtual Result<std::map<std::string, int64_t>> job_counts_by_state() = 0;

@@ -526,6 +526,15 @@ class SqliteJobStore final : public JobStore {
     });
   }
 
+  Result<int64_t> active_job_count(const std::string& tenant) override {
+    return guarded_result<int64_t>("count active jobs", [&]() -> Result<int64_t> {
+      SQLite::Statement q(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
+      q.bind(1, tenant);
+      q.executeStep();
+      return q.getColumn(0).getInt64();
+    });
+  }
+
   Result<int64_t> queue_depth() override {
     return guarded_result<int64_t>("count queued tasks", [&]() -> Result<int64_t> {
       SQLite::Statement q(db_, "SELECT COUNT(*) FROM tasks WHERE state = 'pending'");

@@ -276,10 +276,10 @@ struct ApiServer::Impl {
       path_matched = true;
       if (r.method != req.method) continue;
       route_name = r.name;
-      if (r.rate_limited) limit("ip:" + std::string(req.info->remote_addr));
+      if (r.rate_limited) limit_address(req.info->remote_addr);
       if (r.access != Access::kPublic) {
         req.caller = authenticate(req, r.access);
-        if (r.rate_limited) limit("key:" + req.caller.key_id);
+        if (r.rate_limited) limit_key(req.caller.key_id);
       }
       return r.handler(req);
     }
@@ -287,8 +287,11 @@ struct ApiServer::Impl {
     fail(404, "not_found", fmt::format("no route {} {}: see /api/v1 in docs/openapi.yaml", req.method, req.path));
   }
 
-  void limit(const std::string& key) {
-    RateLimitDecision d = (key.rfind("ip:", 0) == 0 ? ip_limiter : key_limiter).check(key);
+  void limit_address(const char* address) { limit(ip_limiter, std::string("ip:") + address); }
+  void limit_key(const std::string& key_id) { limit(key_limiter, "key:" + key_id); }
+
+  static void limit(RateLimiter& limiter, const std::string& bucket) {
+    RateLimitDecision d = limiter.check(bucket);
     if (d.allowed) return;
     HttpError e{429, "rate_limited",
                 fmt::format("too many requests: retry in {} s", d.retry_after_header_seconds()), {}};
@@ -499,6 +502,16 @@ struct ApiServer::Impl {
   Response create_job(Request& req, const std::vector<std::string>* processors) {
     if (draining.load()) fail(503, "unavailable", "this server is shutting down: submit the job again in a moment");
     json body = read_json_body(req);
+    // The quota is checked before the submit, so two racing requests may both pass: a soft bound
+    // that keeps one tenant from filling the queue, not an exact count.
+    int64_t active = value_or_fail(service.store().active_job_count(req.caller.tenant));
+    if (active >= config.max_active_jobs) {
+      HttpError e{429, "quota_exceeded",
+                  fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for some to finish",
+                              active, config.max_active_jobs), {}};
+      e.headers.emplace_back("Retry-After", "5");
+      throw e;
+    }
     if (processors != nullptr && body.is_object()) {
       if (!body.contains("options") || body["options"].is_null()) body["options"] = json::object();
       if (body["options"].is_object()) body["options"]["processors"] = *processors;
@@ -679,7 +692,7 @@ struct ApiServer::Impl {
     req.info = info;
     if (info->query_string != nullptr) req.query = parse_query(info->query_string);
     try {
-      limit("ip:" + std::string(info->remote_addr));
+      limit_address(info->remote_addr);
       req.caller = authenticate(req, Access::kRead);
       value_or_fail(service.get(req.caller.tenant, job_id));
       Watcher w{job_id, since_param(req), false};

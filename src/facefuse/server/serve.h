@@ -31,6 +31,7 @@ struct ServeOptions {
   double rate_burst = 40;
   double ip_rate_limit = 50;      // requests per second per client address
   double ip_rate_burst = 100;
+  int64_t max_active_jobs = 100;  // per tenant (pending + processing)
   jobs::ServiceLimits limits;
   std::filesystem::path models_dir;
   inference::SessionOptions session;
