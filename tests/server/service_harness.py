@@ -176,6 +176,15 @@ def error_of(response):
     return body["error"], body["message"]
 
 
+def leftovers(paths, timeout=10):
+    """The paths that still exist after up to `timeout` s: workers clean up just after recording a
+    job's end, so a client may see the state a moment before the files are gone."""
+    deadline = time.time() + timeout
+    while any(os.path.exists(p) for p in paths) and time.time() < deadline:
+        time.sleep(0.05)
+    return [p for p in paths if os.path.exists(p)]
+
+
 def frame_count(path):
     out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                           "stream=nb_read_frames", "-of", "json", path], capture_output=True, text=True, check=True)

@@ -137,9 +137,9 @@ class ServiceEndToEnd(h.unittest.TestCase):
         with open(out, "wb") as f:
             f.write(self.api.get(done["output_url"]).content)
         self.assertEqual(h.frame_count(out), 30)
-        segments = os.path.join(self.server.data_dir, "storage", "jobs", job["job_id"])
-        self.assertFalse(os.path.exists(segments), "segments are removed after the merge")
-        self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "tmp", job["job_id"])))
+        self.assertEqual(h.leftovers([os.path.join(self.server.data_dir, "storage", "jobs", job["job_id"]),
+                                      os.path.join(self.server.data_dir, "tmp", job["job_id"])]), [],
+                         "segments and temp files are removed")
 
     def test_identical_resubmission_is_cached(self):
         body = self.api.swap_body(self.source["id"], self.target["id"], options={"face_swapper_blend": 0.7})

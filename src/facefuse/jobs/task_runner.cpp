@@ -14,16 +14,15 @@ namespace fs = std::filesystem;
 TaskRunner::TaskRunner(fs::path temp_root, ExecutionSettings settings, JobStore& store, storage::BlobStore& blobs)
     : temp_root_(std::move(temp_root)), settings_(std::move(settings)), store_(store), blobs_(blobs) {}
 
-void TaskRunner::remove_job_temp(const std::string& job_id) {
-  std::error_code ec;
-  fs::remove_all(temp_root_ / job_id, ec);
-}
-
-void TaskRunner::discard_job_outputs(const std::string& job_id) {
-  for (const std::string& prefix : {job_temp_prefix(job_id), output_prefix(job_id)}) {
+void TaskRunner::finish_job(const std::string& job_id, bool completed) {
+  std::vector<std::string> prefixes = {job_temp_prefix(job_id)};
+  if (!completed) prefixes.push_back(output_prefix(job_id));
+  for (const std::string& prefix : prefixes) {
     Status removed = blobs_.remove_prefix(prefix);
     if (!removed.is_ok()) spdlog::warn("job {}: cannot remove {}: {}", job_id, prefix, removed.message());
   }
+  std::error_code ec;
+  fs::remove_all(temp_root_ / job_id, ec);
 }
 
 Result<JobInputs> TaskRunner::fetch_inputs(const Job& job) {
@@ -106,8 +105,6 @@ Result<std::string> TaskRunner::run_merge(const Lease& lease, const JobInputs& i
   FF_RETURN_IF_ERROR(pipeline::merge_video_chunks(spec, plan, segments));
   std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
   FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
-  Status cleaned = blobs_.remove_prefix(job_temp_prefix(job.id));
-  if (!cleaned.is_ok()) spdlog::warn("job {}: segments left in storage: {}", job.id, cleaned.message());
   return key;
 }
 

@@ -3,8 +3,8 @@
 //   image: the whole job → output committed to outputs/<job>/output.<ext>;
 //   chunk: process_video_chunk → segment committed to jobs/<job>/segments/chunk-NNNNN.mp4 (a rerun
 //          of the same chunk overwrites the same key atomically: never two copies of a chunk);
-//   merge: the segments in order → merge_video_chunks → output committed; segments and temp
-//          files removed.
+//   merge: the segments in order → merge_video_chunks → output committed (segments are removed
+//          by finish_job once the completion is recorded).
 // Nothing is committed to an output key unless the whole output was written.
 //
 // Threading: run() may be called from several workers at once (for different tasks).
@@ -25,11 +25,11 @@ class TaskRunner {
   Result<std::string> run(const Lease& lease, const pipeline::ProgressCallback& progress,
                           const pipeline::CancelToken& cancel);
 
-  // Removes the job's local temp directory (after the job ended).
-  void remove_job_temp(const std::string& job_id);
-  // A failed or cancelled job: removes its segments and any output committed in a race with the
-  // cancellation, so nothing of it is left in storage.
-  void discard_job_outputs(const std::string& job_id);
+  // After the job's terminal state is recorded: removes its segments and local temp directory,
+  // and — unless it completed — any output committed in a race with a cancellation, so nothing
+  // of a failed or cancelled job is left. Segments go only now, not in the merge: a merge killed
+  // between committing the output and recording it must find them again when it reruns.
+  void finish_job(const std::string& job_id, bool completed);
 
  private:
   Result<JobInputs> fetch_inputs(const Job& job);

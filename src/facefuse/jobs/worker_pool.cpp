@@ -172,8 +172,7 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
   }
   if (outcome.job_finished) {
     auto job = store_.get_job(job_id);
-    if (job && job->state != JobState::kCompleted) runner_.discard_job_outputs(job_id);
-    runner_.remove_job_temp(job_id);
+    runner_.finish_job(job_id, job && job->state == JobState::kCompleted);
   }
   spdlog::info(log_line(result.is_ok() ? "task done" : "task ended", lease,
                         {{"seconds", seconds}, {"status", status_code_name(result.status().code())},
