@@ -5,6 +5,7 @@ another tenant's job and media, rate limit with Retry-After.
 """
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 
@@ -153,6 +154,13 @@ class BadInputs(h.unittest.TestCase):
         body = other.swap_body(self.source["id"], self.target["id"])
         self.assert_error(other.post("/api/v1/jobs", json=body), 404, mentions=[self.source["id"]])
         self.assertEqual(self.api.get(f"/api/v1/jobs/{job_id}").status_code, 200, "the owner still sees it")
+
+    def test_second_server_on_the_same_data_directory_is_refused(self):
+        second = subprocess.run([h.BINARY, "serve", "--listen", f"127.0.0.1:{h.free_port()}", "--data",
+                                 self.server.data_dir], capture_output=True, text=True, timeout=30)
+        self.assertEqual(second.returncode, 2)
+        self.assertIn("another facefuse serve is using", second.stderr)
+        self.assertEqual(requests.get(self.server.url + "/readyz").status_code, 200, "the first one is untouched")
 
     def test_unknown_route_and_method(self):
         self.assert_error(self.api.get("/api/v1/nothing"), 404)

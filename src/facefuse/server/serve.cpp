@@ -1,7 +1,9 @@
 #include "facefuse/server/serve.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -57,6 +59,27 @@ Status ensure_admin_key(jobs::JobStore& store) {
   return Status::ok();
 }
 
+// One server per data directory: its temp space and the embedded store's single-writer
+// assumptions are not shared. The lock dies with the process (even on kill -9), so a restart
+// never finds a stale lock. The descriptor stays open for the life of the process on purpose.
+Status lock_data_directory(const fs::path& data) {
+  fs::path lock_path = data / "serve.lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return unavailable(fmt::format("cannot open {}", lock_path.string()));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return failed_precondition(fmt::format("another facefuse serve is using {}: stop it or pass a different --data",
+                                           data.string()));
+  }
+  return Status::ok();
+}
+
+// Multipart bodies of uploads cut short by a crash: nobody will finish them.
+void remove_abandoned_uploads(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+}
+
 std::string node_id() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -82,6 +105,8 @@ Status serve(const ServeOptions& options) {
   std::error_code ec;
   fs::create_directories(data / "tmp" / "uploads", ec);
   if (ec) return unavailable(fmt::format("cannot create the data directory {}: {}", data.string(), ec.message()));
+  FF_RETURN_IF_ERROR(lock_data_directory(data));
+  remove_abandoned_uploads(data / "tmp" / "uploads");
 
   FF_ASSIGN_OR_RETURN(auto store, jobs::open_sqlite_job_store(data / "jobs.db"));
   std::string storage_uri = options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string()

@@ -2,6 +2,7 @@
 // one data directory, the API server and the in-process worker pool (DESIGN.md §1, §5).
 //
 // Data directory layout:
+//   <data>/serve.lock               held by the running server (one server per data directory)
 //   <data>/jobs.db (+ -wal, -shm)   job store
 //   <data>/storage/                 file:// blob store: uploads/, jobs/<id>/segments/, outputs/<id>/
 //   <data>/tmp/<job_id>/            per-job temp space (inputs, attempt directories)
