@@ -2,6 +2,7 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "facefuse/inference/model_catalog.h"
@@ -61,14 +62,27 @@ TEST(OnnxSession, MissingOrCorruptModelFiles) {
   EXPECT_EQ(OnnxSession::open(tmp / "bad.onnx").status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(OnnxSession, GpuProvidersSayTheyAreNotAvailable) {
-  inference::SessionOptions options;
-  options.provider = inference::ExecutionProvider::kCuda;
-  auto session = OnnxSession::open(blazeface_model(), options);
-  ASSERT_FALSE(session);
-  EXPECT_EQ(session.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(session.status().message().find("not available in this build/machine"), std::string::npos);
-  EXPECT_NE(session.status().message().find("--execution-providers cpu"), std::string::npos);
+// This build ships ORT's CPU library only (no libonnxruntime_providers_cuda/_tensorrt.so beside
+// it), so both GPU providers must refuse with the fallback named, before any session is made.
+TEST(OnnxSession, GpuProvidersSayTheyAreNotAvailableAndNameTheCpuFallback) {
+  for (auto provider : {inference::ExecutionProvider::kCuda, inference::ExecutionProvider::kTensorRt}) {
+    inference::SessionOptions options;
+    options.provider = provider;
+    options.device_id = 1;
+    auto session = OnnxSession::open(blazeface_model(), options);
+    ASSERT_FALSE(session) << inference::execution_provider_name(provider);
+    const auto& message = session.status().message();
+    EXPECT_EQ(session.status().code(), StatusCode::kUnsupported);
+    EXPECT_NE(message.find(fmt::format("execution provider '{}' is not available in this build",
+                                       inference::execution_provider_name(provider))),
+              std::string::npos) << message;
+    EXPECT_NE(message.find(provider == inference::ExecutionProvider::kCuda ? "libonnxruntime_providers_cuda.so"
+                                                                           : "libonnxruntime_providers_tensorrt.so"),
+              std::string::npos) << message;
+    EXPECT_NE(message.find("--execution-providers cpu"), std::string::npos) << message;
+    EXPECT_EQ(inference::check_execution_provider_available(provider).message(), message);
+  }
+  EXPECT_TRUE(inference::check_execution_provider_available(inference::ExecutionProvider::kCpu).is_ok());
   EXPECT_FALSE(inference::parse_execution_provider("gpu"));
   EXPECT_EQ(*inference::parse_execution_provider("tensorrt"), inference::ExecutionProvider::kTensorRt);
 }
@@ -78,7 +92,9 @@ TEST(ModelCatalog, ListsTheDefaultsWithLicencesAndFindsThemInstalled) {
   ASSERT_GE(catalog.size(), 4u);
   for (const auto& m : catalog) {
     EXPECT_FALSE(m.license.empty()) << m.id;
-    if (m.is_default) EXPECT_EQ(inference::model_state(m, models_dir()), inference::ModelState::kInstalled) << m.id;
+    if (m.is_default) {
+      EXPECT_EQ(inference::model_state(m, models_dir()), inference::ModelState::kInstalled) << m.id;
+    }
   }
   TempDir empty;
   auto missing = inference::require_model("blazeface_back_256", empty.path());

@@ -5,6 +5,7 @@ another tenant's job and media, rate limit with Retry-After.
 """
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -66,8 +67,21 @@ class BadInputs(h.unittest.TestCase):
                           mentions=["gif"])
         self.assert_error(self.api.post("/api/v1/jobs", json=dict(body, output={"format": "mp4"})), 400,
                           mentions=["image"])
-        # The enhance shortcut names a processor this build does not have: refused by the whitelist.
-        self.assert_error(self.api.post("/api/v1/process/enhance", json=body), 400, mentions=["face_enhancer"])
+        # The enhance shortcut makes a face_enhancer job; without its model installed it fails at
+        # once (a permanent failure: no retries) with the message saying how to install it.
+        models = {m["id"]: m["state"] for m in self.api.get("/api/v1/models").json()["models"]}
+        r = self.api.post("/api/v1/process/enhance", json=body)
+        self.assertEqual(r.status_code, 201, r.text)
+        done = self.api.wait(r.json()["job_id"])
+        if models["gfpgan_1.4"] == "installed":
+            self.assertEqual(done["status"], "completed", done)
+        else:
+            self.assertEqual(done["status"], "failed", done)
+            self.assertEqual(done["error"]["error"], "failed_precondition")
+            self.assertIn("gfpgan_1.4", done["error"]["message"])
+            with sqlite3.connect(os.path.join(self.server.data_dir, "jobs.db")) as db:
+                attempts = db.execute("SELECT attempts FROM tasks WHERE job_id = ?", (done["job_id"],)).fetchall()
+            self.assertEqual(attempts, [(1,)], "a permanent failure is not retried")
 
     def test_missing_and_wrong_uploads(self):
         body = self.api.swap_body("up_0000000000000000", self.target["id"])

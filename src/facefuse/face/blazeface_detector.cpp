@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/face/box_convention.h"
+
 namespace facefuse::face {
 
 namespace {
@@ -23,10 +25,7 @@ constexpr float kScoreClip = 100.0f;
 // mean IoU with dlib's boxes 0.82 against 0.75 for the best fixed scaling of BlazeFace's own box,
 // and 68-point landmark failures (error > 0.1 of the eye distance, one predictor pass) 2 of 42
 // faces against 11.
-struct KeypointTemplate {
-  float x, y;
-};
-constexpr std::array<KeypointTemplate, 4> kKeypointsInBox{{
+const std::array<cv::Point2f, 4> kKeypointsInBox{{
     {0.3006f, 0.2998f},  // subject's right eye (image left)
     {0.6994f, 0.2998f},  // subject's left eye
     {0.5f, 0.5134f},     // nose tip
@@ -86,23 +85,9 @@ cv::Rect2f dlib_convention_box(const cv::Rect2f& raw, const std::array<cv::Point
                            raw.y + raw.height / 2 + kBoxCalibration.dy * raw.height);
   const cv::Rect2f calibrated(centre.x - side / 2, centre.y - side / 2, side, side);
 
-  // Least squares for left + t.x·s = p.x, top + t.y·s = p.y over the 4 points.
-  cv::Point2f mean_p(0, 0), mean_t(0, 0);
-  for (size_t i = 0; i < kKeypointsInBox.size(); ++i) {
-    mean_p += keypoints[i];
-    mean_t += cv::Point2f(kKeypointsInBox[i].x, kKeypointsInBox[i].y);
-  }
-  mean_p /= static_cast<float>(kKeypointsInBox.size());
-  mean_t /= static_cast<float>(kKeypointsInBox.size());
-  float num = 0, den = 0;
-  for (size_t i = 0; i < kKeypointsInBox.size(); ++i) {
-    const cv::Point2f dt = cv::Point2f(kKeypointsInBox[i].x, kKeypointsInBox[i].y) - mean_t;
-    const cv::Point2f dp = keypoints[i] - mean_p;
-    num += dt.dot(dp);
-    den += dt.dot(dt);
-  }
-  const float fit_side = num / den;
-  const cv::Rect2f fitted(mean_p.x - mean_t.x * fit_side, mean_p.y - mean_t.y * fit_side, fit_side, fit_side);
+  const cv::Rect2f fitted =
+      fit_square_to_template(std::span<const cv::Point2f>(keypoints.data(), kKeypointsInBox.size()), kKeypointsInBox);
+  const float fit_side = fitted.width;
   const cv::Point2f shift = (fitted.tl() + fitted.br()) * 0.5f - centre;
   const bool plausible = fit_side > side / kKeypointBoxMaxScale && fit_side < side * kKeypointBoxMaxScale &&
                          std::hypot(shift.x, shift.y) < kKeypointBoxMaxShift * side;
@@ -359,6 +344,7 @@ Result<std::vector<Detection>> BlazeFaceDetector::detect(const cv::Mat& bgr) con
     Detection d;
     d.score = fused;
     d.box = dlib_convention_box(cv::Rect2f(x0, y0, x1 - x0, y1 - y0), kps);
+    d.detector_box = d.box;
     // Keypoint 0 is the subject's right eye (image left for an upright face), as in face.h.
     const cv::Point2f eye_l = kps[0], eye_r = kps[1], mouth = kps[3];
     const cv::Point2f u = eye_r - eye_l;

@@ -4,16 +4,22 @@
 //
 //   detectors:   "blazeface" (default; BlazeFace full-range 256, or short-range 128 via options)
 //                "dlib_hog"  (dlib's HOG frontal face detector; no model file)
+//                "yolo_face", "scrfd", "retinaface", "yunet" (FaceFusion's models, when installed:
+//                onnx_face_detector.h)
 //   landmarkers: "dlib_68"   (default; dlib's 68-point shape predictor)
+//                "2dfan4"    (FaceFusion's model, when installed: fan_landmarker.h)
 //
-// Both detectors return boxes in the same (dlib 68-landmark) convention, scores in [0, 1] and 5
-// points in face.h order. Their scores are not calibrated against each other: each has its own
-// default threshold, measured on the labelled photos (see the detector headers).
+// All detectors return Detection::box in the same (dlib 68-landmark) convention, scores in [0, 1]
+// and 5 points in face.h order; the FaceFusion detectors also keep their own box
+// (Detection::detector_box), which is what 2dfan4 is fed. Scores are not calibrated against each
+// other: each detector has its own default threshold (blazeface 0.6 and dlib_hog 0.55, measured on
+// the labelled photos; FaceFusion's models 0.5, FaceFusion's default).
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,7 +44,12 @@ struct DetectorOptions {
   // blazeface only: full range (256) by default; short range (128) for close-ups, which always
   // runs as a single pass (min_face_size is ignored: close-ups have no small faces to tile for).
   BlazeFaceVariant blazeface_variant = BlazeFaceVariant::kFullRange;
-  // ONNX detectors only: execution provider and threads.
+  // FaceFusion's detectors only: model input size "WxH" (onnx_detector_sizes) and the angles the
+  // frame is also searched at (0, 90, 180, 270). blazeface and dlib_hog ignore the size and refuse
+  // angles other than {0}.
+  std::string size = "640x640";
+  std::vector<int> angles{0};
+  // ONNX models only: execution provider and threads.
   inference::SessionOptions session;
 };
 
@@ -47,11 +58,13 @@ std::vector<std::string_view> face_detector_names();
 std::vector<std::string_view> face_landmarker_names();
 
 // Unknown name → invalid_argument listing the valid names; missing model file →
-// failed_precondition naming the expected path and telling to run scripts/setup.
+// failed_precondition naming the expected path and how to install it (scripts/setup for the
+// defaults, `facefuse models download <id>` and docs/models.md for FaceFusion's models).
 Result<std::shared_ptr<FaceDetector>> create_face_detector(std::string_view name,
                                                            const std::filesystem::path& models_dir,
                                                            const DetectorOptions& options = {});
 Result<std::shared_ptr<FaceLandmarker>> create_face_landmarker(std::string_view name,
-                                                               const std::filesystem::path& models_dir);
+                                                               const std::filesystem::path& models_dir,
+                                                               const inference::SessionOptions& session = {});
 
 }  // namespace facefuse::face

@@ -23,14 +23,20 @@ inline constexpr int kLandmarkCount68 = 68;
 
 // What a detector returns for one face.
 struct Detection {
+  // In the dlib 68-landmark convention (brows to chin, cheek to cheek) for every detector, so
+  // that selection, tracking and the dlib_68 landmarker see the same kind of box whichever
+  // detector ran.
   cv::Rect2f box;
+  // The detector's own box in its own convention: FaceFusion's for yolo_face, scrfd, retinaface
+  // and yunet (what FaceFusion's landmarkers expect); equal to `box` for blazeface and dlib_hog.
+  cv::Rect2f detector_box;
   float score = 0.0f;       // detector confidence in [0, 1]
   Landmarks5 landmarks5{};  // from the detector; dlib_hog has none and estimates them from the box
 };
 
 // One analysed face.
 struct Face {
-  cv::Rect2f box;
+  cv::Rect2f box;  // in the landmarker's input convention (FaceLandmarker::input_box)
   float score = 0.0f;
   Landmarks5 landmarks5{};   // derived from landmarks68 when those exist, else the detector's
   Landmarks68 landmarks68;   // empty when no landmarker ran
@@ -55,6 +61,8 @@ class FaceLandmarker {
  public:
   virtual ~FaceLandmarker() = default;
   virtual std::string_view name() const = 0;
+  // The box of a detection that landmarks() expects: the dlib-convention box by default.
+  virtual cv::Rect2f input_box(const Detection& detection) const { return detection.box; }
   // 68 points for the face in `box` of a BGR uint8 image. Thread-safe.
   virtual Result<Landmarks68> landmarks(const cv::Mat& bgr, const cv::Rect2f& box) const = 0;
   // The box (in this landmarker's input convention) that 68 points imply: feeding it back to

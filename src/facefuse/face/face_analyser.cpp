@@ -1,10 +1,28 @@
 #include "facefuse/face/face_analyser.h"
 
+#include <cmath>
+
+#include <opencv2/imgproc.hpp>
+
 #include "facefuse/face/detector_factory.h"
 #include "facefuse/face/dlib_landmarker.h"
 #include "facefuse/face/dlib_recognizer.h"
+#include "facefuse/face/onnx_face_detector.h"
 
 namespace facefuse::face {
+
+namespace {
+
+// The multiple of 90° (counter-clockwise, OpenCV's sense) that turns a face upright, from the
+// direction of its eye line (image-left eye → image-right eye; y down), as FaceFusion estimates a
+// face's angle.
+int upright_angle(const Landmarks5& points) {
+  const cv::Point2f eye_line = points[1] - points[0];
+  const double theta = std::fmod(std::atan2(eye_line.y, eye_line.x) * 180.0 / CV_PI + 360.0, 360.0);
+  return static_cast<int>(std::lround(theta / 90.0)) % 4 * 90;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptions& options) {
   std::unique_ptr<FaceAnalyser> analyser(new FaceAnalyser());
@@ -12,8 +30,11 @@ Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptio
   if (options.detector_score >= 0.0f) detector_options.score_threshold = options.detector_score;
   detector_options.session = options.session;
   detector_options.min_face_size = options.min_face_size;
+  detector_options.size = options.detector_size;
+  detector_options.angles = options.detector_angles;
   FF_ASSIGN_OR_RETURN(analyser->detector_, create_face_detector(options.detector, options.models_dir, detector_options));
-  FF_ASSIGN_OR_RETURN(analyser->landmarker_, create_face_landmarker(options.landmarker, options.models_dir));
+  FF_ASSIGN_OR_RETURN(analyser->landmarker_,
+                      create_face_landmarker(options.landmarker, options.models_dir, options.session));
   if (options.with_recognizer) {
     FF_ASSIGN_OR_RETURN(analyser->recognizer_, DlibRecognizer::open(options.models_dir, options.session));
   }
@@ -26,13 +47,25 @@ Result<std::vector<Face>> FaceAnalyser::analyse(const cv::Mat& bgr) const {
   faces.reserve(detections.size());
   for (const auto& d : detections) {
     Face face;
-    face.box = d.box;
+    face.box = landmarker_->input_box(d);
     face.score = d.score;
-    FF_ASSIGN_OR_RETURN(face.landmarks68, landmarker_->landmarks(bgr, d.box));
+    FF_ASSIGN_OR_RETURN(face.landmarks68, landmarks_upright(bgr, face.box, upright_angle(d.landmarks5)));
     face.landmarks5 = landmarks5_from_68(face.landmarks68);
     faces.push_back(std::move(face));
   }
   return faces;
+}
+
+Result<Landmarks68> FaceAnalyser::landmarks_upright(const cv::Mat& bgr, const cv::Rect2f& box, int angle) const {
+  if (angle == 0) return landmarker_->landmarks(bgr, box);
+  const FrameRotation rotation = frame_rotation(angle, bgr.size());
+  cv::Mat upright;
+  cv::warpAffine(bgr, upright, rotation.matrix, rotation.size);
+  FF_ASSIGN_OR_RETURN(auto points, landmarker_->landmarks(upright, transform_box(rotation.matrix, box)));
+  cv::Matx23d inverse;
+  cv::invertAffineTransform(rotation.matrix, inverse);
+  for (auto& p : points) p = transform_point(inverse, p);
+  return points;
 }
 
 Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face& previous) const {
@@ -43,7 +76,10 @@ Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face&
   Face face;
   // The box implied by the previous frame's points is already the one the predictor converges
   // to, so dlib's refinement pass would only repeat the work.
-  if (const auto* dlib = dynamic_cast<const DlibLandmarker*>(landmarker_.get())) {
+  const int angle = upright_angle(previous.landmarks5);
+  if (angle != 0) {
+    FF_ASSIGN_OR_RETURN(face.landmarks68, landmarks_upright(bgr, box, angle));
+  } else if (const auto* dlib = dynamic_cast<const DlibLandmarker*>(landmarker_.get())) {
     face.landmarks68 = dlib->predict(bgr, box);
   } else {
     FF_ASSIGN_OR_RETURN(face.landmarks68, landmarker_->landmarks(bgr, box));

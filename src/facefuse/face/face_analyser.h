@@ -18,10 +18,12 @@ namespace facefuse::face {
 
 struct FaceAnalyserOptions {
   std::filesystem::path models_dir;
-  std::string detector = "blazeface";  // blazeface | dlib_hog
+  std::string detector = "blazeface";  // detector_factory.h names
   float detector_score = -1.0f;        // < 0: the detector's own default
   int min_face_size = 40;              // smallest face to look for, pixels (larger = faster)
-  std::string landmarker = "dlib_68";
+  std::string detector_size = "640x640";  // FaceFusion's detectors: model input "WxH"
+  std::vector<int> detector_angles{0};    // FaceFusion's detectors: 0, 90, 180, 270
+  std::string landmarker = "dlib_68";     // dlib_68 | 2dfan4
   bool with_recognizer = false;        // open the identity recognizer (reference selection, tests)
   inference::SessionOptions session;
 };
@@ -31,7 +33,10 @@ class FaceAnalyser {
   static Result<std::unique_ptr<FaceAnalyser>> open(const FaceAnalyserOptions& options);
 
   // Faces in a BGR uint8 image with box, score, 68 landmarks and the 5 points derived from them,
-  // best detector score first. Embeddings are not computed here (see embed). Thread-safe.
+  // best detector score first. A face whose 5 detector points say it lies on its side or upside
+  // down (eye line nearest 90°, 180° or 270°; found with detector angles) gets its landmarks on
+  // the frame turned so that it stands upright, mapped back. Face::box is the box the landmarker
+  // was given (its input convention). Embeddings are not computed here (see embed). Thread-safe.
   Result<std::vector<Face>> analyse(const cv::Mat& bgr) const;
   // Follows a face from the previous video frame into `bgr` without the detector: 68 landmarks on
   // the box the previous landmarks imply. nullopt when the result does not look like the same
@@ -47,6 +52,9 @@ class FaceAnalyser {
 
  private:
   FaceAnalyser() = default;
+  // Landmarks of the face in `box` on the frame turned by `angle` (0/90/180/270, frame_rotation),
+  // in frame pixels.
+  Result<Landmarks68> landmarks_upright(const cv::Mat& bgr, const cv::Rect2f& box, int angle) const;
   std::shared_ptr<FaceDetector> detector_;
   std::shared_ptr<FaceLandmarker> landmarker_;
   std::shared_ptr<FaceRecognizer> recognizer_;

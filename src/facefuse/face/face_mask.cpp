@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include <opencv2/imgproc.hpp>
 
@@ -294,6 +295,40 @@ cv::Mat box_mask(cv::Size crop, float face_mask_blur, const std::array<int, 4>& 
   zero({crop.width - g.border_right, 0, g.border_right, crop.height});
   if (g.sigma > 0.0) cv::GaussianBlur(mask, mask, cv::Size(0, 0), g.sigma);
   return mask;
+}
+
+cv::Mat soften_crop_mask(const cv::Mat& mask) {
+  cv::Mat out;
+  cv::min(cv::max(mask, 0.0), 1.0, out);
+  cv::GaussianBlur(out, out, cv::Size(0, 0), kCropMaskSigma);
+  cv::min(cv::max(out, 0.5), 1.0, out);
+  out = (out - 0.5) * 2.0;
+  return out;
+}
+
+cv::Mat crop_area_mask(const std::vector<cv::Point2f>& crop_landmarks68, cv::Size crop,
+                       const std::vector<FaceMaskArea>& areas) {
+  CV_Assert(crop_landmarks68.size() == static_cast<size_t>(kLandmarkCount68));
+  cv::Mat mask(crop, CV_32FC1, cv::Scalar(0));
+  std::vector<cv::Point> points;
+  for (FaceMaskArea area : areas) {
+    for (int i : face_mask_area_points(area)) {
+      // numpy's astype(int32) truncates toward zero.
+      points.emplace_back(static_cast<int>(crop_landmarks68[i].x), static_cast<int>(crop_landmarks68[i].y));
+    }
+  }
+  if (points.size() < 3) return mask;
+  std::vector<cv::Point> hull;
+  cv::convexHull(points, hull);
+  cv::fillConvexPoly(mask, hull, cv::Scalar(1.0));
+  return soften_crop_mask(mask);
+}
+
+Result<FaceMaskArea> parse_face_mask_area(std::string_view name) {
+  if (name == "upper-face") return FaceMaskArea::kUpperFace;
+  if (name == "lower-face") return FaceMaskArea::kLowerFace;
+  if (name == "mouth") return FaceMaskArea::kMouth;
+  return invalid_argument("unknown face mask area '" + std::string(name) + "': use upper-face, lower-face or mouth");
 }
 
 }  // namespace facefuse::face

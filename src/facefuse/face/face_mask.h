@@ -17,6 +17,7 @@
 #include <array>
 
 #include <initializer_list>
+#include <string_view>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -127,5 +128,20 @@ struct BoxMaskGeometry {
 BoxMaskGeometry box_mask_geometry(cv::Size crop, float face_mask_blur, const std::array<int, 4>& padding_percent = {});
 // CV_32FC1 of `crop` size in [0, 1].
 cv::Mat box_mask(cv::Size crop, float face_mask_blur, const std::array<int, 4>& padding_percent = {});
+
+// FaceFusion's softening of crop masks (occlusion, region, area): GaussianBlur of clip(m, 0, 1) with
+// sigma kCropMaskSigma crop pixels, clipped to [0.5, 1] and rescaled: (m − 0.5) · 2. A hard edge
+// ends up just inside the shape, at full strength ~0 px further in than a plain blur would.
+inline constexpr double kCropMaskSigma = 5.0;
+cv::Mat soften_crop_mask(const cv::Mat& mask);
+
+// FaceFusion's area mask in an aligned crop: `crop_landmarks68` are the target's 68 landmarks
+// mapped into the crop (cv::transform with the frame → crop affine); the areas' points are
+// truncated to integers (numpy astype(int32)), their convex hull filled with 1 and softened
+// (soften_crop_mask). CV_32FC1 of `crop` size.
+cv::Mat crop_area_mask(const std::vector<cv::Point2f>& crop_landmarks68, cv::Size crop,
+                       const std::vector<FaceMaskArea>& areas);
+// "upper-face" | "lower-face" | "mouth".
+Result<FaceMaskArea> parse_face_mask_area(std::string_view name);
 
 }  // namespace facefuse::face

@@ -2,6 +2,8 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <dlfcn.h>
+
 #include <mutex>
 #include <numeric>
 
@@ -38,6 +40,19 @@ size_t Tensor::element_count() const {
 }
 
 namespace {
+
+const char* provider_library_name(ExecutionProvider provider) {
+  return provider == ExecutionProvider::kCuda ? "libonnxruntime_providers_cuda.so"
+                                              : "libonnxruntime_providers_tensorrt.so";
+}
+
+// The directory of the libonnxruntime this process runs with: ORT loads its provider libraries
+// from there.
+std::filesystem::path onnxruntime_library_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&OrtGetApiBase), &info) == 0 || info.dli_fname == nullptr) return {};
+  return std::filesystem::path(info.dli_fname).parent_path();
+}
 
 // ORT requires one Env per process; it holds only the logging setup and thread pools, never
 // per-job state, so sharing it does not break job isolation.
@@ -80,6 +95,33 @@ std::vector<TensorInfo> read_infos(Ort::Session& session, bool inputs) {
 
 }  // namespace
 
+Status check_execution_provider_available(ExecutionProvider provider) {
+  if (provider == ExecutionProvider::kCpu) return Status::ok();
+  const auto dir = onnxruntime_library_dir();
+  const auto library = dir / provider_library_name(provider);
+  auto not_available = [&](const std::string& why) {
+    return unsupported(fmt::format("execution provider '{}' is not available in this build/machine: {} ({}). Run with the "
+                                   "GPU build of ONNX Runtime and CUDA/cuDNN{} installed (docs/models.md), or use "
+                                   "--execution-providers cpu",
+                                   execution_provider_name(provider), library.string(), why,
+                                   provider == ExecutionProvider::kTensorRt ? "/TensorRT" : ""));
+  };
+  // The provider library resolves its host symbols from libonnxruntime_providers_shared, which
+  // ORT itself loads globally first; dlopen would otherwise report those instead of what is missing.
+  void* shared = dlopen((dir / "libonnxruntime_providers_shared.so").c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (shared == nullptr) return not_available(dlerror());
+  // RTLD_LAZY: only the library and its dependencies (CUDA, cuDNN, TensorRT) must load.
+  void* handle = dlopen(library.c_str(), RTLD_LAZY | RTLD_LOCAL);
+  if (handle == nullptr) {
+    std::string why = dlerror();
+    dlclose(shared);
+    return not_available(why);
+  }
+  dlclose(handle);
+  dlclose(shared);
+  return Status::ok();
+}
+
 struct OnnxSession::Impl {
   std::filesystem::path path;
   std::unique_ptr<Ort::Session> session;
@@ -110,24 +152,16 @@ Result<std::shared_ptr<OnnxSession>> OnnxSession::open(const std::filesystem::pa
     if (options.intra_op_threads > 0) so.SetIntraOpNumThreads(options.intra_op_threads);
     so.SetInterOpNumThreads(1);
     if (options.provider != ExecutionProvider::kCpu) {
-      // The GPU providers live in separate libraries shipped only with the GPU build of ORT.
-      auto providers = Ort::GetAvailableProviders();
-      const char* wanted = options.provider == ExecutionProvider::kCuda ? "CUDAExecutionProvider"
-                                                                         : "TensorrtExecutionProvider";
-      if (std::find(providers.begin(), providers.end(), wanted) == providers.end()) {
-        return unsupported(fmt::format(
-            "execution provider '{}' is not available in this build/machine (ONNX Runtime offers: {}); "
-            "use --execution-providers cpu",
-            execution_provider_name(options.provider), fmt::join(providers, ", ")));
-      }
+      FF_RETURN_IF_ERROR(check_execution_provider_available(options.provider));
+      const std::string device_id = std::to_string(options.device_id);
       if (options.provider == ExecutionProvider::kCuda) {
-        OrtCUDAProviderOptions cuda{};
-        cuda.device_id = options.device_id;
-        so.AppendExecutionProvider_CUDA(cuda);
+        Ort::CUDAProviderOptions cuda;
+        cuda.Update({{"device_id", device_id}});
+        so.AppendExecutionProvider_CUDA_V2(*cuda);
       } else {
-        OrtTensorRTProviderOptions trt{};
-        trt.device_id = options.device_id;
-        so.AppendExecutionProvider_TensorRT(trt);
+        Ort::TensorRTProviderOptions trt;
+        trt.Update({{"device_id", device_id}});
+        so.AppendExecutionProvider_TensorRT_V2(*trt);
       }
     }
     impl->session = std::make_unique<Ort::Session>(ort_env(), model_path.c_str(), so);

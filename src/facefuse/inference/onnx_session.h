@@ -19,6 +19,12 @@ enum class ExecutionProvider { kCpu, kCuda, kTensorRt };
 Result<ExecutionProvider> parse_execution_provider(std::string_view name);
 const char* execution_provider_name(ExecutionProvider provider);
 
+// kOk when `provider` can be used: cpu always; cuda/tensorrt when ORT's provider library
+// (libonnxruntime_providers_cuda.so / _tensorrt.so beside libonnxruntime) and its CUDA
+// dependencies load. Otherwise kUnsupported saying that the provider is not available in this
+// build and that `--execution-providers cpu` is the fallback. OnnxSession::open checks this.
+Status check_execution_provider_available(ExecutionProvider provider);
+
 struct SessionOptions {
   ExecutionProvider provider = ExecutionProvider::kCpu;
   int device_id = 0;

@@ -27,6 +27,9 @@ Result<nlohmann::json> detect_faces(const DetectRequest& request) {
   options.models_dir = request.models_dir;
   options.detector = request.detector;
   options.detector_score = request.detector_score;
+  options.detector_size = request.detector_size;
+  options.detector_angles = request.detector_angles;
+  options.landmarker = request.landmarker;
   options.session = request.session;
   FF_ASSIGN_OR_RETURN(auto analyser, face::FaceAnalyser::open(options));
   FF_ASSIGN_OR_RETURN(auto faces, analyser->analyse(image));
@@ -34,7 +37,8 @@ Result<nlohmann::json> detect_faces(const DetectRequest& request) {
 
   nlohmann::json out = {{"image", request.image.string()}, {"frame", request.frame_number},
                         {"width", image.cols}, {"height", image.rows},
-                        {"detector", request.detector},   {"order", request.order}};
+                        {"detector", request.detector},   {"landmarker", request.landmarker},
+                        {"order", request.order}};
   nlohmann::json list = nlohmann::json::array();
   for (size_t i = 0; i < faces.size(); ++i) {
     const auto& f = faces[i];

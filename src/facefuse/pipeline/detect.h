@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,13 +21,17 @@ struct DetectRequest {
   inference::SessionOptions session;
   std::string detector = "blazeface";
   float detector_score = -1.0f;  // < 0: the detector's default
+  std::string detector_size = "640x640";  // FaceFusion's detectors only
+  std::vector<int> detector_angles{0};    // FaceFusion's detectors only
+  std::string landmarker = "dlib_68";
   std::string order = "large-small";
   bool include_landmarks68 = false;
   int64_t max_pixels = media::kDefaultMaxPixels;
 };
 
-// {"image", "width", "height", "detector", "order", "faces": [{"index", "box": [x, y, w, h],
-//  "score", "landmarks_5": [[x, y] × 5], "landmarks_68"?: [[x, y] × 68]}]} in image pixels.
+// {"image", "width", "height", "detector", "landmarker", "order", "faces": [{"index",
+//  "box": [x, y, w, h], "score", "landmarks_5": [[x, y] × 5], "landmarks_68"?: [[x, y] × 68]}]}
+// in image pixels; "box" is in the landmarker's input convention (face.h).
 Result<nlohmann::json> detect_faces(const DetectRequest& request);
 
 }  // namespace facefuse::pipeline

@@ -31,6 +31,7 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
   processors::ProcessorContext context;
   context.models_dir = spec.models_dir;
   context.options = engine->options_;
+  context.session = spec.session;
   for (const auto& source : spec.sources) {
     FF_ASSIGN_OR_RETURN(cv::Mat image, media::read_image(source, {spec.max_pixels}));
     context.source_images.push_back(std::move(image));
@@ -40,6 +41,9 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
   face::FaceAnalyserOptions analyser_options;
   analyser_options.models_dir = spec.models_dir;
   analyser_options.detector = engine->options_.at("face_detector").get<std::string>();
+  analyser_options.detector_size = engine->options_.at("face_detector_size").get<std::string>();
+  analyser_options.detector_angles = engine->options_.at("face_detector_angles").get<std::vector<int>>();
+  analyser_options.landmarker = engine->options_.at("face_landmarker").get<std::string>();
   if (engine->options_.at("face_detector_score").is_number()) {
     analyser_options.detector_score = engine->options_.at("face_detector_score").get<float>();
   }

@@ -16,16 +16,17 @@
 #include "facefuse/core/status.h"
 #include "facefuse/face/face.h"
 #include "facefuse/face/face_analyser.h"
+#include "facefuse/inference/onnx_session.h"
 
 namespace facefuse::processors {
 
 // One option of a processor, as shown by --help, validated by the API and listed by /models.
 struct OptionSpec {
   std::string name;           // snake_case key in the job's options, e.g. "face_swapper_blend"
-  std::string type;           // "number" | "string" | "boolean"
+  std::string type;           // "number" | "string" | "boolean" | "number_list" (JSON array)
   nlohmann::json default_value;
   std::string help;
-  std::vector<std::string> choices = {};  // allowed values of a string option; empty = free
+  std::vector<std::string> choices = {};  // allowed values of a string option or list item; empty = free
   double min = 0.0, max = 0.0;       // range of a number option (inclusive)
 };
 
@@ -36,6 +37,7 @@ struct ProcessorContext {
   std::vector<cv::Mat> source_images;            // BGR uint8, in the order given
   std::vector<std::string> source_names;         // file names for messages
   nlohmann::json options = nlohmann::json::object();  // validated against options()
+  inference::SessionOptions session;             // execution provider of the processors' own models
 };
 
 // One frame on its way through the processors.

@@ -1,20 +1,34 @@
 #include "facefuse/processors/registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "facefuse/processors/face_debugger/face_debugger.h"
+#include "facefuse/processors/face_enhancer/face_enhancer.h"
 #include "facefuse/processors/face_swapper/face_swapper.h"
 
 namespace facefuse::processors {
 
 const std::vector<OptionSpec>& common_options() {
   static const std::vector<OptionSpec> specs = {
-      {"face_detector", "string", "blazeface", "face detector", {"blazeface", "dlib_hog"}},
-      {"face_detector_score", "number", nullptr, "minimum detector score (default: the detector's own)", {}, 0.0, 1.0},
+      {"face_detector", "string", "blazeface",
+       "face detector; yolo_face, scrfd, retinaface and yunet are FaceFusion's models (docs/models.md)",
+       {"blazeface", "dlib_hog", "yolo_face", "scrfd", "retinaface", "yunet"}},
+      {"face_detector_size", "string", "640x640",
+       "FaceFusion detectors: model input size (scrfd and retinaface take any listed size, the others 640x640)",
+       {"160x160", "320x320", "480x480", "512x512", "640x640"}},
+      {"face_detector_score", "number", nullptr,
+       "minimum detector score (default: the detector's own; 0.5 for FaceFusion's detectors)", {}, 0.0, 1.0},
+      {"face_detector_angles", "number_list", nlohmann::json::array({0}),
+       "FaceFusion detectors: also search the frame turned by these angles, for faces on their side or upside down "
+       "(CLI: comma-separated)",
+       {"0", "90", "180", "270"}},
+      {"face_landmarker", "string", "dlib_68", "68-point landmarker; 2dfan4 is FaceFusion's model (docs/models.md)",
+       {"dlib_68", "2dfan4"}},
       {"face_detector_min_size", "number", 0,
        "smallest face to look for, in pixels (0 = auto: 40 for images, 1/8 of the frame height for videos; "
        "lower it for small faces in videos, at a cost in speed)", {}, 0, 4096},
@@ -38,6 +52,8 @@ std::span<const ProcessorInfo> processor_registry() {
   static const std::vector<ProcessorInfo> registry = {
       {"face_swapper", "replaces target faces with the source face", face_swapper_options(),
        [] { return std::make_unique<FaceSwapper>(); }},
+      {"face_enhancer", "restores detail in target faces with a face restoration model (gfpgan, codeformer, ...)",
+       face_enhancer_options(), [] { return std::make_unique<FaceEnhancer>(); }},
       {"face_debugger", "draws boxes, 5/68 landmarks and the swap mask of each selected face", face_debugger_options(),
        [] { return std::make_unique<FaceDebugger>(); }},
   };
@@ -63,6 +79,21 @@ Status check_value(const OptionSpec& spec, const nlohmann::json& value) {
     if (v < spec.min || v > spec.max) {
       return invalid_argument(fmt::format("option {} = {} is out of range: use a value from {} to {}", spec.name, v,
                                           spec.min, spec.max));
+    }
+  } else if (spec.type == "number_list") {
+    // A non-empty list of distinct numbers, each one of `choices` when those are given.
+    const auto bad = invalid_argument(fmt::format("option {} must be a non-empty list of distinct values from {}",
+                                                  spec.name, fmt::join(spec.choices, ", ")));
+    if (!value.is_array() || value.empty()) return bad;
+    std::set<double> seen;
+    for (const auto& item : value) {
+      if (!item.is_number() || !seen.insert(item.get<double>()).second) return bad;
+      const std::string text = item.is_number_integer() || item.get<double>() == std::floor(item.get<double>())
+                                   ? fmt::format("{}", static_cast<long long>(item.get<double>()))
+                                   : item.dump();
+      if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end()) {
+        return bad;
+      }
     }
   } else if (spec.type == "boolean") {
     if (!value.is_boolean()) return invalid_argument(fmt::format("option {} must be true or false", spec.name));

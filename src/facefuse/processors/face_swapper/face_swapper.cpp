@@ -1,6 +1,7 @@
 #include "facefuse/processors/face_swapper/face_swapper.h"
 
 #include "facefuse/face/face_mask.h"
+#include "facefuse/processors/model_files.h"
 
 #include <algorithm>
 
@@ -10,10 +11,39 @@
 
 namespace facefuse::processors {
 
+namespace {
+
+// face_swapper_pixel_boost: "auto" = the model's own size.
+const std::vector<std::string> kPixelBoostChoices = {"auto",     "128x128",  "256x256",   "384x384",
+                                                     "512x512",  "768x768",  "1024x1024", "2048x2048"};
+
+std::vector<std::string> swapper_model_choices() {
+  std::vector<std::string> choices = {"classical"};
+  for (auto& id : catalog_model_ids("face_swapper")) choices.push_back(std::move(id));
+  return choices;
+}
+
+OnnxSwapOptions onnx_swap_options(const nlohmann::json& o, CropMaskOptions masks) {
+  OnnxSwapOptions out;
+  const auto boost = option_or<std::string>(o, "face_swapper_pixel_boost", "auto");
+  out.pixel_boost = boost == "auto" ? 0 : std::stoi(boost);  // "NxN": choices are validated
+  out.weight = option_or(o, "face_swapper_weight", out.weight);
+  out.masks = std::move(masks);
+  return out;
+}
+
+}  // namespace
+
 std::vector<OptionSpec> face_swapper_options() {
   ClassicalSwapOptions defaults;
-  return {
-      {"face_swapper_model", "string", "classical", "swap backend", {"classical"}},
+  std::vector<OptionSpec> specs = {
+      {"face_swapper_model", "string", "classical",
+       "swap backend: classical (no model) or a FaceFusion swapper model id (docs/models.md)", swapper_model_choices()},
+      {"face_swapper_pixel_boost", "string", "auto",
+       "ONNX swappers: crop size, a multiple of the model's size (auto = the model's size); larger = sharper, "
+       "slower", kPixelBoostChoices},
+      {"face_swapper_weight", "number", 0.5,
+       "ONNX embedding swappers: identity weight, 0 = more source, 1 = more target (0.5 = the source as is)", {}, 0, 1},
       {"face_swapper_blend", "number", defaults.blend, "how much of the swapped face to show (0 = target kept)", {}, 0, 1},
       {"face_swapper_morph", "number", defaults.morph,
        "how far the source's face shape is bent to the target's (0 = source proportions kept, best identity; "
@@ -22,6 +52,8 @@ std::vector<OptionSpec> face_swapper_options() {
       {"face_mask_blur", "number", defaults.face_mask_blur, "feathering of the mask edge, relative to face size", {}, 0, 1},
       {"face_swapper_mouth_mask", "boolean", false, "keep the target's inner mouth (teeth, tongue)"},
   };
+  for (auto& spec : crop_mask_option_specs(true)) specs.push_back(std::move(spec));
+  return specs;
 }
 
 Status FaceSwapper::open(const ProcessorContext& context) {
@@ -33,6 +65,12 @@ Status FaceSwapper::open(const ProcessorContext& context) {
   options_.blend_mode = option_or<std::string>(o, "face_swapper_blend_mode", "multiband") == "poisson"
                             ? ClassicalBlendMode::kPoisson
                             : ClassicalBlendMode::kMultiBand;
+  const auto model = option_or<std::string>(o, "face_swapper_model", "classical");
+  if (model != "classical") {
+    FF_ASSIGN_OR_RETURN(auto masks, parse_crop_mask_options(o, true));
+    FF_ASSIGN_OR_RETURN(onnx_, OnnxSwapper::open(model, onnx_swap_options(o, std::move(masks)), context));
+    return Status::ok();
+  }
   if (context.analyser == nullptr) return internal_error("face_swapper opened without a face analyser");
   if (context.source_images.empty()) return invalid_argument("face_swapper needs at least one source image (-s)");
 
@@ -66,6 +104,10 @@ constexpr float kMinFullSizeFace = 256.0f;
 constexpr float kSourceDetailFactor = 1.0f;
 
 Status FaceSwapper::process(FrameContext& frame) const {
+  if (onnx_) {
+    for (const auto& target : frame.target_faces) FF_RETURN_IF_ERROR(onnx_->swap(frame.frame, target));
+    return Status::ok();
+  }
   for (const auto& target : frame.target_faces) {
     if (!target.has_landmarks68()) continue;
     float target_size = face::face_size(target.landmarks68);

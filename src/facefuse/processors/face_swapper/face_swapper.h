@@ -1,11 +1,14 @@
 // face_swapper: replaces each selected target face with the source face. Backends:
 // "classical" (default, no model: landmark warp + colour transfer + blending, see
-// classical_swapper.h). ONNX swappers (inswapper, hyperswap, ...) plug in here later.
+// classical_swapper.h) or one of FaceFusion's ONNX swappers by model id (inswapper_128,
+// hyperswap_1a_256, ..., see onnx_swapper.h), chosen by the option face_swapper_model.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "facefuse/processors/face_swapper/classical_swapper.h"
+#include "facefuse/processors/face_swapper/onnx_swapper.h"
 #include "facefuse/processors/processor.h"
 
 namespace facefuse::processors {
@@ -15,12 +18,15 @@ std::vector<OptionSpec> face_swapper_options();
 class FaceSwapper final : public FrameProcessor {
  public:
   std::string_view name() const override { return "face_swapper"; }
-  // Finds the source face: the largest face of each source image; the largest of those is used.
-  // kNoFace when no source image has a face.
+  // Classical: finds the source face: the largest face of each source image; the largest of those
+  // is used. ONNX models: opens the model and its helpers (OnnxSwapper::open). kNoFace when no
+  // source image has a face.
   Status open(const ProcessorContext& context) override;
   Status process(FrameContext& frame) const override;
 
   const SwapSourceFace& source() const { return source_; }
+  // The ONNX backend, or nullptr for the classical one.
+  const OnnxSwapper* onnx_swapper() const { return onnx_.get(); }
 
  private:
   // A target face much larger than the source face gains no detail from being swapped at full
@@ -31,6 +37,7 @@ class FaceSwapper final : public FrameProcessor {
   SwapSourceFace source_;
   float source_face_size_ = 0.0f;  // face::face_size of the source, pixels
   ClassicalSwapOptions options_;
+  std::unique_ptr<OnnxSwapper> onnx_;
 };
 
 }  // namespace facefuse::processors
