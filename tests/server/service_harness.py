@@ -97,12 +97,16 @@ class Server:
         self._close_pipes()
 
     def _close_pipes(self):
-        self.process.stdout.close()
+        if self.process.stdout:
+            self.process.stdout.close()
         self.log.close()
 
     def stop(self):
         if self.process and self.process.poll() is None:
-            self.terminate()
+            try:
+                self.terminate()
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def cleanup(self):
         self.stop()

@@ -39,7 +39,9 @@ def sha256(data):
 class ServiceEndToEnd(h.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = h.Server("--workers", "1").start()
+        cls.server = h.Server("--workers", "1")
+        cls.addClassCleanup(cls.server.cleanup)  # also when set-up fails half-way
+        cls.server.start()
         cls.api = cls.server.client()
         cls.source = cls.api.upload(h.SOURCE_FACE)
         cls.target = cls.api.upload(h.TARGET_PHOTO)
@@ -48,7 +50,6 @@ class ServiceEndToEnd(h.unittest.TestCase):
     def tearDownClass(cls):
         code = cls.server.terminate()
         assert code == 0, f"graceful stop exit code {code}"
-        cls.server.cleanup()
 
     def new_tenant(self, name, scopes="submit,read"):
         r = self.api.post("/api/v1/keys", json={"tenant": name, "scopes": scopes})

@@ -30,16 +30,14 @@ def raw_get(port, path, key):
 class BadInputs(h.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = h.Server("--max-upload-mb", "1", "--max-pixels", "1000000").start()
+        cls.server = h.Server("--max-upload-mb", "1", "--max-pixels", "1000000")
+        cls.addClassCleanup(cls.server.cleanup)  # also when set-up fails half-way
+        cls.server.start()
         cls.api = cls.server.client()
         cls.source = cls.api.upload(h.SOURCE_FACE)
         cls.target = cls.api.upload(h.TARGET_PHOTO)
         cls.job = cls.api.wait(cls.api.submit(cls.api.swap_body(cls.source["id"], cls.target["id"]))["job_id"])
         assert cls.job["status"] == "completed", cls.job
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
 
     def assert_error(self, response, status, code=None, mentions=()):
         self.assertEqual(response.status_code, status, response.text)

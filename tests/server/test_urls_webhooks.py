@@ -58,10 +58,7 @@ class UrlInputsAndWebhooks(h.unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.remote = PhotoAndWebhookServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.remote.close()
+        cls.addClassCleanup(cls.remote.close)
 
     def test_loopback_urls_are_refused_by_default(self):
         with h.Server() as server:
