@@ -4,10 +4,15 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "facefuse/face/arcface_recognizer.h"
 #include "facefuse/face/detector_factory.h"
 #include "facefuse/face/dlib_landmarker.h"
 #include "facefuse/face/dlib_recognizer.h"
 #include "facefuse/face/onnx_face_detector.h"
+#include "facefuse/inference/model_catalog.h"
 
 namespace facefuse::face {
 
@@ -22,7 +27,31 @@ int upright_angle(const Landmarks5& points) {
   return static_cast<int>(std::lround(theta / 90.0)) % 4 * 90;
 }
 
+constexpr std::string_view kArcfaceModelId = "arcface_w600k_r50";
+constexpr std::string_view kDlibRecognizerName = "dlib_resnet";
+
+Result<std::shared_ptr<FaceRecognizer>> open_recognizer(const FaceAnalyserOptions& options) {
+  const std::string& name = options.recognizer;
+  bool use_arcface = name == kArcfaceModelId;
+  if (name == "auto") {
+    FF_ASSIGN_OR_RETURN(const inference::ModelEntry* arcface, inference::find_model(std::string(kArcfaceModelId)));
+    use_arcface = inference::model_state(*arcface, options.models_dir) == inference::ModelState::kInstalled;
+  } else if (!use_arcface && name != kDlibRecognizerName) {
+    return invalid_argument(fmt::format("unknown face recognizer '{}': valid recognizers are {}", name,
+                                        fmt::join(face_recognizer_names(), ", ")));
+  }
+  if (!use_arcface) {
+    FF_ASSIGN_OR_RETURN(auto dlib, DlibRecognizer::open(options.models_dir, options.session));
+    return std::shared_ptr<FaceRecognizer>(std::move(dlib));
+  }
+  FF_ASSIGN_OR_RETURN(auto path, inference::require_model(std::string(kArcfaceModelId), options.models_dir));
+  FF_ASSIGN_OR_RETURN(auto arcface, ArcfaceRecognizer::open(path, options.session));
+  return std::shared_ptr<FaceRecognizer>(std::move(arcface));
+}
+
 }  // namespace
+
+std::vector<std::string_view> face_recognizer_names() { return {"auto", kDlibRecognizerName, kArcfaceModelId}; }
 
 Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptions& options) {
   std::unique_ptr<FaceAnalyser> analyser(new FaceAnalyser());
@@ -36,7 +65,7 @@ Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptio
   FF_ASSIGN_OR_RETURN(analyser->landmarker_,
                       create_face_landmarker(options.landmarker, options.models_dir, options.session));
   if (options.with_recognizer) {
-    FF_ASSIGN_OR_RETURN(analyser->recognizer_, DlibRecognizer::open(options.models_dir, options.session));
+    FF_ASSIGN_OR_RETURN(analyser->recognizer_, open_recognizer(options));
   }
   return analyser;
 }

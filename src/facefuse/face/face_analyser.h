@@ -25,8 +25,14 @@ struct FaceAnalyserOptions {
   std::vector<int> detector_angles{0};    // FaceFusion's detectors: 0, 90, 180, 270
   std::string landmarker = "dlib_68";     // dlib_68 | 2dfan4
   bool with_recognizer = false;        // open the identity recognizer (reference selection, tests)
+  // Identity recognizer (DESIGN.md §4.1): "auto" = arcface_w600k_r50 when its model file is
+  // installed, else dlib's ResNet descriptor; or one of face_recognizer_names() explicitly.
+  std::string recognizer = "auto";
   inference::SessionOptions session;
 };
+
+// Valid values of FaceAnalyserOptions::recognizer, "auto" first.
+std::vector<std::string_view> face_recognizer_names();
 
 class FaceAnalyser {
  public:

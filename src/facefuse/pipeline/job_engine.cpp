@@ -48,6 +48,7 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
     analyser_options.detector_score = engine->options_.at("face_detector_score").get<float>();
   }
   analyser_options.with_recognizer = engine->needs_reference();
+  analyser_options.recognizer = engine->options_.at("face_recognizer").get<std::string>();
   analyser_options.session = spec.session;
   int min_size = engine->options_.at("face_detector_min_size").get<int>();
   analyser_options.min_face_size = min_size > 0 ? min_size : spec.min_face_size;

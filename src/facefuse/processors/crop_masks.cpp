@@ -20,8 +20,13 @@ std::vector<std::string> split_option_list(const std::string& text) {
   return words;
 }
 
+OptionSpec face_mask_blur_option() {
+  return {"face_mask_blur", "number", 0.3, "feathering of the mask edge, relative to face size", {}, 0, 1};
+}
+
 std::vector<OptionSpec> crop_mask_option_specs(bool with_regions_and_areas) {
   std::vector<OptionSpec> specs = {
+      face_mask_blur_option(),
       {"face_mask_types", "string", "box",
        with_regions_and_areas ? "masks of model-based processors, several separated by spaces: box, occlusion, region, area"
                               : "masks of model-based processors, several separated by spaces: box, occlusion"},

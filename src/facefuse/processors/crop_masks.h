@@ -39,6 +39,8 @@ struct CropMaskOptions {
 // Option schemas; `with_regions_and_areas` = false for processors that only use box and occlusion
 // (the enhancer).
 std::vector<OptionSpec> crop_mask_option_specs(bool with_regions_and_areas);
+// face_mask_blur, shared by every processor that feathers a face mask (also in crop_mask_option_specs).
+OptionSpec face_mask_blur_option();
 // Parses the validated options; kInvalidArgument naming the option on a bad list. Without
 // regions and areas (the enhancer, as in FaceFusion) "region" and "area" are accepted and ignored,
 // since one job's face_mask_types is shared by all its processors.

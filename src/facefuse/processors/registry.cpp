@@ -7,17 +7,26 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "facefuse/face/detector_factory.h"
 #include "facefuse/processors/face_debugger/face_debugger.h"
 #include "facefuse/processors/face_enhancer/face_enhancer.h"
 #include "facefuse/processors/face_swapper/face_swapper.h"
 
 namespace facefuse::processors {
 
+namespace {
+
+std::vector<std::string> names_of(const std::vector<std::string_view>& names) {
+  return {names.begin(), names.end()};
+}
+
+}  // namespace
+
 const std::vector<OptionSpec>& common_options() {
   static const std::vector<OptionSpec> specs = {
       {"face_detector", "string", "blazeface",
        "face detector; yolo_face, scrfd, retinaface and yunet are FaceFusion's models (docs/models.md)",
-       {"blazeface", "dlib_hog", "yolo_face", "scrfd", "retinaface", "yunet"}},
+       names_of(face::face_detector_names())},
       {"face_detector_size", "string", "640x640",
        "FaceFusion detectors: model input size (scrfd and retinaface take any listed size, the others 640x640)",
        {"160x160", "320x320", "480x480", "512x512", "640x640"}},
@@ -28,10 +37,13 @@ const std::vector<OptionSpec>& common_options() {
        "(CLI: comma-separated)",
        {"0", "90", "180", "270"}},
       {"face_landmarker", "string", "dlib_68", "68-point landmarker; 2dfan4 is FaceFusion's model (docs/models.md)",
-       {"dlib_68", "2dfan4"}},
+       names_of(face::face_landmarker_names())},
       {"face_detector_min_size", "number", 0,
        "smallest face to look for, in pixels (0 = auto: 40 for images, 1/8 of the frame height for videos; "
        "lower it for small faces in videos, at a cost in speed)", {}, 0, 4096},
+      {"face_recognizer", "string", "auto",
+       "identity model for reference selection: auto = arcface_w600k_r50 when installed, else dlib_resnet",
+       names_of(face::face_recognizer_names())},
       {"face_selector_mode", "string", "reference",
        "which target faces to process: many = all, one = the first in order, reference = the person at "
        "--reference-face-position",

@@ -1,12 +1,13 @@
 #include "facefuse/processors/face_debugger/face_debugger.h"
 
 #include "facefuse/face/face_mask.h"
+#include "facefuse/processors/crop_masks.h"
 #include "facefuse/processors/face_debugger/face_debugger_draw.h"
 
 namespace facefuse::processors {
 
 std::vector<OptionSpec> face_debugger_options() {
-  return {{"face_mask_blur", "number", 0.3, "feathering of the mask edge, relative to face size", {}, 0, 1}};
+  return {face_mask_blur_option()};
 }
 
 Status FaceDebugger::open(const ProcessorContext& context) {

@@ -18,7 +18,6 @@ std::vector<OptionSpec> face_enhancer_options() {
       {"face_enhancer_blend", "number", 80, "how much of the restored face to show, percent", {}, 0, 100},
       {"face_enhancer_weight", "number", 0.5,
        "codeformer only: fidelity weight (0 = strongest restoration, 1 = closest to the input)", {}, 0, 1},
-      {"face_mask_blur", "number", 0.3, "feathering of the mask edge, relative to face size", {}, 0, 1},
   };
   for (auto& spec : crop_mask_option_specs(false)) specs.push_back(std::move(spec));
   return specs;

@@ -49,7 +49,6 @@ std::vector<OptionSpec> face_swapper_options() {
        "how far the source's face shape is bent to the target's (0 = source proportions kept, best identity; "
        "1 = target's landmarks exactly)", {}, 0, 1},
       {"face_swapper_blend_mode", "string", "multiband", "how the face is merged", {"multiband", "poisson"}},
-      {"face_mask_blur", "number", defaults.face_mask_blur, "feathering of the mask edge, relative to face size", {}, 0, 1},
       {"face_swapper_mouth_mask", "boolean", false, "keep the target's inner mouth (teeth, tongue)"},
   };
   for (auto& spec : crop_mask_option_specs(true)) specs.push_back(std::move(spec));
