@@ -6,7 +6,7 @@ CACHE ?= $(or $(FACEFUSE_CACHE),$(HOME)/.cache/facefuse)
 PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
-.PHONY: setup build demo test test-fast examples bench bench-service clean
+.PHONY: setup build serve demo test test-fast examples bench bench-service clean
 
 setup:
 	scripts/setup
@@ -14,6 +14,14 @@ setup:
 build: setup
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The service on embedded defaults (SQLite + files under ~/.local/share/facefuse/service): open
+# http://127.0.0.1:8080/ to upload a face and a target and watch the job. Loopback only, so no API
+# keys (--no-auth); LISTEN=0.0.0.0:8080 needs keys: drop --no-auth via SERVE_FLAGS=.
+LISTEN ?= 127.0.0.1:8080
+SERVE_FLAGS ?= --no-auth
+serve: build
+	$(FACEFUSE) serve --listen $(LISTEN) $(SERVE_FLAGS)
 
 # The main job: swap a real face photo into another real photo and print where the result is.
 demo: build

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "facefuse/cli/progress_bar.h"
+#include "facefuse/cli/serve_command.h"
 #include "facefuse/core/error_codes.h"
 #include "facefuse/core/log.h"
 #include "facefuse/core/paths.h"
@@ -456,6 +457,10 @@ int run_cli(int argc, char** argv) {
   bool detect_landmarks = false;
   detect->add_flag("--landmarks-68", detect_landmarks, "include the 68 landmarks of each face");
 
+  // serve (flags in serve_command.cpp)
+  ServeFlags serve_flags;
+  auto* serve = add_serve_command(app, serve_flags);
+
   // models
   auto* models = app.add_subcommand("models", "Model catalogue: list, download and verify models (docs/models.md)");
   models->require_subcommand(1);
@@ -547,6 +552,7 @@ int run_cli(int argc, char** argv) {
     std::cout << result->dump(2) << "\n";
     return kExitOk;
   }
+  if (serve->parsed()) return run_serve_command(serve_flags, global.models_dir, *so, global.log_level);
   if (models_list->parsed()) return run_models_list(global, list_json, list_verify);
   if (models_download->parsed()) return run_models_download(global, download_flags);
   if (models_verify->parsed()) return run_models_verify(global, verify_ids);

@@ -1,0 +1,65 @@
+#include "facefuse/cli/serve_command.h"
+
+#include <cstdio>
+
+#include "facefuse/core/error_codes.h"
+#include "facefuse/core/paths.h"
+
+namespace facefuse::cli {
+
+CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
+  auto& o = flags.options;
+  o.data_dir = facefuse_home() / "service";
+  auto* serve = app.add_subcommand("serve", "Run the job service: REST API, WebSocket progress, web page and "
+                                            "in-process workers on a SQLite store and local file storage");
+  serve->add_option("--listen", o.listen, "address to listen on, HOST:PORT (port 0 picks a free one)")
+      ->envname("FACEFUSE_LISTEN")->capture_default_str();
+  serve->add_option("--data", o.data_dir, "data directory: job store, storage, temp space")
+      ->envname("FACEFUSE_DATA")->capture_default_str();
+  serve->add_option("--storage", o.storage_uri, "blob storage URI (default file://<data>/storage)")->envname("FACEFUSE_STORAGE");
+  serve->add_option("--workers", o.workers, "jobs processed at once (CPU threads are shared between them)")
+      ->envname("FACEFUSE_WORKERS")->capture_default_str();
+  serve->add_option("--http-threads", o.http_threads, "HTTP connection threads; each open WebSocket holds one")
+      ->capture_default_str();
+  serve->add_option("--grace-seconds", o.grace_seconds, "on SIGTERM, how long running tasks may finish before "
+                                                        "their leases are released")->capture_default_str();
+  serve->add_option("--lease-seconds", o.lease_seconds, "task lease: a crashed worker's task runs again this long "
+                                                        "after its last heartbeat")->capture_default_str();
+  serve->add_flag("--no-auth", flags.no_auth, "no API keys: every request acts as tenant 'local' (for a server on "
+                                              "loopback used by one person)")->envname("FACEFUSE_NO_AUTH");
+  serve->add_flag("--allow-private-urls", o.allow_private_urls, "let URL inputs and webhooks reach loopback, private "
+                                                               "and link-local addresses (refused by default)");
+  serve->add_option("--rate-limit", o.rate_limit, "requests per second per API key")->capture_default_str();
+  serve->add_option("--rate-burst", o.rate_burst, "burst size per API key")->capture_default_str();
+  serve->add_option("--ip-rate-limit", o.ip_rate_limit, "requests per second per client address")->capture_default_str();
+  serve->add_option("--ip-rate-burst", o.ip_rate_burst, "burst size per client address")->capture_default_str();
+  serve->add_option("--max-active-jobs", o.max_active_jobs, "pending + processing jobs per tenant; more are refused "
+                                                            "with 429")->capture_default_str();
+  serve->add_option("--max-upload-mb", flags.max_upload_mb, "largest upload, MiB")->capture_default_str();
+  serve->add_option("--max-pixels", o.limits.max_pixels, "largest image or video frame, pixels")->capture_default_str();
+  serve->add_option("--max-video-seconds", o.limits.max_video_seconds, "longest video upload, seconds")->capture_default_str();
+  return serve;
+}
+
+int run_serve_command(ServeFlags flags, const std::string& models_dir, const inference::SessionOptions& session,
+                      const std::string& log_level) {
+  auto& o = flags.options;
+  if (flags.max_upload_mb <= 0) {
+    std::fprintf(stderr, "facefuse: error: --max-upload-mb must be more than 0\n");
+    return kExitBadInput;
+  }
+  o.limits.max_upload_bytes = static_cast<int64_t>(flags.max_upload_mb * 1024 * 1024);
+  o.auth = !flags.no_auth;
+  o.models_dir = models_dir;
+  o.session = session;
+  o.log_level = log_level;
+  o.version = "facefuse 0.1.0";
+  Status s = server::serve(o);
+  if (!s.is_ok()) {
+    std::fprintf(stderr, "facefuse: error: %s\n", s.message().c_str());
+    return s.code() == StatusCode::kUnavailable ? kExitProcessingFailure : exit_code_for(s.code());
+  }
+  return kExitOk;
+}
+
+}  // namespace facefuse::cli

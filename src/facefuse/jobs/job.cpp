@@ -1,0 +1,88 @@
+#include "facefuse/jobs/job.h"
+
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace facefuse::jobs {
+
+namespace {
+constexpr const char* kJobStateNames[] = {"pending", "processing", "completed", "failed", "cancelled"};
+
+// RFC 3339 UTC with milliseconds, or null for 0 (not happened yet).
+nlohmann::json timestamp_json(int64_t ms) {
+  if (ms <= 0) return nullptr;
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03d}Z", buffer, static_cast<int>(ms % 1000));
+}
+}  // namespace
+
+const char* job_state_name(JobState state) { return kJobStateNames[static_cast<int>(state)]; }
+
+Result<JobState> parse_job_state(const std::string& name) {
+  for (int i = 0; i < 5; ++i) {
+    if (name == kJobStateNames[i]) return static_cast<JobState>(i);
+  }
+  return invalid_argument(fmt::format("unknown job status '{}': use pending, processing, completed, failed or cancelled", name));
+}
+
+const char* task_kind_name(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::kImage: return "image";
+    case TaskKind::kChunk: return "chunk";
+    case TaskKind::kMerge: return "merge";
+  }
+  return "image";
+}
+
+const char* task_state_name(TaskState state) {
+  switch (state) {
+    case TaskState::kBlocked: return "blocked";
+    case TaskState::kPending: return "pending";
+    case TaskState::kLeased: return "leased";
+    case TaskState::kDone: return "done";
+    case TaskState::kFailed: return "failed";
+    case TaskState::kCancelled: return "cancelled";
+  }
+  return "pending";
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+nlohmann::json job_to_json(const Job& job) {
+  nlohmann::json out = {
+      {"job_id", job.id},
+      {"status", job_state_name(job.state)},
+      {"kind", job.kind},
+      {"progress", job.progress},
+      {"step", job.step},
+      {"frames_done", job.frames_done},
+      {"frames_total", job.frames_total},
+      {"fps", job.fps},
+      {"eta_seconds", job.eta_seconds < 0 ? nlohmann::json(nullptr) : nlohmann::json(job.eta_seconds)},
+      {"estimated_finish_time",
+       job.eta_seconds < 0 || is_terminal(job.state) ? nlohmann::json(nullptr)
+                                                     : timestamp_json(now_ms() + static_cast<int64_t>(job.eta_seconds * 1000))},
+      {"input_summary", job.input_summary},
+      {"output_url", job.output_key.empty() ? nlohmann::json(nullptr) : nlohmann::json("/media/" + job.output_key)},
+      {"cached", job.cached},
+      {"created_at", timestamp_json(job.created_at_ms)},
+      {"updated_at", timestamp_json(job.updated_at_ms)},
+      {"started_at", timestamp_json(job.started_at_ms)},
+      {"finished_at", timestamp_json(job.finished_at_ms)},
+      {"error", job.error_code.empty() ? nlohmann::json(nullptr)
+                                       : nlohmann::json{{"error", job.error_code}, {"message", job.error_message}}},
+  };
+  if (job.cancel_requested && !is_terminal(job.state)) out["cancel_requested"] = true;
+  return out;
+}
+
+}  // namespace facefuse::jobs

@@ -1,0 +1,231 @@
+#include "facefuse/jobs/job_request.h"
+
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "facefuse/processors/registry.h"
+
+namespace facefuse::jobs {
+
+namespace {
+
+using nlohmann::json;
+
+const std::set<std::string> kImageFormats = {"jpg", "png", "webp"};
+const std::set<std::string> kVideoFormats = {"mp4", "mkv", "mov", "webm"};
+constexpr int kDefaultImageQuality = 95;
+constexpr int kDefaultVideoQuality = 80;
+
+Status check_keys(const json& object, const std::set<std::string>& allowed, const std::string& where) {
+  for (const auto& [key, value] : object.items()) {
+    if (allowed.count(key) == 0) {
+      return invalid_argument(fmt::format("{}: unknown field '{}' (allowed: {})", where, key, fmt::join(allowed, ", ")));
+    }
+  }
+  return Status::ok();
+}
+
+Result<json> object_field(const json& body, const std::string& name, bool required) {
+  if (!body.contains(name) || body[name].is_null()) {
+    if (required) return invalid_argument(fmt::format("'{}' is required", name));
+    return json::object();
+  }
+  if (!body[name].is_object()) return invalid_argument(fmt::format("'{}' must be a JSON object", name));
+  return body[name];
+}
+
+Result<int64_t> integer_field(const json& object, const std::string& where, int64_t min, int64_t max) {
+  if (!object.is_number_integer() && !(object.is_number_float() && object.get<double>() == std::floor(object.get<double>()))) {
+    return invalid_argument(fmt::format("{} must be an integer", where));
+  }
+  int64_t v = object.get<int64_t>();
+  if (v < min || v > max) return invalid_argument(fmt::format("{} must be between {} and {}, got {}", where, min, max, v));
+  return v;
+}
+
+Result<Upload> resolve_upload(const json& part, const std::string& where, const UploadLookup& lookup) {
+  if (!part.contains("upload_id")) return invalid_argument(fmt::format("{}.upload_id (or {}.url) is required", where, where));
+  if (!part["upload_id"].is_string()) return invalid_argument(fmt::format("{}.upload_id must be a string", where));
+  return lookup(part["upload_id"].get<std::string>());
+}
+
+}  // namespace
+
+Result<json> normalise_job_request(const json& body, const UploadLookup& lookup) {
+  if (!body.is_object()) return invalid_argument("the job body must be a JSON object");
+  FF_RETURN_IF_ERROR(check_keys(body, {"source", "target", "output", "options", "webhook"}, "job body"));
+  FF_ASSIGN_OR_RETURN(json source, object_field(body, "source", true));
+  FF_ASSIGN_OR_RETURN(json target, object_field(body, "target", true));
+  FF_ASSIGN_OR_RETURN(json output, object_field(body, "output", false));
+  FF_ASSIGN_OR_RETURN(json options, object_field(body, "options", false));
+  FF_RETURN_IF_ERROR(check_keys(source, {"upload_id", "url", "reference_face_index"}, "source"));
+  FF_RETURN_IF_ERROR(check_keys(target, {"upload_id", "url", "frame_range", "frame_number"}, "target"));
+  FF_RETURN_IF_ERROR(check_keys(output, {"format", "resolution", "quality", "fps", "chunk_frames"}, "output"));
+
+  FF_ASSIGN_OR_RETURN(Upload source_upload, resolve_upload(source, "source", lookup));
+  if (source_upload.media != "image") {
+    return invalid_argument(fmt::format("source.upload_id '{}' is a {}: the source must be an image with a face",
+                                        source_upload.id, source_upload.media));
+  }
+  FF_ASSIGN_OR_RETURN(Upload target_upload, resolve_upload(target, "target", lookup));
+  const bool video_target = target_upload.media == "video";
+
+  json out;
+  out["source"] = {{"upload_id", source_upload.id}, {"storage_key", source_upload.storage_key},
+                   {"sha256", source_upload.sha256}};
+  json norm_target = {{"upload_id", target_upload.id}, {"storage_key", target_upload.storage_key},
+                      {"sha256", target_upload.sha256}, {"media", target_upload.media},
+                      {"frame_range", nullptr}, {"frame_number", nullptr}};
+  if (target.contains("frame_range") && !target["frame_range"].is_null()) {
+    if (!video_target) return invalid_argument("target.frame_range applies to video targets only");
+    const json& range = target["frame_range"];
+    if (!range.is_array() || range.size() != 2) {
+      return invalid_argument("target.frame_range must be [start, end]: the first frame and one past the last");
+    }
+    FF_ASSIGN_OR_RETURN(int64_t start, integer_field(range[0], "target.frame_range[0]", 0, INT64_MAX / 2));
+    FF_ASSIGN_OR_RETURN(int64_t end, integer_field(range[1], "target.frame_range[1]", 1, INT64_MAX / 2));
+    if (end <= start) return invalid_argument(fmt::format("target.frame_range [{}, {}]: end must be after start", start, end));
+    norm_target["frame_range"] = {start, end};
+  }
+
+  // Output format: the target's kind unless asked; an image from a video takes one frame.
+  std::string format = video_target ? "mp4" : target_upload.info.value("format", std::string("jpg"));
+  if (output.contains("format")) {
+    if (!output["format"].is_string()) return invalid_argument("output.format must be a string");
+    format = output["format"].get<std::string>();
+    if (format == "jpeg") format = "jpg";
+  }
+  const bool image_output = kImageFormats.count(format) != 0;
+  if (!image_output && kVideoFormats.count(format) == 0) {
+    return invalid_argument(fmt::format("output.format '{}' is not supported: use jpg, png, webp (images) or mp4, "
+                                        "mkv, mov, webm (videos)", format));
+  }
+  if (!video_target && !image_output) {
+    return invalid_argument(fmt::format("output.format '{}' is a video format but the target is an image", format));
+  }
+  if (target.contains("frame_number") && !target["frame_number"].is_null()) {
+    if (!video_target || !image_output) {
+      return invalid_argument("target.frame_number applies to a video target with an image output format");
+    }
+    FF_ASSIGN_OR_RETURN(int64_t n, integer_field(target["frame_number"], "target.frame_number", 0, INT64_MAX / 2));
+    norm_target["frame_number"] = n;
+  }
+  out["target"] = norm_target;
+
+  json norm_output = {{"format", format}};
+  int64_t quality = image_output ? kDefaultImageQuality : kDefaultVideoQuality;
+  if (output.contains("quality")) {
+    FF_ASSIGN_OR_RETURN(quality, integer_field(output["quality"], "output.quality", 0, 100));
+  }
+  norm_output["quality"] = quality;
+  double scale = 1.0;
+  if (output.contains("resolution") && !output["resolution"].is_null()) {
+    if (!video_target || image_output) return invalid_argument("output.resolution applies to video outputs only");
+    int w = 0, h = 0;
+    char tail = 0;
+    std::string text = output["resolution"].is_string() ? output["resolution"].get<std::string>() : "";
+    if (std::sscanf(text.c_str(), "%dx%d%c", &w, &h, &tail) != 2 || w <= 0 || h <= 0) {
+      return invalid_argument("output.resolution must be \"WIDTHxHEIGHT\", e.g. \"1280x720\"");
+    }
+    int tw = target_upload.info.value("width", 0), th = target_upload.info.value("height", 0);
+    if (tw <= 0 || th <= 0) return invalid_argument("output.resolution: the target's size is unknown");
+    scale = static_cast<double>(w) / tw;
+    if (std::abs(th * scale - h) > 2.0) {
+      return invalid_argument(fmt::format("output.resolution {}x{} changes the target's aspect ratio ({}x{}): the "
+                                          "output keeps it, e.g. {}x{}", w, h, tw, th, w, static_cast<int>(th * scale)));
+    }
+  }
+  norm_output["scale"] = scale;
+  double fps = 0;
+  if (output.contains("fps")) {
+    if (!output["fps"].is_number() || output["fps"].get<double>() < 0 || output["fps"].get<double>() > 240) {
+      return invalid_argument("output.fps must be a number from 0 (the target's) to 240");
+    }
+    fps = output["fps"].get<double>();
+  }
+  norm_output["fps"] = fps;
+  int64_t chunk_frames = 0;
+  if (output.contains("chunk_frames")) {
+    FF_ASSIGN_OR_RETURN(chunk_frames, integer_field(output["chunk_frames"], "output.chunk_frames", 0, 1'000'000));
+  }
+  norm_output["chunk_frames"] = chunk_frames;
+  out["output"] = norm_output;
+
+  // Processors (whitelist) and their options; the seed's names are aliases of the engine's.
+  std::vector<std::string> processors = {"face_swapper"};
+  if (options.contains("processors")) {
+    const json& list = options["processors"];
+    if (!list.is_array() || list.empty()) return invalid_argument("options.processors must be a non-empty array of names");
+    processors.clear();
+    for (const auto& p : list) {
+      if (!p.is_string()) return invalid_argument("options.processors must hold processor names (strings)");
+      FF_RETURN_IF_ERROR(processors::find_processor(p.get<std::string>()).status());
+      processors.push_back(p.get<std::string>());
+    }
+    options.erase("processors");
+  }
+  const std::pair<const char*, const char*> kAliases[] = {{"blend_ratio", "face_swapper_blend"},
+                                                          {"enhancer_model", "face_enhancer_model"}};
+  for (const auto& [alias, name] : kAliases) {
+    if (options.contains(alias)) {
+      options[name] = options[alias];
+      options.erase(alias);
+    }
+  }
+  if (source.contains("reference_face_index")) options["reference_face_position"] = source["reference_face_index"];
+  auto validated = processors::validate_options(processors, options);
+  if (!validated) return invalid_argument("options: " + validated.status().message());
+  out["processors"] = processors;
+  out["options"] = *validated;
+
+  out["webhook"] = nullptr;
+  if (body.contains("webhook") && !body["webhook"].is_null()) {
+    const json& hook = body["webhook"];
+    if (!hook.is_object()) return invalid_argument("webhook must be an object {url, secret}");
+    FF_RETURN_IF_ERROR(check_keys(hook, {"url", "secret"}, "webhook"));
+    if (!hook.contains("url") || !hook["url"].is_string()) return invalid_argument("webhook.url must be a string");
+    std::string url = hook["url"].get<std::string>();
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      return invalid_argument("webhook.url must be an http:// or https:// URL");
+    }
+    if (hook.contains("secret") && !hook["secret"].is_string()) return invalid_argument("webhook.secret must be a string");
+    out["webhook"] = {{"url", url}, {"secret", hook.value("secret", std::string())}};
+  }
+  return out;
+}
+
+pipeline::JobSpec job_spec_for(const json& request, const JobInputs& inputs, const std::filesystem::path& output,
+                               const std::filesystem::path& temp_dir, const ExecutionSettings& settings) {
+  pipeline::JobSpec spec;
+  spec.sources = {inputs.source};
+  spec.target = inputs.target;
+  spec.output = output;
+  spec.processors = request["processors"].get<std::vector<std::string>>();
+  spec.options = request["options"];
+  spec.models_dir = settings.models_dir;
+  spec.session = settings.session;
+  spec.max_pixels = settings.max_pixels;
+  spec.processing_threads = settings.processing_threads;
+  spec.temp_dir = temp_dir;
+  const json& out = request["output"];
+  spec.output_quality = out["quality"].get<int>();
+  spec.video.quality = out["quality"].get<int>();
+  spec.video.scale = out["scale"].get<double>();
+  spec.video.fps = out["fps"].get<double>();
+  spec.video.chunk_frames = out["chunk_frames"].get<int64_t>();
+  const json& target = request["target"];
+  if (target["frame_range"].is_array()) {
+    spec.video.trim_frame_start = target["frame_range"][0].get<int64_t>();
+    spec.video.trim_frame_end = target["frame_range"][1].get<int64_t>();
+  }
+  if (target["frame_number"].is_number()) spec.video.frame_number = target["frame_number"].get<int64_t>();
+  return spec;
+}
+
+std::string output_file_name(const json& request) {
+  return "output." + request["output"]["format"].get<std::string>();
+}
+
+}  // namespace facefuse::jobs

@@ -1,0 +1,57 @@
+// The job body of the API (DESIGN.md §5.1, seed contract, snake_case) and its normalised form.
+//
+//   {"source": {"upload_id": "..." | "url": "https://...", "reference_face_index": 0},
+//    "target": {"upload_id": "..." | "url": "https://...", "frame_range": [start, end], "frame_number": N},
+//    "output": {"format": "jpg|png|webp|mp4|mkv|mov|webm", "resolution": "WxH", "quality": 0-100,
+//               "fps": 0, "chunk_frames": 0},
+//    "options": {"processors": ["face_swapper"], "face_detector": "blazeface", "blend_ratio": 0.8, ...},
+//    "webhook": {"url": "...", "secret": "..."}}
+//
+// URL inputs are fetched and registered as uploads by JobService before normalisation.
+// normalise_job_request() checks every field (unknown keys, types, ranges, processor whitelist,
+// processor options through processors::validate_options) and returns the stored form: upload ids
+// resolved to storage keys and checksums, option aliases mapped to engine names (blend_ratio →
+// face_swapper_blend, enhancer_model → face_enhancer_model), defaults filled in, so equal requests
+// normalise to equal JSON (the result cache's fingerprint hashes it).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "facefuse/jobs/job_store.h"
+#include "facefuse/pipeline/job_spec.h"
+
+namespace facefuse::jobs {
+
+// Looks an upload id up for the tenant (kNotFound when missing or another tenant's).
+using UploadLookup = std::function<Result<Upload>(const std::string& upload_id)>;
+
+Result<nlohmann::json> normalise_job_request(const nlohmann::json& body, const UploadLookup& lookup);
+
+// Local files of a job's inputs (downloaded from storage into the job's temp directory).
+struct JobInputs {
+  std::filesystem::path source;
+  std::filesystem::path target;
+};
+
+// How this node runs jobs (models, inference backend, thread budget, limits).
+struct ExecutionSettings {
+  std::filesystem::path models_dir;
+  inference::SessionOptions session;
+  int processing_threads = 0;
+  int64_t max_pixels = media::kDefaultMaxPixels;
+};
+
+// The pipeline job for a normalised request; `output` is the local file to write, `temp_dir` the
+// job's private temp space.
+pipeline::JobSpec job_spec_for(const nlohmann::json& request, const JobInputs& inputs,
+                               const std::filesystem::path& output, const std::filesystem::path& temp_dir,
+                               const ExecutionSettings& settings);
+
+// "output.jpg", "output.mp4": the output file name for the request's format.
+std::string output_file_name(const nlohmann::json& request);
+
+}  // namespace facefuse::jobs

@@ -1,0 +1,314 @@
+#include "facefuse/jobs/job_service.h"
+
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "facefuse/inference/model_catalog.h"
+#include "facefuse/media/image_io.h"
+#include "facefuse/media/video_probe.h"
+#include "facefuse/pipeline/video_job.h"
+#include "facefuse/storage/crypto.h"
+
+namespace facefuse::jobs {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Chunks shorter than this cost more in set-up (models, keyframe seek, tracker warm-up) than they
+// gain in parallelism and retry granularity.
+constexpr int64_t kMinChunkFrames = 30;
+
+Result<std::string> sha256_of_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return unavailable(fmt::format("cannot read {}", path.string()));
+  storage::Sha256 hash;
+  std::string buffer(1 << 16, '\0');
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    hash.update(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+  }
+  return hash.finish_hex();
+}
+
+// What an upload holds, judged by content: an image (header read, no decode) or a video (probed).
+struct SniffedMedia {
+  std::string media;      // image | video
+  std::string extension;  // storage key extension
+  json info;
+};
+
+Result<SniffedMedia> sniff_media(const fs::path& file, const ServiceLimits& limits) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<uint8_t> head(64 * 1024);
+  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  if (head.empty()) return invalid_argument("the uploaded file is empty");
+  media::ImageFormat format = media::sniff_image_format(head);
+  if (format != media::ImageFormat::kUnknown) {
+    auto size = media::read_image_size(head, format);
+    if (!size) return invalid_argument("the uploaded image has a malformed header: " + size.status().message());
+    int64_t pixels = static_cast<int64_t>(size->width) * size->height;
+    if (pixels > limits.max_pixels) {
+      return limit_exceeded(fmt::format("the image is {}x{} = {} pixels, over this server's limit of {}", size->width,
+                                        size->height, pixels, limits.max_pixels));
+    }
+    std::string ext = format == media::ImageFormat::kJpeg ? "jpg" : format == media::ImageFormat::kPng ? "png" : "webp";
+    return SniffedMedia{"image", ext, {{"format", ext}, {"width", size->width}, {"height", size->height}}};
+  }
+  if (media::looks_like_video(file)) {
+    auto info = media::probe_video(file);
+    if (!info) return info.status();
+    int64_t pixels = static_cast<int64_t>(info->width) * info->height;
+    if (pixels > limits.max_pixels) {
+      return limit_exceeded(fmt::format("the video's frames are {}x{}, over this server's limit of {} pixels",
+                                        info->width, info->height, limits.max_pixels));
+    }
+    if (info->duration_sec > limits.max_video_seconds) {
+      return limit_exceeded(fmt::format("the video lasts {:.1f} s, over this server's limit of {:.0f} s",
+                                        info->duration_sec, limits.max_video_seconds));
+    }
+    return SniffedMedia{"video", "video", {{"width", info->width}, {"height", info->height},
+                                           {"frame_count", info->frame_count}, {"fps", info->fps},
+                                           {"duration_sec", info->duration_sec}, {"codec", info->codec},
+                                           {"has_audio", !info->audio.empty()}}};
+  }
+  return unsupported("the upload is neither an image (JPEG, PNG, WebP) nor a video facefuse can read; the type is "
+                     "judged by content, not by the file name");
+}
+
+// Identities of the installed model files (name, size, modification time): a changed model file
+// changes every fingerprint, so the cache never serves results of an older model.
+json model_identities(const fs::path& models_dir) {
+  json out = json::array();
+  for (const auto& m : inference::model_catalog()) {
+    std::error_code ec;
+    fs::path p = models_dir / m.file;
+    auto size = fs::file_size(p, ec);
+    if (ec) continue;
+    auto mtime = fs::last_write_time(p, ec).time_since_epoch().count();
+    out.push_back({m.id, size, mtime});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string upload_key(const std::string& upload_id, const std::string& extension) {
+  return fmt::format("uploads/{}/input.{}", upload_id, extension);
+}
+std::string output_prefix(const std::string& job_id) { return "outputs/" + job_id; }
+std::string job_temp_prefix(const std::string& job_id) { return "jobs/" + job_id; }
+std::string segment_key(const std::string& job_id, int chunk_index) {
+  return fmt::format("jobs/{}/segments/chunk-{:05d}.mp4", job_id, chunk_index);
+}
+
+Result<std::string> new_id(const std::string& prefix) {
+  FF_ASSIGN_OR_RETURN(std::string bytes, storage::random_bytes(8));
+  return prefix + storage::hex_encode(bytes);
+}
+
+JobService::JobService(JobServiceConfig config, JobStore& store, storage::BlobStore& blobs)
+    : config_(std::move(config)), store_(store), blobs_(blobs) {}
+
+void JobService::set_hooks(std::function<void()> on_submit, std::function<void(const std::string&)> on_cancel,
+                           std::function<void(const Job&)> on_finished) {
+  on_submit_ = std::move(on_submit);
+  on_cancel_ = std::move(on_cancel);
+  on_finished_ = std::move(on_finished);
+}
+
+Status JobService::fetch_url_inputs(const std::string& tenant, json& body) {
+  if (!body.is_object()) return Status::ok();
+  for (const char* part : {"source", "target"}) {
+    if (!body.contains(part) || !body[part].is_object() || !body[part].contains("url")) continue;
+    json& input = body[part];
+    if (input.contains("upload_id")) return invalid_argument(fmt::format("{}: give either upload_id or url, not both", part));
+    if (!input["url"].is_string()) return invalid_argument(fmt::format("{}.url must be a string", part));
+    const std::string url = input["url"].get<std::string>();
+    FF_ASSIGN_OR_RETURN(std::string fetch_id, new_id("fetch_"));
+    fs::path file = config_.temp_root / "uploads" / fetch_id;
+    std::error_code ec;
+    fs::create_directories(file.parent_path(), ec);
+    storage::UrlFetchOptions options = config_.url_fetch;
+    options.max_bytes = static_cast<uint64_t>(config_.limits.max_upload_bytes);
+    auto fetched = storage::fetch_url_to_file(url, file, options);
+    if (!fetched) {
+      fs::remove(file, ec);
+      return Status(fetched.status().code(), fmt::format("{}.url: {}", part, fetched.status().message()));
+    }
+    std::string name = url.substr(url.find_last_of('/') + 1);
+    auto upload = register_upload(tenant, file, name.substr(0, name.find('?')));
+    fs::remove(file, ec);
+    if (!upload) return Status(upload.status().code(), fmt::format("{}.url: {}", part, upload.status().message()));
+    input.erase("url");
+    input["upload_id"] = upload->id;
+  }
+  return Status::ok();
+}
+
+Result<Upload> JobService::register_upload(const std::string& tenant, const fs::path& file,
+                                           const std::string& client_filename) {
+  std::error_code ec;
+  auto size = fs::file_size(file, ec);
+  if (ec) return internal_error(fmt::format("the stored upload {} is missing", file.string()));
+  if (static_cast<int64_t>(size) > config_.limits.max_upload_bytes) {
+    return limit_exceeded(fmt::format("the upload is {} bytes, over this server's limit of {} bytes", size,
+                                      config_.limits.max_upload_bytes));
+  }
+  FF_ASSIGN_OR_RETURN(SniffedMedia sniffed, sniff_media(file, config_.limits));
+  FF_ASSIGN_OR_RETURN(std::string sha, sha256_of_file(file));
+  FF_ASSIGN_OR_RETURN(std::string id, new_id("up_"));
+  Upload upload;
+  upload.id = id;
+  upload.tenant = tenant;
+  upload.storage_key = upload_key(id, sniffed.extension);
+  upload.filename = client_filename;
+  upload.sha256 = sha;
+  upload.size = static_cast<int64_t>(size);
+  upload.media = sniffed.media;
+  upload.info = sniffed.info;
+  upload.created_at_ms = now_ms();
+  FF_RETURN_IF_ERROR(blobs_.put_file(upload.storage_key, file));
+  FF_RETURN_IF_ERROR(store_.add_upload(upload));
+  return upload;
+}
+
+std::string JobService::fingerprint(const json& request) const {
+  json material = request;
+  material.erase("webhook");
+  material["source"].erase("upload_id");
+  material["source"].erase("storage_key");
+  material["target"].erase("upload_id");
+  material["target"].erase("storage_key");
+  // Chunking changes how, not what: outputs are identical either way.
+  material["output"].erase("chunk_frames");
+  material["engine"] = config_.engine_version;
+  material["models"] = model_identities(config_.execution.models_dir);
+  return storage::sha256_hex(material.dump());
+}
+
+Result<NewJob> JobService::plan(const std::string& job_id, const std::string& tenant, json request) {
+  NewJob out;
+  Job& job = out.job;
+  job.id = job_id;
+  job.tenant = tenant;
+  job.step = "queued";
+  const json& target = request["target"];
+  FF_ASSIGN_OR_RETURN(Upload target_upload, store_.get_upload(tenant, target["upload_id"].get<std::string>()));
+  const bool video_output = target_upload.media == "video" &&
+                            request["output"]["format"].get<std::string>() != "jpg" &&
+                            request["output"]["format"].get<std::string>() != "png" &&
+                            request["output"]["format"].get<std::string>() != "webp";
+  job.input_summary = {{"target_media", target_upload.media}, {"source_faces", nullptr}};
+  for (const char* k : {"width", "height", "frame_count", "fps", "duration_sec"}) {
+    if (target_upload.info.contains(k)) job.input_summary[k] = target_upload.info[k];
+  }
+  if (target_upload.info.contains("duration_sec")) job.input_summary["target_duration_sec"] = target_upload.info["duration_sec"];
+  if (!video_output) {
+    job.kind = "image";
+    out.tasks.push_back({TaskKind::kImage, 0, 0, 0});
+  } else {
+    // Planning probes the target: check the video options now (400 at submit, not a failed job
+    // later) and split the output frames into chunks.
+    fs::path temp = config_.temp_root / job_id / "plan";
+    FF_RETURN_IF_ERROR(blobs_.get_file(target_upload.storage_key, temp / "target"));
+    JobInputs inputs{fs::path(), temp / "target"};
+    pipeline::JobSpec spec = job_spec_for(request, inputs, temp / output_file_name(request), temp, config_.execution);
+    auto planned = pipeline::plan_video_job(spec);
+    if (planned && request["output"]["chunk_frames"].get<int64_t>() == 0) {
+      int64_t per_chunk = static_cast<int64_t>(std::ceil(static_cast<double>(planned->frames_total) /
+                                                         std::max(1, 2 * config_.workers)));
+      request["output"]["chunk_frames"] = std::max(kMinChunkFrames, per_chunk);
+      spec.video.chunk_frames = request["output"]["chunk_frames"].get<int64_t>();
+      planned = pipeline::plan_video_job(spec);
+    }
+    std::error_code ec;
+    fs::remove_all(config_.temp_root / job_id, ec);
+    if (!planned) return planned.status();
+    job.kind = "video";
+    job.frames_total = planned->frames_total;
+    job.input_summary["frame_count"] = planned->frames_total;
+    job.input_summary["chunks"] = planned->chunks.size();
+    for (size_t i = 0; i < planned->chunks.size(); ++i) {
+      out.tasks.push_back({TaskKind::kChunk, static_cast<int>(i), planned->chunks[i].begin, planned->chunks[i].end});
+    }
+    out.tasks.push_back({TaskKind::kMerge, 0, 0, 0});
+  }
+  job.request = std::move(request);
+  return out;
+}
+
+Result<CreatedJob> JobService::submit(const std::string& tenant, const json& body, const std::string& idempotency_key) {
+  if (idempotency_key.size() > 200) return invalid_argument("Idempotency-Key must be at most 200 characters");
+  json resolved = body;
+  FF_RETURN_IF_ERROR(fetch_url_inputs(tenant, resolved));
+  FF_ASSIGN_OR_RETURN(json request, normalise_job_request(resolved, [&](const std::string& id) {
+                        return store_.get_upload(tenant, id);
+                      }));
+  FF_ASSIGN_OR_RETURN(std::string job_id, new_id("job_"));
+  FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request)));
+  job.job.idempotency_key = idempotency_key;
+  job.job.fingerprint = fingerprint(job.job.request);
+
+  // Result cache: a completed job of this tenant with the same fingerprint gives its output (a
+  // copy under the new job, so deleting either job leaves the other's output intact).
+  FF_ASSIGN_OR_RETURN(std::optional<Job> cached, store_.find_cached(tenant, job.job.fingerprint));
+  std::string copied_key;
+  if (cached) {
+    fs::path temp = config_.temp_root / job_id / "cache";
+    std::string key = output_prefix(job_id) + "/" + output_file_name(job.job.request);
+    Status copied = blobs_.get_file(cached->output_key, temp / "output");
+    if (copied.is_ok()) copied = blobs_.put_file(key, temp / "output");
+    std::error_code ec;
+    fs::remove_all(config_.temp_root / job_id, ec);
+    if (copied.is_ok()) {
+      copied_key = key;
+      job.tasks.clear();
+      job.job.state = JobState::kCompleted;
+      job.job.cached = true;
+      job.job.progress = 1.0;
+      job.job.step = "done";
+      job.job.output_key = key;
+      job.job.frames_done = cached->frames_total;
+    }
+  }
+  FF_ASSIGN_OR_RETURN(CreatedJob created, store_.create_job(job));
+  if (!created.created && !copied_key.empty()) {
+    Status ignored = blobs_.remove_prefix(output_prefix(job_id));
+    (void)ignored;
+  }
+  if (created.created && !created.job.cached && on_submit_) on_submit_();
+  if (created.created && created.job.cached && on_finished_) on_finished_(created.job);
+  return created;
+}
+
+Result<Job> JobService::get(const std::string& tenant, const std::string& job_id) {
+  auto job = store_.get_job(job_id);
+  if (!job) return job.status();
+  if (job->tenant != tenant) return not_found(fmt::format("job '{}' does not exist", job_id));
+  return job;
+}
+
+Result<Job> JobService::cancel(const std::string& tenant, const std::string& job_id) {
+  FF_RETURN_IF_ERROR(get(tenant, job_id).status());
+  FF_ASSIGN_OR_RETURN(Job job, store_.request_cancel(job_id));
+  if (!is_terminal(job.state) && on_cancel_) on_cancel_(job_id);
+  if (is_terminal(job.state) && on_finished_) on_finished_(job);
+  return job;
+}
+
+Status JobService::remove(const std::string& tenant, const std::string& job_id) {
+  FF_RETURN_IF_ERROR(get(tenant, job_id).status());
+  FF_RETURN_IF_ERROR(store_.delete_job(job_id));
+  FF_RETURN_IF_ERROR(blobs_.remove_prefix(output_prefix(job_id)));
+  FF_RETURN_IF_ERROR(blobs_.remove_prefix(job_temp_prefix(job_id)));
+  std::error_code ec;
+  fs::remove_all(config_.temp_root / job_id, ec);
+  return Status::ok();
+}
+
+}  // namespace facefuse::jobs

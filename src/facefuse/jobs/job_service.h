@@ -1,0 +1,90 @@
+// What the API does with jobs, independent of HTTP: register uploads (sniffed, limited, hashed,
+// stored), submit jobs (validated, planned into tasks, answered from the result cache, deduplicated
+// by Idempotency-Key), read, cancel and delete them — always within one tenant: another tenant's
+// job or upload is kNotFound, exactly like a missing one.
+//
+// Threading: all methods are safe to call from several threads (the HTTP server's).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "facefuse/jobs/job_request.h"
+#include "facefuse/jobs/job_store.h"
+#include "facefuse/storage/blob_store.h"
+#include "facefuse/storage/url_fetch.h"
+
+namespace facefuse::jobs {
+
+struct ServiceLimits {
+  int64_t max_upload_bytes = 500LL * 1024 * 1024;
+  int64_t max_pixels = 40'000'000;      // per image or video frame
+  double max_video_seconds = 600.0;
+};
+
+struct JobServiceConfig {
+  std::filesystem::path temp_root;  // <data>/tmp: one private directory per job underneath
+  ExecutionSettings execution;
+  ServiceLimits limits;
+  int workers = 1;                  // a video is split into about 2 × workers chunks
+  std::string engine_version;       // part of the result-cache fingerprint
+  storage::UrlFetchOptions url_fetch;  // source/target "url" inputs (max_bytes follows the upload limit)
+};
+
+// Storage keys (relative, see storage::validate_key).
+std::string upload_key(const std::string& upload_id, const std::string& extension);
+std::string output_prefix(const std::string& job_id);   // outputs/<job>
+std::string job_temp_prefix(const std::string& job_id);  // jobs/<job>: chunk segments until the merge
+std::string segment_key(const std::string& job_id, int chunk_index);
+
+class JobService {
+ public:
+  JobService(JobServiceConfig config, JobStore& store, storage::BlobStore& blobs);
+
+  const JobServiceConfig& config() const { return config_; }
+  JobStore& store() { return store_; }
+  storage::BlobStore& blobs() { return blobs_; }
+
+  // Takes ownership of the local file `file` (moved into storage, then removed). Content decides
+  // the media: kUnsupported for anything but JPEG/PNG/WebP images and whitelisted video
+  // containers, kLimitExceeded over the size, pixel or duration limits.
+  Result<Upload> register_upload(const std::string& tenant, const std::filesystem::path& file,
+                                 const std::string& client_filename);
+
+  Result<CreatedJob> submit(const std::string& tenant, const nlohmann::json& body, const std::string& idempotency_key);
+  Result<Job> get(const std::string& tenant, const std::string& job_id);
+  // pending → cancelled at once; processing → cancel requested, and on_cancel_ (the local worker
+  // pool) is told so it stops at the next frame.
+  Result<Job> cancel(const std::string& tenant, const std::string& job_id);
+  // Terminal jobs only; removes the job's outputs, segments and temp files.
+  Status remove(const std::string& tenant, const std::string& job_id);
+
+  // on_submit: a new job was queued (wake the workers); on_cancel: a running job was asked to
+  // cancel (stop its tasks); on_finished: a job ended here rather than in a worker (a cache hit,
+  // a pending job cancelled) — webhooks.
+  void set_hooks(std::function<void()> on_submit, std::function<void(const std::string&)> on_cancel,
+                 std::function<void(const Job&)> on_finished);
+
+  // The fingerprint of a normalised request: sha256 of the inputs' checksums, output settings,
+  // processors and options, the engine version and the installed model files' identities.
+  std::string fingerprint(const nlohmann::json& request) const;
+
+ private:
+  Result<NewJob> plan(const std::string& job_id, const std::string& tenant, nlohmann::json request);
+  // Replaces {"url": ...} in body.source / body.target by an upload of the fetched file.
+  Status fetch_url_inputs(const std::string& tenant, nlohmann::json& body);
+
+  JobServiceConfig config_;
+  JobStore& store_;
+  storage::BlobStore& blobs_;
+  std::function<void()> on_submit_;
+  std::function<void(const std::string&)> on_cancel_;
+  std::function<void(const Job&)> on_finished_;
+};
+
+// A new random id with `prefix` ("job_", "up_"): 16 lowercase hex characters after it.
+Result<std::string> new_id(const std::string& prefix);
+
+}  // namespace facefuse::jobs

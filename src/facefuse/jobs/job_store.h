@@ -1,0 +1,150 @@
+// JobStore: jobs, leased tasks, progress events, API keys and uploads behind one interface, so the
+// embedded SQLite store and the PostgreSQL store of distributed mode (next issue) are exchangeable.
+// Every state change is one transaction: a crash between two calls never leaves a job half-moved.
+//
+// Leases: claim_task() hands a task to one worker until lease_expires_at; the worker extends it
+// with heartbeat(). A task whose lease expired (the worker died) is claimable again, so a crash or
+// restart loses nothing. Calls that need the lease (heartbeat, progress, complete, fail, release)
+// return kFailedPrecondition when the caller no longer holds it; the caller must then drop its
+// result (another worker redoes or has redone the task).
+//
+// Threading: implementations are safe to call from several threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "facefuse/jobs/job.h"
+
+namespace facefuse::jobs {
+
+struct NewTask {
+  TaskKind kind = TaskKind::kImage;
+  int chunk_index = 0;
+  int64_t frame_begin = 0, frame_end = 0;
+};
+
+// A job to insert: `job` with its id, tenant, request, kind, fingerprint, idempotency key,
+// frames_total and input_summary set; `tasks` empty for a job created already completed (cache hit).
+struct NewJob {
+  Job job;
+  std::vector<NewTask> tasks;
+};
+
+struct CreatedJob {
+  Job job;
+  bool created = true;  // false: an earlier job with the same tenant + Idempotency-Key was returned
+};
+
+struct JobPage {
+  std::vector<Job> jobs;
+  std::string next_cursor;  // empty on the last page
+};
+
+struct Lease {
+  Task task;
+  Job job;
+};
+
+// Progress of one leased task. For chunks, frames_done counts this chunk's frames; the job's
+// figures are summed over its chunks. For image tasks, fraction is the task's own 0–1 progress.
+struct TaskProgress {
+  std::string step;
+  int64_t frames_done = 0;
+  double fraction = 0.0;
+};
+
+struct RetryPolicy {
+  int max_attempts = 3;
+  int64_t base_backoff_ms = 1000;  // attempt n waits base · 2^(n−1), capped at max_backoff_ms
+  int64_t max_backoff_ms = 30000;
+};
+
+struct ApiKeyRecord {
+  std::string id;      // public key id (the part of the key before the secret)
+  std::string tenant;
+  std::string key_hash;  // hex sha256 of the full key; the key itself is never stored
+  std::string scopes;    // comma-separated: submit,read,admin
+  int64_t created_at_ms = 0;
+};
+
+struct Upload {
+  std::string id;
+  std::string tenant;
+  std::string storage_key;
+  std::string filename;  // the client's name, for display only (never used as a path)
+  std::string sha256;
+  int64_t size = 0;
+  std::string media;     // "image" | "video"
+  nlohmann::json info = nlohmann::json::object();  // width, height, frame_count, duration_sec, ...
+  int64_t created_at_ms = 0;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  virtual Status check_ready() = 0;
+
+  // Inserts the job, its tasks and its first event. With an idempotency key already used by the
+  // tenant, returns that job instead (created = false).
+  virtual Result<CreatedJob> create_job(const NewJob& job) = 0;
+  // kNotFound when missing.
+  virtual Result<Job> get_job(const std::string& job_id) = 0;
+  // Newest first; `cursor` is next_cursor of the previous page (empty for the first).
+  virtual Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
+                                    const std::string& cursor) = 0;
+  // The newest completed job of the tenant with this fingerprint and an output.
+  virtual Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) = 0;
+  virtual Result<std::vector<Task>> job_tasks(const std::string& job_id) = 0;
+
+  // Leases the oldest claimable task (pending and due, or leased with an expired lease) of a
+  // non-terminal job; its job turns processing. attempts is incremented.
+  virtual Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms) = 0;
+  // Extends the lease. Returns true when the job was cancelled (or otherwise ended) meanwhile,
+  // so the worker should stop at the next frame.
+  virtual Result<bool> heartbeat(int64_t task_id, const std::string& owner, int64_t lease_ms) = 0;
+  virtual Status report_progress(int64_t task_id, const std::string& owner, const TaskProgress& progress) = 0;
+  // Marks the task done. A chunk unblocks the merge when it is the last; an image or merge task
+  // completes the job with `output_key`.
+  virtual Status complete_task(int64_t task_id, const std::string& owner, const std::string& output_key) = 0;
+  // Retryable failures go back to pending after a backoff until attempts run out; permanent ones
+  // (and exhausted retries) fail the job at once and cancel its other tasks.
+  virtual Status fail_task(int64_t task_id, const std::string& owner, const Status& error, bool retryable,
+                           const RetryPolicy& policy) = 0;
+  // Gives the task back untouched (graceful stop): pending again, the attempt not counted.
+  virtual Status release_task(int64_t task_id, const std::string& owner) = 0;
+
+  // pending → cancelled at once; processing → cancel_requested (workers stop at the next frame and
+  // call finish_cancelled). kFailedPrecondition for terminal jobs.
+  virtual Result<Job> request_cancel(const std::string& job_id) = 0;
+  virtual Status finish_cancelled(const std::string& job_id) = 0;
+  // Terminal jobs only (kFailedPrecondition otherwise): removes the job, its tasks and events.
+  virtual Status delete_job(const std::string& job_id) = 0;
+
+  // Events with seq > since, oldest first, at most `limit`.
+  virtual Result<std::vector<JobEvent>> events_since(const std::string& job_id, int64_t since, int limit) = 0;
+
+  // The tenant's jobs that are pending or processing (the per-tenant quota).
+  virtual Result<int64_t> active_job_count(const std::string& tenant) = 0;
+  // Tasks waiting to be claimed (pending, blocked excluded).
+  virtual Result<int64_t> queue_depth() = 0;
+  virtual Result<std::map<std::string, int64_t>> job_counts_by_state() = 0;
+
+  virtual Status add_api_key(const ApiKeyRecord& key) = 0;
+  virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& key_hash) = 0;
+  virtual Result<int64_t> api_key_count() = 0;
+
+  virtual Status add_upload(const Upload& upload) = 0;
+  // kNotFound when missing or owned by another tenant.
+  virtual Result<Upload> get_upload(const std::string& tenant, const std::string& upload_id) = 0;
+};
+
+// Opens (creating and migrating) the SQLite store at `path`: WAL journal, a busy timeout, schema
+// version checked.
+Result<std::unique_ptr<JobStore>> open_sqlite_job_store(const std::filesystem::path& path);
+
+}  // namespace facefuse::jobs

@@ -1,0 +1,778 @@
+// SQLite JobStore (single node). One connection behind a mutex: SQLite serialises writers anyway,
+// and a single connection keeps each call one transaction without busy retries between threads.
+// BEGIN IMMEDIATE takes the write lock up front, so a second process on the same file (a restarted
+// server while the old one is still exiting) waits on the busy timeout instead of failing midway.
+#include <filesystem>
+#include <mutex>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/format.h>
+
+#include "facefuse/jobs/job_store.h"
+
+namespace facefuse::jobs {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kBusyTimeoutMs = 10000;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  tenant TEXT NOT NULL,
+  state TEXT NOT NULL,
+  request TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  fingerprint TEXT NOT NULL DEFAULT '',
+  idempotency_key TEXT,
+  progress REAL NOT NULL DEFAULT 0,
+  step TEXT NOT NULL DEFAULT '',
+  eta_seconds REAL NOT NULL DEFAULT -1,
+  frames_done INTEGER NOT NULL DEFAULT 0,
+  frames_total INTEGER NOT NULL DEFAULT 0,
+  fps REAL NOT NULL DEFAULT 0,
+  input_summary TEXT NOT NULL DEFAULT '{}',
+  output_key TEXT NOT NULL DEFAULT '',
+  error_code TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '',
+  cached INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  started_at INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  event_seq INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (tenant, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS jobs_tenant_state ON jobs (tenant, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (tenant, fingerprint, state);
+CREATE TABLE IF NOT EXISTS tasks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  chunk_index INTEGER NOT NULL DEFAULT 0,
+  frame_begin INTEGER NOT NULL DEFAULT 0,
+  frame_end INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_expires_at INTEGER NOT NULL DEFAULT 0,
+  not_before INTEGER NOT NULL DEFAULT 0,
+  frames_done INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (state, not_before, id);
+CREATE INDEX IF NOT EXISTS tasks_job ON tasks (job_id);
+CREATE TABLE IF NOT EXISTS job_events (
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  storage_key TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  media TEXT NOT NULL,
+  info TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql";
+
+constexpr const char* kJobColumns =
+    "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, ''), progress, step, eta_seconds, "
+    "frames_done, frames_total, fps, input_summary, output_key, error_code, error_message, cached, cancel_requested, "
+    "created_at, updated_at, started_at, finished_at";
+
+constexpr const char* kTaskColumns =
+    "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
+    "frames_done, last_error";
+
+Job read_job(SQLite::Statement& q) {
+  Job j;
+  j.id = q.getColumn(0).getString();
+  j.tenant = q.getColumn(1).getString();
+  j.state = parse_job_state(q.getColumn(2).getString()).value();
+  j.request = nlohmann::json::parse(q.getColumn(3).getString());
+  j.kind = q.getColumn(4).getString();
+  j.fingerprint = q.getColumn(5).getString();
+  j.idempotency_key = q.getColumn(6).getString();
+  j.progress = q.getColumn(7).getDouble();
+  j.step = q.getColumn(8).getString();
+  j.eta_seconds = q.getColumn(9).getDouble();
+  j.frames_done = q.getColumn(10).getInt64();
+  j.frames_total = q.getColumn(11).getInt64();
+  j.fps = q.getColumn(12).getDouble();
+  j.input_summary = nlohmann::json::parse(q.getColumn(13).getString());
+  j.output_key = q.getColumn(14).getString();
+  j.error_code = q.getColumn(15).getString();
+  j.error_message = q.getColumn(16).getString();
+  j.cached = q.getColumn(17).getInt() != 0;
+  j.cancel_requested = q.getColumn(18).getInt() != 0;
+  j.created_at_ms = q.getColumn(19).getInt64();
+  j.updated_at_ms = q.getColumn(20).getInt64();
+  j.started_at_ms = q.getColumn(21).getInt64();
+  j.finished_at_ms = q.getColumn(22).getInt64();
+  return j;
+}
+
+TaskKind parse_task_kind(const std::string& s) {
+  if (s == "chunk") return TaskKind::kChunk;
+  if (s == "merge") return TaskKind::kMerge;
+  return TaskKind::kImage;
+}
+
+TaskState parse_task_state(const std::string& s) {
+  for (auto st : {TaskState::kBlocked, TaskState::kPending, TaskState::kLeased, TaskState::kDone, TaskState::kFailed,
+                  TaskState::kCancelled}) {
+    if (s == task_state_name(st)) return st;
+  }
+  return TaskState::kPending;
+}
+
+Task read_task(SQLite::Statement& q) {
+  Task t;
+  t.id = q.getColumn(0).getInt64();
+  t.job_id = q.getColumn(1).getString();
+  t.kind = parse_task_kind(q.getColumn(2).getString());
+  t.chunk_index = q.getColumn(3).getInt();
+  t.frame_begin = q.getColumn(4).getInt64();
+  t.frame_end = q.getColumn(5).getInt64();
+  t.state = parse_task_state(q.getColumn(6).getString());
+  t.attempts = q.getColumn(7).getInt();
+  t.lease_owner = q.getColumn(8).getString();
+  t.lease_expires_at_ms = q.getColumn(9).getInt64();
+  t.not_before_ms = q.getColumn(10).getInt64();
+  t.frames_done = q.getColumn(11).getInt64();
+  t.last_error = q.getColumn(12).getString();
+  return t;
+}
+
+class SqliteJobStore final : public JobStore {
+ public:
+  explicit SqliteJobStore(const std::filesystem::path& path)
+      : db_(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX, kBusyTimeoutMs) {
+    db_.exec("PRAGMA journal_mode=WAL");
+    db_.exec("PRAGMA synchronous=NORMAL");
+    db_.exec("PRAGMA foreign_keys=ON");
+  }
+
+  Status migrate() {
+    return guarded("open job store", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      db_.exec(kSchema);
+      SQLite::Statement q(db_, "SELECT version FROM schema_version");
+      if (!q.executeStep()) {
+        db_.exec(fmt::format("INSERT INTO schema_version (version) VALUES ({})", kSchemaVersion));
+      } else if (q.getColumn(0).getInt() != kSchemaVersion) {
+        return failed_precondition(fmt::format("the job store has schema version {} but this facefuse expects {}: use "
+                                               "a new --data directory or the matching facefuse version",
+                                               q.getColumn(0).getInt(), kSchemaVersion));
+      }
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Status check_ready() override {
+    return guarded("check job store", [&]() -> Status {
+      SQLite::Statement q(db_, "SELECT COUNT(*) FROM schema_version");
+      q.executeStep();
+      return Status::ok();
+    });
+  }
+
+  Result<CreatedJob> create_job(const NewJob& in) override {
+    return guarded_result<CreatedJob>("create job", [&]() -> Result<CreatedJob> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      const Job& j = in.job;
+      if (!j.idempotency_key.empty()) {
+        SQLite::Statement q(db_, fmt::format("SELECT {} FROM jobs WHERE tenant = ? AND idempotency_key = ?", kJobColumns));
+        q.bind(1, j.tenant);
+        q.bind(2, j.idempotency_key);
+        if (q.executeStep()) return CreatedJob{read_job(q), false};
+      }
+      int64_t now = now_ms();
+      SQLite::Statement ins(db_,
+                            "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, "
+                            "step, frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, "
+                            "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      ins.bind(1, j.id);
+      ins.bind(2, j.tenant);
+      ins.bind(3, job_state_name(j.state));
+      ins.bind(4, j.request.dump());
+      ins.bind(5, j.kind);
+      ins.bind(6, j.fingerprint);
+      if (j.idempotency_key.empty()) ins.bind(7); else ins.bind(7, j.idempotency_key);
+      ins.bind(8, j.progress);
+      ins.bind(9, j.step);
+      ins.bind(10, j.frames_total);
+      ins.bind(11, j.input_summary.dump());
+      ins.bind(12, j.output_key);
+      ins.bind(13, j.cached ? 1 : 0);
+      ins.bind(14, now);
+      ins.bind(15, now);
+      ins.bind(16, is_terminal(j.state) ? now : 0);
+      ins.bind(17, is_terminal(j.state) ? now : 0);
+      ins.exec();
+      for (const auto& t : in.tasks) {
+        SQLite::Statement ti(db_, "INSERT INTO tasks (job_id, kind, chunk_index, frame_begin, frame_end, state) "
+                                  "VALUES (?, ?, ?, ?, ?, ?)");
+        ti.bind(1, j.id);
+        ti.bind(2, task_kind_name(t.kind));
+        ti.bind(3, t.chunk_index);
+        ti.bind(4, t.frame_begin);
+        ti.bind(5, t.frame_end);
+        ti.bind(6, task_state_name(t.kind == TaskKind::kMerge ? TaskState::kBlocked : TaskState::kPending));
+        ti.exec();
+      }
+      append_state_event(j.id);
+      Job created = load_job(j.id).value();
+      tx.commit();
+      return CreatedJob{std::move(created), true};
+    });
+  }
+
+  Result<Job> get_job(const std::string& job_id) override {
+    return guarded_result<Job>("read job", [&]() { return load_job(job_id); });
+  }
+
+  Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
+                            const std::string& cursor) override {
+    return guarded_result<JobPage>("list jobs", [&]() -> Result<JobPage> {
+      int64_t before = std::numeric_limits<int64_t>::max();
+      if (!cursor.empty()) {
+        try {
+          size_t used = 0;
+          before = std::stoll(cursor, &used);
+          if (used != cursor.size() || before <= 0) throw std::invalid_argument("cursor");
+        } catch (const std::exception&) {
+          return invalid_argument(fmt::format("cursor '{}' is not one this server returned: pass next_cursor of the "
+                                              "previous page", cursor));
+        }
+      }
+      std::string sql = fmt::format("SELECT {}, seq FROM jobs WHERE tenant = ? AND seq < ?{} ORDER BY seq DESC LIMIT ?",
+                                    kJobColumns, state ? " AND state = ?" : "");
+      SQLite::Statement q(db_, sql);
+      int i = 1;
+      q.bind(i++, tenant);
+      q.bind(i++, before);
+      if (state) q.bind(i++, job_state_name(*state));
+      q.bind(i++, limit + 1);
+      JobPage page;
+      int64_t last_seq = 0;
+      while (q.executeStep()) {
+        if (static_cast<int>(page.jobs.size()) == limit) {
+          page.next_cursor = std::to_string(last_seq);
+          break;
+        }
+        page.jobs.push_back(read_job(q));
+        last_seq = q.getColumn(23).getInt64();
+      }
+      return page;
+    });
+  }
+
+  Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) override {
+    return guarded_result<std::optional<Job>>("look up the result cache", [&]() -> Result<std::optional<Job>> {
+      SQLite::Statement q(db_, fmt::format("SELECT {} FROM jobs WHERE tenant = ? AND fingerprint = ? AND state = "
+                                           "'completed' AND output_key != '' ORDER BY seq DESC LIMIT 1",
+                                           kJobColumns));
+      q.bind(1, tenant);
+      q.bind(2, fingerprint);
+      if (!q.executeStep()) return std::optional<Job>();
+      return std::optional<Job>(read_job(q));
+    });
+  }
+
+  Result<std::vector<Task>> job_tasks(const std::string& job_id) override {
+    return guarded_result<std::vector<Task>>("read tasks", [&]() -> Result<std::vector<Task>> {
+      SQLite::Statement q(db_, fmt::format("SELECT {} FROM tasks WHERE job_id = ? ORDER BY id", kTaskColumns));
+      q.bind(1, job_id);
+      std::vector<Task> tasks;
+      while (q.executeStep()) tasks.push_back(read_task(q));
+      return tasks;
+    });
+  }
+
+  Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms) override {
+    return guarded_result<std::optional<Lease>>("claim a task", [&]() -> Result<std::optional<Lease>> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      int64_t now = now_ms();
+      SQLite::Statement q(db_, fmt::format(
+          "SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id "
+          "WHERE j.state IN ('pending', 'processing') AND j.cancel_requested = 0 AND "
+          "((t.state = 'pending' AND t.not_before <= ?) OR (t.state = 'leased' AND t.lease_expires_at < ?)) "
+          "ORDER BY j.seq, t.id LIMIT 1"));
+      q.bind(1, now);
+      q.bind(2, now);
+      if (!q.executeStep()) return std::optional<Lease>();
+      int64_t task_id = q.getColumn(0).getInt64();
+      SQLite::Statement up(db_, "UPDATE tasks SET state = 'leased', lease_owner = ?, lease_expires_at = ?, "
+                                "attempts = attempts + 1, frames_done = 0 WHERE id = ?");
+      up.bind(1, owner);
+      up.bind(2, now + lease_ms);
+      up.bind(3, task_id);
+      up.exec();
+      Task task = load_task(task_id);
+      Job job = load_job(task.job_id).value();
+      if (job.state == JobState::kPending) {
+        SQLite::Statement js(db_, "UPDATE jobs SET state = 'processing', step = 'processing', started_at = ?, "
+                                  "updated_at = ? WHERE id = ?");
+        js.bind(1, now);
+        js.bind(2, now);
+        js.bind(3, job.id);
+        js.exec();
+        append_state_event(job.id);
+        job = load_job(job.id).value();
+      }
+      tx.commit();
+      return std::optional<Lease>(Lease{std::move(task), std::move(job)});
+    });
+  }
+
+  Result<bool> heartbeat(int64_t task_id, const std::string& owner, int64_t lease_ms) override {
+    return guarded_result<bool>("extend a lease", [&]() -> Result<bool> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
+      SQLite::Statement up(db_, "UPDATE tasks SET lease_expires_at = ? WHERE id = ?");
+      up.bind(1, now_ms() + lease_ms);
+      up.bind(2, task_id);
+      up.exec();
+      Job job = load_job(task.job_id).value();
+      tx.commit();
+      return job.cancel_requested || is_terminal(job.state);
+    });
+  }
+
+  Status report_progress(int64_t task_id, const std::string& owner, const TaskProgress& p) override {
+    return guarded("record progress", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
+      SQLite::Statement up(db_, "UPDATE tasks SET frames_done = ? WHERE id = ?");
+      up.bind(1, p.frames_done);
+      up.bind(2, task_id);
+      up.exec();
+      refresh_job_figures(task.job_id, p.step, p.fraction);
+      append_event(task.job_id, "progress");
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Status complete_task(int64_t task_id, const std::string& owner, const std::string& output_key) override {
+    return guarded("complete a task", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
+      set_task_state(task_id, TaskState::kDone, "");
+      int64_t now = now_ms();
+      if (task.kind == TaskKind::kChunk) {
+        SQLite::Statement left(db_, "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND kind = 'chunk' AND state != 'done'");
+        left.bind(1, task.job_id);
+        left.executeStep();
+        bool last_chunk = left.getColumn(0).getInt64() == 0;
+        if (last_chunk) {
+          SQLite::Statement unblock(db_, "UPDATE tasks SET state = 'pending' WHERE job_id = ? AND state = 'blocked'");
+          unblock.bind(1, task.job_id);
+          unblock.exec();
+        }
+        refresh_job_figures(task.job_id, last_chunk ? "merging" : "processing", 0.0);
+        append_event(task.job_id, "progress");
+      } else {
+        SQLite::Statement js(db_, "UPDATE jobs SET state = 'completed', progress = 1, step = 'done', eta_seconds = 0, "
+                                  "frames_done = frames_total, output_key = ?, updated_at = ?, finished_at = ? WHERE id = ?");
+        js.bind(1, output_key);
+        js.bind(2, now);
+        js.bind(3, now);
+        js.bind(4, task.job_id);
+        js.exec();
+        append_state_event(task.job_id);
+      }
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Status fail_task(int64_t task_id, const std::string& owner, const Status& error, bool retryable,
+                   const RetryPolicy& policy) override {
+    return guarded("record a task failure", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
+      int64_t now = now_ms();
+      if (retryable && task.attempts < policy.max_attempts) {
+        int64_t backoff = std::min(policy.max_backoff_ms, policy.base_backoff_ms << std::min(task.attempts - 1, 20));
+        SQLite::Statement up(db_, "UPDATE tasks SET state = 'pending', lease_owner = '', lease_expires_at = 0, "
+                                  "not_before = ?, last_error = ? WHERE id = ?");
+        up.bind(1, now + backoff);
+        up.bind(2, error.to_string());
+        up.bind(3, task_id);
+        up.exec();
+        append_event(task.job_id, "retry", {{"attempt", task.attempts}, {"retry_in_seconds", backoff / 1000.0},
+                                            {"message", error.message()}});
+      } else {
+        set_task_state(task_id, TaskState::kFailed, error.to_string());
+        SQLite::Statement others(db_, "UPDATE tasks SET state = 'cancelled' WHERE job_id = ? AND state IN ('pending', "
+                                      "'blocked', 'leased') AND id != ?");
+        others.bind(1, task.job_id);
+        others.bind(2, task_id);
+        others.exec();
+        SQLite::Statement js(db_, "UPDATE jobs SET state = 'failed', step = 'failed', eta_seconds = -1, error_code = ?, "
+                                  "error_message = ?, updated_at = ?, finished_at = ? WHERE id = ?");
+        js.bind(1, status_code_name(error.code()));
+        js.bind(2, error.message());
+        js.bind(3, now);
+        js.bind(4, now);
+        js.bind(5, task.job_id);
+        js.exec();
+        append_state_event(task.job_id);
+      }
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Status release_task(int64_t task_id, const std::string& owner) override {
+    return guarded("release a task", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_RETURN_IF_ERROR(held_task(task_id, owner).status());
+      SQLite::Statement up(db_, "UPDATE tasks SET state = 'pending', lease_owner = '', lease_expires_at = 0, "
+                                "attempts = MAX(attempts - 1, 0), frames_done = 0 WHERE id = ?");
+      up.bind(1, task_id);
+      up.exec();
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Result<Job> request_cancel(const std::string& job_id) override {
+    return guarded_result<Job>("cancel a job", [&]() -> Result<Job> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(job_id));
+      if (is_terminal(job.state)) {
+        return failed_precondition(fmt::format("job {} is already {}: only pending or processing jobs can be cancelled",
+                                               job_id, job_state_name(job.state)));
+      }
+      if (job.state == JobState::kPending) {
+        mark_cancelled(job_id);
+      } else {
+        SQLite::Statement js(db_, "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?");
+        js.bind(1, now_ms());
+        js.bind(2, job_id);
+        js.exec();
+        append_event(job_id, "cancel_requested");
+      }
+      Job out = load_job(job_id).value();
+      tx.commit();
+      return out;
+    });
+  }
+
+  Status finish_cancelled(const std::string& job_id) override {
+    return guarded("finish a cancellation", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(job_id));
+      if (!is_terminal(job.state)) mark_cancelled(job_id);
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Status delete_job(const std::string& job_id) override {
+    return guarded("delete a job", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(job_id));
+      if (!is_terminal(job.state)) {
+        return failed_precondition(fmt::format("job {} is {}: cancel it first, only finished jobs can be deleted",
+                                               job_id, job_state_name(job.state)));
+      }
+      for (const char* sql : {"DELETE FROM job_events WHERE job_id = ?", "DELETE FROM tasks WHERE job_id = ?",
+                              "DELETE FROM jobs WHERE id = ?"}) {
+        SQLite::Statement d(db_, sql);
+        d.bind(1, job_id);
+        d.exec();
+      }
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Result<std::vector<JobEvent>> events_since(const std::string& job_id, int64_t since, int limit) override {
+    return guarded_result<std::vector<JobEvent>>("read job events", [&]() -> Result<std::vector<JobEvent>> {
+      SQLite::Statement q(db_, "SELECT seq, created_at, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq "
+                               "LIMIT ?");
+      q.bind(1, job_id);
+      q.bind(2, since);
+      q.bind(3, limit);
+      std::vector<JobEvent> events;
+      while (q.executeStep()) {
+        events.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(),
+                          nlohmann::json::parse(q.getColumn(2).getString())});
+      }
+      return events;
+    });
+  }
+
+  Result<int64_t> active_job_count(const std::string& tenant) override {
+    return guarded_result<int64_t>("count active jobs", [&]() -> Result<int64_t> {
+      SQLite::Statement q(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
+      q.bind(1, tenant);
+      q.executeStep();
+      return q.getColumn(0).getInt64();
+    });
+  }
+
+  Result<int64_t> queue_depth() override {
+    return guarded_result<int64_t>("count queued tasks", [&]() -> Result<int64_t> {
+      SQLite::Statement q(db_, "SELECT COUNT(*) FROM tasks WHERE state = 'pending'");
+      q.executeStep();
+      return q.getColumn(0).getInt64();
+    });
+  }
+
+  Result<std::map<std::string, int64_t>> job_counts_by_state() override {
+    return guarded_result<std::map<std::string, int64_t>>("count jobs", [&]() -> Result<std::map<std::string, int64_t>> {
+      std::map<std::string, int64_t> counts;
+      for (int i = 0; i < 5; ++i) counts[job_state_name(static_cast<JobState>(i))] = 0;
+      SQLite::Statement q(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+      while (q.executeStep()) counts[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+      return counts;
+    });
+  }
+
+  Status add_api_key(const ApiKeyRecord& key) override {
+    return guarded("store an API key", [&]() -> Status {
+      SQLite::Statement q(db_, "INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)");
+      q.bind(1, key.id);
+      q.bind(2, key.tenant);
+      q.bind(3, key.key_hash);
+      q.bind(4, key.scopes);
+      q.bind(5, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
+      q.exec();
+      return Status::ok();
+    });
+  }
+
+  Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& key_hash) override {
+    return guarded_result<std::optional<ApiKeyRecord>>("look up an API key", [&]() -> Result<std::optional<ApiKeyRecord>> {
+      SQLite::Statement q(db_, "SELECT id, tenant, key_hash, scopes, created_at FROM api_keys WHERE key_hash = ?");
+      q.bind(1, key_hash);
+      if (!q.executeStep()) return std::optional<ApiKeyRecord>();
+      return std::optional<ApiKeyRecord>(ApiKeyRecord{q.getColumn(0).getString(), q.getColumn(1).getString(),
+                                                      q.getColumn(2).getString(), q.getColumn(3).getString(),
+                                                      q.getColumn(4).getInt64()});
+    });
+  }
+
+  Result<int64_t> api_key_count() override {
+    return guarded_result<int64_t>("count API keys", [&]() -> Result<int64_t> {
+      SQLite::Statement q(db_, "SELECT COUNT(*) FROM api_keys");
+      q.executeStep();
+      return q.getColumn(0).getInt64();
+    });
+  }
+
+  Status add_upload(const Upload& u) override {
+    return guarded("record an upload", [&]() -> Status {
+      SQLite::Statement q(db_, "INSERT INTO uploads (id, tenant, storage_key, filename, sha256, size, media, info, "
+                               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      q.bind(1, u.id);
+      q.bind(2, u.tenant);
+      q.bind(3, u.storage_key);
+      q.bind(4, u.filename);
+      q.bind(5, u.sha256);
+      q.bind(6, u.size);
+      q.bind(7, u.media);
+      q.bind(8, u.info.dump());
+      q.bind(9, u.created_at_ms > 0 ? u.created_at_ms : now_ms());
+      q.exec();
+      return Status::ok();
+    });
+  }
+
+  Result<Upload> get_upload(const std::string& tenant, const std::string& upload_id) override {
+    return guarded_result<Upload>("read an upload", [&]() -> Result<Upload> {
+      SQLite::Statement q(db_, "SELECT id, tenant, storage_key, filename, sha256, size, media, info, created_at FROM "
+                               "uploads WHERE id = ? AND tenant = ?");
+      q.bind(1, upload_id);
+      q.bind(2, tenant);
+      if (!q.executeStep()) return not_found(fmt::format("upload '{}' does not exist: upload the file first with POST "
+                                                         "/api/v1/upload", upload_id));
+      Upload u;
+      u.id = q.getColumn(0).getString();
+      u.tenant = q.getColumn(1).getString();
+      u.storage_key = q.getColumn(2).getString();
+      u.filename = q.getColumn(3).getString();
+      u.sha256 = q.getColumn(4).getString();
+      u.size = q.getColumn(5).getInt64();
+      u.media = q.getColumn(6).getString();
+      u.info = nlohmann::json::parse(q.getColumn(7).getString());
+      u.created_at_ms = q.getColumn(8).getInt64();
+      return u;
+    });
+  }
+
+ private:
+  // Runs `body` under the connection mutex, turning SQLite and JSON exceptions into kUnavailable
+  // (the database is the dependency that failed) so no exception leaves the store.
+  template <typename F>
+  Status guarded(const char* what, F&& body) {
+    std::lock_guard lock(mutex_);
+    try {
+      return body();
+    } catch (const std::exception& e) {
+      return unavailable(fmt::format("job store: cannot {}: {}", what, e.what()));
+    }
+  }
+  template <typename T, typename F>
+  Result<T> guarded_result(const char* what, F&& body) {
+    std::lock_guard lock(mutex_);
+    try {
+      return body();
+    } catch (const std::exception& e) {
+      return unavailable(fmt::format("job store: cannot {}: {}", what, e.what()));
+    }
+  }
+
+  Result<Job> load_job(const std::string& job_id) {
+    SQLite::Statement q(db_, fmt::format("SELECT {} FROM jobs WHERE id = ?", kJobColumns));
+    q.bind(1, job_id);
+    if (!q.executeStep()) return not_found(fmt::format("job '{}' does not exist", job_id));
+    return read_job(q);
+  }
+
+  Task load_task(int64_t task_id) {
+    SQLite::Statement q(db_, fmt::format("SELECT {} FROM tasks WHERE id = ?", kTaskColumns));
+    q.bind(1, task_id);
+    if (!q.executeStep()) throw std::runtime_error(fmt::format("task {} vanished", task_id));
+    return read_task(q);
+  }
+
+  // The task if `owner` still holds its lease.
+  Result<Task> held_task(int64_t task_id, const std::string& owner) {
+    SQLite::Statement q(db_, fmt::format("SELECT {} FROM tasks WHERE id = ?", kTaskColumns));
+    q.bind(1, task_id);
+    if (!q.executeStep()) return failed_precondition(fmt::format("task {} no longer exists (job deleted)", task_id));
+    Task t = read_task(q);
+    if (t.state != TaskState::kLeased || t.lease_owner != owner) {
+      return failed_precondition(fmt::format("the lease on task {} was lost (now {} by '{}')", task_id,
+                                             task_state_name(t.state), t.lease_owner));
+    }
+    return t;
+  }
+
+  // The job's progress, frames, fps and ETA from its tasks. Videos: frames summed over chunks
+  // (done chunks count whole); the merge is a stream copy, so frames carry the job to 99 %.
+  // Images: `fraction` is the image task's own progress.
+  void refresh_job_figures(const std::string& job_id, const std::string& step, double fraction) {
+    Job job = load_job(job_id).value();
+    int64_t now = now_ms();
+    int64_t frames_done = 0;
+    double progress = fraction;
+    double fps = 0, eta = -1;
+    if (job.frames_total > 0) {
+      SQLite::Statement sum(db_, "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN frame_end - frame_begin ELSE "
+                                 "frames_done END), 0) FROM tasks WHERE job_id = ? AND kind = 'chunk'");
+      sum.bind(1, job_id);
+      sum.executeStep();
+      frames_done = sum.getColumn(0).getInt64();
+      progress = 0.99 * static_cast<double>(frames_done) / static_cast<double>(job.frames_total);
+      double seconds = (now - job.started_at_ms) / 1000.0;
+      if (seconds > 0 && frames_done > 0) {
+        fps = frames_done / seconds;
+        eta = (job.frames_total - frames_done) / fps;
+      }
+    }
+    SQLite::Statement js(db_, "UPDATE jobs SET progress = ?, step = ?, frames_done = ?, fps = ?, eta_seconds = ?, "
+                              "updated_at = ? WHERE id = ?");
+    js.bind(1, std::max(progress, job.progress));  // never moves backwards (a retried chunk restarts at 0)
+    js.bind(2, step);
+    js.bind(3, frames_done);
+    js.bind(4, fps);
+    js.bind(5, eta);
+    js.bind(6, now);
+    js.bind(7, job_id);
+    js.exec();
+  }
+
+  void set_task_state(int64_t task_id, TaskState state, const std::string& error) {
+    SQLite::Statement up(db_, "UPDATE tasks SET state = ?, lease_owner = '', lease_expires_at = 0, last_error = ? "
+                              "WHERE id = ?");
+    up.bind(1, task_state_name(state));
+    up.bind(2, error);
+    up.bind(3, task_id);
+    up.exec();
+  }
+
+  void mark_cancelled(const std::string& job_id) {
+    int64_t now = now_ms();
+    SQLite::Statement ts(db_, "UPDATE tasks SET state = 'cancelled', lease_owner = '' WHERE job_id = ? AND state NOT "
+                              "IN ('done', 'failed')");
+    ts.bind(1, job_id);
+    ts.exec();
+    SQLite::Statement js(db_, "UPDATE jobs SET state = 'cancelled', step = 'cancelled', eta_seconds = -1, "
+                              "updated_at = ?, finished_at = ? WHERE id = ?");
+    js.bind(1, now);
+    js.bind(2, now);
+    js.bind(3, job_id);
+    js.exec();
+    append_state_event(job_id);
+  }
+
+  void append_state_event(const std::string& job_id) { append_event(job_id, "state"); }
+
+  // Appends the job's current figures as the next event (seq = previous + 1, per job).
+  void append_event(const std::string& job_id, const char* type, const nlohmann::json& extra = nlohmann::json::object()) {
+    SQLite::Statement bump(db_, "UPDATE jobs SET event_seq = event_seq + 1 WHERE id = ?");
+    bump.bind(1, job_id);
+    bump.exec();
+    SQLite::Statement q(db_, fmt::format("SELECT {}, event_seq FROM jobs WHERE id = ?", kJobColumns));
+    q.bind(1, job_id);
+    q.executeStep();
+    Job job = read_job(q);
+    int64_t seq = q.getColumn(23).getInt64();
+    nlohmann::json data = job_to_json(job);
+    data["type"] = type;
+    data["seq"] = seq;
+    for (const auto& [k, v] : extra.items()) data[k] = v;
+    SQLite::Statement ins(db_, "INSERT INTO job_events (job_id, seq, created_at, data) VALUES (?, ?, ?, ?)");
+    ins.bind(1, job_id);
+    ins.bind(2, seq);
+    ins.bind(3, now_ms());
+    ins.bind(4, data.dump());
+    ins.exec();
+  }
+
+  std::mutex mutex_;
+  SQLite::Database db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobStore>> open_sqlite_job_store(const std::filesystem::path& path) {
+  std::unique_ptr<SqliteJobStore> store;
+  try {
+    std::error_code ec;
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+    store = std::make_unique<SqliteJobStore>(path);
+  } catch (const std::exception& e) {
+    return unavailable(fmt::format("cannot open the job store {}: {}", path.string(), e.what()));
+  }
+  FF_RETURN_IF_ERROR(store->migrate());
+  return std::unique_ptr<JobStore>(std::move(store));
+}
+
+}  // namespace facefuse::jobs

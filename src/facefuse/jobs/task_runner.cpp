@@ -1,0 +1,111 @@
+#include "facefuse/jobs/task_runner.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "facefuse/jobs/job_service.h"
+#include "facefuse/pipeline/run_job.h"
+#include "facefuse/pipeline/video_job.h"
+
+namespace facefuse::jobs {
+
+namespace fs = std::filesystem;
+
+TaskRunner::TaskRunner(fs::path temp_root, ExecutionSettings settings, JobStore& store, storage::BlobStore& blobs)
+    : temp_root_(std::move(temp_root)), settings_(std::move(settings)), store_(store), blobs_(blobs) {}
+
+void TaskRunner::finish_job(const std::string& job_id, bool completed) {
+  std::vector<std::string> prefixes = {job_temp_prefix(job_id)};
+  if (!completed) prefixes.push_back(output_prefix(job_id));
+  for (const std::string& prefix : prefixes) {
+    Status removed = blobs_.remove_prefix(prefix);
+    if (!removed.is_ok()) spdlog::warn("job {}: cannot remove {}: {}", job_id, prefix, removed.message());
+  }
+  std::error_code ec;
+  fs::remove_all(temp_root_ / job_id, ec);
+}
+
+Result<JobInputs> TaskRunner::fetch_inputs(const Job& job) {
+  fs::path dir = temp_root_ / job.id / "inputs";
+  JobInputs inputs{dir / "source", dir / "target"};
+  // get_file writes atomically, so an existing file is complete (fetched by an earlier task).
+  std::error_code ec;
+  if (!fs::exists(inputs.source, ec)) {
+    FF_RETURN_IF_ERROR(blobs_.get_file(job.request["source"]["storage_key"].get<std::string>(), inputs.source));
+  }
+  if (!fs::exists(inputs.target, ec)) {
+    FF_RETURN_IF_ERROR(blobs_.get_file(job.request["target"]["storage_key"].get<std::string>(), inputs.target));
+  }
+  return inputs;
+}
+
+Result<std::string> TaskRunner::run(const Lease& lease, const pipeline::ProgressCallback& progress,
+                                    const pipeline::CancelToken& cancel) {
+  FF_ASSIGN_OR_RETURN(JobInputs inputs, fetch_inputs(lease.job));
+  // Each attempt works in its own directory: a retry never sees a half-written file of the last.
+  fs::path work = temp_root_ / lease.job.id / fmt::format("task-{}-attempt-{}", lease.task.id, lease.task.attempts);
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  fs::create_directories(work, ec);
+  if (ec) return unavailable(fmt::format("cannot create the job's temp directory {}: {}", work.string(), ec.message()));
+  Result<std::string> result = internal_error("unknown task kind");
+  switch (lease.task.kind) {
+    case TaskKind::kImage: result = run_image(lease, inputs, work, progress, cancel); break;
+    case TaskKind::kChunk: result = run_chunk(lease, inputs, work, progress, cancel); break;
+    case TaskKind::kMerge: result = run_merge(lease, inputs, work, progress); break;
+  }
+  fs::remove_all(work, ec);
+  return result;
+}
+
+Result<std::string> TaskRunner::run_image(const Lease& lease, const JobInputs& inputs, const fs::path& work,
+                                          const pipeline::ProgressCallback& progress,
+                                          const pipeline::CancelToken& cancel) {
+  const Job& job = lease.job;
+  fs::path output = work / output_file_name(job.request);
+  pipeline::JobSpec spec = job_spec_for(job.request, inputs, output, work, settings_);
+  FF_RETURN_IF_ERROR(pipeline::run_job(spec, progress, &cancel).status());
+  if (cancel.is_cancelled()) return cancelled("the job was cancelled");
+  std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
+  FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
+  return key;
+}
+
+Result<std::string> TaskRunner::run_chunk(const Lease& lease, const JobInputs& inputs, const fs::path& work,
+                                          const pipeline::ProgressCallback& progress,
+                                          const pipeline::CancelToken& cancel) {
+  const Job& job = lease.job;
+  pipeline::JobSpec spec = job_spec_for(job.request, inputs, work / output_file_name(job.request), work, settings_);
+  FF_ASSIGN_OR_RETURN(pipeline::VideoPlan plan, pipeline::plan_video_job(spec));
+  fs::path segment = work / "segment.mp4";
+  FF_RETURN_IF_ERROR(pipeline::process_video_chunk(spec, plan, {lease.task.frame_begin, lease.task.frame_end}, segment,
+                                                   progress, &cancel).status());
+  FF_RETURN_IF_ERROR(blobs_.put_file(segment_key(job.id, lease.task.chunk_index), segment));
+  return std::string();
+}
+
+Result<std::string> TaskRunner::run_merge(const Lease& lease, const JobInputs& inputs, const fs::path& work,
+                                          const pipeline::ProgressCallback& progress) {
+  const Job& job = lease.job;
+  fs::path output = work / output_file_name(job.request);
+  pipeline::JobSpec spec = job_spec_for(job.request, inputs, output, work, settings_);
+  FF_ASSIGN_OR_RETURN(pipeline::VideoPlan plan, pipeline::plan_video_job(spec));
+  FF_ASSIGN_OR_RETURN(std::vector<Task> tasks, store_.job_tasks(job.id));
+  std::vector<fs::path> segments;
+  for (const Task& t : tasks) {
+    if (t.kind != TaskKind::kChunk) continue;
+    if (static_cast<size_t>(t.chunk_index) != segments.size()) {
+      return internal_error(fmt::format("job {}: chunk {} is missing before chunk {}", job.id, segments.size(), t.chunk_index));
+    }
+    fs::path local = work / fmt::format("chunk-{:05d}.mp4", t.chunk_index);
+    FF_RETURN_IF_ERROR(blobs_.get_file(segment_key(job.id, t.chunk_index), local));
+    segments.push_back(local);
+  }
+  if (progress) progress({"merging", 0.99});
+  FF_RETURN_IF_ERROR(pipeline::merge_video_chunks(spec, plan, segments));
+  std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
+  FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
+  return key;
+}
+
+}  // namespace facefuse::jobs

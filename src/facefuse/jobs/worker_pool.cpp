@@ -1,0 +1,200 @@
+#include "facefuse/jobs/worker_pool.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace facefuse::jobs {
+
+namespace {
+
+bool is_retryable(StatusCode code) { return code == StatusCode::kUnavailable || code == StatusCode::kInternal; }
+
+std::string log_line(const std::string& msg, const Lease& lease, nlohmann::json extra = nlohmann::json::object()) {
+  extra["msg"] = msg;
+  extra["job_id"] = lease.job.id;
+  extra["task_id"] = lease.task.id;
+  extra["task"] = task_kind_name(lease.task.kind);
+  if (lease.task.kind == TaskKind::kChunk) extra["chunk"] = lease.task.chunk_index;
+  extra["attempt"] = lease.task.attempts;
+  return extra.dump();
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(WorkerPoolConfig config, JobStore& store, TaskRunner& runner)
+    : config_(std::move(config)), store_(store), runner_(runner) {
+  device_free_ = config_.device_slots > 0 ? config_.device_slots : config_.workers;
+}
+
+WorkerPool::~WorkerPool() { drain(0); }
+
+void WorkerPool::set_on_task_end(std::function<void(const TaskOutcome&)> callback) { on_task_end_ = std::move(callback); }
+
+void WorkerPool::start() {
+  for (int i = 0; i < config_.workers; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
+  heartbeat_ = std::thread([this] { heartbeat_loop(); });
+}
+
+void WorkerPool::wake() {
+  std::lock_guard lock(mutex_);
+  ++wake_generation_;
+  wake_cv_.notify_all();
+}
+
+void WorkerPool::cancel_job(const std::string& job_id) {
+  std::lock_guard lock(mutex_);
+  for (auto& [id, running] : running_) {
+    if (running.lease.job.id == job_id) running.cancel->cancel();
+  }
+}
+
+void WorkerPool::drain(int64_t grace_ms) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    wake_cv_.notify_all();
+    device_cv_.notify_all();
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (running_.empty()) break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        for (auto& [id, running] : running_) {
+          running.releasing = true;
+          running.cancel->cancel();
+        }
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  {
+    std::lock_guard lock(mutex_);
+    wake_cv_.notify_all();  // the heartbeat thread sleeps up to heartbeat_ms: let it see the end now
+  }
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void WorkerPool::worker_loop(int index) {
+  const std::string owner = fmt::format("{}/w{}", config_.node_id, index);
+  for (;;) {
+    uint64_t generation = 0;
+    {
+      std::unique_lock lock(mutex_);
+      device_cv_.wait(lock, [&] { return stopping_ || device_free_ > 0; });
+      if (stopping_) return;
+      --device_free_;
+      generation = wake_generation_;
+    }
+    auto claimed = store_.claim_task(owner, config_.lease_ms);
+    if (claimed && claimed->has_value()) run_one(owner, std::move(**claimed));
+    std::unique_lock lock(mutex_);
+    ++device_free_;
+    device_cv_.notify_one();
+    if (!claimed) spdlog::error(nlohmann::json{{"msg", "cannot claim tasks"}, {"error", claimed.status().message()}}.dump());
+    if (!claimed || !claimed->has_value()) {
+      wake_cv_.wait_for(lock, std::chrono::milliseconds(config_.idle_poll_ms),
+                        [&] { return stopping_ || wake_generation_ != generation; });
+    }
+  }
+}
+
+void WorkerPool::run_one(const std::string& owner, Lease lease) {
+  auto token = std::make_shared<pipeline::CancelToken>();
+  const int64_t task_id = lease.task.id;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {  // drain began while this task was being claimed: give it straight back
+      Status released = store_.release_task(task_id, owner);
+      (void)released;
+      return;
+    }
+    running_[task_id] = Running{lease, token, false};
+  }
+  if (lease.job.cancel_requested) token->cancel();
+  ++busy_;
+  spdlog::info(log_line("task started", lease));
+
+  auto started = std::chrono::steady_clock::now();
+  auto last_report = started - std::chrono::hours(1);
+  int64_t frames = 0;
+  pipeline::ProgressCallback progress = [&](const pipeline::ProgressEvent& e) {
+    frames = e.frames_done;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_report < std::chrono::milliseconds(config_.progress_interval_ms)) return;
+    last_report = now;
+    Status s = store_.report_progress(task_id, owner, {e.stage, e.frames_done, e.fraction});
+    if (s.code() == StatusCode::kFailedPrecondition) token->cancel();  // the lease was lost: stop
+  };
+  Result<std::string> result = runner_.run(lease, progress, *token);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  bool releasing = false;
+  {
+    std::lock_guard lock(mutex_);
+    releasing = running_[task_id].releasing;
+    running_.erase(task_id);
+  }
+  --busy_;
+
+  TaskOutcome outcome{lease, result.status(), seconds, frames, false};
+  const std::string& job_id = lease.job.id;
+  Status recorded;
+  if (result.is_ok()) {
+    recorded = store_.complete_task(task_id, owner, *result);
+    outcome.job_finished = lease.task.kind != TaskKind::kChunk && recorded.is_ok();
+  } else if (releasing) {
+    recorded = store_.release_task(task_id, owner);
+  } else if (result.status().code() == StatusCode::kCancelled) {
+    auto job = store_.get_job(job_id);
+    if (job && (job->cancel_requested || is_terminal(job->state))) {
+      recorded = store_.finish_cancelled(job_id);
+      outcome.job_finished = true;
+    } else {
+      recorded = store_.release_task(task_id, owner);  // stopped because the lease was lost
+    }
+  } else {
+    recorded = store_.fail_task(task_id, owner, result.status(), is_retryable(result.status().code()), config_.retry);
+    auto job = store_.get_job(job_id);
+    outcome.job_finished = job && is_terminal(job->state);
+  }
+  if (!recorded.is_ok()) {
+    // Typically the lease expired while we worked and another worker took the task over: its
+    // result counts, ours is dropped (a chunk it re-ran overwrote the same segment key).
+    spdlog::warn(log_line("task outcome not recorded", lease, {{"error", recorded.message()}}));
+  }
+  if (outcome.job_finished) {
+    auto job = store_.get_job(job_id);
+    runner_.finish_job(job_id, job && job->state == JobState::kCompleted);
+  }
+  spdlog::info(log_line(result.is_ok() ? "task done" : "task ended", lease,
+                        {{"seconds", seconds}, {"status", status_code_name(result.status().code())},
+                         {"message", result.status().message()}}));
+  if (on_task_end_) on_task_end_(outcome);
+}
+
+void WorkerPool::heartbeat_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_cv_.wait_for(lock, std::chrono::milliseconds(config_.heartbeat_ms));
+    if (stopping_ && running_.empty()) return;
+    std::vector<std::pair<Task, std::shared_ptr<pipeline::CancelToken>>> held;
+    for (auto& [id, running] : running_) held.emplace_back(running.lease.task, running.cancel);
+    lock.unlock();
+    for (auto& [task, token] : held) {
+      auto stop = store_.heartbeat(task.id, task.lease_owner, config_.lease_ms);
+      // Stop at the next frame when the job was cancelled or ended, or the lease was lost.
+      if ((stop && *stop) || (!stop && stop.status().code() == StatusCode::kFailedPrecondition)) token->cancel();
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace facefuse::jobs

@@ -1,0 +1,95 @@
+// The in-process workers of `facefuse serve`: N threads that lease tasks from the JobStore, run
+// them with the TaskRunner and record the outcome; one heartbeat thread that extends every held
+// lease and notices cancellations; a device semaphore so GPU tasks run one per device while CPU
+// tasks share the thread budget (each task gets cores / workers processing threads).
+//
+// Failures: kCancelled ends the job as cancelled; kUnavailable and kInternal (I/O, a crashed
+// library call) are retried with backoff; everything else (bad input, no face in the source,
+// unsupported media, limits) fails the job at once — a retry would fail the same way.
+//
+// Threading: start() once; wake(), cancel_job() and the getters from any thread; drain() once.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "facefuse/jobs/job_store.h"
+#include "facefuse/jobs/task_runner.h"
+
+namespace facefuse::jobs {
+
+struct WorkerPoolConfig {
+  int workers = 1;
+  std::string node_id;           // lease owner prefix: host + pid, so leases name who holds them
+  int64_t lease_ms = 30000;      // a dead worker's task is re-run this long after its last heartbeat
+  int64_t heartbeat_ms = 5000;
+  int64_t idle_poll_ms = 500;    // without wake(), how often idle workers look for due tasks
+  int64_t progress_interval_ms = 250;  // progress events at most this often per task
+  int device_slots = 0;          // tasks allowed on the device at once; 0 = one per worker (CPU)
+  RetryPolicy retry;
+};
+
+// What the pool reports when a task ends (metrics, webhooks, logs).
+struct TaskOutcome {
+  Lease lease;
+  Status status;            // ok, or why it failed
+  double seconds = 0.0;     // run time of this attempt
+  int64_t frames = 0;       // frames processed by this attempt (chunks)
+  bool job_finished = false;  // the job reached a terminal state with this task
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(WorkerPoolConfig config, JobStore& store, TaskRunner& runner);
+  ~WorkerPool();
+
+  void set_on_task_end(std::function<void(const TaskOutcome&)> callback);
+  void start();
+  // A task may be claimable now (a job was submitted).
+  void wake();
+  // Stops the job's running tasks on this node at their next frame.
+  void cancel_job(const std::string& job_id);
+
+  // Graceful stop: claim nothing more; let running tasks finish for up to `grace_ms`, then cancel
+  // them and give their leases back (pending again, attempt not counted); join the threads.
+  void drain(int64_t grace_ms);
+
+  int size() const { return config_.workers; }
+  int busy() const { return busy_.load(); }
+
+ private:
+  struct Running {
+    Lease lease;
+    std::shared_ptr<pipeline::CancelToken> cancel;
+    bool releasing = false;  // drained: give the lease back instead of recording a failure
+  };
+
+  void worker_loop(int index);
+  void heartbeat_loop();
+  void run_one(const std::string& owner, Lease lease);
+
+  WorkerPoolConfig config_;
+  JobStore& store_;
+  TaskRunner& runner_;
+  std::function<void(const TaskOutcome&)> on_task_end_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_cv_;
+  std::condition_variable device_cv_;
+  int device_free_ = 0;
+  bool stopping_ = false;
+  uint64_t wake_generation_ = 0;
+  std::map<int64_t, Running> running_;  // by task id
+  std::atomic<int> busy_{0};
+  std::vector<std::thread> threads_;
+  std::thread heartbeat_;
+};
+
+}  // namespace facefuse::jobs

@@ -1,0 +1,67 @@
+// The HTTP + WebSocket front of `facefuse serve` (DESIGN.md §5.1) on civetweb. civetweb runs one
+// thread per connection, and an open WebSocket or event stream holds its thread: http_threads
+// bounds concurrent connections including live progress watchers.
+//
+// One wrapper runs every route: it authenticates (API key → tenant + scopes), applies the rate
+// limits, calls the route, and turns every failure — a Status, a malformed body, an exception —
+// into {"error": "<code>", "message": "<text>"} with the matching status. No handler can take the
+// process down.
+//
+// Threading: start() and stop() from one thread; set_draining() from any.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "facefuse/core/status.h"
+#include "facefuse/inference/onnx_session.h"
+
+namespace facefuse::jobs {
+class JobService;
+class WorkerPool;
+}  // namespace facefuse::jobs
+
+namespace facefuse::server {
+
+class ServiceMetrics;
+class SystemStats;
+
+struct ApiServerConfig {
+  std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free port (see port())
+  int http_threads = 64;
+  bool auth = true;                        // false: every request is tenant "local" with all scopes
+  double key_rate_per_second = 20;         // token bucket per API key
+  double key_rate_burst = 40;
+  double ip_rate_per_second = 50;          // token bucket per client address (before auth)
+  double ip_rate_burst = 100;
+  int64_t max_json_bytes = 1 << 20;
+  int64_t max_active_jobs = 100;           // per tenant, pending + processing; more → 429
+  std::string version;
+  std::filesystem::path upload_temp_dir;   // multipart bodies are streamed here, then into storage
+  std::filesystem::path models_dir;
+  inference::SessionOptions session;       // for /api/v1/detect
+};
+
+class ApiServer {
+ public:
+  ApiServer(ApiServerConfig config, jobs::JobService& service, jobs::WorkerPool& workers, ServiceMetrics& metrics,
+            SystemStats& system);
+  ~ApiServer();
+
+  // Binds and starts serving. kUnavailable when the address cannot be bound.
+  Status start();
+  // The bound port (after start()).
+  int port() const;
+  // Readiness turns 503 and new jobs are refused with 503; everything else keeps answering.
+  void set_draining();
+  // Closes the listening socket and every connection (event streams end).
+  void stop();
+
+  struct Impl;  // defined in api_server.cpp (public only so civetweb's C callbacks can reach it)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace facefuse::server

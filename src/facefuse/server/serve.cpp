@@ -1,0 +1,228 @@
+#include "facefuse/server/serve.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "facefuse/core/paths.h"
+#include "facefuse/jobs/task_runner.h"
+#include "facefuse/jobs/webhook.h"
+#include "facefuse/jobs/worker_pool.h"
+#include "facefuse/server/api_keys.h"
+#include "facefuse/server/api_server.h"
+#include "facefuse/server/json_log.h"
+#include "facefuse/server/metrics.h"
+#include "facefuse/server/system_stats.h"
+
+namespace facefuse::server {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kAdminTenant = "default";
+
+// The first run of an authenticated server creates an admin key and prints it once; a key given
+// in FACEFUSE_ADMIN_KEY is registered instead (and on every start, idempotently).
+Status ensure_admin_key(jobs::JobStore& store) {
+  std::string given = env_or("FACEFUSE_ADMIN_KEY", "");
+  int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (!given.empty()) {
+    if (!is_well_formed_api_key(given)) {
+      return invalid_argument("FACEFUSE_ADMIN_KEY is not a facefuse key ('ff_' + 52 base32 characters): unset it to "
+                              "have one generated, or use one printed by an earlier first run");
+    }
+    FF_ASSIGN_OR_RETURN(auto existing, store.find_api_key(hash_api_key(given)));
+    if (existing) return Status::ok();
+    FF_ASSIGN_OR_RETURN(std::string id, jobs::new_id("key_"));
+    return store.add_api_key({id, kAdminTenant, hash_api_key(given), "submit,read,admin", now_s * 1000});
+  }
+  FF_ASSIGN_OR_RETURN(int64_t count, store.api_key_count());
+  if (count > 0) return Status::ok();
+  FF_ASSIGN_OR_RETURN(IssuedApiKey issued, issue_api_key(kAdminTenant, Scopes{Scope::kSubmit, Scope::kRead, Scope::kAdmin}, now_s));
+  FF_RETURN_IF_ERROR(store.add_api_key({issued.record.id, issued.record.tenant, issued.record.hash,
+                                        format_scopes(issued.record.scopes), now_s * 1000}));
+  std::printf("facefuse: admin API key (shown only now, keep it): %s\n", issued.plaintext.c_str());
+  std::fflush(stdout);
+  return Status::ok();
+}
+
+// One server per data directory: its temp space and the embedded store's single-writer
+// assumptions are not shared. The lock dies with the process (even on kill -9), so a restart
+// never finds a stale lock. The descriptor stays open for the life of the process on purpose.
+Status lock_data_directory(const fs::path& data) {
+  fs::path lock_path = data / "serve.lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return unavailable(fmt::format("cannot open {}", lock_path.string()));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return failed_precondition(fmt::format("another facefuse serve is using {}: stop it or pass a different --data",
+                                           data.string()));
+  }
+  return Status::ok();
+}
+
+// Multipart bodies of uploads cut short by a crash: nobody will finish them.
+void remove_abandoned_uploads(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+}
+
+std::string node_id() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+}  // namespace
+
+Status serve(const ServeOptions& options) {
+  // Signals are taken by sigwait() below, never by a handler: block them before any thread starts
+  // so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  FF_RETURN_IF_ERROR(init_json_logging(options.log_level));
+  if (options.workers < 1 || options.workers > 64) return invalid_argument("--workers must be between 1 and 64");
+  if (options.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
+  if (options.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
+  const fs::path data = options.data_dir;
+  std::error_code ec;
+  fs::create_directories(data / "tmp" / "uploads", ec);
+  if (ec) return unavailable(fmt::format("cannot create the data directory {}: {}", data.string(), ec.message()));
+  FF_RETURN_IF_ERROR(lock_data_directory(data));
+  remove_abandoned_uploads(data / "tmp" / "uploads");
+
+  FF_ASSIGN_OR_RETURN(auto store, jobs::open_sqlite_job_store(data / "jobs.db"));
+  std::string storage_uri = options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string()
+                                                        : options.storage_uri;
+  FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri));
+  if (options.auth) FF_RETURN_IF_ERROR(ensure_admin_key(*store));
+
+  // CPU thread budget: workers × threads ≈ cores, so parallel tasks do not oversubscribe.
+  int cores = std::max(1u, std::thread::hardware_concurrency());
+  jobs::ExecutionSettings execution;
+  execution.models_dir = options.models_dir;
+  execution.session = options.session;
+  execution.processing_threads = std::max(1, cores / options.workers);
+  if (execution.session.intra_op_threads == 0) execution.session.intra_op_threads = execution.processing_threads;
+  execution.max_pixels = options.limits.max_pixels;
+
+  jobs::JobServiceConfig service_config;
+  service_config.temp_root = data / "tmp";
+  service_config.execution = execution;
+  service_config.limits = options.limits;
+  service_config.workers = options.workers;
+  service_config.engine_version = options.version;
+  service_config.url_fetch.allow_private = options.allow_private_urls;
+  jobs::JobService service(service_config, *store, *blobs);
+  jobs::TaskRunner runner(data / "tmp", execution, *store, *blobs);
+
+  jobs::WorkerPoolConfig pool_config;
+  pool_config.workers = options.workers;
+  pool_config.node_id = node_id();
+  pool_config.lease_ms = static_cast<int64_t>(options.lease_seconds * 1000);
+  pool_config.heartbeat_ms = std::max<int64_t>(200, pool_config.lease_ms / 3);
+  // One GPU task per device; CPU tasks share the thread budget above.
+  pool_config.device_slots = options.session.provider == inference::ExecutionProvider::kCpu ? 0 : 1;
+  jobs::WorkerPool pool(pool_config, *store, runner);
+
+  ServiceMetrics metrics;
+  SystemStats system;
+  jobs::WebhookSender::Options webhook_options;
+  webhook_options.allow_private = options.allow_private_urls;
+  webhook_options.on_finished = [](const jobs::WebhookDelivery& d, const jobs::WebhookOutcome& o) {
+    spdlog::info(json{{"msg", o.delivered ? "webhook delivered" : "webhook not delivered"}, {"job_id", d.job_id},
+                      {"attempts", o.attempts}, {"http_status", o.last_http_status},
+                      {"error", o.last_error.message()}}.dump());
+  };
+  jobs::WebhookSender webhooks(webhook_options);
+  // Every terminal state reaches the job's webhook once: from a worker, a cache hit or a cancel.
+  auto notify_finished = [&webhooks](const jobs::Job& job) {
+    const json& hook = job.request.contains("webhook") ? job.request["webhook"] : json();
+    if (!hook.is_object()) return;
+    json body = jobs::job_to_json(job);
+    body["event"] = fmt::format("job.{}", jobs::job_state_name(job.state));
+    Status queued = webhooks.enqueue({hook["url"].get<std::string>(), hook.value("secret", std::string()), body.dump(),
+                                      job.id});
+    if (!queued.is_ok()) spdlog::warn(json{{"msg", "webhook dropped"}, {"job_id", job.id}, {"error", queued.message()}}.dump());
+  };
+  pool.set_on_task_end([&](const jobs::TaskOutcome& outcome) {
+    if (outcome.status.is_ok()) metrics.add_frames_processed(static_cast<uint64_t>(std::max<int64_t>(0, outcome.frames)));
+    if (outcome.seconds > 0 && outcome.frames > 0) metrics.set_frames_per_second(outcome.frames / outcome.seconds);
+    if (!outcome.job_finished) return;
+    auto job = store->get_job(outcome.lease.job.id);
+    if (!job) return;
+    if (is_terminal(job->state)) notify_finished(*job);
+    if (job->started_at_ms == 0) return;
+    metrics.observe_queue_wait((job->started_at_ms - job->created_at_ms) / 1000.0);
+    metrics.observe_processing((job->finished_at_ms - job->started_at_ms) / 1000.0);
+    spdlog::info(json{{"msg", "job finished"}, {"job_id", job->id}, {"status", jobs::job_state_name(job->state)},
+                      {"seconds", (job->finished_at_ms - job->started_at_ms) / 1000.0}}.dump());
+  });
+  service.set_hooks([&pool] { pool.wake(); }, [&pool](const std::string& job_id) { pool.cancel_job(job_id); },
+                    notify_finished);
+
+  ApiServerConfig api_config;
+  api_config.listen = options.listen;
+  api_config.http_threads = options.http_threads;
+  api_config.auth = options.auth;
+  api_config.key_rate_per_second = options.rate_limit;
+  api_config.key_rate_burst = options.rate_burst;
+  api_config.ip_rate_per_second = options.ip_rate_limit;
+  api_config.ip_rate_burst = options.ip_rate_burst;
+  api_config.max_active_jobs = options.max_active_jobs;
+  api_config.version = options.version;
+  api_config.upload_temp_dir = data / "tmp" / "uploads";
+  api_config.models_dir = options.models_dir;
+  api_config.session = execution.session;
+  ApiServer api(api_config, service, pool, metrics, system);
+  FF_RETURN_IF_ERROR(api.start());
+  pool.start();
+
+  std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if (!options.auth && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+    spdlog::warn(json{{"msg", "--no-auth on a non-loopback address: anyone who can reach it can submit jobs and read "
+                              "every output"}, {"listen", options.listen}}.dump());
+  }
+  std::string url = fmt::format("http://{}:{}/", host, api.port());
+  spdlog::info(json{{"msg", "serving"}, {"url", url}, {"data", fs::absolute(data).string()}, {"storage", storage_uri},
+                    {"workers", options.workers}, {"threads_per_task", execution.processing_threads},
+                    {"auth", options.auth}}.dump());
+  std::printf("facefuse: serving on %s (open it in a browser; API under %sapi/v1, docs/openapi.yaml)\n", url.c_str(),
+              url.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info(json{{"msg", "draining"}, {"signal", signal_number}, {"grace_seconds", options.grace_seconds}}.dump());
+  // A second signal while draining ends the process at once.
+  std::thread([signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::_Exit(128 + again);
+  }).detach();
+  api.set_draining();
+  pool.drain(static_cast<int64_t>(options.grace_seconds * 1000));
+  api.stop();
+  webhooks.stop();
+  spdlog::info(json{{"msg", "stopped"}}.dump());
+  return Status::ok();
+}
+
+}  // namespace facefuse::server

@@ -1,0 +1,48 @@
+// `facefuse serve`: the embedded single-node service — SQLite job store and file storage under
+// one data directory, the API server and the in-process worker pool (DESIGN.md §1, §5).
+//
+// Data directory layout:
+//   <data>/serve.lock               held by the running server (one server per data directory)
+//   <data>/jobs.db (+ -wal, -shm)   job store
+//   <data>/storage/                 file:// blob store: uploads/, jobs/<id>/segments/, outputs/<id>/
+//   <data>/tmp/<job_id>/            per-job temp space (inputs, attempt directories)
+//   <data>/tmp/uploads/             multipart bodies while they stream in
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "facefuse/core/status.h"
+#include "facefuse/inference/onnx_session.h"
+#include "facefuse/jobs/job_service.h"
+
+namespace facefuse::server {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::filesystem::path data_dir;
+  std::string storage_uri;        // empty: file://<data>/storage
+  int workers = 1;
+  int http_threads = 64;
+  double grace_seconds = 30;
+  double lease_seconds = 30;
+  bool auth = true;
+  bool allow_private_urls = false;  // URL inputs and webhooks may reach loopback/private addresses
+  double rate_limit = 20;         // requests per second per API key
+  double rate_burst = 40;
+  double ip_rate_limit = 50;      // requests per second per client address
+  double ip_rate_burst = 100;
+  int64_t max_active_jobs = 100;  // per tenant (pending + processing)
+  jobs::ServiceLimits limits;
+  std::filesystem::path models_dir;
+  inference::SessionOptions session;
+  std::string log_level = "info";
+  std::string version;
+};
+
+// Runs until SIGTERM or SIGINT, then drains (not ready, no new claims, running tasks finished or
+// released within grace_seconds) and returns ok. A second signal exits at once. Errors: the data
+// directory, store or listen address cannot be used.
+Status serve(const ServeOptions& options);
+
+}  // namespace facefuse::server

@@ -1,0 +1,126 @@
+// The API's job body: validated field by field with messages naming the field, normalised so
+// equal requests give equal JSON (the cache fingerprint depends on it).
+#include <gtest/gtest.h>
+
+#include "facefuse/jobs/job_request.h"
+
+namespace facefuse::jobs {
+namespace {
+
+using nlohmann::json;
+
+Result<Upload> fake_upload(const std::string& id) {
+  Upload u;
+  u.id = id;
+  u.storage_key = "uploads/" + id + "/input";
+  u.sha256 = "sha-" + id;
+  if (id == "up_face") {
+    u.media = "image";
+    u.info = {{"format", "png"}, {"width", 512}, {"height", 512}};
+  } else if (id == "up_photo") {
+    u.media = "image";
+    u.info = {{"format", "jpg"}, {"width", 800}, {"height", 533}};
+  } else if (id == "up_clip") {
+    u.media = "video";
+    u.info = {{"width", 640}, {"height", 480}, {"frame_count", 68}};
+  } else {
+    return not_found("upload '" + id + "' does not exist");
+  }
+  return u;
+}
+
+json body(const std::string& target = "up_photo") {
+  return {{"source", {{"upload_id", "up_face"}}}, {"target", {{"upload_id", target}}}};
+}
+
+std::string error_of(const json& b) {
+  auto r = normalise_job_request(b, fake_upload);
+  EXPECT_FALSE(r.is_ok()) << b.dump();
+  return r.is_ok() ? "" : r.status().message();
+}
+
+TEST(JobRequest, FillsDefaultsAndResolvesUploads) {
+  auto r = normalise_job_request(body(), fake_upload);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const json& n = *r;
+  EXPECT_EQ(n["source"]["storage_key"], "uploads/up_face/input");
+  EXPECT_EQ(n["target"]["sha256"], "sha-up_photo");
+  EXPECT_EQ(n["output"]["format"], "jpg") << "an image target keeps its format";
+  EXPECT_EQ(n["output"]["quality"], 95);
+  EXPECT_EQ(n["processors"], json::array({"face_swapper"}));
+  EXPECT_EQ(n["options"]["face_detector"], "blazeface") << "defaults are filled in";
+  EXPECT_TRUE(n["webhook"].is_null());
+}
+
+TEST(JobRequest, EqualRequestsNormaliseEqually) {
+  json explicit_defaults = body();
+  explicit_defaults["options"] = {{"face_detector", "blazeface"}, {"processors", {"face_swapper"}}};
+  explicit_defaults["output"] = {{"format", "jpeg"}, {"quality", 95}};
+  EXPECT_EQ(*normalise_job_request(body(), fake_upload), *normalise_job_request(explicit_defaults, fake_upload));
+}
+
+TEST(JobRequest, SeedAliasesMapToEngineOptions) {
+  json b = body();
+  b["options"] = {{"blend_ratio", 0.6}};
+  b["source"]["reference_face_index"] = 2;
+  auto r = normalise_job_request(b, fake_upload);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_DOUBLE_EQ((*r)["options"]["face_swapper_blend"].get<double>(), 0.6);
+  EXPECT_EQ((*r)["options"]["reference_face_position"], 2);
+  EXPECT_FALSE((*r)["options"].contains("blend_ratio"));
+}
+
+TEST(JobRequest, VideoTargetsTakeFrameRangesAndVideoFormats) {
+  json b = body("up_clip");
+  b["target"]["frame_range"] = {10, 40};
+  b["output"] = {{"resolution", "320x240"}};
+  auto r = normalise_job_request(b, fake_upload);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ((*r)["output"]["format"], "mp4");
+  EXPECT_EQ((*r)["output"]["quality"], 80);
+  EXPECT_DOUBLE_EQ((*r)["output"]["scale"].get<double>(), 0.5);
+  EXPECT_EQ((*r)["target"]["frame_range"], json::array({10, 40}));
+  pipeline::JobSpec spec = job_spec_for(*r, {"s.png", "t.mp4"}, "out.mp4", "tmp", {});
+  EXPECT_EQ(spec.video.trim_frame_start, 10);
+  EXPECT_EQ(spec.video.trim_frame_end, 40);
+  EXPECT_DOUBLE_EQ(spec.video.scale, 0.5);
+  EXPECT_EQ(output_file_name(*r), "output.mp4");
+}
+
+TEST(JobRequest, RefusesWithMessagesNamingTheField) {
+  EXPECT_NE(error_of(json::array()).find("JSON object"), std::string::npos);
+  EXPECT_NE(error_of({{"target", {{"upload_id", "up_photo"}}}}).find("'source'"), std::string::npos);
+  json b = body();
+  b["colour"] = "red";
+  EXPECT_NE(error_of(b).find("'colour'"), std::string::npos);
+  b = body();
+  b["options"] = {{"processors", {"face_melter"}}};
+  EXPECT_NE(error_of(b).find("face_melter"), std::string::npos);
+  b = body();
+  b["options"] = {{"face_swapper_blend", 3}};
+  EXPECT_NE(error_of(b).find("face_swapper_blend"), std::string::npos);
+  b = body();
+  b["output"] = {{"format", "mp4"}};
+  EXPECT_NE(error_of(b).find("target is an image"), std::string::npos);
+  b = body();
+  b["target"]["frame_range"] = {0, 5};
+  EXPECT_NE(error_of(b).find("video targets only"), std::string::npos);
+  b = body("up_clip");
+  b["target"]["frame_range"] = {20, 10};
+  EXPECT_NE(error_of(b).find("end must be after start"), std::string::npos);
+  b = body("up_clip");
+  b["output"] = {{"resolution", "640x100"}};
+  EXPECT_NE(error_of(b).find("aspect ratio"), std::string::npos);
+  b = body();
+  b["source"]["upload_id"] = "up_clip";
+  EXPECT_NE(error_of(b).find("source must be an image"), std::string::npos);
+  b = body("up_missing");
+  auto missing = normalise_job_request(b, fake_upload);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  b = body();
+  b["webhook"] = {{"url", "ftp://example.com/hook"}};
+  EXPECT_NE(error_of(b).find("http"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace facefuse::jobs

@@ -1,0 +1,285 @@
+// The SQLite JobStore's guarantees: leases (expiry, heartbeats, loss), attempts, retries with
+// backoff vs permanent failures, chunk → merge ordering, cancellation, idempotency, events
+// numbered per job, pagination. Lease expiry is exercised with leases that are already expired
+// (negative lengths), so nothing here sleeps.
+#include <gtest/gtest.h>
+
+#include "facefuse/jobs/job_store.h"
+#include "support/test_support.h"
+
+namespace facefuse::jobs {
+namespace {
+
+constexpr int64_t kLongLeaseMs = 600000;
+constexpr int64_t kExpiredLeaseMs = -1000;
+
+class SqliteJobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = open_sqlite_job_store(dir_ / "jobs.db");
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    store_ = std::move(opened).value();
+  }
+
+  Job create(const std::string& id, std::vector<NewTask> tasks, const std::string& tenant = "t1",
+             const std::string& idempotency_key = "", int64_t frames_total = 0) {
+    NewJob job;
+    job.job.id = id;
+    job.job.tenant = tenant;
+    job.job.kind = tasks.size() > 1 ? "video" : "image";
+    job.job.request = {{"n", id}};
+    job.job.idempotency_key = idempotency_key;
+    job.job.frames_total = frames_total;
+    job.tasks = std::move(tasks);
+    auto created = store_->create_job(job);
+    EXPECT_TRUE(created.is_ok()) << created.status().to_string();
+    return created->job;
+  }
+
+  Lease claim(const std::string& owner, int64_t lease_ms = kLongLeaseMs) {
+    auto lease = store_->claim_task(owner, lease_ms);
+    EXPECT_TRUE(lease.is_ok()) << lease.status().to_string();
+    EXPECT_TRUE(lease->has_value()) << "no task was claimable";
+    return lease->value_or(Lease{});
+  }
+
+  bool nothing_claimable(const std::string& owner) {
+    auto lease = store_->claim_task(owner, kLongLeaseMs);
+    return lease.is_ok() && !lease->has_value();
+  }
+
+  JobState state_of(const std::string& id) { return store_->get_job(id)->state; }
+
+  static std::vector<NewTask> video_tasks(int chunks) {
+    std::vector<NewTask> tasks;
+    for (int i = 0; i < chunks; ++i) tasks.push_back({TaskKind::kChunk, i, i * 10, (i + 1) * 10});
+    tasks.push_back({TaskKind::kMerge});
+    return tasks;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(SqliteJobStoreTest, ClaimLeasesTheTaskAndStartsTheJob) {
+  create("job_a", {{TaskKind::kImage}});
+  Lease lease = claim("w1");
+  EXPECT_EQ(lease.task.job_id, "job_a");
+  EXPECT_EQ(lease.task.state, TaskState::kLeased);
+  EXPECT_EQ(lease.task.lease_owner, "w1");
+  EXPECT_EQ(lease.task.attempts, 1);
+  EXPECT_EQ(lease.job.state, JobState::kProcessing);
+  EXPECT_TRUE(nothing_claimable("w2")) << "a leased task must not be handed out twice";
+}
+
+TEST_F(SqliteJobStoreTest, ExpiredLeaseIsClaimedAgainAndTheOldOwnerLosesIt) {
+  create("job_a", {{TaskKind::kImage}});
+  Lease first = claim("w1", kExpiredLeaseMs);  // as if w1 died and its lease ran out
+  Lease second = claim("w2");
+  EXPECT_EQ(second.task.id, first.task.id);
+  EXPECT_EQ(second.task.attempts, 2) << "every claim counts as an attempt";
+  // w1 comes back: everything it tries needs the lease it no longer holds.
+  EXPECT_EQ(store_->heartbeat(first.task.id, "w1", kLongLeaseMs).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->complete_task(first.task.id, "w1", "outputs/x").code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store_->complete_task(second.task.id, "w2", "outputs/job_a/output.jpg").is_ok());
+  EXPECT_EQ(state_of("job_a"), JobState::kCompleted);
+  EXPECT_EQ(store_->get_job("job_a")->output_key, "outputs/job_a/output.jpg");
+}
+
+TEST_F(SqliteJobStoreTest, HeartbeatExtendsAnExpiredLease) {
+  create("job_a", {{TaskKind::kImage}});
+  Lease lease = claim("w1", kExpiredLeaseMs);
+  auto stop = store_->heartbeat(lease.task.id, "w1", kLongLeaseMs);
+  ASSERT_TRUE(stop.is_ok()) << stop.status().to_string();
+  EXPECT_FALSE(*stop);
+  EXPECT_TRUE(nothing_claimable("w2")) << "the heartbeat should have renewed the lease";
+}
+
+TEST_F(SqliteJobStoreTest, RetryableFailureGoesBackWithBackoffUntilAttemptsRunOut) {
+  create("job_a", {{TaskKind::kImage}});
+  RetryPolicy policy{2, 0, 0};  // no wait between attempts, two attempts in all
+  Lease first = claim("w1");
+  ASSERT_TRUE(store_->fail_task(first.task.id, "w1", unavailable("disk hiccup"), true, policy).is_ok());
+  EXPECT_EQ(state_of("job_a"), JobState::kProcessing);
+  Lease second = claim("w1");
+  EXPECT_EQ(second.task.attempts, 2);
+  EXPECT_NE(second.task.last_error.find("disk hiccup"), std::string::npos);
+  ASSERT_TRUE(store_->fail_task(second.task.id, "w1", unavailable("disk hiccup"), true, policy).is_ok());
+  Job job = *store_->get_job("job_a");
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error_code, "unavailable");
+}
+
+TEST_F(SqliteJobStoreTest, BackoffKeepsARetriedTaskUnclaimableUntilDue) {
+  create("job_a", {{TaskKind::kImage}});
+  Lease first = claim("w1");
+  ASSERT_TRUE(store_->fail_task(first.task.id, "w1", internal_error("crash"), true, RetryPolicy{3, 60000, 60000}).is_ok());
+  EXPECT_TRUE(nothing_claimable("w1"));
+  auto tasks = store_->job_tasks("job_a");
+  EXPECT_GT(tasks->front().not_before_ms, now_ms() + 50000);
+}
+
+TEST_F(SqliteJobStoreTest, PermanentFailureFailsTheJobAtOnceAndCancelsItsOtherTasks) {
+  create("job_v", video_tasks(3), "t1", "", 30);
+  Lease lease = claim("w1");
+  ASSERT_TRUE(store_->fail_task(lease.task.id, "w1", no_face("no face in the source"), false, RetryPolicy{}).is_ok());
+  Job job = *store_->get_job("job_v");
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error_code, "no_face");
+  EXPECT_EQ(job.error_message, "no face in the source");
+  EXPECT_TRUE(nothing_claimable("w2"));
+  auto tasks = store_->job_tasks("job_v");
+  ASSERT_TRUE(tasks.is_ok());
+  for (const Task& t : *tasks) {
+    EXPECT_TRUE(t.state == TaskState::kFailed || t.state == TaskState::kCancelled) << task_state_name(t.state);
+  }
+}
+
+TEST_F(SqliteJobStoreTest, MergeWaitsForEveryChunk) {
+  create("job_v", video_tasks(2), "t1", "", 20);
+  Lease c0 = claim("w1");
+  Lease c1 = claim("w2");
+  EXPECT_EQ(c0.task.kind, TaskKind::kChunk);
+  EXPECT_EQ(c1.task.kind, TaskKind::kChunk);
+  EXPECT_TRUE(nothing_claimable("w3")) << "the merge must stay blocked while chunks run";
+  ASSERT_TRUE(store_->report_progress(c0.task.id, "w1", {"processing", 5, 0}).is_ok());
+  EXPECT_EQ(store_->get_job("job_v")->frames_done, 5);
+  ASSERT_TRUE(store_->complete_task(c0.task.id, "w1", "").is_ok());
+  EXPECT_TRUE(nothing_claimable("w3"));
+  ASSERT_TRUE(store_->complete_task(c1.task.id, "w2", "").is_ok());
+  EXPECT_EQ(store_->get_job("job_v")->frames_done, 20) << "done chunks count whole";
+  EXPECT_EQ(store_->get_job("job_v")->step, "merging");
+  Lease merge = claim("w3");
+  EXPECT_EQ(merge.task.kind, TaskKind::kMerge);
+  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", "outputs/job_v/output.mp4").is_ok());
+  Job job = *store_->get_job("job_v");
+  EXPECT_EQ(job.state, JobState::kCompleted);
+  EXPECT_EQ(job.frames_done, 20);
+  EXPECT_DOUBLE_EQ(job.progress, 1.0);
+}
+
+TEST_F(SqliteJobStoreTest, ReleasedTaskIsPendingAgainWithoutCountingTheAttempt) {
+  create("job_a", {{TaskKind::kImage}});
+  Lease lease = claim("w1");
+  ASSERT_TRUE(store_->release_task(lease.task.id, "w1").is_ok());
+  Lease again = claim("w2");
+  EXPECT_EQ(again.task.attempts, 1);
+}
+
+TEST_F(SqliteJobStoreTest, CancelPendingIsImmediateAndProcessingIsRequested) {
+  create("job_p", {{TaskKind::kImage}});
+  auto cancelled_now = store_->request_cancel("job_p");
+  ASSERT_TRUE(cancelled_now.is_ok());
+  EXPECT_EQ(cancelled_now->state, JobState::kCancelled);
+  EXPECT_TRUE(nothing_claimable("w1"));
+
+  create("job_r", {{TaskKind::kImage}});
+  Lease lease = claim("w1");
+  auto requested = store_->request_cancel("job_r");
+  ASSERT_TRUE(requested.is_ok());
+  EXPECT_EQ(requested->state, JobState::kProcessing);
+  EXPECT_TRUE(requested->cancel_requested);
+  auto stop = store_->heartbeat(lease.task.id, "w1", kLongLeaseMs);
+  ASSERT_TRUE(stop.is_ok());
+  EXPECT_TRUE(*stop) << "the heartbeat tells the worker to stop";
+  ASSERT_TRUE(store_->finish_cancelled("job_r").is_ok());
+  EXPECT_EQ(state_of("job_r"), JobState::kCancelled);
+  EXPECT_EQ(store_->request_cancel("job_r").status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SqliteJobStoreTest, SameIdempotencyKeyReturnsTheSameJobPerTenant) {
+  Job first = create("job_1", {{TaskKind::kImage}}, "t1", "key-123");
+  NewJob again;
+  again.job.id = "job_2";
+  again.job.tenant = "t1";
+  again.job.kind = "image";
+  again.job.request = nlohmann::json::object();
+  again.job.idempotency_key = "key-123";
+  again.tasks = {{TaskKind::kImage}};
+  auto replay = store_->create_job(again);
+  ASSERT_TRUE(replay.is_ok());
+  EXPECT_FALSE(replay->created);
+  EXPECT_EQ(replay->job.id, first.id);
+  EXPECT_EQ(store_->get_job("job_2").status().code(), StatusCode::kNotFound);
+  // Another tenant's identical key is a different job.
+  Job other = create("job_3", {{TaskKind::kImage}}, "t2", "key-123");
+  EXPECT_EQ(other.id, "job_3");
+}
+
+TEST_F(SqliteJobStoreTest, EventsAreNumberedPerJobAndResumable) {
+  create("job_a", {{TaskKind::kImage}});
+  create("job_b", {{TaskKind::kImage}});
+  Lease lease = claim("w1");
+  ASSERT_TRUE(store_->report_progress(lease.task.id, "w1", {"processing", 0, 0.5}).is_ok());
+  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", "outputs/job_a/output.jpg").is_ok());
+  auto events = store_->events_since("job_a", 0, 100);
+  ASSERT_TRUE(events.is_ok());
+  ASSERT_EQ(events->size(), 4u);  // pending, processing, progress, completed
+  for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].seq, static_cast<int64_t>(i + 1));
+  EXPECT_EQ(events->back().data["status"], "completed");
+  EXPECT_DOUBLE_EQ((*events)[2].data["progress"].get<double>(), 0.5);
+  auto resumed = store_->events_since("job_a", 2, 100);
+  ASSERT_EQ(resumed->size(), 2u);
+  EXPECT_EQ(resumed->front().seq, 3);
+  EXPECT_EQ(store_->events_since("job_b", 0, 100)->size(), 1u) << "job_b has its own numbering";
+}
+
+TEST_F(SqliteJobStoreTest, ListPagesNewestFirstWithStatusFilter) {
+  for (int i = 0; i < 5; ++i) create("job_" + std::to_string(i), {{TaskKind::kImage}});
+  create("job_other", {{TaskKind::kImage}}, "t2");
+  ASSERT_TRUE(store_->request_cancel("job_1").is_ok());
+  std::vector<std::string> seen;
+  std::string cursor;
+  do {
+    auto page = store_->list_jobs("t1", std::nullopt, 2, cursor);
+    ASSERT_TRUE(page.is_ok());
+    EXPECT_LE(page->jobs.size(), 2u);
+    for (const auto& j : page->jobs) seen.push_back(j.id);
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{"job_4", "job_3", "job_2", "job_1", "job_0"}));
+  auto cancelled = store_->list_jobs("t1", JobState::kCancelled, 10, "");
+  ASSERT_EQ(cancelled->jobs.size(), 1u);
+  EXPECT_EQ(cancelled->jobs[0].id, "job_1");
+  EXPECT_EQ(store_->list_jobs("t1", std::nullopt, 10, "garbage").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteJobStoreTest, DeleteOnlyTerminalJobs) {
+  create("job_a", {{TaskKind::kImage}});
+  EXPECT_EQ(store_->delete_job("job_a").code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->request_cancel("job_a").is_ok());
+  ASSERT_TRUE(store_->delete_job("job_a").is_ok());
+  EXPECT_EQ(store_->get_job("job_a").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->events_since("job_a", 0, 10)->empty());
+}
+
+TEST_F(SqliteJobStoreTest, StateSurvivesReopening) {
+  create("job_a", {{TaskKind::kImage}});
+  Lease lease = claim("w1", kExpiredLeaseMs);
+  store_.reset();
+  auto reopened = open_sqlite_job_store(dir_ / "jobs.db");
+  ASSERT_TRUE(reopened.is_ok());
+  auto again = (*reopened)->claim_task("w2", kLongLeaseMs);
+  ASSERT_TRUE(again.is_ok() && again->has_value()) << "the expired lease must be claimable after a restart";
+  EXPECT_EQ((*again)->task.id, lease.task.id);
+}
+
+TEST_F(SqliteJobStoreTest, UploadsAndKeysAreScopedLookups) {
+  Upload u;
+  u.id = "up_1";
+  u.tenant = "t1";
+  u.storage_key = "uploads/up_1/input.jpg";
+  u.media = "image";
+  ASSERT_TRUE(store_->add_upload(u).is_ok());
+  EXPECT_TRUE(store_->get_upload("t1", "up_1").is_ok());
+  EXPECT_EQ(store_->get_upload("t2", "up_1").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->add_api_key({"key_1", "t1", "abc", "read", 0}).is_ok());
+  auto found = store_->find_api_key("abc");
+  ASSERT_TRUE(found.is_ok() && found->has_value());
+  EXPECT_EQ((*found)->tenant, "t1");
+  EXPECT_FALSE(store_->find_api_key("abd")->has_value());
+  EXPECT_EQ(*store_->api_key_count(), 1);
+}
+
+}  // namespace
+}  // namespace facefuse::jobs

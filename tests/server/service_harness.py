@@ -1,0 +1,199 @@
+"""Starts a real `facefuse serve` for end-to-end tests: a free loopback port, a temporary data
+directory, the admin key it prints on first run. Clients are real: requests and websockets.
+
+Environment (set by tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_TESTDATA, FACEFUSE_MODELS_DIR.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import requests
+
+BINARY = os.environ.get("FACEFUSE_BINARY", "build/bin/facefuse")
+TESTDATA = os.environ.get("FACEFUSE_TESTDATA", os.path.expanduser("~/.cache/facefuse/testdata"))
+PHOTOS = os.path.join(TESTDATA, "photos")
+VIDEOS = os.path.join(TESTDATA, "videos")
+SOURCE_FACE = os.path.join(PHOTOS, "astronaut.png")
+TARGET_PHOTO = os.path.join(PHOTOS, "jesper.jpg")
+# 640×480, 25 fps, 68 frames, one real talking head, AAC audio (scripts/make_test_videos).
+TARGET_VIDEO = os.path.join(VIDEOS, "talking_head_640x480.mp4")
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One facefuse serve process. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, *args, data_dir=None, auth=True, env=None):
+        self.args = list(args)
+        self.auth = auth
+        self.own_data = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="facefuse-serve-test-")
+        self.env = dict(os.environ, **(env or {}))
+        self.port = None
+        self.process = None
+        self.admin_key = None
+        self.log_path = os.path.join(self.data_dir, "server.log")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, port=None):
+        self.port = port or free_port()
+        command = [BINARY, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", self.data_dir] + self.args
+        # Tests poll; rate limits are only tested where a test sets them (test_bad_inputs.py).
+        for flag, burst in (("--rate-limit", "--rate-burst"), ("--ip-rate-limit", "--ip-rate-burst")):
+            if flag not in self.args:
+                command += [flag, "1000", burst, "1000"]
+        if not self.auth:
+            command.append("--no-auth")
+        self.log = open(self.log_path, "a")
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, env=self.env, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"facefuse serve exited with {self.process.wait()}: see {self.log_path}")
+            if "admin API key" in line:
+                self.admin_key = line.split()[-1]
+            if "serving on" in line:
+                break
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not become healthy")
+
+    def terminate(self, timeout=60):
+        """SIGTERM and wait; returns the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        self._close_pipes()
+        return code
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+        self._close_pipes()
+
+    def _close_pipes(self):
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.log.close()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            try:
+                self.terminate()
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def cleanup(self):
+        self.stop()
+        if self.own_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    # ------------------------------------------------------------ client helpers
+    def client(self, key=None):
+        return Client(self.url, key if key is not None else self.admin_key)
+
+
+class Client:
+    def __init__(self, url, key=None):
+        self.url = url
+        self.session = requests.Session()
+        if key:
+            self.session.headers["Authorization"] = f"Bearer {key}"
+        self.key = key
+
+    def get(self, path, **kw):
+        return self.session.get(self.url + path, timeout=30, **kw)
+
+    def post(self, path, **kw):
+        return self.session.post(self.url + path, timeout=60, **kw)
+
+    def delete(self, path, **kw):
+        return self.session.delete(self.url + path, timeout=30, **kw)
+
+    def upload(self, path, name=None):
+        with open(path, "rb") as f:
+            r = self.post("/api/v1/upload", files={"file": (name or os.path.basename(path), f)})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def submit(self, body, expect=201, headers=None):
+        r = self.post("/api/v1/jobs", json=body, headers=headers or {})
+        assert r.status_code == expect, f"{r.status_code} {r.text}"
+        return r.json()
+
+    def swap_body(self, source_id, target_id, **extra):
+        body = {"source": {"upload_id": source_id}, "target": {"upload_id": target_id}}
+        for k, v in extra.items():
+            body[k] = v
+        return body
+
+    def job(self, job_id):
+        r = self.get(f"/api/v1/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait(self, job_id, states=TERMINAL, timeout=180):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.job(job_id)
+            if job["status"] in states:
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s: {job}")
+
+
+def error_of(response):
+    body = response.json()
+    assert set(body) == {"error", "message"}, body
+    assert body["message"], body
+    return body["error"], body["message"]
+
+
+def leftovers(paths, timeout=10):
+    """The paths that still exist after up to `timeout` s: workers clean up just after recording a
+    job's end, so a client may see the state a moment before the files are gone."""
+    deadline = time.time() + timeout
+    while any(os.path.exists(p) for p in paths) and time.time() < deadline:
+        time.sleep(0.05)
+    return [p for p in paths if os.path.exists(p)]
+
+
+def frame_count(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                          "stream=nb_read_frames", "-of", "json", path], capture_output=True, text=True, check=True)
+    return int(json.loads(out.stdout)["streams"][0]["nb_read_frames"])
+
+
+def main():
+    unittest.main(verbosity=2)

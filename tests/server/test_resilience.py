@@ -1,0 +1,140 @@
+"""Nothing is lost: kill -9 the server mid-video and restart it — the job completes with the
+right output and every chunk exactly once; cancel while processing leaves no output; SIGTERM
+drains (not ready, leases released within the grace period, exit 0) and a restart finishes the job.
+"""
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+import service_harness as h  # noqa: E402
+
+FRAMES = 60
+CHUNK = 10
+
+
+def video_body(source_id, target_id, frames=FRAMES, chunk=CHUNK):
+    return {"source": {"upload_id": source_id}, "target": {"upload_id": target_id, "frame_range": [0, frames]},
+            "output": {"format": "mp4", "chunk_frames": chunk}}
+
+
+def tasks_of(data_dir, job_id):
+    with sqlite3.connect(os.path.join(data_dir, "jobs.db")) as db:
+        return db.execute("SELECT kind, chunk_index, frame_begin, frame_end, state, attempts FROM tasks "
+                          "WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+
+
+def frame_hashes(path):
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def wait_for(predicate, timeout=120, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+class ResilienceSlow(h.unittest.TestCase):
+    def test_kill_9_mid_video_then_restart_completes_with_every_chunk_once(self):
+        server = h.Server("--lease-seconds", "2", "--workers", "1")
+        try:
+            server.start()
+            api = server.client()
+            source = api.upload(h.SOURCE_FACE)
+            target = api.upload(h.TARGET_VIDEO)
+            job = api.submit(video_body(source["id"], target["id"]))
+            # Kill once at least one chunk is committed and another is under way.
+            wait_for(lambda: CHUNK < api.job(job["job_id"])["frames_done"] < FRAMES - CHUNK)
+            server.kill()
+            before = tasks_of(server.data_dir, job["job_id"])
+            self.assertIn("leased", [t[4] for t in before], before)
+
+            server.start(port=server.port)
+            api = server.client(server.admin_key)
+            done = api.wait(job["job_id"], timeout=300)
+            self.assertEqual(done["status"], "completed", done)
+            tasks = tasks_of(server.data_dir, job["job_id"])
+            chunks = [t for t in tasks if t[0] == "chunk"]
+            self.assertEqual([t[1] for t in chunks], list(range(FRAMES // CHUNK)), "one task per chunk, no duplicates")
+            self.assertTrue(all(t[4] == "done" for t in tasks), tasks)
+            self.assertTrue(any(t[5] >= 2 for t in chunks), f"the interrupted chunk ran again: {tasks}")
+            out = os.path.join(server.data_dir, "after-restart.mp4")
+            with open(out, "wb") as f:
+                f.write(api.get(done["output_url"]).content)
+            self.assertEqual(h.frame_count(out), FRAMES)
+
+            # Correct output: the same frames as the CLI running the same job in one process.
+            reference = os.path.join(server.data_dir, "reference.mp4")
+            subprocess.run([h.BINARY, "run", "-s", h.SOURCE_FACE, "-t", h.TARGET_VIDEO, "-o", reference,
+                            "--trim-frame-start", "0", "--trim-frame-end", str(FRAMES), "--chunk-frames", str(CHUNK)],
+                           check=True, capture_output=True)
+            self.assertEqual(frame_hashes(out), frame_hashes(reference))
+        finally:
+            server.cleanup()
+
+    def test_cancel_while_processing_leaves_no_output(self):
+        with h.Server("--workers", "1") as server:
+            api = server.client()
+            source = api.upload(h.SOURCE_FACE)
+            target = api.upload(h.TARGET_VIDEO)
+            job = api.submit(video_body(source["id"], target["id"], frames=68, chunk=34))
+            wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
+            r = api.post(f"/api/v1/jobs/{job['job_id']}/cancel")
+            self.assertEqual(r.status_code, 200, r.text)
+            done = api.wait(job["job_id"], timeout=60)
+            self.assertEqual(done["status"], "cancelled")
+            self.assertIsNone(done["output_url"])
+            self.assertLess(done["frames_done"], 68, "stopped before the end")
+            paths = [os.path.join(server.data_dir, *parts) for parts in
+                     (("storage", "outputs", job["job_id"]), ("storage", "jobs", job["job_id"]), ("tmp", job["job_id"]))]
+            self.assertEqual(h.leftovers(paths), [], "a cancelled job leaves no output, segment or temp file")
+            self.assertEqual(api.delete(f"/api/v1/jobs/{job['job_id']}").status_code, 200)
+            # The worker is free again.
+            image = api.upload(h.TARGET_PHOTO)
+            self.assertEqual(api.wait(api.submit(api.swap_body(source["id"], image["id"]))["job_id"])["status"],
+                             "completed")
+
+    def test_sigterm_drains_releases_and_restart_finishes(self):
+        server = h.Server("--workers", "1", "--grace-seconds", "1")
+        try:
+            server.start()
+            api = server.client()
+            source = api.upload(h.SOURCE_FACE)
+            target = api.upload(h.TARGET_VIDEO)
+            job = api.submit(video_body(source["id"], target["id"], frames=68, chunk=68))
+            wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
+            server.process.send_signal(h.signal.SIGTERM)
+            saw_not_ready = False
+            while server.process.poll() is None:
+                try:
+                    saw_not_ready = saw_not_ready or requests.get(server.url + "/readyz", timeout=1).status_code == 503
+                except requests.RequestException:
+                    pass
+                time.sleep(0.02)
+            self.assertEqual(server.process.returncode, 0)
+            server._close_pipes()
+            self.assertTrue(saw_not_ready, "readiness turns 503 while draining")
+            tasks = tasks_of(server.data_dir, job["job_id"])
+            self.assertEqual([(t[4], t[5]) for t in tasks if t[0] == "chunk"], [("pending", 0)],
+                             "the lease was given back and the attempt not counted")
+
+            server.start(port=server.port)
+            done = server.client().wait(job["job_id"], timeout=300)
+            self.assertEqual(done["status"], "completed")
+            self.assertEqual(done["frames_done"], 68)
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    h.main()
