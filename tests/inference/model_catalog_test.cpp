@@ -10,6 +10,7 @@
 
 #include "facefuse/inference/model_catalog.h"
 #include "facefuse/inference/model_downloader.h"
+#include "inference/zlib_crc32.h"
 #include "support/test_support.h"
 
 namespace facefuse::testing {
@@ -19,26 +20,8 @@ using inference::IntegrityCheck;
 using inference::ModelEntry;
 using inference::ModelState;
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-std::string zlib_crc32_hex(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size()));
-  char hex[9];
-  std::snprintf(hex, sizeof hex, "%08lx", crc);
-  return hex;
-}
-
 inference::ModelCatalog shipped_catalog() {
-  auto parsed = inference::parse_model_catalog(read_text(std::filesystem::path(FACEFUSE_SOURCE_DIR) / "models/catalog.json"));
+  auto parsed = inference::parse_model_catalog(testing::read_file_bytes(std::filesystem::path(FACEFUSE_SOURCE_DIR) / "models/catalog.json"));
   EXPECT_TRUE(parsed) << parsed.status().to_string();
   return parsed ? std::move(parsed).value() : inference::ModelCatalog{};
 }
@@ -197,7 +180,7 @@ TEST(ModelCatalog, HashSidecarNamesFollowFaceFusion) {
 
 TEST(ModelCatalog, Crc32MatchesTheStandardCheckValue) {
   TempDir dir;
-  write_text(dir / "check.bin", "123456789");
+  testing::write_file_bytes(dir / "check.bin", "123456789");
   auto crc = inference::file_crc32(dir / "check.bin");
   ASSERT_TRUE(crc) << crc.status().to_string();
   EXPECT_EQ(*crc, "cbf43926");  // CRC-32/ISO-HDLC check value
@@ -224,39 +207,39 @@ class ModelStateTest : public ::testing::Test {
 
 TEST_F(ModelStateTest, MissingEmptyAndPresent) {
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kMissing);
-  write_text(dir_ / "m.onnx", "");
+  testing::write_file_bytes(dir_ / "m.onnx", "");
   EXPECT_EQ(state(IntegrityCheck::kPresence), ModelState::kCorrupt);
-  write_text(dir_ / "m.onnx", bytes_);
+  testing::write_file_bytes(dir_ / "m.onnx", bytes_);
   EXPECT_EQ(state(IntegrityCheck::kPresence), ModelState::kInstalled);
   // Neither a catalogue hash nor a sidecar: nothing to check against.
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kInstalled);
 }
 
 TEST_F(ModelStateTest, CatalogueHashDecidesWhenHashing) {
-  write_text(dir_ / "m.onnx", bytes_);
-  model_.hash = zlib_crc32_hex(bytes_);
+  testing::write_file_bytes(dir_ / "m.onnx", bytes_);
+  model_.hash = testing::zlib_crc32_hex(bytes_);
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kInstalled);
   std::string changed = bytes_;
   changed[54321] ^= 0x01;
-  write_text(dir_ / "m.onnx", changed);
+  testing::write_file_bytes(dir_ / "m.onnx", changed);
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kCorrupt);
   EXPECT_EQ(state(IntegrityCheck::kPresence), ModelState::kInstalled) << "presence checks never read the file";
 }
 
 TEST_F(ModelStateTest, SidecarHashIsUsedWithoutACatalogueHash) {
-  write_text(dir_ / "m.onnx", bytes_);
-  write_text(dir_ / "m.hash", zlib_crc32_hex(bytes_));
-  EXPECT_EQ(*inference::expected_model_hash(model_, dir_.path()), zlib_crc32_hex(bytes_));
+  testing::write_file_bytes(dir_ / "m.onnx", bytes_);
+  testing::write_file_bytes(dir_ / "m.hash", testing::zlib_crc32_hex(bytes_));
+  EXPECT_EQ(*inference::expected_model_hash(model_, dir_.path()), testing::zlib_crc32_hex(bytes_));
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kInstalled);
-  write_text(dir_ / "m.hash", "00000000");
+  testing::write_file_bytes(dir_ / "m.hash", "00000000");
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kCorrupt);
-  write_text(dir_ / "m.hash", "garbage");
+  testing::write_file_bytes(dir_ / "m.hash", "garbage");
   EXPECT_FALSE(inference::expected_model_hash(model_, dir_.path()));
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kCorrupt) << "an unreadable sidecar must not pass";
 }
 
 TEST_F(ModelStateTest, CatalogueSizeMismatchIsCorrupt) {
-  write_text(dir_ / "m.onnx", bytes_);
+  testing::write_file_bytes(dir_ / "m.onnx", bytes_);
   model_.size = static_cast<int64_t>(bytes_.size()) + 1;
   EXPECT_EQ(state(IntegrityCheck::kHash), ModelState::kCorrupt);
 }

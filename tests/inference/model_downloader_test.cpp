@@ -17,6 +17,7 @@
 #include "facefuse/core/error_codes.h"
 #include "facefuse/inference/model_catalog.h"
 #include "facefuse/inference/model_downloader.h"
+#include "inference/zlib_crc32.h"
 #include "support/test_support.h"
 
 extern char** environ;
@@ -29,25 +30,6 @@ using inference::ModelEntry;
 constexpr size_t kModelBytes = 3'000'000;  // big enough that a half transfer is visibly partial
 const char* const kModelId = "gfpgan_1.4";  // a catalogue entry whose file the server provides
 const char* const kRelease = "models-3.0.0";
-
-// Compared with == in EXPECT_TRUE: a failing EXPECT_EQ would print megabytes of binary.
-std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-std::string zlib_crc32_hex(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size()));
-  char hex[9];
-  std::snprintf(hex, sizeof hex, "%08lx", crc);
-  return hex;
-}
 
 size_t collect(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
@@ -77,19 +59,19 @@ class ModelDownload : public ::testing::Test {
       x ^= x << 13, x ^= x >> 17, x ^= x << 5;
       c = static_cast<char>(x);
     }
-    write_bytes(root_->path() / kRelease / "gfpgan_1.4.onnx", served_);
-    write_bytes(root_->path() / kRelease / "gfpgan_1.4.hash", zlib_crc32_hex(served_));
+    testing::write_file_bytes(root_->path() / kRelease / "gfpgan_1.4.onnx", served_);
+    testing::write_file_bytes(root_->path() / kRelease / "gfpgan_1.4.hash", testing::zlib_crc32_hex(served_));
     // Small stand-ins for the --all-defaults models, at their catalogue release paths.
     for (const auto& id : inference::embedded_model_catalog().download_defaults) {
       const ModelEntry* m = inference::embedded_model_catalog().find(id);
       if (id == kModelId) continue;  // served above
       std::filesystem::create_directories(root_->path() / m->release);
       std::string bytes = "stand-in for " + m->file + std::string(50000, static_cast<char>(m->file.size()));
-      write_bytes(root_->path() / m->release / m->file, bytes);
-      write_bytes(root_->path() / m->release / m->hash_file(), zlib_crc32_hex(bytes));
+      testing::write_file_bytes(root_->path() / m->release / m->file, bytes);
+      testing::write_file_bytes(root_->path() / m->release / m->hash_file(), testing::zlib_crc32_hex(bytes));
     }
     // A file without a .hash on the server: only a catalogue hash can verify it.
-    write_bytes(root_->path() / kRelease / "no_sidecar.onnx", served_);
+    testing::write_file_bytes(root_->path() / kRelease / "no_sidecar.onnx", served_);
 
     auto port_file = root_->path() / "port";
     std::string script = std::string(FACEFUSE_SOURCE_DIR) + "/tests/tools/model_server.py";
@@ -102,7 +84,7 @@ class ModelDownload : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ASSERT_TRUE(std::filesystem::exists(port_file)) << "model_server.py did not start";
-    base_ = "http://127.0.0.1:" + read_bytes(port_file);
+    base_ = "http://127.0.0.1:" + testing::read_file_bytes(port_file);
   }
 
   static void TearDownTestSuite() {
@@ -161,10 +143,10 @@ pid_t ModelDownload::server_pid_ = 0;
 TEST_F(ModelDownload, CompleteDownloadIsVerifiedAndInstalled) {
   CommandResult r = download("complete");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_TRUE(read_bytes(installed()) == served_);
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_);
   EXPECT_FALSE(std::filesystem::exists(part()));
-  EXPECT_EQ(read_bytes(models_ / "gfpgan_1.4.hash"), zlib_crc32_hex(served_)) << "FaceFusion's sidecar is kept";
-  EXPECT_NE(r.output.find(zlib_crc32_hex(served_)), std::string::npos) << r.output;
+  EXPECT_EQ(testing::read_file_bytes(models_ / "gfpgan_1.4.hash"), testing::zlib_crc32_hex(served_)) << "FaceFusion's sidecar is kept";
+  EXPECT_NE(r.output.find(testing::zlib_crc32_hex(served_)), std::string::npos) << r.output;
   EXPECT_EQ(model_state_in_list(/*verify=*/true), "installed");
   CommandResult verify = run_facefuse({"--models-dir", models_.path().string(), "models", "verify", kModelId});
   EXPECT_EQ(verify.exit_code, kExitOk) << verify.output;
@@ -174,7 +156,7 @@ TEST_F(ModelDownload, CompleteDownloadIsVerifiedAndInstalled) {
 TEST_F(ModelDownload, TruncatedTransferResumesWithARangeRequest) {
   CommandResult r = download("truncated");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_TRUE(read_bytes(installed()) == served_);
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_);
   auto requests = requests_for("truncated", "gfpgan_1.4.onnx");
   ASSERT_GE(requests.size(), 2u);
   EXPECT_TRUE(requests[0]["range"].is_null());
@@ -185,7 +167,7 @@ TEST_F(ModelDownload, TruncatedTransferResumesWithARangeRequest) {
 TEST_F(ModelDownload, ServerIgnoringRangeRestartsFromTheStart) {
   CommandResult r = download("norange");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_TRUE(read_bytes(installed()) == served_) << "the 200 answer replaced the partial file, not appended to it";
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_) << "the 200 answer replaced the partial file, not appended to it";
   auto requests = requests_for("norange", "gfpgan_1.4.onnx");
   ASSERT_GE(requests.size(), 2u);
   EXPECT_FALSE(requests[1]["range"].is_null());
@@ -254,7 +236,7 @@ TEST_F(ModelDownload, AllDefaultsFromTheMirrorInTheEnvironment) {
 TEST_F(ModelDownload, ServerErrorsAreRetried) {
   CommandResult r = download("flaky");
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_TRUE(read_bytes(installed()) == served_);
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_);
   auto requests = requests_for("flaky", "gfpgan_1.4.onnx");
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0]["status"], 503);
@@ -264,7 +246,7 @@ TEST_F(ModelDownload, ServerErrorsAreRetried) {
 TEST_F(ModelDownload, StalledTransferTimesOutAndResumes) {
   CommandResult r = download("stall", {"--low-speed-timeout", "1"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.output;
-  EXPECT_TRUE(read_bytes(installed()) == served_);
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_);
   auto requests = requests_for("stall", "gfpgan_1.4.onnx");
   ASSERT_GE(requests.size(), 2u);
   EXPECT_FALSE(requests.back()["range"].is_null()) << "the retry continued the partial file";
@@ -282,7 +264,7 @@ TEST_F(ModelDownload, TricklingServerFailsCleanlyAndTheNextRunResumes) {
   ASSERT_GT(partial, 0u);
   CommandResult next_run = download("complete");
   ASSERT_EQ(next_run.exit_code, kExitOk) << next_run.output;
-  EXPECT_TRUE(read_bytes(installed()) == served_);
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_);
   auto requests = requests_for("complete", "gfpgan_1.4.onnx");
   ASSERT_FALSE(requests.empty());
   EXPECT_EQ(requests.back()["range"], "bytes=" + std::to_string(partial) + "-");
@@ -304,7 +286,7 @@ TEST_F(ModelDownload, VerifyFlipsToCorruptWhenAByteChanges) {
   ASSERT_EQ(download("complete").exit_code, kExitOk);
   std::string changed = served_;
   changed[kModelBytes / 3] ^= 0x40;
-  write_bytes(installed(), changed);
+  testing::write_file_bytes(installed(), changed);
   CommandResult verify = run_facefuse({"--models-dir", models_.path().string(), "models", "verify", kModelId});
   EXPECT_EQ(verify.exit_code, kExitProcessingFailure) << verify.output;
   EXPECT_NE(verify.output.find("corrupt"), std::string::npos) << verify.output;
@@ -313,7 +295,7 @@ TEST_F(ModelDownload, VerifyFlipsToCorruptWhenAByteChanges) {
   // And `download` replaces the damaged file.
   CommandResult repaired = download("complete");
   EXPECT_EQ(repaired.exit_code, kExitOk) << repaired.output;
-  EXPECT_TRUE(read_bytes(installed()) == served_);
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_);
 }
 
 // The library API, with a catalogue hash instead of the server's .hash file.
@@ -323,7 +305,7 @@ TEST_F(ModelDownload, ApiUsesTheCatalogueHashAndReportsProgress) {
   entry.file = "no_sidecar.onnx";
   entry.kind = "face_parser";
   entry.release = kRelease;
-  entry.hash = zlib_crc32_hex(served_);
+  entry.hash = testing::zlib_crc32_hex(served_);
   entry.size = static_cast<int64_t>(kModelBytes);
   inference::DownloadOptions options;
   options.base_url = url("truncated");
@@ -338,7 +320,7 @@ TEST_F(ModelDownload, ApiUsesTheCatalogueHashAndReportsProgress) {
   EXPECT_EQ(report->crc32, entry.hash);
   EXPECT_EQ(last.bytes_done, static_cast<int64_t>(kModelBytes));
   EXPECT_EQ(last.bytes_total, static_cast<int64_t>(kModelBytes));
-  EXPECT_TRUE(read_bytes(models_ / "no_sidecar.onnx") == served_);
+  EXPECT_TRUE(testing::read_file_bytes(models_ / "no_sidecar.onnx") == served_);
 
   entry.hash = "00000000";  // a catalogue hash the bytes do not have
   options.force = true;
@@ -364,7 +346,7 @@ TEST_F(ModelDownload, ConcurrentDownloadsOfOneModelDoNotShareThePartialFile) {
   ASSERT_TRUE(reports[0]) << reports[0].status().to_string();
   ASSERT_TRUE(reports[1]) << reports[1].status().to_string();
   EXPECT_NE(reports[0]->already_installed, reports[1]->already_installed) << "one downloads, the other finds it";
-  EXPECT_TRUE(read_bytes(installed()) == served_);
+  EXPECT_TRUE(testing::read_file_bytes(installed()) == served_);
 }
 
 TEST_F(ModelDownload, ApiRefusesModelsThatSetupInstalls) {

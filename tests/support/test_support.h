@@ -33,6 +33,10 @@ cv::Mat load_photo(const std::string& relative);
 
 float iou(const cv::Rect2f& a, const cv::Rect2f& b);
 
+// Whole file as bytes ("" when it cannot be read) / replaces a file with `bytes`.
+std::string read_file_bytes(const std::filesystem::path& path);
+void write_file_bytes(const std::filesystem::path& path, const std::string& bytes);
+
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr, interleaved
