@@ -195,15 +195,15 @@ cv::Mat multiband_blend(const cv::Mat& foreground, const cv::Mat& background, co
   return out;
 }
 
-BilinearUpsampler::BilinearUpsampler(const cv::Mat& small, float scale, cv::Point offset, int width)
-    : small_(small), scale_(scale), offset_(offset), channels_(small.channels()) {
+BilinearUpsampler::BilinearUpsampler(const cv::Mat& small, cv::Point2f scale, cv::Point offset, int width)
+    : small_(small), scale_y_(scale.y), offset_(offset), channels_(small.channels()) {
   CV_Assert(small.depth() == CV_32F && !small.empty() && width >= 0);
   const int sw = small.cols;
   x0_.resize(width);
   x1_.resize(width);
   ax_.resize(width);
   for (int x = 0; x < width; ++x) {
-    float fx = (static_cast<float>(x + offset.x) + 0.5f) * scale - 0.5f;
+    float fx = (static_cast<float>(x + offset.x) + 0.5f) * scale.x - 0.5f;
     int i = static_cast<int>(std::floor(fx));
     float a = fx - static_cast<float>(i);
     int i0 = std::clamp(i, 0, sw - 1), i1 = std::clamp(i + 1, 0, sw - 1);
@@ -211,20 +211,39 @@ BilinearUpsampler::BilinearUpsampler(const cv::Mat& small, float scale, cv::Poin
     x1_[x] = i1 * channels_;
     ax_[x] = a;
   }
+  // Columns read only part of the small row when the output is a window of the large grid: only
+  // that part is interpolated vertically.
+  if (width > 0) {
+    used_begin_ = std::min(x0_.front(), x1_.front());
+    used_end_ = std::max(x0_.back(), x1_.back()) + channels_;
+  }
   tmp_.resize(static_cast<size_t>(sw) * channels_);
   out_.resize(static_cast<size_t>(width) * channels_);
 }
 
 const float* BilinearUpsampler::row(int y) {
-  const int sh = small_.rows, n = small_.cols * channels_;
-  float fy = (static_cast<float>(y + offset_.y) + 0.5f) * scale_ - 0.5f;
+  const int sh = small_.rows;
+  float fy = (static_cast<float>(y + offset_.y) + 0.5f) * scale_y_ - 0.5f;
   int j = static_cast<int>(std::floor(fy));
   const float b = fy - static_cast<float>(j);
   const float* r0 = small_.ptr<float>(std::clamp(j, 0, sh - 1));
   const float* r1 = small_.ptr<float>(std::clamp(j + 1, 0, sh - 1));
   float* t = tmp_.data();
-  for (int i = 0; i < n; ++i) t[i] = r0[i] + (r1[i] - r0[i]) * b;
-  const int width = static_cast<int>(ax_.size()), cn = channels_;
+  for (int i = used_begin_; i < used_end_; ++i) t[i] = r0[i] + (r1[i] - r0[i]) * b;
+  // The channel count as a constant for the common cases, so the inner loop unrolls.
+  switch (channels_) {
+    case 1: interpolate_columns<1>(); break;
+    case 3: interpolate_columns<3>(); break;
+    case 4: interpolate_columns<4>(); break;
+    default: interpolate_columns<0>(); break;
+  }
+  return out_.data();
+}
+
+template <int kChannels>
+void BilinearUpsampler::interpolate_columns() {
+  const int width = static_cast<int>(ax_.size()), cn = kChannels > 0 ? kChannels : channels_;
+  const float* t = tmp_.data();
   float* o = out_.data();
   for (int x = 0; x < width; ++x) {
     const float* p0 = t + x0_[x];
@@ -232,7 +251,6 @@ const float* BilinearUpsampler::row(int y) {
     const float a = ax_[x];
     for (int c = 0; c < cn; ++c) o[x * cn + c] = p0[c] + (p1[c] - p0[c]) * a;
   }
-  return o;
 }
 
 void multiband_composite(cv::Mat& frame_region, const cv::Mat& foreground, const cv::Mat& mask, int levels,

@@ -94,15 +94,23 @@ void multiband_composite(cv::Mat& frame_region, const cv::Mat& foreground, const
 // to be fused into per-pixel loops (no full-size buffer).
 class BilinearUpsampler {
  public:
-  BilinearUpsampler(const cv::Mat& small, float scale, cv::Point offset, int width);
+  BilinearUpsampler(const cv::Mat& small, float scale, cv::Point offset, int width)
+      : BilinearUpsampler(small, cv::Point2f(scale, scale), offset, width) {}
+  // Separate x and y scales (small size / large size per axis, as cv::resize to an exact size uses).
+  BilinearUpsampler(const cv::Mat& small, cv::Point2f scale, cv::Point offset, int width);
   const float* row(int y);
 
  private:
+  // out_ = the vertically interpolated row tmp_ sampled at every output column (0 = channels_).
+  template <int kChannels>
+  void interpolate_columns();
+
   cv::Mat small_;
-  float scale_;
+  float scale_y_;
   cv::Point offset_;
   int channels_;
-  std::vector<int> x0_, x1_;
+  std::vector<int> x0_, x1_;  // float offsets of the two source pixels of each output column
+  int used_begin_ = 0, used_end_ = 0;  // float offsets of the small row the columns read
   std::vector<float> ax_, tmp_, out_;
 };
 

@@ -347,8 +347,9 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // Everything that can change lies inside the source's outline (`hard`): the feather, the colour
   // work and the blend run on its bounding box grown by the reach of the blend's coarsest level.
   const int levels = face::multiband_levels(target_size, region.size());
-  cv::Rect work = cv::boundingRect(hard);
-  if (work.empty()) return Status::ok();
+  const cv::Rect outline_box = cv::boundingRect(hard);
+  if (outline_box.empty()) return Status::ok();
+  cv::Rect work = outline_box;
   {
     const int reach = 2 << levels;
     work = cv::Rect(work.x - reach, work.y - reach, work.width + 2 * reach, work.height + 2 * reach) & local;
@@ -462,9 +463,13 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // outline, so eyes, brows and mouths, which sit at different places in the two faces, do not
   // shade each other).
   const face::LabTransfer lab = face::fit_lab_transfer_lab(warped_small_lab, target_small_lab, shrink(mask, cv::INTER_AREA));
-  // Colour-matched source in place (warped is not needed any more).
+  // Colour-matched source in place (warped is not needed any more), only inside the outline's box:
+  // outside the outline the foreground is replaced by the target below.
   cv::Mat fg8 = warped(work);
-  face::apply_lab_transfer(fg8, lab);
+  {
+    cv::Mat inside_outline = warped(outline_box);
+    face::apply_lab_transfer(inside_outline, lab);
+  }
   cv::Mat gain_small;
   {
     cv::Mat fg_small_lab = warped_small_lab.clone(), fg_small;

@@ -1,5 +1,6 @@
 #include "facefuse/processors/face_swapper/face_swapper.h"
 
+#include "facefuse/face/blending.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/processors/model_files.h"
 
@@ -123,34 +124,62 @@ Status FaceSwapper::process(FrameContext& frame) const {
 Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float scale) const {
   // The region holds the mask and the blend's reach around it (half a face on every side).
   constexpr float kBrowRaise = 0.3f, kMargin = 0.5f;
-  const cv::Rect region = face::face_region(target.landmarks68, kBrowRaise, kMargin, frame.size());
+  cv::Rect region = face::face_region(target.landmarks68, kBrowRaise, kMargin, frame.size());
+  // INTER_AREA has a fast path for whole-number factors only (a fractional factor costs several
+  // times more per frame pixel): the whole part of the reduction is done on its own first, on a
+  // region trimmed to a multiple of it (a few pixels of margin), the rest (under 2×) on that copy.
+  const int whole_factor = std::max(1, static_cast<int>(1.0f / scale));
+  region.width -= region.width % whole_factor;
+  region.height -= region.height % whole_factor;
   if (region.empty()) return Status::ok();
+  const cv::Size small_size(std::max(1, cvRound(region.width * scale)), std::max(1, cvRound(region.height * scale)));
   cv::Mat small;
-  cv::resize(frame(region), small, cv::Size(), scale, scale, cv::INTER_AREA);
+  if (whole_factor > 1) {
+    const double whole_scale = 1.0 / whole_factor;
+    cv::resize(frame(region), small, cv::Size(), whole_scale, whole_scale, cv::INTER_AREA);
+    if (small.size() != small_size) cv::resize(small, small, small_size, 0, 0, cv::INTER_AREA);
+  } else {
+    cv::resize(frame(region), small, small_size, 0, 0, cv::INTER_AREA);
+  }
   const float sx = static_cast<float>(small.cols) / static_cast<float>(region.width);
   const float sy = static_cast<float>(small.rows) / static_cast<float>(region.height);
-  auto to_small = [&](cv::Point2f p) { return cv::Point2f((p.x - region.x) * sx, (p.y - region.y) * sy); };
+  // Pixel centres as cv::resize maps them: x_small + 0.5 = (x − region.x + 0.5)·sx.
+  auto to_small = [&](cv::Point2f p) {
+    return cv::Point2f((p.x - region.x + 0.5f) * sx - 0.5f, (p.y - region.y + 0.5f) * sy - 0.5f);
+  };
   face::Face reduced = target;
   for (auto& p : reduced.landmarks68) p = to_small(p);
   for (auto& p : reduced.landmarks5) p = to_small(p);
   reduced.box = cv::Rect2f(to_small(target.box.tl()), to_small(target.box.br()));
   cv::Mat mask_small;
   FF_RETURN_IF_ERROR(classical_swap(small, reduced, source_, options_, &mask_small));
-  cv::Mat swapped, mask;
-  cv::resize(small, swapped, region.size(), 0, 0, cv::INTER_LINEAR);
-  cv::resize(mask_small, mask, region.size(), 0, 0, cv::INTER_LINEAR);
-  // out = frame·(1 − m) + swapped·m, written only where m > 0 so the rest stays bit-identical.
-  cv::Mat roi = frame(region);
+  // Only the part of the region the mask reaches is sampled back and composited (the region's
+  // margin holds the blend's reach in the reduced copy, but the mask is 0 there): the swapped face
+  // and its mask are upsampled together, bilinearly with cv::resize's pixel centres, inside the
+  // loop that composites them, out = frame·(1 − m) + swapped·m where m > 0, so every other pixel
+  // stays bit-identical.
+  const cv::Rect changed_small = cv::boundingRect(mask_small > 0.0f);
+  if (changed_small.empty()) return Status::ok();
+  const cv::Point2f small_per_full(sx, sy);
+  // Region pixels whose bilinear sample can see a small pixel of changed_small: sample position
+  // (x + 0.5)·scale − 0.5 strictly within one small pixel of it.
+  auto first_reached = [](int small_first, float s) { return std::max(0, cvFloor((small_first - 0.5f) / s - 0.5f)); };
+  auto end_reached = [](int small_end, float s, int size) { return std::min(size, cvCeil((small_end + 0.5f) / s - 0.5f) + 1); };
+  const int x0 = first_reached(changed_small.x, small_per_full.x), y0 = first_reached(changed_small.y, small_per_full.y);
+  const cv::Rect changed(x0, y0, end_reached(changed_small.br().x, small_per_full.x, region.width) - x0,
+                         end_reached(changed_small.br().y, small_per_full.y, region.height) - y0);
+  cv::Mat swapped_float, swapped_and_mask;
+  small.convertTo(swapped_float, CV_32FC3);
+  cv::merge(std::vector<cv::Mat>{swapped_float, mask_small}, swapped_and_mask);
+  face::BilinearUpsampler up(swapped_and_mask, small_per_full, changed.tl(), changed.width);
+  cv::Mat roi = frame(region)(changed);
   for (int y = 0; y < roi.rows; ++y) {
     auto* out = roi.ptr<cv::Vec3b>(y);
-    const auto* in = swapped.ptr<cv::Vec3b>(y);
-    const float* m = mask.ptr<float>(y);
-    for (int x = 0; x < roi.cols; ++x) {
-      if (m[x] <= 0.0f) continue;
-      float w = std::min(1.0f, m[x]);
-      for (int c = 0; c < 3; ++c) {
-        out[x][c] = cv::saturate_cast<uchar>(out[x][c] + (in[x][c] - out[x][c]) * w);
-      }
+    const float* in = up.row(y);
+    for (int x = 0; x < roi.cols; ++x, in += 4) {
+      if (in[3] <= 0.0f) continue;
+      const float w = std::min(1.0f, in[3]);
+      for (int c = 0; c < 3; ++c) out[x][c] = cv::saturate_cast<uchar>(out[x][c] + (in[c] - out[x][c]) * w);
     }
   }
   return Status::ok();
