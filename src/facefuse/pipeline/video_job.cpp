@@ -9,7 +9,6 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/face_tracker.h"
@@ -354,32 +353,6 @@ struct ChunkRun {
   }
 };
 
-// OpenCV's own worker threads (cv::parallel_for_ inside resize, cvtColor, remap, ...) only compete
-// with the frame workers and the encoder while a video chunk runs: they are switched off for the
-// duration, and OpenCV's previous setting comes back when the last concurrent chunk ends.
-// cv::setNumThreads is process-wide, hence the count of chunks running in this process.
-class OpenCvThreadsOff {
- public:
-  OpenCvThreadsOff() {
-    std::lock_guard lock(mutex_);
-    if (running_++ == 0) {
-      saved_threads_ = cv::getNumThreads();
-      cv::setNumThreads(1);
-    }
-  }
-  ~OpenCvThreadsOff() {
-    std::lock_guard lock(mutex_);
-    if (--running_ == 0) cv::setNumThreads(saved_threads_);
-  }
-  OpenCvThreadsOff(const OpenCvThreadsOff&) = delete;
-  OpenCvThreadsOff& operator=(const OpenCvThreadsOff&) = delete;
-
- private:
-  static inline std::mutex mutex_;
-  static inline int running_ = 0;
-  static inline int saved_threads_ = 0;
-};
-
 int worker_count(const JobSpec& spec) {
   if (spec.processing_threads > 0) return spec.processing_threads;
   return std::max(1u, std::thread::hardware_concurrency());
@@ -393,7 +366,6 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
   // slowest frame; each 1080p frame is ~6 MB, so this stays well under 200 MB.
   int budget = 4 * workers + 4;
   ChunkRun run(spec, plan, engine, range, cancel, progress, budget);
-  const OpenCvThreadsOff frame_parallelism_only;
   StageClock clock;
   std::vector<std::thread> threads;
   threads.emplace_back([&] { run.decode(); });
