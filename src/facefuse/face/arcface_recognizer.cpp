@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "facefuse/face/alignment.h"
+#include "facefuse/face/crop_tensor.h"
 
 namespace facefuse::face {
 
@@ -44,16 +45,7 @@ Result<std::shared_ptr<ArcfaceRecognizer>> ArcfaceRecognizer::open(const std::fi
 }
 
 inference::Tensor ArcfaceRecognizer::input_tensor(const cv::Mat& bgr_crop) {
-  auto input = inference::Tensor::zeros({1, 3, kCropSize, kCropSize});
-  const size_t plane = static_cast<size_t>(kCropSize) * kCropSize;
-  for (int y = 0; y < kCropSize; ++y) {
-    const auto* row = bgr_crop.ptr<cv::Vec3b>(y);
-    for (int x = 0; x < kCropSize; ++x) {
-      const size_t i = static_cast<size_t>(y) * kCropSize + x;
-      for (int c = 0; c < 3; ++c) input.data[c * plane + i] = row[x][2 - c] / 127.5f - 1.0f;  // RGB planes
-    }
-  }
-  return input;
+  return rgb_planes(bgr_crop, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});  // x / 127.5 − 1
 }
 
 Result<std::vector<float>> ArcfaceRecognizer::embed(const cv::Mat& bgr, const Face& face) const {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "facefuse/face/crop_tensor.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/paste_back.h"
 #include "facefuse/processors/model_files.h"
@@ -62,14 +63,8 @@ Result<cv::Mat> FaceEnhancer::enhance_crop(const cv::Mat& crop) const {
     return invalid_argument(fmt::format("enhance_crop needs a {0}x{0} BGR uint8 crop", s));
   }
   const size_t plane = static_cast<size_t>(s) * s;
-  auto input = inference::Tensor::zeros({1, 3, s, s});
-  for (int y = 0; y < s; ++y) {
-    const auto* row = crop.ptr<cv::Vec3b>(y);
-    for (int x = 0; x < s; ++x) {
-      const size_t i = static_cast<size_t>(y) * s + x;
-      for (int c = 0; c < 3; ++c) input.data[c * plane + i] = (row[x][2 - c] / 255.0f - 0.5f) / 0.5f;
-    }
-  }
+  // Enhancer contract: RGB, (x / 255 − 0.5) / 0.5.
+  const inference::Tensor input = face::rgb_planes(crop, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});
   std::vector<inference::Tensor> feed;
   for (const auto& info : session_->inputs()) {
     // `weight` is float64 in the model; OnnxSession converts.

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/face/crop_tensor.h"
 #include "facefuse/face/paste_back.h"
 #include "facefuse/processors/face_swapper/onnx_initializer.h"
 #include "facefuse/processors/model_files.h"
@@ -40,20 +41,6 @@ Result<SwapperSourceInput> parse_source_input(const std::string& name) {
 }
 
 bool uses_embedding(SwapperSourceInput input) { return input != SwapperSourceInput::kSourceImage; }
-
-// A BGR uint8 image → [1,3,H,W] RGB, (x / 255 − mean) / std.
-inference::Tensor rgb_planes(const cv::Mat& bgr, const std::array<float, 3>& mean, const std::array<float, 3>& std) {
-  auto t = inference::Tensor::zeros({1, 3, bgr.rows, bgr.cols});
-  const size_t plane = static_cast<size_t>(bgr.rows) * bgr.cols;
-  for (int y = 0; y < bgr.rows; ++y) {
-    const auto* row = bgr.ptr<cv::Vec3b>(y);
-    for (int x = 0; x < bgr.cols; ++x) {
-      const size_t i = static_cast<size_t>(y) * bgr.cols + x;
-      for (int c = 0; c < 3; ++c) t.data[c * plane + i] = (row[x][2 - c] / 255.0f - mean[c]) / std[c];
-    }
-  }
-  return t;
-}
 
 std::vector<float> average(const std::vector<std::vector<float>>& vectors) {
   std::vector<float> out(vectors.front().size(), 0.0f);
@@ -220,7 +207,7 @@ Result<std::unique_ptr<OnnxSwapper>> OnnxSwapper::open(const std::string& model_
       const cv::Size size(c.source_size, c.source_size);
       const cv::Mat affine = face::estimate_alignment(largest->landmarks5, c.source_alignment, size);
       if (affine.empty()) return invalid_argument("the source face's landmarks are degenerate");
-      swapper->source_image_ = rgb_planes(face::warp_face(image, affine, size), {0, 0, 0}, {1, 1, 1});
+      swapper->source_image_ = face::rgb_planes(face::warp_face(image, affine, size), {0, 0, 0}, {1, 1, 1});
       have_image = true;
     }
   }
@@ -292,7 +279,7 @@ Result<cv::Mat> OnnxSwapper::swap_crop(const cv::Mat& crop, const inference::Ten
   const auto& inputs = session_->inputs();
   std::vector<cv::Mat> swapped;
   for (const cv::Mat& part : implode_pixel_boost(crop, n)) {
-    const inference::Tensor target = rgb_planes(part, contract_.mean, contract_.std);
+    const inference::Tensor target = face::rgb_planes(part, contract_.mean, contract_.std);
     std::vector<inference::Tensor> feed;
     for (const auto& info : inputs) feed.push_back(info.name == "source" ? source : target);
     FF_ASSIGN_OR_RETURN(auto outputs, session_->run(feed));
