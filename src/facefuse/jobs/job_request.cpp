@@ -97,7 +97,7 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
     format = output["format"].get<std::string>();
     if (format == "jpeg") format = "jpg";
   }
-  const bool image_output = kImageFormats.count(format) != 0;
+  const bool image_output = is_image_output_format(format);
   if (!image_output && kVideoFormats.count(format) == 0) {
     return invalid_argument(fmt::format("output.format '{}' is not supported: use jpg, png, webp (images) or mp4, "
                                         "mkv, mov, webm (videos)", format));
@@ -227,5 +227,7 @@ pipeline::JobSpec job_spec_for(const json& request, const JobInputs& inputs, con
 std::string output_file_name(const json& request) {
   return "output." + request["output"]["format"].get<std::string>();
 }
+
+bool is_image_output_format(const std::string& format) { return kImageFormats.count(format) != 0; }
 
 }  // namespace facefuse::jobs

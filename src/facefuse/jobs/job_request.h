@@ -54,4 +54,7 @@ pipeline::JobSpec job_spec_for(const nlohmann::json& request, const JobInputs& i
 // "output.jpg", "output.mp4": the output file name for the request's format.
 std::string output_file_name(const nlohmann::json& request);
 
+// Whether a normalised request's output.format is an image format (jpg, png, webp).
+bool is_image_output_format(const std::string& format);
+
 }  // namespace facefuse::jobs

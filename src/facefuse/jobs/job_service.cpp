@@ -199,10 +199,8 @@ Result<NewJob> JobService::plan(const std::string& job_id, const std::string& te
   job.step = "queued";
   const json& target = request["target"];
   FF_ASSIGN_OR_RETURN(Upload target_upload, store_.get_upload(tenant, target["upload_id"].get<std::string>()));
-  const bool video_output = target_upload.media == "video" &&
-                            request["output"]["format"].get<std::string>() != "jpg" &&
-                            request["output"]["format"].get<std::string>() != "png" &&
-                            request["output"]["format"].get<std::string>() != "webp";
+  const bool video_output =
+      target_upload.media == "video" && !is_image_output_format(request["output"]["format"].get<std::string>());
   job.input_summary = {{"target_media", target_upload.media}, {"source_faces", nullptr}};
   for (const char* k : {"width", "height", "frame_count", "fps", "duration_sec"}) {
     if (target_upload.info.contains(k)) job.input_summary[k] = target_upload.info[k];
