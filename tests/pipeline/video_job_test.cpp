@@ -242,6 +242,76 @@ TEST_F(VideoJobTest, FacesInOnlySomeFramesAreSwappedThereAndTheRestPassesThrough
   EXPECT_LT(report->processed_faces, in->frame_count * 2 / 3);
 }
 
+// Decoded samples of every frame (empty frames when the reader cannot keep them).
+std::vector<media::YuvFrame> read_yuv(const std::filesystem::path& path) {
+  std::vector<media::YuvFrame> frames;
+  auto reader = media::VideoReader::open(path);
+  EXPECT_TRUE(reader) << reader.status().to_string();
+  if (!reader) return frames;
+  cv::Mat bgr;
+  media::YuvFrame yuv;
+  int64_t index = 0;
+  while (true) {
+    auto more = (*reader)->read(bgr, index, &yuv);
+    EXPECT_TRUE(more) << more.status().to_string();
+    if (!more || !*more) break;
+    frames.push_back(yuv.clone());
+  }
+  return frames;
+}
+
+double identical_fraction(const cv::Mat& a, const cv::Mat& b) {
+  return static_cast<double>(cv::countNonZero(a == b)) / static_cast<double>(a.total());
+}
+
+// Quality 100 is lossless x264 (CRF 0), so what the encoder got is what decodes: frames without
+// a face must come out sample for sample as decoded (no YUV→BGR→YUV rounding), and frames with
+// one changed only around the face.
+TEST_F(VideoJobTest, SamplesOutsideTheSwappedFacesPassThroughUnchanged) {
+  auto s = spec("face_middle_third.mp4", "lossless.mp4");
+  s.video.quality = 100;
+  auto plan = pipeline::plan_video_job(s);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->pass_through_matrix, media::YuvMatrix::kBt601) << "untagged yuv420p reads as BT.601";
+  auto report = pipeline::run_job(s);
+  ASSERT_TRUE(report) << report.status().to_string();
+  auto source = read_yuv(s.target);
+  auto output = read_yuv(s.output);
+  ASSERT_EQ(source.size(), output.size());
+  int untouched = 0, swapped = 0;
+  for (size_t i = 0; i < source.size(); ++i) {
+    ASSERT_FALSE(source[i].empty() || output[i].empty());
+    double same = identical_fraction(source[i].y, output[i].y);
+    if (same == 1.0) {
+      ++untouched;
+      EXPECT_EQ(cv::norm(source[i].u, output[i].u, cv::NORM_INF), 0.0) << "frame " << i;
+      EXPECT_EQ(cv::norm(source[i].v, output[i].v, cv::NORM_INF), 0.0) << "frame " << i;
+    } else {
+      ++swapped;
+      EXPECT_GT(same, 0.8) << "frame " << i << ": more than the face region changed";
+    }
+  }
+  // The face is in the middle third (frames 50–99): the other 100 frames are untouched. In
+  // particular no face is pasted after the cut at frame 100, where the tracker bridges the lost
+  // track for a few frames (it never comes back, so those frames are not swapped).
+  EXPECT_EQ(untouched, 100);
+  EXPECT_EQ(swapped, 50);
+  auto out = media::probe_video(s.output);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->colour_space, "smpte170m");
+}
+
+TEST_F(VideoJobTest, RotatedOrScaledTargetsAreConvertedWhole) {
+  auto rotated = pipeline::plan_video_job(spec("face_720p_rotated.mp4", "r.mp4"));
+  ASSERT_TRUE(rotated);
+  EXPECT_FALSE(rotated->pass_through_matrix);
+  auto s = spec("face_middle_third.mp4", "scaled.mp4");
+  s.video.scale = 0.5;
+  auto scaled = pipeline::plan_video_job(s);
+  ASSERT_TRUE(scaled);
+  EXPECT_FALSE(scaled->pass_through_matrix);
+}
+
 TEST_F(VideoJobTest, VideoFrameToImage) {
   auto s = spec("face_720p.mp4", "frame.png");
   s.video.frame_number = 42;

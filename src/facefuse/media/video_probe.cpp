@@ -323,6 +323,9 @@ Result<VideoInfo> probe_video(const std::filesystem::path& path) {
   }
   const char* pix = av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format));
   info.pixel_format = pix != nullptr ? pix : "unknown";
+  const char* space = av_color_space_name(par->color_space);
+  info.colour_space = space != nullptr ? space : "unknown";
+  info.full_range = par->color_range == AVCOL_RANGE_JPEG || info.pixel_format.rfind("yuvj", 0) == 0;
   info.coded_width = par->width;
   info.coded_height = par->height;
   info.rotation_degrees = detail::stream_rotation_degrees(st);

@@ -37,6 +37,11 @@ struct VideoInfo {
   int stream_index = -1;     // the video stream used (the container's best one; cover art never)
   std::string codec;         // FFmpeg codec name, e.g. "h264", "hevc", "mjpeg"
   std::string pixel_format;  // as decoded, e.g. "yuv420p"
+  // Colour tags of the stream: FFmpeg's matrix name (av_color_space_name: "bt709", "smpte170m",
+  // "unknown" when untagged, ...) and whether samples use the full 0–255 range ("pc"/"jpeg";
+  // also the yuvj pixel formats) instead of the limited 16–235 one.
+  std::string colour_space = "unknown";
+  bool full_range = false;
   int coded_width = 0;       // frame size as decoded, before rotation (pixels)
   int coded_height = 0;
   int width = 0;             // frame size as displayed: coded size swapped for 90/270 rotations

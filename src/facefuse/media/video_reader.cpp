@@ -369,7 +369,27 @@ struct VideoReader::Impl {
     return Status::ok();
   }
 
-  Result<bool> read(cv::Mat& bgr, int64_t& frame_index) {
+  // Copies the decoded planes into `yuv` when they can be handed to the encoder unchanged.
+  void keep_yuv(YuvFrame& yuv) const {
+    const bool rotated = options.apply_rotation && info.rotation_degrees != 0;
+    const char* space = av_color_space_name(frame->colorspace);
+    const auto matrix = yuv_matrix_for_colour_space(space != nullptr ? space : "");
+    if (frame->format != AV_PIX_FMT_YUV420P || frame->color_range == AVCOL_RANGE_JPEG || rotated || !matrix ||
+        frame->width % 2 != 0 || frame->height % 2 != 0) {
+      yuv = {};
+      return;
+    }
+    const int w = frame->width, h = frame->height;
+    auto copy_plane = [&](int plane, int rows, int cols, cv::Mat& out) {
+      cv::Mat(rows, cols, CV_8UC1, frame->data[plane], static_cast<size_t>(frame->linesize[plane])).copyTo(out);
+    };
+    copy_plane(0, h, w, yuv.y);
+    copy_plane(1, h / 2, w / 2, yuv.u);
+    copy_plane(2, h / 2, w / 2, yuv.v);
+    yuv.matrix = *matrix;
+  }
+
+  Result<bool> read(cv::Mat& bgr, int64_t& frame_index, YuvFrame* yuv) {
     if (!error.is_ok()) return error;
     int64_t index = 0;
     if (has_pending) {
@@ -390,6 +410,7 @@ struct VideoReader::Impl {
                                                   index, name()));
     }
     FF_RETURN_IF_ERROR(convert(bgr));
+    if (yuv != nullptr) keep_yuv(*yuv);
     av_frame_unref(frame);
     frame_index = index;
     return true;
@@ -427,6 +448,8 @@ int64_t VideoReader::position() const { return impl_->has_pending ? impl_->pendi
 
 Status VideoReader::seek_to_frame(int64_t frame_index) { return impl_->seek(frame_index); }
 
-Result<bool> VideoReader::read(cv::Mat& bgr, int64_t& frame_index) { return impl_->read(bgr, frame_index); }
+Result<bool> VideoReader::read(cv::Mat& bgr, int64_t& frame_index, YuvFrame* yuv) {
+  return impl_->read(bgr, frame_index, yuv);
+}
 
 }  // namespace facefuse::media

@@ -11,6 +11,7 @@
 
 #include "facefuse/core/status.h"
 #include "facefuse/media/video_probe.h"
+#include "facefuse/media/yuv_frame.h"
 
 namespace facefuse::media {
 
@@ -63,7 +64,11 @@ class VideoReader {
   // sets `frame_index`. Returns false at the end of the stream. The buffer of `bgr` is reused when
   // it has the right size and no other cv::Mat shares it; otherwise a new one is allocated, so a
   // frame handed to another thread is never overwritten.
-  Result<bool> read(cv::Mat& bgr, int64_t& frame_index);
+  //
+  // With `yuv`, the decoder's own samples are also copied there (see yuv_frame.h) when the frame
+  // is 8-bit limited-range yuv420p with even sides, needs no rotation and has a matrix facefuse
+  // writes; otherwise `yuv` is left empty. The copy is private to the caller.
+  Result<bool> read(cv::Mat& bgr, int64_t& frame_index, YuvFrame* yuv = nullptr);
 
  private:
   struct Impl;

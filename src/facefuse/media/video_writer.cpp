@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <system_error>
 
@@ -164,6 +165,11 @@ struct VideoWriter::Impl {
     return s;
   }
 
+  // Checks the order of `frame_index` and opens the encoder at the first frame when needed.
+  Status accept(cv::Size frame_size, int64_t frame_index);
+  // Encodes the prepared `frame` as frame `frame_index`.
+  Status send(int64_t frame_index);
+
   // Opens the encoder for options.width×height and writes the container header.
   Status open_encoder() {
     const auto& o = options;
@@ -176,9 +182,11 @@ struct VideoWriter::Impl {
     enc->framerate = AVRational{o.fps_num, o.fps_den};
     enc->sample_aspect_ratio = AVRational{1, 1};
     enc->thread_count = o.threads;
-    // BT.709 for HD, BT.601 (SMPTE 170M) for SD: what players assume for untagged video, and we
-    // tag it anyway. The RGB→YUV conversion in write() uses the same matrix; limited range.
-    bool hd = o.height > 576;
+    // By default BT.709 for HD, BT.601 (SMPTE 170M) for SD: what players assume for untagged
+    // video, and we tag it anyway. The RGB→YUV conversion in write() uses the same matrix;
+    // limited range.
+    if (!o.matrix) options.matrix = o.height > 576 ? YuvMatrix::kBt709 : YuvMatrix::kBt601;
+    bool hd = *o.matrix == YuvMatrix::kBt709;
     enc->colorspace = hd ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
     enc->color_primaries = hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
     enc->color_trc = hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
@@ -330,36 +338,75 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   return std::unique_ptr<VideoWriter>(new VideoWriter(std::move(impl)));
 }
 
+Status VideoWriter::Impl::accept(cv::Size frame_size, int64_t frame_index) {
+  if (finished) return failed_precondition("VideoWriter::write after finish()");
+  if (failed) return failed_precondition("VideoWriter::write after an earlier failure");
+  if (frames == 0 && frame_index != first_frame_index) {
+    return invalid_argument(fmt::format("the first frame written must be frame {} (first_frame_index), got {}",
+                                        first_frame_index, frame_index));
+  }
+  if (frames > 0 && frame_index <= last_frame_index) {
+    return invalid_argument(fmt::format("frames must be written in increasing order: frame {} after frame {}",
+                                        frame_index, last_frame_index));
+  }
+  if (!encoder_open) {
+    options.width = frame_size.width & ~1;
+    options.height = frame_size.height & ~1;
+    if (options.width < 2 || options.height < 2) {
+      return fail(invalid_argument(fmt::format("frame {}x{} is too small to encode", frame_size.width, frame_size.height)));
+    }
+    if (Status s = open_encoder(); !s.is_ok()) return fail(s);
+  }
+  return Status::ok();
+}
+
+Status VideoWriter::Impl::send(int64_t frame_index) {
+  frame->pts = frame_index;
+  if (Status s = encode(frame); !s.is_ok()) return fail(s);
+  last_frame_index = frame_index;
+  ++frames;
+  return Status::ok();
+}
+
 Status VideoWriter::write(const cv::Mat& bgr, int64_t frame_index) {
   Impl& d = *impl_;
-  if (d.finished) return failed_precondition("VideoWriter::write after finish()");
-  if (d.failed) return failed_precondition("VideoWriter::write after an earlier failure");
   if (bgr.empty() || bgr.type() != CV_8UC3) {
     return invalid_argument(fmt::format("video frames must be BGR uint8 (CV_8UC3), got type {} size {}x{}", bgr.type(),
                                         bgr.cols, bgr.rows));
   }
-  if (d.frames == 0 && frame_index != d.first_frame_index) {
-    return invalid_argument(fmt::format("the first frame written must be frame {} (first_frame_index), got {}",
-                                        d.first_frame_index, frame_index));
-  }
-  if (d.frames > 0 && frame_index <= d.last_frame_index) {
-    return invalid_argument(fmt::format("frames must be written in increasing order: frame {} after frame {}",
-                                        frame_index, d.last_frame_index));
-  }
-  if (!d.encoder_open) {
-    d.options.width = bgr.cols & ~1;
-    d.options.height = bgr.rows & ~1;
-    if (d.options.width < 2 || d.options.height < 2) {
-      return d.fail(invalid_argument(fmt::format("frame {}x{} is too small to encode", bgr.cols, bgr.rows)));
-    }
-    if (Status s = d.open_encoder(); !s.is_ok()) return d.fail(s);
-  }
+  FF_RETURN_IF_ERROR(d.accept(bgr.size(), frame_index));
   if (Status s = d.convert(bgr); !s.is_ok()) return d.fail(s);
-  d.frame->pts = frame_index;
-  if (Status s = d.encode(d.frame); !s.is_ok()) return d.fail(s);
-  d.last_frame_index = frame_index;
-  ++d.frames;
-  return Status::ok();
+  return d.send(frame_index);
+}
+
+Status VideoWriter::write(const YuvFrame& yuv, int64_t frame_index) {
+  Impl& d = *impl_;
+  const cv::Size size = yuv.size();
+  if (yuv.empty() || yuv.y.type() != CV_8UC1 || yuv.u.size() != cv::Size(size.width / 2, size.height / 2) ||
+      yuv.v.size() != yuv.u.size() || size.width % 2 != 0 || size.height % 2 != 0) {
+    return invalid_argument("a yuv420p frame needs even sides and chroma planes of half the size");
+  }
+  if (d.encoder_open && size != cv::Size(d.options.width, d.options.height)) {
+    return invalid_argument(fmt::format("a {}x{} yuv420p frame cannot go into a {}x{} video unscaled", size.width,
+                                        size.height, d.options.width, d.options.height));
+  }
+  if (!d.options.matrix && !d.encoder_open) d.options.matrix = yuv.matrix;
+  if (d.options.matrix != yuv.matrix) {
+    return invalid_argument("a yuv420p frame must use the colour matrix the writer was opened with");
+  }
+  FF_RETURN_IF_ERROR(d.accept(size, frame_index));
+  if (int err = av_frame_make_writable(d.frame); err < 0) {
+    return d.fail(internal_error(fmt::format("cannot get a writable frame: {}", av_error(err))));
+  }
+  const cv::Mat* planes[3] = {&yuv.y, &yuv.u, &yuv.v};
+  for (int p = 0; p < 3; ++p) {
+    const cv::Mat& plane = *planes[p];
+    for (int row = 0; row < plane.rows; ++row) {
+      std::memcpy(d.frame->data[p] + static_cast<ptrdiff_t>(row) * d.frame->linesize[p], plane.ptr(row),
+                  static_cast<size_t>(plane.cols));
+    }
+  }
+  return d.send(frame_index);
 }
 
 Status VideoWriter::finish() {

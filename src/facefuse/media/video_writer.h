@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 
 #include "facefuse/core/status.h"
+#include "facefuse/media/yuv_frame.h"
 
 namespace facefuse::media {
 
@@ -40,6 +42,10 @@ struct VideoEncoderOptions {
   int width = 0, height = 0;
   int fps_num = 25, fps_den = 1;  // constant frame rate; frame k is shown at k·fps_den/fps_num s
   int threads = 0;                // encoder threads (0 = the encoder's own choice, ~1.5× cores)
+  // Colour matrix of the output (tagged in the stream, used by every BGR conversion). nullopt:
+  // BT.709 above 576 lines, BT.601 (SMPTE 170M) up to it — what players assume for untagged
+  // video. Set it to the target's matrix to pass decoded frames through (write(YuvFrame)).
+  std::optional<YuvMatrix> matrix;
 };
 
 // CONTRACTS.md "Video quality mapping": x264/x265 CRF = round(51 − q·0.51) (80 → 10, 0 → 51,
@@ -88,6 +94,11 @@ class VideoWriter {
   // shows the previous frame longer). Encoding is synchronous: the call returns when the encoder
   // has taken the frame (x264 buffers up to its lookahead before emitting packets).
   Status write(const cv::Mat& bgr, int64_t frame_index);
+
+  // Same, for a frame already in yuv420p: its planes go to the encoder unchanged. Its size must
+  // be the output size and its matrix the one the writer was opened with (options().matrix),
+  // else kInvalidArgument — mixing matrices within one video would shift colours.
+  Status write(const YuvFrame& yuv, int64_t frame_index);
 
   // Flushes the encoder, writes the trailer and renames the file into place. A writer with no
   // frames fails (kFailedPrecondition) and leaves no file.

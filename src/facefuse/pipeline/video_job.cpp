@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -20,6 +22,9 @@
 #include "facefuse/pipeline/stage_clock.h"
 
 namespace facefuse::pipeline {
+
+static_assert(face::FaceTrackerOptions{}.max_missed_frames == kBridgeLookaheadFrames,
+              "chunks must look ahead as far as the tracker bridges");
 
 int64_t VideoPlan::source_frame(int64_t output_frame) const {
   // Nearest-earlier target frame for the output frame's time: frame rate conversion drops or
@@ -74,6 +79,10 @@ struct FrameItem {
   bool warmup = false;
   bool detect = false;  // run the detector (else faces are followed from the previous frame)
   cv::Mat frame;
+  // With VideoPlan::pass_through_matrix: the decoded samples, and the frame as decoded (shared,
+  // read-only) to find what processing changed. After processing only `yuv` is kept.
+  media::YuvFrame yuv;
+  cv::Mat original;
   std::vector<face::Face> faces;
   double analyse_ms = 0, process_ms = 0;
 };
@@ -143,11 +152,13 @@ struct ChunkRun {
     auto seek = (*reader)->seek_to_frame(plan.source_frame(first));
     if (!seek.is_ok()) return fail(seek);
     cv::Mat frame;
+    media::YuvFrame yuv;
     int64_t source_index = -1;
     int64_t next = first;
-    while (next < range.end && !failed) {
+    const int64_t end = tracked_end();
+    while (next < end && !failed) {
       if (cancelled()) return fail(facefuse::cancelled("cancelled"));
-      auto more = (*reader)->read(frame, source_index);
+      auto more = (*reader)->read(frame, source_index, plan.pass_through_matrix ? &yuv : nullptr);
       if (!more) return fail(more.status());
       if (!*more) {
         return fail(invalid_argument(fmt::format("{} ended at frame {} before the expected {} frames: the file is "
@@ -155,7 +166,7 @@ struct ChunkRun {
                                                  plan.target.path.string(), source_index + 1, plan.trim_end)));
       }
       // One decoded frame feeds every output frame that shows it (repeats when raising the fps).
-      while (next < range.end && plan.source_frame(next) == source_index) {
+      while (next < end && plan.source_frame(next) == source_index) {
         if (!budget.acquire()) return;
         FrameItem item;
         item.index = next;
@@ -165,6 +176,11 @@ struct ChunkRun {
           cv::resize(frame, item.frame, cv::Size(plan.width, plan.height), 0, 0, cv::INTER_AREA);
         } else {
           item.frame = frame.clone();
+          // A frame the reader could not keep (another matrix mid-stream) is converted whole.
+          if (!yuv.empty() && yuv.matrix == plan.pass_through_matrix) {
+            item.yuv = yuv.clone();
+            item.original = frame;  // the reader decodes the next frame into a new buffer
+          }
         }
         if (item.detect) {
           enqueue(std::move(item), false);
@@ -222,6 +238,12 @@ struct ChunkRun {
         auto status = engine.process(context);
         if (!status.is_ok()) return fail(status);
         item.frame = std::move(context.frame);
+        if (!item.yuv.empty()) {
+          // Only what the processors changed is converted back; the rest stays as decoded.
+          media::overwrite_changed_pixels(item.original, item.frame, item.yuv);
+          item.original.release();
+          item.frame.release();
+        }
         item.process_ms = clock.lap_ms();
         int64_t index = item.index;
         processed.put(index, std::move(item));
@@ -229,13 +251,35 @@ struct ChunkRun {
     }
   }
 
+  // A tracked frame waiting until every bridged face in it is known to belong to a track that
+  // comes back (see track()).
+  struct PendingFrame {
+    FrameItem item;
+    std::vector<face::TrackedFace> faces;  // the selected tracks' faces
+    int found = 0;                         // faces detected or followed in the frame
+  };
+
+  // One past the last frame tracked: a chunk tracks kBridgeLookaheadFrames beyond its range so
+  // it decides bridged faces near its end as a single pass does.
+  int64_t tracked_end() const { return std::min(plan.frames_total, range.end + kBridgeLookaheadFrames); }
+
   // In frame order: tracking (smoothing, gap bridging, identity) and face selection per track.
+  //
+  // A face the detector misses is bridged by the tracker at once, but it is only swapped if its
+  // track is matched again within the tracker's gap: otherwise the person has left (a cut, a turn
+  // away) and pasting the predicted face for the next frames would put a face on whatever is
+  // there now. So a frame with a bridged face waits (at most kBridgeLookaheadFrames frames)
+  // until its track is matched again (kept) or has ended (dropped).
   void track() {
-    face::FaceTracker tracker({}, engine.analyser().recognizer());
-    std::map<int, bool> track_selected;  // decided once per track, so the same person stays swapped
-    std::vector<face::Face> seen;        // faces matched in the previous frame, to follow
+    const face::FaceTrackerOptions tracker_options;
+    face::FaceTracker tracker(tracker_options, engine.analyser().recognizer());
+    std::map<int, bool> track_selected;      // decided once per track, so the same person stays swapped
+    std::map<int, int64_t> last_matched;     // track id → last frame it was detected or followed in
+    std::vector<face::Face> seen;            // faces matched in the previous frame, to follow
+    std::deque<PendingFrame> pending;
     int64_t first = std::max<int64_t>(0, range.begin - kChunkWarmupFrames);
-    for (int64_t index = first; index < range.end; ++index) {
+    const int64_t end = tracked_end();
+    for (int64_t index = first; index < end; ++index) {
       auto item = analysed.take(index);
       if (!item) return;
       StageClock clock;
@@ -249,44 +293,82 @@ struct ChunkRun {
       auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
       seen.clear();
       for (const auto& t : tracks) {
-        if (!t.bridged) seen.push_back(t.face);
+        if (!t.bridged) {
+          seen.push_back(t.face);
+          last_matched[t.track_id] = index;
+        }
       }
-      std::vector<face::Face> chosen;
+      PendingFrame frame{std::move(*item), {}, found};
       for (auto& t : tracks) {
         auto decided = track_selected.find(t.track_id);
         if (decided == track_selected.end()) {
-          auto selected = select_track(item->frame, t);
+          auto selected = select_track(frame.item.frame, t);
           if (!selected) return fail(selected.status());
           decided = track_selected.emplace(t.track_id, *selected).first;
         }
-        if (decided->second) chosen.push_back(std::move(t.face));
-      }
-      if (engine.selector().mode == face::FaceSelectorMode::kOne && chosen.size() > 1) {
-        chosen = face::sort_faces(std::move(chosen), engine.selector().order);
-        chosen.resize(1);
+        if (decided->second) frame.faces.push_back(std::move(t));
       }
       double ms = clock.lap_ms();
       {
         std::lock_guard lock(stats_mutex);
         timings.track_ms += ms;
-        timings.analyse_ms += item->analyse_ms + follow_ms;
-        if (!item->warmup) {
-          target_faces += found;
-          processed_faces += static_cast<int>(chosen.size());
-        }
+        timings.analyse_ms += frame.item.analyse_ms + follow_ms;
       }
-      if (item->warmup) {
-        budget.release();
-        continue;
-      }
-      item->faces = std::move(chosen);
-      enqueue(std::move(*item), true);
+      pending.push_back(std::move(frame));
+      if (!release_tracked(pending, last_matched, index, tracker_options.max_missed_frames)) return;
+    }
+    // The end of the job (or of the look-ahead): tracks still missing have ended.
+    if (!release_tracked(pending, last_matched, std::numeric_limits<int64_t>::max(), tracker_options.max_missed_frames)) {
+      return;
     }
     {
       std::lock_guard lock(work.mutex);
       work.track_done = true;
     }
     work.ready.notify_all();
+  }
+
+  // Hands on the pending frames, oldest first, whose bridged faces are decided once frames up to
+  // `tracked` were tracked. A face bridged with m missed frames at frame t can be matched again
+  // at t + (max_missed + 1 − m) at the latest; one more miss ends its track. False when the run
+  // was aborted.
+  bool release_tracked(std::deque<PendingFrame>& pending, const std::map<int, int64_t>& last_matched, int64_t tracked,
+                       int max_missed) {
+    while (!pending.empty()) {
+      PendingFrame& p = pending.front();
+      const int64_t index = p.item.index;
+      auto returned = [&](const face::TrackedFace& t) {
+        auto m = last_matched.find(t.track_id);
+        return m != last_matched.end() && m->second > index;
+      };
+      for (const auto& t : p.faces) {
+        if (t.bridged && !returned(t) && tracked < index + (max_missed + 1 - t.missed_frames)) return true;
+      }
+      std::vector<face::Face> chosen;
+      for (auto& t : p.faces) {
+        if (!t.bridged || returned(t)) chosen.push_back(std::move(t.face));
+      }
+      if (engine.selector().mode == face::FaceSelectorMode::kOne && chosen.size() > 1) {
+        chosen = face::sort_faces(std::move(chosen), engine.selector().order);
+        chosen.resize(1);
+      }
+      FrameItem item = std::move(p.item);
+      int found = p.found;
+      pending.pop_front();
+      if (item.warmup || index >= range.end) {  // tracked for continuity only
+        budget.release();
+        continue;
+      }
+      {
+        std::lock_guard lock(stats_mutex);
+        target_faces += found;
+        processed_faces += static_cast<int>(chosen.size());
+      }
+      item.faces = std::move(chosen);
+      enqueue(std::move(item), true);
+      if (failed) return false;
+    }
+    return true;
   }
 
   // The faces of the previous frame found again in `frame` by their landmarks alone.
@@ -324,6 +406,7 @@ struct ChunkRun {
     options.height = plan.height;
     options.fps_num = plan.fps_num;
     options.fps_den = plan.fps_den;
+    options.matrix = plan.pass_through_matrix;
     auto writer = media::VideoWriter::open(segment, options, range.begin);
     if (!writer) return writer.status();
     auto start = std::chrono::steady_clock::now();
@@ -332,7 +415,7 @@ struct ChunkRun {
       auto item = processed.take(index);
       if (!item) return Status(StatusCode::kCancelled, "aborted");  // the real cause is in `error`
       StageClock clock;
-      FF_RETURN_IF_ERROR((*writer)->write(item->frame, index));
+      FF_RETURN_IF_ERROR(item->yuv.empty() ? (*writer)->write(item->frame, index) : (*writer)->write(item->yuv, index));
       double ms = clock.lap_ms();
       {
         std::lock_guard lock(stats_mutex);
@@ -363,8 +446,10 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
                             const CancelToken* cancel) {
   int workers = worker_count(spec);
   // Enough frames in flight to keep every worker busy while the in-order steps wait for the
-  // slowest frame; each 1080p frame is ~6 MB, so this stays well under 200 MB.
-  int budget = 4 * workers + 4;
+  // slowest frame, plus the frames tracking may hold back while a face is bridged. A 1080p frame
+  // in flight is 6 MB of BGR, 15 MB when passing YUV through (BGR, the unprocessed BGR, YUV):
+  // with 2 workers at most ~280 MB, whatever the length of the video.
+  int budget = 4 * workers + 4 + static_cast<int>(kBridgeLookaheadFrames);
   ChunkRun run(spec, plan, engine, range, cancel, progress, budget);
   StageClock clock;
   std::vector<std::thread> threads;
@@ -460,6 +545,10 @@ Result<VideoPlan> plan_video_job(const JobSpec& spec) {
   if (v.scale < 0.1 || v.scale > 4.0) return invalid_argument("--output-video-scale must be between 0.1 and 4");
   plan.width = even(t.width * v.scale);
   plan.height = even(t.height * v.scale);
+  if (t.pixel_format == "yuv420p" && !t.full_range && t.rotation_degrees == 0 && plan.width == t.width &&
+      plan.height == t.height) {
+    plan.pass_through_matrix = media::yuv_matrix_for_colour_space(t.colour_space);
+  }
   if (static_cast<int64_t>(plan.width) * plan.height > spec.max_pixels) {
     return limit_exceeded(fmt::format("output frames of {}x{} are over the pixel limit of {}", plan.width, plan.height,
                                       spec.max_pixels));

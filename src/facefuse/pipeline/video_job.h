@@ -10,9 +10,11 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "facefuse/media/video_probe.h"
+#include "facefuse/media/yuv_frame.h"
 #include "facefuse/pipeline/job_spec.h"
 
 namespace facefuse::pipeline {
@@ -30,6 +32,10 @@ struct VideoPlan {
   int fps_num = 25, fps_den = 1;  // output frame rate
   int64_t frames_total = 0;     // output frames
   int width = 0, height = 0;    // output size (even, for yuv420p)
+  // Set when decoded frames can go to the encoder as they are, with only the pixels a processor
+  // changed converted back (media/yuv_frame.h): an 8-bit limited-range yuv420p target at its own
+  // size, not rotated, with a matrix facefuse writes. The output is then tagged with this matrix.
+  std::optional<media::YuvMatrix> pass_through_matrix;
   std::vector<FrameRange> chunks;
 
   double output_fps() const { return static_cast<double>(fps_num) / fps_den; }
@@ -40,6 +46,11 @@ struct VideoPlan {
 // Frames of warm-up decoded (not written) before a chunk's first frame, so the tracker's
 // smoothing and gap bridging start the chunk in the state a single pass would have.
 inline constexpr int64_t kChunkWarmupFrames = 12;
+
+// Frames tracked (not written) after a chunk's last frame: the most the tracker bridges a missed
+// face (FaceTrackerOptions::max_missed_frames), so a face bridged near the chunk's end is kept
+// or dropped as in a single pass (see track() in video_job.cpp).
+inline constexpr int64_t kBridgeLookaheadFrames = 6;
 
 // The detector runs on every Nth output frame (numbered from the trimmed start, so chunks and single
 // passes detect on the same frames); in between, faces are followed from the previous frame by

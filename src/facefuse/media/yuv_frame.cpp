@@ -1,0 +1,116 @@
+#include "facefuse/media/yuv_frame.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace facefuse::media {
+namespace {
+
+// Limited-range 8-bit YUV from full-range RGB (ITU-R BT.601 / BT.709):
+//   Y  = 16  + 219/255 · (Kr·R + Kg·G + Kb·B)
+//   Cb = 128 + 112/(255·(1−Kb)) · (B − (Kr·R + Kg·G + Kb·B))
+//   Cr = 128 + 112/(255·(1−Kr)) · (R − (Kr·R + Kg·G + Kb·B))
+// as integers scaled by 2^16 (the largest product, 1020 · 0.44 · 2^16 for a 2×2 chroma sum, fits
+// an int32 with room to spare).
+struct FixedPointMatrix {
+  static constexpr int kShift = 16;
+  int yr, yg, yb;  // Y
+  int ur, ug, ub;  // Cb
+  int vr, vg, vb;  // Cr
+};
+
+FixedPointMatrix fixed_point_matrix(YuvMatrix matrix) {
+  const double kr = matrix == YuvMatrix::kBt709 ? 0.2126 : 0.299;
+  const double kb = matrix == YuvMatrix::kBt709 ? 0.0722 : 0.114;
+  const double kg = 1.0 - kr - kb;
+  const double scale = 1 << FixedPointMatrix::kShift;
+  auto q = [&](double v) { return static_cast<int>(std::lround(v * scale)); };
+  const double ys = 219.0 / 255.0, us = 112.0 / (255.0 * (1.0 - kb)), vs = 112.0 / (255.0 * (1.0 - kr));
+  return {q(ys * kr),  q(ys * kg),  q(ys * kb),         //
+          q(-us * kr), q(-us * kg), q(us * (1.0 - kb)), //
+          q(vs * (1.0 - kr)), q(-vs * kg), q(-vs * kb)};
+}
+
+uint8_t to_sample(int scaled, int offset, int shift) {
+  int v = (scaled + (offset << shift) + (1 << (shift - 1))) >> shift;
+  return static_cast<uint8_t>(std::clamp(v, 0, 255));
+}
+
+}  // namespace
+
+std::optional<YuvMatrix> yuv_matrix_for_colour_space(const std::string& colour_space) {
+  if (colour_space == "bt709") return YuvMatrix::kBt709;
+  if (colour_space == "smpte170m" || colour_space == "bt470bg" || colour_space == "unknown" ||
+      colour_space == "unspecified" || colour_space.empty()) {
+    return YuvMatrix::kBt601;
+  }
+  return std::nullopt;
+}
+
+cv::Rect changed_region(const cv::Mat& before, const cv::Mat& after) {
+  CV_Assert(before.type() == CV_8UC3 && after.type() == CV_8UC3 && before.size() == after.size());
+  const size_t row_bytes = static_cast<size_t>(before.cols) * 3;
+  auto row_differs = [&](int y) { return std::memcmp(before.ptr(y), after.ptr(y), row_bytes) != 0; };
+  int top = 0;
+  while (top < before.rows && !row_differs(top)) ++top;
+  if (top == before.rows) return {};
+  int bottom = before.rows - 1;
+  while (bottom > top && !row_differs(bottom)) --bottom;
+  // Columns: the leftmost and rightmost differing pixel over the changed rows.
+  int left = before.cols, right = -1;
+  for (int y = top; y <= bottom; ++y) {
+    const uint8_t* a = before.ptr<uint8_t>(y);
+    const uint8_t* b = after.ptr<uint8_t>(y);
+    int x = 0;
+    while (x < left && std::memcmp(a + 3 * x, b + 3 * x, 3) == 0) ++x;
+    left = std::min(left, x);
+    int r = before.cols - 1;
+    while (r > right && std::memcmp(a + 3 * r, b + 3 * r, 3) == 0) --r;
+    right = std::max(right, r);
+  }
+  return {left, top, right - left + 1, bottom - top + 1};
+}
+
+cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, YuvFrame& yuv) {
+  CV_Assert(after.size() == yuv.size() && yuv.size().width % 2 == 0 && yuv.size().height % 2 == 0);
+  const cv::Rect changed = changed_region(before, after);
+  if (changed.empty()) return changed;
+  // Whole 2×2 chroma blocks: even corners.
+  const int x0 = changed.x & ~1, y0 = changed.y & ~1;
+  const int x1 = (changed.x + changed.width + 1) & ~1, y1 = (changed.y + changed.height + 1) & ~1;
+  const FixedPointMatrix m = fixed_point_matrix(yuv.matrix);
+  constexpr int s = FixedPointMatrix::kShift;
+  for (int y = y0; y < y1; y += 2) {
+    const uint8_t* rows_after[2] = {after.ptr<uint8_t>(y), after.ptr<uint8_t>(y + 1)};
+    const uint8_t* rows_before[2] = {before.ptr<uint8_t>(y), before.ptr<uint8_t>(y + 1)};
+    uint8_t* luma[2] = {yuv.y.ptr<uint8_t>(y), yuv.y.ptr<uint8_t>(y + 1)};
+    uint8_t* cb = yuv.u.ptr<uint8_t>(y / 2);
+    uint8_t* cr = yuv.v.ptr<uint8_t>(y / 2);
+    for (int x = x0; x < x1; x += 2) {
+      bool block_changed = false;
+      int r_sum = 0, g_sum = 0, b_sum = 0;
+      for (int dy = 0; dy < 2; ++dy) {
+        for (int dx = 0; dx < 2; ++dx) {
+          const int offset = 3 * (x + dx);
+          const uint8_t* p = rows_after[dy] + offset;  // B, G, R
+          const uint8_t* q = rows_before[dy] + offset;
+          r_sum += p[2];
+          g_sum += p[1];
+          b_sum += p[0];
+          if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) {
+            block_changed = true;
+            luma[dy][x + dx] = to_sample(m.yr * p[2] + m.yg * p[1] + m.yb * p[0], 16, s);
+          }
+        }
+      }
+      if (!block_changed) continue;
+      // Sums of four pixels: two more bits of scale.
+      cb[x / 2] = to_sample(m.ur * r_sum + m.ug * g_sum + m.ub * b_sum, 128, s + 2);
+      cr[x / 2] = to_sample(m.vr * r_sum + m.vg * g_sum + m.vb * b_sum, 128, s + 2);
+    }
+  }
+  return changed;
+}
+
+}  // namespace facefuse::media
