@@ -381,6 +381,7 @@ struct VideoReader::Impl {
     }
     const int w = frame->width, h = frame->height;
     auto copy_plane = [&](int plane, int rows, int cols, cv::Mat& out) {
+      if (out.u != nullptr && out.u->refcount > 1) out.release();  // never overwrite a caller's copy
       cv::Mat(rows, cols, CV_8UC1, frame->data[plane], static_cast<size_t>(frame->linesize[plane])).copyTo(out);
     };
     copy_plane(0, h, w, yuv.y);

@@ -67,7 +67,8 @@ class VideoReader {
   //
   // With `yuv`, the decoder's own samples are also copied there (see yuv_frame.h) when the frame
   // is 8-bit limited-range yuv420p with even sides, needs no rotation and has a matrix facefuse
-  // writes; otherwise `yuv` is left empty. The copy is private to the caller.
+  // writes; otherwise `yuv` is left empty. Like `bgr`, its buffers are reused only when no other
+  // cv::Mat shares them.
   Result<bool> read(cv::Mat& bgr, int64_t& frame_index, YuvFrame* yuv = nullptr);
 
  private:

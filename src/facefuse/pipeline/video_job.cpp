@@ -79,10 +79,9 @@ struct FrameItem {
   bool warmup = false;
   bool detect = false;  // run the detector (else faces are followed from the previous frame)
   cv::Mat frame;
-  // With VideoPlan::pass_through_matrix: the decoded samples, and the frame as decoded (shared,
-  // read-only) to find what processing changed. After processing only `yuv` is kept.
+  // With VideoPlan::pass_through_matrix: the decoded samples. After processing, the pixels the
+  // processors changed are written over them and only `yuv` is kept.
   media::YuvFrame yuv;
-  cv::Mat original;
   std::vector<face::Face> faces;
   double analyse_ms = 0, process_ms = 0;
 };
@@ -177,10 +176,7 @@ struct ChunkRun {
         } else {
           item.frame = frame.clone();
           // A frame the reader could not keep (another matrix mid-stream) is converted whole.
-          if (!yuv.empty() && yuv.matrix == plan.pass_through_matrix) {
-            item.yuv = yuv.clone();
-            item.original = frame;  // the reader decodes the next frame into a new buffer
-          }
+          if (!yuv.empty() && yuv.matrix == plan.pass_through_matrix) item.yuv = yuv.clone();
         }
         if (item.detect) {
           enqueue(std::move(item), false);
@@ -198,6 +194,7 @@ struct ChunkRun {
   }
 
   void work_loop() {
+    cv::Mat unprocessed;  // this thread's copy of a frame before the processors ran (pass-through)
     while (true) {
       FrameItem item;
       bool analyse = false;
@@ -234,14 +231,14 @@ struct ChunkRun {
         int64_t index = item.index;
         analysed.put(index, std::move(item));
       } else {
+        if (!item.yuv.empty()) item.frame.copyTo(unprocessed);
         processors::FrameContext context{std::move(item.frame), std::move(item.faces), item.index};
         auto status = engine.process(context);
         if (!status.is_ok()) return fail(status);
         item.frame = std::move(context.frame);
         if (!item.yuv.empty()) {
           // Only what the processors changed is converted back; the rest stays as decoded.
-          media::overwrite_changed_pixels(item.original, item.frame, item.yuv);
-          item.original.release();
+          media::overwrite_changed_pixels(unprocessed, item.frame, item.yuv);
           item.frame.release();
         }
         item.process_ms = clock.lap_ms();
@@ -446,10 +443,12 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
                             const CancelToken* cancel) {
   int workers = worker_count(spec);
   // Enough frames in flight to keep every worker busy while the in-order steps wait for the
-  // slowest frame, plus the frames tracking may hold back while a face is bridged. A 1080p frame
-  // in flight is 6 MB of BGR, 15 MB when passing YUV through (BGR, the unprocessed BGR, YUV):
-  // with 2 workers at most ~280 MB, whatever the length of the video.
-  int budget = 4 * workers + 4 + static_cast<int>(kBridgeLookaheadFrames);
+  // slowest frame. A 1080p frame in flight is 6 MB of BGR (+3 MB of YUV when passing it through,
+  // the BGR being dropped once processed), so this stays well under 200 MB. Tracking may hold
+  // back up to kBridgeLookaheadFrames + 1 frames while a face is bridged: fewer than the budget
+  // even with one worker, so the frame that decides them can always be decoded.
+  int budget = 4 * workers + 4;
+  static_assert(4 * 1 + 4 > kBridgeLookaheadFrames + 1);
   ChunkRun run(spec, plan, engine, range, cancel, progress, budget);
   StageClock clock;
   std::vector<std::thread> threads;
