@@ -272,6 +272,7 @@ Result<CreatedJob> JobService::submit(const std::string& tenant, const json& bod
       job.job.step = "done";
       job.job.output_key = key;
       job.job.frames_done = cached->frames_total;
+      job.job.input_summary["source_faces"] = cached->input_summary.value("source_faces", json());
     }
   }
   FF_ASSIGN_OR_RETURN(CreatedJob created, store_.create_job(job));

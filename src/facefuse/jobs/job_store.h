@@ -57,6 +57,13 @@ struct TaskProgress {
   double fraction = 0.0;
 };
 
+// What a worker hands back with a finished task.
+struct TaskResult {
+  std::string output_key;           // image and merge tasks: the committed output; "" for chunks
+  std::optional<int> source_faces;  // faces found in the source image when the task analysed it (face
+                                    // swapper); written into the job's input_summary.source_faces
+};
+
 struct RetryPolicy {
   int max_attempts = 3;
   int64_t base_backoff_ms = 1000;  // attempt n waits base · 2^(n−1), capped at max_backoff_ms
@@ -109,8 +116,9 @@ class JobStore {
   virtual Result<bool> heartbeat(int64_t task_id, const std::string& owner, int64_t lease_ms) = 0;
   virtual Status report_progress(int64_t task_id, const std::string& owner, const TaskProgress& progress) = 0;
   // Marks the task done. A chunk unblocks the merge when it is the last; an image or merge task
-  // completes the job with `output_key`.
-  virtual Status complete_task(int64_t task_id, const std::string& owner, const std::string& output_key) = 0;
+  // completes the job with result.output_key. result.source_faces, when set, is recorded in the
+  // job's input_summary in the same transaction (so GET /jobs/{id} shows it from the first task on).
+  virtual Status complete_task(int64_t task_id, const std::string& owner, const TaskResult& result) = 0;
   // Retryable failures go back to pending after a backoff until attempts run out; permanent ones
   // (and exhausted retries) fail the job at once and cancel its other tasks.
   virtual Status fail_task(int64_t task_id, const std::string& owner, const Status& error, bool retryable,

@@ -374,11 +374,12 @@ class SqliteJobStore final : public JobStore {
     });
   }
 
-  Status complete_task(int64_t task_id, const std::string& owner, const std::string& output_key) override {
+  Status complete_task(int64_t task_id, const std::string& owner, const TaskResult& result) override {
     return guarded("complete a task", [&]() -> Status {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
       set_task_state(task_id, TaskState::kDone, "");
+      if (result.source_faces) record_source_faces(task.job_id, *result.source_faces);
       int64_t now = now_ms();
       if (task.kind == TaskKind::kChunk) {
         SQLite::Statement left(db_, "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND kind = 'chunk' AND state != 'done'");
@@ -395,7 +396,7 @@ class SqliteJobStore final : public JobStore {
       } else {
         SQLite::Statement js(db_, "UPDATE jobs SET state = 'completed', progress = 1, step = 'done', eta_seconds = 0, "
                                   "frames_done = frames_total, output_key = ?, updated_at = ?, finished_at = ? WHERE id = ?");
-        js.bind(1, output_key);
+        js.bind(1, result.output_key);
         js.bind(2, now);
         js.bind(3, now);
         js.bind(4, task.job_id);
@@ -706,6 +707,15 @@ class SqliteJobStore final : public JobStore {
     js.bind(6, now);
     js.bind(7, job_id);
     js.exec();
+  }
+
+  void record_source_faces(const std::string& job_id, int source_faces) {
+    Job job = load_job(job_id).value();
+    job.input_summary["source_faces"] = source_faces;
+    SQLite::Statement up(db_, "UPDATE jobs SET input_summary = ? WHERE id = ?");
+    up.bind(1, job.input_summary.dump());
+    up.bind(2, job_id);
+    up.exec();
   }
 
   void set_task_state(int64_t task_id, TaskState state, const std::string& error) {

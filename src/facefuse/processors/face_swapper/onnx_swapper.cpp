@@ -192,6 +192,7 @@ Result<std::unique_ptr<OnnxSwapper>> OnnxSwapper::open(const std::string& model_
   for (size_t i = 0; i < context.source_images.size(); ++i) {
     const cv::Mat& image = context.source_images[i];
     FF_ASSIGN_OR_RETURN(auto faces, context.analyser->analyse(image));
+    swapper->source_face_counts_.push_back(static_cast<int>(faces.size()));
     const face::Face* largest = face::largest_face(faces);
     if (largest == nullptr) {
       without_face.push_back(i < context.source_names.size() ? context.source_names[i] : fmt::format("#{}", i));

@@ -1,0 +1,70 @@
+"""End-to-end: what a submit reports beyond validation.
+
+- input_summary.source_faces: the faces the face swapper found in the source image, visible once
+  the first task is done (image and video jobs), null for chains without face_swapper.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import service_harness as h  # noqa: E402
+
+# kphotoalbum's demo picture with three people (ASSETS.md).
+THREE_FACES = os.path.join(h.PHOTOS, "qt-logo.jpg")
+
+
+class SubmitChecks(h.unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = h.Server("--workers", "1")
+        cls.addClassCleanup(cls.server.cleanup)  # also when set-up fails half-way
+        cls.server.start()
+        cls.api = cls.server.client()
+        cls.source = cls.api.upload(h.SOURCE_FACE)
+        cls.target = cls.api.upload(h.TARGET_PHOTO)
+
+    def test_source_faces_of_an_image_job(self):
+        job = self.api.submit(self.api.swap_body(self.source["id"], self.target["id"],
+                                                 options={"face_swapper_blend": 0.66}))
+        self.assertIsNone(job["input_summary"]["source_faces"], "not known before a worker opened the swapper")
+        done = self.api.wait(job["job_id"])
+        self.assertEqual(done["status"], "completed", done)
+        self.assertEqual(done["input_summary"]["source_faces"], 1, "astronaut.png shows one face")
+        # The count is real: a source photo with three people reports three (the largest is used).
+        group = self.api.upload(THREE_FACES)
+        crowd = self.api.wait(self.api.submit(self.api.swap_body(group["id"], self.target["id"]))["job_id"])
+        self.assertEqual(crowd["status"], "completed", crowd)
+        self.assertEqual(crowd["input_summary"]["source_faces"], 3)
+        # A cached job reports the count of the job it copies.
+        again = self.api.submit(self.api.swap_body(self.source["id"], self.target["id"],
+                                                   options={"face_swapper_blend": 0.66}))
+        self.assertTrue(again["cached"])
+        self.assertEqual(again["input_summary"]["source_faces"], 1)
+
+    def test_source_faces_of_a_video_job_arrive_with_the_first_chunk(self):
+        video = self.api.upload(h.TARGET_VIDEO)
+        job = self.api.submit({"source": {"upload_id": self.source["id"]},
+                               "target": {"upload_id": video["id"], "frame_range": [0, 30]},
+                               "output": {"format": "mp4", "chunk_frames": 10}})
+        done = self.api.wait(job["job_id"])
+        self.assertEqual(done["status"], "completed", done)
+        self.assertEqual(done["input_summary"]["source_faces"], 1)
+        # Events snapshot the job in the transaction of each change: the count must appear while
+        # the job is still processing (after a chunk), not only with the completion.
+        events = self.api.get(f"/api/v1/jobs/{job['job_id']}/events").json()["events"]
+        known = [e for e in events if e["input_summary"]["source_faces"] is not None]
+        self.assertTrue(known, events)
+        self.assertEqual(known[0]["status"], "processing", known[0])
+        self.assertEqual(known[0]["input_summary"]["source_faces"], 1)
+        self.assertTrue(all(e["input_summary"]["source_faces"] == 1 for e in known), "never cleared again")
+
+    def test_source_faces_stay_null_without_face_swapper(self):
+        job = self.api.submit(self.api.swap_body(self.source["id"], self.target["id"],
+                                                 options={"processors": ["face_debugger"]}))
+        done = self.api.wait(job["job_id"])
+        self.assertEqual(done["status"], "completed", done)
+        self.assertIsNone(done["input_summary"]["source_faces"])
+
+
+if __name__ == "__main__":
+    h.main()
