@@ -12,6 +12,7 @@ int exit_code_for(StatusCode code) {
     case StatusCode::kLimitExceeded:
     case StatusCode::kFailedPrecondition:
       return kExitBadInput;
+    case StatusCode::kQuotaExceeded:
     case StatusCode::kUnavailable:
     case StatusCode::kCancelled:
     case StatusCode::kInternal:
@@ -32,6 +33,7 @@ int http_status_for(StatusCode code) {
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kCancelled: return 409;
     case StatusCode::kInternal: return 500;
+    case StatusCode::kQuotaExceeded: return 429;
   }
   return 500;
 }

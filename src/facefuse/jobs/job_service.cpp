@@ -251,6 +251,7 @@ Result<CreatedJob> JobService::submit(const std::string& tenant, const json& bod
   FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request)));
   job.job.idempotency_key = idempotency_key;
   job.job.fingerprint = fingerprint(job.job.request);
+  job.max_active_jobs = config_.max_active_jobs;
 
   // Result cache: a completed job of this tenant with the same fingerprint gives its output (a
   // copy under the new job, so deleting either job leaves the other's output intact).

@@ -32,6 +32,8 @@ struct NewTask {
 struct NewJob {
   Job job;
   std::vector<NewTask> tasks;
+  // > 0: the tenant may hold at most this many pending + processing jobs; see create_job.
+  int64_t max_active_jobs = 0;
 };
 
 struct CreatedJob {
@@ -97,7 +99,16 @@ class JobStore {
   virtual Status check_ready() = 0;
 
   // Inserts the job, its tasks and its first event. With an idempotency key already used by the
-  // tenant, returns that job instead (created = false).
+  // tenant, returns that job instead (created = false), whatever the quota.
+  //
+  // Quota (job.max_active_jobs > 0, job not already terminal): counting the tenant's pending +
+  // processing jobs and inserting are ONE write transaction, serialised against every other
+  // create_job of the tenant — on any connection or process sharing the store — so concurrent
+  // submits can never exceed the limit. At the limit: kQuotaExceeded, nothing inserted. SQLite
+  // gets this from BEGIN IMMEDIATE (one writer at a time); a PostgreSQL store must serialise per
+  // tenant inside the transaction before counting (e.g. pg_advisory_xact_lock on the tenant, or
+  // SELECT ... FOR UPDATE on a per-tenant row): a plain READ COMMITTED count + insert is not enough.
+  // A job created already completed (a cache hit) uses no worker and is never refused.
   virtual Result<CreatedJob> create_job(const NewJob& job) = 0;
   // kNotFound when missing.
   virtual Result<Job> get_job(const std::string& job_id) = 0;
@@ -136,8 +147,6 @@ class JobStore {
   // Events with seq > since, oldest first, at most `limit`.
   virtual Result<std::vector<JobEvent>> events_since(const std::string& job_id, int64_t since, int limit) = 0;
 
-  // The tenant's jobs that are pending or processing (the per-tenant quota).
-  virtual Result<int64_t> active_job_count(const std::string& tenant) = 0;
   // Tasks waiting to be claimed (pending, blocked excluded).
   virtual Result<int64_t> queue_depth() = 0;
   virtual Result<std::map<std::string, int64_t>> job_counts_by_state() = 0;

@@ -206,6 +206,18 @@ class SqliteJobStore final : public JobStore {
         q.bind(2, j.idempotency_key);
         if (q.executeStep()) return CreatedJob{read_job(q), false};
       }
+      // Counted under the write lock BEGIN IMMEDIATE took: no other insert can slip in between.
+      if (in.max_active_jobs > 0 && !is_terminal(j.state)) {
+        SQLite::Statement count(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
+        count.bind(1, j.tenant);
+        count.executeStep();
+        const int64_t active = count.getColumn(0).getInt64();
+        if (active >= in.max_active_jobs) {
+          return quota_exceeded(fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for "
+                                            "some to finish, then submit again",
+                                            active, in.max_active_jobs));
+        }
+      }
       int64_t now = now_ms();
       SQLite::Statement ins(db_,
                             "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, "
@@ -524,15 +536,6 @@ class SqliteJobStore final : public JobStore {
                           nlohmann::json::parse(q.getColumn(2).getString())});
       }
       return events;
-    });
-  }
-
-  Result<int64_t> active_job_count(const std::string& tenant) override {
-    return guarded_result<int64_t>("count active jobs", [&]() -> Result<int64_t> {
-      SQLite::Statement q(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
-      q.bind(1, tenant);
-      q.executeStep();
-      return q.getColumn(0).getInt64();
     });
   }
 

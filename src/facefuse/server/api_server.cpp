@@ -50,8 +50,13 @@ struct HttpError {
   throw HttpError{status, std::move(code), std::move(message), {}};
 }
 
+// A full tenant quota is worth retrying in a few seconds, when some of its jobs have finished.
+constexpr const char* kQuotaRetryAfterSeconds = "5";
+
 [[noreturn]] void fail(const Status& status) {
-  throw HttpError{http_status_for(status.code()), status_code_name(status.code()), status.message(), {}};
+  HttpError e{http_status_for(status.code()), status_code_name(status.code()), status.message(), {}};
+  if (status.code() == StatusCode::kQuotaExceeded) e.headers.emplace_back("Retry-After", kQuotaRetryAfterSeconds);
+  throw e;
 }
 
 template <typename T>
@@ -502,16 +507,6 @@ struct ApiServer::Impl {
   Response create_job(Request& req, const std::vector<std::string>* processors) {
     if (draining.load()) fail(503, "unavailable", "this server is shutting down: submit the job again in a moment");
     json body = read_json_body(req);
-    // The quota is checked before the submit, so two racing requests may both pass: a soft bound
-    // that keeps one tenant from filling the queue, not an exact count.
-    int64_t active = value_or_fail(service.store().active_job_count(req.caller.tenant));
-    if (active >= config.max_active_jobs) {
-      HttpError e{429, "quota_exceeded",
-                  fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for some to finish",
-                              active, config.max_active_jobs), {}};
-      e.headers.emplace_back("Retry-After", "5");
-      throw e;
-    }
     if (processors != nullptr && body.is_object()) {
       if (!body.contains("options") || body["options"].is_null()) body["options"] = json::object();
       if (body["options"].is_object()) body["options"]["processors"] = *processors;

@@ -36,7 +36,6 @@ struct ApiServerConfig {
   double ip_rate_per_second = 50;          // token bucket per client address (before auth)
   double ip_rate_burst = 100;
   int64_t max_json_bytes = 1 << 20;
-  int64_t max_active_jobs = 100;           // per tenant, pending + processing; more → 429
   std::string version;
   std::filesystem::path upload_temp_dir;   // multipart bodies are streamed here, then into storage
   std::filesystem::path models_dir;

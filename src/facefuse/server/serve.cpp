@@ -128,6 +128,7 @@ Status serve(const ServeOptions& options) {
   service_config.execution = execution;
   service_config.limits = options.limits;
   service_config.workers = options.workers;
+  service_config.max_active_jobs = options.max_active_jobs;
   service_config.engine_version = options.version;
   service_config.url_fetch.allow_private = options.allow_private_urls;
   jobs::JobService service(service_config, *store, *blobs);
@@ -186,7 +187,6 @@ Status serve(const ServeOptions& options) {
   api_config.key_rate_burst = options.rate_burst;
   api_config.ip_rate_per_second = options.ip_rate_limit;
   api_config.ip_rate_burst = options.ip_rate_burst;
-  api_config.max_active_jobs = options.max_active_jobs;
   api_config.version = options.version;
   api_config.upload_temp_dir = data / "tmp" / "uploads";
   api_config.models_dir = options.models_dir;
