@@ -1,7 +1,9 @@
-"""End-to-end: what a submit reports beyond validation.
+"""End-to-end: what a submit checks and reports beyond validation.
 
 - input_summary.source_faces: the faces the face swapper found in the source image, visible once
-  the first task is done (image and video jobs), null for chains without face_swapper.
+  the first task is done (image and video jobs), null for chains without face_swapper;
+- a job naming a model that is not installed is refused at submit: 409 model_not_installed with
+  the `facefuse models download <id>` command, and no job is created.
 """
 import os
 import sys
@@ -64,6 +66,28 @@ class SubmitChecks(h.unittest.TestCase):
         done = self.api.wait(job["job_id"])
         self.assertEqual(done["status"], "completed", done)
         self.assertIsNone(done["input_summary"]["source_faces"])
+
+    def test_job_naming_a_missing_model_is_refused_at_submit(self):
+        models = {m["id"]: m for m in self.api.get("/api/v1/models").json()["models"]}
+        missing = [i for i, m in models.items() if m["kind"] == "face_swapper" and m["state"] == "missing"]
+        self.assertIn("inswapper_128", missing, "the test machine has no FaceFusion swapper installed (ASSETS.md); "
+                                                "this test needs one that is not")
+        before = len(self.api.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"])
+        r = self.api.post("/api/v1/jobs", json=self.api.swap_body(self.source["id"], self.target["id"],
+                                                                  options={"face_swapper_model": "inswapper_128"}))
+        self.assertEqual(r.status_code, 409, r.text)
+        error, message = h.error_of(r)
+        self.assertEqual(error, "model_not_installed")
+        self.assertIn("inswapper_128", message)
+        self.assertIn("`facefuse models download inswapper_128`", message)
+        self.assertNotIn(self.server.data_dir, message)
+        after = len(self.api.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"])
+        self.assertEqual(after, before, "a refused submit creates no job")
+        # The classical default swapper needs no model file: the same body without the model runs.
+        ok = self.api.submit(self.api.swap_body(self.source["id"], self.target["id"],
+                                                options={"face_swapper_model": "classical",
+                                                         "face_swapper_blend": 0.61}))
+        self.assertEqual(self.api.wait(ok["job_id"])["status"], "completed")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ int exit_code_for(StatusCode code) {
     case StatusCode::kNoFace:
     case StatusCode::kLimitExceeded:
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kModelNotInstalled:
       return kExitBadInput;
     case StatusCode::kQuotaExceeded:
     case StatusCode::kUnavailable:
@@ -34,6 +35,7 @@ int http_status_for(StatusCode code) {
     case StatusCode::kCancelled: return 409;
     case StatusCode::kInternal: return 500;
     case StatusCode::kQuotaExceeded: return 429;
+    case StatusCode::kModelNotInstalled: return 409;
   }
   return 500;
 }

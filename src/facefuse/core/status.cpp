@@ -15,6 +15,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kQuotaExceeded: return "quota_exceeded";
+    case StatusCode::kModelNotInstalled: return "model_not_installed";
   }
   return "unknown";
 }

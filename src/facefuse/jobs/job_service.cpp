@@ -9,6 +9,7 @@
 #include "facefuse/media/image_io.h"
 #include "facefuse/media/video_probe.h"
 #include "facefuse/pipeline/video_job.h"
+#include "facefuse/processors/required_models.h"
 #include "facefuse/storage/crypto.h"
 
 namespace facefuse::jobs {
@@ -247,6 +248,10 @@ Result<CreatedJob> JobService::submit(const std::string& tenant, const json& bod
   FF_ASSIGN_OR_RETURN(json request, normalise_job_request(resolved, [&](const std::string& id) {
                         return store_.get_upload(tenant, id);
                       }));
+  // A job whose models are missing could only fail in the worker: refuse it now, with the command
+  // that installs them.
+  FF_RETURN_IF_ERROR(processors::check_required_models(request["processors"].get<std::vector<std::string>>(),
+                                                       request["options"], config_.execution.models_dir));
   FF_ASSIGN_OR_RETURN(std::string job_id, new_id("job_"));
   FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request)));
   job.job.idempotency_key = idempotency_key;

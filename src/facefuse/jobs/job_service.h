@@ -54,6 +54,7 @@ class JobService {
   Result<Upload> register_upload(const std::string& tenant, const std::filesystem::path& file,
                                  const std::string& client_filename);
 
+  // kModelNotInstalled when a model the processors and options need is not installed;
   // kQuotaExceeded when the tenant already has config.max_active_jobs pending or processing jobs
   // (checked atomically with the insert: JobStore::create_job).
   Result<CreatedJob> submit(const std::string& tenant, const nlohmann::json& body, const std::string& idempotency_key);

@@ -79,6 +79,16 @@ struct OnnxSwapOptions {
   CropMaskOptions masks;
 };
 
+// A catalogue model by id and kind (models/catalog.json).
+struct CatalogModelRef {
+  std::string id;
+  std::string kind;
+};
+
+// The models an ONNX swapper opens besides its own file: the ArcFace recognizer when the source
+// input is an embedding, and the embedding converter the contract names.
+std::vector<CatalogModelRef> swapper_helper_models(const SwapperContract& contract);
+
 class OnnxSwapper {
  public:
   // Resolves model `model_id` (+ ArcFace recognizer, converter, mask models) in
