@@ -1,12 +1,17 @@
-"""End-to-end: what a submit checks and reports beyond validation.
+"""End-to-end: what a submit checks and reports beyond validation, and the separate metrics port.
 
 - input_summary.source_faces: the faces the face swapper found in the source image, visible once
   the first task is done (image and video jobs), null for chains without face_swapper;
 - a job naming a model that is not installed is refused at submit: 409 model_not_installed with
-  the `facefuse models download <id>` command, and no job is created.
+  the `facefuse models download <id>` command, and no job is created;
+- --metrics-listen: /metrics (and /healthz) on a second port only, /metrics on the API port 404.
 """
 import os
+import shutil
+import subprocess
 import sys
+
+import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 import service_harness as h  # noqa: E402
@@ -88,6 +93,42 @@ class SubmitChecks(h.unittest.TestCase):
                                                 options={"face_swapper_model": "classical",
                                                          "face_swapper_blend": 0.61}))
         self.assertEqual(self.api.wait(ok["job_id"])["status"], "completed")
+
+
+class MetricsPort(h.unittest.TestCase):
+    def test_metrics_only_on_the_metrics_listener(self):
+        metrics_port = h.free_port()
+        with h.Server("--metrics-listen", f"127.0.0.1:{metrics_port}") as server:
+            metrics_url = f"http://127.0.0.1:{metrics_port}"
+            api = server.client()
+            self.assertEqual(api.get("/api/v1/status").status_code, 200)  # counted in the metrics below
+
+            scrape = requests.get(metrics_url + "/metrics", timeout=10)
+            self.assertEqual(scrape.status_code, 200, scrape.text)
+            self.assertTrue(scrape.headers["Content-Type"].startswith("text/plain"))
+            self.assertRegex(scrape.text, r'http_requests_total\{[^}]*route="/api/v1/status"[^}]*\} \d+')
+            promtool = shutil.which("promtool")
+            self.assertIsNotNone(promtool, "promtool is installed by scripts/setup (Debian package prometheus)")
+            check = subprocess.run([promtool, "check", "metrics"], input=scrape.text, capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            self.assertEqual(requests.get(metrics_url + "/healthz", timeout=10).json()["status"], "ok")
+
+            # The metrics port serves nothing else, and the API port no longer serves /metrics.
+            for path in ("/api/v1/status", "/api/v1/jobs", "/", "/readyz"):
+                r = requests.get(metrics_url + path, headers={"Authorization": f"Bearer {api.key}"}, timeout=10)
+                self.assertEqual(r.status_code, 404, f"{path} on the metrics port: {r.text}")
+                self.assertEqual(h.error_of(r)[0], "not_found")
+            hidden = requests.get(server.url + "/metrics", timeout=10)
+            self.assertEqual(hidden.status_code, 404, hidden.text)
+            self.assertEqual(requests.get(server.url + "/healthz", timeout=10).status_code, 200)
+
+    def test_metrics_listen_address_in_use_is_refused(self):
+        with h.Server() as busy:
+            taken = subprocess.run([h.BINARY, "serve", "--listen", f"127.0.0.1:{h.free_port()}", "--data",
+                                    os.path.join(busy.data_dir, "second"), "--metrics-listen", f"127.0.0.1:{busy.port}"],
+                                   capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(taken.returncode, 0)
+            self.assertIn("--metrics-listen", taken.stderr)
 
 
 if __name__ == "__main__":

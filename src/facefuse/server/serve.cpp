@@ -181,6 +181,7 @@ Status serve(const ServeOptions& options) {
 
   ApiServerConfig api_config;
   api_config.listen = options.listen;
+  api_config.metrics_listen = options.metrics_listen;
   api_config.http_threads = options.http_threads;
   api_config.auth = options.auth;
   api_config.key_rate_per_second = options.rate_limit;
@@ -204,6 +205,12 @@ Status serve(const ServeOptions& options) {
   spdlog::info(json{{"msg", "serving"}, {"url", url}, {"data", fs::absolute(data).string()}, {"storage", storage_uri},
                     {"workers", options.workers}, {"threads_per_task", execution.processing_threads},
                     {"auth", options.auth}}.dump());
+  if (!options.metrics_listen.empty()) {
+    std::string metrics_host = options.metrics_listen.substr(0, options.metrics_listen.rfind(':'));
+    std::string metrics_url = fmt::format("http://{}:{}/metrics", metrics_host, api.metrics_port());
+    spdlog::info(json{{"msg", "metrics listener"}, {"url", metrics_url}}.dump());
+    std::printf("facefuse: metrics on %s (the API port answers /metrics with 404)\n", metrics_url.c_str());
+  }
   std::printf("facefuse: serving on %s (open it in a browser; API under %sapi/v1, docs/openapi.yaml)\n", url.c_str(),
               url.c_str());
   std::fflush(stdout);
