@@ -7,9 +7,11 @@
 - --metrics-listen: /metrics (and /healthz) on a second port only, /metrics on the API port 404.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 
 import requests
 
@@ -97,30 +99,42 @@ class SubmitChecks(h.unittest.TestCase):
 
 class MetricsPort(h.unittest.TestCase):
     def test_metrics_only_on_the_metrics_listener(self):
-        metrics_port = h.free_port()
-        with h.Server("--metrics-listen", f"127.0.0.1:{metrics_port}") as server:
-            metrics_url = f"http://127.0.0.1:{metrics_port}"
-            api = server.client()
-            self.assertEqual(api.get("/api/v1/status").status_code, 200)  # counted in the metrics below
+        metrics_port, api_port = h.free_port(), h.free_port()
+        while api_port == metrics_port:  # two probes may return the same free port
+            api_port = h.free_port()
+        server = h.Server("--metrics-listen", f"127.0.0.1:{metrics_port}")
+        self.addCleanup(server.cleanup)
+        server.start(api_port)
+        metrics_url = f"http://127.0.0.1:{metrics_port}"
+        api = server.client()
+        self.assertEqual(api.get("/api/v1/status").status_code, 200)  # counted in the metrics below
 
+        # A request is counted just after its answer is sent, so the scrape may come first:
+        # scrape again until the API request shows (both listeners feed one registry).
+        counted = re.compile(r'http_requests_total\{[^}]*route="/api/v1/status"[^}]*\} \d+')
+        deadline = time.time() + 10
+        while True:
             scrape = requests.get(metrics_url + "/metrics", timeout=10)
             self.assertEqual(scrape.status_code, 200, scrape.text)
-            self.assertTrue(scrape.headers["Content-Type"].startswith("text/plain"))
-            self.assertRegex(scrape.text, r'http_requests_total\{[^}]*route="/api/v1/status"[^}]*\} \d+')
-            promtool = shutil.which("promtool")
-            self.assertIsNotNone(promtool, "promtool is installed by scripts/setup (Debian package prometheus)")
-            check = subprocess.run([promtool, "check", "metrics"], input=scrape.text, capture_output=True, text=True)
-            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
-            self.assertEqual(requests.get(metrics_url + "/healthz", timeout=10).json()["status"], "ok")
+            if counted.search(scrape.text) or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertTrue(scrape.headers["Content-Type"].startswith("text/plain"))
+        self.assertRegex(scrape.text, counted)
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool is installed by scripts/setup (Debian package prometheus)")
+        check = subprocess.run([promtool, "check", "metrics"], input=scrape.text, capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertEqual(requests.get(metrics_url + "/healthz", timeout=10).json()["status"], "ok")
 
-            # The metrics port serves nothing else, and the API port no longer serves /metrics.
-            for path in ("/api/v1/status", "/api/v1/jobs", "/", "/readyz"):
-                r = requests.get(metrics_url + path, headers={"Authorization": f"Bearer {api.key}"}, timeout=10)
-                self.assertEqual(r.status_code, 404, f"{path} on the metrics port: {r.text}")
-                self.assertEqual(h.error_of(r)[0], "not_found")
-            hidden = requests.get(server.url + "/metrics", timeout=10)
-            self.assertEqual(hidden.status_code, 404, hidden.text)
-            self.assertEqual(requests.get(server.url + "/healthz", timeout=10).status_code, 200)
+        # The metrics port serves nothing else, and the API port no longer serves /metrics.
+        for path in ("/api/v1/status", "/api/v1/jobs", "/", "/readyz"):
+            r = requests.get(metrics_url + path, headers={"Authorization": f"Bearer {api.key}"}, timeout=10)
+            self.assertEqual(r.status_code, 404, f"{path} on the metrics port: {r.text}")
+            self.assertEqual(h.error_of(r)[0], "not_found")
+        hidden = requests.get(server.url + "/metrics", timeout=10)
+        self.assertEqual(hidden.status_code, 404, hidden.text)
+        self.assertEqual(requests.get(server.url + "/healthz", timeout=10).status_code, 200)
 
     def test_metrics_listen_address_in_use_is_refused(self):
         with h.Server() as busy:
