@@ -34,10 +34,10 @@ TEST(Status, MacrosPropagateTheFirstError) {
 TEST(ErrorCodes, BadInputIsExitCode2AndProcessingFailuresAre1) {
   EXPECT_EQ(exit_code_for(StatusCode::kOk), 0);
   for (auto c : {StatusCode::kInvalidArgument, StatusCode::kNotFound, StatusCode::kNoFace, StatusCode::kLimitExceeded,
-                 StatusCode::kUnsupported, StatusCode::kFailedPrecondition}) {
+                 StatusCode::kUnsupported, StatusCode::kFailedPrecondition, StatusCode::kModelNotInstalled}) {
     EXPECT_EQ(exit_code_for(c), 2) << status_code_name(c);
   }
-  for (auto c : {StatusCode::kInternal, StatusCode::kUnavailable, StatusCode::kCancelled}) {
+  for (auto c : {StatusCode::kInternal, StatusCode::kUnavailable, StatusCode::kCancelled, StatusCode::kQuotaExceeded}) {
     EXPECT_EQ(exit_code_for(c), 1) << status_code_name(c);
   }
   EXPECT_EQ(http_status_for(StatusCode::kInvalidArgument), 400);
@@ -45,6 +45,10 @@ TEST(ErrorCodes, BadInputIsExitCode2AndProcessingFailuresAre1) {
   EXPECT_EQ(http_status_for(StatusCode::kLimitExceeded), 413);
   EXPECT_EQ(http_status_for(StatusCode::kNoFace), 422);
   EXPECT_EQ(http_status_for(StatusCode::kInternal), 500);
+  EXPECT_EQ(http_status_for(StatusCode::kQuotaExceeded), 429);
+  EXPECT_EQ(http_status_for(StatusCode::kModelNotInstalled), 409);
+  EXPECT_STREQ(status_code_name(StatusCode::kQuotaExceeded), "quota_exceeded");
+  EXPECT_STREQ(status_code_name(StatusCode::kModelNotInstalled), "model_not_installed");
 }
 
 }  // namespace

@@ -4,6 +4,11 @@
 // (negative lengths), so nothing here sleeps.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include <fmt/format.h>
+
 #include "facefuse/jobs/job_store.h"
 #include "support/test_support.h"
 
@@ -80,8 +85,8 @@ TEST_F(SqliteJobStoreTest, ExpiredLeaseIsClaimedAgainAndTheOldOwnerLosesIt) {
   EXPECT_EQ(second.task.attempts, 2) << "every claim counts as an attempt";
   // w1 comes back: everything it tries needs the lease it no longer holds.
   EXPECT_EQ(store_->heartbeat(first.task.id, "w1", kLongLeaseMs).status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->complete_task(first.task.id, "w1", "outputs/x").code(), StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(store_->complete_task(second.task.id, "w2", "outputs/job_a/output.jpg").is_ok());
+  EXPECT_EQ(store_->complete_task(first.task.id, "w1", {"outputs/x"}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store_->complete_task(second.task.id, "w2", {"outputs/job_a/output.jpg"}).is_ok());
   EXPECT_EQ(state_of("job_a"), JobState::kCompleted);
   EXPECT_EQ(store_->get_job("job_a")->output_key, "outputs/job_a/output.jpg");
 }
@@ -144,18 +149,44 @@ TEST_F(SqliteJobStoreTest, MergeWaitsForEveryChunk) {
   EXPECT_TRUE(nothing_claimable("w3")) << "the merge must stay blocked while chunks run";
   ASSERT_TRUE(store_->report_progress(c0.task.id, "w1", {"processing", 5, 0}).is_ok());
   EXPECT_EQ(store_->get_job("job_v")->frames_done, 5);
-  ASSERT_TRUE(store_->complete_task(c0.task.id, "w1", "").is_ok());
+  ASSERT_TRUE(store_->complete_task(c0.task.id, "w1", {""}).is_ok());
   EXPECT_TRUE(nothing_claimable("w3"));
-  ASSERT_TRUE(store_->complete_task(c1.task.id, "w2", "").is_ok());
+  ASSERT_TRUE(store_->complete_task(c1.task.id, "w2", {""}).is_ok());
   EXPECT_EQ(store_->get_job("job_v")->frames_done, 20) << "done chunks count whole";
   EXPECT_EQ(store_->get_job("job_v")->step, "merging");
   Lease merge = claim("w3");
   EXPECT_EQ(merge.task.kind, TaskKind::kMerge);
-  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", "outputs/job_v/output.mp4").is_ok());
+  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", {"outputs/job_v/output.mp4"}).is_ok());
   Job job = *store_->get_job("job_v");
   EXPECT_EQ(job.state, JobState::kCompleted);
   EXPECT_EQ(job.frames_done, 20);
   EXPECT_DOUBLE_EQ(job.progress, 1.0);
+}
+
+TEST_F(SqliteJobStoreTest, SourceFacesOfTheFirstTaskStayOnTheJob) {
+  NewJob job;
+  job.job.id = "job_s";
+  job.job.tenant = "t1";
+  job.job.kind = "video";
+  job.job.input_summary = {{"source_faces", nullptr}, {"frame_count", 20}};
+  job.tasks = video_tasks(2);
+  ASSERT_TRUE(store_->create_job(job).is_ok());
+  EXPECT_TRUE(store_->get_job("job_s")->input_summary["source_faces"].is_null());
+  Lease c0 = claim("w1");
+  Lease c1 = claim("w2");
+  ASSERT_TRUE(store_->complete_task(c0.task.id, "w1", {"", 3}).is_ok());
+  Job after_first = *store_->get_job("job_s");
+  EXPECT_EQ(after_first.input_summary["source_faces"], 3) << "visible once the first task reported it";
+  EXPECT_EQ(after_first.input_summary["frame_count"], 20) << "the rest of the summary is kept";
+  ASSERT_TRUE(store_->complete_task(c1.task.id, "w2", {"", 3}).is_ok());
+  Lease merge = claim("w3");
+  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", {"outputs/job_s/output.mp4"}).is_ok());
+  Job done = *store_->get_job("job_s");
+  EXPECT_EQ(done.state, JobState::kCompleted);
+  EXPECT_EQ(done.input_summary["source_faces"], 3) << "a merge reports no count and must not erase it";
+  auto events = store_->events_since("job_s", 0, 100);
+  ASSERT_TRUE(events.is_ok());
+  EXPECT_EQ(events->back().data["input_summary"]["source_faces"], 3) << "the final state event carries it";
 }
 
 TEST_F(SqliteJobStoreTest, ReleasedTaskIsPendingAgainWithoutCountingTheAttempt) {
@@ -211,7 +242,7 @@ TEST_F(SqliteJobStoreTest, EventsAreNumberedPerJobAndResumable) {
   create("job_b", {{TaskKind::kImage}});
   Lease lease = claim("w1");
   ASSERT_TRUE(store_->report_progress(lease.task.id, "w1", {"processing", 0, 0.5}).is_ok());
-  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", "outputs/job_a/output.jpg").is_ok());
+  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", {"outputs/job_a/output.jpg"}).is_ok());
   auto events = store_->events_since("job_a", 0, 100);
   ASSERT_TRUE(events.is_ok());
   ASSERT_EQ(events->size(), 4u);  // pending, processing, progress, completed
@@ -279,6 +310,90 @@ TEST_F(SqliteJobStoreTest, UploadsAndKeysAreScopedLookups) {
   EXPECT_EQ((*found)->tenant, "t1");
   EXPECT_FALSE(store_->find_api_key("abd")->has_value());
   EXPECT_EQ(*store_->api_key_count(), 1);
+}
+
+// Many submitters at once, spread over several connections to the same database (as several
+// processes would be), never get more than the tenant's limit of active jobs in: counting and
+// inserting are one write transaction. A count taken before a separate insert lets racing
+// submits through (the old code path overshot here).
+TEST_F(SqliteJobStoreTest, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
+  constexpr int kLimit = 5, kConnections = 4, kThreads = 16, kSubmitsPerThread = 8;
+  std::vector<std::unique_ptr<JobStore>> stores;
+  for (int i = 0; i < kConnections; ++i) {
+    auto opened = open_sqlite_job_store(dir_ / "jobs.db");
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    stores.push_back(std::move(opened).value());
+  }
+  auto new_job = [](const std::string& id, const std::string& tenant) {
+    NewJob job;
+    job.job.id = id;
+    job.job.tenant = tenant;
+    job.job.kind = "image";
+    job.job.request = {{"n", id}};
+    job.tasks = {{TaskKind::kImage}};
+    job.max_active_jobs = kLimit;
+    return job;
+  };
+  std::atomic<int> created{0}, refused{0}, other_errors{0};
+  std::atomic<bool> start{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      JobStore& store = *stores[t % kConnections];
+      while (!start.load()) std::this_thread::yield();
+      for (int i = 0; i < kSubmitsPerThread; ++i) {
+        auto result = store.create_job(new_job(fmt::format("job_{}_{}", t, i), "busy"));
+        if (result.is_ok()) {
+          ++created;
+        } else if (result.status().code() == StatusCode::kQuotaExceeded) {
+          ++refused;
+        } else {
+          ++other_errors;
+        }
+      }
+    });
+  }
+  start.store(true);
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(created.load(), kLimit);
+  EXPECT_EQ(refused.load(), kThreads * kSubmitsPerThread - kLimit);
+  EXPECT_EQ(other_errors.load(), 0);
+  auto page = store_->list_jobs("busy", std::nullopt, 100, "");
+  ASSERT_TRUE(page.is_ok());
+  EXPECT_EQ(page->jobs.size(), static_cast<size_t>(kLimit)) << "nothing is inserted for a refused submit";
+
+  auto refusal = store_->create_job(new_job("job_over", "busy"));
+  ASSERT_FALSE(refusal.is_ok());
+  EXPECT_EQ(refusal.status().code(), StatusCode::kQuotaExceeded);
+  EXPECT_NE(refusal.status().message().find("limit 5"), std::string::npos) << refusal.status().message();
+  EXPECT_TRUE(store_->create_job(new_job("job_other_tenant", "calm")).is_ok()) << "the quota is per tenant";
+  NewJob cached = new_job("job_cached", "busy");
+  cached.job.state = JobState::kCompleted;
+  cached.tasks.clear();
+  EXPECT_TRUE(store_->create_job(cached).is_ok()) << "a job created completed (cache hit) uses no worker";
+
+  // A finished job makes room for exactly one more.
+  Lease lease = claim("w1");
+  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", {"outputs/x/output.jpg"}).is_ok());
+  EXPECT_TRUE(store_->create_job(new_job("job_room", "busy")).is_ok());
+  EXPECT_EQ(store_->create_job(new_job("job_full", "busy")).status().code(), StatusCode::kQuotaExceeded);
+}
+
+TEST_F(SqliteJobStoreTest, IdempotentReplayIsAnsweredEvenAtTheQuota) {
+  NewJob job;
+  job.job.id = "job_a";
+  job.job.tenant = "t1";
+  job.job.kind = "image";
+  job.job.request = {{"n", 1}};
+  job.job.idempotency_key = "order-1";
+  job.tasks = {{TaskKind::kImage}};
+  job.max_active_jobs = 1;
+  ASSERT_TRUE(store_->create_job(job).is_ok());
+  job.job.id = "job_b";
+  auto replay = store_->create_job(job);
+  ASSERT_TRUE(replay.is_ok()) << replay.status().to_string();
+  EXPECT_FALSE(replay->created);
+  EXPECT_EQ(replay->job.id, "job_a") << "a client's retry of a submit that went through is not a new job";
 }
 
 }  // namespace

@@ -65,21 +65,23 @@ class BadInputs(h.unittest.TestCase):
                           mentions=["gif"])
         self.assert_error(self.api.post("/api/v1/jobs", json=dict(body, output={"format": "mp4"})), 400,
                           mentions=["image"])
-        # The enhance shortcut makes a face_enhancer job; without its model installed it fails at
-        # once (a permanent failure: no retries) with the message saying how to install it.
+        # The enhance shortcut makes a face_enhancer job; without its model installed it is refused
+        # at submit (409) with the command that installs it, instead of a job that could only fail.
         models = {m["id"]: m["state"] for m in self.api.get("/api/v1/models").json()["models"]}
         r = self.api.post("/api/v1/process/enhance", json=body)
-        self.assertEqual(r.status_code, 201, r.text)
-        done = self.api.wait(r.json()["job_id"])
         if models["gfpgan_1.4"] == "installed":
-            self.assertEqual(done["status"], "completed", done)
+            self.assertEqual(r.status_code, 201, r.text)
+            self.assertEqual(self.api.wait(r.json()["job_id"])["status"], "completed")
         else:
-            self.assertEqual(done["status"], "failed", done)
-            self.assertEqual(done["error"]["error"], "failed_precondition")
-            self.assertIn("gfpgan_1.4", done["error"]["message"])
-            with sqlite3.connect(os.path.join(self.server.data_dir, "jobs.db")) as db:
-                attempts = db.execute("SELECT attempts FROM tasks WHERE job_id = ?", (done["job_id"],)).fetchall()
-            self.assertEqual(attempts, [(1,)], "a permanent failure is not retried")
+            self.assert_error(r, 409, "model_not_installed", ["gfpgan_1.4", "`facefuse models download gfpgan_1.4`"])
+        # A source without a face fails the job at once (a permanent failure: no retries).
+        faceless = self.api.upload(os.path.join(h.PHOTOS, "sunset.jpg"))  # a landscape: no face
+        done = self.api.wait(self.api.submit(self.api.swap_body(faceless["id"], self.target["id"]))["job_id"])
+        self.assertEqual(done["status"], "failed", done)
+        self.assertEqual(done["error"]["error"], "no_face", done)
+        with sqlite3.connect(os.path.join(self.server.data_dir, "jobs.db")) as db:
+            attempts = db.execute("SELECT attempts FROM tasks WHERE job_id = ?", (done["job_id"],)).fetchall()
+        self.assertEqual(attempts, [(1,)], "a permanent failure is not retried")
 
     def test_missing_and_wrong_uploads(self):
         body = self.api.swap_body("up_0000000000000000", self.target["id"])

@@ -17,6 +17,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--data", o.data_dir, "data directory: job store, storage, temp space")
       ->envname("FACEFUSE_DATA")->capture_default_str();
   serve->add_option("--storage", o.storage_uri, "blob storage URI (default file://<data>/storage)")->envname("FACEFUSE_STORAGE");
+  serve->add_option("--metrics-listen", o.metrics_listen, "HOST:PORT of a second listener serving only /metrics "
+                                                          "and /healthz (e.g. a private interface for Prometheus); "
+                                                          "/metrics on the main port then answers 404")
+      ->envname("FACEFUSE_METRICS_LISTEN");
   serve->add_option("--workers", o.workers, "jobs processed at once (CPU threads are shared between them)")
       ->envname("FACEFUSE_WORKERS")->capture_default_str();
   serve->add_option("--http-threads", o.http_threads, "HTTP connection threads; each open WebSocket holds one")

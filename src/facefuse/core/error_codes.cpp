@@ -11,7 +11,9 @@ int exit_code_for(StatusCode code) {
     case StatusCode::kNoFace:
     case StatusCode::kLimitExceeded:
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kModelNotInstalled:
       return kExitBadInput;
+    case StatusCode::kQuotaExceeded:
     case StatusCode::kUnavailable:
     case StatusCode::kCancelled:
     case StatusCode::kInternal:
@@ -32,6 +34,8 @@ int http_status_for(StatusCode code) {
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kCancelled: return 409;
     case StatusCode::kInternal: return 500;
+    case StatusCode::kQuotaExceeded: return 429;
+    case StatusCode::kModelNotInstalled: return 409;
   }
   return 500;
 }

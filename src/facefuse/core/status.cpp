@@ -14,6 +14,8 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kQuotaExceeded: return "quota_exceeded";
+    case StatusCode::kModelNotInstalled: return "model_not_installed";
   }
   return "unknown";
 }

@@ -22,6 +22,8 @@ enum class StatusCode {
   kUnavailable,         // a dependency is not reachable right now (retryable)
   kCancelled,
   kInternal,            // a bug or an unexpected library failure
+  kQuotaExceeded,       // the caller already holds as much as it may (active jobs): retry later
+  kModelNotInstalled,   // a model file the request needs is not installed (the message says how)
 };
 
 const char* status_code_name(StatusCode code);
@@ -52,6 +54,8 @@ inline Status failed_precondition(std::string m) { return {StatusCode::kFailedPr
 inline Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status quota_exceeded(std::string m) { return {StatusCode::kQuotaExceeded, std::move(m)}; }
+inline Status model_not_installed(std::string m) { return {StatusCode::kModelNotInstalled, std::move(m)}; }
 
 // A value or the Status explaining why there is none. Accessing value() of an error is a
 // programmer error (asserted).

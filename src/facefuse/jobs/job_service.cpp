@@ -9,6 +9,7 @@
 #include "facefuse/media/image_io.h"
 #include "facefuse/media/video_probe.h"
 #include "facefuse/pipeline/video_job.h"
+#include "facefuse/processors/required_models.h"
 #include "facefuse/storage/crypto.h"
 
 namespace facefuse::jobs {
@@ -247,10 +248,15 @@ Result<CreatedJob> JobService::submit(const std::string& tenant, const json& bod
   FF_ASSIGN_OR_RETURN(json request, normalise_job_request(resolved, [&](const std::string& id) {
                         return store_.get_upload(tenant, id);
                       }));
+  // A job whose models are missing could only fail in the worker: refuse it now, with the command
+  // that installs them.
+  FF_RETURN_IF_ERROR(processors::check_required_models(request["processors"].get<std::vector<std::string>>(),
+                                                       request["options"], config_.execution.models_dir));
   FF_ASSIGN_OR_RETURN(std::string job_id, new_id("job_"));
   FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request)));
   job.job.idempotency_key = idempotency_key;
   job.job.fingerprint = fingerprint(job.job.request);
+  job.max_active_jobs = config_.max_active_jobs;
 
   // Result cache: a completed job of this tenant with the same fingerprint gives its output (a
   // copy under the new job, so deleting either job leaves the other's output intact).
@@ -272,6 +278,7 @@ Result<CreatedJob> JobService::submit(const std::string& tenant, const json& bod
       job.job.step = "done";
       job.job.output_key = key;
       job.job.frames_done = cached->frames_total;
+      job.job.input_summary["source_faces"] = cached->input_summary.value("source_faces", json());
     }
   }
   FF_ASSIGN_OR_RETURN(CreatedJob created, store_.create_job(job));

@@ -31,6 +31,7 @@ struct JobServiceConfig {
   int workers = 1;                  // a video is split into about 2 × workers chunks
   std::string engine_version;       // part of the result-cache fingerprint
   storage::UrlFetchOptions url_fetch;  // source/target "url" inputs (max_bytes follows the upload limit)
+  int64_t max_active_jobs = 0;      // per tenant, pending + processing (0 = no limit); more → kQuotaExceeded
 };
 
 // Storage keys (relative, see storage::validate_key).
@@ -53,6 +54,9 @@ class JobService {
   Result<Upload> register_upload(const std::string& tenant, const std::filesystem::path& file,
                                  const std::string& client_filename);
 
+  // kModelNotInstalled when a model the processors and options need is not installed;
+  // kQuotaExceeded when the tenant already has config.max_active_jobs pending or processing jobs
+  // (checked atomically with the insert: JobStore::create_job).
   Result<CreatedJob> submit(const std::string& tenant, const nlohmann::json& body, const std::string& idempotency_key);
   Result<Job> get(const std::string& tenant, const std::string& job_id);
   // pending → cancelled at once; processing → cancel requested, and on_cancel_ (the local worker

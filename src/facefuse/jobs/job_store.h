@@ -32,6 +32,8 @@ struct NewTask {
 struct NewJob {
   Job job;
   std::vector<NewTask> tasks;
+  // > 0: the tenant may hold at most this many pending + processing jobs; see create_job.
+  int64_t max_active_jobs = 0;
 };
 
 struct CreatedJob {
@@ -55,6 +57,13 @@ struct TaskProgress {
   std::string step;
   int64_t frames_done = 0;
   double fraction = 0.0;
+};
+
+// What a worker hands back with a finished task.
+struct TaskResult {
+  std::string output_key;           // image and merge tasks: the committed output; "" for chunks
+  std::optional<int> source_faces;  // faces found in the source image when the task analysed it (face
+                                    // swapper); written into the job's input_summary.source_faces
 };
 
 struct RetryPolicy {
@@ -90,7 +99,16 @@ class JobStore {
   virtual Status check_ready() = 0;
 
   // Inserts the job, its tasks and its first event. With an idempotency key already used by the
-  // tenant, returns that job instead (created = false).
+  // tenant, returns that job instead (created = false), whatever the quota.
+  //
+  // Quota (job.max_active_jobs > 0, job not already terminal): counting the tenant's pending +
+  // processing jobs and inserting are ONE write transaction, serialised against every other
+  // create_job of the tenant — on any connection or process sharing the store — so concurrent
+  // submits can never exceed the limit. At the limit: kQuotaExceeded, nothing inserted. SQLite
+  // gets this from BEGIN IMMEDIATE (one writer at a time); a PostgreSQL store must serialise per
+  // tenant inside the transaction before counting (e.g. pg_advisory_xact_lock on the tenant, or
+  // SELECT ... FOR UPDATE on a per-tenant row): a plain READ COMMITTED count + insert is not enough.
+  // A job created already completed (a cache hit) uses no worker and is never refused.
   virtual Result<CreatedJob> create_job(const NewJob& job) = 0;
   // kNotFound when missing.
   virtual Result<Job> get_job(const std::string& job_id) = 0;
@@ -109,8 +127,9 @@ class JobStore {
   virtual Result<bool> heartbeat(int64_t task_id, const std::string& owner, int64_t lease_ms) = 0;
   virtual Status report_progress(int64_t task_id, const std::string& owner, const TaskProgress& progress) = 0;
   // Marks the task done. A chunk unblocks the merge when it is the last; an image or merge task
-  // completes the job with `output_key`.
-  virtual Status complete_task(int64_t task_id, const std::string& owner, const std::string& output_key) = 0;
+  // completes the job with result.output_key. result.source_faces, when set, is recorded in the
+  // job's input_summary in the same transaction (so GET /jobs/{id} shows it from the first task on).
+  virtual Status complete_task(int64_t task_id, const std::string& owner, const TaskResult& result) = 0;
   // Retryable failures go back to pending after a backoff until attempts run out; permanent ones
   // (and exhausted retries) fail the job at once and cancel its other tasks.
   virtual Status fail_task(int64_t task_id, const std::string& owner, const Status& error, bool retryable,
@@ -128,8 +147,6 @@ class JobStore {
   // Events with seq > since, oldest first, at most `limit`.
   virtual Result<std::vector<JobEvent>> events_since(const std::string& job_id, int64_t since, int limit) = 0;
 
-  // The tenant's jobs that are pending or processing (the per-tenant quota).
-  virtual Result<int64_t> active_job_count(const std::string& tenant) = 0;
   // Tasks waiting to be claimed (pending, blocked excluded).
   virtual Result<int64_t> queue_depth() = 0;
   virtual Result<std::map<std::string, int64_t>> job_counts_by_state() = 0;

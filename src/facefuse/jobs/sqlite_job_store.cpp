@@ -206,6 +206,18 @@ class SqliteJobStore final : public JobStore {
         q.bind(2, j.idempotency_key);
         if (q.executeStep()) return CreatedJob{read_job(q), false};
       }
+      // Counted under the write lock BEGIN IMMEDIATE took: no other insert can slip in between.
+      if (in.max_active_jobs > 0 && !is_terminal(j.state)) {
+        SQLite::Statement count(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
+        count.bind(1, j.tenant);
+        count.executeStep();
+        const int64_t active = count.getColumn(0).getInt64();
+        if (active >= in.max_active_jobs) {
+          return quota_exceeded(fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for "
+                                            "some to finish, then submit again",
+                                            active, in.max_active_jobs));
+        }
+      }
       int64_t now = now_ms();
       SQLite::Statement ins(db_,
                             "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, "
@@ -374,11 +386,12 @@ class SqliteJobStore final : public JobStore {
     });
   }
 
-  Status complete_task(int64_t task_id, const std::string& owner, const std::string& output_key) override {
+  Status complete_task(int64_t task_id, const std::string& owner, const TaskResult& result) override {
     return guarded("complete a task", [&]() -> Status {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
       set_task_state(task_id, TaskState::kDone, "");
+      if (result.source_faces) record_source_faces(task.job_id, *result.source_faces);
       int64_t now = now_ms();
       if (task.kind == TaskKind::kChunk) {
         SQLite::Statement left(db_, "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND kind = 'chunk' AND state != 'done'");
@@ -395,7 +408,7 @@ class SqliteJobStore final : public JobStore {
       } else {
         SQLite::Statement js(db_, "UPDATE jobs SET state = 'completed', progress = 1, step = 'done', eta_seconds = 0, "
                                   "frames_done = frames_total, output_key = ?, updated_at = ?, finished_at = ? WHERE id = ?");
-        js.bind(1, output_key);
+        js.bind(1, result.output_key);
         js.bind(2, now);
         js.bind(3, now);
         js.bind(4, task.job_id);
@@ -523,15 +536,6 @@ class SqliteJobStore final : public JobStore {
                           nlohmann::json::parse(q.getColumn(2).getString())});
       }
       return events;
-    });
-  }
-
-  Result<int64_t> active_job_count(const std::string& tenant) override {
-    return guarded_result<int64_t>("count active jobs", [&]() -> Result<int64_t> {
-      SQLite::Statement q(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
-      q.bind(1, tenant);
-      q.executeStep();
-      return q.getColumn(0).getInt64();
     });
   }
 
@@ -706,6 +710,15 @@ class SqliteJobStore final : public JobStore {
     js.bind(6, now);
     js.bind(7, job_id);
     js.exec();
+  }
+
+  void record_source_faces(const std::string& job_id, int source_faces) {
+    Job job = load_job(job_id).value();
+    job.input_summary["source_faces"] = source_faces;
+    SQLite::Statement up(db_, "UPDATE jobs SET input_summary = ? WHERE id = ?");
+    up.bind(1, job.input_summary.dump());
+    up.bind(2, job_id);
+    up.exec();
   }
 
   void set_task_state(int64_t task_id, TaskState state, const std::string& error) {

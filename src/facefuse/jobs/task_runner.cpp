@@ -11,6 +11,16 @@ namespace facefuse::jobs {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// A service job has exactly one source image: its face count, when the pipeline analysed it.
+std::optional<int> source_faces_of(const pipeline::JobReport& report) {
+  if (report.source_faces.empty()) return std::nullopt;
+  return report.source_faces.front();
+}
+
+}  // namespace
+
 TaskRunner::TaskRunner(fs::path temp_root, ExecutionSettings settings, JobStore& store, storage::BlobStore& blobs)
     : temp_root_(std::move(temp_root)), settings_(std::move(settings)), store_(store), blobs_(blobs) {}
 
@@ -39,7 +49,7 @@ Result<JobInputs> TaskRunner::fetch_inputs(const Job& job) {
   return inputs;
 }
 
-Result<std::string> TaskRunner::run(const Lease& lease, const pipeline::ProgressCallback& progress,
+Result<TaskResult> TaskRunner::run(const Lease& lease, const pipeline::ProgressCallback& progress,
                                     const pipeline::CancelToken& cancel) {
   FF_ASSIGN_OR_RETURN(JobInputs inputs, fetch_inputs(lease.job));
   // Each attempt works in its own directory: a retry never sees a half-written file of the last.
@@ -48,7 +58,7 @@ Result<std::string> TaskRunner::run(const Lease& lease, const pipeline::Progress
   fs::remove_all(work, ec);
   fs::create_directories(work, ec);
   if (ec) return unavailable(fmt::format("cannot create the job's temp directory {}: {}", work.string(), ec.message()));
-  Result<std::string> result = internal_error("unknown task kind");
+  Result<TaskResult> result = internal_error("unknown task kind");
   switch (lease.task.kind) {
     case TaskKind::kImage: result = run_image(lease, inputs, work, progress, cancel); break;
     case TaskKind::kChunk: result = run_chunk(lease, inputs, work, progress, cancel); break;
@@ -58,33 +68,34 @@ Result<std::string> TaskRunner::run(const Lease& lease, const pipeline::Progress
   return result;
 }
 
-Result<std::string> TaskRunner::run_image(const Lease& lease, const JobInputs& inputs, const fs::path& work,
+Result<TaskResult> TaskRunner::run_image(const Lease& lease, const JobInputs& inputs, const fs::path& work,
                                           const pipeline::ProgressCallback& progress,
                                           const pipeline::CancelToken& cancel) {
   const Job& job = lease.job;
   fs::path output = work / output_file_name(job.request);
   pipeline::JobSpec spec = job_spec_for(job.request, inputs, output, work, settings_);
-  FF_RETURN_IF_ERROR(pipeline::run_job(spec, progress, &cancel).status());
+  FF_ASSIGN_OR_RETURN(pipeline::JobReport report, pipeline::run_job(spec, progress, &cancel));
   if (cancel.is_cancelled()) return cancelled("the job was cancelled");
   std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
   FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
-  return key;
+  return TaskResult{key, source_faces_of(report)};
 }
 
-Result<std::string> TaskRunner::run_chunk(const Lease& lease, const JobInputs& inputs, const fs::path& work,
+Result<TaskResult> TaskRunner::run_chunk(const Lease& lease, const JobInputs& inputs, const fs::path& work,
                                           const pipeline::ProgressCallback& progress,
                                           const pipeline::CancelToken& cancel) {
   const Job& job = lease.job;
   pipeline::JobSpec spec = job_spec_for(job.request, inputs, work / output_file_name(job.request), work, settings_);
   FF_ASSIGN_OR_RETURN(pipeline::VideoPlan plan, pipeline::plan_video_job(spec));
   fs::path segment = work / "segment.mp4";
-  FF_RETURN_IF_ERROR(pipeline::process_video_chunk(spec, plan, {lease.task.frame_begin, lease.task.frame_end}, segment,
-                                                   progress, &cancel).status());
+  FF_ASSIGN_OR_RETURN(pipeline::JobReport report,
+                      pipeline::process_video_chunk(spec, plan, {lease.task.frame_begin, lease.task.frame_end},
+                                                    segment, progress, &cancel));
   FF_RETURN_IF_ERROR(blobs_.put_file(segment_key(job.id, lease.task.chunk_index), segment));
-  return std::string();
+  return TaskResult{std::string(), source_faces_of(report)};
 }
 
-Result<std::string> TaskRunner::run_merge(const Lease& lease, const JobInputs& inputs, const fs::path& work,
+Result<TaskResult> TaskRunner::run_merge(const Lease& lease, const JobInputs& inputs, const fs::path& work,
                                           const pipeline::ProgressCallback& progress) {
   const Job& job = lease.job;
   fs::path output = work / output_file_name(job.request);
@@ -105,7 +116,7 @@ Result<std::string> TaskRunner::run_merge(const Lease& lease, const JobInputs& i
   FF_RETURN_IF_ERROR(pipeline::merge_video_chunks(spec, plan, segments));
   std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
   FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
-  return key;
+  return TaskResult{key, std::nullopt};
 }
 
 }  // namespace facefuse::jobs

@@ -20,9 +20,10 @@ class TaskRunner {
  public:
   TaskRunner(std::filesystem::path temp_root, ExecutionSettings settings, JobStore& store, storage::BlobStore& blobs);
 
-  // Returns the committed output key for image and merge tasks, "" for chunks. kCancelled when
-  // `cancel` fired (temp files removed, nothing committed).
-  Result<std::string> run(const Lease& lease, const pipeline::ProgressCallback& progress,
+  // Returns the committed output key for image and merge tasks ("" for chunks) and, for tasks
+  // that opened the face swapper, the faces found in the source image. kCancelled when `cancel`
+  // fired (temp files removed, nothing committed).
+  Result<TaskResult> run(const Lease& lease, const pipeline::ProgressCallback& progress,
                           const pipeline::CancelToken& cancel);
 
   // After the job's terminal state is recorded: removes its segments and local temp directory,
@@ -33,11 +34,11 @@ class TaskRunner {
 
  private:
   Result<JobInputs> fetch_inputs(const Job& job);
-  Result<std::string> run_image(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,
+  Result<TaskResult> run_image(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,
                                 const pipeline::ProgressCallback& progress, const pipeline::CancelToken& cancel);
-  Result<std::string> run_chunk(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,
+  Result<TaskResult> run_chunk(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,
                                 const pipeline::ProgressCallback& progress, const pipeline::CancelToken& cancel);
-  Result<std::string> run_merge(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,
+  Result<TaskResult> run_merge(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,
                                 const pipeline::ProgressCallback& progress);
 
   std::filesystem::path temp_root_;

@@ -133,7 +133,7 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
     Status s = store_.report_progress(task_id, owner, {e.stage, e.frames_done, e.fraction});
     if (s.code() == StatusCode::kFailedPrecondition) token->cancel();  // the lease was lost: stop
   };
-  Result<std::string> result = runner_.run(lease, progress, *token);
+  Result<TaskResult> result = runner_.run(lease, progress, *token);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   bool releasing = false;

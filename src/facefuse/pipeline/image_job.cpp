@@ -26,6 +26,7 @@ Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const st
   step("loading models", 0.1);
   FF_ASSIGN_OR_RETURN(auto engine, JobEngine::open(spec));
   report.timings.open_ms = clock.lap_ms();
+  report.source_faces = engine->source_face_counts();
 
   step("analysing target", 0.5);
   FF_ASSIGN_OR_RETURN(auto faces, engine->analyser().analyse(target));

@@ -87,6 +87,14 @@ Result<std::vector<face::Face>> JobEngine::select(const cv::Mat& frame, std::vec
   return face::select_faces(faces, selector_, &reference);
 }
 
+std::vector<int> JobEngine::source_face_counts() const {
+  for (const auto& processor : chain_) {
+    std::vector<int> counts = processor->source_face_counts();
+    if (!counts.empty()) return counts;
+  }
+  return {};
+}
+
 Status JobEngine::process(processors::FrameContext& frame) const {
   for (const auto& processor : chain_) FF_RETURN_IF_ERROR(processor->process(frame));
   return Status::ok();

@@ -38,6 +38,10 @@ class JobEngine {
   // Faces of `frame` selected by the job's options (image jobs; videos select per track).
   Result<std::vector<face::Face>> select(const cv::Mat& frame, std::vector<face::Face> faces) const;
 
+  // Faces found in each source image by the first processor that analysed the sources (the face
+  // swapper); empty when none did (e.g. an enhancer-only chain).
+  std::vector<int> source_face_counts() const;
+
   // Runs the processors in order on one frame.
   Status process(processors::FrameContext& frame) const;
   void close();

@@ -59,6 +59,7 @@ struct JobReport {
   std::filesystem::path output;
   int target_faces = 0;     // faces found in the target (videos: in the frames processed, summed)
   int processed_faces = 0;  // faces the processors were applied to (videos: summed over frames)
+  std::vector<int> source_faces;  // faces found in each source image; empty when no processor analysed them
   int64_t frames = 0;       // frames written (0 for images)
   double seconds = 0.0;     // wall time
   std::vector<std::string> warnings;

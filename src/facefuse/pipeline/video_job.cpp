@@ -467,6 +467,7 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
   report.frames = *encoded;
   report.target_faces = run.target_faces;
   report.processed_faces = run.processed_faces;
+  report.source_faces = engine.source_face_counts();
   report.timings = run.timings;
   report.seconds = clock.total_ms() / 1000.0;
   return report;
@@ -629,6 +630,7 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
     report.frames += part.frames;
     report.target_faces += part.target_faces;
     report.processed_faces += part.processed_faces;
+    report.source_faces = part.source_faces;
     add_timings(report.timings, part.timings);
   }
   engine->close();

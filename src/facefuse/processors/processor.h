@@ -55,6 +55,9 @@ class FrameProcessor {
   // Thread-safe after open(): frames may be processed concurrently.
   virtual Status process(FrameContext& frame) const = 0;
   virtual void close() {}
+  // Faces found in each source image at open(), one count per context.source_images entry; empty
+  // for processors that do not analyse the sources. Reported to API clients (input_summary).
+  virtual std::vector<int> source_face_counts() const { return {}; }
 };
 
 // Reads a validated option with its default.

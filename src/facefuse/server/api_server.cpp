@@ -50,8 +50,13 @@ struct HttpError {
   throw HttpError{status, std::move(code), std::move(message), {}};
 }
 
+// A full tenant quota is worth retrying in a few seconds, when some of its jobs have finished.
+constexpr const char* kQuotaRetryAfterSeconds = "5";
+
 [[noreturn]] void fail(const Status& status) {
-  throw HttpError{http_status_for(status.code()), status_code_name(status.code()), status.message(), {}};
+  HttpError e{http_status_for(status.code()), status_code_name(status.code()), status.message(), {}};
+  if (status.code() == StatusCode::kQuotaExceeded) e.headers.emplace_back("Retry-After", kQuotaRetryAfterSeconds);
+  throw e;
 }
 
 template <typename T>
@@ -227,6 +232,7 @@ struct ApiServer::Impl {
   std::atomic<bool> draining{false};
   std::atomic<bool> stopping{false};
   mg_context* ctx = nullptr;
+  mg_context* metrics_ctx = nullptr;  // the --metrics-listen listener, when configured
   std::vector<Route> routes;
 
   std::mutex watchers_mutex;
@@ -235,7 +241,8 @@ struct ApiServer::Impl {
   std::condition_variable pusher_cv;
 
   // ------------------------------------------------------------------ dispatch
-  int dispatch(mg_connection* conn) {
+  // `metrics_listener`: the request came in on the --metrics-listen listener.
+  int dispatch(mg_connection* conn, bool metrics_listener) {
     auto t0 = std::chrono::steady_clock::now();
     Request req;
     req.conn = conn;
@@ -247,7 +254,7 @@ struct ApiServer::Impl {
     std::string route_name = "unmatched";
     Response response;
     try {
-      response = route(req, route_name);
+      response = route(req, route_name, metrics_listener);
     } catch (const HttpError& e) {
       response = Response::json_body(error_body(e.code, e.message), e.status);
       response.headers = e.headers;
@@ -269,9 +276,17 @@ struct ApiServer::Impl {
     return response.status;
   }
 
-  Response route(Request& req, std::string& route_name) {
+  // The metrics listener serves only /metrics and /healthz; with one configured, the main
+  // listener no longer serves /metrics (so the public port does not expose it).
+  bool serves(const Route& r, bool metrics_listener) const {
+    if (metrics_listener) return r.name == "/metrics" || r.name == "/healthz";
+    return r.name != "/metrics" || config.metrics_listen.empty();
+  }
+
+  Response route(Request& req, std::string& route_name, bool metrics_listener) {
     bool path_matched = false;
     for (const Route& r : routes) {
+      if (!serves(r, metrics_listener)) continue;
       if (!std::regex_match(req.path, req.match, r.pattern)) continue;
       path_matched = true;
       if (r.method != req.method) continue;
@@ -502,16 +517,6 @@ struct ApiServer::Impl {
   Response create_job(Request& req, const std::vector<std::string>* processors) {
     if (draining.load()) fail(503, "unavailable", "this server is shutting down: submit the job again in a moment");
     json body = read_json_body(req);
-    // The quota is checked before the submit, so two racing requests may both pass: a soft bound
-    // that keeps one tenant from filling the queue, not an exact count.
-    int64_t active = value_or_fail(service.store().active_job_count(req.caller.tenant));
-    if (active >= config.max_active_jobs) {
-      HttpError e{429, "quota_exceeded",
-                  fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for some to finish",
-                              active, config.max_active_jobs), {}};
-      e.headers.emplace_back("Retry-After", "5");
-      throw e;
-    }
     if (processors != nullptr && body.is_object()) {
       if (!body.contains("options") || body["options"].is_null()) body["options"] = json::object();
       if (body["options"].is_object()) body["options"]["processors"] = *processors;
@@ -743,7 +748,19 @@ struct ApiServer::Impl {
 
 namespace {
 
-int on_request(mg_connection* conn, void* data) { return static_cast<ApiServer::Impl*>(data)->dispatch(conn); }
+int on_request(mg_connection* conn, void* data) { return static_cast<ApiServer::Impl*>(data)->dispatch(conn, false); }
+int on_metrics_request(mg_connection* conn, void* data) {
+  return static_cast<ApiServer::Impl*>(data)->dispatch(conn, true);
+}
+
+// The first port a civetweb context listens on (the real one when configured with port 0).
+int bound_port(mg_context* ctx) {
+  if (ctx == nullptr) return 0;
+  mg_server_port ports[4];
+  int n = mg_get_server_ports(ctx, 4, ports);
+  return n > 0 ? ports[0].port : 0;
+}
+
 int on_ws_connect(const mg_connection* conn, void* data) { return static_cast<ApiServer::Impl*>(data)->ws_connect(conn); }
 // A new watcher gets its backlog at once rather than at the next poll.
 void on_ws_ready(mg_connection*, void* data) { static_cast<ApiServer::Impl*>(data)->pusher_cv.notify_all(); }
@@ -786,16 +803,29 @@ Status ApiServer::start() {
   mg_set_websocket_handler(impl_->ctx, "/ws/job/**", on_ws_connect, on_ws_ready, on_ws_data, on_ws_close, impl_.get());
   mg_set_websocket_handler(impl_->ctx, "/api/v1/jobs/**", on_ws_connect, on_ws_ready, on_ws_data, on_ws_close, impl_.get());
   mg_set_request_handler(impl_->ctx, "**", on_request, impl_.get());
+  if (!impl_->config.metrics_listen.empty()) {
+    // Scrapes are short and few: a handful of threads, no keep-alive bookkeeping to size.
+    const char* metrics_options[] = {"listening_ports", impl_->config.metrics_listen.c_str(),
+                                     "num_threads", "4",
+                                     "request_timeout_ms", "10000",
+                                     nullptr};
+    impl_->metrics_ctx = mg_start(&callbacks, impl_.get(), metrics_options);
+    if (impl_->metrics_ctx == nullptr) {
+      mg_stop(impl_->ctx);
+      impl_->ctx = nullptr;
+      return unavailable(fmt::format("cannot listen on {} for metrics: the address is in use or not valid (use "
+                                     "--metrics-listen HOST:PORT)",
+                                     impl_->config.metrics_listen));
+    }
+    mg_set_request_handler(impl_->metrics_ctx, "**", on_metrics_request, impl_.get());
+  }
   impl_->pusher = std::thread([this] { impl_->push_loop(); });
   return Status::ok();
 }
 
-int ApiServer::port() const {
-  if (impl_->ctx == nullptr) return 0;
-  mg_server_port ports[4];
-  int n = mg_get_server_ports(impl_->ctx, 4, ports);
-  return n > 0 ? ports[0].port : 0;
-}
+int ApiServer::port() const { return bound_port(impl_->ctx); }
+
+int ApiServer::metrics_port() const { return bound_port(impl_->metrics_ctx); }
 
 void ApiServer::set_draining() { impl_->draining.store(true); }
 
@@ -804,6 +834,8 @@ void ApiServer::stop() {
   impl_->stopping.store(true);
   impl_->pusher_cv.notify_all();
   if (impl_->pusher.joinable()) impl_->pusher.join();
+  if (impl_->metrics_ctx != nullptr) mg_stop(impl_->metrics_ctx);
+  impl_->metrics_ctx = nullptr;
   mg_stop(impl_->ctx);
   impl_->ctx = nullptr;
 }

@@ -29,6 +29,10 @@ class SystemStats;
 
 struct ApiServerConfig {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free port (see port())
+  // host:port of a second listener that serves only /metrics and /healthz (e.g. a private
+  // interface for Prometheus); the main listener then answers /metrics with 404. Empty: none,
+  // /metrics is on the main listener.
+  std::string metrics_listen;
   int http_threads = 64;
   bool auth = true;                        // false: every request is tenant "local" with all scopes
   double key_rate_per_second = 20;         // token bucket per API key
@@ -36,7 +40,6 @@ struct ApiServerConfig {
   double ip_rate_per_second = 50;          // token bucket per client address (before auth)
   double ip_rate_burst = 100;
   int64_t max_json_bytes = 1 << 20;
-  int64_t max_active_jobs = 100;           // per tenant, pending + processing; more → 429
   std::string version;
   std::filesystem::path upload_temp_dir;   // multipart bodies are streamed here, then into storage
   std::filesystem::path models_dir;
@@ -53,6 +56,8 @@ class ApiServer {
   Status start();
   // The bound port (after start()).
   int port() const;
+  // The metrics listener's bound port (after start()); 0 without one.
+  int metrics_port() const;
   // Readiness turns 503 and new jobs are refused with 503; everything else keeps answering.
   void set_draining();
   // Closes the listening socket and every connection (event streams end).

@@ -128,6 +128,7 @@ Status serve(const ServeOptions& options) {
   service_config.execution = execution;
   service_config.limits = options.limits;
   service_config.workers = options.workers;
+  service_config.max_active_jobs = options.max_active_jobs;
   service_config.engine_version = options.version;
   service_config.url_fetch.allow_private = options.allow_private_urls;
   jobs::JobService service(service_config, *store, *blobs);
@@ -180,13 +181,13 @@ Status serve(const ServeOptions& options) {
 
   ApiServerConfig api_config;
   api_config.listen = options.listen;
+  api_config.metrics_listen = options.metrics_listen;
   api_config.http_threads = options.http_threads;
   api_config.auth = options.auth;
   api_config.key_rate_per_second = options.rate_limit;
   api_config.key_rate_burst = options.rate_burst;
   api_config.ip_rate_per_second = options.ip_rate_limit;
   api_config.ip_rate_burst = options.ip_rate_burst;
-  api_config.max_active_jobs = options.max_active_jobs;
   api_config.version = options.version;
   api_config.upload_temp_dir = data / "tmp" / "uploads";
   api_config.models_dir = options.models_dir;
@@ -204,6 +205,12 @@ Status serve(const ServeOptions& options) {
   spdlog::info(json{{"msg", "serving"}, {"url", url}, {"data", fs::absolute(data).string()}, {"storage", storage_uri},
                     {"workers", options.workers}, {"threads_per_task", execution.processing_threads},
                     {"auth", options.auth}}.dump());
+  if (!options.metrics_listen.empty()) {
+    std::string metrics_host = options.metrics_listen.substr(0, options.metrics_listen.rfind(':'));
+    std::string metrics_url = fmt::format("http://{}:{}/metrics", metrics_host, api.metrics_port());
+    spdlog::info(json{{"msg", "metrics listener"}, {"url", metrics_url}}.dump());
+    std::printf("facefuse: metrics on %s (the API port answers /metrics with 404)\n", metrics_url.c_str());
+  }
   std::printf("facefuse: serving on %s (open it in a browser; API under %sapi/v1, docs/openapi.yaml)\n", url.c_str(),
               url.c_str());
   std::fflush(stdout);

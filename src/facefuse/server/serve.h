@@ -20,6 +20,7 @@ namespace facefuse::server {
 
 struct ServeOptions {
   std::string listen = "127.0.0.1:8080";
+  std::string metrics_listen;     // host:port for /metrics + /healthz only; empty: /metrics on `listen`
   std::filesystem::path data_dir;
   std::string storage_uri;        // empty: file://<data>/storage
   int workers = 1;

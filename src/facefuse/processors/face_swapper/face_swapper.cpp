@@ -77,8 +77,10 @@ Status FaceSwapper::open(const ProcessorContext& context) {
   // A multi-face source never prompts: its largest face is the one meant.
   std::vector<std::string> without_face;
   float best_area = 0.0f;
+  source_face_counts_.clear();
   for (size_t i = 0; i < context.source_images.size(); ++i) {
     FF_ASSIGN_OR_RETURN(auto faces, context.analyser->analyse(context.source_images[i]));
+    source_face_counts_.push_back(static_cast<int>(faces.size()));
     const face::Face* largest = face::largest_face(faces);
     if (largest == nullptr) {
       without_face.push_back(i < context.source_names.size() ? context.source_names[i] : fmt::format("#{}", i));

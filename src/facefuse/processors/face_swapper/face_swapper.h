@@ -24,6 +24,10 @@ class FaceSwapper final : public FrameProcessor {
   Status open(const ProcessorContext& context) override;
   Status process(FrameContext& frame) const override;
 
+  std::vector<int> source_face_counts() const override {
+    return onnx_ ? onnx_->source_face_counts() : source_face_counts_;
+  }
+
   const SwapSourceFace& source() const { return source_; }
   // The ONNX backend, or nullptr for the classical one.
   const OnnxSwapper* onnx_swapper() const { return onnx_.get(); }
@@ -36,6 +40,7 @@ class FaceSwapper final : public FrameProcessor {
 
   SwapSourceFace source_;
   float source_face_size_ = 0.0f;  // face::face_size of the source, pixels
+  std::vector<int> source_face_counts_;  // classical backend; the ONNX one keeps its own
   ClassicalSwapOptions options_;
   std::unique_ptr<OnnxSwapper> onnx_;
 };

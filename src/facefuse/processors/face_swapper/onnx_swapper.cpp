@@ -93,6 +93,13 @@ Result<SwapperContract> parse_swapper_contract(const nlohmann::json& contract) {
   return c;
 }
 
+std::vector<CatalogModelRef> swapper_helper_models(const SwapperContract& contract) {
+  std::vector<CatalogModelRef> helpers;
+  if (uses_embedding(contract.source_input)) helpers.push_back({kRecognizerId, "face_recognizer"});
+  if (!contract.converter.empty()) helpers.push_back({contract.converter, "embedding_converter"});
+  return helpers;
+}
+
 float identity_weight(float face_swapper_weight) {
   const float w = std::clamp(face_swapper_weight, 0.0f, 1.0f);
   return 0.35f - 0.7f * w;
@@ -150,11 +157,9 @@ Result<std::unique_ptr<OnnxSwapper>> OnnxSwapper::open(const std::string& model_
 
   // Everything that can be missing is resolved before any model is loaded.
   std::optional<InstalledModel> recognizer_model, converter_model;
-  if (uses_embedding(c.source_input)) {
-    FF_ASSIGN_OR_RETURN(recognizer_model, require_installed_model(kRecognizerId, "face_recognizer", context.models_dir));
-  }
-  if (!c.converter.empty()) {
-    FF_ASSIGN_OR_RETURN(converter_model, require_installed_model(c.converter, "embedding_converter", context.models_dir));
+  for (const CatalogModelRef& helper : swapper_helper_models(c)) {
+    FF_ASSIGN_OR_RETURN(InstalledModel installed, require_installed_model(helper.id, helper.kind, context.models_dir));
+    (helper.kind == "face_recognizer" ? recognizer_model : converter_model) = std::move(installed);
   }
   FF_ASSIGN_OR_RETURN(swapper->masker_, CropMasker::open(options.masks, context));
 
@@ -192,6 +197,7 @@ Result<std::unique_ptr<OnnxSwapper>> OnnxSwapper::open(const std::string& model_
   for (size_t i = 0; i < context.source_images.size(); ++i) {
     const cv::Mat& image = context.source_images[i];
     FF_ASSIGN_OR_RETURN(auto faces, context.analyser->analyse(image));
+    swapper->source_face_counts_.push_back(static_cast<int>(faces.size()));
     const face::Face* largest = face::largest_face(faces);
     if (largest == nullptr) {
       without_face.push_back(i < context.source_names.size() ? context.source_names[i] : fmt::format("#{}", i));

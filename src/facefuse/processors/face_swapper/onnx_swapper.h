@@ -79,6 +79,16 @@ struct OnnxSwapOptions {
   CropMaskOptions masks;
 };
 
+// A catalogue model by id and kind (models/catalog.json).
+struct CatalogModelRef {
+  std::string id;
+  std::string kind;
+};
+
+// The models an ONNX swapper opens besides its own file: the ArcFace recognizer when the source
+// input is an embedding, and the embedding converter the contract names.
+std::vector<CatalogModelRef> swapper_helper_models(const SwapperContract& contract);
+
 class OnnxSwapper {
  public:
   // Resolves model `model_id` (+ ArcFace recognizer, converter, mask models) in
@@ -101,6 +111,8 @@ class OnnxSwapper {
   int crop_size() const { return crop_size_; }
   const std::vector<float>& source_embedding() const { return source_embedding_; }        // averaged raw
   const std::vector<float>& source_embedding_norm() const { return source_embedding_norm_; }  // averaged normalised
+  // Faces found in each source image (in order), before the largest was taken.
+  const std::vector<int>& source_face_counts() const { return source_face_counts_; }
   const std::vector<float>& emap() const { return emap_; }  // 512×512 row-major; inswapper only
 
  private:
@@ -115,6 +127,7 @@ class OnnxSwapper {
   std::shared_ptr<CropMasker> masker_;
   std::vector<float> emap_;
   std::vector<float> source_embedding_, source_embedding_norm_;
+  std::vector<int> source_face_counts_;
   std::vector<float> prepared_source_;   // source embedding before the identity weight
   inference::Tensor source_image_;       // kSourceImage families
 };
