@@ -295,8 +295,9 @@ struct Options {
 };
 
 struct Request {
-  Clock::time_point due;   // start + i / rate: latency is measured from here
-  Clock::time_point sent;  // first byte written
+  Clock::time_point due;     // start + i / rate: latency is measured from here
+  Clock::time_point queued;  // when this program's loop saw it due (late if it was not scheduled on a core)
+  Clock::time_point sent;    // first byte written (late if every connection was busy)
   bool measured = false;   // due after the warm-up
   bool retried = false;    // already re-sent once after a keep-alive connection closed under it
 };
@@ -306,14 +307,16 @@ struct Results {
   uint64_t completed = 0;
   uint64_t non_2xx = 0;
   uint64_t errors = 0;
-  uint64_t waited_for_connection = 0;  // sent later than 1 ms after they were due
+  uint64_t waited_for_connection = 0;  // queued → sent > 1 ms: every connection was busy
   uint64_t reconnects = 0;             // whole run, warm-up included
   uint64_t connect_failures = 0;       // connection attempts refused or failed (not requests)
   std::string last_connect_error;
   std::map<int, uint64_t> statuses;
   std::map<std::string, uint64_t> error_kinds;
-  std::vector<double> latency_ms;     // due → last byte of the answer
-  std::vector<double> send_delay_ms;  // due → first byte written
+  // Per measured request, sorted once the run is over. The latency contains the other two.
+  std::vector<double> latency_ms;          // due → last byte of the answer
+  std::vector<double> generator_lag_ms;    // due → queued: this program late (shares the cores)
+  std::vector<double> connection_wait_ms;  // queued → first byte written: no idle connection
   Clock::time_point window_start;
   Clock::time_point last_completion;
 };
@@ -364,7 +367,7 @@ class LoadGenerator {
     uint64_t next = 0;
     for (;;) {
       auto now = Clock::now();
-      for (; next < total && due_time(next) <= now; ++next) pending_.push_back({due_time(next), {}, next >= warmup_count});
+      for (; next < total && due_time(next) <= now; ++next) pending_.push_back({due_time(next), now, {}, next >= warmup_count});
       for (auto& c : connections_) {
         if (c.state == State::kClosed && c.retry_at <= now) open(c, now);
         if (c.state == State::kBusy && now - c.request.sent > timeout) {
@@ -461,9 +464,10 @@ class LoadGenerator {
       c.parser = ResponseParser{};
       if (c.request.measured && !c.request.retried) {
         ++results_.sent;
-        double delay = to_ms(now - c.request.due);
-        results_.send_delay_ms.push_back(delay);
-        if (delay > 1.0) ++results_.waited_for_connection;
+        results_.generator_lag_ms.push_back(to_ms(c.request.queued - c.request.due));
+        double wait = to_ms(now - c.request.queued);
+        results_.connection_wait_ms.push_back(wait);
+        if (wait > 1.0) ++results_.waited_for_connection;
       }
       write_more(c);
     }
@@ -625,19 +629,21 @@ std::string build_request(const Url& url, const std::vector<std::string>& header
   return text + "\r\n";
 }
 
-void print_text(const Options& o, const Results& r, double achieved_rate, const std::vector<double>& latency,
-                const std::vector<double>& delay) {
+double largest(const std::vector<double>& sorted) { return sorted.empty() ? 0.0 : sorted.back(); }
+
+void print_text(const Options& o, const Results& r, double achieved_rate) {
   fmt::print("GET {}: open loop at {:g} req/s for {:g} s after a {:g} s warm-up, {} connections\n", o.url, o.rate,
              o.duration, o.warmup, o.connections);
   fmt::print("requests: sent {}, completed {}, non-2xx {}, errors {}, reconnects {}\n", r.sent, r.completed,
              r.non_2xx, r.errors, r.reconnects);
   fmt::print("achieved rate: {:.1f} req/s\n", achieved_rate);
+  const auto& l = r.latency_ms;
   fmt::print("latency from the scheduled send, ms: p50 {:.3f}  p90 {:.3f}  p99 {:.3f}  p99.9 {:.3f}  max {:.3f}\n",
-             percentile(latency, 50), percentile(latency, 90), percentile(latency, 99), percentile(latency, 99.9),
-             latency.empty() ? 0.0 : latency.back());
-  fmt::print("send delay (waiting for an idle connection or for this program), ms: p99 {:.3f}  max {:.3f}; "
-             "{} requests sent > 1 ms late\n",
-             percentile(delay, 99), delay.empty() ? 0.0 : delay.back(), r.waited_for_connection);
+             percentile(l, 50), percentile(l, 90), percentile(l, 99), percentile(l, 99.9), largest(l));
+  fmt::print("  of which this program late (due → queued), ms: p99 {:.3f}  max {:.3f}\n",
+             percentile(r.generator_lag_ms, 99), largest(r.generator_lag_ms));
+  fmt::print("  of which waiting for an idle connection, ms: p99 {:.3f}  max {:.3f} ({} requests > 1 ms)\n",
+             percentile(r.connection_wait_ms, 99), largest(r.connection_wait_ms), r.waited_for_connection);
   for (const auto& [status, count] : r.statuses) {
     if (status < 200 || status > 299) fmt::print("status {}: {}\n", status, count);
   }
@@ -647,10 +653,13 @@ void print_text(const Options& o, const Results& r, double achieved_rate, const 
   }
 }
 
-void print_json(const Options& o, const Results& r, double achieved_rate, const std::vector<double>& latency,
-                const std::vector<double>& delay) {
+void print_json(const Options& o, const Results& r, double achieved_rate) {
   nlohmann::json statuses = nlohmann::json::object();
   for (const auto& [status, count] : r.statuses) statuses[std::to_string(status)] = count;
+  auto tail = [](const std::vector<double>& sorted) {
+    return nlohmann::json{{"p99", percentile(sorted, 99)}, {"max", largest(sorted)}};
+  };
+  const auto& l = r.latency_ms;
   nlohmann::json out = {
       {"url", o.url},
       {"rate", o.rate},
@@ -667,13 +676,14 @@ void print_json(const Options& o, const Results& r, double achieved_rate, const 
       {"statuses", statuses},
       {"error_kinds", r.error_kinds},
       {"latency_ms",
-       {{"p50", percentile(latency, 50)},
-        {"p90", percentile(latency, 90)},
-        {"p99", percentile(latency, 99)},
-        {"p99_9", percentile(latency, 99.9)},
-        {"max", latency.empty() ? 0.0 : latency.back()}}},
-      {"send_delay_ms", {{"p99", percentile(delay, 99)}, {"max", delay.empty() ? 0.0 : delay.back()}}},
-      {"sent_late", r.waited_for_connection},
+       {{"p50", percentile(l, 50)},
+        {"p90", percentile(l, 90)},
+        {"p99", percentile(l, 99)},
+        {"p99_9", percentile(l, 99.9)},
+        {"max", largest(l)}}},
+      {"generator_lag_ms", tail(r.generator_lag_ms)},
+      {"connection_wait_ms", tail(r.connection_wait_ms)},
+      {"waited_for_connection", r.waited_for_connection},
   };
   fmt::print("{}\n", out.dump(2));
 }
@@ -749,16 +759,17 @@ int main(int argc, char** argv) {
   Results r = generator.run();
   ::freeaddrinfo(resolved);
 
-  std::sort(r.latency_ms.begin(), r.latency_ms.end());
-  std::sort(r.send_delay_ms.begin(), r.send_delay_ms.end());
+  for (auto* samples : {&r.latency_ms, &r.generator_lag_ms, &r.connection_wait_ms}) {
+    std::sort(samples->begin(), samples->end());
+  }
   // Completions over the span from the first measured due time to the last answer: equals --rate
   // when the server keeps up, less when answers trail behind the schedule.
   double span = r.completed > 0 ? std::chrono::duration<double>(r.last_completion - r.window_start).count() : 0;
   double achieved_rate = span > 0 ? static_cast<double>(r.completed) / std::max(span, o.duration) : 0;
   if (o.json) {
-    print_json(o, r, achieved_rate, r.latency_ms, r.send_delay_ms);
+    print_json(o, r, achieved_rate);
   } else {
-    print_text(o, r, achieved_rate, r.latency_ms, r.send_delay_ms);
+    print_text(o, r, achieved_rate);
   }
   return 0;
 }
