@@ -367,7 +367,9 @@ class LoadGenerator {
     uint64_t next = 0;
     for (;;) {
       auto now = Clock::now();
-      for (; next < total && due_time(next) <= now; ++next) pending_.push_back({due_time(next), now, {}, next >= warmup_count});
+      for (; next < total && due_time(next) <= now; ++next) {
+        pending_.push_back({.due = due_time(next), .queued = now, .sent = {}, .measured = next >= warmup_count});
+      }
       for (auto& c : connections_) {
         if (c.state == State::kClosed && c.retry_at <= now) open(c, now);
         if (c.state == State::kBusy && now - c.request.sent > timeout) {
@@ -706,11 +708,14 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app(kDescription, "facefuse_bench_http");
   app.add_option("--url", o.url, "http://HOST[:PORT]/PATH to GET")->required();
-  app.add_option("--rate", o.rate, "requests per second (fixed schedule)")->check(CLI::Range(0.001, 1e6))->capture_default_str();
-  app.add_option("--duration", o.duration, "measured seconds")->check(CLI::Range(0.001, 86400.0))->capture_default_str();
+  app.add_option("--rate", o.rate, "requests per second (fixed schedule)")
+      ->check(CLI::Range(0.001, 1e6))->capture_default_str();
+  app.add_option("--duration", o.duration, "measured seconds")->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
   app.add_option("--warmup", o.warmup, "seconds at the same rate before the measurement (samples dropped)")
       ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
-  app.add_option("--connections", o.connections, "keep-alive connections")->check(CLI::Range(1, 1000))->capture_default_str();
+  app.add_option("--connections", o.connections, "keep-alive connections")->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   app.add_option("--timeout", o.timeout, "seconds a request may wait for its answer before it counts as an error")
       ->check(CLI::Range(0.001, 3600.0))->capture_default_str();
   app.add_option("--header", o.headers, "extra request header \"Name: value\" (repeatable, e.g. Authorization)");
@@ -720,7 +725,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "facefuse_bench_http: error: %s\nRun 'facefuse_bench_http --help' for the options.\n", e.what());
+    std::fprintf(stderr, "facefuse_bench_http: error: %s\nRun 'facefuse_bench_http --help' for the options.\n",
+                 e.what());
     return kExitBadFlags;
   }
   std::string error;
@@ -732,12 +738,14 @@ int main(int argc, char** argv) {
   for (const auto& h : o.headers) {
     size_t colon = h.find(':');
     if (colon == std::string::npos || colon == 0 || h.find_first_of("\r\n") != std::string::npos) {
-      std::fprintf(stderr, "facefuse_bench_http: error: --header '%s' must be \"Name: value\" on one line\n", h.c_str());
+      std::fprintf(stderr, "facefuse_bench_http: error: --header '%s' must be \"Name: value\" on one line\n",
+                   h.c_str());
       return kExitBadFlags;
     }
   }
   if (o.rate * (o.warmup + o.duration) > 1e8) {
-    std::fprintf(stderr, "facefuse_bench_http: error: --rate × (--warmup + --duration) must stay below 1e8 requests\n");
+    std::fprintf(stderr,
+                 "facefuse_bench_http: error: --rate × (--warmup + --duration) must stay below 1e8 requests\n");
     return kExitBadFlags;
   }
 
