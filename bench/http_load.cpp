@@ -585,9 +585,11 @@ class LoadGenerator {
     std::vector<std::pair<Connection*, uint64_t>> owners;  // with its generation at the time of the poll
     for (auto& c : connections_) {
       if (c.state == State::kClosed) continue;
-      short events = POLLIN;  // idle: notice a close by the server
-      if (c.state == State::kConnecting || (c.state == State::kBusy && c.written < request_text_.size())) {
-        events = c.state == State::kConnecting ? POLLOUT : POLLIN | POLLOUT;
+      short events = POLLIN;  // busy: the answer; idle: a close by the server
+      if (c.state == State::kConnecting) {
+        events = POLLOUT;
+      } else if (c.state == State::kBusy && c.written < request_text_.size()) {
+        events |= POLLOUT;
       }
       fds.push_back({c.fd, events, 0});
       owners.emplace_back(&c, c.generation);
