@@ -46,8 +46,9 @@ bench: build
 	$(BUILD)/bench/facefuse_bench_stages $(CACHE)/testdata
 	$(BUILD)/bench/facefuse_bench_video $(CACHE)/testdata
 
-# wrk on /healthz and GET /api/v1/jobs/{id}, submit → first progress event, against a `facefuse
-# serve` started on a free loopback port with a temporary data directory.
+# wrk (flat out) and facefuse_bench_http (fixed 1 000 req/s) on /healthz and GET /api/v1/jobs/{id},
+# submit → first progress event, against a `facefuse serve` started on a free loopback port with a
+# temporary data directory.
 bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
 
