@@ -173,6 +173,22 @@ class Client:
         raise AssertionError(f"job {job_id} did not reach {states} in {timeout} s: {job}")
 
 
+class ServerTestCase(unittest.TestCase):
+    """One server per test class, started with SERVER_ARGS, with the source and target photos
+    uploaded as cls.source and cls.target (upload records)."""
+
+    SERVER_ARGS = ("--workers", "1")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(*cls.SERVER_ARGS)
+        cls.addClassCleanup(cls.server.cleanup)  # also when set-up fails half-way
+        cls.server.start()
+        cls.api = cls.server.client()
+        cls.source = cls.api.upload(SOURCE_FACE)
+        cls.target = cls.api.upload(TARGET_PHOTO)
+
+
 def error_of(response):
     body = response.json()
     assert set(body) == {"error", "message"}, body

@@ -36,16 +36,7 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-class ServiceEndToEnd(h.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = h.Server("--workers", "1")
-        cls.addClassCleanup(cls.server.cleanup)  # also when set-up fails half-way
-        cls.server.start()
-        cls.api = cls.server.client()
-        cls.source = cls.api.upload(h.SOURCE_FACE)
-        cls.target = cls.api.upload(h.TARGET_PHOTO)
-
+class ServiceEndToEnd(h.ServerTestCase):
     @classmethod
     def tearDownClass(cls):
         code = cls.server.terminate()

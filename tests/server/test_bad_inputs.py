@@ -27,15 +27,12 @@ def raw_get(port, path, key):
     return status, data.split(b"\r\n\r\n", 1)[1]
 
 
-class BadInputs(h.unittest.TestCase):
+class BadInputs(h.ServerTestCase):
+    SERVER_ARGS = ("--max-upload-mb", "1", "--max-pixels", "1000000")
+
     @classmethod
     def setUpClass(cls):
-        cls.server = h.Server("--max-upload-mb", "1", "--max-pixels", "1000000")
-        cls.addClassCleanup(cls.server.cleanup)  # also when set-up fails half-way
-        cls.server.start()
-        cls.api = cls.server.client()
-        cls.source = cls.api.upload(h.SOURCE_FACE)
-        cls.target = cls.api.upload(h.TARGET_PHOTO)
+        super().setUpClass()
         cls.job = cls.api.wait(cls.api.submit(cls.api.swap_body(cls.source["id"], cls.target["id"]))["job_id"])
         assert cls.job["status"] == "completed", cls.job
 

@@ -22,16 +22,7 @@ import service_harness as h  # noqa: E402
 THREE_FACES = os.path.join(h.PHOTOS, "qt-logo.jpg")
 
 
-class SubmitChecks(h.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = h.Server("--workers", "1")
-        cls.addClassCleanup(cls.server.cleanup)  # also when set-up fails half-way
-        cls.server.start()
-        cls.api = cls.server.client()
-        cls.source = cls.api.upload(h.SOURCE_FACE)
-        cls.target = cls.api.upload(h.TARGET_PHOTO)
-
+class SubmitChecks(h.ServerTestCase):
     def test_source_faces_of_an_image_job(self):
         job = self.api.submit(self.api.swap_body(self.source["id"], self.target["id"],
                                                  options={"face_swapper_blend": 0.66}))
