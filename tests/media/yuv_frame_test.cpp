@@ -97,19 +97,23 @@ TEST(YuvFrame, ChromaIsTheMeanOfEachTwoByTwoBlock) {
   EXPECT_EQ(yuv.y.at<uint8_t>(1, 1), 16);
 }
 
-TEST(YuvFrame, ChangedRegionIsTheTightBoxOfDifferingPixels) {
+TEST(YuvFrame, ReturnsTheTightBoxOfDifferingPixels) {
   cv::Mat before(120, 200, CV_8UC3);
   cv::randu(before, 0, 256);
+  auto changed_box = [&](const cv::Mat& after) {
+    YuvFrame yuv = blank_yuv(before.size(), YuvMatrix::kBt601);
+    return media::overwrite_changed_pixels(before, after, yuv);
+  };
   cv::Mat after = before.clone();
-  EXPECT_TRUE(media::changed_region(before, after).empty());
+  EXPECT_TRUE(changed_box(after).empty());
   after.at<cv::Vec3b>(30, 150)[2] ^= 1;  // one channel of one pixel
   after.at<cv::Vec3b>(70, 40)[0] ^= 4;
   after.at<cv::Vec3b>(50, 90) = {0, 0, 0};
-  EXPECT_EQ(media::changed_region(before, after), cv::Rect(40, 30, 111, 41));
+  EXPECT_EQ(changed_box(after), cv::Rect(40, 30, 111, 41));
   cv::Mat edges = before.clone();
   edges.at<cv::Vec3b>(0, 0)[1] ^= 1;
   edges.at<cv::Vec3b>(119, 199)[1] ^= 1;
-  EXPECT_EQ(media::changed_region(before, edges), cv::Rect(0, 0, 200, 120));
+  EXPECT_EQ(changed_box(edges), cv::Rect(0, 0, 200, 120));
 }
 
 TEST(YuvFrame, ColourSpaceNamesMapToTheMatrixVideoReaderUses) {

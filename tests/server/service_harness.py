@@ -196,6 +196,17 @@ def error_of(response):
     return body["error"], body["message"]
 
 
+def wait_for(predicate, timeout=120, interval=0.1):
+    """The first truthy value of predicate(), polled every `interval` s; AssertionError after `timeout` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not reached in {timeout} s")
+
+
 def leftovers(paths, timeout=10):
     """The paths that still exist after up to `timeout` s: workers clean up just after recording a
     job's end, so a client may see the state a moment before the files are gone."""

@@ -22,6 +22,14 @@ def video_body(source_id, target_id, frames=FRAMES, chunk=CHUNK):
             "output": {"format": "mp4", "chunk_frames": chunk}}
 
 
+def start_video_job(api, frames=FRAMES, chunk=CHUNK):
+    """Uploads the source photo and the target video and submits a chunked video job of its first
+    `frames` frames; returns (source upload, job)."""
+    source = api.upload(h.SOURCE_FACE)
+    target = api.upload(h.TARGET_VIDEO)
+    return source, api.submit(video_body(source["id"], target["id"], frames, chunk))
+
+
 def tasks_of(data_dir, job_id):
     with sqlite3.connect(os.path.join(data_dir, "jobs.db")) as db:
         return db.execute("SELECT kind, chunk_index, frame_begin, frame_end, state, attempts FROM tasks "
@@ -34,27 +42,15 @@ def frame_hashes(path):
     return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
 
-def wait_for(predicate, timeout=120, interval=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
-
-
 class ResilienceSlow(h.unittest.TestCase):
     def test_kill_9_mid_video_then_restart_completes_with_every_chunk_once(self):
         server = h.Server("--lease-seconds", "2", "--workers", "1")
         try:
             server.start()
             api = server.client()
-            source = api.upload(h.SOURCE_FACE)
-            target = api.upload(h.TARGET_VIDEO)
-            job = api.submit(video_body(source["id"], target["id"]))
+            _, job = start_video_job(api)
             # Kill once at least one chunk is committed and another is under way.
-            wait_for(lambda: CHUNK < api.job(job["job_id"])["frames_done"] < FRAMES - CHUNK)
+            h.wait_for(lambda: CHUNK < api.job(job["job_id"])["frames_done"] < FRAMES - CHUNK)
             server.kill()
             before = tasks_of(server.data_dir, job["job_id"])
             self.assertIn("leased", [t[4] for t in before], before)
@@ -85,10 +81,8 @@ class ResilienceSlow(h.unittest.TestCase):
     def test_cancel_while_processing_leaves_no_output(self):
         with h.Server("--workers", "1") as server:
             api = server.client()
-            source = api.upload(h.SOURCE_FACE)
-            target = api.upload(h.TARGET_VIDEO)
-            job = api.submit(video_body(source["id"], target["id"], frames=68, chunk=34))
-            wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
+            source, job = start_video_job(api, frames=68, chunk=34)
+            h.wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
             r = api.post(f"/api/v1/jobs/{job['job_id']}/cancel")
             self.assertEqual(r.status_code, 200, r.text)
             done = api.wait(job["job_id"], timeout=60)
@@ -112,10 +106,8 @@ class ResilienceSlow(h.unittest.TestCase):
         try:
             server.start()
             api = server.client()
-            source = api.upload(h.SOURCE_FACE)
-            target = api.upload(h.TARGET_VIDEO)
-            job = api.submit(video_body(source["id"], target["id"], frames=68, chunk=68))
-            wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
+            _, job = start_video_job(api, frames=68, chunk=68)
+            h.wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
             server.process.send_signal(h.signal.SIGTERM)
             saw_not_ready = False
             while server.process.poll() is None:

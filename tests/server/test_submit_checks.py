@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import requests
 
@@ -103,13 +102,12 @@ class MetricsPort(h.unittest.TestCase):
         # A request is counted just after its answer is sent, so the scrape may come first:
         # scrape again until the API request shows (both listeners feed one registry).
         counted = re.compile(r'http_requests_total\{[^}]*route="/api/v1/status"[^}]*\} \d+')
-        deadline = time.time() + 10
-        while True:
+        def scrape_counting_the_request():
             scrape = requests.get(metrics_url + "/metrics", timeout=10)
             self.assertEqual(scrape.status_code, 200, scrape.text)
-            if counted.search(scrape.text) or time.time() > deadline:
-                break
-            time.sleep(0.05)
+            return scrape if counted.search(scrape.text) else None
+
+        scrape = h.wait_for(scrape_counting_the_request, timeout=10, interval=0.05)
         self.assertTrue(scrape.headers["Content-Type"].startswith("text/plain"))
         self.assertRegex(scrape.text, counted)
         promtool = shutil.which("promtool")

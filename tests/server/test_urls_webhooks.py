@@ -79,10 +79,7 @@ class UrlInputsAndWebhooks(h.unittest.TestCase):
                               "webhook": {"url": self.remote.webhook_url(), "secret": SECRET}})
             done = api.wait(job["job_id"])
             self.assertEqual(done["status"], "completed", done)
-            deadline = time.time() + 30
-            while time.time() < deadline and not self.remote.webhooks():
-                time.sleep(0.1)
-            hooks = self.remote.webhooks()
+            hooks = h.wait_for(self.remote.webhooks, timeout=30)
             self.assertEqual(len(hooks), 1, hooks)
             hook = hooks[0]
             self.assertTrue(hook["signature_ok"], hook)

@@ -52,6 +52,16 @@ std::vector<std::string_view> face_detector_names() {
 }
 std::vector<std::string_view> face_landmarker_names() { return {"dlib_68", "2dfan4"}; }
 
+std::optional<std::string> face_detector_model_id(std::string_view name) {
+  if (name == "dlib_hog") return std::nullopt;
+  if (name == "blazeface") return "blazeface_back_256";
+  return std::string(name);  // FaceFusion's detectors keep their names as ids
+}
+
+std::string face_landmarker_model_id(std::string_view name) {
+  return name == "dlib_68" ? "dlib_shape_predictor_68" : std::string(name);
+}
+
 Result<std::shared_ptr<FaceDetector>> create_face_detector(std::string_view name,
                                                            const std::filesystem::path& models_dir,
                                                            const DetectorOptions& options) {

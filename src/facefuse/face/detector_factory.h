@@ -57,6 +57,12 @@ struct DetectorOptions {
 std::vector<std::string_view> face_detector_names();
 std::vector<std::string_view> face_landmarker_names();
 
+// The catalogue id (models/catalog.json) of the model file a detector or landmarker opens, for
+// checking a job's models before it runs: nullopt for dlib_hog (built into dlib). Jobs use
+// blazeface's full-range model. Names are not validated here (create_face_* do that).
+std::optional<std::string> face_detector_model_id(std::string_view name);
+std::string face_landmarker_model_id(std::string_view name);
+
 // Unknown name → invalid_argument listing the valid names; missing model file →
 // failed_precondition naming the expected path and how to install it (scripts/setup for the
 // defaults, `facefuse models download <id>` and docs/models.md for FaceFusion's models).

@@ -29,18 +29,11 @@ int upright_angle(const Landmarks5& points) {
 
 constexpr std::string_view kArcfaceModelId = "arcface_w600k_r50";
 constexpr std::string_view kDlibRecognizerName = "dlib_resnet";
+constexpr std::string_view kDlibRecognizerModelId = "dlib_face_recognition_resnet";
 
 Result<std::shared_ptr<FaceRecognizer>> open_recognizer(const FaceAnalyserOptions& options) {
-  const std::string& name = options.recognizer;
-  bool use_arcface = name == kArcfaceModelId;
-  if (name == "auto") {
-    FF_ASSIGN_OR_RETURN(const inference::ModelEntry* arcface, inference::find_model(std::string(kArcfaceModelId)));
-    use_arcface = inference::model_state(*arcface, options.models_dir) == inference::ModelState::kInstalled;
-  } else if (!use_arcface && name != kDlibRecognizerName) {
-    return invalid_argument(fmt::format("unknown face recognizer '{}': valid recognizers are {}", name,
-                                        fmt::join(face_recognizer_names(), ", ")));
-  }
-  if (!use_arcface) {
+  FF_ASSIGN_OR_RETURN(std::string model_id, face_recognizer_model_id(options.recognizer, options.models_dir));
+  if (model_id == kDlibRecognizerModelId) {
     FF_ASSIGN_OR_RETURN(auto dlib, DlibRecognizer::open(options.models_dir, options.session));
     return std::shared_ptr<FaceRecognizer>(std::move(dlib));
   }
@@ -52,6 +45,18 @@ Result<std::shared_ptr<FaceRecognizer>> open_recognizer(const FaceAnalyserOption
 }  // namespace
 
 std::vector<std::string_view> face_recognizer_names() { return {"auto", kDlibRecognizerName, kArcfaceModelId}; }
+
+Result<std::string> face_recognizer_model_id(const std::string& name, const std::filesystem::path& models_dir) {
+  if (name == kArcfaceModelId) return std::string(kArcfaceModelId);
+  if (name == kDlibRecognizerName) return std::string(kDlibRecognizerModelId);
+  if (name != "auto") {
+    return invalid_argument(fmt::format("unknown face recognizer '{}': valid recognizers are {}", name,
+                                        fmt::join(face_recognizer_names(), ", ")));
+  }
+  FF_ASSIGN_OR_RETURN(const inference::ModelEntry* arcface, inference::find_model(std::string(kArcfaceModelId)));
+  const bool installed = inference::model_state(*arcface, models_dir) == inference::ModelState::kInstalled;
+  return std::string(installed ? kArcfaceModelId : kDlibRecognizerModelId);
+}
 
 Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptions& options) {
   std::unique_ptr<FaceAnalyser> analyser(new FaceAnalyser());

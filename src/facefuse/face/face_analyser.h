@@ -34,6 +34,11 @@ struct FaceAnalyserOptions {
 // Valid values of FaceAnalyserOptions::recognizer, "auto" first.
 std::vector<std::string_view> face_recognizer_names();
 
+// The catalogue id of the recognizer model `name` opens with `models_dir` as it is now: "auto"
+// is arcface_w600k_r50 when that is installed, else dlib_face_recognition_resnet.
+// invalid_argument for an unknown name.
+Result<std::string> face_recognizer_model_id(const std::string& name, const std::filesystem::path& models_dir);
+
 class FaceAnalyser {
  public:
   static Result<std::unique_ptr<FaceAnalyser>> open(const FaceAnalyserOptions& options);

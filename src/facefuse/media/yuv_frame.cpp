@@ -41,53 +41,32 @@ uint8_t to_sample(int scaled, int offset, int shift) {
 
 std::optional<YuvMatrix> yuv_matrix_for_colour_space(const std::string& colour_space) {
   if (colour_space == "bt709") return YuvMatrix::kBt709;
-  if (colour_space == "smpte170m" || colour_space == "bt470bg" || colour_space == "unknown" ||
-      colour_space == "unspecified" || colour_space.empty()) {
+  // av_color_space_name names an untagged stream "unknown"; "" when it has no name at all.
+  if (colour_space == "smpte170m" || colour_space == "bt470bg" || colour_space == "unknown" || colour_space.empty()) {
     return YuvMatrix::kBt601;
   }
   return std::nullopt;
 }
 
-cv::Rect changed_region(const cv::Mat& before, const cv::Mat& after) {
-  CV_Assert(before.type() == CV_8UC3 && after.type() == CV_8UC3 && before.size() == after.size());
-  const size_t row_bytes = static_cast<size_t>(before.cols) * 3;
-  auto row_differs = [&](int y) { return std::memcmp(before.ptr(y), after.ptr(y), row_bytes) != 0; };
-  int top = 0;
-  while (top < before.rows && !row_differs(top)) ++top;
-  if (top == before.rows) return {};
-  int bottom = before.rows - 1;
-  while (bottom > top && !row_differs(bottom)) --bottom;
-  // Columns: the leftmost and rightmost differing pixel over the changed rows.
-  int left = before.cols, right = -1;
-  for (int y = top; y <= bottom; ++y) {
-    const uint8_t* a = before.ptr<uint8_t>(y);
-    const uint8_t* b = after.ptr<uint8_t>(y);
-    int x = 0;
-    while (x < left && std::memcmp(a + 3 * x, b + 3 * x, 3) == 0) ++x;
-    left = std::min(left, x);
-    int r = before.cols - 1;
-    while (r > right && std::memcmp(a + 3 * r, b + 3 * r, 3) == 0) --r;
-    right = std::max(right, r);
-  }
-  return {left, top, right - left + 1, bottom - top + 1};
-}
-
 cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, YuvFrame& yuv) {
-  CV_Assert(after.size() == yuv.size() && yuv.size().width % 2 == 0 && yuv.size().height % 2 == 0);
-  const cv::Rect changed = changed_region(before, after);
-  if (changed.empty()) return changed;
-  // Whole 2×2 chroma blocks: even corners.
-  const int x0 = changed.x & ~1, y0 = changed.y & ~1;
-  const int x1 = (changed.x + changed.width + 1) & ~1, y1 = (changed.y + changed.height + 1) & ~1;
+  CV_Assert(before.type() == CV_8UC3 && after.type() == CV_8UC3 && before.size() == after.size() &&
+            after.size() == yuv.size() && yuv.size().width % 2 == 0 && yuv.size().height % 2 == 0);
   const FixedPointMatrix m = fixed_point_matrix(yuv.matrix);
   constexpr int s = FixedPointMatrix::kShift;
-  for (int y = y0; y < y1; y += 2) {
+  const size_t row_bytes = static_cast<size_t>(after.cols) * 3;
+  int left = after.cols, right = -1, top = after.rows, bottom = -1;
+  for (int y = 0; y < after.rows; y += 2) {
     const uint8_t* rows_after[2] = {after.ptr<uint8_t>(y), after.ptr<uint8_t>(y + 1)};
     const uint8_t* rows_before[2] = {before.ptr<uint8_t>(y), before.ptr<uint8_t>(y + 1)};
+    const bool row_changed[2] = {std::memcmp(rows_before[0], rows_after[0], row_bytes) != 0,
+                                 std::memcmp(rows_before[1], rows_after[1], row_bytes) != 0};
+    if (!row_changed[0] && !row_changed[1]) continue;
+    top = std::min(top, row_changed[0] ? y : y + 1);
+    bottom = row_changed[1] ? y + 1 : y;
     uint8_t* luma[2] = {yuv.y.ptr<uint8_t>(y), yuv.y.ptr<uint8_t>(y + 1)};
     uint8_t* cb = yuv.u.ptr<uint8_t>(y / 2);
     uint8_t* cr = yuv.v.ptr<uint8_t>(y / 2);
-    for (int x = x0; x < x1; x += 2) {
+    for (int x = 0; x < after.cols; x += 2) {
       bool block_changed = false;
       int r_sum = 0, g_sum = 0, b_sum = 0;
       for (int dy = 0; dy < 2; ++dy) {
@@ -100,6 +79,8 @@ cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, Y
           b_sum += p[0];
           if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) {
             block_changed = true;
+            left = std::min(left, x + dx);
+            right = std::max(right, x + dx);
             luma[dy][x + dx] = to_sample(m.yr * p[2] + m.yg * p[1] + m.yb * p[0], 16, s);
           }
         }
@@ -110,7 +91,8 @@ cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, Y
       cr[x / 2] = to_sample(m.vr * r_sum + m.vg * g_sum + m.vb * b_sum, 128, s + 2);
     }
   }
-  return changed;
+  if (bottom < 0) return {};
+  return {left, top, right - left + 1, bottom - top + 1};
 }
 
 }  // namespace facefuse::media

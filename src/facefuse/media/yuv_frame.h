@@ -33,16 +33,13 @@ struct YuvFrame {
   YuvFrame clone() const { return {y.clone(), u.clone(), v.clone(), matrix}; }
 };
 
-// The smallest rectangle holding every pixel where `before` and `after` (CV_8UC3, same size)
-// differ; an empty rectangle when they are identical. Costs about one memcmp of the frame.
-cv::Rect changed_region(const cv::Mat& before, const cv::Mat& after);
-
 // Converts the pixels of `after` that differ from `before` (both CV_8UC3, the size of `yuv`) to
 // limited-range YUV with `yuv.matrix` and writes them over `yuv`: luma per changed pixel, chroma
 // (the mean of the 2×2 block's four pixels in `after`) for every block holding a changed pixel.
 // Unchanged samples keep their decoded values exactly — no edge where a converted rectangle
 // would meet them (VideoReader's fast YUV→BGR is ~1 luma level darker than an exact inverse, so
-// re-converting unchanged pixels would show). Returns changed_region(before, after).
+// re-converting unchanged pixels would show). Returns the smallest rectangle holding every
+// changed pixel (empty when none). One pass: unchanged rows cost a memcmp.
 cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, YuvFrame& yuv);
 
 }  // namespace facefuse::media

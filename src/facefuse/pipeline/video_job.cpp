@@ -171,12 +171,16 @@ struct ChunkRun {
         item.index = next;
         item.warmup = next < range.begin;
         item.detect = next % kDetectEveryFrames == 0;
+        // The last output frame showing this decoded frame takes its buffers; earlier ones (fps
+        // raised) get copies. The reader then decodes into new buffers.
+        const bool shown_again = next + 1 < end && plan.source_frame(next + 1) == source_index;
+        auto take = [shown_again](auto& decoded) { return shown_again ? decoded.clone() : std::move(decoded); };
         if (frame.cols != plan.width || frame.rows != plan.height) {
           cv::resize(frame, item.frame, cv::Size(plan.width, plan.height), 0, 0, cv::INTER_AREA);
         } else {
-          item.frame = frame.clone();
+          item.frame = take(frame);
           // A frame the reader could not keep (another matrix mid-stream) is converted whole.
-          if (!yuv.empty() && yuv.matrix == plan.pass_through_matrix) item.yuv = yuv.clone();
+          if (!yuv.empty() && yuv.matrix == plan.pass_through_matrix) item.yuv = take(yuv);
         }
         if (item.detect) {
           enqueue(std::move(item), false);

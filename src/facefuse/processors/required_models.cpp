@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "facefuse/face/detector_factory.h"
+#include "facefuse/face/face_analyser.h"
 #include "facefuse/inference/model_catalog.h"
 #include "facefuse/processors/crop_masks.h"
 #include "facefuse/processors/face_swapper/onnx_swapper.h"
@@ -11,18 +13,6 @@
 
 namespace facefuse::processors {
 namespace {
-
-// Catalogue ids of the face analyser's choices (face/detector_factory.cpp and face_analyser.cpp
-// open these files): FaceFusion's detectors and 2dfan4 keep their own names as ids.
-constexpr const char* kBlazefaceId = "blazeface_back_256";  // the full-range model every job uses
-constexpr const char* kDlibLandmarkerId = "dlib_shape_predictor_68";
-constexpr const char* kDlibRecognizerId = "dlib_face_recognition_resnet";
-constexpr const char* kArcfaceId = "arcface_w600k_r50";
-
-bool installed(const std::string& id, const std::filesystem::path& models_dir) {
-  auto entry = inference::find_model(id);
-  return entry.is_ok() && inference::model_state(**entry, models_dir) == inference::ModelState::kInstalled;
-}
 
 void add(std::vector<RequiredModel>& out, std::string id, std::string kind, std::string needed_for) {
   bool known = std::any_of(out.begin(), out.end(), [&](const RequiredModel& m) { return m.id == id; });
@@ -45,19 +35,15 @@ Result<std::vector<RequiredModel>> required_models(const std::vector<std::string
                                                    const std::filesystem::path& models_dir) {
   std::vector<RequiredModel> out;
   const std::string detector = option_or<std::string>(options, "face_detector", "blazeface");
-  if (detector == "blazeface") {
-    add(out, kBlazefaceId, "face_detector", "face_detector 'blazeface'");
-  } else if (detector != "dlib_hog") {
-    add(out, detector, "face_detector", fmt::format("face_detector '{}'", detector));
+  if (auto id = face::face_detector_model_id(detector)) {
+    add(out, *id, "face_detector", fmt::format("face_detector '{}'", detector));
   }
   const std::string landmarker = option_or<std::string>(options, "face_landmarker", "dlib_68");
-  add(out, landmarker == "dlib_68" ? kDlibLandmarkerId : landmarker, "face_landmarker",
-      fmt::format("face_landmarker '{}'", landmarker));
+  add(out, face::face_landmarker_model_id(landmarker), "face_landmarker", fmt::format("face_landmarker '{}'", landmarker));
   if (option_or<std::string>(options, "face_selector_mode", "reference") == "reference") {
     const std::string recognizer = option_or<std::string>(options, "face_recognizer", "auto");
-    const bool arcface = recognizer == kArcfaceId || (recognizer == "auto" && installed(kArcfaceId, models_dir));
-    add(out, arcface ? kArcfaceId : kDlibRecognizerId, "face_recognizer",
-        fmt::format("face_recognizer '{}' (face_selector_mode 'reference')", recognizer));
+    FF_ASSIGN_OR_RETURN(std::string id, face::face_recognizer_model_id(recognizer, models_dir));
+    add(out, id, "face_recognizer", fmt::format("face_recognizer '{}' (face_selector_mode 'reference')", recognizer));
   }
 
   for (const std::string& processor : processors) {
