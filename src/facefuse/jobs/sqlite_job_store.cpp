@@ -714,6 +714,7 @@ class SqliteJobStore final : public JobStore {
 
   void record_source_faces(const std::string& job_id, int source_faces) {
     Job job = load_job(job_id).value();
+    if (job.input_summary.value("source_faces", nlohmann::json()) == source_faces) return;  // every chunk reports it
     job.input_summary["source_faces"] = source_faces;
     SQLite::Statement up(db_, "UPDATE jobs SET input_summary = ? WHERE id = ?");
     up.bind(1, job.input_summary.dump());
