@@ -85,8 +85,8 @@ TEST_F(SqliteJobStoreTest, ExpiredLeaseIsClaimedAgainAndTheOldOwnerLosesIt) {
   EXPECT_EQ(second.task.attempts, 2) << "every claim counts as an attempt";
   // w1 comes back: everything it tries needs the lease it no longer holds.
   EXPECT_EQ(store_->heartbeat(first.task.id, "w1", kLongLeaseMs).status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->complete_task(first.task.id, "w1", {"outputs/x"}).code(), StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(store_->complete_task(second.task.id, "w2", {"outputs/job_a/output.jpg"}).is_ok());
+  EXPECT_EQ(store_->complete_task(first.task.id, "w1", {"outputs/x", std::nullopt}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store_->complete_task(second.task.id, "w2", {"outputs/job_a/output.jpg", std::nullopt}).is_ok());
   EXPECT_EQ(state_of("job_a"), JobState::kCompleted);
   EXPECT_EQ(store_->get_job("job_a")->output_key, "outputs/job_a/output.jpg");
 }
@@ -149,14 +149,14 @@ TEST_F(SqliteJobStoreTest, MergeWaitsForEveryChunk) {
   EXPECT_TRUE(nothing_claimable("w3")) << "the merge must stay blocked while chunks run";
   ASSERT_TRUE(store_->report_progress(c0.task.id, "w1", {"processing", 5, 0}).is_ok());
   EXPECT_EQ(store_->get_job("job_v")->frames_done, 5);
-  ASSERT_TRUE(store_->complete_task(c0.task.id, "w1", {""}).is_ok());
+  ASSERT_TRUE(store_->complete_task(c0.task.id, "w1", {"", std::nullopt}).is_ok());
   EXPECT_TRUE(nothing_claimable("w3"));
-  ASSERT_TRUE(store_->complete_task(c1.task.id, "w2", {""}).is_ok());
+  ASSERT_TRUE(store_->complete_task(c1.task.id, "w2", {"", std::nullopt}).is_ok());
   EXPECT_EQ(store_->get_job("job_v")->frames_done, 20) << "done chunks count whole";
   EXPECT_EQ(store_->get_job("job_v")->step, "merging");
   Lease merge = claim("w3");
   EXPECT_EQ(merge.task.kind, TaskKind::kMerge);
-  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", {"outputs/job_v/output.mp4"}).is_ok());
+  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", {"outputs/job_v/output.mp4", std::nullopt}).is_ok());
   Job job = *store_->get_job("job_v");
   EXPECT_EQ(job.state, JobState::kCompleted);
   EXPECT_EQ(job.frames_done, 20);
@@ -180,7 +180,7 @@ TEST_F(SqliteJobStoreTest, SourceFacesOfTheFirstTaskStayOnTheJob) {
   EXPECT_EQ(after_first.input_summary["frame_count"], 20) << "the rest of the summary is kept";
   ASSERT_TRUE(store_->complete_task(c1.task.id, "w2", {"", 3}).is_ok());
   Lease merge = claim("w3");
-  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", {"outputs/job_s/output.mp4"}).is_ok());
+  ASSERT_TRUE(store_->complete_task(merge.task.id, "w3", {"outputs/job_s/output.mp4", std::nullopt}).is_ok());
   Job done = *store_->get_job("job_s");
   EXPECT_EQ(done.state, JobState::kCompleted);
   EXPECT_EQ(done.input_summary["source_faces"], 3) << "a merge reports no count and must not erase it";
@@ -242,7 +242,7 @@ TEST_F(SqliteJobStoreTest, EventsAreNumberedPerJobAndResumable) {
   create("job_b", {{TaskKind::kImage}});
   Lease lease = claim("w1");
   ASSERT_TRUE(store_->report_progress(lease.task.id, "w1", {"processing", 0, 0.5}).is_ok());
-  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", {"outputs/job_a/output.jpg"}).is_ok());
+  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", {"outputs/job_a/output.jpg", std::nullopt}).is_ok());
   auto events = store_->events_since("job_a", 0, 100);
   ASSERT_TRUE(events.is_ok());
   ASSERT_EQ(events->size(), 4u);  // pending, processing, progress, completed
@@ -374,7 +374,7 @@ TEST_F(SqliteJobStoreTest, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
 
   // A finished job makes room for exactly one more.
   Lease lease = claim("w1");
-  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", {"outputs/x/output.jpg"}).is_ok());
+  ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", {"outputs/x/output.jpg", std::nullopt}).is_ok());
   EXPECT_TRUE(store_->create_job(new_job("job_room", "busy")).is_ok());
   EXPECT_EQ(store_->create_job(new_job("job_full", "busy")).status().code(), StatusCode::kQuotaExceeded);
 }
