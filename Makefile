@@ -6,7 +6,7 @@ CACHE ?= $(or $(FACEFUSE_CACHE),$(HOME)/.cache/facefuse)
 PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
-.PHONY: setup build serve demo test test-fast examples bench bench-service clean
+.PHONY: setup build serve demo test test-fast examples bench bench-quality bench-service clean
 
 setup:
 	scripts/setup
@@ -45,6 +45,13 @@ bench: build
 	scripts/make_test_videos
 	$(BUILD)/bench/facefuse_bench_stages $(CACHE)/testdata
 	$(BUILD)/bench/facefuse_bench_video $(CACHE)/testdata
+
+# Swap quality of the classical swapper (identity, pose, expression, sharpness, seam, ghost jaw) on
+# real photo pairs, the pre-issue-17 geometry as the baseline in the same run; the aggregate table
+# replaces the bench-quality block of docs/benchmarks.md. PAIRS=N runs only the first N pairs.
+PAIRS ?= 1000
+bench-quality: build
+	$(BUILD)/bench/facefuse_bench_quality $(CACHE)/testdata --pairs $(PAIRS) --markdown docs/benchmarks.md
 
 # wrk (flat out) and facefuse_bench_http (fixed 1 000 req/s) on /healthz and GET /api/v1/jobs/{id},
 # submit → first progress event, against a `facefuse serve` started on a free loopback port with a

@@ -38,6 +38,19 @@ namespace facefuse::processors {
 
 enum class ClassicalBlendMode { kMultiBand, kPoisson };
 
+// Which face's expression and pose the swap shows (issue 17).
+enum class ClassicalGeometry {
+  // Default: identity from the source (its inner-face layout at rest, similarity-placed), the
+  // expression and pose from the target: the source's layout is re-posed to the target's yaw,
+  // the eyelids and the mouth (lips, opening, smile) take the target's shape around the source's
+  // eye corners and mouth corners, and an open target mouth keeps its own inner mouth (teeth,
+  // tongue). The warp never folds (face/fold_free_warp.h).
+  kTargetExpression,
+  // The pre-issue-17 geometry: the whole inner face is the source's (its mouth and eyelids too).
+  // Kept as the quality benchmark's baseline (bench/quality_bench.cpp).
+  kSourceExpression,
+};
+
 struct ClassicalSwapOptions {
   // --face-swapper-blend, 0–1: how much of the swapped face is shown (0 = the target is kept,
   // the frame is not modified at all).
@@ -56,6 +69,7 @@ struct ClassicalSwapOptions {
   ClassicalBlendMode blend_mode = ClassicalBlendMode::kMultiBand;
   // Keep the target's inner mouth (teeth, tongue) instead of the source's.
   bool mouth_mask = false;
+  ClassicalGeometry geometry = ClassicalGeometry::kTargetExpression;
 };
 
 struct SwapSourceFace {

@@ -1,0 +1,424 @@
+// Swap-quality benchmark of the classical swapper (issue 17) on real photo pairs of distinct
+// people: for every pair the swap runs twice — the pre-issue-17 geometry (the baseline, same run)
+// and today's default — and the result is re-analysed from scratch (blazeface + dlib 68 points +
+// dlib ResNet descriptor) to measure:
+//   identity    d(result, target) − d(result, source) of the descriptor: > 0 = the source wins;
+//   pose        mean distance of the result's 68 re-detected points to the target's, in target
+//               inter-ocular distances (IOD);
+//   expression  |mouth-open ratio| and |eye-open ratio| of the result minus the target's
+//               (face_geometry.h);
+//   sharpness   Laplacian energy of the inner face (hull of points 17–67) in the result over the
+//               same region of the target (same image, same scale): < 1 = softer than the target;
+//   seam        mean gradient magnitude on the mask's half-strength contour over the mean gradient
+//               of the target's face region (> ~1.5: a visible edge);
+//   ghost       gradient energy along the target's own jaw line (points 0–16) where the new face's
+//               mask is < 0.5, result over target: ~1 = the old jaw line is still there.
+// Prints one row per pair and variant, then the aggregate; with --markdown FILE it also replaces the
+// block between "<!-- bench-quality:begin -->" and "<!-- bench-quality:end -->" of FILE with the
+// aggregate table.
+//
+//   facefuse_bench_quality TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE]
+//     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result crops per pair
+//   facefuse_bench_quality TESTDATA_DIR --survey      every face of the test photos: size, yaw,
+//                                                     roll, mouth and eye opening (to pick pairs)
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
+
+#include "facefuse/core/paths.h"
+#include "facefuse/face/face_analyser.h"
+#include "facefuse/face/face_geometry.h"
+#include "facefuse/face/face_mask.h"
+#include "facefuse/media/image_io.h"
+#include "facefuse/processors/face_swapper/classical_swapper.h"
+
+using namespace facefuse;
+
+namespace {
+
+struct FaceRef {
+  const char* photo;
+  cv::Point2f near;  // a point inside the face's box (the face whose box centre is nearest)
+};
+
+struct Pair {
+  FaceRef source, target;
+  const char* why;  // what the pair exercises
+};
+
+// Distinct-person pairs, chosen by measuring the test photos (--survey): yaw is estimate_yaw
+// (≈ sin of the head turn; 0.5 ≈ 30°), roll from the eye line, mouth the mouth-open ratio.
+const std::vector<Pair>& pairs() {
+  static const std::vector<Pair> list = {
+#include "quality_pairs.inc"
+  };
+  return list;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+struct Photo {
+  cv::Mat image;
+  std::vector<face::Face> faces;
+};
+
+class Photos {
+ public:
+  Photos(const face::FaceAnalyser& analyser, std::filesystem::path root) : analyser_(analyser), root_(std::move(root)) {}
+  const Photo* get(const std::string& relative) {
+    auto it = cache_.find(relative);
+    if (it != cache_.end()) return &it->second;
+    Photo p;
+    auto image = media::read_image(root_ / relative);
+    if (!image) {
+      std::fprintf(stderr, "bench: %s: %s\n", relative.c_str(), image.status().to_string().c_str());
+      return nullptr;
+    }
+    p.image = *image;
+    auto faces = analyser_.analyse(p.image);
+    if (faces) p.faces = std::move(faces).value();
+    return &cache_.emplace(relative, std::move(p)).first->second;
+  }
+  const face::Face* pick(const FaceRef& ref, const Photo** photo_out) {
+    const Photo* p = get(ref.photo);
+    *photo_out = p;
+    if (p == nullptr) return nullptr;
+    const face::Face* best = nullptr;
+    float best_d = 0;
+    for (const auto& f : p->faces) {
+      cv::Point2f c(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2);
+      float d = static_cast<float>(cv::norm(c - ref.near));
+      if (f.has_landmarks68() && d < std::max(f.box.width, f.box.height) * 0.6f && (best == nullptr || d < best_d)) {
+        best = &f;
+        best_d = d;
+      }
+    }
+    return best;
+  }
+
+ private:
+  const face::FaceAnalyser& analyser_;
+  std::filesystem::path root_;
+  std::map<std::string, Photo> cache_;
+};
+
+float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
+  float inter = (a & b).area();
+  float uni = a.area() + b.area() - inter;
+  return uni > 0 ? inter / uni : 0.0f;
+}
+
+cv::Mat gray_float(const cv::Mat& bgr) {
+  cv::Mat g, f;
+  cv::cvtColor(bgr, g, cv::COLOR_BGR2GRAY);
+  g.convertTo(f, CV_32F);
+  return f;
+}
+
+// Mean squared Laplacian of `gray` inside `mask` (CV_8UC1).
+double laplacian_energy(const cv::Mat& gray, const cv::Mat& mask) {
+  cv::Mat lap;
+  cv::Laplacian(gray, lap, CV_32F, 3);
+  cv::Mat sq = lap.mul(lap);
+  return cv::mean(sq, mask)[0];
+}
+
+cv::Mat gradient_magnitude(const cv::Mat& gray) {
+  cv::Mat gx, gy, mag;
+  cv::Sobel(gray, gx, CV_32F, 1, 0, 3);
+  cv::Sobel(gray, gy, CV_32F, 0, 1, 3);
+  cv::magnitude(gx, gy, mag);
+  return mag;
+}
+
+struct Metrics {
+  bool found = false;
+  bool win = false;
+  float margin = 0, pose_mean = 0, mouth_err = 0, eye_err = 0, sharpness = 0, seam = 0, ghost = 0;
+  float mouth_result = 0, mouth_target = 0;
+  double swap_ms = 0;
+};
+
+Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image, const face::Face& target,
+                const processors::SwapSourceFace& source, const std::vector<float>& source_embedding,
+                const std::vector<float>& target_embedding, const processors::ClassicalSwapOptions& options,
+                cv::Mat* result_out) {
+  Metrics m;
+  cv::Mat result = target_image.clone(), mask;
+  auto t0 = std::chrono::steady_clock::now();
+  Status status = processors::classical_swap(result, target, source, options, &mask);
+  m.swap_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!status.is_ok()) {
+    std::fprintf(stderr, "bench: swap failed: %s\n", status.to_string().c_str());
+    return m;
+  }
+  if (result_out != nullptr) *result_out = result;
+  auto faces = analyser.analyse(result);
+  if (!faces) return m;
+  const face::Face* found = nullptr;
+  float best = 0.3f;
+  for (const auto& f : *faces) {
+    float o = iou(f.box, target.box);
+    if (f.has_landmarks68() && o > best) {
+      best = o;
+      found = &f;
+    }
+  }
+  if (found == nullptr) return m;
+  m.found = true;
+  const auto* recognizer = analyser.recognizer();
+  auto er = recognizer->embed(result, *found);
+  if (er) {
+    float ds = recognizer->distance(*er, source_embedding), dt = recognizer->distance(*er, target_embedding);
+    m.win = ds < dt;
+    m.margin = dt - ds;
+  }
+  const auto& tp = target.landmarks68;
+  const auto& rp = found->landmarks68;
+  const float iod = face::inter_ocular_distance(tp);
+  double sum = 0;
+  for (int i = 0; i < face::kLandmarkCount68; ++i) sum += cv::norm(rp[i] - tp[i]);
+  m.pose_mean = static_cast<float>(sum / face::kLandmarkCount68 / iod);
+  m.mouth_result = face::mouth_open_ratio(rp);
+  m.mouth_target = face::mouth_open_ratio(tp);
+  m.mouth_err = std::abs(m.mouth_result - m.mouth_target);
+  m.eye_err = std::abs(face::eye_open_ratio(rp) - face::eye_open_ratio(tp));
+
+  // Sharpness and seam on the target's face region.
+  const cv::Rect region = face::face_region(tp, 0.15f, 0.25f, target_image.size());
+  cv::Mat g_result = gray_float(result(region)), g_target = gray_float(target_image(region));
+  std::vector<cv::Point2f> inner(tp.begin() + 17, tp.end()), hull;
+  cv::convexHull(inner, hull);
+  cv::Mat inner_mask = face::polygon_mask(hull, region);
+  const double e_target = laplacian_energy(g_target, inner_mask);
+  m.sharpness = e_target > 0 ? static_cast<float>(laplacian_energy(g_result, inner_mask) / e_target) : 0.0f;
+
+  cv::Mat mask_region = mask(region);
+  cv::Mat mag_result = gradient_magnitude(g_result), mag_target = gradient_magnitude(g_target);
+  cv::Mat contour = (mask_region > 0.35f) & (mask_region < 0.65f);
+  const double own = cv::mean(mag_target)[0];
+  if (cv::countNonZero(contour) > 0 && own > 0) m.seam = static_cast<float>(cv::mean(mag_result, contour)[0] / own);
+
+  // Ghost: the target's jaw line where the new face does not cover it.
+  cv::Mat jaw(region.size(), CV_8UC1, cv::Scalar(0));
+  std::vector<cv::Point> line;
+  for (int i = 0; i <= 16; ++i) line.emplace_back(cvRound(tp[i].x - region.x), cvRound(tp[i].y - region.y));
+  const int thickness = std::max(1, cvRound(0.03f * face::face_size(tp)));
+  cv::polylines(jaw, line, false, cv::Scalar(255), thickness);
+  jaw &= mask_region < 0.5f;
+  double jaw_target = cv::countNonZero(jaw) > 0 ? cv::mean(mag_target, jaw)[0] : 0;
+  if (jaw_target > 0) m.ghost = static_cast<float>(cv::mean(mag_result, jaw)[0] / jaw_target);
+  return m;
+}
+
+int survey(const face::FaceAnalyser& analyser, const std::filesystem::path& root) {
+  Photos photos(analyser, root);
+  std::printf("%-40s %6s %6s %6s %6s %6s %6s %6s\n", "photo @ box centre", "size", "yaw", "roll", "mouth", "eyes",
+              "iod", "score");
+  for (const char* dir : {"photos", "dlib_faces"}) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(root / dir)) {
+      auto ext = e.path().extension().string();
+      if (ext == ".jpg" || ext == ".png") names.push_back(std::string(dir) + "/" + e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      const Photo* p = photos.get(name);
+      if (p == nullptr) continue;
+      for (const auto& f : p->faces) {
+        if (!f.has_landmarks68()) continue;
+        const auto& l = f.landmarks68;
+        std::printf("%-28s @%5.0f,%5.0f %6.0f %6.2f %6.1f %6.2f %6.2f %6.0f %6.2f\n", name.c_str(),
+                    f.box.x + f.box.width / 2, f.box.y + f.box.height / 2, face::face_size(l),
+                    processors::estimate_yaw(l), face::roll_degrees(l), face::mouth_open_ratio(l),
+                    face::eye_open_ratio(l), face::inter_ocular_distance(l), f.score);
+      }
+    }
+  }
+  return 0;
+}
+
+struct Aggregate {
+  int n = 0, found = 0, wins = 0;
+  double margin = 0, pose = 0, pose_worst = 0, mouth = 0, mouth_worst = 0, eye = 0, eye_worst = 0;
+  double sharp = 0, sharp_worst = 1e9, seam = 0, ghost = 0, ghost_worst = 0;
+  double open_mouth_worst = 0;  // mouth error on open-mouth targets (ratio ≥ 0.15)
+  std::vector<double> times;
+  void add(const Metrics& m) {
+    ++n;
+    times.push_back(m.swap_ms);
+    if (!m.found) return;
+    ++found;
+    wins += m.win ? 1 : 0;
+    margin += m.margin;
+    pose += m.pose_mean;
+    pose_worst = std::max<double>(pose_worst, m.pose_mean);
+    mouth += m.mouth_err;
+    mouth_worst = std::max<double>(mouth_worst, m.mouth_err);
+    if (m.mouth_target >= 0.15f) open_mouth_worst = std::max<double>(open_mouth_worst, m.mouth_err);
+    eye += m.eye_err;
+    eye_worst = std::max<double>(eye_worst, m.eye_err);
+    sharp += m.sharpness;
+    sharp_worst = std::min<double>(sharp_worst, m.sharpness);
+    seam += m.seam;
+    ghost += m.ghost;
+    ghost_worst = std::max<double>(ghost_worst, m.ghost);
+  }
+  std::string row(const char* name) const {
+    const double f = std::max(1, found);
+    std::vector<double> t = times;
+    std::sort(t.begin(), t.end());
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "| %s | %d/%d | %d/%d (%.0f %%) | %.3f | %.3f / %.3f | %.3f / %.3f (open %.3f) | %.3f / %.3f | "
+                  "%.2f / %.2f | %.2f | %.2f / %.2f | %.0f |",
+                  name, found, n, wins, n, 100.0 * wins / std::max(1, n), margin / f, pose / f, pose_worst, mouth / f,
+                  mouth_worst, open_mouth_worst, eye / f, eye_worst, sharp / f, sharp_worst, seam / f, ghost / f,
+                  ghost_worst, t.empty() ? 0.0 : t[t.size() / 2]);
+    return buf;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] | --survey\n", argv[0]);
+    return 2;
+  }
+  std::filesystem::path testdata = argv[1];
+  size_t max_pairs = pairs().size();
+  std::string markdown, save_dir;
+  bool do_survey = false;
+  size_t first_pair = 0;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--survey") {
+      do_survey = true;
+    } else if (a == "--pairs" && i + 1 < argc) {
+      max_pairs = static_cast<size_t>(std::max(1, std::atoi(argv[++i])));
+    } else if (a == "--first" && i + 1 < argc) {
+      first_pair = static_cast<size_t>(std::max(0, std::atoi(argv[++i])));
+    } else if (a == "--save" && i + 1 < argc) {
+      save_dir = argv[++i];
+    } else if (a == "--markdown" && i + 1 < argc) {
+      markdown = argv[++i];
+    } else {
+      std::fprintf(stderr, "bench: unknown argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  face::FaceAnalyserOptions options;
+  options.models_dir = default_models_dir();
+  options.with_recognizer = true;
+  options.recognizer = "dlib_resnet";
+  auto analyser = face::FaceAnalyser::open(options);
+  if (!analyser) {
+    std::fprintf(stderr, "bench: %s\n", analyser.status().to_string().c_str());
+    return 1;
+  }
+  if (do_survey) return survey(**analyser, testdata);
+
+  utsname uts{};
+  uname(&uts);
+  std::printf("facefuse swap-quality benchmark\nmachine: %s, %u hardware threads, %s %s\n", cpu_model().c_str(),
+              std::thread::hardware_concurrency(), uts.sysname, uts.release);
+  std::printf("%zu pairs from %s; variants: baseline = pre-issue-17 geometry, default = today's\n\n",
+              std::min(max_pairs, pairs().size()), testdata.c_str());
+  std::printf("%-3s %-8s %-60s %5s %7s %6s %6s %6s %6s %6s %5s %5s\n", "#", "variant", "source -> target (why)", "win",
+              "margin", "pose", "mouth", "m.tgt", "eyes", "sharp", "seam", "ghost");
+  Photos photos(**analyser, testdata);
+  const auto* recognizer = (*analyser)->recognizer();
+  Aggregate base_all, new_all;
+  for (size_t i = first_pair; i < pairs().size() && i < first_pair + max_pairs; ++i) {
+    const Pair& pair = pairs()[i];
+    const Photo *sp = nullptr, *tp = nullptr;
+    const face::Face* s = photos.pick(pair.source, &sp);
+    const face::Face* t = photos.pick(pair.target, &tp);
+    if (s == nullptr || t == nullptr) {
+      std::fprintf(stderr, "bench: pair %zu: no face near the given point (%s / %s)\n", i, pair.source.photo,
+                   pair.target.photo);
+      continue;
+    }
+    auto es = recognizer->embed(sp->image, *s);
+    auto et = recognizer->embed(tp->image, *t);
+    if (!es || !et) continue;
+    processors::SwapSourceFace source{sp->image, *s};
+    for (int variant = 0; variant < 2; ++variant) {
+      processors::ClassicalSwapOptions o;
+      if (variant == 0) o.geometry = processors::ClassicalGeometry::kSourceExpression;
+      cv::Mat result;
+      Metrics m = measure(**analyser, tp->image, *t, source, *es, *et, o, &result);
+      if (!save_dir.empty() && !result.empty()) {
+        // The target's face region, the result's, and the source face side by side.
+        const cv::Rect r = face::face_region(t->landmarks68, 0.15f, 0.4f, result.size());
+        const cv::Rect sr = face::face_region(s->landmarks68, 0.15f, 0.4f, sp->image.size());
+        cv::Mat a, b, c, row;
+        cv::resize(sp->image(sr), a, cv::Size(400 * sr.width / sr.height, 400));
+        cv::resize(tp->image(r), b, cv::Size(400 * r.width / r.height, 400));
+        cv::resize(result(r), c, cv::Size(400 * r.width / r.height, 400));
+        cv::hconcat(std::vector<cv::Mat>{a, b, c}, row);
+        (void)media::write_image(std::filesystem::path(save_dir) / (std::to_string(i) + (variant == 0 ? "_base.png" : "_new.png")), row);
+      }
+      (variant == 0 ? base_all : new_all).add(m);
+      std::string label = std::string(pair.source.photo) + " -> " + pair.target.photo + " (" + pair.why + ")";
+      if (label.size() > 60) label = "…" + label.substr(label.size() - 59);
+      if (!m.found) {
+        std::printf("%-3zu %-8s %-60s  no face found in the result\n", i, variant == 0 ? "baseline" : "default",
+                    label.c_str());
+        continue;
+      }
+      std::printf("%-3zu %-8s %-60s %5s %7.3f %6.3f %6.3f %6.2f %6.3f %6.2f %5.2f %5.2f\n", i,
+                  variant == 0 ? "baseline" : "default", label.c_str(), m.win ? "yes" : "NO", m.margin, m.pose_mean,
+                  m.mouth_err, m.mouth_target, m.eye_err, m.sharpness, m.seam, m.ghost);
+      std::fflush(stdout);
+    }
+  }
+  std::ostringstream table;
+  table << "| variant | re-detected | source wins | mean margin | pose mean / worst (IOD) | mouth-open error mean / "
+           "worst (worst on open-mouth targets) | eye-open error mean / worst | sharpness mean / worst (× target) | "
+           "seam | ghost jaw mean / worst | swap ms (median) |\n";
+  table << "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  table << base_all.row("baseline (pre-issue-17)") << "\n" << new_all.row("default") << "\n";
+  std::printf("\n%s", table.str().c_str());
+  if (!markdown.empty()) {
+    std::ifstream in(markdown);
+    std::stringstream all;
+    all << in.rdbuf();
+    std::string text = all.str();
+    const std::string begin = "<!-- bench-quality:begin -->", end = "<!-- bench-quality:end -->";
+    auto b = text.find(begin), e = text.find(end);
+    if (b == std::string::npos || e == std::string::npos || e < b) {
+      std::fprintf(stderr, "bench: %s has no %s … %s block\n", markdown.c_str(), begin.c_str(), end.c_str());
+      return 1;
+    }
+    std::ostringstream block;
+    block << begin << "\n" << "Machine: " << cpu_model() << "; " << std::min(max_pairs, pairs().size())
+          << " pairs (bench/quality_pairs.inc).\n\n" << table.str() << end;
+    text = text.substr(0, b) + block.str() + text.substr(e + end.size());
+    std::ofstream out(markdown);
+    out << text;
+    std::printf("table written to %s\n", markdown.c_str());
+  }
+  return 0;
+}

@@ -1,0 +1,45 @@
+#include "facefuse/face/face_geometry.h"
+
+#include <cmath>
+
+namespace facefuse::face {
+namespace {
+
+cv::Point2f mean_of(const Landmarks68& p, int first, int last) {
+  cv::Point2f sum(0, 0);
+  for (int i = first; i <= last; ++i) sum += p[i];
+  return sum / static_cast<float>(last - first + 1);
+}
+
+float distance(cv::Point2f a, cv::Point2f b) { return std::hypot(a.x - b.x, a.y - b.y); }
+
+}  // namespace
+
+float inter_ocular_distance(const Landmarks68& p) {
+  if (p.size() != kLandmarkCount68) return 0.0f;
+  return distance(mean_of(p, 36, 41), mean_of(p, 42, 47));
+}
+
+float mouth_open_ratio(const Landmarks68& p) {
+  if (p.size() != kLandmarkCount68) return 0.0f;
+  const float width = distance(p[48], p[54]);
+  if (width <= 0.0f) return 0.0f;
+  return distance(mean_of(p, 61, 63), mean_of(p, 65, 67)) / width;
+}
+
+float eye_open_ratio(const Landmarks68& p) {
+  if (p.size() != kLandmarkCount68) return 0.0f;
+  auto one = [&](int c0, int t1, int t2, int c3, int b4, int b5) {
+    const float width = distance(p[c0], p[c3]);
+    return width > 0.0f ? (distance(p[t1], p[b5]) + distance(p[t2], p[b4])) / (2.0f * width) : 0.0f;
+  };
+  return 0.5f * (one(36, 37, 38, 39, 40, 41) + one(42, 43, 44, 45, 46, 47));
+}
+
+float roll_degrees(const Landmarks68& p) {
+  if (p.size() != kLandmarkCount68) return 0.0f;
+  const cv::Point2f d = mean_of(p, 42, 47) - mean_of(p, 36, 41);
+  return static_cast<float>(std::atan2(d.y, d.x) * 180.0 / M_PI);
+}
+
+}  // namespace facefuse::face
