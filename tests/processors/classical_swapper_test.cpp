@@ -19,6 +19,7 @@
 
 #include "facefuse/face/blending.h"
 #include "facefuse/face/face_analyser.h"
+#include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/processors/face_debugger/face_debugger_draw.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
@@ -430,9 +431,11 @@ TEST(ClassicalSwapper, SwapsATargetFaceCutByTheFrameBorder) {
   run.result = frame.clone();
   ASSERT_TRUE(classical_swap(run.result, target, {s.image, s.face}, {}, &run.mask).is_ok());
   expect_changes_only_inside_mask(run);
-  // The face is swapped right up to the border (a face cut by the frame is not feathered there).
+  // The face is swapped right up to the border (a face cut by the frame is not feathered there;
+  // a feather would give ~0 at the border). The cheek there lies in the skin-gated zone, whose
+  // gate is the skin likelihood (0.98 here since the mouth follows the target's, issue 17).
   int row = cvRound(target.landmarks68[33].y);
-  EXPECT_GT(run.mask.at<float>(row, 0), 0.99f);
+  EXPECT_GT(run.mask.at<float>(row, 0), 0.95f);
   // A face entirely outside the frame is not an error and changes nothing.
   Face gone = scaled_face(t.face, 1.0f, cv::Point2f(-5000, 0));
   cv::Mat untouched = frame.clone();
@@ -539,18 +542,109 @@ TEST(ClassicalSwapper, MouthMaskKeepsTheTargetsInnerMouth) {
   cv::Mat hard = face::polygon_mask(inner, cv::Rect(0, 0, t.image.cols, t.image.rows));
   cv::erode(hard, hard, cv::Mat::ones(3, 3, CV_8U));
   ASSERT_GT(cv::countNonZero(hard), 50) << "the target's mouth should be open";
-  for (bool keep : {false, true}) {
-    ClassicalSwapOptions options;
-    options.mouth_mask = keep;
+  auto swap = [&](ClassicalSwapOptions options) {
     cv::Mat result = t.image.clone();
-    ASSERT_TRUE(classical_swap(result, t.face, {s.image, s.face}, options).is_ok());
-    int changed = cv::countNonZero(changed_pixels(t.image, result) & hard);
-    if (keep) {
-      EXPECT_EQ(changed, 0) << "inner mouth changed although mouth_mask is on";
-    } else {
-      EXPECT_GT(changed, cv::countNonZero(hard) / 2);
-    }
+    EXPECT_TRUE(classical_swap(result, t.face, {s.image, s.face}, options).is_ok());
+    return result;
+  };
+  ClassicalSwapOptions keep;
+  keep.mouth_mask = true;
+  EXPECT_EQ(cv::countNonZero(changed_pixels(t.image, swap(keep)) & hard), 0)
+      << "inner mouth changed although mouth_mask is on";
+  // The pre-issue-17 geometry pastes the source's mouth over it.
+  ClassicalSwapOptions old;
+  old.geometry = ClassicalGeometry::kSourceExpression;
+  EXPECT_GT(cv::countNonZero(changed_pixels(t.image, swap(old)) & hard), cv::countNonZero(hard) / 2);
+  // The default keeps the target's own teeth (only the blend's colour levels touch them): mean
+  // difference inside the inner mouth under 6 grey levels (measured 2–3), against ~40 for the
+  // source's mouth pasted there.
+  cv::Mat diff_default, diff_old;
+  cv::absdiff(t.image, swap({}), diff_default);
+  cv::absdiff(t.image, swap(old), diff_old);
+  const double mean_default = cv::mean(diff_default, hard)[0], mean_old = cv::mean(diff_old, hard)[0];
+  std::printf("[ inner mouth ] mean |result - target|: default %.1f, source geometry %.1f\n", mean_default, mean_old);
+  EXPECT_LT(mean_default, 6.0);
+  EXPECT_GT(mean_old, 3 * mean_default);
+}
+
+// (6) Realism (issue 17): the target's expression and pose, measured on the re-detected result.
+// Numbers from `make bench-quality` (docs/benchmarks.md), same pairs.
+
+struct RealismRun {
+  float mouth_error = 1, eye_error = 1, pose_error = 1;  // |result − target|; pose in target IODs
+};
+
+RealismRun measure_realism(const SwapPair& pair, ClassicalGeometry geometry) {
+  ClassicalSwapOptions options;
+  options.geometry = geometry;
+  SwapRun run = run_swap(pair, options);
+  RealismRun out;
+  std::vector<Face> storage;
+  float iou = 0;
+  const Face* found = redetect(run.result, run.target.box, storage, &iou);
+  EXPECT_NE(found, nullptr) << "no face in the result";
+  if (found == nullptr || iou < kMinRedetectIou) return out;
+  const Landmarks68& r = found->landmarks68;
+  const Landmarks68& t = run.target.landmarks68;
+  out.mouth_error = std::abs(face::mouth_open_ratio(r) - face::mouth_open_ratio(t));
+  out.eye_error = std::abs(face::eye_open_ratio(r) - face::eye_open_ratio(t));
+  double sum = 0;
+  for (int i = 0; i < face::kLandmarkCount68; ++i) sum += cv::norm(r[i] - t[i]);
+  out.pose_error = static_cast<float>(sum / face::kLandmarkCount68 / face::inter_ocular_distance(t));
+  return out;
+}
+
+// Laughing and open-mouthed targets (mouth-open ratio 0.28–0.43) given closed- or half-open-mouthed
+// sources: the result's mouth opens like the target's. Measured (default / pre-issue-17 geometry):
+// mouth-open error 0.087 / 0.234, 0.038 / 0.117, 0.017 / 0.168, 0.002 / 0.091, 0.018 / 0.128 (mean
+// 0.032 / 0.148); eye-open error mean 0.05 / 0.09. Bounds: each ≤ 0.10 and mean ≤ 0.05 (the issue's
+// "within 0.05"; the worst, a 0.43 laugh, keeps 80 % of its opening), eyes mean ≤ 0.07.
+TEST(ClassicalSwapperRealism, KeepsTheTargetsOpenMouthAndEyes) {
+  const std::vector<SwapPair> pairs = {
+      {kAstronaut, {"dlib_faces/2008_001009.jpg", {183, 121}}},
+      {kTom, {"dlib_faces/2008_001009.jpg", {167, 255}}},
+      {kJesper2, {"dlib_faces/2008_002506.jpg", {268, 144}}},
+      {kSample3Right, {"photos/qt-logo.jpg", {618, 122}}},
+      {{"dlib_faces/bald_guys.jpg", {1141, 851}}, {"dlib_faces/2008_001009.jpg", {167, 255}}},
+  };
+  double mouth = 0, mouth_old = 0, eyes = 0;
+  for (const auto& pair : pairs) {
+    SCOPED_TRACE(pair.source.photo + " → " + pair.target.photo);
+    RealismRun now = measure_realism(pair, ClassicalGeometry::kTargetExpression);
+    RealismRun old = measure_realism(pair, ClassicalGeometry::kSourceExpression);
+    std::printf("[ expression ] mouth error %.3f (old %.3f), eye error %.3f\n", now.mouth_error, old.mouth_error,
+                now.eye_error);
+    EXPECT_LE(now.mouth_error, 0.10f);
+    mouth += now.mouth_error;
+    mouth_old += old.mouth_error;
+    eyes += now.eye_error;
   }
+  const double n = static_cast<double>(pairs.size());
+  EXPECT_LE(mouth / n, 0.05);
+  EXPECT_LE(eyes / n, 0.07);
+  EXPECT_LT(mouth, 0.5 * mouth_old) << "the old geometry copied the source's mouth";
+}
+
+// Tilted (roll 29–35°) and strongly turned (yaw −0.79 ≈ 50°) heads, as source or target: the result's
+// 68 points stay near the target's. Measured mean landmark error (default / pre-issue-17, IOD):
+// tilted source 0.052 / 0.072, tilted turned source 0.047 / 0.052, tilted target 0.117 / 0.126,
+// strongly turned source 0.053 / 0.122 (its warp folded: the repair is what fixes it). Bound 0.13
+// each (the 34-pair bench's mean is 0.063, its worst 0.17 on a laughing target turned 50°, where
+// dlib's own points on the target are unsure), and the turned source must beat the old geometry.
+TEST(ClassicalSwapperRealism, FollowsTiltedAndTurnedHeadsWithoutFolds) {
+  const FaceRef tilted{"photos/sample4.jpg", {722, 204}}, tilted_turned{"photos/sample4.jpg", {1326, 283}};
+  const FaceRef turned{"photos/sample4.jpg", {1035, 328}};
+  const std::vector<SwapPair> pairs = {
+      {tilted, kNewWave}, {tilted_turned, kAstronaut}, {kAstronaut, tilted}, {turned, kSample6Middle}};
+  for (const auto& pair : pairs) {
+    SCOPED_TRACE(pair.source.photo + " → " + pair.target.photo);
+    RealismRun now = measure_realism(pair, ClassicalGeometry::kTargetExpression);
+    std::printf("[ pose ] landmark error %.3f IOD\n", now.pose_error);
+    EXPECT_LE(now.pose_error, 0.13f);
+  }
+  RealismRun now = measure_realism(pairs.back(), ClassicalGeometry::kTargetExpression);
+  RealismRun old = measure_realism(pairs.back(), ClassicalGeometry::kSourceExpression);
+  EXPECT_LT(now.pose_error, 0.75f * old.pose_error);
 }
 
 TEST(ClassicalSwapper, RejectsInvalidInput) {

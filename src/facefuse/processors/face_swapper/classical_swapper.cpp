@@ -352,12 +352,23 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     src_points.insert(src_points.end(), ring_src.begin(), ring_src.end());
     dst_points.insert(dst_points.end(), ring_dst.begin(), ring_dst.end());
     const Similarity to_source = to_target.inverse();
-    const float w = static_cast<float>(region.width - 1), h = static_cast<float>(region.height - 1);
+    // The frame points enclose the region and every face point (a face cut by the frame border
+    // has landmarks outside the region): a frame point inside the face would make its triangles
+    // fold and pull the face's outline in when they are repaired.
+    float x0 = 0, y0 = 0, x1 = static_cast<float>(region.width - 1), y1 = static_cast<float>(region.height - 1);
+    for (const auto& p : dst_points) {
+      cv::Point2f r = to_target(src_points[&p - dst_points.data()]);
+      x0 = std::min({x0, p.x, r.x});
+      y0 = std::min({y0, p.y, r.y});
+      x1 = std::max({x1, p.x, r.x});
+      y1 = std::max({y1, p.y, r.y});
+    }
     const float pad = 0.1f * target_size;
-    for (cv::Point2f p : {cv::Point2f(0, 0), cv::Point2f(w / 2, 0), cv::Point2f(w, 0), cv::Point2f(w, h / 2),
-                          cv::Point2f(w, h), cv::Point2f(w / 2, h), cv::Point2f(0, h), cv::Point2f(0, h / 2)}) {
-      // Push the frame points a little outside the region so border pixels are inside a triangle.
-      cv::Point2f c(w / 2, h / 2), dir = p - c;
+    const cv::Point2f c((x0 + x1) / 2, (y0 + y1) / 2);
+    for (cv::Point2f p : {cv::Point2f(x0, y0), cv::Point2f(c.x, y0), cv::Point2f(x1, y0), cv::Point2f(x1, c.y),
+                          cv::Point2f(x1, y1), cv::Point2f(c.x, y1), cv::Point2f(x0, y1), cv::Point2f(x0, c.y)}) {
+      // Pushed a little further out so border pixels are inside a triangle.
+      cv::Point2f dir = p - c;
       float n = std::hypot(dir.x, dir.y);
       cv::Point2f q = n > 0 ? p + dir * (pad / n) : p;
       dst_points.push_back(q);
