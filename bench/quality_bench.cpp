@@ -19,6 +19,8 @@
 //
 //   facefuse_bench_quality TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE]
 //     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result crops per pair
+//   facefuse_bench_quality TESTDATA_DIR --video N     the talking-head clip, N frames: how the
+//                                                     result's mouth and eyes follow the target's
 //   facefuse_bench_quality TESTDATA_DIR --survey      every face of the test photos: size, yaw,
 //                                                     roll, mouth and eye opening (to pick pairs)
 #include <sys/utsname.h>
@@ -43,6 +45,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/media/image_io.h"
+#include "facefuse/media/video_reader.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
 
 using namespace facefuse;
@@ -299,22 +302,103 @@ struct Aggregate {
   }
 };
 
+double correlation(const std::vector<double>& a, const std::vector<double>& b) {
+  const double n = static_cast<double>(a.size());
+  double ma = 0, mb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ma += a[i] / n;
+    mb += b[i] / n;
+  }
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) * (a[i] - ma);
+    sbb += (b[i] - mb) * (b[i] - mb);
+  }
+  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
+}
+
+// The talking-head clip: every `step`-th frame's largest face swapped with a still source photo
+// (both geometries), the result re-analysed; prints how the result's mouth-open and eye-open
+// ratios follow the target's over time (Pearson correlation, and the result's range over the
+// target's: 5th–95th percentile spread).
+int video_check(const face::FaceAnalyser& analyser, const std::filesystem::path& root, int max_frames,
+                const FaceRef& source_ref) {
+  auto reader = media::VideoReader::open(root / "videos/talking_head.avi");
+  if (!reader) {
+    std::fprintf(stderr, "bench: %s\n", reader.status().to_string().c_str());
+    return 1;
+  }
+  Photos photos(analyser, root);
+  const Photo* source_photo = nullptr;
+  const face::Face* source_face = photos.pick(source_ref, &source_photo);
+  if (source_face == nullptr) return 1;
+  const processors::SwapSourceFace source{source_photo->image, *source_face};
+  std::vector<double> mouth_t, mouth_new, mouth_old, eye_t, eye_new, eye_old;
+  cv::Mat frame;
+  int64_t index = 0;
+  const int step = 2;
+  while (static_cast<int>(mouth_t.size()) < max_frames) {
+    auto more = (*reader)->read(frame, index);
+    if (!more || !*more) break;
+    if (index % step != 0) continue;
+    auto faces = analyser.analyse(frame);
+    if (!faces || faces->empty()) continue;
+    const face::Face& target = *face::largest_face(*faces);
+    double m[2] = {-1, -1}, e[2] = {-1, -1};
+    for (int variant = 0; variant < 2; ++variant) {
+      processors::ClassicalSwapOptions o;
+      if (variant == 0) o.geometry = processors::ClassicalGeometry::kSourceExpression;
+      cv::Mat result = frame.clone();
+      if (!processors::classical_swap(result, target, source, o).is_ok()) continue;
+      auto again = analyser.analyse(result);
+      if (!again || again->empty()) continue;
+      const face::Face& r = *face::largest_face(*again);
+      m[variant] = face::mouth_open_ratio(r.landmarks68);
+      e[variant] = face::eye_open_ratio(r.landmarks68);
+    }
+    if (m[0] < 0 || m[1] < 0) continue;
+    mouth_t.push_back(face::mouth_open_ratio(target.landmarks68));
+    eye_t.push_back(face::eye_open_ratio(target.landmarks68));
+    mouth_old.push_back(m[0]);
+    mouth_new.push_back(m[1]);
+    eye_old.push_back(e[0]);
+    eye_new.push_back(e[1]);
+  }
+  auto spread = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() * 95 / 100] - v[v.size() * 5 / 100];
+  };
+  std::printf("talking_head.avi, every %d. frame, %zu frames, source %s\n", step, mouth_t.size(), source_ref.photo);
+  std::printf("| variant | mouth-open correlation | mouth-open range × target | eye-open correlation | eye-open range × target |\n");
+  std::printf("|---|---|---|---|---|\n");
+  const double rt = spread(mouth_t), et = spread(eye_t);
+  std::printf("| baseline (pre-issue-17) | %.2f | %.2f | %.2f | %.2f |\n", correlation(mouth_t, mouth_old),
+              rt > 0 ? spread(mouth_old) / rt : 0.0, correlation(eye_t, eye_old), et > 0 ? spread(eye_old) / et : 0.0);
+  std::printf("| default | %.2f | %.2f | %.2f | %.2f |\n", correlation(mouth_t, mouth_new),
+              rt > 0 ? spread(mouth_new) / rt : 0.0, correlation(eye_t, eye_new), et > 0 ? spread(eye_new) / et : 0.0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] | --survey\n", argv[0]);
+    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] | --survey | --video N\n", argv[0]);
     return 2;
   }
   std::filesystem::path testdata = argv[1];
   size_t max_pairs = pairs().size();
   std::string markdown, save_dir;
   bool do_survey = false;
+  int video_frames = 0;
   size_t first_pair = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--survey") {
       do_survey = true;
+    } else if (a == "--video" && i + 1 < argc) {
+      video_frames = std::max(2, std::atoi(argv[++i]));
     } else if (a == "--pairs" && i + 1 < argc) {
       max_pairs = static_cast<size_t>(std::max(1, std::atoi(argv[++i])));
     } else if (a == "--first" && i + 1 < argc) {
@@ -338,6 +422,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (do_survey) return survey(**analyser, testdata);
+  if (video_frames > 0) {
+    // Two still sources: a smile with the teeth showing and a closed mouth.
+    for (const FaceRef& ref : {FaceRef{"photos/astronaut.png", {224, 125}}, FaceRef{"photos/sample6.jpg", {1278, 486}}}) {
+      if (int rc = video_check(**analyser, testdata, video_frames, ref); rc != 0) return rc;
+    }
+    return 0;
+  }
 
   utsname uts{};
   uname(&uts);

@@ -35,6 +35,7 @@ constexpr float kAnalysisFaceSize = 64.0f;  // px: skin analysis runs with the f
 constexpr float kForeheadStart = 0.02f;   // skin-gated forehead band starts this × chin-to-brow above the brows
 constexpr float kForeheadGateBlur = 0.03f;  // sigma of the forehead gate, × face size
 constexpr float kOpenMouthRatio = 0.05f;    // target mouth-open ratio above which its inner mouth is kept
+constexpr float kOpenSourceMouthRatio = 0.10f;  // source mouth-open ratio above which the target's whole mouth is kept
 constexpr float kInnerMouthFeather = 0.008f;  // sigma of the kept inner mouth's edge, × face size
 
 // 68-point left/right permutation: index i of the mirrored face is index kMirror68[i] of the original.
@@ -146,8 +147,9 @@ Similarity apply_target_expression(Landmarks68& dst, const Landmarks68& target) 
 // a swapped face whose lips open like the target's must show what is behind them, and the
 // source has nothing there (its mouth may be closed). Feathered by kInnerMouthFeather × face size.
 void paste_target_inner_mouth(cv::Mat& fg8, const cv::Rect& work, const cv::Mat& target_region,
-                              const Landmarks68& dst, const Similarity& mouth_to_dst, float face_size) {
-  std::vector<cv::Point2f> lips(dst.begin() + 60, dst.end());
+                              const Landmarks68& dst, const Similarity& mouth_to_dst, float face_size,
+                              bool whole_mouth) {
+  std::vector<cv::Point2f> lips(dst.begin() + (whole_mouth ? 48 : 60), dst.begin() + (whole_mouth ? 60 : 68));
   const float sigma = kInnerMouthFeather * face_size;
   const int pad = static_cast<int>(std::ceil(3.0f * sigma)) + 1;
   cv::Rect box = cv::boundingRect(lips);
@@ -566,8 +568,11 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       }
     }
   }
-  if (target_expression && face::mouth_open_ratio(target_local) > kOpenMouthRatio) {
-    paste_target_inner_mouth(fg8, work, target_region, dst, mouth_to_dst, target_size);
+  // A source whose own mouth is open (teeth showing) has nothing that can close: its teeth would
+  // show between any lips. Then the target's whole mouth (lips too) is kept.
+  const bool source_mouth_open = face::mouth_open_ratio(src.points) > kOpenSourceMouthRatio;
+  if (target_expression && (source_mouth_open || face::mouth_open_ratio(target_local) > kOpenMouthRatio)) {
+    paste_target_inner_mouth(fg8, work, target_region, dst, mouth_to_dst, target_size, source_mouth_open);
   }
 
   lap(&ClassicalSwapTimings::mask_ms);

@@ -10,14 +10,17 @@
 // Steps, all on the target's face region (mask outline's box + 25 % of the face size):
 //   1. source mirrored when the two faces look opposite ways (estimate_yaw);
 //   2. destination landmarks = source landmarks placed by the inner-face similarity, pulled toward
-//      the target's by `morph`; Delaunay triangles (cv::Subdiv2D) over them plus a ring around the
-//      face and the region's corners give a piecewise-affine sampling map (one cv::remap);
+//      the target's by `morph`; then the target's expression (ClassicalGeometry): its eyelids
+//      around the source's eye corners, its whole mouth; Delaunay triangles (cv::Subdiv2D) over
+//      them plus a ring around the face and frame points enclosing it give a piecewise-affine
+//      sampling map (one cv::remap) that never folds (face/fold_free_warp.h);
 //   3. mask = hull of the warped jaw + raised brows (and the target's raised brows), only where the
 //      source has pixels, eroded and feathered by fractions of the face size (face_mask.h); on the
 //      forehead, temples and upper cheeks it keeps only pixels that are skin in both faces (so
 //      neither face's hair is pasted as a patch); optional inner-mouth cut-out;
 //   4. colour: L*a*b* mean/std transfer inside the mask, then a smooth local lighting gain (the
-//      target's shading and coloured light, measured on skin only);
+//      target's shading and coloured light, measured on skin only); an open target mouth keeps
+//      its own inner mouth (teeth, tongue);
 //   5. multi-band (Laplacian pyramid) or Poisson blend, then out = frame·(1 − m) + swapped·m with
 //      m = mask · blend.
 //
