@@ -6,7 +6,7 @@ CACHE ?= $(or $(FACEFUSE_CACHE),$(HOME)/.cache/facefuse)
 PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
-.PHONY: setup build serve demo test test-fast examples bench bench-quality bench-service clean
+.PHONY: setup build install serve demo test test-fast examples bench bench-quality bench-service clean
 
 setup:
 	scripts/setup
@@ -14,6 +14,12 @@ setup:
 build: setup
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
+
+# A relocatable tree for every user: bin/facefuse, lib/facefuse/libonnxruntime.so.1 (RUNPATH
+# $ORIGIN/../lib/facefuse), share/facefuse/models (docs/service.md "Installing").
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # The service on embedded defaults (SQLite + files under ~/.local/share/facefuse/service): open
 # http://127.0.0.1:8080/ to upload a face and a target and watch the job. Loopback only, so no API

@@ -1,6 +1,12 @@
 // The ONNX Runtime wrapper on the real BlazeFace model installed by setup.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -103,6 +109,54 @@ TEST(ModelCatalog, ListsTheDefaultsWithLicencesAndFindsThemInstalled) {
   std::ofstream(empty / "blazeface_back_256.onnx").close();
   EXPECT_EQ(inference::model_state(**inference::find_model("blazeface_back_256"), empty.path()),
             inference::ModelState::kCorrupt);
+}
+
+// Issue 11: running out of memory was reported as a bad model (exit 2, never retried). Under an
+// address-space limit just above what the process already uses, loading a 22 MB model fails in
+// ORT's allocator; that must come back as a resource failure (kUnavailable: retried by the
+// service, CLI exit 1) that says "out of memory". Runs in a forked child so the limit stays there.
+TEST(OnnxSession, OutOfMemoryIsAResourceFailureNotABadModel) {
+  const auto model = models_dir() / "dlib_face_recognition_resnet.onnx";
+  ASSERT_TRUE(std::filesystem::exists(model));
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    const rlim_t limit = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (8u << 20);
+    const rlimit rl{limit, limit};
+    setrlimit(RLIMIT_AS, &rl);
+    inference::SessionOptions options;
+    options.intra_op_threads = 1;  // no thread pool: the failure is the model's memory, not a thread stack
+    // Memory freed by earlier tests in this process can hold a session or two within the limit;
+    // sessions kept open soon need fresh address space, which the limit refuses.
+    std::vector<std::shared_ptr<inference::OnnxSession>> kept;
+    std::string report = "ok";
+    for (int i = 0; i < 64; ++i) {
+      auto session = inference::OnnxSession::open(model, options);
+      if (!session) {
+        report = std::string(status_code_name(session.status().code())) + "|" + session.status().message();
+        break;
+      }
+      kept.push_back(*session);
+    }
+    if (write(fds[1], report.data(), report.size()) < 0) _exit(2);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string report;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof(buffer))) > 0;) report.append(buffer, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died instead of reporting: signal " << WTERMSIG(status);
+  ASSERT_NE(report, "ok") << "64 sessions loaded within the limit: the test needs a smaller margin";
+  EXPECT_EQ(report.substr(0, report.find('|')), "unavailable") << report;
+  EXPECT_NE(report.find("out of memory while loading model"), std::string::npos) << report;
 }
 
 }  // namespace

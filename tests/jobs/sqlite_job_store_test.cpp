@@ -396,5 +396,96 @@ TEST_F(SqliteJobStoreTest, IdempotentReplayIsAnsweredEvenAtTheQuota) {
   EXPECT_EQ(replay->job.id, "job_a") << "a client's retry of a submit that went through is not a new job";
 }
 
+// Issue 11 item 4: a task that kills every worker holding it (an input that crashes the decoder)
+// used to be reclaimed forever — attempts 5 with a limit of 3 — taking down each restarted server.
+TEST_F(SqliteJobStoreTest, ExpiredLeasesCountAsAttemptsAndTheCapFailsTheJobAsCrashedWorker) {
+  create("job_v", video_tasks(2), "t1", "", 20);
+  create("job_b", {{TaskKind::kImage}});
+  constexpr int kMaxAttempts = 3;
+  int64_t poisoned = 0;
+  for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
+    auto lease = store_->claim_task("w" + std::to_string(attempt), kExpiredLeaseMs, kMaxAttempts);  // dies at once
+    ASSERT_TRUE(lease.is_ok() && lease->has_value());
+    EXPECT_EQ((*lease)->task.attempts, attempt);
+    if (attempt == 1) poisoned = (*lease)->task.id;
+    EXPECT_EQ((*lease)->task.id, poisoned) << "the oldest task is reclaimed while it has attempts left";
+  }
+  // The next claim must not hand out the poisonous chunk a fourth time: its job fails and the
+  // worker gets the next job's task instead.
+  auto next = store_->claim_task("w4", kLongLeaseMs, kMaxAttempts);
+  ASSERT_TRUE(next.is_ok() && next->has_value()) << next.status().to_string();
+  EXPECT_EQ((*next)->task.job_id, "job_b");
+
+  Job failed = *store_->get_job("job_v");
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.error_code, "crashed_worker");
+  EXPECT_NE(failed.error_message.find("chunk 0 task was attempted 3 times"), std::string::npos) << failed.error_message;
+  ASSERT_EQ(failed.tasks.size(), 3u);
+  EXPECT_EQ(failed.tasks[0].state, TaskState::kFailed);
+  EXPECT_EQ(failed.tasks[0].attempts, 3);
+  EXPECT_EQ(failed.tasks[1].state, TaskState::kCancelled);
+  EXPECT_EQ(failed.tasks[2].state, TaskState::kCancelled);
+  EXPECT_NE(store_->job_tasks("job_v")->front().last_error.find("crashed_worker"), std::string::npos);
+  // Clients see the reason and the attempts per task.
+  nlohmann::json json = job_to_json(failed);
+  EXPECT_EQ(json["error"]["error"], "crashed_worker");
+  EXPECT_EQ(json["tasks"][0]["attempts"], 3);
+  EXPECT_EQ(json["tasks"][0]["kind"], "chunk");
+  EXPECT_EQ(json["tasks"][2]["kind"], "merge");
+  // The failure is an event like any other terminal state.
+  auto events = store_->events_since("job_v", 0, 100);
+  ASSERT_TRUE(events.is_ok());
+  EXPECT_EQ(events->back().data["status"], "failed");
+}
+
+TEST_F(SqliteJobStoreTest, AttemptCapAlsoAppliesWhenNothingElseIsClaimable) {
+  create("job_a", {{TaskKind::kImage}});
+  claim("w1", kExpiredLeaseMs);
+  EXPECT_TRUE(store_->claim_task("w2", kExpiredLeaseMs, 2).is_ok());
+  auto none = store_->claim_task("w3", kLongLeaseMs, 2);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(state_of("job_a"), JobState::kFailed) << "the job's failure must be committed even with nothing claimed";
+  EXPECT_EQ(store_->get_job("job_a")->tasks.at(0).attempts, 2);
+}
+
+TEST_F(SqliteJobStoreTest, GetJobListsAttemptsPerTaskButListsDoNot) {
+  create("job_v", video_tasks(2), "t1", "", 20);
+  claim("w1", kExpiredLeaseMs);
+  claim("w2");
+  Job job = *store_->get_job("job_v");
+  ASSERT_EQ(job.tasks.size(), 3u);
+  EXPECT_EQ(job.tasks[0].attempts, 2);
+  EXPECT_EQ(job.tasks[0].state, TaskState::kLeased);
+  EXPECT_EQ(job.tasks[1].attempts, 0);
+  EXPECT_EQ(job.tasks[2].state, TaskState::kBlocked);
+  EXPECT_EQ(job_to_json(job)["tasks"].size(), 3u);
+  auto page = store_->list_jobs("t1", std::nullopt, 10, "");
+  ASSERT_TRUE(page.is_ok());
+  EXPECT_FALSE(job_to_json(page->jobs.at(0)).contains("tasks")) << "lists stay one row per job";
+}
+
+TEST(SqliteJobStorePath, OverSqlitesLimitSaysWhyAndHowToFixIt) {
+  testing::TempDir dir;
+  std::filesystem::path deep = dir.path();
+  while (deep.string().size() < kSqliteMaxPathBytes) deep /= std::string(100, 'd');
+  auto opened = open_sqlite_job_store(deep / "jobs.db");
+  ASSERT_FALSE(opened.is_ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(opened.status().message().find("SQLite opens paths of at most 504 bytes"), std::string::npos)
+      << opened.status().message();
+  EXPECT_NE(opened.status().message().find("shorter path"), std::string::npos);
+  // A path of exactly the limit still opens.
+  std::filesystem::path fits = dir.path();
+  size_t need = kSqliteMaxPathBytes - (fits / "jobs.db").string().size();  // bytes of "/name/name..."
+  while (need > 0) {
+    const size_t n = need > 150 ? 100 : need - 1;
+    fits /= std::string(n, 'f');
+    need -= n + 1;
+  }
+  ASSERT_EQ((fits / "jobs.db").string().size(), kSqliteMaxPathBytes);
+  EXPECT_TRUE(open_sqlite_job_store(fits / "jobs.db").is_ok()) << (fits / "jobs.db").string().size();
+}
+
 }  // namespace
 }  // namespace facefuse::jobs

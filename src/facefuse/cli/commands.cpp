@@ -43,9 +43,11 @@ struct GlobalFlags {
   int execution_thread_count = 0;
 };
 
-// Ctrl-C / SIGTERM during `run` cancel the job at the next frame: temporary files are removed
-// and no output is written. A second signal ends the process at once.
+// Ctrl-C / SIGTERM / SIGHUP (closed terminal, dropped SSH session) during `run` cancel the job at
+// the next frame: temporary files are removed and no output is written. A second signal ends the
+// process at once. SIGPIPE is ignored for the whole process (main.cpp).
 pipeline::CancelToken* g_cancel_target = nullptr;
+constexpr int kCancelSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
 extern "C" void cancel_job_on_signal(int signal_number) {
   if (g_cancel_target != nullptr) {
@@ -60,12 +62,10 @@ class CancelOnSignal {
  public:
   explicit CancelOnSignal(pipeline::CancelToken& token) {
     g_cancel_target = &token;
-    std::signal(SIGINT, cancel_job_on_signal);
-    std::signal(SIGTERM, cancel_job_on_signal);
+    for (int s : kCancelSignals) std::signal(s, cancel_job_on_signal);
   }
   ~CancelOnSignal() {
-    std::signal(SIGINT, SIG_DFL);
-    std::signal(SIGTERM, SIG_DFL);
+    for (int s : kCancelSignals) std::signal(s, SIG_DFL);
     g_cancel_target = nullptr;
   }
 };
@@ -327,6 +327,9 @@ int run_models_download(const GlobalFlags& g, const DownloadFlags& flags) {
   auto ids = flags.all_defaults ? inference::embedded_model_catalog().download_defaults : flags.ids;
   auto models = resolve_model_ids(ids, /*downloadable_only=*/true);
   if (!models) return kExitBadInput;
+  // Downloads land in a directory of the user's own, never in another user's or a shared writable
+  // one (a planted model file would run in every later job).
+  if (auto s = check_private_directory(g.models_dir, "models directory"); !s.is_ok()) return report_failure(s);
   inference::DownloadOptions options;
   options.base_url = flags.models_url;
   options.force = flags.force;
@@ -506,6 +509,12 @@ int run_cli(int argc, char** argv) {
   }
 
   if (auto s = init_logging(global.log_level, global.log_json); !s.is_ok()) return report_failure(s);
+  // An installed tree's default models (share/facefuse/models) are read-only: downloads without an
+  // explicit --models-dir go to the user's own models directory instead.
+  if (models_download->parsed() && app.get_option("--models-dir")->count() == 0 &&
+      env_or("FACEFUSE_MODELS_DIR", "").empty()) {
+    global.models_dir = user_models_dir().string();
+  }
   auto so = session_options(global);
   if (!so) return report_failure(so.status());
 

@@ -9,7 +9,9 @@ namespace facefuse::cli {
 
 CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   auto& o = flags.options;
-  o.data_dir = facefuse_home() / "service";
+  // Empty when there is no home directory at all: serve then refuses, saying to set HOME or --data.
+  const auto home = facefuse_home();
+  o.data_dir = home.empty() ? home : home / "service";
   auto* serve = app.add_subcommand("serve", "Run the job service: REST API, WebSocket progress, web page and "
                                             "in-process workers on a SQLite store and local file storage");
   serve->add_option("--listen", o.listen, "address to listen on, HOST:PORT (port 0 picks a free one)")

@@ -1,7 +1,17 @@
 #include "facefuse/core/paths.h"
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
 
 namespace facefuse {
 
@@ -10,18 +20,106 @@ std::string env_or(const char* name, const std::string& fallback) {
   return (v != nullptr && *v != '\0') ? std::string(v) : fallback;
 }
 
-static std::filesystem::path user_home() { return env_or("HOME", "/tmp"); }
+std::filesystem::path user_home() {
+  if (std::string home = env_or("HOME", ""); !home.empty()) return home;
+  // getpwuid_r: reentrant; the buffer size hint may be -1 (no limit known).
+  long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buffer(hint > 0 ? static_cast<size_t>(hint) : 16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  if (getpwuid_r(geteuid(), &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) return {};
+  if (found->pw_dir == nullptr || found->pw_dir[0] != '/') return {};
+  return found->pw_dir;
+}
+
+namespace {
+// `home`/`suffix`, or empty when the home is unknown (never a relative path).
+std::filesystem::path under_home(const char* suffix) {
+  const auto home = user_home();
+  return home.empty() ? std::filesystem::path() : home / suffix;
+}
+}  // namespace
 
 std::filesystem::path facefuse_home() {
-  return env_or("FACEFUSE_HOME", (user_home() / ".local/share/facefuse").string());
+  if (std::string v = env_or("FACEFUSE_HOME", ""); !v.empty()) return v;
+  return under_home(".local/share/facefuse");
+}
+
+std::filesystem::path user_models_dir() {
+  if (std::string v = env_or("FACEFUSE_MODELS_DIR", ""); !v.empty()) return v;
+  const auto home = facefuse_home();
+  return home.empty() ? home : home / "models";
+}
+
+std::filesystem::path installed_models_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec || exe.parent_path().filename() != "bin") return {};
+  const auto dir = exe.parent_path().parent_path() / "share" / "facefuse" / "models";
+  return std::filesystem::is_directory(dir, ec) ? dir : std::filesystem::path();
 }
 
 std::filesystem::path default_models_dir() {
-  return env_or("FACEFUSE_MODELS_DIR", (facefuse_home() / "models").string());
+  const auto user = user_models_dir();
+  if (!env_or("FACEFUSE_MODELS_DIR", "").empty()) return user;
+  std::error_code ec;
+  if (!user.empty() && std::filesystem::exists(user, ec)) return user;
+  const auto installed = installed_models_dir();
+  return installed.empty() ? user : installed;
 }
 
 std::filesystem::path facefuse_cache() {
-  return env_or("FACEFUSE_CACHE", (user_home() / ".cache/facefuse").string());
+  if (std::string v = env_or("FACEFUSE_CACHE", ""); !v.empty()) return v;
+  return under_home(".cache/facefuse");
+}
+
+std::string errno_text(int error_number) {
+  return fmt::format("{} (errno {})", std::generic_category().message(error_number), error_number);
+}
+
+Status check_private_directory(const std::filesystem::path& dir, const std::string& what) {
+  if (dir.empty()) {
+    return failed_precondition(fmt::format("no {} given and no home directory to put it in: HOME is unset and user id "
+                                           "{} has no home in the passwd database; set HOME or FACEFUSE_HOME, or "
+                                           "pass the directory explicitly",
+                                           what, geteuid()));
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      return failed_precondition(fmt::format("cannot use {} {}: {}", what, dir.string(), errno_text(errno)));
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir.parent_path().empty() ? "." : dir.parent_path(), ec);
+    if (ec) {
+      return failed_precondition(fmt::format("cannot create the parent of {} {}: {}", what, dir.string(),
+                                             errno_text(ec.value())));
+    }
+    // 0700: uploads, outputs and keys are the user's alone (umask can only narrow it further).
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return failed_precondition(fmt::format("cannot create {} {}: {}", what, dir.string(), errno_text(errno)));
+    }
+    if (::stat(dir.c_str(), &st) != 0) {
+      return failed_precondition(fmt::format("cannot use {} {}: {}", what, dir.string(), errno_text(errno)));
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return failed_precondition(fmt::format("{} {} exists but is not a directory: remove it or choose another path",
+                                           what, dir.string()));
+  }
+  if (st.st_uid != geteuid()) {
+    return failed_precondition(fmt::format("refusing {} {}: it is owned by user id {}, not by the user running facefuse "
+                                           "(id {}); someone else may read or plant files there. Use a directory "
+                                           "you own (chown it, or pass another path)",
+                                           what, dir.string(), st.st_uid, geteuid()));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return failed_precondition(fmt::format("refusing {} {}: its mode {:04o} lets {} write into it; run `chmod go-w {}` "
+                                           "(or 700) or choose another directory",
+                                           what, dir.string(), st.st_mode & 07777,
+                                           (st.st_mode & S_IWOTH) != 0 ? "every user" : "its group", dir.string()));
+  }
+  return Status::ok();
 }
 
 }  // namespace facefuse

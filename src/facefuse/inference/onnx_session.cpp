@@ -4,11 +4,16 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <mutex>
+#include <new>
 #include <numeric>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include "facefuse/core/cpu_budget.h"
+#include "facefuse/core/out_of_memory.h"
 
 namespace facefuse::inference {
 
@@ -56,8 +61,25 @@ std::filesystem::path onnxruntime_library_dir() {
 
 // ORT requires one Env per process; it holds only the logging setup and thread pools, never
 // per-job state, so sharing it does not break job isolation.
+//
+// Telemetry: the ORT 1.29 build we ship (scripts/setup) starts Microsoft's 1DS telemetry when the
+// Env is created: it writes $TMPDIR/mat-debug-<pid>.log (never removed), $TMPDIR/.ses, a device
+// id and an SQLite event store (executable path, OS) under ~/.cache/Microsoft/DeveloperTools/
+// .onnxruntime/, and `:memory:.ses` in the working directory when that cache is unwritable.
+// DisableTelemetryEvents() does not stop any of it (it only gates later ETW-style events) and
+// ORT_TELEMETRY_DISABLED is not a variable this build reads; the switch it does read, at Env
+// creation, is ORT_DISABLE_TELEMETRY=1 (found with strings/strace, docs/architecture.md). So it is
+// forced here, before the Env exists; tests/cli/environment_test.cpp (NoStrayFiles) checks that a run and a
+// detect leave nothing in HOME, TMPDIR or the working directory.
 Ort::Env& ort_env() {
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "facefuse");
+  static Ort::Env env = [] {
+    // setenv before the Env: the first session is opened before any worker thread reads the
+    // environment (serve and run open their models up front).
+    ::setenv("ORT_DISABLE_TELEMETRY", "1", 1);
+    Ort::Env e(ORT_LOGGING_LEVEL_ERROR, "facefuse");
+    e.DisableTelemetryEvents();
+    return e;
+  }();
   return env;
 }
 
@@ -149,7 +171,8 @@ Result<std::shared_ptr<OnnxSession>> OnnxSession::open(const std::filesystem::pa
   try {
     Ort::SessionOptions so;
     so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    if (options.intra_op_threads > 0) so.SetIntraOpNumThreads(options.intra_op_threads);
+    // ORT's default (one thread per core of the host) ignores affinity and cgroup quotas.
+    so.SetIntraOpNumThreads(options.intra_op_threads > 0 ? options.intra_op_threads : available_cpus());
     so.SetInterOpNumThreads(1);
     if (options.provider != ExecutionProvider::kCpu) {
       FF_RETURN_IF_ERROR(check_execution_provider_available(options.provider));
@@ -168,7 +191,10 @@ Result<std::shared_ptr<OnnxSession>> OnnxSession::open(const std::filesystem::pa
     impl->inputs = read_infos(*impl->session, true);
     impl->outputs = read_infos(*impl->session, false);
   } catch (const Ort::Exception& e) {
+    if (is_out_of_memory_text(e.what())) return out_of_memory(fmt::format("loading model {}", model_path.string()));
     return invalid_argument(fmt::format("cannot load model {}: {}", model_path.string(), e.what()));
+  } catch (const std::bad_alloc&) {
+    return out_of_memory(fmt::format("loading model {}", model_path.string()));
   }
   for (auto& i : impl->inputs) impl->input_names.push_back(i.name.c_str());
   for (auto& o : impl->outputs) impl->output_names.push_back(o.name.c_str());
@@ -258,7 +284,10 @@ Result<std::vector<Tensor>> OnnxSession::run(const std::vector<Tensor>& inputs) 
     }
     return result;
   } catch (const Ort::Exception& e) {
+    if (is_out_of_memory_text(e.what())) return out_of_memory(fmt::format("running {}", impl_->path.filename().string()));
     return internal_error(fmt::format("inference with {} failed: {}", impl_->path.filename().string(), e.what()));
+  } catch (const std::bad_alloc&) {
+    return out_of_memory(fmt::format("running {}", impl_->path.filename().string()));
   }
 }
 

@@ -28,7 +28,7 @@ Status check_execution_provider_available(ExecutionProvider provider);
 struct SessionOptions {
   ExecutionProvider provider = ExecutionProvider::kCpu;
   int device_id = 0;
-  // Threads ORT may use inside one Run (0 = ORT's default: one per physical core).
+  // Threads ORT may use inside one Run (0 = available_cpus(): affinity and cgroup quota honoured).
   int intra_op_threads = 0;
 };
 

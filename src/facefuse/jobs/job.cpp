@@ -82,6 +82,14 @@ nlohmann::json job_to_json(const Job& job) {
                                        : nlohmann::json{{"error", job.error_code}, {"message", job.error_message}}},
   };
   if (job.cancel_requested && !is_terminal(job.state)) out["cancel_requested"] = true;
+  if (!job.tasks.empty()) {
+    nlohmann::json tasks = nlohmann::json::array();
+    for (const auto& t : job.tasks) {
+      tasks.push_back({{"kind", task_kind_name(t.kind)}, {"index", t.chunk_index}, {"state", task_state_name(t.state)},
+                       {"attempts", t.attempts}});
+    }
+    out["tasks"] = std::move(tasks);
+  }
   return out;
 }
 

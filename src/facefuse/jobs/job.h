@@ -24,6 +24,23 @@ inline bool is_terminal(JobState s) {
   return s == JobState::kCompleted || s == JobState::kFailed || s == JobState::kCancelled;
 }
 
+enum class TaskKind { kImage, kChunk, kMerge };
+const char* task_kind_name(TaskKind kind);
+
+// blocked: waits for other tasks (the merge waits for every chunk); leased: a worker holds it
+// until lease_expires_at_ms; an expired lease is claimable again.
+enum class TaskState { kBlocked, kPending, kLeased, kDone, kFailed, kCancelled };
+const char* task_state_name(TaskState state);
+
+// One task as a client sees it in GET /jobs/{id}: how often it was claimed (a count that keeps
+// climbing means workers keep dying on it; see JobStore::claim_task's attempt cap).
+struct TaskAttempts {
+  TaskKind kind = TaskKind::kImage;
+  int chunk_index = 0;
+  TaskState state = TaskState::kPending;
+  int attempts = 0;
+};
+
 struct Job {
   std::string id;
   std::string tenant;
@@ -43,15 +60,10 @@ struct Job {
   bool cached = false;
   bool cancel_requested = false;
   int64_t created_at_ms = 0, updated_at_ms = 0, started_at_ms = 0, finished_at_ms = 0;  // Unix ms; 0 = not yet
+  // Filled by JobStore::get_job only (the detail view); empty in lists, events and webhooks' other
+  // paths, where job_to_json then leaves "tasks" out.
+  std::vector<TaskAttempts> tasks;
 };
-
-enum class TaskKind { kImage, kChunk, kMerge };
-const char* task_kind_name(TaskKind kind);
-
-// blocked: waits for other tasks (the merge waits for every chunk); leased: a worker holds it
-// until lease_expires_at_ms; an expired lease is claimable again.
-enum class TaskState { kBlocked, kPending, kLeased, kDone, kFailed, kCancelled };
-const char* task_state_name(TaskState state);
 
 struct Task {
   int64_t id = 0;

@@ -8,6 +8,12 @@
 // return kFailedPrecondition when the caller no longer holds it; the caller must then drop its
 // result (another worker redoes or has redone the task).
 //
+// Attempts: every claim counts one attempt, whether the task was pending or its lease had expired
+// (a worker that died holding it — possibly killed by the task itself, e.g. an input that crashes
+// the decoder). An expired lease on a task that already used max_attempts is not handed out
+// again: the task fails and its job fails with error code kCrashedWorkerError ("crashed_worker"),
+// so one poisonous input cannot take down every worker that touches it, forever.
+//
 // Threading: implementations are safe to call from several threads.
 #pragma once
 
@@ -72,6 +78,9 @@ struct RetryPolicy {
   int64_t max_backoff_ms = 30000;
 };
 
+// Job error code of a job whose task exhausted its attempts by crashing (expired leases).
+inline constexpr const char* kCrashedWorkerError = "crashed_worker";
+
 struct ApiKeyRecord {
   std::string id;      // public key id (the part of the key before the secret)
   std::string tenant;
@@ -110,7 +119,7 @@ class JobStore {
   // SELECT ... FOR UPDATE on a per-tenant row): a plain READ COMMITTED count + insert is not enough.
   // A job created already completed (a cache hit) uses no worker and is never refused.
   virtual Result<CreatedJob> create_job(const NewJob& job) = 0;
-  // kNotFound when missing.
+  // kNotFound when missing. Fills Job::tasks (kind, index, state, attempts per task, by task id).
   virtual Result<Job> get_job(const std::string& job_id) = 0;
   // Newest first; `cursor` is next_cursor of the previous page (empty for the first).
   virtual Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
@@ -120,8 +129,14 @@ class JobStore {
   virtual Result<std::vector<Task>> job_tasks(const std::string& job_id) = 0;
 
   // Leases the oldest claimable task (pending and due, or leased with an expired lease) of a
-  // non-terminal job; its job turns processing. attempts is incremented.
-  virtual Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms) = 0;
+  // non-terminal job; its job turns processing. attempts is incremented. Contract for every store:
+  // in the same transaction, a task whose lease expired with attempts >= max_attempts is set
+  // failed (last_error says why), its job's other tasks cancelled and the job failed with
+  // error_code kCrashedWorkerError and a message naming the task and the attempt count (plus a
+  // "state" event); the search then goes on to the next claimable task. On PostgreSQL the
+  // selection must lock the row (FOR UPDATE SKIP LOCKED) before this check.
+  virtual Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms,
+                                                  int max_attempts = RetryPolicy{}.max_attempts) = 0;
   // Extends the lease. Returns true when the job was cancelled (or otherwise ended) meanwhile,
   // so the worker should stop at the next frame.
   virtual Result<bool> heartbeat(int64_t task_id, const std::string& owner, int64_t lease_ms) = 0;
@@ -161,7 +176,9 @@ class JobStore {
 };
 
 // Opens (creating and migrating) the SQLite store at `path`: WAL journal, a busy timeout, schema
-// version checked.
+// version checked. A path longer than SQLite accepts (kSqliteMaxPathBytes) is kInvalidArgument
+// saying so, instead of SQLite's bare "unable to open database file".
+inline constexpr size_t kSqliteMaxPathBytes = 504;  // unix VFS MAX_PATHNAME 512 − "-journal" (8)
 Result<std::unique_ptr<JobStore>> open_sqlite_job_store(const std::filesystem::path& path);
 
 }  // namespace facefuse::jobs

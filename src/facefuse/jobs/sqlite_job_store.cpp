@@ -260,7 +260,16 @@ class SqliteJobStore final : public JobStore {
   }
 
   Result<Job> get_job(const std::string& job_id) override {
-    return guarded_result<Job>("read job", [&]() { return load_job(job_id); });
+    return guarded_result<Job>("read job", [&]() -> Result<Job> {
+      FF_ASSIGN_OR_RETURN(Job job, load_job(job_id));
+      SQLite::Statement q(db_, "SELECT kind, chunk_index, state, attempts FROM tasks WHERE job_id = ? ORDER BY id");
+      q.bind(1, job_id);
+      while (q.executeStep()) {
+        job.tasks.push_back({parse_task_kind(q.getColumn(0).getString()), q.getColumn(1).getInt(),
+                             parse_task_state(q.getColumn(2).getString()), q.getColumn(3).getInt()});
+      }
+      return job;
+    });
   }
 
   Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
@@ -321,19 +330,38 @@ class SqliteJobStore final : public JobStore {
     });
   }
 
-  Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms) override {
+  Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms, int max_attempts) override {
     return guarded_result<std::optional<Lease>>("claim a task", [&]() -> Result<std::optional<Lease>> {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       int64_t now = now_ms();
-      SQLite::Statement q(db_, fmt::format(
-          "SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id "
-          "WHERE j.state IN ('pending', 'processing') AND j.cancel_requested = 0 AND "
-          "((t.state = 'pending' AND t.not_before <= ?) OR (t.state = 'leased' AND t.lease_expires_at < ?)) "
-          "ORDER BY j.seq, t.id LIMIT 1"));
-      q.bind(1, now);
-      q.bind(2, now);
-      if (!q.executeStep()) return std::optional<Lease>();
-      int64_t task_id = q.getColumn(0).getInt64();
+      int64_t task_id = 0;
+      while (true) {
+        SQLite::Statement q(db_,
+            "SELECT t.id, t.state, t.attempts FROM tasks t JOIN jobs j ON j.id = t.job_id "
+            "WHERE j.state IN ('pending', 'processing') AND j.cancel_requested = 0 AND "
+            "((t.state = 'pending' AND t.not_before <= ?) OR (t.state = 'leased' AND t.lease_expires_at < ?)) "
+            "ORDER BY j.seq, t.id LIMIT 1");
+        q.bind(1, now);
+        q.bind(2, now);
+        if (!q.executeStep()) {
+          tx.commit();  // keeps the jobs failed below, if any
+          return std::optional<Lease>();
+        }
+        task_id = q.getColumn(0).getInt64();
+        const bool expired = q.getColumn(1).getString() == "leased";
+        const int attempts = q.getColumn(2).getInt();
+        if (!expired || attempts < max_attempts) break;
+        // Every worker that held it stopped without a word (crashed, OOM-killed, SIGKILL): give up.
+        Task task = load_task(task_id);
+        const std::string what = task.kind == TaskKind::kChunk ? fmt::format("chunk {}", task.chunk_index)
+                                                               : std::string(task_kind_name(task.kind));
+        fail_job_with_task(task, kCrashedWorkerError,
+                           fmt::format("the {} task was attempted {} times and each worker stopped while holding it "
+                                       "(crashed or was killed, possibly by this input); not retried again",
+                                       what, attempts),
+                           fmt::format("{}: lease expired on attempt {} of {}", kCrashedWorkerError, attempts,
+                                       max_attempts));
+      }
       SQLite::Statement up(db_, "UPDATE tasks SET state = 'leased', lease_owner = ?, lease_expires_at = ?, "
                                 "attempts = attempts + 1, frames_done = 0 WHERE id = ?");
       up.bind(1, owner);
@@ -437,21 +465,7 @@ class SqliteJobStore final : public JobStore {
         append_event(task.job_id, "retry", {{"attempt", task.attempts}, {"retry_in_seconds", backoff / 1000.0},
                                             {"message", error.message()}});
       } else {
-        set_task_state(task_id, TaskState::kFailed, error.to_string());
-        SQLite::Statement others(db_, "UPDATE tasks SET state = 'cancelled' WHERE job_id = ? AND state IN ('pending', "
-                                      "'blocked', 'leased') AND id != ?");
-        others.bind(1, task.job_id);
-        others.bind(2, task_id);
-        others.exec();
-        SQLite::Statement js(db_, "UPDATE jobs SET state = 'failed', step = 'failed', eta_seconds = -1, error_code = ?, "
-                                  "error_message = ?, updated_at = ?, finished_at = ? WHERE id = ?");
-        js.bind(1, status_code_name(error.code()));
-        js.bind(2, error.message());
-        js.bind(3, now);
-        js.bind(4, now);
-        js.bind(5, task.job_id);
-        js.exec();
-        append_state_event(task.job_id);
+        fail_job_with_task(task, status_code_name(error.code()), error.message(), error.to_string());
       }
       tx.commit();
       return Status::ok();
@@ -731,6 +745,28 @@ class SqliteJobStore final : public JobStore {
     up.exec();
   }
 
+  // The task failed for good: it is marked failed, the job's other tasks cancelled, the job failed
+  // with `error_code` / `message`, and a state event appended.
+  void fail_job_with_task(const Task& task, const std::string& error_code, const std::string& message,
+                          const std::string& last_error) {
+    const int64_t now = now_ms();
+    set_task_state(task.id, TaskState::kFailed, last_error);
+    SQLite::Statement others(db_, "UPDATE tasks SET state = 'cancelled' WHERE job_id = ? AND state IN ('pending', "
+                                  "'blocked', 'leased') AND id != ?");
+    others.bind(1, task.job_id);
+    others.bind(2, task.id);
+    others.exec();
+    SQLite::Statement js(db_, "UPDATE jobs SET state = 'failed', step = 'failed', eta_seconds = -1, error_code = ?, "
+                              "error_message = ?, updated_at = ?, finished_at = ? WHERE id = ?");
+    js.bind(1, error_code);
+    js.bind(2, message);
+    js.bind(3, now);
+    js.bind(4, now);
+    js.bind(5, task.job_id);
+    js.exec();
+    append_state_event(task.job_id);
+  }
+
   void mark_cancelled(const std::string& job_id) {
     int64_t now = now_ms();
     SQLite::Statement ts(db_, "UPDATE tasks SET state = 'cancelled', lease_owner = '' WHERE job_id = ? AND state NOT "
@@ -777,6 +813,13 @@ class SqliteJobStore final : public JobStore {
 }  // namespace
 
 Result<std::unique_ptr<JobStore>> open_sqlite_job_store(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::string full = std::filesystem::absolute(path, ec).lexically_normal().string();
+  if (full.size() > kSqliteMaxPathBytes) {
+    return invalid_argument(fmt::format("the job store path {} is {} bytes long; SQLite opens paths of at most {} bytes: "
+                                        "use a data directory with a shorter path (--data)",
+                                        full, full.size(), kSqliteMaxPathBytes));
+  }
   std::unique_ptr<SqliteJobStore> store;
   try {
     std::error_code ec;

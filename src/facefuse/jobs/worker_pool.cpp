@@ -1,9 +1,12 @@
 #include "facefuse/jobs/worker_pool.h"
 
 #include <chrono>
+#include <new>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "facefuse/core/out_of_memory.h"
 
 namespace facefuse::jobs {
 
@@ -93,7 +96,7 @@ void WorkerPool::worker_loop(int index) {
       --device_free_;
       generation = wake_generation_;
     }
-    auto claimed = store_.claim_task(owner, config_.lease_ms);
+    auto claimed = store_.claim_task(owner, config_.lease_ms, config_.retry.max_attempts);
     if (claimed && claimed->has_value()) run_one(owner, std::move(**claimed));
     std::unique_lock lock(mutex_);
     ++device_free_;
@@ -133,7 +136,15 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
     Status s = store_.report_progress(task_id, owner, {e.stage, e.frames_done, e.fraction});
     if (s.code() == StatusCode::kFailedPrecondition) token->cancel();  // the lease was lost: stop
   };
-  Result<TaskResult> result = runner_.run(lease, progress, *token);
+  // An allocation failure anywhere in the engine is a resource problem: retried later (kUnavailable)
+  // instead of escaping the worker thread and aborting the whole server.
+  Result<TaskResult> result = [&]() -> Result<TaskResult> {
+    try {
+      return runner_.run(lease, progress, *token);
+    } catch (const std::bad_alloc&) {
+      return out_of_memory(fmt::format("running task {} of job {}", task_id, lease.job.id));
+    }
+  }();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   bool releasing = false;

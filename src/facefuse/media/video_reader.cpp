@@ -16,6 +16,8 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include "facefuse/core/cpu_budget.h"
+
 namespace facefuse::media {
 namespace {
 
@@ -127,7 +129,7 @@ struct VideoReader::Impl {
     if (ret < 0) return internal_error(fmt::format("cannot set up the {} decoder: {}", info.codec, detail::av_error_text(ret)));
     decoder->pkt_timebase = stream->time_base;
     int threads = options.decoder_threads;
-    if (threads <= 0) threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 2u));
+    if (threads <= 0) threads = static_cast<int>(std::clamp(available_cpus(), 1, 2));
     decoder->thread_count = threads;
     decoder->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     // Damaged data must surface as an error, not as concealed (smeared) frames that would be

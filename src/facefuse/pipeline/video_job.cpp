@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/core/cpu_budget.h"
 #include "facefuse/face/face_tracker.h"
 #include "facefuse/media/muxer.h"
 #include "facefuse/media/video_reader.h"
@@ -439,7 +440,7 @@ struct ChunkRun {
 
 int worker_count(const JobSpec& spec) {
   if (spec.processing_threads > 0) return spec.processing_threads;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return available_cpus();
 }
 
 Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const JobEngine& engine, FrameRange range,

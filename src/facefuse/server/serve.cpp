@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "facefuse/core/cpu_budget.h"
 #include "facefuse/core/paths.h"
 #include "facefuse/jobs/task_runner.h"
 #include "facefuse/jobs/webhook.h"
@@ -34,8 +36,20 @@ namespace {
 
 constexpr const char* kAdminTenant = "default";
 
-// The first run of an authenticated server creates an admin key and prints it once; a key given
-// in FACEFUSE_ADMIN_KEY is registered instead (and on every start, idempotently).
+// Whether `fd` is usable for showing the admin key: open and not /dev/null (main.cpp points closed
+// standard descriptors at /dev/null, where a key printed once would be lost for good).
+bool shows_output(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return false;
+  struct stat null_st {};
+  if (S_ISCHR(st.st_mode) && stat("/dev/null", &null_st) == 0 && st.st_rdev == null_st.st_rdev) return false;
+  return true;
+}
+
+// The first run of an authenticated server creates an admin key and prints it once — on stdout,
+// or on stderr (the log) when stdout is closed or /dev/null; when neither can show it, the server
+// refuses to start rather than create a key nobody can ever read. A key given in
+// FACEFUSE_ADMIN_KEY is registered instead (and on every start, idempotently).
 Status ensure_admin_key(jobs::JobStore& store) {
   std::string given = env_or("FACEFUSE_ADMIN_KEY", "");
   int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -51,12 +65,22 @@ Status ensure_admin_key(jobs::JobStore& store) {
   }
   FF_ASSIGN_OR_RETURN(int64_t count, store.api_key_count());
   if (count > 0) return Status::ok();
+  FILE* out = shows_output(STDOUT_FILENO) ? stdout : shows_output(STDERR_FILENO) ? stderr : nullptr;
+  if (out == nullptr) {
+    return failed_precondition("the one-time admin API key cannot be shown: stdout and stderr are both closed or "
+                               "/dev/null. Start facefuse serve with stdout or stderr open once, or set "
+                               "FACEFUSE_ADMIN_KEY to a key of your own");
+  }
   FF_ASSIGN_OR_RETURN(IssuedApiKey issued, issue_api_key(kAdminTenant, Scopes{Scope::kSubmit, Scope::kRead, Scope::kAdmin}, now_s));
-  FF_RETURN_IF_ERROR(store.add_api_key({issued.record.id, issued.record.tenant, issued.record.hash,
-                                        format_scopes(issued.record.scopes), now_s * 1000}));
-  std::printf("facefuse: admin API key (shown only now, keep it): %s\n", issued.plaintext.c_str());
-  std::fflush(stdout);
-  return Status::ok();
+  // Shown first, stored second: a key that could not be shown is never valid.
+  std::fprintf(out, "facefuse: admin API key (shown only now, keep it): %s\n", issued.plaintext.c_str());
+  if (std::fflush(out) != 0 || std::ferror(out) != 0) {
+    return failed_precondition(fmt::format("the one-time admin API key could not be written to {} ({}): start with "
+                                           "a working stdout or set FACEFUSE_ADMIN_KEY",
+                                           out == stdout ? "stdout" : "stderr", errno_text(errno)));
+  }
+  return store.add_api_key({issued.record.id, issued.record.tenant, issued.record.hash,
+                            format_scopes(issued.record.scopes), now_s * 1000});
 }
 
 // One server per data directory: its temp space and the embedded store's single-writer
@@ -65,7 +89,7 @@ Status ensure_admin_key(jobs::JobStore& store) {
 Status lock_data_directory(const fs::path& data) {
   fs::path lock_path = data / "serve.lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return unavailable(fmt::format("cannot open {}", lock_path.string()));
+  if (fd < 0) return failed_precondition(fmt::format("cannot open {}: {}", lock_path.string(), errno_text(errno)));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     return failed_precondition(fmt::format("another facefuse serve is using {}: stop it or pass a different --data",
@@ -95,6 +119,7 @@ Status serve(const ServeOptions& options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // a closed terminal or dropped SSH session drains like SIGTERM
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   FF_RETURN_IF_ERROR(init_json_logging(options.log_level));
@@ -102,9 +127,14 @@ Status serve(const ServeOptions& options) {
   if (options.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
   if (options.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
   const fs::path data = options.data_dir;
+  // Uploads, outputs and keys live here: never in a directory another user owns or can write to.
+  FF_RETURN_IF_ERROR(check_private_directory(data, "data directory"));
   std::error_code ec;
   fs::create_directories(data / "tmp" / "uploads", ec);
-  if (ec) return unavailable(fmt::format("cannot create the data directory {}: {}", data.string(), ec.message()));
+  if (ec) {
+    return failed_precondition(fmt::format("cannot create {}: {}", (data / "tmp" / "uploads").string(),
+                                           errno_text(ec.value())));
+  }
   FF_RETURN_IF_ERROR(lock_data_directory(data));
   remove_abandoned_uploads(data / "tmp" / "uploads");
 
@@ -115,7 +145,7 @@ Status serve(const ServeOptions& options) {
   if (options.auth) FF_RETURN_IF_ERROR(ensure_admin_key(*store));
 
   // CPU thread budget: workers × threads ≈ cores, so parallel tasks do not oversubscribe.
-  int cores = std::max(1u, std::thread::hardware_concurrency());
+  int cores = available_cpus();  // affinity and cgroup quota, not the host's CPU count
   jobs::ExecutionSettings execution;
   execution.models_dir = options.models_dir;
   execution.session = options.session;

@@ -41,7 +41,7 @@ struct ServeOptions {
   std::string version;
 };
 
-// Runs until SIGTERM or SIGINT, then drains (not ready, no new claims, running tasks finished or
+// Runs until SIGTERM, SIGINT or SIGHUP, then drains (not ready, no new claims, running tasks finished or
 // released within grace_seconds) and returns ok. A second signal exits at once. Errors: the data
 // directory, store or listen address cannot be used.
 Status serve(const ServeOptions& options);

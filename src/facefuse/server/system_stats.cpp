@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include "facefuse/core/cpu_budget.h"
+
 namespace facefuse::server {
 namespace {
 
@@ -179,7 +181,7 @@ Result<SystemSnapshot> SystemStats::sample() {
   const auto now = std::chrono::steady_clock::now();
   const double wall_seconds = std::chrono::duration<double>(now - window_start_).count();
   if (now - window_start_ >= kCpuWindow) {
-    const double cores = std::max(1u, std::thread::hardware_concurrency());
+    const double cores = available_cpus();  // 100 % = every CPU this process may use
     last_cpu_percent_ = std::clamp(100.0 * (cpu_seconds - window_start_cpu_seconds_) / (wall_seconds * cores), 0.0, 100.0);
     window_start_ = now;
     window_start_cpu_seconds_ = cpu_seconds;
