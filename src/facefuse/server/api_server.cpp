@@ -267,7 +267,10 @@ struct ApiServer::Impl {
     std::unordered_map<std::string, int> per_address;
     std::unordered_map<std::string, int> per_key;
   };
-  struct StreamSlot {
+  struct StreamSlot {  // not copyable: one per open stream
+    StreamSlot(StreamCounts* c, std::string a, std::string k) : counts(c), address(std::move(a)), key(std::move(k)) {}
+    StreamSlot(const StreamSlot&) = delete;
+    StreamSlot& operator=(const StreamSlot&) = delete;
     StreamCounts* counts;
     std::string address;
     std::string key;
@@ -766,7 +769,7 @@ struct ApiServer::Impl {
       ++stream_counts.per_key[key];
       ++stream_counts.per_address[address];
     }
-    auto slot = std::make_shared<StreamSlot>(StreamSlot{&stream_counts, address, key});
+    auto slot = std::make_shared<StreamSlot>(&stream_counts, address, key);
     return [this, job_id, since, finished, slot](std::shared_ptr<EventSink> sink) {
       pusher.add(std::move(sink), job_id, since, finished, slot);
     };
