@@ -322,7 +322,8 @@ struct ApiServer::Impl {
     Response response;
     try {
       req.query = parse_query(http_request.query);
-      response = http_request.websocket_upgrade && is_websocket_path(req) ? websocket(req, route_name)
+      const bool upgrade = http_request.websocket_upgrade && !http_request.metrics_listener;
+      response = upgrade && is_websocket_path(req) ? websocket(req, route_name)
                                                                             : route(req, route_name);
     } catch (const HttpError& e) {
       response = Response::json_body(error_body(e.code, client_text(e.message, kMaxMessageBytes)), e.status);
