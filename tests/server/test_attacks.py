@@ -9,7 +9,9 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 
 import requests
@@ -379,6 +381,23 @@ class NoAuthLoopback(h.ServerTestCase):
                 s.close()
         time.sleep(0.2)
         h.wait_for(lambda: requests.get(self.server.url + "/healthz", timeout=5).status_code == 200, timeout=10)
+
+    def test_listen_with_a_port_alone_is_loopback(self):
+        port = h.free_port()
+        with tempfile.TemporaryDirectory(prefix="facefuse-listen-") as data:
+            server = subprocess.Popen([h.BINARY, "serve", "--listen", str(port), "--data", data, "--no-auth"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                line = ""
+                while "serving on" not in line:
+                    line = server.stdout.readline()
+                    self.assertTrue(line, "serve exited before serving")
+                self.assertIn(f"serving on http://127.0.0.1:{port}/", line)
+                self.assertEqual(requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code, 200)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+                server.stdout.close()
 
     def assert_error_free_after(self):
         self.assertIsNone(self.server.process.poll())
