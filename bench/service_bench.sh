@@ -9,6 +9,11 @@
 #   4. facefuse_bench_http on GET /api/v1/jobs/{id} at the same fixed rate
 #   5. submit → first WebSocket event latency  (bench/service_client.py; baseline: the same client's
 #                                               GET /healthz round trip)
+#   6. connection load (issue 10)               facefuse_bench_http on /healthz at RATE while
+#                                               facefuse_bench_conns holds (a) HOLD_IDLE idle
+#                                               connections + a HOLD_SLOWLORIS slowloris, (b)
+#                                               HOLD_IDLE idle + HOLD_WS WebSockets on a queued job;
+#                                               server RSS before/during → memory per idle connection
 # and prints the machine, the inputs and Markdown tables for docs/benchmarks.md. Any non-2xx answer
 # or failed request in 3–4 fails the run (exit 1): a rate-limited 429 is not a latency.
 #
@@ -20,6 +25,8 @@
 #                                         fixed-rate settings (req/s, measured seconds, dropped
 #                                         warm-up seconds, keep-alive connections)
 #   JOBS=5                                submissions timed in step 5
+#   HOLD_IDLE=10000 HOLD_WS=2000 HOLD_SLOWLORIS=1000
+#                                         step 6 (HOLD_IDLE=0 skips it)
 #   SERVE_ARGS="--no-auth --rate-limit 1000000 ..."
 #                                         extra `facefuse serve` flags; the default relaxes the
 #                                         per-key and per-address rate limits, which would answer
@@ -41,6 +48,13 @@ warmup=${WARMUP:-2}
 fixed_connections=${FIXED_CONNECTIONS:-16}
 jobs=${JOBS:-5}
 relaxed_limits="--rate-limit 1000000 --rate-burst 1000000 --ip-rate-limit 1000000 --ip-rate-burst 1000000"
+# Step 6 holds everything from one address: the per-address and per-key caps are raised for it.
+relaxed_limits="$relaxed_limits --max-connections 40000 --max-connections-per-address 40000 --max-streams 20000"
+relaxed_limits="$relaxed_limits --max-streams-per-address 20000 --max-streams-per-key 20000"
+hold_idle=${HOLD_IDLE:-10000}
+hold_ws=${HOLD_WS:-2000}
+hold_slow=${HOLD_SLOWLORIS:-1000}
+conns=$(dirname "$binary")/../bench/facefuse_bench_conns
 serve_args=${SERVE_ARGS:---no-auth $relaxed_limits}
 testdata=${FACEFUSE_CACHE:-$HOME/.cache/facefuse}/testdata
 source_photo=$testdata/photos/astronaut.png
@@ -167,6 +181,58 @@ echo "targets (DESIGN.md §6): /healthz p99 < 5 ms at 1000 req/s (open loop): $v
      "$fh_rps req/s achieved of $rate scheduled; submit → first progress event < 200 ms: $first ms"
 if [ "$h_bad" != 0 ] || [ "$j_bad" != 0 ]; then
   echo "warning: non-2xx answers during wrk (rate limits? pass SERVE_ARGS to relax them for the run)" >&2
+fi
+
+# ---------------------------------------------------------------- 6. connection load
+rss_kb() { ps -o rss= -p "$server_pid" | tr -d ' '; }
+# hold ARGS... → runs facefuse_bench_conns in the background until the fixed-rate row is done;
+# prints "p50 p90 p99 p99.9 max achieved non_2xx errors lag | last holder JSON line | rss_kb".
+hold_and_measure() {
+  "$conns" --port "$port" --duration 60 "$@" >"$data/hold.jsonl" 2>&1 &
+  local holder=$!
+  # Wait until everything is connected (the holder prints its first line then).
+  for _ in $(seq 1 600); do [ -s "$data/hold.jsonl" ] && break; sleep 0.1; done
+  local rss
+  rss=$(rss_kb)
+  local row
+  row=$(run_fixed "$url/healthz")
+  local held
+  held=$(tail -n 1 "$data/hold.jsonl")
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  echo "$row|$held|$rss"
+}
+if [ "$hold_idle" -gt 0 ] && [ -x "$conns" ]; then
+  sleep 2
+  rss_before=$(rss_kb)
+  IFS='|' read -r row_a held_a rss_a < <(hold_and_measure --idle "$hold_idle" --slowloris "$hold_slow")
+  # A job the WebSockets watch: queued behind a video job (one worker), so it stays open while the
+  # first one runs — the CPU is then shared with that job, which the figures include.
+  video=$testdata/videos/talking_head_640x480.mp4
+  ws_job=$("$python" - "$url" "$source_photo" "$video" <<'PY'
+import sys, requests
+url, source, video = sys.argv[1:4]
+up = lambda p: requests.post(url + "/api/v1/upload", files={"file": open(p, "rb")}, timeout=60).json()["id"]
+s, v = up(source), up(video)
+body = lambda n: {"source": {"upload_id": s}, "target": {"upload_id": v, "frame_range": [0, n]}, "output": {"format": "mp4"}}
+requests.post(url + "/api/v1/jobs", json=body(68), timeout=60).raise_for_status()
+r = requests.post(url + "/api/v1/jobs", json=body(67), timeout=60)
+r.raise_for_status()
+print(r.json()["job_id"])
+PY
+)
+  IFS='|' read -r row_b held_b rss_b < <(hold_and_measure --idle "$hold_idle" --websockets "$hold_ws" \
+      --ws-path "/ws/job/$ws_job/progress" "${load_auth[@]}")
+  echo
+  echo "| connection load, /healthz open loop at $rate req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | achieved req/s | non-2xx | errors | held at the end |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  read -r a50 a90 a99 a999 amax arps abad aerr _ <<<"$row_a"
+  read -r b50 b90 b99 b999 bmax brps bbad berr _ <<<"$row_b"
+  echo "| $hold_idle idle + $hold_slow slowloris | $a50 | $a90 | $a99 | $a999 | $amax | $arps | $abad | $aerr | $held_a |"
+  echo "| $hold_idle idle + $hold_ws WebSockets (a video job running) | $b50 | $b90 | $b99 | $b999 | $bmax | $brps | $bbad | $berr | $held_b |"
+  echo "server RSS: $rss_before KiB before, $rss_a KiB with $hold_idle idle + $hold_slow slowloris" \
+       "($(awk -v a="$rss_a" -v b="$rss_before" -v n="$((hold_idle + hold_slow))" 'BEGIN { printf "%.1f", (a - b) / n }') KiB per connection)," \
+       "$rss_b KiB with $hold_idle idle + $hold_ws WebSockets"
 fi
 if [ "$fh_bad" != 0 ] || [ "$fh_err" != 0 ] || [ "$fj_bad" != 0 ] || [ "$fj_err" != 0 ]; then
   die "the fixed-rate rows had non-2xx answers or failed requests (/healthz: $fh_bad non-2xx, $fh_err errors;" \

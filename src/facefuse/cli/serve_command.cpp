@@ -14,7 +14,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   o.data_dir = home.empty() ? home : home / "service";
   auto* serve = app.add_subcommand("serve", "Run the job service: REST API, WebSocket progress, web page and "
                                             "in-process workers on a SQLite store and local file storage");
-  serve->add_option("--listen", o.listen, "address to listen on, HOST:PORT (port 0 picks a free one)")
+  serve->add_option("--listen", o.listen, "address to listen on: HOST:PORT, [IPV6]:PORT, or PORT alone for "
+                                          "127.0.0.1:PORT (port 0 picks a free one)")
       ->envname("FACEFUSE_LISTEN")->capture_default_str();
   serve->add_option("--data", o.data_dir, "data directory: job store, storage, temp space")
       ->envname("FACEFUSE_DATA")->capture_default_str();
@@ -25,8 +26,36 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
       ->envname("FACEFUSE_METRICS_LISTEN");
   serve->add_option("--workers", o.workers, "jobs processed at once (CPU threads are shared between them)")
       ->envname("FACEFUSE_WORKERS")->capture_default_str();
-  serve->add_option("--http-threads", o.http_threads, "HTTP connection threads; each open WebSocket holds one")
+  auto& http = o.http;
+  serve->add_option("--http-threads", http.handler_threads, "request handler threads (connections, WebSockets and "
+                                                            "event streams hold none)")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  serve->add_option("--io-threads", http.io_threads, "threads running the sockets")->check(CLI::Range(1, 16))
       ->capture_default_str();
+  serve->add_option("--max-connections", http.max_connections, "open connections in total (WebSockets included); "
+                                                               "more are answered 503")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--max-connections-per-address", http.max_connections_per_address,
+                    "open connections per client address; more are answered 429")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--max-streams", o.max_streams, "open WebSockets + event streams in total (503 beyond)")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--max-streams-per-address", o.max_streams_per_address,
+                    "open WebSockets + event streams per client address (429 beyond)")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--max-streams-per-key", o.max_streams_per_key,
+                    "open WebSockets + event streams per API key (429 beyond)")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--header-timeout", http.header_seconds, "seconds from a request's first byte to the end of "
+                                                             "its header")
+      ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  serve->add_option("--body-timeout", http.body_idle_seconds, "seconds a request body may stay without a byte")
+      ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  serve->add_option("--keep-alive-timeout", http.keep_alive_seconds, "seconds an idle connection is kept before "
+                                                                     "its next request")
+      ->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+  serve->add_option("--max-header-bytes", http.max_header_bytes, "request line + header fields, bytes (431 beyond)")
+      ->check(CLI::Range(1024, 1048576))->capture_default_str();
   serve->add_option("--grace-seconds", o.grace_seconds, "on SIGTERM, how long running tasks may finish before "
                                                         "their leases are released")->capture_default_str();
   serve->add_option("--lease-seconds", o.lease_seconds, "task lease: a crashed worker's task runs again this long "

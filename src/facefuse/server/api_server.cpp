@@ -1,16 +1,17 @@
 #include "facefuse/server/api_server.h"
 
-#include <civetweb.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <fstream>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
-#include <regex>
-#include <thread>
+#include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -24,9 +25,14 @@
 #include "facefuse/pipeline/detect.h"
 #include "facefuse/processors/registry.h"
 #include "facefuse/server/api_keys.h"
+#include "facefuse/server/client_text.h"
+#include "facefuse/server/event_pusher.h"
+#include "facefuse/server/http_server.h"
 #include "facefuse/server/http_util.h"
 #include "facefuse/server/metrics.h"
+#include "facefuse/server/multipart.h"
 #include "facefuse/server/rate_limiter.h"
+#include "facefuse/server/router.h"
 #include "facefuse/server/system_stats.h"
 #include "facefuse/server/web_page.h"
 
@@ -36,6 +42,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// Every JSON we send or log: invalid UTF-8 from a client never throws (issue 10 item 1).
+std::string dump_safe(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Request bodies nested deeper than this are refused before parsing (issue 10 item 3).
+constexpr int kMaxJsonDepth = 64;
+// Longest error message we send, bytes (echoed client values inside are capped on their own).
+constexpr std::size_t kMaxMessageBytes = 1024;
 
 // A failure inside a route, carried to the one wrapper that answers it. Used only within this
 // file: every route runs inside the wrapper.
@@ -76,101 +90,54 @@ struct Caller {
 
 enum class Access { kPublic, kRead, kSubmit, kAdmin };
 
-struct Request {
-  mg_connection* conn = nullptr;
-  const mg_request_info* info = nullptr;
-  std::string method;
-  std::string path;
-  std::map<std::string, std::string> query;
-  std::smatch match;
-  Caller caller;
-
-  std::string header(const char* name) const {
-    const char* v = mg_get_header(conn, name);
-    return v != nullptr ? v : "";
+// The captured groups of a route pattern, read like std::smatch: [0] the path, [1..] the ids
+// and tail in order.
+struct RouteMatch {
+  struct Group {
+    std::string value;
+    const std::string& str() const { return value; }
+  };
+  std::vector<Group> groups;
+  std::size_t size() const { return groups.size(); }
+  const Group& operator[](std::size_t i) const {
+    static const Group kEmpty;
+    return i < groups.size() ? groups[i] : kEmpty;
+  }
+  void set(std::string_view path, const std::vector<std::string>& captures) {
+    groups.clear();
+    groups.push_back({std::string(path)});
+    for (const auto& c : captures) groups.push_back({c});
   }
 };
 
-struct Response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  bool written = false;  // the route streamed its own response
+struct Request {
+  HttpRequest* http = nullptr;
+  std::string method;
+  std::string path;
+  std::map<std::string, std::string> query;
+  RouteMatch match;
+  Caller caller;
 
+  std::string header(const char* name) const { return http->header(name); }
+};
+
+struct Response : HttpResponse {
   static Response json_body(const json& body, int status = 200) {
     Response r;
     r.status = status;
-    r.body = body.dump();
+    r.body = dump_safe(body);
     return r;
   }
 };
 
-std::string response_head(mg_connection* conn, int status, const std::string& content_type, int64_t length,
-                          const std::vector<std::pair<std::string, std::string>>& headers) {
-  std::string head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nCache-Control: no-store\r\n", status,
-                                 mg_get_response_code_text(conn, status), content_type);
-  if (length >= 0) head += fmt::format("Content-Length: {}\r\n", length);
-  for (const auto& [k, v] : headers) head += fmt::format("{}: {}\r\n", k, v);
-  head += "\r\n";
-  return head;
-}
-
-void write_head(mg_connection* conn, int status, const std::string& content_type, int64_t length,
-                const std::vector<std::pair<std::string, std::string>>& headers) {
-  std::string head = response_head(conn, status, content_type, length, headers);
-  mg_write(conn, head.data(), head.size());
-}
-
-// Head and body in one write: two small writes on a keep-alive connection meet Nagle's algorithm
-// and the client's delayed ACK (~40 ms per request).
-void send_response(mg_connection* conn, const Response& r) {
-  std::string out = response_head(conn, r.status, r.content_type, static_cast<int64_t>(r.body.size()), r.headers);
-  out += r.body;
-  mg_write(conn, out.data(), out.size());
-}
-
-bool event_ends_stream(const json& event) {
-  return event.value("type", "") == "state" && (event.value("status", "") == "completed" ||
-                                                event.value("status", "") == "failed" ||
-                                                event.value("status", "") == "cancelled");
-}
-
-// The file part of a multipart upload, streamed to disk by civetweb.
-struct UploadForm {
-  fs::path temp_dir;
-  fs::path stored;
-  std::string filename;
-  int64_t size = 0;
-  int files = 0;
-};
-
-int form_field_found(const char* key, const char* filename, char* path, size_t pathlen, void* user_data) {
-  auto* form = static_cast<UploadForm*>(user_data);
-  if (filename == nullptr || std::string_view(key) != "file" || form->files > 0) return MG_FORM_FIELD_STORAGE_SKIP;
-  ++form->files;
-  form->filename = filename;
-  auto id = jobs::new_id("part_");
-  form->stored = form->temp_dir / (id ? *id : std::string("part_fallback"));
-  std::snprintf(path, pathlen, "%s", form->stored.c_str());
-  return MG_FORM_FIELD_STORAGE_STORE;
-}
-
-int form_field_get(const char*, const char*, size_t, void*) { return MG_FORM_FIELD_HANDLE_NEXT; }
-
-int form_field_stored(const char* path, long long file_size, void* user_data) {
-  auto* form = static_cast<UploadForm*>(user_data);
-  form->size = file_size;
-  return MG_FORM_FIELD_HANDLE_NEXT;
-}
-
-// Display name only (never a path on the server): the last path component, at most 200 bytes.
+// Display name only (never a path on the server): the last path component, made valid UTF-8
+// without control characters and cut at a character boundary to at most 200 bytes — before the
+// upload is stored, so a bad name can never fail the request afterwards (issue 10 item 7).
 std::string display_name(const std::string& client_name) {
   std::string name = client_name;
   size_t slash = name.find_last_of("/\\");
   if (slash != std::string::npos) name = name.substr(slash + 1);
-  if (name.size() > 200) name.resize(200);
-  return name;
+  return client_text(name, 200);
 }
 
 // Removes a request's temporary file however the route ends (answer, HttpError, exception).
@@ -193,32 +160,137 @@ json upload_json(const jobs::Upload& u) {
           {"media", u.media}, {"info", u.info}};
 }
 
+// Streams the first `file` part of a multipart body into a temporary file; other parts are read
+// and dropped. A full disk is kInsufficientStorage-like: reported through `disk_full`.
+class UploadSink : public MultipartHandler {
+ public:
+  explicit UploadSink(fs::path temp_dir) : temp_dir_(std::move(temp_dir)) {}
+  ~UploadSink() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status on_part_begin(const MultipartPart& part) override {
+    writing_ = false;
+    if (files_ > 0 || part.name != "file" || !part.filename) return Status::ok();
+    ++files_;
+    filename_ = *part.filename;
+    FF_ASSIGN_OR_RETURN(std::string id, jobs::new_id("part_"));
+    path_ = temp_dir_ / id;
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ < 0) return write_error(errno);
+    writing_ = true;
+    return Status::ok();
+  }
+
+  Status on_part_data(std::string_view bytes) override {
+    if (!writing_) return Status::ok();
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return write_error(errno);
+      }
+      bytes.remove_prefix(static_cast<size_t>(n));
+      size_ += n;
+    }
+    return Status::ok();
+  }
+
+  Status on_part_end() override {
+    if (writing_) {
+      writing_ = false;
+      if (::close(fd_) != 0) {
+        fd_ = -1;
+        return write_error(errno);
+      }
+      fd_ = -1;
+    }
+    return Status::ok();
+  }
+
+  const fs::path& path() const { return path_; }
+  const std::string& filename() const { return filename_; }
+  int files() const { return files_; }
+  bool disk_full() const { return disk_full_; }
+
+ private:
+  Status write_error(int error) {
+    disk_full_ = error == ENOSPC || error == EDQUOT;
+    return unavailable(fmt::format("cannot store the upload: {}", std::strerror(error)));
+  }
+
+  fs::path temp_dir_;
+  fs::path path_;
+  std::string filename_;
+  int fd_ = -1;
+  int files_ = 0;
+  int64_t size_ = 0;
+  bool writing_ = false;
+  bool disk_full_ = false;
+};
+
+// "outputs/<job_id>/<file>" with a route id and a file name of [A-Za-z0-9._-]: the job id, or ""
+// for any other key. Hand-checked (no regex over client bytes).
+std::string output_key_job_id(std::string_view key) {
+  constexpr std::string_view kPrefix = "outputs/";
+  if (key.substr(0, kPrefix.size()) != kPrefix) return "";
+  key.remove_prefix(kPrefix.size());
+  size_t slash = key.find('/');
+  if (slash == std::string_view::npos) return "";
+  std::string_view job = key.substr(0, slash), file = key.substr(slash + 1);
+  if (!is_route_id(job) || file.empty() || file.size() > 255) return "";
+  for (char c : file) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-';
+    if (!ok) return "";
+  }
+  return std::string(job);
+}
+
 }  // namespace
 
 struct ApiServer::Impl {
   using Handler = std::function<Response(Request&)>;
   struct Route {
     std::string method;
-    std::regex pattern;
+    RoutePattern pattern;
     std::string name;  // the template, for metrics labels and logs
     Access access;
     bool rate_limited;
     Handler handler;
   };
 
-  // A WebSocket watching a job's events.
-  struct Watcher {
-    std::string job_id;
-    int64_t last_seq = 0;
-    bool closing = false;
+  // Open event streams (WebSocket and SSE) per key and per address, each under a cap.
+  struct StreamCounts {
+    std::mutex mutex;
+    int total = 0;
+    std::unordered_map<std::string, int> per_address;
+    std::unordered_map<std::string, int> per_key;
+  };
+  struct StreamSlot {  // not copyable: one per open stream
+    StreamSlot(StreamCounts* c, std::string a, std::string k) : counts(c), address(std::move(a)), key(std::move(k)) {}
+    StreamSlot(const StreamSlot&) = delete;
+    StreamSlot& operator=(const StreamSlot&) = delete;
+    StreamCounts* counts;
+    std::string address;
+    std::string key;
+    ~StreamSlot() {
+      std::lock_guard lock(counts->mutex);
+      --counts->total;
+      if (--counts->per_address[address] <= 0) counts->per_address.erase(address);
+      if (--counts->per_key[key] <= 0) counts->per_key.erase(key);
+    }
   };
 
   Impl(ApiServerConfig c, jobs::JobService& s, jobs::WorkerPool& w, ServiceMetrics& m, SystemStats& sys)
       : config(std::move(c)), service(s), workers(w), metrics(m), system(sys),
         key_limiter({config.key_rate_per_second, config.key_rate_burst}),
         ip_limiter({config.ip_rate_per_second, config.ip_rate_burst}),
-        started(std::chrono::steady_clock::now()) {
+        started(std::chrono::steady_clock::now()), pusher(s.store()) {
     add_routes();
+    for (const char* p : {"/ws/job/([A-Za-z0-9_]+)/progress", "/api/v1/jobs/([A-Za-z0-9_]+)/events"}) {
+      ws_routes.push_back(RoutePattern::parse(p).value());
+    }
   }
 
   ApiServerConfig config;
@@ -230,50 +302,49 @@ struct ApiServer::Impl {
   RateLimiter ip_limiter;
   std::chrono::steady_clock::time_point started;
   std::atomic<bool> draining{false};
-  std::atomic<bool> stopping{false};
-  mg_context* ctx = nullptr;
-  mg_context* metrics_ctx = nullptr;  // the --metrics-listen listener, when configured
   std::vector<Route> routes;
-
-  std::mutex watchers_mutex;
-  std::map<mg_connection*, Watcher> watchers;
-  std::thread pusher;
-  std::condition_variable pusher_cv;
+  std::vector<RoutePattern> ws_routes;
+  ListenAddress listen;
+  EventPusher pusher;
+  StreamCounts stream_counts;
+  std::unique_ptr<HttpServer> http;
 
   // ------------------------------------------------------------------ dispatch
-  // `metrics_listener`: the request came in on the --metrics-listen listener.
-  int dispatch(mg_connection* conn, bool metrics_listener) {
+  // On a handler thread: every request, answered whatever happens inside.
+  HttpResponse dispatch(HttpRequest& http_request) {
     auto t0 = std::chrono::steady_clock::now();
     Request req;
-    req.conn = conn;
-    req.info = mg_get_request_info(conn);
-    req.method = req.info->request_method;
-    // local_uri_raw: decoded but not normalised, so traversal attempts reach our checks intact.
-    req.path = req.info->local_uri_raw != nullptr ? req.info->local_uri_raw : req.info->local_uri;
-    if (req.info->query_string != nullptr) req.query = parse_query(req.info->query_string);
+    req.http = &http_request;
+    req.method = http_request.method;
+    // Percent-decoded but not normalised, so traversal attempts reach our checks intact.
+    req.path = http_request.path;
     std::string route_name = "unmatched";
     Response response;
     try {
-      response = route(req, route_name, metrics_listener);
+      req.query = parse_query(http_request.query);
+      const bool upgrade = http_request.websocket_upgrade && !http_request.metrics_listener;
+      response = upgrade && is_websocket_path(req) ? websocket(req, route_name)
+                                                                            : route(req, route_name);
     } catch (const HttpError& e) {
-      response = Response::json_body(error_body(e.code, e.message), e.status);
+      response = Response::json_body(error_body(e.code, client_text(e.message, kMaxMessageBytes)), e.status);
       response.headers = e.headers;
     } catch (const std::exception& e) {
-      spdlog::error(json{{"msg", "request failed"}, {"route", route_name}, {"error", e.what()}}.dump());
-      response = Response::json_body(error_body("internal", fmt::format("internal error: {}", e.what())), 500);
+      spdlog::error(dump_safe(json{{"msg", "request failed"}, {"route", route_name}, {"error", e.what()}}));
+      response = Response::json_body(error_body("internal", client_text(fmt::format("internal error: {}", e.what()),
+                                                                        kMaxMessageBytes)),
+                                     500);
     } catch (...) {
       response = Response::json_body(error_body("internal", "internal error"), 500);
     }
-    if (!response.written) send_response(conn, response);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     metrics.observe_request(req.method, route_name, response.status, seconds);
     bool quiet = route_name == "/healthz" || route_name == "/readyz" || route_name == "/metrics";
-    json line = {{"msg", "request"}, {"method", req.method}, {"route", route_name}, {"status", response.status},
-                 {"ms", seconds * 1000}, {"remote", req.info->remote_addr}};
+    json line = {{"msg", "request"}, {"method", client_text(req.method, 16)}, {"route", route_name},
+                 {"status", response.status}, {"ms", seconds * 1000}, {"remote", http_request.remote_address}};
     if (!req.caller.tenant.empty()) line["tenant"] = req.caller.tenant;
     if (req.match.size() > 1 && route_name.find("{job_id}") != std::string::npos) line["job_id"] = req.match[1].str();
-    if (quiet) spdlog::debug(line.dump()); else spdlog::info(line.dump());
-    return response.status;
+    if (quiet) spdlog::debug(dump_safe(line)); else spdlog::info(dump_safe(line));
+    return response;
   }
 
   // The metrics listener serves only /metrics and /healthz; with one configured, the main
@@ -283,26 +354,84 @@ struct ApiServer::Impl {
     return r.name != "/metrics" || config.metrics_listen.empty();
   }
 
-  Response route(Request& req, std::string& route_name, bool metrics_listener) {
-    bool path_matched = false;
+  Response route(Request& req, std::string& route_name) {
+    const bool metrics_listener = req.http->metrics_listener;
+    // HEAD is GET without the body (the transport leaves it out).
+    const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;
+    std::vector<std::string> captures;
+    std::vector<std::string> allowed;
     for (const Route& r : routes) {
       if (!serves(r, metrics_listener)) continue;
-      if (!std::regex_match(req.path, req.match, r.pattern)) continue;
-      path_matched = true;
-      if (r.method != req.method) continue;
+      if (!r.pattern.match(req.path, captures)) continue;
+      if (r.method != method) {
+        if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end()) allowed.push_back(r.method);
+        continue;
+      }
+      req.match.set(req.path, captures);
       route_name = r.name;
-      if (r.rate_limited) limit_address(req.info->remote_addr);
+      if (r.rate_limited) limit_address(req.http->remote_address);
+      if (method != "GET") check_local_origin(req);
       if (r.access != Access::kPublic) {
         req.caller = authenticate(req, r.access);
         if (r.rate_limited) limit_key(req.caller.key_id);
       }
       return r.handler(req);
     }
-    if (path_matched) fail(405, "method_not_allowed", fmt::format("{} is not allowed on {}", req.method, req.path));
-    fail(404, "not_found", fmt::format("no route {} {}: see /api/v1 in docs/openapi.yaml", req.method, req.path));
+    // Misses cost a token too: scanning for routes is not free (issue 10: 404s not rate-limited).
+    limit_address(req.http->remote_address);
+    if (!allowed.empty()) {
+      if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allowed.push_back("HEAD");
+      std::string allow;
+      for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+      HttpError e{405, "method_not_allowed",
+                  fmt::format("{} is not allowed on {} (allowed: {})", client_text(req.method, 16),
+                              client_text(req.path), allow),
+                  {{"Allow", allow}}};
+      throw e;
+    }
+    fail(404, "not_found", fmt::format("no route {} {}: see /api/v1 in docs/openapi.yaml", client_text(req.method, 16),
+                                       client_text(req.path)));
   }
 
-  void limit_address(const char* address) { limit(ip_limiter, std::string("ip:") + address); }
+  // Under --no-auth anything that reaches the port may act, so a state-changing request must be
+  // addressed to this server by name (Host) and, when a browser says where it comes from
+  // (Origin), come from this server's own page: a web page elsewhere in the user's browser must
+  // not submit jobs to the loopback service (DNS rebinding, cross-site form posts).
+  void check_local_origin(const Request& req) const {
+    if (config.auth) return;
+    const std::string host = req.header("Host");
+    if (!is_own_host(host)) {
+      fail(403, "forbidden", fmt::format("with --no-auth this server accepts state-changing requests only for "
+                                         "Host 127.0.0.1:{0}, localhost:{0} or [::1]:{0}, not '{1}'",
+                                         http->port(), client_text(host)));
+    }
+    const std::string origin = req.header("Origin");
+    if (!origin.empty() && origin != "http://" + host) {
+      fail(403, "forbidden", fmt::format("with --no-auth this server refuses requests from the web origin '{}': "
+                                         "use the page it serves at http://{}/",
+                                         client_text(origin), client_text(host)));
+    }
+  }
+
+  bool is_own_host(const std::string& host) const {
+    std::string name = host;
+    std::string port;
+    if (!name.empty() && name.front() == '[') {
+      size_t close = name.find(']');
+      if (close == std::string::npos) return false;
+      port = close + 1 < name.size() && name[close + 1] == ':' ? name.substr(close + 2) : "";
+      name = name.substr(1, close - 1);
+    } else if (size_t colon = name.rfind(':'); colon != std::string::npos) {
+      port = name.substr(colon + 1);
+      name = name.substr(0, colon);
+    }
+    if (port.empty()) port = "80";
+    if (port != std::to_string(http->port())) return false;
+    bool wildcard = listen.host == "0.0.0.0" || listen.host == "::";
+    return name == "127.0.0.1" || name == "localhost" || name == "::1" || (!wildcard && name == listen.host);
+  }
+
+  void limit_address(const std::string& address) { limit(ip_limiter, "ip:" + address); }
   void limit_key(const std::string& key_id) { limit(key_limiter, "key:" + key_id); }
 
   static void limit(RateLimiter& limiter, const std::string& bucket) {
@@ -337,7 +466,9 @@ struct ApiServer::Impl {
 
   // ------------------------------------------------------------------ routes
   void add(const char* method, const char* pattern, const char* name, Access access, Handler h, bool limited = true) {
-    routes.push_back({method, std::regex(pattern), name, access, limited, std::move(h)});
+    auto parsed = RoutePattern::parse(pattern);
+    if (!parsed) throw std::logic_error(parsed.status().message());  // a route table bug: fails every test
+    routes.push_back({method, std::move(parsed).value(), name, access, limited, std::move(h)});
   }
 
   void add_routes() {
@@ -382,21 +513,17 @@ struct ApiServer::Impl {
     add("GET", "/media/(.*)", "/media/{key}", Access::kRead, [this](Request& r) { return media(r); });
   }
 
+
+  // The body was read whole by the transport (≤ max_json_bytes; larger is 413 before any read).
   json read_json_body(Request& req) {
-    long long length = req.info->content_length;
-    if (length > config.max_json_bytes) {
-      fail(413, "limit_exceeded", fmt::format("the JSON body is {} bytes, over the limit of {}", length, config.max_json_bytes));
-    }
-    std::string body;
-    char buffer[8192];
-    int n = 0;
-    while ((n = mg_read(req.conn, buffer, sizeof(buffer))) > 0) {
-      body.append(buffer, static_cast<size_t>(n));
-      if (static_cast<int64_t>(body.size()) > config.max_json_bytes) {
-        fail(413, "limit_exceeded", fmt::format("the JSON body is over the limit of {} bytes", config.max_json_bytes));
-      }
+    const std::string& body = req.http->body;
+    if (static_cast<int64_t>(body.size()) > config.max_json_bytes) {
+      fail(413, "limit_exceeded", fmt::format("the JSON body is over the limit of {} bytes", config.max_json_bytes));
     }
     if (body.empty()) fail(400, "invalid_argument", "the request needs a JSON body");
+    if (json_nesting_exceeds(body, kMaxJsonDepth)) {
+      fail(400, "invalid_json", fmt::format("the JSON body nests deeper than {} levels", kMaxJsonDepth));
+    }
     json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) fail(400, "invalid_json", "the body is not valid JSON");
     return parsed;
@@ -485,32 +612,64 @@ struct ApiServer::Impl {
     return Response::json_body({{"processors", processors}, {"models", models}});
   }
 
+  // The multipart body streams from the socket through MultipartParser into a temporary file
+  // (UploadSink), checked against the limit on bytes received, then goes to storage.
   Response upload(Request& req) {
     const int64_t limit = service.config().limits.max_upload_bytes;
-    if (req.info->content_length > limit) {
+    if (req.http->content_length && static_cast<int64_t>(*req.http->content_length) > limit) {
       HttpError e{413, "limit_exceeded",
-                  fmt::format("the upload is {} bytes, over this server's limit of {} bytes", req.info->content_length, limit), {}};
+                  fmt::format("the upload is {} bytes, over this server's limit of {} bytes", *req.http->content_length,
+                              limit), {}};
       e.headers.emplace_back("Connection", "close");
       throw e;
     }
     std::string type = req.header("Content-Type");
-    if (type.rfind("multipart/form-data", 0) != 0) {
+    if (type.rfind("multipart/form-data", 0) != 0 || !req.http->read_body) {
       fail(415, "unsupported", "upload with Content-Type multipart/form-data and the file in the field 'file'");
     }
-    UploadForm form;
-    form.temp_dir = config.upload_temp_dir;
+    std::string boundary = value_or_fail(multipart_boundary(type));
     std::error_code ec;
-    fs::create_directories(form.temp_dir, ec);
-    mg_form_data_handler handler{form_field_found, form_field_get, form_field_stored, &form};
-    int handled = mg_handle_form_request(req.conn, &handler);
-    TempFileGuard cleanup(form.stored);
-    if (handled < 0) fail(400, "invalid_argument", "the multipart body is malformed or was cut short");
-    if (form.files == 0 || form.stored.empty() || !fs::exists(form.stored, ec)) {
+    fs::create_directories(config.upload_temp_dir, ec);
+    UploadSink sink(config.upload_temp_dir);
+    MultipartParser parser(boundary, sink);
+    std::vector<char> buffer(64 * 1024);
+    int64_t received = 0;
+    Status status = Status::ok();
+    while (status.is_ok()) {
+      auto n = req.http->read_body(buffer.data(), buffer.size());
+      if (!n) {
+        status = n.status();
+        break;
+      }
+      if (*n == 0) {
+        status = parser.finish();
+        break;
+      }
+      received += static_cast<int64_t>(*n);
+      if (received > limit) {
+        status = limit_exceeded(fmt::format("the upload is over this server's limit of {} bytes", limit));
+        break;
+      }
+      status = parser.feed(std::string_view(buffer.data(), *n));
+    }
+    TempFileGuard cleanup(sink.path());
+    if (sink.disk_full()) {
+      fail(507, "insufficient_storage", "the server's disk is full: the upload was not stored, try again later");
+    }
+    if (!status.is_ok()) {
+      if (status.code() == StatusCode::kLimitExceeded) {
+        HttpError e{413, "limit_exceeded", status.message(), {{"Connection", "close"}}};
+        throw e;
+      }
+      if (status.code() == StatusCode::kInvalidArgument) fail(400, "invalid_argument", status.message());
+      fail(status);
+    }
+    if (sink.files() == 0 || sink.path().empty() || !fs::exists(sink.path(), ec)) {
       fail(400, "invalid_argument", "the multipart body has no file in the field 'file'");
     }
-    auto upload = value_or_fail(service.register_upload(req.caller.tenant, form.stored, display_name(form.filename)));
-    spdlog::info(json{{"msg", "upload stored"}, {"upload_id", upload.id}, {"tenant", upload.tenant},
-                      {"media", upload.media}, {"size", upload.size}}.dump());
+    auto upload = value_or_fail(service.register_upload(req.caller.tenant, sink.path(), display_name(sink.filename())));
+    spdlog::info(dump_safe(json{{"msg", "upload stored"}, {"upload_id", upload.id}, {"tenant", upload.tenant},
+                                {"media", upload.media}, {"size", upload.size}}));
     return Response::json_body(upload_json(upload), 201);
   }
 
@@ -563,9 +722,11 @@ struct ApiServer::Impl {
   }
 
   // GET events: JSON page by default; a live Server-Sent Events stream for Accept: text/event-stream.
+  // GET events: JSON page by default; a live Server-Sent Events stream for Accept:
+  // text/event-stream, fed by the pusher like a WebSocket (it holds no handler thread).
   Response events(Request& req) {
     const std::string job_id = req.match[1].str();
-    value_or_fail(service.get(req.caller.tenant, job_id));
+    jobs::Job job = value_or_fail(service.get(req.caller.tenant, job_id));
     int64_t since = since_param(req);
     if (req.header("Accept").find("text/event-stream") == std::string::npos) {
       auto events = value_or_fail(service.store().events_since(job_id, since, 1000));
@@ -574,23 +735,45 @@ struct ApiServer::Impl {
       return Response::json_body({{"job_id", job_id}, {"events", rows},
                                   {"next_since", events.empty() ? since : events.back().seq}});
     }
-    write_head(req.conn, 200, "text/event-stream", -1, {{"Connection", "close"}});
     Response r;
-    r.written = true;
-    while (!stopping.load()) {
-      auto events = service.store().events_since(job_id, since, 100);
-      if (!events) break;
-      bool end = false;
-      for (const auto& e : *events) {
-        std::string chunk = fmt::format("id: {}\ndata: {}\n\n", e.seq, e.data.dump());
-        if (mg_write(req.conn, chunk.data(), chunk.size()) <= 0) return r;
-        since = e.seq;
-        end = end || event_ends_stream(e.data);
-      }
-      if (end) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    r.stream = HttpResponse::Stream::kEventStream;
+    r.on_stream = watch(req, job_id, since, jobs::is_terminal(job.state));
     return r;
+  }
+
+  // Takes a stream slot (429 over a per-key or per-address cap, 503 over the total) and returns
+  // what registers the opened sink with the pusher.
+  std::function<void(std::shared_ptr<EventSink>)> watch(const Request& req, const std::string& job_id, int64_t since,
+                                                        bool finished) {
+    const std::string& address = req.http->remote_address;
+    const std::string& key = req.caller.key_id;
+    {
+      std::lock_guard lock(stream_counts.mutex);
+      if (stream_counts.total >= config.max_streams) {
+        HttpError e{503, "unavailable", fmt::format("this server holds its limit of {} open event streams: retry later",
+                                                    config.max_streams), {{"Retry-After", "5"}}};
+        throw e;
+      }
+      if (stream_counts.per_key[key] >= config.max_streams_per_key) {
+        if (stream_counts.per_key[key] == 0) stream_counts.per_key.erase(key);
+        HttpError e{429, "rate_limited", fmt::format("this API key has {} open event streams, the limit: close one "
+                                                     "first", config.max_streams_per_key), {{"Retry-After", "5"}}};
+        throw e;
+      }
+      if (stream_counts.per_address[address] >= config.max_streams_per_address) {
+        if (stream_counts.per_address[address] == 0) stream_counts.per_address.erase(address);
+        HttpError e{429, "rate_limited", fmt::format("this address has {} open event streams, the limit: close one "
+                                                     "first", config.max_streams_per_address), {{"Retry-After", "5"}}};
+        throw e;
+      }
+      ++stream_counts.total;
+      ++stream_counts.per_key[key];
+      ++stream_counts.per_address[address];
+    }
+    auto slot = std::make_shared<StreamSlot>(&stream_counts, address, key);
+    return [this, job_id, since, finished, slot](std::shared_ptr<EventSink> sink) {
+      pusher.add(std::move(sink), job_id, since, finished, slot);
+    };
   }
 
   Response detect(Request& req) {
@@ -643,139 +826,82 @@ struct ApiServer::Impl {
   }
 
   // Outputs only: outputs/<job_id>/<file>, readable by the job's tenant. Another tenant's output
-  // is 404, like a missing one.
+  // is 404, like a missing one. The body is read piece by piece on handler threads and written
+  // by the transport, so a slow reader holds no thread; HEAD gets the headers only.
   Response media(Request& req) {
     const std::string key = req.match[1].str();
     ok_or_fail(storage::validate_key(key));
-    static const std::regex kOutputKey("outputs/([A-Za-z0-9_]+)/[A-Za-z0-9._-]+");
-    std::smatch m;
-    if (!std::regex_match(key, m, kOutputKey)) fail(404, "not_found", fmt::format("no media '{}'", key));
-    auto job = service.get(req.caller.tenant, m[1].str());
-    if (!job || job->output_key != key) fail(404, "not_found", fmt::format("no media '{}'", key));
+    const std::string job_id = output_key_job_id(key);
+    if (job_id.empty()) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
+    auto job = service.get(req.caller.tenant, job_id);
+    if (!job || job->output_key != key) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
     auto info = service.blobs().stat(key);
-    if (!info) fail(404, "not_found", fmt::format("no media '{}'", key));
+    if (!info) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
     const int64_t size = info->size;
     auto range = parse_byte_range(req.header("Range"), size);
-    std::vector<std::pair<std::string, std::string>> headers = {{"Accept-Ranges", "bytes"}};
+    Response r;
+    r.headers = {{"Accept-Ranges", "bytes"}};
     if (!range) {
       HttpError e{416, "range_not_satisfiable", range.status().message(), {}};
       e.headers.emplace_back("Content-Range", fmt::format("bytes */{}", size));
       throw e;
     }
     int64_t first = 0, length = size;
-    int status = 200;
     if (range->has_value()) {
       first = (*range)->first;
       length = (*range)->length();
-      status = 206;
-      headers.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", first, (*range)->last, size));
+      r.status = 206;
+      r.headers.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", first, (*range)->last, size));
     }
-    write_head(req.conn, status, content_type_for(key), length, headers);
-    constexpr int64_t kPiece = 1 << 20;
-    for (int64_t done = 0; done < length;) {
-      auto piece = service.blobs().read_range(key, first + done, std::min(kPiece, length - done));
-      if (!piece || piece->empty()) break;
-      if (mg_write(req.conn, piece->data(), piece->size()) <= 0) break;
-      done += static_cast<int64_t>(piece->size());
-    }
-    Response r;
-    r.status = status;
-    r.written = true;
+    r.content_type = content_type_for(key);
+    r.stream_length = length;
+    static constexpr int64_t kPiece = 1 << 20;
+    auto done = std::make_shared<int64_t>(0);
+    storage::BlobStore* blobs = &service.blobs();
+    r.next_piece = [blobs, key, first, length, done]() -> Result<std::string> {
+      if (*done >= length) return std::string();
+      FF_ASSIGN_OR_RETURN(auto piece, blobs->read_range(key, first + *done, std::min(kPiece, length - *done)));
+      if (piece.empty()) return unavailable("the media ended early");
+      *done += static_cast<int64_t>(piece.size());
+      return piece;
+    };
     return r;
   }
 
   // ------------------------------------------------------------------ WebSocket
-  int ws_connect(const mg_connection* conn) {
-    const mg_request_info* info = mg_get_request_info(conn);
-    static const std::regex kWsPath("/(?:ws/job/([A-Za-z0-9_]+)/progress|api/v1/jobs/([A-Za-z0-9_]+)/events)");
-    std::string path = info->local_uri_raw != nullptr ? info->local_uri_raw : info->local_uri;
-    std::smatch m;
-    if (!std::regex_match(path, m, kWsPath)) return 1;
-    std::string job_id = m[1].matched ? m[1].str() : m[2].str();
-    Request req;
-    req.conn = const_cast<mg_connection*>(conn);
-    req.info = info;
-    if (info->query_string != nullptr) req.query = parse_query(info->query_string);
-    try {
-      limit_address(info->remote_addr);
-      req.caller = authenticate(req, Access::kRead);
-      value_or_fail(service.get(req.caller.tenant, job_id));
-      Watcher w{job_id, since_param(req), false};
-      std::lock_guard lock(watchers_mutex);
-      watchers[req.conn] = w;
-    } catch (const HttpError& e) {
-      spdlog::info(json{{"msg", "websocket refused"}, {"job_id", job_id}, {"status", e.status}, {"error", e.message}}.dump());
-      return 1;  // non-zero: civetweb refuses the upgrade
-    } catch (const std::exception&) {
-      return 1;
+  bool is_websocket_path(const Request& req) const {
+    std::vector<std::string> captures;
+    for (const auto& p : ws_routes) {
+      if (p.match(req.path, captures)) return true;
     }
-    return 0;
+    return false;
   }
 
-  void ws_close(const mg_connection* conn) {
-    std::lock_guard lock(watchers_mutex);
-    watchers.erase(const_cast<mg_connection*>(conn));
-  }
-
-  // Sends each watcher the events after its last sequence number, every 50 ms; closes the socket
-  // after the job's terminal state event. Polling the store (not an in-process signal) is what a
-  // replica in distributed mode will do too.
-  void push_loop() {
-    std::unique_lock lock(watchers_mutex);
-    while (!stopping.load()) {
-      pusher_cv.wait_for(lock, std::chrono::milliseconds(50));
-      for (auto& [conn, w] : watchers) {
-        if (w.closing) continue;
-        auto events = service.store().events_since(w.job_id, w.last_seq, 100);
-        if (!events) continue;
-        for (const auto& e : *events) {
-          std::string text = e.data.dump();
-          if (mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_TEXT, text.data(), text.size()) <= 0) {
-            w.closing = true;
-            break;
-          }
-          w.last_seq = e.seq;
-          if (event_ends_stream(e.data)) {
-            w.closing = true;
-            mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xe8", 2);  // 1000: normal
-            break;
-          }
-        }
+  // An upgrade to /ws/job/{id}/progress or the WebSocket twin of /api/v1/jobs/{id}/events:
+  // checked like any request (rate limit, the one authenticate(), the job's tenant) and refused
+  // with a real HTTP answer; accepted, the socket becomes a sink of the pusher.
+  Response websocket(Request& req, std::string& route_name) {
+    std::vector<std::string> captures;
+    for (const auto& p : ws_routes) {
+      if (p.match(req.path, captures)) {
+        route_name = p.text().rfind("/ws/", 0) == 0 ? "/ws/job/{job_id}/progress" : "/api/v1/jobs/{job_id}/events";
+        break;
       }
     }
+    req.match.set(req.path, captures);
+    const std::string job_id = req.match[1].str();
+    limit_address(req.http->remote_address);
+    check_local_origin(req);
+    req.caller = authenticate(req, Access::kRead);
+    limit_key(req.caller.key_id);
+    jobs::Job job = value_or_fail(service.get(req.caller.tenant, job_id));
+    int64_t since = since_param(req);
+    Response r;
+    r.stream = HttpResponse::Stream::kWebSocket;
+    r.on_stream = watch(req, job_id, since, jobs::is_terminal(job.state));
+    return r;
   }
 };
-
-namespace {
-
-int on_request(mg_connection* conn, void* data) { return static_cast<ApiServer::Impl*>(data)->dispatch(conn, false); }
-int on_metrics_request(mg_connection* conn, void* data) {
-  return static_cast<ApiServer::Impl*>(data)->dispatch(conn, true);
-}
-
-// The first port a civetweb context listens on (the real one when configured with port 0).
-int bound_port(mg_context* ctx) {
-  if (ctx == nullptr) return 0;
-  mg_server_port ports[4];
-  int n = mg_get_server_ports(ctx, 4, ports);
-  return n > 0 ? ports[0].port : 0;
-}
-
-int on_ws_connect(const mg_connection* conn, void* data) { return static_cast<ApiServer::Impl*>(data)->ws_connect(conn); }
-// A new watcher gets its backlog at once rather than at the next poll.
-void on_ws_ready(mg_connection*, void* data) { static_cast<ApiServer::Impl*>(data)->pusher_cv.notify_all(); }
-int on_ws_data(mg_connection*, int opcode, char*, size_t, void*) {
-  return (opcode & 0xf) == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE ? 0 : 1;  // clients only listen
-}
-void on_ws_close(const mg_connection* conn, void* data) { static_cast<ApiServer::Impl*>(data)->ws_close(conn); }
-
-// civetweb's own error pages (e.g. a malformed request line) in our JSON error shape.
-int on_http_error(mg_connection* conn, int status, const char* message) {
-  send_response(conn, Response::json_body(error_body("http_error", message != nullptr ? message : ""), status));
-  return 0;
-}
-
-}  // namespace
 
 ApiServer::ApiServer(ApiServerConfig config, jobs::JobService& service, jobs::WorkerPool& workers,
                      ServiceMetrics& metrics, SystemStats& system)
@@ -784,60 +910,37 @@ ApiServer::ApiServer(ApiServerConfig config, jobs::JobService& service, jobs::Wo
 ApiServer::~ApiServer() { stop(); }
 
 Status ApiServer::start() {
-  mg_init_library(MG_FEATURES_WEBSOCKET);
-  std::string threads = std::to_string(std::max(4, impl_->config.http_threads));
-  const char* options[] = {"listening_ports", impl_->config.listen.c_str(),
-                           "num_threads", threads.c_str(),
-                           "enable_keep_alive", "yes",
-                           "tcp_nodelay", "1",  // streamed media and events: no Nagle delay between writes
-                           "request_timeout_ms", "60000",
-                           "websocket_timeout_ms", "3600000",
-                           nullptr};
-  mg_callbacks callbacks{};
-  callbacks.http_error = on_http_error;
-  impl_->ctx = mg_start(&callbacks, impl_.get(), options);
-  if (impl_->ctx == nullptr) {
-    return unavailable(fmt::format("cannot listen on {}: the address is in use or not valid (use --listen HOST:PORT)",
-                                   impl_->config.listen));
+  Impl& impl = *impl_;
+  FF_ASSIGN_OR_RETURN(impl.listen, parse_listen_address(impl.config.listen));
+  std::optional<ListenAddress> metrics_listen;
+  if (!impl.config.metrics_listen.empty()) {
+    FF_ASSIGN_OR_RETURN(metrics_listen, parse_listen_address(impl.config.metrics_listen));
   }
-  mg_set_websocket_handler(impl_->ctx, "/ws/job/**", on_ws_connect, on_ws_ready, on_ws_data, on_ws_close, impl_.get());
-  mg_set_websocket_handler(impl_->ctx, "/api/v1/jobs/**", on_ws_connect, on_ws_ready, on_ws_data, on_ws_close, impl_.get());
-  mg_set_request_handler(impl_->ctx, "**", on_request, impl_.get());
-  if (!impl_->config.metrics_listen.empty()) {
-    // Scrapes are short and few: a handful of threads, no keep-alive bookkeeping to size.
-    const char* metrics_options[] = {"listening_ports", impl_->config.metrics_listen.c_str(),
-                                     "num_threads", "4",
-                                     "request_timeout_ms", "10000",
-                                     nullptr};
-    impl_->metrics_ctx = mg_start(&callbacks, impl_.get(), metrics_options);
-    if (impl_->metrics_ctx == nullptr) {
-      mg_stop(impl_->ctx);
-      impl_->ctx = nullptr;
-      return unavailable(fmt::format("cannot listen on {} for metrics: the address is in use or not valid (use "
-                                     "--metrics-listen HOST:PORT)",
-                                     impl_->config.metrics_listen));
-    }
-    mg_set_request_handler(impl_->metrics_ctx, "**", on_metrics_request, impl_.get());
+  HttpLimits limits = impl.config.http;
+  limits.max_buffered_body_bytes = impl.config.max_json_bytes;
+  limits.max_upload_bytes = impl.service.config().limits.max_upload_bytes;
+  impl.http = std::make_unique<HttpServer>(limits, [&impl](HttpRequest& r) { return impl.dispatch(r); });
+  Status started = impl.http->start(impl.listen, metrics_listen);
+  if (!started.is_ok()) {
+    impl.http.reset();
+    return started;
   }
-  impl_->pusher = std::thread([this] { impl_->push_loop(); });
-  return Status::ok();
+  return impl.pusher.start();
 }
 
-int ApiServer::port() const { return bound_port(impl_->ctx); }
+int ApiServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 
-int ApiServer::metrics_port() const { return bound_port(impl_->metrics_ctx); }
+int ApiServer::metrics_port() const { return impl_->http ? impl_->http->metrics_port() : 0; }
+
+std::string ApiServer::url() const { return fmt::format("http://{}/", ListenAddress{impl_->listen.host, port()}.authority()); }
 
 void ApiServer::set_draining() { impl_->draining.store(true); }
 
 void ApiServer::stop() {
-  if (impl_->ctx == nullptr) return;
-  impl_->stopping.store(true);
-  impl_->pusher_cv.notify_all();
-  if (impl_->pusher.joinable()) impl_->pusher.join();
-  if (impl_->metrics_ctx != nullptr) mg_stop(impl_->metrics_ctx);
-  impl_->metrics_ctx = nullptr;
-  mg_stop(impl_->ctx);
-  impl_->ctx = nullptr;
+  if (!impl_->http) return;
+  impl_->pusher.stop();
+  impl_->http->stop();
+  impl_->http.reset();
 }
 
 }  // namespace facefuse::server

@@ -1,6 +1,6 @@
-// The HTTP + WebSocket front of `facefuse serve` (DESIGN.md §5.1) on civetweb. civetweb runs one
-// thread per connection, and an open WebSocket or event stream holds its thread: http_threads
-// bounds concurrent connections including live progress watchers.
+// The HTTP + WebSocket front of `facefuse serve` (DESIGN.md §5.1): the routes, on the event-driven
+// transport of http_server.h (connections, WebSockets and event streams hold no thread; handlers
+// run on a bounded pool). Live job events reach WebSocket and SSE watchers through event_pusher.h.
 //
 // One wrapper runs every route: it authenticates (API key → tenant + scopes), applies the rate
 // limits, calls the route, and turns every failure — a Status, a malformed body, an exception —
@@ -16,6 +16,7 @@
 
 #include "facefuse/core/status.h"
 #include "facefuse/inference/onnx_session.h"
+#include "facefuse/server/http_server.h"
 
 namespace facefuse::jobs {
 class JobService;
@@ -33,7 +34,13 @@ struct ApiServerConfig {
   // interface for Prometheus); the main listener then answers /metrics with 404. Empty: none,
   // /metrics is on the main listener.
   std::string metrics_listen;
-  int http_threads = 64;
+  // Transport limits and threads (http_server.h). max_buffered_body_bytes and max_upload_bytes
+  // are taken from max_json_bytes and the service's upload limit.
+  HttpLimits http;
+  // Open event streams (WebSocket + SSE) in total, per client address and per API key.
+  int max_streams = 8192;
+  int max_streams_per_address = 1024;
+  int max_streams_per_key = 100;
   bool auth = true;                        // false: every request is tenant "local" with all scopes
   double key_rate_per_second = 20;         // token bucket per API key
   double key_rate_burst = 40;
@@ -52,20 +59,22 @@ class ApiServer {
             SystemStats& system);
   ~ApiServer();
 
-  // Binds and starts serving. kUnavailable when the address cannot be bound.
+  // Binds and starts serving. kInvalidArgument for a malformed listen address; kUnavailable with
+  // the system's reason when it cannot be bound (in use, permission denied).
   Status start();
   // The bound port (after start()).
   int port() const;
   // The metrics listener's bound port (after start()); 0 without one.
   int metrics_port() const;
+  // http://HOST:PORT/ of the main listener (after start()).
+  std::string url() const;
   // Readiness turns 503 and new jobs are refused with 503; everything else keeps answering.
   void set_draining();
-  // Closes the listening socket and every connection (event streams end).
+  // Closes the listening socket and every connection (event streams end). Idempotent.
   void stop();
 
-  struct Impl;  // defined in api_server.cpp (public only so civetweb's C callbacks can reach it)
-
  private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,6 +105,18 @@ void remove_abandoned_uploads(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
 }
 
+// Every connection is a descriptor: the soft limit (often 1 024) would cap idle connections and
+// WebSockets far below --max-connections, so raise it to the hard limit.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug(json{{"msg", "descriptor limit raised"}, {"from", before}, {"to", limit.rlim_cur}}.dump());
+  }
+}
+
 std::string node_id() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -123,6 +136,9 @@ Status serve(const ServeOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   FF_RETURN_IF_ERROR(init_json_logging(options.log_level));
+  FF_ASSIGN_OR_RETURN(ListenAddress listen, parse_listen_address(options.listen));
+  if (!options.metrics_listen.empty()) FF_RETURN_IF_ERROR(parse_listen_address(options.metrics_listen).status());
+  raise_descriptor_limit();
   if (options.workers < 1 || options.workers > 64) return invalid_argument("--workers must be between 1 and 64");
   if (options.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
   if (options.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
@@ -212,7 +228,10 @@ Status serve(const ServeOptions& options) {
   ApiServerConfig api_config;
   api_config.listen = options.listen;
   api_config.metrics_listen = options.metrics_listen;
-  api_config.http_threads = options.http_threads;
+  api_config.http = options.http;
+  api_config.max_streams = options.max_streams;
+  api_config.max_streams_per_address = options.max_streams_per_address;
+  api_config.max_streams_per_key = options.max_streams_per_key;
   api_config.auth = options.auth;
   api_config.key_rate_per_second = options.rate_limit;
   api_config.key_rate_burst = options.rate_burst;
@@ -226,18 +245,19 @@ Status serve(const ServeOptions& options) {
   FF_RETURN_IF_ERROR(api.start());
   pool.start();
 
-  std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  if (!options.auth && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+  const std::string& host = listen.host;
+  if (!options.auth && host != "127.0.0.1" && host != "localhost" && host != "::1") {
     spdlog::warn(json{{"msg", "--no-auth on a non-loopback address: anyone who can reach it can submit jobs and read "
                               "every output"}, {"listen", options.listen}}.dump());
   }
-  std::string url = fmt::format("http://{}:{}/", host, api.port());
+  std::string url = api.url();
   spdlog::info(json{{"msg", "serving"}, {"url", url}, {"data", fs::absolute(data).string()}, {"storage", storage_uri},
                     {"workers", options.workers}, {"threads_per_task", execution.processing_threads},
                     {"auth", options.auth}}.dump());
   if (!options.metrics_listen.empty()) {
-    std::string metrics_host = options.metrics_listen.substr(0, options.metrics_listen.rfind(':'));
-    std::string metrics_url = fmt::format("http://{}:{}/metrics", metrics_host, api.metrics_port());
+    ListenAddress metrics = parse_listen_address(options.metrics_listen).value();
+    metrics.port = api.metrics_port();
+    std::string metrics_url = fmt::format("http://{}/metrics", metrics.authority());
     spdlog::info(json{{"msg", "metrics listener"}, {"url", metrics_url}}.dump());
     std::printf("facefuse: metrics on %s (the API port answers /metrics with 404)\n", metrics_url.c_str());
   }

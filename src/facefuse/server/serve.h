@@ -15,16 +15,20 @@
 #include "facefuse/core/status.h"
 #include "facefuse/inference/onnx_session.h"
 #include "facefuse/jobs/job_service.h"
+#include "facefuse/server/http_server.h"
 
 namespace facefuse::server {
 
 struct ServeOptions {
-  std::string listen = "127.0.0.1:8080";
+  std::string listen = "127.0.0.1:8080";  // PORT alone: 127.0.0.1:PORT (http_server.h)
   std::string metrics_listen;     // host:port for /metrics + /healthz only; empty: /metrics on `listen`
   std::filesystem::path data_dir;
   std::string storage_uri;        // empty: file://<data>/storage
   int workers = 1;
-  int http_threads = 64;
+  HttpLimits http;                // threads, timeouts, header/body/connection limits (http_server.h)
+  int max_streams = 8192;         // open WebSockets + event streams in total
+  int max_streams_per_address = 1024;
+  int max_streams_per_key = 100;
   double grace_seconds = 30;
   double lease_seconds = 30;
   bool auth = true;
