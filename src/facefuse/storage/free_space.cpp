@@ -1,0 +1,34 @@
+#include "facefuse/storage/free_space.h"
+
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace facefuse::storage {
+
+namespace {
+constexpr double kMiB = 1024.0 * 1024.0;
+}  // namespace
+
+Result<uint64_t> free_bytes(const std::filesystem::path& path) {
+  struct statvfs st {};
+  if (::statvfs(path.c_str(), &st) != 0) {
+    return unavailable(fmt::format("cannot query the free space of the data directory: {}", std::strerror(errno)));
+  }
+  return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
+}
+
+Status check_free_space(const std::filesystem::path& path, uint64_t reserve_bytes) {
+  if (reserve_bytes == 0) return Status::ok();
+  auto free = free_bytes(path);
+  if (!free) return insufficient_storage(free.status().message() + "; refusing writes until it can be checked");
+  if (*free > reserve_bytes) return Status::ok();
+  return insufficient_storage(fmt::format("the server's storage is full ({:.0f} MiB free, reserve {:.0f} MiB): delete "
+                                          "finished jobs or unused uploads, then try again",
+                                          static_cast<double>(*free) / kMiB, static_cast<double>(reserve_bytes) / kMiB));
+}
+
+}  // namespace facefuse::storage
