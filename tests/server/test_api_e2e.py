@@ -257,7 +257,8 @@ class ServiceEndToEnd(h.ServerTestCase):
         for path, item in spec["paths"].items():
             if path.startswith("/ws/"):
                 continue  # WebSocket: covered by the event tests
-            url = path.replace("{job_id}", job["job_id"]).replace("{key}", job["output_url"][len("/media/"):])
+            url = (path.replace("{job_id}", job["job_id"]).replace("{key}", job["output_url"][len("/media/"):])
+                   .replace("{key_id}", "key_0000000000000000").replace("{upload_id}", "up_0000000000000000"))
             for method in ("get", "post", "delete"):
                 if method not in item or (method == "delete" and "{job_id}" in path):
                     continue
