@@ -371,8 +371,8 @@ TEST_F(SqliteJobStoreTest, TenantJobCountsSeeOneTenant) {
   EXPECT_EQ((*t1)["pending"], 1);
   EXPECT_EQ((*t1)["cancelled"], 1);
   EXPECT_EQ((*t1)["completed"], 0) << "every state is present";
-  EXPECT_EQ((*store_->tenant_job_counts("t3"))["pending"], 0);
-  EXPECT_EQ((*store_->job_counts_by_state())["pending"], 2) << "the all-tenant count still sees both";
+  EXPECT_EQ(store_->tenant_job_counts("t3")->at("pending"), 0);
+  EXPECT_EQ(store_->job_counts_by_state()->at("pending"), 2) << "the all-tenant count still sees both";
 }
 
 // Many submitters at once, spread over several connections to the same database (as several

@@ -288,6 +288,7 @@ class FullDisk(unittest.TestCase):
         cls.mount = tempfile.mkdtemp(prefix="facefuse-fulldisk-")
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", cls.mount], check=True)
         cls.addClassCleanup(lambda: (subprocess.run(["umount", "-l", cls.mount]), os.rmdir(cls.mount)))
+        os.mkdir(os.path.join(cls.mount, "data"))
         cls.server = h.Server("--workers", "1", "--min-free-mb", "24", data_dir=os.path.join(cls.mount, "data"))
         cls.addClassCleanup(cls.server.cleanup)
         cls.server.start()
@@ -298,14 +299,13 @@ class FullDisk(unittest.TestCase):
         filler = os.path.join(self.mount, "filler")
         st = os.statvfs(self.mount)
         free = st.f_bavail * st.f_frsize
-        with open(filler, "ab") as f:
+        with open(filler, "ab", buffering=0) as f:
+            remaining = max(0, free - leave_bytes)
             try:
-                remaining = max(0, free - leave_bytes)
                 while remaining > 0:
-                    n = min(remaining, 1 << 20)
-                    f.write(b"\0" * n)
-                    remaining -= n
-                f.flush()
+                    remaining -= f.write(b"\0" * min(remaining, 1 << 20))
+                while leave_bytes == 0:
+                    f.write(b"\0" * 4096)  # to the last page
             except OSError:
                 pass  # ENOSPC: as full as it gets
         return filler

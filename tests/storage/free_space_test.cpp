@@ -27,5 +27,20 @@ TEST(FreeSpace, UnqueryableDirectoryCountsAsFull) {
   EXPECT_TRUE(check_free_space("/nonexistent/facefuse/data", 0).is_ok());
 }
 
+TEST(FreeSpace, BallastIsAllocatedOnlyWithRoomAndReleasedOnce) {
+  testing::TempDir dir;
+  const auto ballast = dir.path() / "disk_ballast";
+  ASSERT_TRUE(ensure_ballast(ballast, 1 << 20, 0).is_ok());
+  ASSERT_TRUE(std::filesystem::exists(ballast));
+  EXPECT_EQ(std::filesystem::file_size(ballast), 1u << 20);
+  EXPECT_TRUE(ensure_ballast(ballast, 1 << 20, 0).is_ok()) << "present: a no-op";
+  EXPECT_TRUE(release_ballast(ballast));
+  EXPECT_FALSE(release_ballast(ballast));
+  auto free = free_bytes(dir.path());
+  ASSERT_TRUE(free.is_ok());
+  ASSERT_TRUE(ensure_ballast(ballast, 1 << 20, *free).is_ok());
+  EXPECT_FALSE(std::filesystem::exists(ballast)) << "never allocated into the reserve";
+}
+
 }  // namespace
 }  // namespace facefuse::storage

@@ -340,18 +340,37 @@ Result<Job> JobService::cancel(const std::string& tenant, const std::string& job
   return job;
 }
 
+void JobService::make_room_for_delete() {
+  if (config_.ballast.empty()) return;
+  auto free = storage::free_bytes(config_.temp_root);
+  // Only when (nearly) nothing is free: at the reserve our own writes are refused anyway.
+  constexpr uint64_t kDeleteHeadroomBytes = 1u << 20;
+  if (!free || *free < kDeleteHeadroomBytes) storage::release_ballast(config_.ballast);
+}
+
+void JobService::restore_ballast() {
+  if (config_.ballast.empty()) return;
+  Status ignored = storage::ensure_ballast(config_.ballast, config_.ballast_bytes, config_.min_free_bytes);
+  (void)ignored;  // best effort: the next delete tries again
+}
+
 Status JobService::remove_upload(const std::string& tenant, const std::string& upload_id) {
+  make_room_for_delete();
   FF_ASSIGN_OR_RETURN(Upload upload, store_.delete_upload(tenant, upload_id));
-  return blobs_.remove(upload.storage_key);
+  FF_RETURN_IF_ERROR(blobs_.remove(upload.storage_key));
+  restore_ballast();
+  return Status::ok();
 }
 
 Status JobService::remove(const std::string& tenant, const std::string& job_id) {
   FF_RETURN_IF_ERROR(get(tenant, job_id).status());
+  make_room_for_delete();
   FF_RETURN_IF_ERROR(store_.delete_job(job_id));
   FF_RETURN_IF_ERROR(blobs_.remove_prefix(output_prefix(job_id)));
   FF_RETURN_IF_ERROR(blobs_.remove_prefix(job_temp_prefix(job_id)));
   std::error_code ec;
   fs::remove_all(config_.temp_root / job_id, ec);
+  restore_ballast();
   return Status::ok();
 }
 

@@ -35,6 +35,11 @@ struct JobServiceConfig {
   // Free-space reserve of the file system holding temp_root (serve --min-free-mb), bytes: uploads
   // and submits at or below it → kInsufficientStorage (storage/free_space.h). 0: no reserve.
   uint64_t min_free_bytes = 0;
+  // storage::ensure_ballast file kept so deletes work on a disk another process filled; empty:
+  // none. Released when a delete finds under 1 MiB free, allocated again after a delete when the
+  // reserve stays free.
+  std::filesystem::path ballast;
+  uint64_t ballast_bytes = 8u << 20;
 };
 
 // Storage keys (relative, see storage::validate_key).
@@ -89,6 +94,10 @@ class JobService {
  private:
   Result<CreatedJob> submit_checked(const std::string& tenant, const nlohmann::json& body,
                                     const std::string& idempotency_key);
+  // Before a delete: frees the ballast when the disk is nearly full. After: takes it back if
+  // there is room.
+  void make_room_for_delete();
+  void restore_ballast();
   Result<NewJob> plan(const std::string& job_id, const std::string& tenant, nlohmann::json request);
   // Replaces {"url": ...} in body.source / body.target by an upload of the fetched file.
   Status fetch_url_inputs(const std::string& tenant, nlohmann::json& body);

@@ -25,6 +25,7 @@
 #include "facefuse/server/media_links.h"
 #include "facefuse/server/metrics.h"
 #include "facefuse/server/system_stats.h"
+#include "facefuse/storage/free_space.h"
 
 namespace facefuse::server {
 
@@ -135,6 +136,11 @@ Status serve(const ServeOptions& options) {
   service_config.engine_version = options.version;
   service_config.url_fetch.allow_private = options.allow_private_urls;
   service_config.min_free_bytes = static_cast<uint64_t>(std::max<int64_t>(0, options.min_free_mb)) * 1024 * 1024;
+  service_config.ballast = data / "disk_ballast";
+  if (Status b = storage::ensure_ballast(service_config.ballast, service_config.ballast_bytes, service_config.min_free_bytes);
+      !b.is_ok()) {
+    spdlog::warn(json{{"msg", "no disk ballast"}, {"error", b.message()}}.dump());
+  }
   jobs::JobService service(service_config, *store, *blobs);
   jobs::TaskRunner runner(data / "tmp", execution, *store, *blobs);
 

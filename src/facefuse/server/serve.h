@@ -4,6 +4,7 @@
 // Data directory layout:
 //   <data>/serve.lock               held by the running server (one server per data directory)
 //   <data>/media_link.key           secret of the signed media links (0600, made on first start)
+//   <data>/disk_ballast             8 MiB released when a delete finds the disk full (storage/free_space.h)
 //   <data>/jobs.db (+ -wal, -shm)   job store
 //   <data>/storage/                 file:// blob store: uploads/, jobs/<id>/segments/, outputs/<id>/
 //   <data>/tmp/<job_id>/            per-job temp space (inputs, attempt directories)

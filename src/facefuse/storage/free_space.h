@@ -21,4 +21,13 @@ Result<uint64_t> free_bytes(const std::filesystem::path& path);
 // queried counts as full (refusing a write is safer than filling the disk). reserve 0: always ok.
 Status check_free_space(const std::filesystem::path& path, uint64_t reserve_bytes);
 
+// Ballast: a file of `bytes` allocated in the data directory while there is room, released when a
+// delete finds the disk (nearly) full — another process may fill what our reserve kept free, and
+// even a delete needs a little space (SQLite appends to its write-ahead log before it frees
+// anything). ensure_ballast() allocates it when missing and more than `keep_free_bytes` would
+// stay free (posix_fallocate: real blocks, not a sparse file); a no-op otherwise.
+// release_ballast() removes it; true when it existed.
+Status ensure_ballast(const std::filesystem::path& file, uint64_t bytes, uint64_t keep_free_bytes);
+bool release_ballast(const std::filesystem::path& file);
+
 }  // namespace facefuse::storage
