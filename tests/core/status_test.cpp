@@ -51,5 +51,16 @@ TEST(ErrorCodes, BadInputIsExitCode2AndProcessingFailuresAre1) {
   EXPECT_STREQ(status_code_name(StatusCode::kModelNotInstalled), "model_not_installed");
 }
 
+TEST(ErrorCodes, ForbiddenFullDiskAndUnusableMedia) {
+  EXPECT_EQ(http_status_for(StatusCode::kPermissionDenied), 403);
+  EXPECT_STREQ(status_code_name(StatusCode::kPermissionDenied), "forbidden");
+  EXPECT_EQ(http_status_for(StatusCode::kInsufficientStorage), 507);
+  EXPECT_STREQ(status_code_name(StatusCode::kInsufficientStorage), "insufficient_storage");
+  EXPECT_EQ(exit_code_for(StatusCode::kInsufficientStorage), 1) << "not the input's fault: free space and retry";
+  EXPECT_EQ(http_status_for(StatusCode::kInvalidMedia), 422);
+  EXPECT_STREQ(status_code_name(StatusCode::kInvalidMedia), "invalid_media");
+  EXPECT_EQ(exit_code_for(StatusCode::kInvalidMedia), 2);
+}
+
 }  // namespace
 }  // namespace facefuse

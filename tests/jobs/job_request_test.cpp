@@ -2,6 +2,8 @@
 // equal requests give equal JSON (the cache fingerprint depends on it).
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "facefuse/jobs/job_request.h"
 
 namespace facefuse::jobs {
@@ -120,6 +122,61 @@ TEST(JobRequest, RefusesWithMessagesNamingTheField) {
   b = body();
   b["webhook"] = {{"url", "ftp://example.com/hook"}};
   EXPECT_NE(error_of(b).find("http"), std::string::npos);
+}
+
+// Regression: 1e300 passed the "whole number" test and was converted to int64_t (undefined
+// behaviour; UBSan: "1e+300 is outside the range of representable values").
+TEST(JobRequest, QualityOutOfRangeOrNotFiniteIsRefusedWithoutConversion) {
+  for (const json& quality : {json(1e300), json(-1e300), json(1e19), json(18446744073709551615ULL), json(101),
+                              json(-1), json(std::nan("")), json(INFINITY), json(50.5), json("90")}) {
+    json b = body();
+    b["output"] = {{"quality", quality}};
+    const std::string message = error_of(b);
+    EXPECT_NE(message.find("output.quality"), std::string::npos) << quality.dump() << ": " << message;
+  }
+  json b = body();
+  b["output"] = {{"quality", 70.0}};
+  auto r = normalise_job_request(b, fake_upload);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ((*r)["output"]["quality"], 70) << "a whole float is an integer";
+}
+
+TEST(JobRequest, FramesBeyondTheVideoAreRefusedAtSubmit) {
+  json b = body("up_clip");  // 68 frames
+  b["output"] = {{"format", "png"}};
+  b["target"]["frame_number"] = 68;
+  std::string message = error_of(b);
+  EXPECT_NE(message.find("target.frame_number"), std::string::npos) << message;
+  EXPECT_NE(message.find("0 to 67"), std::string::npos) << message;
+  b["target"]["frame_number"] = 67;
+  EXPECT_TRUE(normalise_job_request(b, fake_upload).is_ok()) << "the last frame is fine";
+  b = body("up_clip");
+  b["target"]["frame_range"] = {10, 69};
+  message = error_of(b);
+  EXPECT_NE(message.find("target.frame_range"), std::string::npos) << message;
+  EXPECT_EQ(message.find("--"), std::string::npos) << "no CLI flag in an API error: " << message;
+  b["target"]["frame_range"] = {68, 80};
+  EXPECT_NE(error_of(b).find("target.frame_range"), std::string::npos);
+  b["target"]["frame_range"] = {10, 68};
+  EXPECT_TRUE(normalise_job_request(b, fake_upload).is_ok()) << "end is one past the last frame";
+}
+
+TEST(JobRequest, ClientFacingErrorsNameFieldsAndHideServerPaths) {
+  Status pipeline_error = invalid_argument(
+      "--trim-frame-end 90 must be after --trim-frame-start 10 and at most 68 in /srv/ff/tmp/job_1/inputs/target");
+  Status shown = client_facing_error(pipeline_error, {{"/srv/ff/tmp/job_1/inputs/target", "target 'clip.mp4'"}});
+  EXPECT_EQ(shown.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(shown.message(),
+            "target.frame_range[1] 90 must be after target.frame_range[0] 10 and at most 68 in target 'clip.mp4'");
+  Status frame = client_facing_error(invalid_argument("--frame 99 is outside /data/tmp/job_2/inputs/target's frames 0..67"), {});
+  EXPECT_EQ(frame.message(), "target.frame_number 99 is outside (a file on the server)'s frames 0..67");
+  Status cannot_read = client_facing_error(unavailable("cannot read '/var/lib/facefuse/storage/uploads/up_1/input.jpg': "
+                                                       "No such file; see POST /api/v1/upload"), {});
+  EXPECT_EQ(cannot_read.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(cannot_read.message().find("/var/lib"), std::string::npos) << cannot_read.message();
+  EXPECT_NE(cannot_read.message().find("/api/v1/upload"), std::string::npos) << "API routes are not server paths";
+  EXPECT_NE(client_facing_error(invalid_argument("face_swapper_blend must be 0-1"), {}).message().find("face_swapper_blend"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -312,6 +312,69 @@ TEST_F(SqliteJobStoreTest, UploadsAndKeysAreScopedLookups) {
   EXPECT_EQ(*store_->api_key_count(), 1);
 }
 
+TEST_F(SqliteJobStoreTest, KeysAreListedPerTenantAndRevokedAtOnce) {
+  ASSERT_TRUE(store_->add_api_key({"key_a", "t1", "hash_a", "read", 1000}).is_ok());
+  ASSERT_TRUE(store_->add_api_key({"key_b", "t1", "hash_b", "submit,read,admin", 2000}).is_ok());
+  ASSERT_TRUE(store_->add_api_key({"key_c", "t2", "hash_c", "read", 1500}).is_ok());
+  auto t1 = store_->list_api_keys("t1");
+  ASSERT_TRUE(t1.is_ok()) << t1.status().to_string();
+  ASSERT_EQ(t1->size(), 2u) << "another tenant's key is not listed";
+  EXPECT_EQ((*t1)[0].id, "key_a") << "oldest first";
+  EXPECT_EQ((*t1)[1].scopes, "submit,read,admin");
+  EXPECT_EQ(store_->delete_api_key("t2", "key_a").code(), StatusCode::kNotFound) << "only the key's own tenant";
+  EXPECT_TRUE(store_->find_api_key("hash_a")->has_value());
+  ASSERT_TRUE(store_->delete_api_key("t1", "key_a").is_ok());
+  EXPECT_FALSE(store_->find_api_key("hash_a")->has_value()) << "a revoked key no longer authenticates";
+  EXPECT_EQ(store_->list_api_keys("t1")->size(), 1u);
+  EXPECT_EQ(store_->delete_api_key("t1", "key_a").code(), StatusCode::kNotFound);
+}
+
+TEST_F(SqliteJobStoreTest, UploadInUseByAnUnfinishedJobIsNotDeleted) {
+  for (const char* id : {"up_src", "up_tgt", "up_free"}) {
+    Upload u;
+    u.id = id;
+    u.tenant = "t1";
+    u.storage_key = std::string("uploads/") + id + "/input.jpg";
+    u.media = "image";
+    ASSERT_TRUE(store_->add_upload(u).is_ok());
+  }
+  NewJob job;
+  job.job.id = "job_busy";
+  job.job.tenant = "t1";
+  job.job.kind = "image";
+  job.job.request = {{"source", {{"upload_id", "up_src"}}}, {"target", {{"upload_id", "up_tgt"}}}};
+  job.tasks = {{TaskKind::kImage}};
+  ASSERT_TRUE(store_->create_job(job).is_ok());
+  EXPECT_EQ(store_->delete_upload("t2", "up_free").status().code(), StatusCode::kNotFound) << "another tenant's";
+  for (const char* id : {"up_src", "up_tgt"}) {
+    auto refused = store_->delete_upload("t1", id);
+    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << id;
+    EXPECT_NE(refused.status().message().find("job_busy"), std::string::npos) << refused.status().message();
+    EXPECT_TRUE(store_->get_upload("t1", id).is_ok()) << "a refused delete keeps the upload";
+  }
+  auto freed = store_->delete_upload("t1", "up_free");
+  ASSERT_TRUE(freed.is_ok()) << freed.status().to_string();
+  EXPECT_EQ(freed->storage_key, "uploads/up_free/input.jpg") << "the caller removes the blob it names";
+  EXPECT_EQ(store_->get_upload("t1", "up_free").status().code(), StatusCode::kNotFound);
+  // Once the job has ended its inputs may go.
+  ASSERT_TRUE(store_->request_cancel("job_busy").is_ok());
+  EXPECT_TRUE(store_->delete_upload("t1", "up_tgt").is_ok());
+}
+
+TEST_F(SqliteJobStoreTest, TenantJobCountsSeeOneTenant) {
+  create("job_a", {{TaskKind::kImage}}, "t1");
+  create("job_b", {{TaskKind::kImage}}, "t1");
+  create("job_c", {{TaskKind::kImage}}, "t2");
+  ASSERT_TRUE(store_->request_cancel("job_b").is_ok());
+  auto t1 = store_->tenant_job_counts("t1");
+  ASSERT_TRUE(t1.is_ok());
+  EXPECT_EQ((*t1)["pending"], 1);
+  EXPECT_EQ((*t1)["cancelled"], 1);
+  EXPECT_EQ((*t1)["completed"], 0) << "every state is present";
+  EXPECT_EQ(store_->tenant_job_counts("t3")->at("pending"), 0);
+  EXPECT_EQ(store_->job_counts_by_state()->at("pending"), 2) << "the all-tenant count still sees both";
+}
+
 // Many submitters at once, spread over several connections to the same database (as several
 // processes would be), never get more than the tenant's limit of active jobs in: counting and
 // inserting are one write transaction. A count taken before a separate insert lets racing

@@ -58,5 +58,28 @@ TEST(ContentType, ByOutputExtension) {
   EXPECT_STREQ(content_type_for("outputs/j/output"), "application/octet-stream");
 }
 
+TEST(BearerToken, SchemeIsCaseInsensitive) {
+  EXPECT_EQ(bearer_token("Bearer ff_abc"), "ff_abc");
+  EXPECT_EQ(bearer_token("bearer ff_abc"), "ff_abc") << "RFC 9110: auth schemes are case-insensitive";
+  EXPECT_EQ(bearer_token("BEARER   ff_abc  "), "ff_abc");
+  EXPECT_EQ(bearer_token("Basic dXNlcjpwYXNz"), "");
+  EXPECT_EQ(bearer_token("Bearer"), "");
+  EXPECT_EQ(bearer_token("Bearerff_abc"), "");
+  EXPECT_EQ(bearer_token(""), "");
+}
+
+TEST(WebSocketCredentials, KeyFromTheBearerSubprotocolAndThePlainOneEchoed) {
+  WebSocketCredentials both = websocket_credentials("facefuse.v1, facefuse.bearer.ff_abc");
+  EXPECT_EQ(both.key, "ff_abc");
+  EXPECT_EQ(both.protocol, "facefuse.v1") << "the key is not echoed when the plain protocol was offered";
+  WebSocketCredentials only = websocket_credentials("facefuse.bearer.ff_abc");
+  EXPECT_EQ(only.key, "ff_abc");
+  EXPECT_EQ(only.protocol, "facefuse.bearer.ff_abc") << "a browser needs one of its offers back";
+  WebSocketCredentials none = websocket_credentials("chat, superchat");
+  EXPECT_EQ(none.key, "");
+  EXPECT_EQ(none.protocol, "");
+  EXPECT_EQ(websocket_credentials("").protocol, "");
+}
+
 }  // namespace
 }  // namespace facefuse::server

@@ -73,6 +73,12 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--max-upload-mb", flags.max_upload_mb, "largest upload, MiB")->capture_default_str();
   serve->add_option("--max-pixels", o.limits.max_pixels, "largest image or video frame, pixels")->capture_default_str();
   serve->add_option("--max-video-seconds", o.limits.max_video_seconds, "longest video upload, seconds")->capture_default_str();
+  serve->add_option("--min-free-mb", o.min_free_mb, "free-space reserve of the data directory, MiB: uploads and new "
+                                                    "jobs are refused (507) and /readyz is 503 at or below it; 0 = none")
+      ->capture_default_str();
+  serve->add_option("--media-link-ttl", o.media_link_ttl_seconds, "seconds a signed output_url link stays valid "
+                                                                  "(a fresh one comes with every read of the job)")
+      ->capture_default_str();
   return serve;
 }
 
@@ -84,6 +90,14 @@ int run_serve_command(ServeFlags flags, const std::string& models_dir, const inf
     return kExitBadInput;
   }
   o.limits.max_upload_bytes = static_cast<int64_t>(flags.max_upload_mb * 1024 * 1024);
+  if (o.min_free_mb < 0) {
+    std::fprintf(stderr, "facefuse: error: --min-free-mb must be 0 (no reserve) or more\n");
+    return kExitBadInput;
+  }
+  if (o.media_link_ttl_seconds < 1) {
+    std::fprintf(stderr, "facefuse: error: --media-link-ttl must be at least 1 (seconds)\n");
+    return kExitBadInput;
+  }
   o.auth = !flags.no_auth;
   o.models_dir = models_dir;
   o.session = session;

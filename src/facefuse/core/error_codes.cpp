@@ -12,8 +12,11 @@ int exit_code_for(StatusCode code) {
     case StatusCode::kLimitExceeded:
     case StatusCode::kFailedPrecondition:
     case StatusCode::kModelNotInstalled:
+    case StatusCode::kPermissionDenied:
+    case StatusCode::kInvalidMedia:
       return kExitBadInput;
     case StatusCode::kQuotaExceeded:
+    case StatusCode::kInsufficientStorage:
     case StatusCode::kUnavailable:
     case StatusCode::kCancelled:
     case StatusCode::kInternal:
@@ -36,6 +39,9 @@ int http_status_for(StatusCode code) {
     case StatusCode::kInternal: return 500;
     case StatusCode::kQuotaExceeded: return 429;
     case StatusCode::kModelNotInstalled: return 409;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kInsufficientStorage: return 507;
+    case StatusCode::kInvalidMedia: return 422;
   }
   return 500;
 }

@@ -16,6 +16,9 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kInternal: return "internal";
     case StatusCode::kQuotaExceeded: return "quota_exceeded";
     case StatusCode::kModelNotInstalled: return "model_not_installed";
+    case StatusCode::kPermissionDenied: return "forbidden";
+    case StatusCode::kInsufficientStorage: return "insufficient_storage";
+    case StatusCode::kInvalidMedia: return "invalid_media";
   }
   return "unknown";
 }

@@ -24,6 +24,9 @@ enum class StatusCode {
   kInternal,            // a bug or an unexpected library failure
   kQuotaExceeded,       // the caller already holds as much as it may (active jobs): retry later
   kModelNotInstalled,   // a model file the request needs is not installed (the message says how)
+  kPermissionDenied,    // the caller is known (or holds a link) but may not do this: forged/expired link, other tenant
+  kInsufficientStorage, // the disk is at its free-space reserve: delete jobs or uploads, then retry
+  kInvalidMedia,        // the file is of a known type but unusable (e.g. a 0×0 image)
 };
 
 const char* status_code_name(StatusCode code);
@@ -56,6 +59,9 @@ inline Status cancelled(std::string m) { return {StatusCode::kCancelled, std::mo
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status quota_exceeded(std::string m) { return {StatusCode::kQuotaExceeded, std::move(m)}; }
 inline Status model_not_installed(std::string m) { return {StatusCode::kModelNotInstalled, std::move(m)}; }
+inline Status permission_denied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status insufficient_storage(std::string m) { return {StatusCode::kInsufficientStorage, std::move(m)}; }
+inline Status invalid_media(std::string m) { return {StatusCode::kInvalidMedia, std::move(m)}; }
 
 // A value or the Status explaining why there is none. Accessing value() of an error is a
 // programmer error (asserted).

@@ -1,5 +1,6 @@
 #include "facefuse/jobs/job_request.h"
 
+#include <cmath>
 #include <set>
 
 #include <fmt/format.h>
@@ -36,13 +37,28 @@ Result<json> object_field(const json& body, const std::string& name, bool requir
   return body[name];
 }
 
+// An integer field in [min, max]. A float is accepted when it holds a whole number; its range is
+// checked as a double before any conversion (1e300 or an unsigned 2^64−1 converted to int64_t would
+// be undefined behaviour).
 Result<int64_t> integer_field(const json& object, const std::string& where, int64_t min, int64_t max) {
-  if (!object.is_number_integer() && !(object.is_number_float() && object.get<double>() == std::floor(object.get<double>()))) {
-    return invalid_argument(fmt::format("{} must be an integer", where));
+  auto out_of_range = [&](const std::string& got) {
+    return invalid_argument(fmt::format("{} must be between {} and {}, got {}", where, min, max, got));
+  };
+  if (object.is_number_unsigned()) {
+    const uint64_t u = object.get<uint64_t>();
+    if (u > static_cast<uint64_t>(max)) return out_of_range(std::to_string(u));
+    return static_cast<int64_t>(u);
   }
-  int64_t v = object.get<int64_t>();
-  if (v < min || v > max) return invalid_argument(fmt::format("{} must be between {} and {}, got {}", where, min, max, v));
-  return v;
+  if (object.is_number_integer()) {
+    const int64_t v = object.get<int64_t>();
+    if (v < min || v > max) return out_of_range(std::to_string(v));
+    return v;
+  }
+  if (!object.is_number_float()) return invalid_argument(fmt::format("{} must be an integer", where));
+  const double d = object.get<double>();
+  if (!std::isfinite(d) || d != std::floor(d)) return invalid_argument(fmt::format("{} must be an integer", where));
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) return out_of_range(fmt::format("{:g}", d));
+  return static_cast<int64_t>(d);
 }
 
 Result<Upload> resolve_upload(const json& part, const std::string& where, const UploadLookup& lookup) {
@@ -87,6 +103,11 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
     FF_ASSIGN_OR_RETURN(int64_t start, integer_field(range[0], "target.frame_range[0]", 0, INT64_MAX / 2));
     FF_ASSIGN_OR_RETURN(int64_t end, integer_field(range[1], "target.frame_range[1]", 1, INT64_MAX / 2));
     if (end <= start) return invalid_argument(fmt::format("target.frame_range [{}, {}]: end must be after start", start, end));
+    const int64_t frames = target_upload.info.value("frame_count", int64_t{0});
+    if (frames > 0 && (start >= frames || end > frames)) {
+      return invalid_argument(fmt::format("target.frame_range [{}, {}] is outside the target video's {} frames: start "
+                                          "from 0 to {}, end at most {}", start, end, frames, frames - 1, frames));
+    }
     norm_target["frame_range"] = {start, end};
   }
 
@@ -110,6 +131,11 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
       return invalid_argument("target.frame_number applies to a video target with an image output format");
     }
     FF_ASSIGN_OR_RETURN(int64_t n, integer_field(target["frame_number"], "target.frame_number", 0, INT64_MAX / 2));
+    const int64_t frames = target_upload.info.value("frame_count", int64_t{0});
+    if (frames > 0 && n >= frames) {
+      return invalid_argument(fmt::format("target.frame_number {} is beyond the target video's {} frames: use 0 to {}",
+                                          n, frames, frames - 1));
+    }
     norm_target["frame_number"] = n;
   }
   out["target"] = norm_target;
@@ -222,6 +248,54 @@ pipeline::JobSpec job_spec_for(const json& request, const JobInputs& inputs, con
   }
   if (target["frame_number"].is_number()) spec.video.frame_number = target["frame_number"].get<int64_t>();
   return spec;
+}
+
+Status client_facing_error(const Status& error, const std::vector<std::pair<std::string, std::string>>& names) {
+  if (error.is_ok()) return error;
+  // The pipeline's checks speak CLI: name the request fields an API client sent instead.
+  static const std::pair<std::string_view, std::string_view> kFields[] = {
+      {"--frame", "target.frame_number"},           {"--trim-frame-start", "target.frame_range[0]"},
+      {"--trim-frame-end", "target.frame_range[1]"}, {"--output-video-fps", "output.fps"},
+      {"--output-video-scale", "output.resolution"}, {"--output-video-quality", "output.quality"},
+      {"--output-image-quality", "output.quality"},  {"--chunk-frames", "output.chunk_frames"},
+  };
+  std::string message = error.message();
+  for (const auto& [path, name] : names) {
+    if (path.empty()) continue;
+    for (size_t at = message.find(path); at != std::string::npos; at = message.find(path, at + name.size())) {
+      message.replace(at, path.size(), name);
+    }
+  }
+  std::string out;
+  for (size_t i = 0; i < message.size();) {
+    const bool token_start = i == 0 || message[i - 1] == ' ' || message[i - 1] == '\'' || message[i - 1] == '"' ||
+                             message[i - 1] == '(';
+    size_t end = message.find_first_of(" '\"(),:;", i);
+    if (end == std::string::npos) end = message.size();
+    if (end == i) {
+      out += message[i++];
+      continue;
+    }
+    std::string_view token(message.data() + i, end - i);
+    if (token_start && token.starts_with("--")) {
+      std::string_view flag = token.substr(0, token.find_first_not_of("-abcdefghijklmnopqrstuvwxyz", 2));
+      for (const auto& [cli, field] : kFields) {
+        if (flag == cli) {
+          out += field;
+          token.remove_prefix(flag.size());
+          break;
+        }
+      }
+      out += token;
+    } else if (token_start && token.size() > 1 && token[0] == '/' && token.find('/', 1) != std::string_view::npos &&
+               !token.starts_with("/api/") && !token.starts_with("/media/") && !token.starts_with("/ws/")) {
+      out += "(a file on the server)";  // a path the client never gave and must not learn
+    } else {
+      out += token;
+    }
+    i = end;
+  }
+  return Status(error.code(), out);
 }
 
 std::string output_file_name(const json& request) {

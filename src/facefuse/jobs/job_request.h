@@ -18,6 +18,8 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -50,6 +52,12 @@ struct ExecutionSettings {
 pipeline::JobSpec job_spec_for(const nlohmann::json& request, const JobInputs& inputs,
                                const std::filesystem::path& output, const std::filesystem::path& temp_dir,
                                const ExecutionSettings& settings);
+
+// A failure as an API client may see it (job errors, submit answers): the CLI flags the pipeline
+// names become the request fields the client sent (--trim-frame-end → target.frame_range[1]),
+// every `names` entry (a server path → what the client calls it, e.g. "the target 'clip.mp4'")
+// is replaced, and any other absolute path becomes "(a file on the server)". Same code.
+Status client_facing_error(const Status& error, const std::vector<std::pair<std::string, std::string>>& names);
 
 // "output.jpg", "output.mp4": the output file name for the request's format.
 std::string output_file_name(const nlohmann::json& request);

@@ -11,6 +11,9 @@
 #include "facefuse/pipeline/video_job.h"
 #include "facefuse/processors/required_models.h"
 #include "facefuse/storage/crypto.h"
+#include "facefuse/storage/display_name.h"
+#include "facefuse/storage/free_space.h"
+#include "facefuse/storage/http_request.h"
 
 namespace facefuse::jobs {
 
@@ -52,6 +55,10 @@ Result<SniffedMedia> sniff_media(const fs::path& file, const ServiceLimits& limi
   if (format != media::ImageFormat::kUnknown) {
     auto size = media::read_image_size(head, format);
     if (!size) return invalid_argument("the uploaded image has a malformed header: " + size.status().message());
+    if (size->width <= 0 || size->height <= 0) {
+      return invalid_media(fmt::format("the uploaded image is {}x{} pixels: an image needs at least one pixel in each "
+                                       "direction", size->width, size->height));
+    }
     int64_t pixels = static_cast<int64_t>(size->width) * size->height;
     if (pixels > limits.max_pixels) {
       return limit_exceeded(fmt::format("the image is {}x{} = {} pixels, over this server's limit of {}", size->width,
@@ -151,8 +158,15 @@ Status JobService::fetch_url_inputs(const std::string& tenant, json& body) {
   return Status::ok();
 }
 
+Status JobService::check_free_space() const {
+  return storage::check_free_space(config_.temp_root, config_.min_free_bytes);
+}
+
 Result<Upload> JobService::register_upload(const std::string& tenant, const fs::path& file,
                                            const std::string& client_filename) {
+  // The file is already here: refuse it when keeping it (storage copy + record) would eat into the
+  // reserve. The caller removes `file`.
+  FF_RETURN_IF_ERROR(check_free_space());
   std::error_code ec;
   auto size = fs::file_size(file, ec);
   if (ec) return internal_error(fmt::format("the stored upload {} is missing", file.string()));
@@ -167,7 +181,7 @@ Result<Upload> JobService::register_upload(const std::string& tenant, const fs::
   upload.id = id;
   upload.tenant = tenant;
   upload.storage_key = upload_key(id, sniffed.extension);
-  upload.filename = client_filename;
+  upload.filename = storage::sanitize_display_name(client_filename);
   upload.sha256 = sha;
   upload.size = static_cast<int64_t>(size);
   upload.media = sniffed.media;
@@ -242,12 +256,32 @@ Result<NewJob> JobService::plan(const std::string& job_id, const std::string& te
 }
 
 Result<CreatedJob> JobService::submit(const std::string& tenant, const json& body, const std::string& idempotency_key) {
+  auto created = submit_checked(tenant, body, idempotency_key);
+  if (created) return created;
+  // Planning probes the target in the job's temp directory: its messages name that file.
+  return client_facing_error(created.status(), {});
+}
+
+Result<CreatedJob> JobService::submit_checked(const std::string& tenant, const json& body,
+                                              const std::string& idempotency_key) {
   if (idempotency_key.size() > 200) return invalid_argument("Idempotency-Key must be at most 200 characters");
+  FF_RETURN_IF_ERROR(check_free_space());
   json resolved = body;
   FF_RETURN_IF_ERROR(fetch_url_inputs(tenant, resolved));
   FF_ASSIGN_OR_RETURN(json request, normalise_job_request(resolved, [&](const std::string& id) {
                         return store_.get_upload(tenant, id);
                       }));
+  // A webhook to an internal address would be refused at delivery, after the job ran: refuse the
+  // job now. A host that does not resolve right now may later (delivery retries): not refused.
+  if (request["webhook"].is_object() && !config_.url_fetch.allow_private) {
+    auto resolved_hook = storage::resolve_url(request["webhook"]["url"].get<std::string>(), false);
+    if (!resolved_hook && resolved_hook.status().code() == StatusCode::kInvalidArgument) {
+      // The operator's remedy (a server flag) is not the client's: keep the reason only.
+      std::string reason = resolved_hook.status().message();
+      reason = reason.substr(0, reason.find(" (the server allows"));
+      return invalid_argument("webhook.url: " + reason + " (webhooks are delivered to public addresses only)");
+    }
+  }
   // A job whose models are missing could only fail in the worker: refuse it now, with the command
   // that installs them.
   FF_RETURN_IF_ERROR(processors::check_required_models(request["processors"].get<std::vector<std::string>>(),
@@ -306,13 +340,37 @@ Result<Job> JobService::cancel(const std::string& tenant, const std::string& job
   return job;
 }
 
+void JobService::make_room_for_delete() {
+  if (config_.ballast.empty()) return;
+  auto free = storage::free_bytes(config_.temp_root);
+  // Only when (nearly) nothing is free: at the reserve our own writes are refused anyway.
+  constexpr uint64_t kDeleteHeadroomBytes = 1u << 20;
+  if (!free || *free < kDeleteHeadroomBytes) storage::release_ballast(config_.ballast);
+}
+
+void JobService::restore_ballast() {
+  if (config_.ballast.empty()) return;
+  Status ignored = storage::ensure_ballast(config_.ballast, config_.ballast_bytes, config_.min_free_bytes);
+  (void)ignored;  // best effort: the next delete tries again
+}
+
+Status JobService::remove_upload(const std::string& tenant, const std::string& upload_id) {
+  make_room_for_delete();
+  FF_ASSIGN_OR_RETURN(Upload upload, store_.delete_upload(tenant, upload_id));
+  FF_RETURN_IF_ERROR(blobs_.remove(upload.storage_key));
+  restore_ballast();
+  return Status::ok();
+}
+
 Status JobService::remove(const std::string& tenant, const std::string& job_id) {
   FF_RETURN_IF_ERROR(get(tenant, job_id).status());
+  make_room_for_delete();
   FF_RETURN_IF_ERROR(store_.delete_job(job_id));
   FF_RETURN_IF_ERROR(blobs_.remove_prefix(output_prefix(job_id)));
   FF_RETURN_IF_ERROR(blobs_.remove_prefix(job_temp_prefix(job_id)));
   std::error_code ec;
   fs::remove_all(config_.temp_root / job_id, ec);
+  restore_ballast();
   return Status::ok();
 }
 

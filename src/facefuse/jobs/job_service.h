@@ -32,6 +32,14 @@ struct JobServiceConfig {
   std::string engine_version;       // part of the result-cache fingerprint
   storage::UrlFetchOptions url_fetch;  // source/target "url" inputs (max_bytes follows the upload limit)
   int64_t max_active_jobs = 0;      // per tenant, pending + processing (0 = no limit); more → kQuotaExceeded
+  // Free-space reserve of the file system holding temp_root (serve --min-free-mb), bytes: uploads
+  // and submits at or below it → kInsufficientStorage (storage/free_space.h). 0: no reserve.
+  uint64_t min_free_bytes = 0;
+  // storage::ensure_ballast file kept so deletes work on a disk another process filled; empty:
+  // none. Released when a delete finds under 1 MiB free, allocated again after a delete when the
+  // reserve stays free.
+  std::filesystem::path ballast;
+  uint64_t ballast_bytes = 8u << 20;
 };
 
 // Storage keys (relative, see storage::validate_key).
@@ -50,7 +58,9 @@ class JobService {
 
   // Takes ownership of the local file `file` (moved into storage, then removed). Content decides
   // the media: kUnsupported for anything but JPEG/PNG/WebP images and whitelisted video
-  // containers, kLimitExceeded over the size, pixel or duration limits.
+  // containers, kInvalidMedia for an image without pixels (0×0), kLimitExceeded over the size,
+  // pixel or duration limits, kInsufficientStorage at the free-space reserve. The stored display
+  // name is storage::sanitize_display_name(client_filename).
   Result<Upload> register_upload(const std::string& tenant, const std::filesystem::path& file,
                                  const std::string& client_filename);
 
@@ -64,6 +74,12 @@ class JobService {
   Result<Job> cancel(const std::string& tenant, const std::string& job_id);
   // Terminal jobs only; removes the job's outputs, segments and temp files.
   Status remove(const std::string& tenant, const std::string& job_id);
+  // Removes an upload and its file. kNotFound for a missing or another tenant's upload;
+  // kFailedPrecondition while a pending or processing job uses it (JobStore::delete_upload).
+  // Never refused for lack of space: deleting is how a full disk is freed.
+  Status remove_upload(const std::string& tenant, const std::string& upload_id);
+  // kInsufficientStorage while the data directory's file system is at the reserve.
+  Status check_free_space() const;
 
   // on_submit: a new job was queued (wake the workers); on_cancel: a running job was asked to
   // cancel (stop its tasks); on_finished: a job ended here rather than in a worker (a cache hit,
@@ -76,6 +92,12 @@ class JobService {
   std::string fingerprint(const nlohmann::json& request) const;
 
  private:
+  Result<CreatedJob> submit_checked(const std::string& tenant, const nlohmann::json& body,
+                                    const std::string& idempotency_key);
+  // Before a delete: frees the ballast when the disk is nearly full. After: takes it back if
+  // there is room.
+  void make_room_for_delete();
+  void restore_ballast();
   Result<NewJob> plan(const std::string& job_id, const std::string& tenant, nlohmann::json request);
   // Replaces {"url": ...} in body.source / body.target by an upload of the fetched file.
   Status fetch_url_inputs(const std::string& tenant, nlohmann::json& body);

@@ -164,15 +164,29 @@ class JobStore {
 
   // Tasks waiting to be claimed (pending, blocked excluded).
   virtual Result<int64_t> queue_depth() = 0;
+  // Jobs by state over every tenant (metrics), or of one tenant (what that tenant's keys may see);
+  // every state is present, 0 when none.
   virtual Result<std::map<std::string, int64_t>> job_counts_by_state() = 0;
+  virtual Result<std::map<std::string, int64_t>> tenant_job_counts(const std::string& tenant) = 0;
 
   virtual Status add_api_key(const ApiKeyRecord& key) = 0;
   virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& key_hash) = 0;
   virtual Result<int64_t> api_key_count() = 0;
+  // The tenant's keys, oldest first. The records carry key_hash for the store's callers; it is
+  // never shown to clients.
+  virtual Result<std::vector<ApiKeyRecord>> list_api_keys(const std::string& tenant) = 0;
+  // Revokes a key: find_api_key no longer returns it from the moment this returns. kNotFound when
+  // missing or owned by another tenant.
+  virtual Status delete_api_key(const std::string& tenant, const std::string& key_id) = 0;
 
   virtual Status add_upload(const Upload& upload) = 0;
   // kNotFound when missing or owned by another tenant.
   virtual Result<Upload> get_upload(const std::string& tenant, const std::string& upload_id) = 0;
+  // Removes the upload's record and returns it (the caller then removes its blob). kNotFound like
+  // get_upload; kFailedPrecondition while a pending or processing job of the tenant reads it (as
+  // source or target) — checked and deleted in one transaction, so no job can start using it in
+  // between. Finished jobs keep their own request and outputs and do not hold an upload.
+  virtual Result<Upload> delete_upload(const std::string& tenant, const std::string& upload_id) = 0;
 };
 
 // Opens (creating and migrating) the SQLite store at `path`: WAL journal, a busy timeout, schema

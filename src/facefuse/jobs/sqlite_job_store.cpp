@@ -571,6 +571,42 @@ class SqliteJobStore final : public JobStore {
     });
   }
 
+  Result<std::map<std::string, int64_t>> tenant_job_counts(const std::string& tenant) override {
+    return guarded_result<std::map<std::string, int64_t>>("count jobs", [&]() -> Result<std::map<std::string, int64_t>> {
+      std::map<std::string, int64_t> counts;
+      for (int i = 0; i < 5; ++i) counts[job_state_name(static_cast<JobState>(i))] = 0;
+      SQLite::Statement q(db_, "SELECT state, COUNT(*) FROM jobs WHERE tenant = ? GROUP BY state");
+      q.bind(1, tenant);
+      while (q.executeStep()) counts[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+      return counts;
+    });
+  }
+
+  Result<std::vector<ApiKeyRecord>> list_api_keys(const std::string& tenant) override {
+    return guarded_result<std::vector<ApiKeyRecord>>("list API keys", [&]() -> Result<std::vector<ApiKeyRecord>> {
+      SQLite::Statement q(db_, "SELECT id, tenant, key_hash, scopes, created_at FROM api_keys WHERE tenant = ? "
+                               "ORDER BY created_at, id");
+      q.bind(1, tenant);
+      std::vector<ApiKeyRecord> keys;
+      while (q.executeStep()) {
+        keys.push_back({q.getColumn("id").getString(), q.getColumn("tenant").getString(),
+                        q.getColumn("key_hash").getString(), q.getColumn("scopes").getString(),
+                        q.getColumn("created_at").getInt64()});
+      }
+      return keys;
+    });
+  }
+
+  Status delete_api_key(const std::string& tenant, const std::string& key_id) override {
+    return guarded("revoke an API key", [&]() -> Status {
+      SQLite::Statement q(db_, "DELETE FROM api_keys WHERE id = ? AND tenant = ?");
+      q.bind(1, key_id);
+      q.bind(2, tenant);
+      if (q.exec() == 0) return not_found(fmt::format("API key '{}' does not exist", key_id));
+      return Status::ok();
+    });
+  }
+
   Status add_api_key(const ApiKeyRecord& key) override {
     return guarded("store an API key", [&]() -> Status {
       SQLite::Statement q(db_, "INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)");
@@ -622,28 +658,54 @@ class SqliteJobStore final : public JobStore {
   }
 
   Result<Upload> get_upload(const std::string& tenant, const std::string& upload_id) override {
-    return guarded_result<Upload>("read an upload", [&]() -> Result<Upload> {
-      SQLite::Statement q(db_, "SELECT id, tenant, storage_key, filename, sha256, size, media, info, created_at FROM "
-                               "uploads WHERE id = ? AND tenant = ?");
-      q.bind(1, upload_id);
-      q.bind(2, tenant);
-      if (!q.executeStep()) return not_found(fmt::format("upload '{}' does not exist: upload the file first with POST "
-                                                         "/api/v1/upload", upload_id));
-      Upload u;
-      u.id = q.getColumn(0).getString();
-      u.tenant = q.getColumn(1).getString();
-      u.storage_key = q.getColumn(2).getString();
-      u.filename = q.getColumn(3).getString();
-      u.sha256 = q.getColumn(4).getString();
-      u.size = q.getColumn(5).getInt64();
-      u.media = q.getColumn(6).getString();
-      u.info = nlohmann::json::parse(q.getColumn(7).getString());
-      u.created_at_ms = q.getColumn(8).getInt64();
-      return u;
+    return guarded_result<Upload>("read an upload", [&]() -> Result<Upload> { return load_upload(tenant, upload_id); });
+  }
+
+  Result<Upload> delete_upload(const std::string& tenant, const std::string& upload_id) override {
+    return guarded_result<Upload>("delete an upload", [&]() -> Result<Upload> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Upload upload, load_upload(tenant, upload_id));
+      // Normalised requests keep both inputs' upload ids (job_request.h).
+      SQLite::Statement busy(db_, "SELECT id FROM jobs WHERE tenant = ?1 AND state IN ('pending', 'processing') AND "
+                                  "(json_extract(request, '$.source.upload_id') = ?2 OR "
+                                  "json_extract(request, '$.target.upload_id') = ?2) LIMIT 1");
+      busy.bind(1, tenant);
+      busy.bind(2, upload_id);
+      if (busy.executeStep()) {
+        return failed_precondition(fmt::format("upload '{}' is an input of job '{}', which has not finished: cancel "
+                                               "the job or wait for it to end, then delete the upload",
+                                               upload_id, busy.getColumn(0).getString()));
+      }
+      SQLite::Statement del(db_, "DELETE FROM uploads WHERE id = ? AND tenant = ?");
+      del.bind(1, upload_id);
+      del.bind(2, tenant);
+      del.exec();
+      tx.commit();
+      return upload;
     });
   }
 
  private:
+  Result<Upload> load_upload(const std::string& tenant, const std::string& upload_id) {
+    SQLite::Statement q(db_, "SELECT id, tenant, storage_key, filename, sha256, size, media, info, created_at FROM "
+                             "uploads WHERE id = ? AND tenant = ?");
+    q.bind(1, upload_id);
+    q.bind(2, tenant);
+    if (!q.executeStep()) return not_found(fmt::format("upload '{}' does not exist: upload the file first with POST "
+                                                       "/api/v1/upload", upload_id));
+    Upload u;
+    u.id = q.getColumn(0).getString();
+    u.tenant = q.getColumn(1).getString();
+    u.storage_key = q.getColumn(2).getString();
+    u.filename = q.getColumn(3).getString();
+    u.sha256 = q.getColumn(4).getString();
+    u.size = q.getColumn(5).getInt64();
+    u.media = q.getColumn(6).getString();
+    u.info = nlohmann::json::parse(q.getColumn(7).getString());
+    u.created_at_ms = q.getColumn(8).getInt64();
+    return u;
+  }
+
   // Runs `body` under the connection mutex, turning SQLite and JSON exceptions into kUnavailable
   // (the database is the dependency that failed) so no exception leaves the store.
   template <typename F>

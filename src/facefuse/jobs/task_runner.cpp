@@ -10,6 +10,7 @@
 namespace facefuse::jobs {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace {
 
@@ -51,7 +52,9 @@ Result<JobInputs> TaskRunner::fetch_inputs(const Job& job) {
 
 Result<TaskResult> TaskRunner::run(const Lease& lease, const pipeline::ProgressCallback& progress,
                                     const pipeline::CancelToken& cancel) {
-  FF_ASSIGN_OR_RETURN(JobInputs inputs, fetch_inputs(lease.job));
+  auto fetched = fetch_inputs(lease.job);
+  if (!fetched) return client_facing_error(fetched.status(), {});
+  const JobInputs& inputs = *fetched;
   // Each attempt works in its own directory: a retry never sees a half-written file of the last.
   fs::path work = temp_root_ / lease.job.id / fmt::format("task-{}-attempt-{}", lease.task.id, lease.task.attempts);
   std::error_code ec;
@@ -65,7 +68,27 @@ Result<TaskResult> TaskRunner::run(const Lease& lease, const pipeline::ProgressC
     case TaskKind::kMerge: result = run_merge(lease, inputs, work, progress); break;
   }
   fs::remove_all(work, ec);
+  if (!result) return client_facing_error(result.status(), input_names(lease.job, inputs, work));
   return result;
+}
+
+std::vector<std::pair<std::string, std::string>> TaskRunner::input_names(const Job& job, const JobInputs& inputs,
+                                                                         const fs::path& work) {
+  // Longest first: the work directory and inputs lie under the job's temp directory.
+  std::vector<std::pair<std::string, std::string>> names;
+  for (const auto& [part, path] : {std::pair<const char*, fs::path>{"source", inputs.source}, {"target", inputs.target}}) {
+    std::string name = part;
+    const json& input = job.request[part];
+    if (input.contains("upload_id") && input["upload_id"].is_string()) {
+      auto upload = store_.get_upload(job.tenant, input["upload_id"].get<std::string>());
+      if (upload) name = fmt::format("{} '{}'", part, upload->filename);
+    }
+    names.emplace_back(path.string(), name);
+  }
+  names.emplace_back((work / output_file_name(job.request)).string(), "the output");
+  names.emplace_back(work.string(), "the job's work space");
+  names.emplace_back((temp_root_ / job.id).string(), "the job's work space");
+  return names;
 }
 
 Result<TaskResult> TaskRunner::run_image(const Lease& lease, const JobInputs& inputs, const fs::path& work,

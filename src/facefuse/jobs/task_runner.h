@@ -34,6 +34,10 @@ class TaskRunner {
 
  private:
   Result<JobInputs> fetch_inputs(const Job& job);
+  // Server paths in a failure → what the client calls them (client_facing_error): "target
+  // 'clip.mp4'", "the output"; job errors never show the data directory.
+  std::vector<std::pair<std::string, std::string>> input_names(const Job& job, const JobInputs& inputs,
+                                                               const std::filesystem::path& work);
   Result<TaskResult> run_image(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,
                                 const pipeline::ProgressCallback& progress, const pipeline::CancelToken& cancel);
   Result<TaskResult> run_chunk(const Lease& lease, const JobInputs& inputs, const std::filesystem::path& work,

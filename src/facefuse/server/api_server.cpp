@@ -3,10 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -29,12 +33,16 @@
 #include "facefuse/server/event_pusher.h"
 #include "facefuse/server/http_server.h"
 #include "facefuse/server/http_util.h"
+#include "facefuse/server/media_links.h"
 #include "facefuse/server/metrics.h"
 #include "facefuse/server/multipart.h"
 #include "facefuse/server/rate_limiter.h"
 #include "facefuse/server/router.h"
 #include "facefuse/server/system_stats.h"
 #include "facefuse/server/web_page.h"
+#include "facefuse/storage/crypto.h"
+#include "facefuse/storage/display_name.h"
+#include "facefuse/storage/free_space.h"
 
 namespace facefuse::server {
 
@@ -86,6 +94,7 @@ void ok_or_fail(const Status& status) {
 struct Caller {
   std::string tenant;
   std::string key_id;
+  Scopes scopes;
 };
 
 enum class Access { kPublic, kRead, kSubmit, kAdmin };
@@ -130,16 +139,6 @@ struct Response : HttpResponse {
   }
 };
 
-// Display name only (never a path on the server): the last path component, made valid UTF-8
-// without control characters and cut at a character boundary to at most 200 bytes — before the
-// upload is stored, so a bad name can never fail the request afterwards (issue 10 item 7).
-std::string display_name(const std::string& client_name) {
-  std::string name = client_name;
-  size_t slash = name.find_last_of("/\\");
-  if (slash != std::string::npos) name = name.substr(slash + 1);
-  return client_text(name, 200);
-}
-
 // Removes a request's temporary file however the route ends (answer, HttpError, exception).
 class TempFileGuard {
  public:
@@ -154,6 +153,27 @@ class TempFileGuard {
  private:
   fs::path path_;
 };
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A link signer for servers configured without one: a random secret that lives as long as the
+// process.
+std::shared_ptr<const MediaLinkSigner> ephemeral_media_links() {
+  auto secret = storage::random_bytes(32);
+  return std::make_shared<MediaLinkSigner>(secret ? *secret : std::to_string(unix_seconds()), 3600);
+}
+
+// Unix ms → "2026-12-05T20:03:00.000Z", the form of every timestamp in the API.
+std::string rfc3339_utc(int64_t ms) {
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03d}Z", buffer, static_cast<int>(ms % 1000));
+}
 
 json upload_json(const jobs::Upload& u) {
   return {{"id", u.id}, {"upload_id", u.id}, {"filename", u.filename}, {"sha256", u.sha256}, {"size", u.size},
@@ -286,7 +306,9 @@ struct ApiServer::Impl {
       : config(std::move(c)), service(s), workers(w), metrics(m), system(sys),
         key_limiter({config.key_rate_per_second, config.key_rate_burst}),
         ip_limiter({config.ip_rate_per_second, config.ip_rate_burst}),
-        started(std::chrono::steady_clock::now()), pusher(s.store()) {
+        started(std::chrono::steady_clock::now()),
+        pusher(s.store(), [this](const json& event) { return signed_event(event); }) {
+    if (!config.media_links) config.media_links = ephemeral_media_links();
     add_routes();
     for (const char* p : {"/ws/job/([A-Za-z0-9_]+)/progress", "/api/v1/jobs/([A-Za-z0-9_]+)/events"}) {
       ws_routes.push_back(RoutePattern::parse(p).value());
@@ -444,12 +466,19 @@ struct ApiServer::Impl {
   }
 
   Caller authenticate(const Request& req, Access access) {
-    if (!config.auth) return {"local", "local"};
+    if (!config.auth) return {"local", "local", Scopes{Scope::kSubmit, Scope::kRead, Scope::kAdmin}};
+    // Keys never travel in URLs (access logs, Referer headers, browser history). A key there is
+    // refused rather than ignored, so the client learns what to do instead.
+    if (req.query.count("api_key") != 0) {
+      fail(401, "unauthenticated", "API keys are not accepted in the URL (?api_key=): send 'Authorization: Bearer "
+                                   "<key>' or 'X-API-Key: <key>'; browsers load media through the job's signed "
+                                   "output_url and pass the key to WebSockets as the subprotocol "
+                                   "'facefuse.bearer.<key>'");
+    }
     std::string key = req.header("X-API-Key");
-    std::string authorization = req.header("Authorization");
-    if (key.empty() && authorization.rfind("Bearer ", 0) == 0) key = authorization.substr(7);
-    // Browsers cannot set headers on WebSockets or <img>/<video> sources: a query parameter then.
-    if (key.empty() && req.query.count("api_key") != 0) key = req.query.at("api_key");
+    if (key.empty()) key = bearer_token(req.header("Authorization"));
+    // Browsers cannot set headers on a WebSocket; they can offer subprotocols (http_util.h).
+    if (key.empty()) key = websocket_credentials(req.header("Sec-WebSocket-Protocol")).key;
     if (key.empty()) {
       fail(401, "unauthenticated", "this endpoint needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
     }
@@ -461,7 +490,7 @@ struct ApiServer::Impl {
     if (!scopes.allows(needed)) {
       fail(403, "forbidden", fmt::format("this API key lacks the '{}' scope", format_scopes(Scopes{needed})));
     }
-    return {record->tenant, record->id};
+    return {record->tenant, record->id, scopes};
   }
 
   // ------------------------------------------------------------------ routes
@@ -481,7 +510,7 @@ struct ApiServer::Impl {
     for (const char* p : {"/health", "/healthz"}) add("GET", p, "/healthz", Access::kPublic, [this](Request&) { return health(); }, false);
     for (const char* p : {"/ready", "/readyz"}) add("GET", p, "/readyz", Access::kPublic, [this](Request&) { return ready(); }, false);
     add("GET", "/metrics", "/metrics", Access::kPublic, [this](Request&) { return metrics_text(); }, false);
-    add("GET", "/api/v1/status", "/api/v1/status", Access::kRead, [this](Request&) { return status(); });
+    add("GET", "/api/v1/status", "/api/v1/status", Access::kRead, [this](Request& r) { return status(r); });
     add("GET", "/api/v1/models", "/api/v1/models", Access::kRead, [this](Request&) { return models(); });
     for (const char* p : {"/api/v1/upload", "/api/v1/uploads"}) {
       add("POST", p, "/api/v1/upload", Access::kSubmit, [this](Request& r) { return upload(r); });
@@ -489,14 +518,14 @@ struct ApiServer::Impl {
     add("POST", "/api/v1/jobs", "/api/v1/jobs", Access::kSubmit, [this](Request& r) { return create_job(r, nullptr); });
     add("GET", "/api/v1/jobs", "/api/v1/jobs", Access::kRead, [this](Request& r) { return list_jobs(r); });
     add("GET", "/api/v1/jobs/([A-Za-z0-9_]+)", "/api/v1/jobs/{job_id}", Access::kRead, [this](Request& r) {
-      return Response::json_body(jobs::job_to_json(value_or_fail(service.get(r.caller.tenant, r.match[1].str()))));
+      return Response::json_body(job_json(value_or_fail(service.get(r.caller.tenant, r.match[1].str()))));
     });
     add("DELETE", "/api/v1/jobs/([A-Za-z0-9_]+)", "/api/v1/jobs/{job_id}", Access::kSubmit, [this](Request& r) {
       ok_or_fail(service.remove(r.caller.tenant, r.match[1].str()));
       return Response::json_body({{"job_id", r.match[1].str()}, {"deleted", true}});
     });
     add("POST", "/api/v1/jobs/([A-Za-z0-9_]+)/cancel", "/api/v1/jobs/{job_id}/cancel", Access::kSubmit, [this](Request& r) {
-      return Response::json_body(jobs::job_to_json(value_or_fail(service.cancel(r.caller.tenant, r.match[1].str()))));
+      return Response::json_body(job_json(value_or_fail(service.cancel(r.caller.tenant, r.match[1].str()))));
     });
     add("GET", "/api/v1/jobs/([A-Za-z0-9_]+)/events", "/api/v1/jobs/{job_id}/events", Access::kRead,
         [this](Request& r) { return events(r); });
@@ -510,7 +539,13 @@ struct ApiServer::Impl {
     });
     add("POST", "/api/v1/detect", "/api/v1/detect", Access::kSubmit, [this](Request& r) { return detect(r); });
     add("POST", "/api/v1/keys", "/api/v1/keys", Access::kAdmin, [this](Request& r) { return create_key(r); });
-    add("GET", "/media/(.*)", "/media/{key}", Access::kRead, [this](Request& r) { return media(r); });
+    // Public at the router: the handler accepts a signed link or a read key (media()).
+    add("GET", "/media/(.*)", "/media/{key}", Access::kPublic, [this](Request& r) { return media(r); });
+    add("GET", "/api/v1/keys", "/api/v1/keys", Access::kAdmin, [this](Request& r) { return list_keys(r); });
+    add("DELETE", "/api/v1/keys/([A-Za-z0-9_]{1,64})", "/api/v1/keys/{key_id}", Access::kAdmin,
+        [this](Request& r) { return delete_key(r); });
+    add("DELETE", "/api/v1/uploads/([A-Za-z0-9_]{1,64})", "/api/v1/uploads/{upload_id}", Access::kSubmit,
+        [this](Request& r) { return delete_upload(r); });
   }
 
 
@@ -566,6 +601,8 @@ struct ApiServer::Impl {
     Status store = service.store().check_ready();
     Status blobs = service.blobs().check_ready();
     bool models_ok = models_present();
+    // At the free-space reserve uploads and submits are refused (507): not ready for new work.
+    if (blobs.is_ok()) blobs = service.check_free_space();
     json checks = {{"job_store", store.is_ok() ? "ok" : store.message()},
                    {"storage", blobs.is_ok() ? "ok" : blobs.message()},
                    {"models", models_ok ? "ok" : "default models missing: run 'facefuse models list' and scripts/setup"},
@@ -590,11 +627,12 @@ struct ApiServer::Impl {
     metrics.set_workers(workers.size(), workers.busy());
   }
 
-  Response status() {
+  Response status(Request& req) {
     json body = {{"version", config.version}, {"uptime_seconds", uptime()}, {"workers", workers.size()},
                  {"workers_busy", workers.busy()}, {"draining", draining.load()}, {"auth", config.auth}};
     body["queue_depth"] = value_or_fail(service.store().queue_depth());
-    body["jobs"] = value_or_fail(service.store().job_counts_by_state());
+    // The caller's tenant only: other tenants' activity is not a key holder's business.
+    body["jobs"] = value_or_fail(service.store().tenant_job_counts(req.caller.tenant));
     return Response::json_body(body);
   }
 
@@ -627,6 +665,8 @@ struct ApiServer::Impl {
     if (type.rfind("multipart/form-data", 0) != 0 || !req.http->read_body) {
       fail(415, "unsupported", "upload with Content-Type multipart/form-data and the file in the field 'file'");
     }
+    // Before reading the body: on a full disk the body could only be cut short.
+    ok_or_fail(service.check_free_space());
     std::string boundary = value_or_fail(multipart_boundary(type));
     std::error_code ec;
     fs::create_directories(config.upload_temp_dir, ec);
@@ -667,7 +707,8 @@ struct ApiServer::Impl {
     if (sink.files() == 0 || sink.path().empty() || !fs::exists(sink.path(), ec)) {
       fail(400, "invalid_argument", "the multipart body has no file in the field 'file'");
     }
-    auto upload = value_or_fail(service.register_upload(req.caller.tenant, sink.path(), display_name(sink.filename())));
+    auto upload = value_or_fail(
+        service.register_upload(req.caller.tenant, sink.path(), storage::sanitize_display_name(sink.filename())));
     spdlog::info(dump_safe(json{{"msg", "upload stored"}, {"upload_id", upload.id}, {"tenant", upload.tenant},
                                 {"media", upload.media}, {"size", upload.size}}));
     return Response::json_body(upload_json(upload), 201);
@@ -681,7 +722,7 @@ struct ApiServer::Impl {
       if (body["options"].is_object()) body["options"]["processors"] = *processors;
     }
     auto created = value_or_fail(service.submit(req.caller.tenant, body, req.header("Idempotency-Key")));
-    json out = jobs::job_to_json(created.job);
+    json out = job_json(created.job);
     spdlog::info(json{{"msg", created.created ? "job created" : "job replayed (Idempotency-Key)"},
                       {"job_id", created.job.id}, {"tenant", created.job.tenant}, {"kind", created.job.kind},
                       {"cached", created.job.cached}}.dump());
@@ -706,7 +747,7 @@ struct ApiServer::Impl {
     }
     auto page = value_or_fail(service.store().list_jobs(req.caller.tenant, state, limit, req.query["cursor"]));
     json rows = json::array();
-    for (const auto& j : page.jobs) rows.push_back(jobs::job_to_json(j));
+    for (const auto& j : page.jobs) rows.push_back(job_json(j));
     return Response::json_body({{"jobs", rows}, {"next_cursor", page.next_cursor.empty() ? json(nullptr) : json(page.next_cursor)}});
   }
 
@@ -731,7 +772,7 @@ struct ApiServer::Impl {
     if (req.header("Accept").find("text/event-stream") == std::string::npos) {
       auto events = value_or_fail(service.store().events_since(job_id, since, 1000));
       json rows = json::array();
-      for (const auto& e : events) rows.push_back(e.data);
+      for (const auto& e : events) rows.push_back(signed_event(e.data));
       return Response::json_body({{"job_id", job_id}, {"events", rows},
                                   {"next_since", events.empty() ? since : events.back().seq}});
     }
@@ -816,7 +857,12 @@ struct ApiServer::Impl {
     std::string scopes_text = body.contains("scopes") && body["scopes"].is_string() ? body["scopes"].get<std::string>()
                                                                                       : "submit,read";
     Scopes scopes = value_or_fail(parse_scopes(scopes_text));
-    auto issued = value_or_fail(issue_api_key(body["tenant"].get<std::string>(), scopes,
+    const std::string tenant = body["tenant"].get<std::string>();
+    check_key_tenant(req, tenant, "mint keys");
+    if (!valid_tenant_name(tenant)) {
+      fail(400, "invalid_argument", "tenant must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and '.'");
+    }
+    auto issued = value_or_fail(issue_api_key(tenant, scopes,
                                               std::chrono::duration_cast<std::chrono::seconds>(
                                                   std::chrono::system_clock::now().time_since_epoch()).count()));
     ok_or_fail(service.store().add_api_key({issued.record.id, issued.record.tenant, issued.record.hash,
@@ -830,10 +876,20 @@ struct ApiServer::Impl {
   // by the transport, so a slow reader holds no thread; HEAD gets the headers only.
   Response media(Request& req) {
     const std::string key = req.match[1].str();
+    // A signed link (output_url) authorises exactly its path until it expires, without a key;
+    // anything else needs a read key of the job's tenant.
+    const bool signed_link = req.query.count("sig") != 0 || req.query.count("expires") != 0;
+    if (signed_link) {
+      ok_or_fail(config.media_links->verify(req.path, req.query, unix_seconds()));
+    } else {
+      req.caller = authenticate(req, Access::kRead);
+      limit_key(req.caller.key_id);
+    }
     ok_or_fail(storage::validate_key(key));
     const std::string job_id = output_key_job_id(key);
     if (job_id.empty()) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
-    auto job = service.get(req.caller.tenant, job_id);
+    // A verified signed link names its job by path: no tenant to check it against.
+    auto job = signed_link ? service.store().get_job(job_id) : service.get(req.caller.tenant, job_id);
     if (!job || job->output_key != key) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
     auto info = service.blobs().stat(key);
     if (!info) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
@@ -868,6 +924,82 @@ struct ApiServer::Impl {
     return r;
   }
 
+  // ------------------------------------------------------------------ keys, uploads, signed links
+  // A job as the API shows it: output_url is a fresh signed link (media_links.h).
+  json job_json(const jobs::Job& job) const {
+    json out = jobs::job_to_json(job);
+    sign_output_url(out, *config.media_links, unix_seconds());
+    return out;
+  }
+
+  // A stored event (its output_url unsigned, as recorded) signed for the client reading it now.
+  json signed_event(const json& data) const {
+    json out = data;
+    sign_output_url(out, *config.media_links, unix_seconds());
+    return out;
+  }
+
+  static bool valid_tenant_name(const std::string& tenant) {
+    return !tenant.empty() && tenant.size() <= 64 &&
+           tenant.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") ==
+               std::string::npos;
+  }
+
+  // An admin key manages its own tenant's keys; only the operator tenant's admin keys (the
+  // bootstrap key's tenant) manage other tenants'. 403 otherwise.
+  void check_key_tenant(const Request& req, const std::string& tenant, const char* what) const {
+    if (tenant == req.caller.tenant || !config.auth || req.caller.tenant == config.operator_tenant) return;
+    fail(403, "forbidden", fmt::format("this admin key belongs to tenant '{}' and may {} for that tenant only",
+                                       req.caller.tenant, what));
+  }
+
+  // The tenant a keys route acts on: the caller's, or ?tenant= for the operator's admin keys.
+  std::string keys_tenant(Request& req) const {
+    if (req.query.count("tenant") == 0 || req.query["tenant"].empty()) return req.caller.tenant;
+    const std::string tenant = req.query["tenant"];
+    if (!valid_tenant_name(tenant)) fail(400, "invalid_argument", "tenant must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and '.'");
+    check_key_tenant(req, tenant, "manage keys");
+    return tenant;
+  }
+
+  static json key_json(const jobs::ApiKeyRecord& k) {
+    // Never the hash (nor, of course, the key: the store does not have it).
+    return {{"id", k.id}, {"tenant", k.tenant}, {"scopes", k.scopes}, {"created_at", rfc3339_utc(k.created_at_ms)}};
+  }
+
+  Response list_keys(Request& req) {
+    const std::string tenant = keys_tenant(req);
+    json rows = json::array();
+    for (const auto& k : value_or_fail(service.store().list_api_keys(tenant))) rows.push_back(key_json(k));
+    return Response::json_body({{"tenant", tenant}, {"keys", rows}});
+  }
+
+  Response delete_key(Request& req) {
+    const std::string tenant = keys_tenant(req);
+    const std::string key_id = req.match[1].str();
+    auto keys = value_or_fail(service.store().list_api_keys(tenant));
+    auto it = std::find_if(keys.begin(), keys.end(), [&](const jobs::ApiKeyRecord& k) { return k.id == key_id; });
+    if (it == keys.end()) fail(404, "not_found", fmt::format("API key '{}' does not exist", key_id));
+    // The operator tenant's last admin key is the only way to manage keys: revoking it would lock
+    // every administrator out until a restart with FACEFUSE_ADMIN_KEY.
+    auto is_admin = [](const jobs::ApiKeyRecord& k) { auto s = parse_scopes(k.scopes); return s && s->has(Scope::kAdmin); };
+    if (tenant == config.operator_tenant && is_admin(*it) &&
+        std::count_if(keys.begin(), keys.end(), is_admin) == 1) {
+      fail(409, "failed_precondition", fmt::format("API key '{}' is the last admin key of tenant '{}': issue another "
+                                                   "admin key first (POST /api/v1/keys), then revoke this one",
+                                                   key_id, tenant));
+    }
+    ok_or_fail(service.store().delete_api_key(tenant, key_id));
+    spdlog::info(json{{"msg", "API key revoked"}, {"key_id", key_id}, {"tenant", tenant}, {"by", req.caller.key_id}}.dump());
+    return Response::json_body({{"id", key_id}, {"deleted", true}});
+  }
+
+  Response delete_upload(Request& req) {
+    const std::string upload_id = req.match[1].str();
+    ok_or_fail(service.remove_upload(req.caller.tenant, upload_id));
+    return Response::json_body({{"upload_id", upload_id}, {"deleted", true}});
+  }
+
   // ------------------------------------------------------------------ WebSocket
   bool is_websocket_path(const Request& req) const {
     std::vector<std::string> captures;
@@ -899,6 +1031,10 @@ struct ApiServer::Impl {
     Response r;
     r.stream = HttpResponse::Stream::kWebSocket;
     r.on_stream = watch(req, job_id, since, jobs::is_terminal(job.state));
+    // Echo the subprotocol the credentials helper chose (never the bearer token when the client
+    // also offered facefuse.v1).
+    std::string protocol = websocket_credentials(req.header("Sec-WebSocket-Protocol")).protocol;
+    if (!protocol.empty()) r.headers.emplace_back("Sec-WebSocket-Protocol", std::move(protocol));
     return r;
   }
 };

@@ -25,6 +25,7 @@ class WorkerPool;
 
 namespace facefuse::server {
 
+class MediaLinkSigner;
 class ServiceMetrics;
 class SystemStats;
 
@@ -51,6 +52,12 @@ struct ApiServerConfig {
   std::filesystem::path upload_temp_dir;   // multipart bodies are streamed here, then into storage
   std::filesystem::path models_dir;
   inference::SessionOptions session;       // for /api/v1/detect
+  // Signs the output_url of every job answer (media_links.h). Null: a signer with a random
+  // in-memory secret and a 1 h TTL (links then die with the process).
+  std::shared_ptr<const MediaLinkSigner> media_links;
+  // The tenant of the bootstrap admin key (serve.cpp): its admin keys manage every tenant's keys;
+  // other tenants' admin keys only their own tenant's.
+  std::string operator_tenant = "default";
 };
 
 class ApiServer {

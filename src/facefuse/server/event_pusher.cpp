@@ -22,7 +22,7 @@ bool event_ends_stream(const nlohmann::json& event) {
   return event.value("type", "") == "state" && (status == "completed" || status == "failed" || status == "cancelled");
 }
 
-EventPusher::EventPusher(jobs::JobStore& store) : store_(store) {}
+EventPusher::EventPusher(jobs::JobStore& store, Presenter present) : store_(store), present_(std::move(present)) {}
 
 EventPusher::~EventPusher() { stop(); }
 
@@ -106,7 +106,8 @@ void EventPusher::poll_once() {
     bool alive = true;
     for (const auto& e : found->second) {
       if (e.seq <= w.last_seq) continue;
-      std::string text = e.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      std::string text = (present_ ? present_(e.data) : e.data)
+                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       if (!w.sink->send(std::move(text), e.seq)) {
         alive = false;
         break;

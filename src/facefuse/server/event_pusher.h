@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,7 +31,10 @@ namespace facefuse::server {
 
 class EventPusher {
  public:
-  explicit EventPusher(jobs::JobStore& store);
+  // `present`: how a stored event is shown to a watcher (e.g. output_url signed at send time);
+  // called on the pusher thread, must be thread-safe. Empty: events go out as stored.
+  using Presenter = std::function<nlohmann::json(const nlohmann::json&)>;
+  explicit EventPusher(jobs::JobStore& store, Presenter present = {});
   ~EventPusher();
 
   Status start();
@@ -56,6 +60,7 @@ class EventPusher {
   void poll_once();
 
   jobs::JobStore& store_;
+  Presenter present_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -259,9 +259,10 @@ struct ConnectionSlot {
 class WebSocketSession : public EventSink, public Closable, public std::enable_shared_from_this<WebSocketSession> {
  public:
   WebSocketSession(HttpServer::Impl* impl, beast::tcp_stream stream, std::shared_ptr<ConnectionSlot> slot,
-                   http::request<http::empty_body> request, std::function<void(std::shared_ptr<EventSink>)> on_open)
+                   http::request<http::empty_body> request, std::function<void(std::shared_ptr<EventSink>)> on_open,
+                   Headers headers)
       : impl_(impl), ws_(std::move(stream)), slot_(std::move(slot)), request_(std::move(request)),
-        on_open_(std::move(on_open)) {}
+        on_open_(std::move(on_open)), headers_(std::move(headers)) {}
   ~WebSocketSession() override { impl_->untrack(this, true); }
 
   void start() {
@@ -273,6 +274,11 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
     timeout.keep_alive_pings = true;  // a ping at half the idle time; no answer → closed
     ws_.set_option(timeout);
     ws_.read_message_max(4096);  // clients only listen; a close or pong frame is small
+    // The route's headers go on the 101 answer (e.g. the Sec-WebSocket-Protocol it chose: a
+    // browser drops a socket whose offered subprotocols were not answered).
+    ws_.set_option(websocket::stream_base::decorator([headers = headers_](websocket::response_type& res) {
+      for (const auto& [name, value] : headers) res.set(name, value);
+    }));
     ws_.async_accept(request_, [self = shared_from_this()](error_code ec) {
       if (ec) return;
       self->open_.store(true);
@@ -356,6 +362,7 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
   std::shared_ptr<ConnectionSlot> slot_;
   http::request<http::empty_body> request_;
   std::function<void(std::shared_ptr<EventSink>)> on_open_;
+  Headers headers_;  // added to the 101 answer
   beast::flat_buffer read_buffer_;
   std::deque<std::string> queue_;
   std::atomic<std::size_t> queued_{0};
@@ -725,7 +732,7 @@ class Connection : public Closable, public std::enable_shared_from_this<Connecti
   void write_response(HttpResponse r) {
     if (r.stream == HttpResponse::Stream::kWebSocket && request_->websocket_upgrade) {
       auto session = std::make_shared<WebSocketSession>(impl_, std::move(stream_), slot_, parser_->release(),
-                                                        std::move(r.on_stream));
+                                                        std::move(r.on_stream), std::move(r.headers));
       session->start();
       return;
     }

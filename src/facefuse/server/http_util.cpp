@@ -105,4 +105,53 @@ nlohmann::json error_body(std::string_view code, std::string_view message) {
   return {{"error", code}, {"message", message}};
 }
 
+namespace {
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string bearer_token(std::string_view authorization) {
+  authorization = trim(authorization);
+  const size_t space = authorization.find_first_of(" \t");
+  if (space == std::string_view::npos || !iequals(authorization.substr(0, space), "bearer")) return {};
+  return std::string(trim(authorization.substr(space + 1)));
+}
+
+WebSocketCredentials websocket_credentials(std::string_view header) {
+  WebSocketCredentials out;
+  bool plain_offered = false;
+  std::string bearer_protocol;
+  while (!header.empty()) {
+    const size_t comma = header.find(',');
+    const std::string_view token = trim(header.substr(0, comma));
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    if (token == kWebSocketProtocol) {
+      plain_offered = true;
+    } else if (token.starts_with(kWebSocketBearerPrefix) && out.key.empty()) {
+      out.key = std::string(token.substr(kWebSocketBearerPrefix.size()));
+      bearer_protocol = std::string(token);
+    }
+  }
+  out.protocol = plain_offered ? std::string(kWebSocketProtocol) : bearer_protocol;
+  return out;
+}
+
 }  // namespace facefuse::server

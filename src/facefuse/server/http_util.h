@@ -1,5 +1,6 @@
 // Small HTTP helpers with no transport in them (unit-tested on their own): byte ranges, query
-// parameters, media types, the error body.
+// parameters, media types, the error body, credentials in headers (upload display names: storage/display_name.h). Every
+// function is pure and thread-safe; any transport (civetweb now, Beast next) calls them.
 #pragma once
 
 #include <cstdint>
@@ -34,5 +35,26 @@ const char* content_type_for(std::string_view key);
 
 // {"error": "<code>", "message": "<text>"}
 nlohmann::json error_body(std::string_view code, std::string_view message);
+
+// The credentials of an `Authorization` header: "<scheme> <token>" with the scheme `Bearer`
+// compared case-insensitively (RFC 9110 §11.1) and blanks around the token ignored. Empty when the
+// header is missing or uses another scheme.
+std::string bearer_token(std::string_view authorization);
+
+// Browsers cannot set headers on a WebSocket, but they can offer subprotocols: a client passes its
+// key as the subprotocol "facefuse.bearer.<key>" (usually beside "facefuse.v1"), e.g.
+//   new WebSocket(url, ["facefuse.v1", "facefuse.bearer." + key])
+// The server must answer with one of the offered protocols or the browser drops the connection.
+inline constexpr std::string_view kWebSocketProtocol = "facefuse.v1";
+inline constexpr std::string_view kWebSocketBearerPrefix = "facefuse.bearer.";
+
+struct WebSocketCredentials {
+  std::string key;       // the key from "facefuse.bearer.<key>"; empty when none was offered
+  std::string protocol;  // the subprotocol to echo in Sec-WebSocket-Protocol: "facefuse.v1" when
+                         // offered (so the key is not echoed), else the bearer protocol; empty when
+                         // the client offered neither (then send no Sec-WebSocket-Protocol)
+};
+// Reads a Sec-WebSocket-Protocol header (comma-separated tokens, blanks ignored).
+WebSocketCredentials websocket_credentials(std::string_view sec_websocket_protocol);
 
 }  // namespace facefuse::server

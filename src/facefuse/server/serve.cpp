@@ -25,8 +25,10 @@
 #include "facefuse/server/api_keys.h"
 #include "facefuse/server/api_server.h"
 #include "facefuse/server/json_log.h"
+#include "facefuse/server/media_links.h"
 #include "facefuse/server/metrics.h"
 #include "facefuse/server/system_stats.h"
+#include "facefuse/storage/free_space.h"
 
 namespace facefuse::server {
 
@@ -158,6 +160,8 @@ Status serve(const ServeOptions& options) {
   std::string storage_uri = options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string()
                                                         : options.storage_uri;
   FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri));
+  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  auto media_links = std::make_shared<const MediaLinkSigner>(std::move(signer));
   if (options.auth) FF_RETURN_IF_ERROR(ensure_admin_key(*store));
 
   // CPU thread budget: workers × threads ≈ cores, so parallel tasks do not oversubscribe.
@@ -177,6 +181,12 @@ Status serve(const ServeOptions& options) {
   service_config.max_active_jobs = options.max_active_jobs;
   service_config.engine_version = options.version;
   service_config.url_fetch.allow_private = options.allow_private_urls;
+  service_config.min_free_bytes = static_cast<uint64_t>(std::max<int64_t>(0, options.min_free_mb)) * 1024 * 1024;
+  service_config.ballast = data / "disk_ballast";
+  if (Status b = storage::ensure_ballast(service_config.ballast, service_config.ballast_bytes, service_config.min_free_bytes);
+      !b.is_ok()) {
+    spdlog::warn(json{{"msg", "no disk ballast"}, {"error", b.message()}}.dump());
+  }
   jobs::JobService service(service_config, *store, *blobs);
   jobs::TaskRunner runner(data / "tmp", execution, *store, *blobs);
 
@@ -200,10 +210,13 @@ Status serve(const ServeOptions& options) {
   };
   jobs::WebhookSender webhooks(webhook_options);
   // Every terminal state reaches the job's webhook once: from a worker, a cache hit or a cancel.
-  auto notify_finished = [&webhooks](const jobs::Job& job) {
+  auto notify_finished = [&webhooks, media_links](const jobs::Job& job) {
     const json& hook = job.request.contains("webhook") ? job.request["webhook"] : json();
     if (!hook.is_object()) return;
     json body = jobs::job_to_json(job);
+    // The receiver can fetch the output without a key for --media-link-ttl.
+    sign_output_url(body, *media_links,
+                    std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     body["event"] = fmt::format("job.{}", jobs::job_state_name(job.state));
     Status queued = webhooks.enqueue({hook["url"].get<std::string>(), hook.value("secret", std::string()), body.dump(),
                                       job.id});
@@ -241,6 +254,8 @@ Status serve(const ServeOptions& options) {
   api_config.upload_temp_dir = data / "tmp" / "uploads";
   api_config.models_dir = options.models_dir;
   api_config.session = execution.session;
+  api_config.media_links = media_links;
+  api_config.operator_tenant = kAdminTenant;
   ApiServer api(api_config, service, pool, metrics, system);
   FF_RETURN_IF_ERROR(api.start());
   pool.start();

@@ -3,6 +3,8 @@
 //
 // Data directory layout:
 //   <data>/serve.lock               held by the running server (one server per data directory)
+//   <data>/media_link.key           secret of the signed media links (0600, made on first start)
+//   <data>/disk_ballast             8 MiB released when a delete finds the disk full (storage/free_space.h)
 //   <data>/jobs.db (+ -wal, -shm)   job store
 //   <data>/storage/                 file:// blob store: uploads/, jobs/<id>/segments/, outputs/<id>/
 //   <data>/tmp/<job_id>/            per-job temp space (inputs, attempt directories)
@@ -38,6 +40,8 @@ struct ServeOptions {
   double ip_rate_limit = 50;      // requests per second per client address
   double ip_rate_burst = 100;
   int64_t max_active_jobs = 100;  // per tenant (pending + processing)
+  int64_t min_free_mb = 512;      // free-space reserve of the data directory (storage/free_space.h)
+  int64_t media_link_ttl_seconds = 3600;  // validity of signed output_url links (media_links.h)
   jobs::ServiceLimits limits;
   std::filesystem::path models_dir;
   inference::SessionOptions session;
