@@ -1,6 +1,7 @@
 #include "facefuse/media/video_writer.h"
 
 #include "facefuse/media/image_io.h"
+#include "facefuse/media/sws_image.h"
 
 #include <fmt/format.h>
 
@@ -141,6 +142,7 @@ struct VideoWriter::Impl {
   AVPacket* packet = nullptr;
   SwsContext* sws = nullptr;
   cv::Size sws_input;
+  cv::Mat staging;  // swscale-safe copy of a caller's frame (sws_image.h)
   bool encoder_open = false;
   bool finished = false;
   bool failed = false;
@@ -286,8 +288,11 @@ struct VideoWriter::Impl {
     }
     int err = av_frame_make_writable(frame);
     if (err < 0) return internal_error(fmt::format("cannot get a writable frame: {}", av_error(err)));
-    const uint8_t* src[1] = {bgr.data};
-    int src_stride[1] = {static_cast<int>(bgr.step[0])};
+    // swscale reads whole pixel blocks past the end of a row: a frame without padded rows and a
+    // spare row (sws_image.h) is copied into one first (frames from VideoReader need no copy).
+    const cv::Mat& source = sws_safe_source(bgr, staging);
+    const uint8_t* src[1] = {source.data};
+    int src_stride[1] = {static_cast<int>(source.step[0])};
     sws_scale(sws, src, src_stride, 0, in.height, frame->data, frame->linesize);
     return Status::ok();
   }
