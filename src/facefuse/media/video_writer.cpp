@@ -47,15 +47,6 @@ const char* muxer_for_extension(std::string ext) {
   return nullptr;
 }
 
-// A unique temporary name beside `path`, so the final rename is atomic and two writers of the
-// same output never share a file.
-std::filesystem::path temp_path_for(const std::filesystem::path& path) {
-  std::random_device rd;
-  auto tmp = path;
-  tmp += fmt::format(".{:08x}.part", rd());
-  return tmp;
-}
-
 }  // namespace
 
 Result<const char*> muxer_for_output(const std::filesystem::path& path) {
@@ -332,9 +323,12 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   // >= 0); MPEG-TS adds its own mux delay, so negatives are fine there once the shift is off.
   if (is_ts) impl->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
   detail::route_ffmpeg_logs();
-  impl->temp = temp_path_for(path);
-  impl->oc->url = av_strdup(impl->temp.c_str());
-  err = avio_open(&impl->oc->pb, impl->temp.c_str(), AVIO_FLAG_WRITE);
+  // A unique temporary name beside `path`: the final rename is atomic, and two writers of the
+  // same output never share a file. Opened as "file:" so a colon in the name is no protocol.
+  impl->temp = temp_path_beside(path);
+  const std::string url = file_url(impl->temp);
+  impl->oc->url = av_strdup(url.c_str());
+  err = avio_open(&impl->oc->pb, url.c_str(), AVIO_FLAG_WRITE);
   if (err < 0) {
     impl->temp.clear();  // nothing was created
     return unavailable(fmt::format("cannot create {}: {}", path.string(), av_error(err)));
@@ -412,6 +406,10 @@ Status VideoWriter::write(const YuvFrame& yuv, int64_t frame_index) {
     }
   }
   return d.send(frame_index);
+}
+
+void VideoWriter::set_metadata(const std::string& key, const std::string& value) {
+  av_dict_set(&impl_->oc->metadata, key.c_str(), value.c_str(), 0);
 }
 
 Status VideoWriter::finish() {
