@@ -56,7 +56,7 @@ std::vector<cv::Mat> read_all(const std::filesystem::path& path) {
   return frames;
 }
 
-class WidthSweepTest : public ::testing::Test {
+class WidthSweepSlowTest : public ::testing::Test {
  protected:
   pipeline::JobSpec spec(const std::string& target, const std::string& output) {
     pipeline::JobSpec s;
@@ -107,7 +107,7 @@ class WidthSweepTest : public ::testing::Test {
   TempDir out_, temp_;
 };
 
-TEST_F(WidthSweepTest, SinglePassSwapsEveryWidth) {
+TEST_F(WidthSweepSlowTest, SinglePassSwapsEveryWidth) {
   for (const auto& clip : width_sweep_clips()) {
     SCOPED_TRACE(clip.name);
     auto s = spec(clip.name, "single.mp4");
@@ -133,7 +133,7 @@ TEST_F(WidthSweepTest, SinglePassSwapsEveryWidth) {
   }
 }
 
-TEST_F(WidthSweepTest, ChunksMatchTheSinglePassAtEveryWidth) {
+TEST_F(WidthSweepSlowTest, ChunksMatchTheSinglePassAtEveryWidth) {
   for (const auto& clip : width_sweep_clips()) {
     SCOPED_TRACE(clip.name);
     auto single = spec(clip.name, "single.mp4");
@@ -160,7 +160,7 @@ TEST_F(WidthSweepTest, ChunksMatchTheSinglePassAtEveryWidth) {
   }
 }
 
-TEST_F(WidthSweepTest, ScaledOutputsSwapEveryWidth) {
+TEST_F(WidthSweepSlowTest, ScaledOutputsSwapEveryWidth) {
   for (const auto& clip : width_sweep_clips()) {
     SCOPED_TRACE(clip.name);
     auto s = spec(clip.name, "scaled.mp4");
@@ -176,7 +176,7 @@ TEST_F(WidthSweepTest, ScaledOutputsSwapEveryWidth) {
   }
 }
 
-TEST_F(WidthSweepTest, VideoFrameToImageAndDetectionAtEveryWidth) {
+TEST_F(WidthSweepSlowTest, VideoFrameToImageAndDetectionAtEveryWidth) {
   for (const auto& clip : width_sweep_clips()) {
     SCOPED_TRACE(clip.name);
     auto s = spec(clip.name, "frame.png");
