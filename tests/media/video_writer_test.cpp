@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "facefuse/media/muxer.h"
+#include "facefuse/media/sws_image.h"
 #include "support/test_support.h"
 
 extern "C" {
@@ -163,7 +164,8 @@ std::vector<cv::Mat> decode_video(const std::filesystem::path& path) {
                                  nullptr, nullptr);
       const int* coeffs = sws_getCoefficients(frame->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_ITU601);
       sws_setColorspaceDetails(sws, coeffs, frame->color_range == AVCOL_RANGE_JPEG, coeffs, 1, 0, 1 << 16, 1 << 16);
-      cv::Mat bgr(frame->height, frame->width, CV_8UC3);
+      cv::Mat bgr;
+      media::create_sws_bgr(bgr, frame->height, frame->width);  // swscale writes past a tight row
       uint8_t* dst[1] = {bgr.data};
       int stride[1] = {static_cast<int>(bgr.step[0])};
       sws_scale(sws, frame->data, frame->linesize, 0, frame->height, dst, stride);

@@ -433,6 +433,10 @@ int run_cli(int argc, char** argv) {
   run->add_option("--chunk-frames", video.chunk_frames, "process in chunks of N frames and merge (0 = one pass)")
       ->group(kVideo)->capture_default_str();
   run->add_option("--frame", video.frame_number, "video target with an image output: the frame to use")->group(kVideo);
+  bool no_synthetic_label = false;
+  run->add_flag("--no-synthetic-label", no_synthetic_label,
+                "do not mark the output as altered by face swapping (IPTC DigitalSourceType in XMP / container "
+                "metadata; on by default) — e.g. for an intermediate file labelled later");
   schema_flags.add_all(*run);
 
   // detect
@@ -521,6 +525,7 @@ int run_cli(int argc, char** argv) {
   if (run->parsed()) {
     job.models_dir = global.models_dir;
     job.session = *so;
+    job.synthetic_label = !no_synthetic_label;
     if (!processors_list.empty()) job.processors = processors_list;
     auto options = schema_flags.to_json();
     if (!options) return report_failure(options.status());

@@ -57,6 +57,17 @@ int64_t now_ms() {
       .count();
 }
 
+// The stored input_summary also keeps the job's result figures (TaskResult::result_summary); those
+// are shown at the top level of the job, not in input_summary.
+nlohmann::json input_summary_json(const Job& job) {
+  nlohmann::json out = job.input_summary;
+  if (out.is_object()) {
+    out.erase("faces_swapped");
+    out.erase("warnings");
+  }
+  return out;
+}
+
 nlohmann::json job_to_json(const Job& job) {
   nlohmann::json out = {
       {"job_id", job.id},
@@ -71,7 +82,11 @@ nlohmann::json job_to_json(const Job& job) {
       {"estimated_finish_time",
        job.eta_seconds < 0 || is_terminal(job.state) ? nlohmann::json(nullptr)
                                                      : timestamp_json(now_ms() + static_cast<int64_t>(job.eta_seconds * 1000))},
-      {"input_summary", job.input_summary},
+      {"input_summary", input_summary_json(job)},
+      // Set when the job completed (null before, and for jobs of older versions): faces the
+      // processors were applied to (videos: summed over frames), and what the user should know.
+      {"faces_swapped", job.input_summary.value("faces_swapped", nlohmann::json())},
+      {"warnings", job.input_summary.value("warnings", nlohmann::json::array())},
       {"output_url", job.output_key.empty() ? nlohmann::json(nullptr) : nlohmann::json("/media/" + job.output_key)},
       {"cached", job.cached},
       {"created_at", timestamp_json(job.created_at_ms)},

@@ -54,6 +54,7 @@ Result<SniffedMedia> sniff_media(const fs::path& file, const ServiceLimits& limi
   media::ImageFormat format = media::sniff_image_format(head);
   if (format != media::ImageFormat::kUnknown) {
     auto size = media::read_image_size(head, format);
+    if (!size && size.status().code() == StatusCode::kUnsupported) return size.status();  // e.g. animated WebP
     if (!size) return invalid_argument("the uploaded image has a malformed header: " + size.status().message());
     if (size->width <= 0 || size->height <= 0) {
       return invalid_media(fmt::format("the uploaded image is {}x{} pixels: an image needs at least one pixel in each "
@@ -312,7 +313,9 @@ Result<CreatedJob> JobService::submit_checked(const std::string& tenant, const j
       job.job.step = "done";
       job.job.output_key = key;
       job.job.frames_done = cached->frames_total;
-      job.job.input_summary["source_faces"] = cached->input_summary.value("source_faces", json());
+      for (const char* k : {"source_faces", "target_faces", "faces_swapped", "warnings"}) {
+        if (cached->input_summary.contains(k)) job.job.input_summary[k] = cached->input_summary[k];
+      }
     }
   }
   FF_ASSIGN_OR_RETURN(CreatedJob created, store_.create_job(job));

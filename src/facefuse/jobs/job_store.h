@@ -70,6 +70,10 @@ struct TaskResult {
   std::string output_key;           // image and merge tasks: the committed output; "" for chunks
   std::optional<int> source_faces;  // faces found in the source image when the task analysed it (face
                                     // swapper); written into the job's input_summary.source_faces
+  // Image and merge tasks: the job's figures ({"target_faces", "faces_swapped", "warnings"}), merged
+  // into its stored input_summary when the job completes; job_to_json shows faces_swapped and
+  // warnings at the top level of the job.
+  nlohmann::json result_summary = nlohmann::json::object();
 };
 
 struct RetryPolicy {

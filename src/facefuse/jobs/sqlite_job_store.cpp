@@ -434,6 +434,7 @@ class SqliteJobStore final : public JobStore {
         refresh_job_figures(task.job_id, last_chunk ? "merging" : "processing", 0.0);
         append_event(task.job_id, "progress");
       } else {
+        if (!result.result_summary.empty()) record_result_summary(task.job_id, result.result_summary);
         SQLite::Statement js(db_, "UPDATE jobs SET state = 'completed', progress = 1, step = 'done', eta_seconds = 0, "
                                   "frames_done = frames_total, output_key = ?, updated_at = ?, finished_at = ? WHERE id = ?");
         js.bind(1, result.output_key);
@@ -792,6 +793,15 @@ class SqliteJobStore final : public JobStore {
     Job job = load_job(job_id).value();
     if (job.input_summary.value("source_faces", nlohmann::json()) == source_faces) return;  // every chunk reports it
     job.input_summary["source_faces"] = source_faces;
+    SQLite::Statement up(db_, "UPDATE jobs SET input_summary = ? WHERE id = ?");
+    up.bind(1, job.input_summary.dump());
+    up.bind(2, job_id);
+    up.exec();
+  }
+
+  void record_result_summary(const std::string& job_id, const nlohmann::json& summary) {
+    Job job = load_job(job_id).value();
+    job.input_summary.update(summary);
     SQLite::Statement up(db_, "UPDATE jobs SET input_summary = ? WHERE id = ?");
     up.bind(1, job.input_summary.dump());
     up.bind(2, job_id);

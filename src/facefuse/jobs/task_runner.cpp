@@ -20,6 +20,21 @@ std::optional<int> source_faces_of(const pipeline::JobReport& report) {
   return report.source_faces.front();
 }
 
+// What a completed job shows of its report: faces found in the target (input_summary.target_faces),
+// faces swapped and the warnings, with the job's private file names replaced by "the target".
+nlohmann::json result_summary_of(const pipeline::JobReport& report, const JobInputs& inputs) {
+  if (report.target_faces < 0) return nlohmann::json::object();  // figures unknown
+  nlohmann::json warnings = nlohmann::json::array();
+  for (std::string w : report.warnings) {
+    const std::string name = inputs.target.string();
+    for (const std::string& from : {"the target " + name, name}) {
+      for (size_t at = w.find(from); at != std::string::npos; at = w.find(from)) w.replace(at, from.size(), "the target");
+    }
+    warnings.push_back(std::move(w));
+  }
+  return {{"target_faces", report.target_faces}, {"faces_swapped", report.processed_faces}, {"warnings", warnings}};
+}
+
 }  // namespace
 
 TaskRunner::TaskRunner(fs::path temp_root, ExecutionSettings settings, JobStore& store, storage::BlobStore& blobs)
@@ -101,7 +116,7 @@ Result<TaskResult> TaskRunner::run_image(const Lease& lease, const JobInputs& in
   if (cancel.is_cancelled()) return cancelled("the job was cancelled");
   std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
   FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
-  return TaskResult{key, source_faces_of(report)};
+  return TaskResult{key, source_faces_of(report), result_summary_of(report, inputs)};
 }
 
 Result<TaskResult> TaskRunner::run_chunk(const Lease& lease, const JobInputs& inputs, const fs::path& work,
@@ -136,10 +151,10 @@ Result<TaskResult> TaskRunner::run_merge(const Lease& lease, const JobInputs& in
     segments.push_back(local);
   }
   if (progress) progress({"merging", 0.99});
-  FF_RETURN_IF_ERROR(pipeline::merge_video_chunks(spec, plan, segments));
+  FF_ASSIGN_OR_RETURN(pipeline::JobReport report, pipeline::merge_video_chunks(spec, plan, segments));
   std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
   FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
-  return TaskResult{key, std::nullopt};
+  return TaskResult{key, std::nullopt, result_summary_of(report, inputs)};
 }
 
 }  // namespace facefuse::jobs

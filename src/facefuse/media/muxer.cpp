@@ -12,6 +12,7 @@
 #include <string>
 #include <system_error>
 
+#include "facefuse/media/image_io.h"  // temp_path_beside, file_url
 #include "facefuse/media/video_writer.h"  // muxer_for_output
 #include "facefuse/media/video_probe.h"  // detail::MediaInput: the safety settings of every input
 
@@ -637,7 +638,7 @@ struct Assembly {
 
 Status assemble_video(const std::vector<std::filesystem::path>& segments,
                       const std::filesystem::path& audio_source_or_empty, const AudioOptions& audio,
-                      const std::filesystem::path& output) {
+                      const std::filesystem::path& output, const std::map<std::string, std::string>& tags) {
   if (segments.empty()) return invalid_argument("assemble_video needs at least one video segment");
   if (!(audio.volume >= 0) || !std::isfinite(audio.volume)) {
     return invalid_argument(
@@ -662,6 +663,7 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
   Assembly a;
   int err = avformat_alloc_output_context2(&a.oc, ofmt, nullptr, nullptr);
   if (err < 0) return internal_error(fmt::format("cannot create a {} muxer: {}", muxer, av_error(err)));
+  for (const auto& [key, value] : tags) av_dict_set(&a.oc->metadata, key.c_str(), value.c_str(), 0);
   AVStream* vout = avformat_new_stream(a.oc, nullptr);
   if (vout == nullptr) return internal_error("out of memory adding the video stream");
   avcodec_parameters_copy(vout->codecpar, video.codecpar());
@@ -723,10 +725,12 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
     }
   }
 
-  a.temp = output;
-  a.temp += fmt::format(".{:08x}.part", std::random_device{}());
-  a.oc->url = av_strdup(a.temp.c_str());  // faststart re-opens the file by its url
-  err = avio_open(&a.oc->pb, a.temp.c_str(), AVIO_FLAG_WRITE);
+  a.temp = temp_path_beside(output);
+  // "file:": a colon in the name ("swap-12:30.mp4") is no protocol. faststart re-opens the file
+  // by this url.
+  const std::string url = file_url(a.temp);
+  a.oc->url = av_strdup(url.c_str());
+  err = avio_open(&a.oc->pb, url.c_str(), AVIO_FLAG_WRITE);
   if (err < 0) {
     a.temp.clear();
     return unavailable(fmt::format("cannot create {}: {}", output.string(), av_error(err)));

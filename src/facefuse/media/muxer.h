@@ -6,6 +6,8 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "facefuse/core/status.h"
@@ -47,8 +49,11 @@ struct AudioOptions {
 // output and renamed on success; on failure nothing is left. Errors: kInvalidArgument (no or
 // mismatched segments, bad extension, codec not allowed in the container), kNotFound (a missing
 // input), kUnsupported (an audio codec that cannot be decoded), kUnavailable (I/O).
+//
+// `tags`: container metadata of the output (e.g. synthetic_media_video_tags()); MP4/MOV keep the
+// keys their muxer knows (title, comment, ...), Matroska/WebM any key.
 Status assemble_video(const std::vector<std::filesystem::path>& segments,
                       const std::filesystem::path& audio_source_or_empty, const AudioOptions& audio,
-                      const std::filesystem::path& output);
+                      const std::filesystem::path& output, const std::map<std::string, std::string>& tags = {});
 
 }  // namespace facefuse::media

@@ -285,9 +285,21 @@ Result<VideoInfo> probe_video(const std::filesystem::path& path) {
   VideoInfo info;
   info.path = path;
   info.container = ctx->iformat->name;
+  if (info.container == "gif") {
+    // GIF frame delays are in 1/100 s, often 0 (shown as 0.02 s at "100 fps"): as a target it
+    // came out as a fraction of a second of video. Refused with the fix rather than mangled.
+    return unsupported(fmt::format("{} is an animated GIF: GIF targets are not supported; convert it to a video "
+                                   "first (e.g. `ffmpeg -i in.gif -vf fps=25 out.mp4`) or use a still image",
+                                   path.string()));
+  }
+  const AVDictionaryEntry* tag = nullptr;
+  while ((tag = av_dict_get(ctx->metadata, "", tag, AV_DICT_IGNORE_SUFFIX)) != nullptr) {
+    info.tags[tag->key] = tag->value;
+  }
   for (unsigned i = 0; i < ctx->nb_streams; ++i) {
     const AVStream* st = ctx->streams[i];
     const AVCodecParameters* par = st->codecpar;
+    if (par->codec_type == AVMEDIA_TYPE_SUBTITLE) info.subtitles.push_back(avcodec_get_name(par->codec_id));
     if (par->codec_type != AVMEDIA_TYPE_AUDIO) continue;
     AudioStreamInfo audio;
     audio.stream_index = static_cast<int>(i);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,12 +68,17 @@ struct VideoInfo {
   // that re-times them to `fps` keeps the total duration.
   bool variable_frame_rate = false;
   std::vector<AudioStreamInfo> audio;
+  // Codec names of the subtitle streams ("subrip", "mov_text", "ass", ...), in stream order.
+  std::vector<std::string> subtitles;
+  // The container's metadata (title, comment, encoder, ...), keys as libavformat names them.
+  std::map<std::string, std::string> tags;
 };
 
 // Probes a video file. Errors: kNotFound (no such file); kInvalidArgument (not a regular file,
 // empty, not a media file, no video stream, zero frames, truncated or corrupt); kUnsupported (a
-// video codec this FFmpeg build cannot decode, named in the message); kUnavailable (the file did
-// not answer within the I/O deadline).
+// video codec this FFmpeg build cannot decode, named in the message; an animated GIF, whose frame
+// timing facefuse does not convert); kUnavailable (the file did not answer within the I/O
+// deadline).
 Result<VideoInfo> probe_video(const std::filesystem::path& path);
 
 // Content sniff: true when libavformat opens the file as a whitelisted container holding a video

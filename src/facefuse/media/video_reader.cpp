@@ -1,5 +1,7 @@
 #include "facefuse/media/video_reader.h"
 
+#include "facefuse/media/sws_image.h"
+
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -353,8 +355,10 @@ struct VideoReader::Impl {
     }
     const int rotation = options.apply_rotation ? info.rotation_degrees : 0;
     try {
+      // swscale writes whole pixel blocks past the end of a row: its destination has padded
+      // rows and a spare row (sws_image.h), never a tightly packed cv::Mat.
       cv::Mat& target = rotation == 0 ? bgr : stored_bgr;
-      prepare_exclusive(target, h, w);
+      create_sws_bgr(target, h, w);
       uint8_t* dst[4] = {target.data, nullptr, nullptr, nullptr};
       int dst_stride[4] = {static_cast<int>(target.step), 0, 0, 0};
       sws_scale(sws, frame->data, frame->linesize, 0, h, dst, dst_stride);

@@ -63,7 +63,9 @@ class VideoReader {
   // Decodes the next frame into `bgr` (CV_8UC3, BGR, upright unless apply_rotation is false) and
   // sets `frame_index`. Returns false at the end of the stream. The buffer of `bgr` is reused when
   // it has the right size and no other cv::Mat shares it; otherwise a new one is allocated, so a
-  // frame handed to another thread is never overwritten.
+  // frame handed to another thread is never overwritten. Unrotated frames come in libswscale's
+  // padded layout (sws_image.h): step > cols·3 unless the width is a multiple of 64, so `bgr` is
+  // not continuous; VideoWriter takes such frames without a copy.
   //
   // With `yuv`, the decoder's own samples are also copied there (see yuv_frame.h) when the frame
   // is 8-bit limited-range yuv420p with even sides, needs no rotation and has a matrix facefuse

@@ -1,6 +1,7 @@
 #include "facefuse/media/video_writer.h"
 
 #include "facefuse/media/image_io.h"
+#include "facefuse/media/sws_image.h"
 
 #include <fmt/format.h>
 
@@ -44,15 +45,6 @@ const char* muxer_for_extension(std::string ext) {
   if (ext == ".mov") return "mov";
   if (ext == ".ts") return "mpegts";
   return nullptr;
-}
-
-// A unique temporary name beside `path`, so the final rename is atomic and two writers of the
-// same output never share a file.
-std::filesystem::path temp_path_for(const std::filesystem::path& path) {
-  std::random_device rd;
-  auto tmp = path;
-  tmp += fmt::format(".{:08x}.part", rd());
-  return tmp;
 }
 
 }  // namespace
@@ -141,6 +133,7 @@ struct VideoWriter::Impl {
   AVPacket* packet = nullptr;
   SwsContext* sws = nullptr;
   cv::Size sws_input;
+  cv::Mat staging;  // swscale-safe copy of a caller's frame (sws_image.h)
   bool encoder_open = false;
   bool finished = false;
   bool failed = false;
@@ -286,8 +279,11 @@ struct VideoWriter::Impl {
     }
     int err = av_frame_make_writable(frame);
     if (err < 0) return internal_error(fmt::format("cannot get a writable frame: {}", av_error(err)));
-    const uint8_t* src[1] = {bgr.data};
-    int src_stride[1] = {static_cast<int>(bgr.step[0])};
+    // swscale reads whole pixel blocks past the end of a row: a frame without padded rows and a
+    // spare row (sws_image.h) is copied into one first (frames from VideoReader need no copy).
+    const cv::Mat& source = sws_safe_source(bgr, staging);
+    const uint8_t* src[1] = {source.data};
+    int src_stride[1] = {static_cast<int>(source.step[0])};
     sws_scale(sws, src, src_stride, 0, in.height, frame->data, frame->linesize);
     return Status::ok();
   }
@@ -327,9 +323,12 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   // >= 0); MPEG-TS adds its own mux delay, so negatives are fine there once the shift is off.
   if (is_ts) impl->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
   detail::route_ffmpeg_logs();
-  impl->temp = temp_path_for(path);
-  impl->oc->url = av_strdup(impl->temp.c_str());
-  err = avio_open(&impl->oc->pb, impl->temp.c_str(), AVIO_FLAG_WRITE);
+  // A unique temporary name beside `path`: the final rename is atomic, and two writers of the
+  // same output never share a file. Opened as "file:" so a colon in the name is no protocol.
+  impl->temp = temp_path_beside(path);
+  const std::string url = file_url(impl->temp);
+  impl->oc->url = av_strdup(url.c_str());
+  err = avio_open(&impl->oc->pb, url.c_str(), AVIO_FLAG_WRITE);
   if (err < 0) {
     impl->temp.clear();  // nothing was created
     return unavailable(fmt::format("cannot create {}: {}", path.string(), av_error(err)));
@@ -407,6 +406,10 @@ Status VideoWriter::write(const YuvFrame& yuv, int64_t frame_index) {
     }
   }
   return d.send(frame_index);
+}
+
+void VideoWriter::set_metadata(const std::string& key, const std::string& value) {
+  av_dict_set(&impl_->oc->metadata, key.c_str(), value.c_str(), 0);
 }
 
 Status VideoWriter::finish() {

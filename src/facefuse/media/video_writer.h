@@ -100,6 +100,10 @@ class VideoWriter {
   // else kInvalidArgument — mixing matrices within one video would shift colours.
   Status write(const YuvFrame& yuv, int64_t frame_index);
 
+  // Sets a container metadata tag (MP4/MOV: title, comment, ... — the keys the muxer knows;
+  // Matroska/WebM: any key). Call before finish(): MP4 writes its metadata with the index.
+  void set_metadata(const std::string& key, const std::string& value);
+
   // Flushes the encoder, writes the trailer and renames the file into place. A writer with no
   // frames fails (kFailedPrecondition) and leaves no file.
   Status finish();

@@ -3,18 +3,20 @@
 #include <fmt/format.h>
 
 #include "facefuse/media/image_io.h"
+#include "facefuse/media/synthetic_label.h"
 #include "facefuse/pipeline/job_engine.h"
 #include "facefuse/pipeline/stage_clock.h"
 
 namespace facefuse::pipeline {
 
 Result<JobReport> run_image_job(const JobSpec& spec, const ProgressCallback& progress) {
-  FF_ASSIGN_OR_RETURN(cv::Mat target, media::read_image(spec.target, {spec.max_pixels}));
-  return run_image_job_on(spec, std::move(target), spec.target.string(), progress);
+  media::ImageTraits traits;
+  FF_ASSIGN_OR_RETURN(cv::Mat target, media::read_image(spec.target, {spec.max_pixels}, &traits));
+  return run_image_job_on(spec, std::move(target), spec.target.string(), progress, &traits);
 }
 
 Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const std::string& target_name,
-                                   const ProgressCallback& progress) {
+                                   const ProgressCallback& progress, const media::ImageTraits* traits) {
   auto step = [&](const char* stage, double fraction) {
     if (progress) progress({stage, fraction});
   };
@@ -39,10 +41,7 @@ Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const st
   FF_ASSIGN_OR_RETURN(auto selected, engine->select(target, std::move(faces)));
   report.processed_faces = static_cast<int>(selected.size());
   report.timings.analyse_ms = clock.lap_ms();
-  if (report.target_faces == 0) {
-    report.warnings.push_back(fmt::format("no face found in the target {}: the output is the target unchanged",
-                                          target_name));
-  }
+  add_result_warnings(spec, engine->options(), target_name, report);
 
   step("processing", 0.7);
   processors::FrameContext frame{std::move(target), std::move(selected), 0};
@@ -51,7 +50,16 @@ Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const st
   report.timings.process_ms = clock.lap_ms();
 
   step("writing", 0.9);
-  FF_RETURN_IF_ERROR(media::write_image(spec.output, frame.frame, spec.output_quality));
+  media::ImageWriteOptions write;
+  write.quality = spec.output_quality;
+  write.traits = traits;  // grey stays grey, transparency is kept (PNG/WebP)
+  if (spec.synthetic_label) write.xmp = media::synthetic_media_xmp();
+  const auto output_format = media::image_format_for_path(spec.output);
+  if (traits != nullptr && !traits->alpha.empty() && output_format && *output_format == media::ImageFormat::kJpeg) {
+    report.warnings.push_back(fmt::format("{} has transparency, which JPEG cannot hold: write a .png or .webp to keep it",
+                                          target_name));
+  }
+  FF_RETURN_IF_ERROR(media::write_image(spec.output, frame.frame, write));
   report.timings.write_ms = clock.lap_ms();
   report.seconds = clock.total_ms() / 1000.0;
   step("done", 1.0);

@@ -4,6 +4,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "facefuse/media/image_io.h"
 #include "facefuse/pipeline/job_spec.h"
 
 namespace facefuse::pipeline {
@@ -14,8 +15,9 @@ namespace facefuse::pipeline {
 Result<JobReport> run_image_job(const JobSpec& spec, const ProgressCallback& progress = {});
 
 // The same on a target already in memory (e.g. a frame taken from a video); `target_name` is used
-// in messages.
+// in messages; `traits` (optional) is what the target file was — the output is written like it
+// (grayscale kept grayscale, alpha kept for PNG/WebP outputs).
 Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const std::string& target_name,
-                                   const ProgressCallback& progress = {});
+                                   const ProgressCallback& progress = {}, const media::ImageTraits* traits = nullptr);
 
 }  // namespace facefuse::pipeline

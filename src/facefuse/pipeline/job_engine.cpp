@@ -1,5 +1,7 @@
 #include "facefuse/pipeline/job_engine.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "facefuse/media/image_io.h"
@@ -98,6 +100,46 @@ std::vector<int> JobEngine::source_face_counts() const {
 Status JobEngine::process(processors::FrameContext& frame) const {
   for (const auto& processor : chain_) FF_RETURN_IF_ERROR(processor->process(frame));
   return Status::ok();
+}
+
+void add_result_warnings(const JobSpec& spec, const nlohmann::json& options, const std::string& target_name,
+                         JobReport& report) {
+  const bool video = report.frames > 0;
+  const bool reference_mode = options.value("face_selector_mode", std::string()) == "reference";
+  const auto requested = static_cast<int64_t>(options.value("reference_frame_number", 0.0));
+  if (video && reference_mode && report.target_faces > 0) {
+    if (!report.reference_frame) {
+      report.warnings.push_back(fmt::format("no face found from reference_frame_number {} on to take the reference "
+                                            "face from: nothing was swapped (face_selector_mode many or one swaps "
+                                            "faces without a reference)",
+                                            requested));
+    } else if (*report.reference_frame != requested) {
+      report.warnings.push_back(fmt::format("reference frame {} has no face: the reference face was taken from frame "
+                                            "{}, the first frame after it with a face",
+                                            requested, *report.reference_frame));
+    }
+  }
+  if (report.target_faces == 0) {
+    report.warnings.push_back(video ? fmt::format("no face found in any frame of {}: the output is the target "
+                                                  "re-encoded",
+                                                  target_name)
+                                    : fmt::format("no face found in the target {}: the output is the target unchanged",
+                                                  target_name));
+    return;
+  }
+  if (report.processed_faces > 0) return;
+  const bool swapper =
+      std::find(spec.processors.begin(), spec.processors.end(), "face_swapper") != spec.processors.end();
+  std::string why = "the face selector kept none of them";
+  if (reference_mode) {
+    why = video && !report.reference_frame
+              ? "there is no reference face"
+              : "none is the person of the reference face: raise reference_face_distance, choose the reference "
+                "with reference_frame_number / reference_face_position, or use face_selector_mode many";
+  }
+  report.warnings.push_back(fmt::format("{} face(s) found in {}{} but none was {}: {}", report.target_faces,
+                                        target_name, video ? " (counted over all frames)" : "",
+                                        swapper ? "swapped" : "processed", why));
 }
 
 void JobEngine::close() {

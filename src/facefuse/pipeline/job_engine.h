@@ -55,4 +55,12 @@ class JobEngine {
   std::optional<std::vector<float>> reference_;
 };
 
+// Adds the warnings a finished job's figures call for to `report`, from report.target_faces,
+// processed_faces, frames and reference_frame: no face in the target at all; faces found but none
+// processed, with the likely reason for the face-selector mode; for videos in reference mode, a
+// reference face taken from a later frame than reference_frame_number, or from none. `options` are
+// the job's validated options (JobEngine::options()); `target_name` names the target.
+void add_result_warnings(const JobSpec& spec, const nlohmann::json& options, const std::string& target_name,
+                         JobReport& report);
+
 }  // namespace facefuse::pipeline

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct JobSpec {
   // face_detector_min_size sets it. Video jobs raise it to 1/8 of the frame height.
   int min_face_size = 40;
   std::filesystem::path temp_dir;  // parent of the job's private temp directory; empty = system temp
+  // Mark outputs as altered by face swapping (IPTC DigitalSourceType in XMP / container metadata,
+  // media/synthetic_label.h). CLI --no-synthetic-label turns it off.
+  bool synthetic_label = true;
 };
 
 // Wall time of each stage of one job, in milliseconds (for videos: summed over frames and
@@ -62,7 +66,14 @@ struct JobReport {
   std::vector<int> source_faces;  // faces found in each source image; empty when no processor analysed them
   int64_t frames = 0;       // frames written (0 for images)
   double seconds = 0.0;     // wall time
+  // Things the user should know although the job succeeded ("no face found", "faces found but
+  // none swapped", "the reference face came from frame 37"), one sentence each; the CLI prints
+  // them and the service stores them in the job's `warnings`.
   std::vector<std::string> warnings;
+  // Video jobs in reference mode: the target frame the reference face was taken from (it may be
+  // after reference_frame_number when that frame has no face); nullopt when none was found or the
+  // job has no reference.
+  std::optional<int64_t> reference_frame;
   StageTimings timings;
 };
 

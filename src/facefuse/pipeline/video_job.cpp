@@ -7,7 +7,9 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <cstdlib>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -16,11 +18,13 @@
 #include "facefuse/core/cpu_budget.h"
 #include "facefuse/face/face_tracker.h"
 #include "facefuse/media/muxer.h"
+#include "facefuse/media/synthetic_label.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/media/video_writer.h"
 #include "facefuse/pipeline/flow.h"
 #include "facefuse/pipeline/job_engine.h"
 #include "facefuse/pipeline/stage_clock.h"
+#include "facefuse/processors/registry.h"
 
 namespace facefuse::pipeline {
 
@@ -37,12 +41,31 @@ int64_t VideoPlan::source_frame(int64_t output_frame) const {
 
 namespace {
 
+// The system's temporary directory: $TMPDIR when it is set and not empty, else /tmp — never the
+// current directory. (std::filesystem::temp_directory_path returns "" with an error for
+// TMPDIR="", and "" / name is a path relative to the current directory.) A TMPDIR that is not a
+// directory is an error that names it, not a silent fallback.
+Result<std::filesystem::path> system_temp_dir() {
+  const char* env = std::getenv("TMPDIR");
+  std::filesystem::path dir = env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("/tmp");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return invalid_argument(fmt::format("the temporary directory {} (TMPDIR) is not a directory: create it, or "
+                                        "set TMPDIR to one that exists",
+                                        dir.string()));
+  }
+  return std::filesystem::absolute(dir, ec);
+}
+
 // A private temporary directory, removed with everything in it when the job ends however it ends.
 class JobTempDir {
  public:
   static Result<JobTempDir> create(const std::filesystem::path& parent) {
     std::error_code ec;
-    auto base = parent.empty() ? std::filesystem::temp_directory_path(ec) : parent;
+    std::filesystem::path base = parent;
+    if (base.empty()) {
+      FF_ASSIGN_OR_RETURN(base, system_temp_dir());
+    }
     std::random_device rd;
     JobTempDir dir;
     dir.path_ = base / fmt::format("facefuse-job-{:08x}{:08x}", rd(), rd());
@@ -73,6 +96,33 @@ std::pair<int, int> fps_fraction(double fps) {
   double ntsc = std::round(fps * 1.001);
   if (std::abs(ntsc * 1000.0 / 1001.0 - fps) < 1e-3) return {static_cast<int>(ntsc) * 1000, 1001};
   return {static_cast<int>(std::round(fps * 1000.0)), 1000};
+}
+
+// A segment's figures in its container `comment` tag: "facefuse-chunk " + JSON
+// {"target_faces", "processed_faces", "reference_frame" (null when none)}.
+constexpr std::string_view kChunkSummaryPrefix = "facefuse-chunk ";
+
+std::string chunk_summary_tag(int target_faces, int processed_faces, std::optional<int64_t> reference_frame) {
+  nlohmann::json j = {{"target_faces", target_faces},
+                      {"processed_faces", processed_faces},
+                      {"reference_frame", reference_frame ? nlohmann::json(*reference_frame) : nlohmann::json()}};
+  return std::string(kChunkSummaryPrefix) + j.dump();
+}
+
+struct ChunkSummary {
+  int target_faces = 0, processed_faces = 0;
+  std::optional<int64_t> reference_frame;
+};
+
+std::optional<ChunkSummary> parse_chunk_summary_tag(const std::string& tag) {
+  if (tag.rfind(kChunkSummaryPrefix, 0) != 0) return std::nullopt;
+  auto j = nlohmann::json::parse(tag.substr(kChunkSummaryPrefix.size()), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j["target_faces"].is_number_integer() || !j["processed_faces"].is_number_integer()) {
+    return std::nullopt;
+  }
+  ChunkSummary s{j["target_faces"].get<int>(), j["processed_faces"].get<int>(), std::nullopt};
+  if (j["reference_frame"].is_number_integer()) s.reference_frame = j["reference_frame"].get<int64_t>();
+  return s;
 }
 
 struct FrameItem {
@@ -113,6 +163,7 @@ struct ChunkRun {
   std::mutex stats_mutex;
   StageTimings timings;
   int target_faces = 0, processed_faces = 0;
+  std::optional<int64_t> reference_frame;  // where the reference face came from (prepare_reference)
 
   ChunkRun(const JobSpec& s, const VideoPlan& p, const JobEngine& e, FrameRange r, const CancelToken* c,
            const ProgressCallback& pr, int budget_frames)
@@ -433,6 +484,12 @@ struct ChunkRun {
                   fps > 0 ? static_cast<double>(total - done) / fps : -1.0});
       }
     }
+    {
+      // The chunk's figures travel with its segment, so a merge (perhaps on another worker, after
+      // retries) sums exactly the chunks it joins.
+      std::lock_guard lock(stats_mutex);
+      (*writer)->set_metadata("comment", chunk_summary_tag(target_faces, processed_faces, reference_frame));
+    }
     FF_RETURN_IF_ERROR((*writer)->finish());
     return total;
   }
@@ -443,7 +500,8 @@ int worker_count(const JobSpec& spec) {
   return available_cpus();
 }
 
-Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const JobEngine& engine, FrameRange range,
+Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const JobEngine& engine,
+                            std::optional<int64_t> reference_frame, FrameRange range,
                             const std::filesystem::path& segment, const ProgressCallback& progress,
                             const CancelToken* cancel) {
   int workers = worker_count(spec);
@@ -455,6 +513,7 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
   int budget = 4 * workers + 4;
   static_assert(4 * 1 + 4 > kBridgeLookaheadFrames + 1);
   ChunkRun run(spec, plan, engine, range, cancel, progress, budget);
+  run.reference_frame = reference_frame;
   StageClock clock;
   std::vector<std::thread> threads;
   threads.emplace_back([&] { run.decode(); });
@@ -473,28 +532,50 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
   report.target_faces = run.target_faces;
   report.processed_faces = run.processed_faces;
   report.source_faces = engine.source_face_counts();
+  report.reference_frame = reference_frame;
   report.timings = run.timings;
   report.seconds = clock.total_ms() / 1000.0;
   return report;
 }
 
-Status prepare_reference(const JobSpec& spec, const VideoPlan& plan, JobEngine& engine) {
-  if (!engine.needs_reference()) return Status::ok();
+// Reference mode: the reference face comes from target frame reference_frame_number or, when
+// that frame has no face (a fade from black, a title card), from the first frame after it where
+// the detector finds one, up to the end of the trimmed range. The frames looked at are every
+// kDetectEveryFrames-th one, spread further apart on long videos so that at most
+// kMaxReferenceSearchFrames are analysed (~30 ms each): a bounded cost, and the same frames for
+// every chunk of a job, so all chunks pick the same person. Returns the frame the reference came
+// from; nullopt when none of those frames has a face (or the job does not use a reference).
+constexpr int64_t kMaxReferenceSearchFrames = 200;
+
+Result<std::optional<int64_t>> prepare_reference(const JobSpec& spec, const VideoPlan& plan, JobEngine& engine) {
+  (void)spec;
+  if (!engine.needs_reference()) return std::optional<int64_t>();
   auto frame_number = static_cast<int64_t>(engine.options().value("reference_frame_number", 0.0));
   if (frame_number < 0 || frame_number >= plan.target.frame_count) {
     return invalid_argument(fmt::format("reference_frame_number {} is outside the target's {} frames", frame_number,
                                         plan.target.frame_count));
   }
   FF_ASSIGN_OR_RETURN(auto reader, media::VideoReader::open(plan.target.path));
-  FF_RETURN_IF_ERROR(reader->seek_to_frame(frame_number));
+  const int64_t search_end = std::max(frame_number + 1, plan.trim_end);
+  const int64_t stride =
+      std::max<int64_t>(kDetectEveryFrames, (search_end - frame_number + kMaxReferenceSearchFrames - 1) /
+                                                kMaxReferenceSearchFrames);
   cv::Mat frame;
-  int64_t index = 0;
-  FF_ASSIGN_OR_RETURN(bool ok, reader->read(frame, index));
-  if (!ok) return invalid_argument(fmt::format("cannot read reference frame {}", frame_number));
-  if (frame.cols != plan.width || frame.rows != plan.height) {
-    cv::resize(frame, frame, cv::Size(plan.width, plan.height), 0, 0, cv::INTER_AREA);
+  for (int64_t k = frame_number; k < search_end; k += stride) {
+    FF_RETURN_IF_ERROR(reader->seek_to_frame(k));  // decodes forward when k is near
+    int64_t index = 0;
+    FF_ASSIGN_OR_RETURN(bool ok, reader->read(frame, index));
+    if (!ok) return invalid_argument(fmt::format("cannot read frame {} of {} for the reference face", k,
+                                                 plan.target.path.string()));
+    if (frame.cols != plan.width || frame.rows != plan.height) {
+      cv::resize(frame, frame, cv::Size(plan.width, plan.height), 0, 0, cv::INTER_AREA);
+    }
+    FF_ASSIGN_OR_RETURN(auto faces, engine.analyser().analyse(frame));
+    if (faces.empty()) continue;
+    FF_RETURN_IF_ERROR(engine.set_reference_faces(frame, std::move(faces)));
+    return std::optional<int64_t>(k);
   }
-  return engine.set_reference_frame(frame);
+  return std::optional<int64_t>();
 }
 
 void add_timings(StageTimings& total, const StageTimings& part) {
@@ -584,20 +665,60 @@ Result<JobReport> process_video_chunk(const JobSpec& spec, const VideoPlan& plan
   }
   const JobSpec tuned = tuned_for_video(spec, plan);
   FF_ASSIGN_OR_RETURN(auto engine, JobEngine::open(tuned));
-  FF_RETURN_IF_ERROR(prepare_reference(tuned, plan, *engine));
-  auto report = run_chunk(tuned, plan, *engine, range, segment, progress, cancel);
+  FF_ASSIGN_OR_RETURN(auto reference_frame, prepare_reference(tuned, plan, *engine));
+  auto report = run_chunk(tuned, plan, *engine, reference_frame, range, segment, progress, cancel);
   engine->close();
   return report;
 }
 
-Status merge_video_chunks(const JobSpec& spec, const VideoPlan& plan, const std::vector<std::filesystem::path>& segments) {
+Result<JobReport> merge_video_chunks(const JobSpec& spec, const VideoPlan& plan,
+                                     const std::vector<std::filesystem::path>& segments) {
+  JobReport report;
+  report.output = spec.output;
+  bool counted = true;
+  for (const auto& segment : segments) {
+    FF_ASSIGN_OR_RETURN(media::VideoInfo info, media::probe_video(segment));
+    auto tag = info.tags.find("comment");
+    auto summary = parse_chunk_summary_tag(tag == info.tags.end() ? std::string() : tag->second);
+    if (!summary) {
+      counted = false;  // a segment from a build that did not record its figures
+      continue;
+    }
+    report.frames += info.frame_count;
+    report.target_faces += summary->target_faces;
+    report.processed_faces += summary->processed_faces;
+    report.reference_frame = summary->reference_frame;
+  }
   media::AudioOptions audio;
   audio.volume = spec.video.audio_volume / 100.0;
   double target_fps = plan.target.fps;
   audio.start_sec = static_cast<double>(plan.trim_start) / target_fps;
   audio.end_sec = plan.trim_end >= plan.target.frame_count ? -1.0 : static_cast<double>(plan.trim_end) / target_fps;
-  return media::assemble_video(segments, plan.target.audio.empty() ? std::filesystem::path() : plan.target.path, audio,
-                               spec.output);
+  if (!plan.target.subtitles.empty()) {
+    report.warnings.push_back(fmt::format("the target's {} subtitle stream(s) were not copied into the output: "
+                                          "facefuse writes video and audio only; add them back with e.g. `ffmpeg -i "
+                                          "output -i target -map 0 -map 1:s -c copy ...`",
+                                          plan.target.subtitles.size()));
+  }
+  std::map<std::string, std::string> tags;
+  if (spec.synthetic_label) {
+    FF_ASSIGN_OR_RETURN(const char* muxer, media::muxer_for_output(spec.output));
+    tags = media::synthetic_media_video_tags(muxer);
+    if (tags.empty()) {
+      report.warnings.push_back(fmt::format("{} has no place for the synthetic-media label (MPEG-TS metadata): the "
+                                            "output is not marked as altered; write .mp4, .mov, .mkv or .webm to mark it",
+                                            spec.output.filename().string()));
+    }
+  }
+  FF_RETURN_IF_ERROR(media::assemble_video(
+      segments, plan.target.audio.empty() ? std::filesystem::path() : plan.target.path, audio, spec.output, tags));
+  if (!counted) {
+    report.target_faces = report.processed_faces = -1;
+    return report;
+  }
+  FF_ASSIGN_OR_RETURN(nlohmann::json options, processors::validate_options(spec.processors, spec.options));
+  add_result_warnings(spec, options, spec.target.string(), report);
+  return report;
 }
 
 Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& progress, const CancelToken* cancel) {
@@ -607,11 +728,12 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
   };
   FF_ASSIGN_OR_RETURN(VideoPlan plan, plan_video_job(job));
   const JobSpec spec = tuned_for_video(job, plan);
+  // Before any heavy work: a temporary directory that cannot be made fails the job at once.
+  FF_ASSIGN_OR_RETURN(JobTempDir temp, JobTempDir::create(spec.temp_dir));
   step("loading models", 0.0);
   FF_ASSIGN_OR_RETURN(auto engine, JobEngine::open(spec));
-  FF_RETURN_IF_ERROR(prepare_reference(spec, plan, *engine));
+  FF_ASSIGN_OR_RETURN(auto reference_frame, prepare_reference(spec, plan, *engine));
   double open_ms = clock.lap_ms();
-  FF_ASSIGN_OR_RETURN(JobTempDir temp, JobTempDir::create(spec.temp_dir));
 
   JobReport report;
   report.output = spec.output;
@@ -631,7 +753,8 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
       progress(total);
     };
     segments.push_back(segment_path(temp.path(), i));
-    FF_ASSIGN_OR_RETURN(JobReport part, run_chunk(spec, plan, *engine, range, segments.back(), chunk_progress, cancel));
+    FF_ASSIGN_OR_RETURN(JobReport part, run_chunk(spec, plan, *engine, reference_frame, range, segments.back(),
+                                                  chunk_progress, cancel));
     report.frames += part.frames;
     report.target_faces += part.target_faces;
     report.processed_faces += part.processed_faces;
@@ -641,13 +764,13 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
   engine->close();
   if (cancel != nullptr && cancel->is_cancelled()) return cancelled("cancelled");
   step("merging", 0.98);
-  FF_RETURN_IF_ERROR(merge_video_chunks(spec, plan, segments));
+  FF_ASSIGN_OR_RETURN(JobReport merged, merge_video_chunks(spec, plan, segments));
   report.timings.open_ms = open_ms;
   report.seconds = clock.total_ms() / 1000.0;
-  if (report.target_faces == 0) {
-    report.warnings.push_back(fmt::format("no face found in any frame of {}: the output is the target re-encoded",
-                                          spec.target.string()));
-  }
+  report.reference_frame = reference_frame;
+  // The merge read the same figures back from the segments, and warned about them (and about the
+  // container) as a chunked job's merge does.
+  report.warnings = std::move(merged.warnings);
   step("done", 1.0);
   return report;
 }

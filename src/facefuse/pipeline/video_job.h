@@ -70,8 +70,12 @@ Result<JobReport> process_video_chunk(const JobSpec& spec, const VideoPlan& plan
                                       const CancelToken* cancel = nullptr);
 
 // Concatenates the segments (in order) by stream copy, adds the target's audio (trimmed like the
-// video, volume per spec) and writes spec.output atomically.
-Status merge_video_chunks(const JobSpec& spec, const VideoPlan& plan, const std::vector<std::filesystem::path>& segments);
+// video, volume per spec) and writes spec.output atomically. The report holds the job's figures
+// summed over the segments (each segment records its chunk's in its metadata), the reference
+// frame and the warnings they call for (add_result_warnings); target_faces and processed_faces
+// are -1 when a segment did not record them.
+Result<JobReport> merge_video_chunks(const JobSpec& spec, const VideoPlan& plan,
+                                     const std::vector<std::filesystem::path>& segments);
 
 // The whole job in this process: plan, every chunk in turn, merge. Temporary files are removed
 // on success, failure and cancellation.
