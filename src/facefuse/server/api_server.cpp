@@ -27,8 +27,8 @@
 #include "facefuse/server/http_util.h"
 #include "facefuse/server/metrics.h"
 #include "facefuse/server/rate_limiter.h"
+#include "facefuse/server/studio_routes.h"
 #include "facefuse/server/system_stats.h"
-#include "facefuse/server/web_page.h"
 
 namespace facefuse::server {
 
@@ -217,7 +217,8 @@ struct ApiServer::Impl {
       : config(std::move(c)), service(s), workers(w), metrics(m), system(sys),
         key_limiter({config.key_rate_per_second, config.key_rate_burst}),
         ip_limiter({config.ip_rate_per_second, config.ip_rate_burst}),
-        started(std::chrono::steady_clock::now()) {
+        started(std::chrono::steady_clock::now()),
+        studio(s, {config.upload_temp_dir.parent_path() / "preview", {}, 8}) {
     add_routes();
   }
 
@@ -229,6 +230,7 @@ struct ApiServer::Impl {
   RateLimiter key_limiter;
   RateLimiter ip_limiter;
   std::chrono::steady_clock::time_point started;
+  StudioRoutes studio;  // the web page, its assets, /api/v1/processors and /api/v1/preview
   std::atomic<bool> draining{false};
   std::atomic<bool> stopping{false};
   mg_context* ctx = nullptr;
@@ -341,12 +343,8 @@ struct ApiServer::Impl {
   }
 
   void add_routes() {
-    add("GET", "/", "/", Access::kPublic, [](Request&) {
-      Response r;
-      r.content_type = "text/html; charset=utf-8";
-      r.body = web_page_html();
-      return r;
-    }, false);
+    add("GET", "/", "/", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
+    add("GET", "/assets/[A-Za-z0-9._-]+", "/assets/{file}", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
     for (const char* p : {"/health", "/healthz"}) add("GET", p, "/healthz", Access::kPublic, [this](Request&) { return health(); }, false);
     for (const char* p : {"/ready", "/readyz"}) add("GET", p, "/readyz", Access::kPublic, [this](Request&) { return ready(); }, false);
     add("GET", "/metrics", "/metrics", Access::kPublic, [this](Request&) { return metrics_text(); }, false);
@@ -380,6 +378,17 @@ struct ApiServer::Impl {
     add("POST", "/api/v1/detect", "/api/v1/detect", Access::kSubmit, [this](Request& r) { return detect(r); });
     add("POST", "/api/v1/keys", "/api/v1/keys", Access::kAdmin, [this](Request& r) { return create_key(r); });
     add("GET", "/media/(.*)", "/media/{key}", Access::kRead, [this](Request& r) { return media(r); });
+    add("GET", "/api/v1/processors", "/api/v1/processors", Access::kRead, [this](Request&) { return reply(studio.processors()); });
+    add("POST", "/api/v1/preview", "/api/v1/preview", Access::kSubmit, [this](Request& r) { return reply(value_or_fail(studio.preview(r.caller.tenant, read_json_body(r)))); });
+  }
+
+  static Response reply(StudioReply in) {
+    Response r;
+    r.status = in.status;
+    r.content_type = std::move(in.content_type);
+    r.body = std::move(in.body);
+    r.headers = std::move(in.headers);
+    return r;
   }
 
   json read_json_body(Request& req) {
@@ -468,6 +477,9 @@ struct ApiServer::Impl {
                  {"workers_busy", workers.busy()}, {"draining", draining.load()}, {"auth", config.auth}};
     body["queue_depth"] = value_or_fail(service.store().queue_depth());
     body["jobs"] = value_or_fail(service.store().job_counts_by_state());
+    const auto& limits = service.config().limits;  // so clients can check files before uploading them
+    body["limits"] = {{"max_upload_bytes", limits.max_upload_bytes}, {"max_pixels", limits.max_pixels},
+                      {"max_video_seconds", limits.max_video_seconds}};
     return Response::json_body(body);
   }
 
