@@ -91,13 +91,13 @@ int main(int argc, char** argv) {
   const double baseline = median_ms(runs, [&] {
     auto r = pipeline::run_image_job(spec);
     last = r ? Status::ok() : r.status();
-    return r.has_value();
+    return static_cast<bool>(r);
   });
   const double cold = median_ms(runs, [&] {
     pipeline::PreviewRenderer fresh;
     auto r = fresh.render(spec, 0, "key");
     last = r ? Status::ok() : r.status();
-    return r.has_value();
+    return static_cast<bool>(r);
   });
   pipeline::PreviewRenderer renderer;
   if (auto first = renderer.render(spec, 0, "key"); !first) {
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   const double warm = median_ms(runs, [&] {
     auto r = renderer.render(spec, 0, "key");
     last = r ? Status::ok() : r.status();
-    return r.has_value();
+    return static_cast<bool>(r);
   });
   double warm_video = -1;
   const fs::path video = testdata / "videos" / "face_720p.mp4";
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     pipeline::JobSpec vspec = spec;
     vspec.target = video;
     if (renderer.render(vspec, 50, "key")) {
-      warm_video = median_ms(runs, [&] { return renderer.render(vspec, 50, "key").has_value(); });
+      warm_video = median_ms(runs, [&] { return renderer.render(vspec, 50, "key") ? true : false; });
     }
   }
   if (baseline < 0 || cold < 0 || warm < 0) {

@@ -28,8 +28,10 @@ const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');             // one face (
 const NO_FACE = join(TESTDATA, 'photos', 'camera.png');            // no detectable face
 // 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
 const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
-// 1280×720, 100 frames, a synthetic zoom over a real photo: long enough to act on mid-job.
+// 1280×720, 100 frames, a synthetic zoom over a real photo.
 const LONG_VIDEO = join(TESTDATA, 'videos', 'face_720p.mp4');
+// 1280×720, 750 frames (30 s): a job that is surely still running when the test acts on it.
+const LONGER_VIDEO = join(TESTDATA, 'videos', 'bench_720p_30s.mp4');
 
 mkdirSync(SHOTS, { recursive: true });
 
@@ -77,7 +79,8 @@ class Server {
   }
   async stop() {
     await this.kill();
-    rmSync(this.data, { recursive: true, force: true });
+    if (process.env.FACEFUSE_KEEP_DATA) console.log(`server data and log kept in ${this.data}`);
+    else rmSync(this.data, { recursive: true, force: true });
   }
   async api(path, init) {
     const r = await fetch(this.url + path, init);
@@ -131,13 +134,19 @@ async function waitJob(page, statuses, timeout = 120000) {
   return page.locator('#job-state').getAttribute('data-status');
 }
 
-// Bytes of an <img> (object URL or server URL) as seen by the page, hashed.
+// The pixels of a loaded <img> as the page shows them, hashed (drawn on a canvas: the page's CSP
+// lets it fetch nothing but its own origin, so blob: URLs are not fetched again).
 async function imageHash(page, selector) {
-  const bytes = await page.locator(selector).evaluate(async (img) => {
-    const r = await fetch(img.src);
-    return Array.from(new Uint8Array(await r.arrayBuffer()));
+  const pixels = await page.locator(selector).evaluate((img) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    return Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data);
   });
-  return createHash('sha256').update(Buffer.from(bytes)).digest('hex');
+  assert.ok(pixels.length > 0, `${selector} shows nothing`);
+  return createHash('sha256').update(Buffer.from(pixels)).digest('hex');
 }
 
 before(async () => {
@@ -297,7 +306,7 @@ describe('studio', () => {
 
   test('reload mid-job returns to the job; back leaves it; cancel stops it', async () => {
     const page = await newPage();
-    await chooseInputs(page, SOURCE, LONG_VIDEO);
+    await chooseInputs(page, SOURCE, LONGER_VIDEO);
     await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
     await page.click('#swap-button');
     await waitJob(page, ['processing', 'completed']);

@@ -44,7 +44,8 @@ const state = {
   submitting: false,
   previewAbort: null as AbortController | null,
   previewTimer: 0,
-  previewUrls: [] as string[],
+  beforeUrl: '',   // object URL of the unprocessed frame shown (and cut into face crops)
+  afterUrl: '',    // object URL of the last preview
   originalKey: '',
 };
 
@@ -228,7 +229,9 @@ async function chooseFile(role: Role, file: File): Promise<void> {
   $(`${role}-state`).textContent = `Uploaded ${file.name}${dims}${frames}`;
   announce(`${role === 'source' ? 'Source' : 'Target'} ${file.name} uploaded.`);
   if (role === 'target') targetChanged();
-  void detectFaces(role);
+  // A video's face crops come from the server's decoded frame, which needs both inputs.
+  if (role === 'target' || isVideoTarget()) queueDetect('target');
+  if (role === 'source') queueDetect('source');
   updateButtons();
   schedulePreview(0);
 }
@@ -329,7 +332,7 @@ function wireTrim(): void {
 
 function frameChanged(): void {
   $('preview-frame-out').textContent = $<HTMLInputElement>('preview-frame').value;
-  if (isVideoTarget()) void detectFaces('target');
+  if (isVideoTarget()) queueDetect('target');
   schedulePreview(0);
 }
 
@@ -462,6 +465,13 @@ function jobBody(): Record<string, unknown> | null {
 }
 
 // ------------------------------------------------------------------ faces
+// Face detection opens the server's analyser for every call (seconds on a small machine): the
+// page asks for one at a time, the target first, so they do not compete with each other.
+let detectQueue: Promise<void> = Promise.resolve();
+function queueDetect(role: Role): void {
+  detectQueue = detectQueue.then(() => detectFaces(role)).catch(() => undefined);
+}
+
 function loadImage(url: string): Promise<HTMLImageElement> {
   return new Promise((resolve, reject) => {
     const img = new Image();
@@ -475,9 +485,10 @@ async function originalFrame(frame: number): Promise<string | null> {
   const body = jobBody();
   if (!body) return null;
   const key = `${state.target?.upload?.id}:${frame}`;
-  if (state.originalKey === key) return $<HTMLImageElement>('preview-before').src;
+  if (state.originalKey === key && state.beforeUrl) return state.beforeUrl;
   const shot = await preview({ ...body, preview: { frame_number: frame, original: true } }, new AbortController().signal);
-  state.previewUrls.push(shot.url);
+  if (state.beforeUrl) URL.revokeObjectURL(state.beforeUrl);
+  state.beforeUrl = shot.url;
   state.originalKey = key;
   $<HTMLImageElement>('preview-before').src = shot.url;
   return shot.url;
@@ -580,9 +591,8 @@ async function runPreview(): Promise<void> {
     await originalFrame(frame);
     const shot = await preview({ ...body, preview: { frame_number: frame } }, abort.signal);
     if (abort.signal.aborted) { URL.revokeObjectURL(shot.url); return; }
-    // Keep the last two object URLs (the before and the after image), revoke older ones.
-    state.previewUrls.push(shot.url);
-    while (state.previewUrls.length > 4) URL.revokeObjectURL(state.previewUrls.shift() as string);
+    if (state.afterUrl) URL.revokeObjectURL(state.afterUrl);
+    state.afterUrl = shot.url;
     const after = $<HTMLImageElement>('preview-after');
     after.src = shot.url;
     after.dataset.processedFaces = String(shot.processedFaces);
