@@ -25,7 +25,7 @@ const MODELS = process.env.FACEFUSE_MODELS_DIR;
 const SHOTS = process.env.FACEFUSE_SCREENSHOTS ?? join(repo, 'build', 'browser-screenshots');
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');          // one face (public domain)
 const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');             // one face (kphotoalbum demo)
-const NO_FACE = join(TESTDATA, 'photos', 'camera.png');            // no detectable face
+const NO_FACE = join(TESTDATA, 'photos', 'grand_canyon_1.jpg');    // a landscape, no face (kphotoalbum demo)
 // 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
 const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
 // 1280×720, 100 frames, a synthetic zoom over a real photo.
@@ -243,12 +243,12 @@ describe('studio', () => {
   test('a target without a face: the preview and the finished job warn that nothing was swapped', async () => {
     const page = await newPage();
     await chooseInputs(page, SOURCE, NO_FACE);
-    await page.locator('#preview-warning').filter({ hasText: 'camera.png' }).waitFor({ timeout: 60000 });
+    await page.locator('#preview-warning').filter({ hasText: 'grand_canyon_1.jpg' }).waitFor({ timeout: 60000 });
     await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
     await page.click('#swap-button');
     assert.equal(await waitJob(page, ['completed', 'failed']), 'completed');
     await page.locator('#job-warning').filter({ hasText: 'No face was swapped' }).waitFor({ timeout: 30000 });
-    assert.match(await page.locator('#job-warning').textContent(), /camera\.png/);
+    assert.match(await page.locator('#job-warning').textContent(), /grand_canyon_1\.jpg/);
     await screenshot(page, 'no-face-warning');
     await page.context().close();
   });

@@ -90,7 +90,7 @@ TEST_F(PreviewTest, ReusesTheEngineForEqualKeysAndRendersTheSameFrame) {
 
 TEST_F(PreviewTest, ATargetWithoutAFacePassesThroughWithZeroProcessed) {
   pipeline::PreviewRenderer renderer;
-  auto job = spec("photos/camera.png");
+  auto job = spec("photos/grand_canyon_1.jpg");  // a landscape: no face at any size
   auto after = renderer.render(job, 0, "k");
   ASSERT_TRUE(after) << after.status().to_string();
   auto before = renderer.render(job, 0, "k", true);

@@ -17,7 +17,8 @@ import requests
 sys.path.insert(0, os.path.dirname(__file__))
 import service_harness as h  # noqa: E402
 
-NO_FACE = os.path.join(h.PHOTOS, "camera.png")
+# dlib's example photo of dogs: no human face (ASSETS.md).
+NO_FACE = os.path.join(h.TESTDATA, "dlib_faces", "dogs.jpg")
 
 
 class StudioRoutes(h.ServerTestCase):
@@ -90,12 +91,12 @@ class StudioRoutes(h.ServerTestCase):
         self.assertIn("preview.frame", h.error_of(bad)[1])
 
     def test_preview_errors_name_the_users_file_never_a_server_path(self):
-        no_face = self.api.upload(NO_FACE, name="my holiday.png")
+        no_face = self.api.upload(NO_FACE, name="my holiday.jpg")
         r = self.api.post("/api/v1/preview", json=self.api.swap_body(no_face["id"], self.target["id"]))
         self.assertEqual(r.status_code, 422, r.text)
         code, message = h.error_of(r)
         self.assertEqual(code, "no_face")
-        self.assertIn("my holiday.png", message)
+        self.assertIn("my holiday.jpg", message)
         self.assertIn("source", message)
         self.assertNotIn(self.server.data_dir, message)
         self.assertIsNone(re.search(r"/tmp/|/preview/|part_", message), message)

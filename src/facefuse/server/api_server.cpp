@@ -344,7 +344,7 @@ struct ApiServer::Impl {
 
   void add_routes() {
     add("GET", "/", "/", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
-    add("GET", "/assets/[A-Za-z0-9._-]+", "/assets/{file}", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
+    add("GET", "/assets/.*", "/assets/{file}", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
     for (const char* p : {"/health", "/healthz"}) add("GET", p, "/healthz", Access::kPublic, [this](Request&) { return health(); }, false);
     for (const char* p : {"/ready", "/readyz"}) add("GET", p, "/readyz", Access::kPublic, [this](Request&) { return ready(); }, false);
     add("GET", "/metrics", "/metrics", Access::kPublic, [this](Request&) { return metrics_text(); }, false);
