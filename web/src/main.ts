@@ -41,6 +41,8 @@ const state = {
   jobId: null as string | null,
   job: null as Job | null,
   watcher: null as JobWatcher | null,
+  poller: 0,          // interval id of the fallback poll while a job runs
+  lastEventAt: 0,     // Date.now() of the last event or poll answer
   submitting: false,
   previewAbort: null as AbortController | null,
   previewTimer: 0,
@@ -659,8 +661,7 @@ async function submit(body: unknown, meta: JobMeta): Promise<void> {
 }
 
 async function openJob(jobId: string, push: boolean, known?: Job): Promise<void> {
-  state.watcher?.stop();
-  state.watcher = null;
+  stopWatching();
   state.jobId = jobId;
   const url = new URL(location.href);
   url.searchParams.set('job', jobId);
@@ -686,9 +687,32 @@ async function openJob(jobId: string, push: boolean, known?: Job): Promise<void>
   if (!isTerminal(job.status)) watch(jobId);
 }
 
+// The WebSocket carries progress; a poll of the job every few seconds without an event covers a
+// stream that cannot be opened (a proxy without WebSockets, a handshake that stalls).
+const kPollAfterMs = 4000;
+
+function stopWatching(): void {
+  state.watcher?.stop();
+  state.watcher = null;
+  window.clearInterval(state.poller);
+  state.poller = 0;
+}
+
 function watch(jobId: string): void {
+  state.lastEventAt = Date.now();
+  state.poller = window.setInterval(() => {
+    if (state.jobId !== jobId || Date.now() - state.lastEventAt < kPollAfterMs) return;
+    state.lastEventAt = Date.now();
+    call<Job>('GET', `/api/v1/jobs/${encodeURIComponent(jobId)}`).then((job) => {
+      if (state.jobId !== jobId) return;
+      if (isTerminal(job.status)) stopWatching();
+      renderJob(job);
+    }).catch(() => undefined);  // the server is away: the stream's reconnection reports it
+  }, 1000);
   state.watcher = new JobWatcher(jobId, (event: JobEvent) => {
     if (state.jobId !== jobId) return;
+    state.lastEventAt = Date.now();
+    if (event.type === 'state' && isTerminal(event.status)) window.clearInterval(state.poller);
     renderJob(event);
   }, (connected, retryIn) => {
     if (state.jobId !== jobId) return;
@@ -803,8 +827,7 @@ async function deleteJob(jobId: string): Promise<void> {
 }
 
 function closeJob(push: boolean): void {
-  state.watcher?.stop();
-  state.watcher = null;
+  stopWatching();
   state.jobId = null;
   state.job = null;
   $('job-panel').hidden = true;
