@@ -1,6 +1,7 @@
 #include "facefuse/server/studio_routes.h"
 
 #include <algorithm>
+#include <future>
 
 #include <fmt/format.h>
 
@@ -187,7 +188,12 @@ Result<StudioReply> StudioRoutes::preview(const std::string& tenant, const json&
   // Everything the engine depends on: equal keys may share one opened engine.
   const std::string engine_key = fmt::format("{}|{}|{}", source.sha256, request["processors"].dump(),
                                              request["options"].dump());
-  auto rendered = renderer_.render(spec, frame_number, engine_key, original);
+  // Rendered on a thread of its own: HTTP transports run handlers on threads with small stacks
+  // (civetweb's workers overflowed inside ONNX Runtime's session set-up), while a std::thread
+  // gets the process's default stack (8 MiB).
+  auto rendered = std::async(std::launch::async, [&] {
+                    return renderer_.render(spec, frame_number, engine_key, original);
+                  }).get();
   if (!rendered) {
     // The engine names files by path; the user knows them by the names they uploaded.
     std::string message = rendered.status().message();
