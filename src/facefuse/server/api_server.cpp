@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -631,7 +632,9 @@ struct ApiServer::Impl {
       fail(400, "invalid_argument", "frame_number must be an integer, face_detector/order strings, "
                                     "face_detector_score a number, landmarks_68 a boolean");
     }
-    json faces = value_or_fail(pipeline::detect_faces(request));
+    // On a thread with the default stack: ONNX Runtime's session set-up overflowed civetweb's
+    // small worker stacks (segfault in libonnxruntime on civetweb-worker, seen in the browser tests).
+    json faces = value_or_fail(std::async(std::launch::async, [&] { return pipeline::detect_faces(request); }).get());
     faces.erase("image");  // a server path: not the client's business
     faces["upload_id"] = upload.id;
     return Response::json_body(faces);
