@@ -741,6 +741,7 @@ function renderJob(job: Job): void {
   $('job-cached').hidden = !job.cached;
   if (!before || before.job_id !== job.job_id || before.status !== job.status) {
     announce(`Job ${job.job_id}: ${job.status}${job.cached ? ' (cached result)' : ''}.`);
+    if (isTerminal(job.status)) void refreshJobs();  // the list shows the new state too
   }
   const meta = metaOf(job.job_id);
   if (job.status === 'failed' && job.error) {
