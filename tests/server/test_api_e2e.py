@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import sys
 
 import requests
@@ -246,7 +247,10 @@ class ServiceEndToEnd(h.ServerTestCase):
         page = requests.get(self.server.url + "/")
         self.assertEqual(page.status_code, 200)
         self.assertIn("text/html", page.headers["Content-Type"])
-        self.assertIn("/api/v1/upload", page.text)
+        # The studio (web/) is a built single-page app: its script is an embedded asset.
+        script = re.search(r'src="(/assets/[^"]+\.js)"', page.text)
+        self.assertIsNotNone(script, page.text[:500])
+        self.assertIn("/api/v1/upload", requests.get(self.server.url + script.group(1)).text)
 
     def test_every_route_in_openapi_exists_on_the_server(self):
         spec_path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "openapi.yaml")

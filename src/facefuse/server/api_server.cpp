@@ -38,6 +38,7 @@
 #include "facefuse/server/multipart.h"
 #include "facefuse/server/rate_limiter.h"
 #include "facefuse/server/router.h"
+#include "facefuse/server/studio_routes.h"
 #include "facefuse/server/system_stats.h"
 #include "facefuse/server/web_page.h"
 #include "facefuse/storage/crypto.h"
@@ -307,6 +308,7 @@ struct ApiServer::Impl {
         key_limiter({config.key_rate_per_second, config.key_rate_burst}),
         ip_limiter({config.ip_rate_per_second, config.ip_rate_burst}),
         started(std::chrono::steady_clock::now()),
+        studio(s, {config.upload_temp_dir.parent_path() / "preview", {}, 8}),
         pusher(s.store(), [this](const json& event) { return signed_event(event); }) {
     if (!config.media_links) config.media_links = ephemeral_media_links();
     add_routes();
@@ -323,6 +325,7 @@ struct ApiServer::Impl {
   RateLimiter key_limiter;
   RateLimiter ip_limiter;
   std::chrono::steady_clock::time_point started;
+  StudioRoutes studio;  // the web page, its assets, /api/v1/processors and /api/v1/preview
   std::atomic<bool> draining{false};
   std::vector<Route> routes;
   std::vector<RoutePattern> ws_routes;
@@ -501,12 +504,8 @@ struct ApiServer::Impl {
   }
 
   void add_routes() {
-    add("GET", "/", "/", Access::kPublic, [](Request&) {
-      Response r;
-      r.content_type = "text/html; charset=utf-8";
-      r.body = web_page_html();
-      return r;
-    }, false);
+    add("GET", "/", "/", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
+    add("GET", "/assets/.*", "/assets/{file}", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
     for (const char* p : {"/health", "/healthz"}) add("GET", p, "/healthz", Access::kPublic, [this](Request&) { return health(); }, false);
     for (const char* p : {"/ready", "/readyz"}) add("GET", p, "/readyz", Access::kPublic, [this](Request&) { return ready(); }, false);
     add("GET", "/metrics", "/metrics", Access::kPublic, [this](Request&) { return metrics_text(); }, false);
@@ -546,6 +545,17 @@ struct ApiServer::Impl {
         [this](Request& r) { return delete_key(r); });
     add("DELETE", "/api/v1/uploads/([A-Za-z0-9_]{1,64})", "/api/v1/uploads/{upload_id}", Access::kSubmit,
         [this](Request& r) { return delete_upload(r); });
+    add("GET", "/api/v1/processors", "/api/v1/processors", Access::kRead, [this](Request&) { return reply(studio.processors()); });
+    add("POST", "/api/v1/preview", "/api/v1/preview", Access::kSubmit, [this](Request& r) { return reply(value_or_fail(studio.preview(r.caller.tenant, read_json_body(r)))); });
+  }
+
+  static Response reply(StudioReply in) {
+    Response r;
+    r.status = in.status;
+    r.content_type = std::move(in.content_type);
+    r.body = std::move(in.body);
+    r.headers = std::move(in.headers);
+    return r;
   }
 
 
@@ -633,6 +643,9 @@ struct ApiServer::Impl {
     body["queue_depth"] = value_or_fail(service.store().queue_depth());
     // The caller's tenant only: other tenants' activity is not a key holder's business.
     body["jobs"] = value_or_fail(service.store().tenant_job_counts(req.caller.tenant));
+    const auto& limits = service.config().limits;  // so clients can check files before uploading them
+    body["limits"] = {{"max_upload_bytes", limits.max_upload_bytes}, {"max_pixels", limits.max_pixels},
+                      {"max_video_seconds", limits.max_video_seconds}};
     return Response::json_body(body);
   }
 
@@ -843,6 +856,8 @@ struct ApiServer::Impl {
       fail(400, "invalid_argument", "frame_number must be an integer, face_detector/order strings, "
                                     "face_detector_score a number, landmarks_68 a boolean");
     }
+    // Handler threads have 8 MiB stacks (http_server.h): ONNX Runtime's session set-up needs far
+    // more than the 100 KiB civetweb gave its workers.
     json faces = value_or_fail(pipeline::detect_faces(request));
     faces.erase("image");  // a server path: not the client's business
     faces["upload_id"] = upload.id;

@@ -1,0 +1,74 @@
+// One processed frame at reduced size, for the studio's live preview (POST /api/v1/preview): the
+// same processors and options as a job, on one frame, answered as JPEG bytes, no job and no file.
+//
+// Opening a job's engine (reading the source, loading the landmarker and ONNX sessions, analysing
+// the source face) costs far more than one frame, so a PreviewRenderer keeps the engines of its
+// last few option sets and reuses them while the user moves a slider of the target only.
+//
+// Threading: render() may be called from several threads at once. Two renders that share an
+// engine run one after the other (reference mode keeps per-frame state in the engine); renders
+// with different engines run in parallel.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "facefuse/pipeline/job_spec.h"
+
+namespace facefuse::pipeline {
+
+class JobEngine;
+
+struct PreviewSettings {
+  int max_side = 640;           // longest side of the frame processed and answered, pixels (≤ 0: full size)
+  int jpeg_quality = 85;        // 0–100
+  size_t cached_engines = 4;    // engines kept for reuse (least recently used dropped first)
+};
+
+struct PreviewFrame {
+  std::vector<unsigned char> jpeg;  // baseline JPEG of the processed frame, BGR encoded
+  int width = 0, height = 0;        // of the JPEG, pixels
+  int64_t frame_number = 0;         // target frame shown (0 for an image)
+  int target_faces = 0;             // faces found in the frame
+  int processed_faces = 0;          // faces the processors were applied to (0 with `original`)
+  bool engine_reused = false;       // the engine came from the cache (a warm preview)
+  double milliseconds = 0;          // wall time of render()
+};
+
+class PreviewRenderer {
+ public:
+  explicit PreviewRenderer(PreviewSettings settings = {});
+  ~PreviewRenderer();
+  PreviewRenderer(const PreviewRenderer&) = delete;
+  PreviewRenderer& operator=(const PreviewRenderer&) = delete;
+
+  // Frame `frame_number` of spec.target (ignored for an image), scaled so that its longest side
+  // is at most settings.max_side, run through spec.processors with spec.options. `engine_key`
+  // names what the engine depends on (source content, processors, options, models): equal keys
+  // share an engine; empty = open a fresh engine and drop it after. `original`: answer the scaled
+  // frame without processing (the "before" half of a comparison), no engine opened.
+  // Errors are those of a job on the same inputs (kNoFace for a source without a face,
+  // kInvalidArgument for a frame number past the end, ...).
+  Result<PreviewFrame> render(const JobSpec& spec, int64_t frame_number, const std::string& engine_key,
+                              bool original = false);
+
+  const PreviewSettings& settings() const { return settings_; }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::shared_ptr<JobEngine> engine;
+    std::shared_ptr<std::mutex> in_use;  // held while a render uses the engine
+  };
+  Result<Entry> engine_for(const JobSpec& spec, const std::string& key, bool& reused);
+
+  PreviewSettings settings_;
+  std::mutex mutex_;        // guards entries_
+  std::list<Entry> entries_;  // most recently used first
+};
+
+}  // namespace facefuse::pipeline

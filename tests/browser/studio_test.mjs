@@ -1,0 +1,398 @@
+// The web studio in a real browser: Debian's /usr/bin/chromium (headless, driven by
+// playwright-core from web/package-lock.json) against a real `facefuse serve` on a free loopback
+// port with a temporary data directory and --no-auth, on real photos and a real face video from
+// the test data. Screenshots of every step go to $FACEFUSE_SCREENSHOTS (the build tree).
+//
+// Run by CTest (label `browser`): node --test tests/browser/studio_test.mjs
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const { chromium } = createRequire(join(repo, 'web', 'package.json'))('playwright-core');
+
+const BINARY = process.env.FACEFUSE_BINARY ?? join(repo, 'build', 'bin', 'facefuse');
+const TESTDATA = process.env.FACEFUSE_TESTDATA ?? join(process.env.HOME, '.cache', 'facefuse', 'testdata');
+const MODELS = process.env.FACEFUSE_MODELS_DIR;
+const SHOTS = process.env.FACEFUSE_SCREENSHOTS ?? join(repo, 'build', 'browser-screenshots');
+const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');          // one face (public domain)
+const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');             // one face (kphotoalbum demo)
+const NO_FACE = join(TESTDATA, 'photos', 'grand_canyon_1.jpg');    // a landscape, no face (kphotoalbum demo)
+// 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
+const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
+// 1280×720, 100 frames, a synthetic zoom over a real photo.
+const LONG_VIDEO = join(TESTDATA, 'videos', 'face_720p.mp4');
+// 1280×720, 750 frames (30 s): a job that is surely still running when the test acts on it.
+const LONGER_VIDEO = join(TESTDATA, 'videos', 'bench_720p_30s.mp4');
+
+mkdirSync(SHOTS, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+// One `facefuse serve`; restart() keeps the port and the data directory (a server restart).
+class Server {
+  constructor() {
+    this.data = mkdtempSync(join(tmpdir(), 'facefuse-browser-'));
+    this.log = join(this.data, 'server.log');
+  }
+  get url() { return `http://127.0.0.1:${this.port}`; }
+  async start() {
+    this.port ??= await freePort();
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.data, '--no-auth', '--workers', '1',
+                  '--lease-seconds', '3', '--rate-limit', '1000', '--rate-burst', '1000', '--ip-rate-limit', '1000',
+                  '--ip-rate-burst', '1000'];
+    if (MODELS) args.push('--models-dir', MODELS);
+    const log = createWriteStream(this.log, { flags: 'a' });
+    this.process = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process.stderr.pipe(log);
+    await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`facefuse serve did not start: see ${this.log}`)), 30000);
+      this.process.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('serving on')) { clearTimeout(timer); resolve(); }
+      });
+      this.process.on('exit', (code) => { clearTimeout(timer); reject(new Error(`facefuse serve exited ${code}: ${this.log}`)); });
+    });
+  }
+  kill() {
+    return new Promise((resolve) => {
+      if (!this.process || this.process.exitCode !== null) { resolve(); return; }
+      this.process.removeAllListeners('exit');
+      this.process.on('exit', () => resolve());
+      this.process.kill('SIGKILL');
+    });
+  }
+  async stop() {
+    await this.kill();
+    if (process.env.FACEFUSE_KEEP_DATA) console.log(`server data and log kept in ${this.data}`);
+    else rmSync(this.data, { recursive: true, force: true });
+  }
+  async api(path, init) {
+    const r = await fetch(this.url + path, init);
+    return r.json();
+  }
+}
+
+const server = new Server();
+let browser;
+const consoleErrors = [];
+let tolerateConnectionErrors = false;  // only while the server is down on purpose
+let shot = 0;
+
+async function newPage(viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (tolerateConnectionErrors && /WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(m.text())) return;
+    consoleErrors.push(`${m.text()} (${m.location().url})`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  await page.goto(server.url + '/');
+  await page.waitForSelector('body[data-ready="true"]');
+  return page;
+}
+
+async function screenshot(page, name) {
+  shot += 1;
+  await page.screenshot({ path: join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+async function setRange(page, selector, value) {
+  await page.locator(selector).evaluate((el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  }, value);
+}
+
+async function chooseInputs(page, source, target) {
+  await page.setInputFiles('#source-file', source);
+  await page.setInputFiles('#target-file', target);
+  await page.waitForFunction(() => /^Uploaded/.test(document.getElementById('source-state').textContent) &&
+                                   /^Uploaded/.test(document.getElementById('target-state').textContent), null,
+                             { timeout: 60000 });
+}
+
+async function waitJob(page, statuses, timeout = 120000) {
+  await page.waitForFunction((s) => s.includes(document.getElementById('job-state').dataset.status), statuses, { timeout });
+  return page.locator('#job-state').getAttribute('data-status');
+}
+
+// The pixels of a loaded <img> as the page shows them, hashed (drawn on a canvas: the page's CSP
+// lets it fetch nothing but its own origin, so blob: URLs are not fetched again).
+async function imageHash(page, selector) {
+  const pixels = await page.locator(selector).evaluate((img) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    return Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data);
+  });
+  assert.ok(pixels.length > 0, `${selector} shows nothing`);
+  return createHash('sha256').update(Buffer.from(pixels)).digest('hex');
+}
+
+before(async () => {
+  await server.start();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server.stop();
+});
+
+describe('studio', () => {
+  test('the page is served with its security headers, no key field under --no-auth, panels from /api/v1/processors', async () => {
+    const r = await fetch(server.url + '/');
+    const csp = r.headers.get('content-security-policy');
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    const html = await r.text();
+    assert.doesNotMatch(html, /<script>(?!<\/script>)/, 'no inline script');
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)[1];
+    const js = await fetch(server.url + asset);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type'), /javascript/);
+    assert.equal(js.headers.get('x-content-type-options'), 'nosniff');
+
+    const page = await newPage();
+    assert.equal(await page.locator('#key-form').isVisible(), false, 'no key field when auth is off');
+    const doc = await server.api('/api/v1/processors');
+    const blend = doc.processors.find((p) => p.name === 'face_swapper').options.find((o) => o.name === 'face_swapper_blend');
+    const slider = page.locator('[data-option="face_swapper_blend"] input[type=range]');
+    assert.equal(Number(await slider.inputValue()), blend.default, 'slider starts at the API default');
+    assert.equal(Number(await slider.getAttribute('min')), blend.min);
+    assert.equal(Number(await slider.getAttribute('max')), blend.max);
+    for (const p of doc.processors) assert.equal(await page.locator(`#proc-${p.name}`).count(), 1, p.name);
+    await screenshot(page, 'start');
+    await page.context().close();
+  });
+
+  test('a wrong file is refused before upload with a message naming the file and the input', async () => {
+    const page = await newPage();
+    const notes = join(server.data, 'holiday notes.txt');
+    writeFileSync(notes, 'not a photo');
+    await page.setInputFiles('#source-file', notes);
+    const error = page.locator('#source-error');
+    await error.filter({ hasText: 'holiday notes.txt' }).waitFor();
+    assert.match(await error.textContent(), /source photo/);
+    assert.equal(await error.getAttribute('role'), 'alert');
+    assert.equal(await page.locator('#target-error').textContent(), '');
+    // A video is not a source face either, and the message says which input is wrong.
+    await page.setInputFiles('#source-file', VIDEO);
+    await error.filter({ hasText: 'talking_head_640x480.mp4' }).waitFor();
+    assert.match(await error.textContent(), /source photo/);
+    assert.equal(await page.locator('#swap-button').isDisabled(), true);
+    await screenshot(page, 'wrong-source');
+    await page.context().close();
+  });
+
+  test('an image job runs end to end: one job per click, progress, result, download name, job id in the URL', async () => {
+    const page = await newPage();
+    const before = (await server.api('/api/v1/jobs?limit=100')).jobs.length;
+    await chooseInputs(page, SOURCE, TARGET);
+    await screenshot(page, 'image-inputs');
+    const swap = page.locator('#swap-button');
+    await swap.waitFor({ state: 'visible' });
+    await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
+    await swap.dblclick();  // a double click must not start two jobs
+    assert.equal(await waitJob(page, ['completed', 'failed']), 'completed');
+    const jobId = await page.locator('#job-id').textContent();
+    assert.equal(new URL(page.url()).searchParams.get('job'), jobId);
+    const after = (await server.api('/api/v1/jobs?limit=100')).jobs.length;
+    assert.equal(after - before, 1, 'exactly one job');
+    const result = page.locator('#result img');
+    await page.waitForFunction(() => document.querySelector('#result img')?.naturalWidth > 0);
+    const link = page.locator('#download-link');
+    assert.equal(await link.getAttribute('download'), 'jesper-faceswap.jpg');
+    // The result is the swapped photo, not the target unchanged.
+    const job = await server.api(`/api/v1/jobs/${jobId}`);
+    assert.equal(await result.getAttribute('src'), job.output_url);
+    const output = Buffer.from(await (await fetch(server.url + job.output_url)).arrayBuffer());
+    assert.notDeepEqual(output, readFileSync(TARGET));
+    assert.equal(await page.locator('#job-warning').textContent(), '');
+    await page.locator('#jobs-body tr', { hasText: 'astronaut.png → jesper.jpg' }).first().waitFor();
+    await screenshot(page, 'image-completed');
+    await page.context().close();
+  });
+
+  test('a target without a face: the preview and the finished job warn that nothing was swapped', async () => {
+    const page = await newPage();
+    await chooseInputs(page, SOURCE, NO_FACE);
+    await page.locator('#preview-warning').filter({ hasText: 'grand_canyon_1.jpg' }).waitFor({ timeout: 60000 });
+    await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
+    await page.click('#swap-button');
+    assert.equal(await waitJob(page, ['completed', 'failed']), 'completed');
+    await page.locator('#job-warning').filter({ hasText: 'No face was swapped' }).waitFor({ timeout: 30000 });
+    assert.match(await page.locator('#job-warning').textContent(), /grand_canyon_1\.jpg/);
+    await screenshot(page, 'no-face-warning');
+    await page.context().close();
+  });
+
+  test('the preview changes when an option changes, with a before/after slider', async () => {
+    const page = await newPage();
+    await chooseInputs(page, SOURCE, TARGET);
+    await page.waitForFunction(() => document.getElementById('preview-after').src.startsWith('blob:'), null, { timeout: 60000 });
+    await page.waitForFunction(() => /processed/.test(document.getElementById('preview-info').textContent));
+    const first = await page.locator('#preview-after').getAttribute('src');
+    const firstHash = await imageHash(page, '#preview-after');
+    const beforeHash = await imageHash(page, '#preview-before');
+    assert.notEqual(firstHash, beforeHash, 'the preview differs from the original frame');
+    assert.match(await page.locator('#preview-info').textContent(), /1 processed/);
+    await setRange(page, '[data-option="face_swapper_blend"] input[type=range]', 0.2);
+    await page.waitForFunction((old) => document.getElementById('preview-after').src !== old, first, { timeout: 60000 });
+    await page.waitForFunction(() => !/Rendering/.test(document.getElementById('preview-info').textContent));
+    assert.notEqual(await imageHash(page, '#preview-after'), firstHash, 'a new blend gives a new picture');
+    await setRange(page, '#compare-slider', 80);
+    const clip = await page.locator('#preview-after').evaluate((el) => el.style.clipPath);
+    assert.match(clip, /80%/);
+    await screenshot(page, 'preview-compare');
+    await page.context().close();
+  });
+
+  test('a video job with trim and the reference face chosen in the gallery', async () => {
+    const page = await newPage();
+    await chooseInputs(page, SOURCE, VIDEO);
+    assert.equal(await page.locator('#trim-panel').isVisible(), true);
+    await setRange(page, '#preview-frame', 20);
+    await page.waitForFunction(() => /at frame 20/.test(document.getElementById('faces-hint').textContent), null, { timeout: 60000 });
+    const face = page.locator('#target-faces button.face').first();
+    await face.click();
+    assert.equal(await face.getAttribute('aria-selected'), 'true');
+    assert.equal(await page.locator('#mode-reference').isChecked(), true);
+    await setRange(page, '#trim-start', 10);
+    await setRange(page, '#trim-end', 40);
+    await screenshot(page, 'video-gallery-trim');
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/api/v1/jobs') && r.method() === 'POST'),
+      page.waitForFunction(() => !document.getElementById('swap-button').disabled).then(() => page.click('#swap-button')),
+    ]);
+    const body = request.postDataJSON();
+    assert.deepEqual(body.target.frame_range, [10, 40]);
+    assert.equal(body.options.reference_frame_number, 20);
+    assert.equal(await waitJob(page, ['completed', 'failed'], 180000), 'completed');
+    const jobId = await page.locator('#job-id').textContent();
+    const job = await server.api(`/api/v1/jobs/${jobId}`);
+    assert.equal(job.frames_total, 30);
+    await page.waitForFunction(() => document.querySelector('#result video')?.readyState >= 1, null, { timeout: 30000 });
+    assert.equal(await page.locator('#download-link').getAttribute('download'), 'talking_head_640x480-faceswap.mp4');
+    await screenshot(page, 'video-completed');
+    await page.context().close();
+  });
+
+  test('reload mid-job returns to the job; back leaves it; cancel stops it', async () => {
+    const page = await newPage();
+    await chooseInputs(page, SOURCE, LONGER_VIDEO);
+    await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
+    await page.click('#swap-button');
+    await waitJob(page, ['processing', 'completed']);
+    const jobId = await page.locator('#job-id').textContent();
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.locator('#job-id').textContent(), jobId);
+    assert.equal(new URL(page.url()).searchParams.get('job'), jobId);
+    await screenshot(page, 'reloaded-mid-job');
+    assert.equal(await page.locator('#cancel-button').isVisible(), true);
+    await page.click('#cancel-button');
+    assert.equal(await waitJob(page, ['cancelled', 'completed']), 'cancelled');
+    assert.equal((await server.api(`/api/v1/jobs/${jobId}`)).status, 'cancelled');
+    await screenshot(page, 'cancelled');
+    await page.goBack();
+    await page.waitForFunction(() => document.getElementById('job-panel').hidden);
+    await page.goForward();
+    await page.waitForFunction((id) => !document.getElementById('job-panel').hidden &&
+                                       document.getElementById('job-id').textContent === id, jobId);
+    await page.context().close();
+  });
+
+  test('a server restart mid-job: the page reconnects by itself and shows the completion', async () => {
+    const page = await newPage();
+    await chooseInputs(page, SOURCE, LONG_VIDEO);
+    await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
+    await page.click('#swap-button');
+    await waitJob(page, ['processing']);
+    tolerateConnectionErrors = true;
+    await server.kill();
+    await page.locator('#job-state').filter({ hasText: 'reconnecting' }).waitFor({ timeout: 20000 });
+    await screenshot(page, 'server-down');
+    await server.start();
+    assert.equal(await waitJob(page, ['completed', 'failed'], 180000), 'completed');
+    tolerateConnectionErrors = false;
+    await page.waitForFunction(() => document.querySelector('#result video') !== null);
+    await screenshot(page, 'completed-after-restart');
+    await page.context().close();
+  });
+
+  test('at 390 px wide nothing scrolls sideways', async () => {
+    const page = await newPage({ width: 390, height: 844 });
+    await chooseInputs(page, SOURCE, VIDEO);
+    await page.waitForFunction(() => document.getElementById('preview-after').src.startsWith('blob:'), null, { timeout: 60000 });
+    for (const details of await page.locator('details').all()) await details.evaluate((d) => { d.open = true; });
+    const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, view: window.innerWidth }));
+    assert.ok(widths.scroll <= widths.view, `page is ${widths.scroll} px wide in a ${widths.view} px viewport`);
+    await screenshot(page, 'mobile-390');
+    await page.context().close();
+  });
+
+  test('every control has a label, alerts and live regions are in place, the keyboard reaches the pickers', async () => {
+    const page = await newPage();
+    await chooseInputs(page, SOURCE, TARGET);
+    await page.waitForSelector('#target-faces button.face');
+    const problems = await page.evaluate(() => {
+      const out = [];
+      const named = (el) => (el.labels && el.labels.length > 0 && [...el.labels].some((l) => l.textContent.trim())) ||
+        el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim());
+      for (const el of document.querySelectorAll('input, select, textarea, button')) {
+        if (el.closest('[hidden]')) continue;
+        if (!named(el)) out.push(`unlabelled ${el.tagName.toLowerCase()}#${el.id}`);
+      }
+      for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) out.push(`img without alt: ${img.id}`);
+      for (const id of ['source-error', 'target-error', 'job-error', 'preview-warning', 'job-warning']) {
+        if (document.getElementById(id).getAttribute('role') !== 'alert') out.push(`#${id} is not role=alert`);
+      }
+      if (document.getElementById('status').getAttribute('aria-live') !== 'polite') out.push('#status is not aria-live');
+      if (!document.querySelector('meta[name=viewport]')) out.push('no viewport meta');
+      if (document.documentElement.lang !== 'en') out.push('no lang');
+      return out;
+    });
+    assert.deepEqual(problems, []);
+    // Tab from the top: the skip link, then the source picker, then the target picker.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'source-file');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement.closest('.drop')).outlineStyle);
+    assert.equal(outline, 'solid', 'the focused picker shows a focus ring');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'target-file');
+    await screenshot(page, 'focus');
+    await page.context().close();
+  });
+
+  test('no console errors on any page', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});

@@ -1,0 +1,968 @@
+// The facefuse studio: pick a source face and a target, choose faces and options, preview one
+// frame, run the job and follow it live, manage past jobs. Everything goes through the public API
+// (docs/openapi.yaml); option panels come from GET /api/v1/processors.
+import './style.css';
+import {
+  ApiError, apiKey, call, isTerminal, JobWatcher, preview, setApiKey, upload,
+  type Detection, type Job, type JobEvent, type OptionSchema, type ProcessorsDoc, type ServerStatus, type Upload,
+} from './api';
+import { createControl, humanName, type OptionControl } from './options';
+
+type Role = 'source' | 'target';
+
+interface Chosen {
+  role: Role;
+  file: File;
+  objectUrl: string;
+  upload: Upload | null;
+  abort: (() => void) | null;
+}
+
+// What the page remembers of the jobs it submitted (localStorage; no secrets): the file names for
+// messages and download names, and the body for re-runs.
+interface JobMeta { source: string; target: string; body: unknown }
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el as T;
+};
+
+const state = {
+  status: null as ServerStatus | null,
+  schema: null as ProcessorsDoc | null,
+  source: null as Chosen | null,
+  target: null as Chosen | null,
+  processors: new Map<string, { box: HTMLInputElement; controls: OptionControl[] }>(),
+  faceControls: [] as OptionControl[],
+  selectorDefault: 'reference',
+  referencePosition: 0,
+  referenceFrame: 0,
+  jobId: null as string | null,
+  job: null as Job | null,
+  watcher: null as JobWatcher | null,
+  poller: 0,          // interval id of the fallback poll while a job runs
+  lastEventAt: 0,     // Date.now() of the last event or poll answer
+  submitting: false,
+  previewAbort: null as AbortController | null,
+  previewTimer: 0,
+  beforeUrl: '',   // object URL of the unprocessed frame shown (and cut into face crops)
+  afterUrl: '',    // object URL of the last preview
+  originalKey: '',
+};
+
+// ------------------------------------------------------------------ small helpers
+function announce(text: string): void { $('status').textContent = text; }
+
+function clear(el: HTMLElement): void { while (el.firstChild) el.removeChild(el.firstChild); }
+
+function megabytes(bytes: number): string {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(bytes >= 1e8 ? 0 : 1)} MB` : `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+}
+
+function roleWords(role: Role, file?: File | { name: string; type?: string }): string {
+  if (role === 'source') return `the source photo “${file?.name ?? ''}”`;
+  const kind = file?.type?.startsWith('video/') ? 'video' : 'file';
+  return `the target ${kind} “${file?.name ?? ''}”`;
+}
+
+function capitalise(text: string): string { return text.charAt(0).toUpperCase() + text.slice(1); }
+
+function metaOf(jobId: string): JobMeta | null {
+  try { return JSON.parse(localStorage.getItem(`facefuse.job.${jobId}`) ?? 'null') as JobMeta | null; } catch { return null; }
+}
+function saveMeta(jobId: string, meta: JobMeta): void {
+  try { localStorage.setItem(`facefuse.job.${jobId}`, JSON.stringify(meta)); } catch { /* storage full: names only */ }
+}
+
+// Server messages may still carry paths of the server's temp files: name the user's files instead.
+function plainMessage(message: string, meta: JobMeta | null): string {
+  const source = meta ? `the source photo “${meta.source}”` : 'the source photo';
+  const target = meta ? `the target “${meta.target}”` : 'the target';
+  return message
+    .replace(/\S*\/inputs\/source\S*/g, source)
+    .replace(/\S*\/inputs\/target\S*/g, target)
+    .replace(/\S*\/uploads\/part_\S*/g, 'the uploaded file')
+    .replace(/(?:\/[\w.+-]+){2,}\/?/g, 'a server file');
+}
+
+function outputExtension(url: string): string {
+  const path = url.split('?')[0];
+  const m = /\.([a-z0-9]+)$/i.exec(path);
+  return m ? m[1].toLowerCase() : 'bin';
+}
+
+function downloadName(job: Job): string {
+  const meta = metaOf(job.job_id);
+  const ext = outputExtension(job.output_url ?? '');
+  const base = meta ? meta.target.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_').slice(0, 60) : '';
+  return base ? `${base}-faceswap.${ext}` : `facefuse-${job.job_id}.${ext}`;
+}
+
+function isVideoUrl(url: string): boolean { return ['mp4', 'mkv', 'mov', 'webm'].includes(outputExtension(url)); }
+
+// ------------------------------------------------------------------ inputs
+function setInputError(role: Role, text: string): void {
+  const el = $(`${role}-error`);
+  el.textContent = text;
+  $(`${role}-picker`).classList.toggle('has-error', text !== '');
+}
+
+function mediaSize(file: File, url: string): Promise<{ width: number; height: number; seconds?: number }> {
+  return new Promise((resolve, reject) => {
+    if (file.type.startsWith('video/')) {
+      const v = document.createElement('video');
+      v.preload = 'metadata';
+      v.muted = true;
+      v.onloadedmetadata = () => resolve({ width: v.videoWidth, height: v.videoHeight, seconds: v.duration });
+      v.onerror = () => reject(new Error('unreadable'));
+      v.src = url;
+    } else {
+      const img = new Image();
+      img.onload = () => resolve({ width: img.naturalWidth, height: img.naturalHeight });
+      img.onerror = () => reject(new Error('unreadable'));
+      img.src = url;
+    }
+  });
+}
+
+// Checks the server would make, done before a byte is sent (limits from /api/v1/status).
+async function checkFile(role: Role, file: File, url: string): Promise<string> {
+  const who = capitalise(roleWords(role, file));
+  const imageTypes = ['image/jpeg', 'image/png', 'image/webp'];
+  const isImage = imageTypes.includes(file.type);
+  const isVideo = file.type.startsWith('video/');
+  if (role === 'source' && !isImage) {
+    return `${who} is not a JPEG, PNG or WebP photo. Choose a photo of the face to put in.`;
+  }
+  if (role === 'target' && !isImage && !isVideo) {
+    return `${who} is neither a photo (JPEG, PNG, WebP) nor a video. Choose the photo or video whose face is replaced.`;
+  }
+  const limits = state.status?.limits;
+  if (limits && file.size > limits.max_upload_bytes) {
+    return `${who} is ${megabytes(file.size)}; this server takes files up to ${megabytes(limits.max_upload_bytes)}.`;
+  }
+  if (file.size === 0) return `${who} is empty.`;
+  let size: { width: number; height: number; seconds?: number };
+  try {
+    size = await mediaSize(file, url);
+  } catch {
+    // Browsers play fewer video containers than the server reads: let the server judge videos.
+    if (isVideo) return '';
+    return `${who} cannot be read as an image: it may be damaged or not really a ${file.type.split('/')[1]} file.`;
+  }
+  if (limits && size.width * size.height > limits.max_pixels) {
+    return `${who} is ${size.width}×${size.height} pixels (${(size.width * size.height / 1e6).toFixed(1)} MP); this server takes at most ${(limits.max_pixels / 1e6).toFixed(1)} MP per picture.`;
+  }
+  if (limits && size.seconds !== undefined && Number.isFinite(size.seconds) && size.seconds > limits.max_video_seconds) {
+    return `${who} lasts ${Math.round(size.seconds)} s; this server takes videos up to ${Math.round(limits.max_video_seconds)} s.`;
+  }
+  return '';
+}
+
+function showMedia(role: Role, chosen: Chosen): void {
+  const box = $(`${role}-media`);
+  clear(box);
+  if (chosen.file.type.startsWith('video/')) {
+    const v = document.createElement('video');
+    v.controls = true;
+    v.muted = true;
+    v.playsInline = true;
+    v.preload = 'metadata';
+    v.src = chosen.objectUrl;
+    v.setAttribute('aria-label', `Target video ${chosen.file.name}`);
+    box.append(v);
+  } else {
+    const img = document.createElement('img');
+    img.src = chosen.objectUrl;
+    img.alt = role === 'source' ? `Source photo ${chosen.file.name}` : `Target photo ${chosen.file.name}`;
+    box.append(img);
+  }
+}
+
+async function chooseFile(role: Role, file: File): Promise<void> {
+  const previous = state[role];
+  previous?.abort?.();
+  if (previous) URL.revokeObjectURL(previous.objectUrl);
+  const chosen: Chosen = { role, file, objectUrl: URL.createObjectURL(file), upload: null, abort: null };
+  state[role] = chosen;
+  setInputError(role, '');
+  $(`${role}-state`).textContent = '';
+  clear($(`${role}-media`));
+  updateButtons();
+  const problem = await checkFile(role, file, chosen.objectUrl);
+  if (state[role] !== chosen) return;
+  if (problem) {
+    setInputError(role, problem);
+    state[role] = null;
+    URL.revokeObjectURL(chosen.objectUrl);
+    announce(problem);
+    updateButtons();
+    return;
+  }
+  showMedia(role, chosen);
+  const bar = $<HTMLProgressElement>(`${role}-progress`);
+  bar.hidden = false;
+  bar.value = 0;
+  $(`${role}-state`).textContent = `Uploading ${file.name} (${megabytes(file.size)})…`;
+  const sending = upload(file, (f) => { bar.value = f; });
+  chosen.abort = sending.abort;
+  try {
+    chosen.upload = await sending.promise;
+  } catch (e) {
+    if (state[role] !== chosen) return;
+    const err = e as ApiError;
+    if (err.status === 401) { askForKey(); }
+    const text = `${capitalise(roleWords(role, file))} was not accepted: ${plainMessage(err.message, null)}`;
+    setInputError(role, text);
+    $(`${role}-state`).textContent = '';
+    bar.hidden = true;
+    state[role] = null;
+    announce(text);
+    updateButtons();
+    return;
+  }
+  if (state[role] !== chosen) return;
+  chosen.abort = null;
+  bar.hidden = true;
+  const u = chosen.upload;
+  const dims = u.info.width ? ` · ${u.info.width}×${u.info.height}` : '';
+  const frames = u.media === 'video' && u.info.frame_count ? ` · ${u.info.frame_count} frames at ${Number(u.info.fps ?? 0).toFixed(2)} fps` : '';
+  $(`${role}-state`).textContent = `Uploaded ${file.name}${dims}${frames}`;
+  announce(`${role === 'source' ? 'Source' : 'Target'} ${file.name} uploaded.`);
+  if (role === 'target') targetChanged();
+  // A video's face crops come from the server's decoded frame, which needs both inputs.
+  if (role === 'target' || isVideoTarget()) queueDetect('target');
+  if (role === 'source') queueDetect('source');
+  updateButtons();
+  schedulePreview(0);
+}
+
+function wirePicker(role: Role): void {
+  const input = $<HTMLInputElement>(`${role}-file`);
+  input.addEventListener('change', () => { if (input.files?.[0]) void chooseFile(role, input.files[0]); });
+  const zone = input.closest('.drop') as HTMLElement;
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('dragging'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('dragging');
+    const file = e.dataTransfer?.files?.[0];
+    if (file) void chooseFile(role, file);
+  });
+}
+
+// ------------------------------------------------------------------ target-dependent controls
+function frameCount(): number { return state.target?.upload?.info.frame_count ?? 0; }
+function isVideoTarget(): boolean { return state.target?.upload?.media === 'video'; }
+
+function targetChanged(): void {
+  const video = isVideoTarget();
+  const frames = frameCount();
+  $('trim-panel').hidden = !video;
+  $('frame-control').hidden = !video;
+  for (const el of document.querySelectorAll<HTMLElement>('.video-only')) el.hidden = !video;
+  const start = $<HTMLInputElement>('trim-start');
+  const end = $<HTMLInputElement>('trim-end');
+  const frame = $<HTMLInputElement>('preview-frame');
+  start.max = String(Math.max(0, frames - 1));
+  start.value = '0';
+  end.max = String(Math.max(1, frames));
+  end.value = String(Math.max(1, frames));
+  frame.max = String(Math.max(0, frames - 1));
+  frame.value = '0';
+  state.referencePosition = 0;
+  state.referenceFrame = 0;
+  updateTrimLabels();
+  $('preview-frame-out').textContent = '0';
+  // Output formats that fit the target.
+  const format = $<HTMLSelectElement>('out-format');
+  clear(format);
+  const choices = video ? ['mp4', 'mkv', 'mov', 'webm', 'jpg', 'png'] : ['jpg', 'png', 'webp'];
+  const same = document.createElement('option');
+  same.value = '';
+  same.textContent = video ? 'Same as the target (mp4)' : `Same as the target (${state.target?.upload?.info.format ?? 'jpg'})`;
+  format.append(same);
+  for (const c of choices) {
+    const o = document.createElement('option');
+    o.value = c;
+    o.textContent = video && ['jpg', 'png'].includes(c) ? `${c} (one frame: the preview frame)` : c;
+    format.append(o);
+  }
+  const scale = $<HTMLSelectElement>('out-scale');
+  clear(scale);
+  const info = state.target?.upload?.info;
+  for (const pct of [100, 75, 50, 25]) {
+    const o = document.createElement('option');
+    if (info?.width && info.height) {
+      const w = Math.round((info.width * pct) / 200) * 2;
+      const h = Math.round((info.height * (w / info.width)) / 2) * 2;
+      o.value = pct === 100 ? '' : `${w}x${h}`;
+      o.textContent = `${pct} % (${pct === 100 ? `${info.width}×${info.height}` : `${w}×${h}`})`;
+    } else {
+      o.value = '';
+      o.textContent = `${pct} %`;
+      if (pct !== 100) continue;
+    }
+    scale.append(o);
+  }
+}
+
+function updateTrimLabels(): void {
+  const fps = state.target?.upload?.info.fps ?? 0;
+  const describe = (n: number) => (fps > 0 ? `${n} (${(n / fps).toFixed(2)} s)` : String(n));
+  $('trim-start-out').textContent = describe(Number($<HTMLInputElement>('trim-start').value));
+  $('trim-end-out').textContent = describe(Number($<HTMLInputElement>('trim-end').value));
+}
+
+function wireTrim(): void {
+  const start = $<HTMLInputElement>('trim-start');
+  const end = $<HTMLInputElement>('trim-end');
+  const frame = $<HTMLInputElement>('preview-frame');
+  start.addEventListener('input', () => {
+    if (Number(start.value) >= Number(end.value)) end.value = String(Number(start.value) + 1);
+    updateTrimLabels();
+  });
+  end.addEventListener('input', () => {
+    if (Number(end.value) <= Number(start.value)) start.value = String(Number(end.value) - 1);
+    updateTrimLabels();
+  });
+  start.addEventListener('change', () => { frame.value = start.value; frameChanged(); });
+  frame.addEventListener('input', () => { $('preview-frame-out').textContent = frame.value; });
+  frame.addEventListener('change', frameChanged);
+}
+
+function frameChanged(): void {
+  $('preview-frame-out').textContent = $<HTMLInputElement>('preview-frame').value;
+  if (isVideoTarget()) queueDetect('target');
+  schedulePreview(0);
+}
+
+// ------------------------------------------------------------------ options
+function buildOptions(doc: ProcessorsDoc): void {
+  const host = $('processors');
+  clear(host);
+  const changed = () => schedulePreview();
+  for (const p of doc.processors) {
+    const panel = document.createElement('details');
+    panel.className = 'panel processor';
+    panel.dataset.processor = p.name;
+    const summary = document.createElement('summary');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.id = `proc-${p.name}`;
+    box.checked = p.name === 'face_swapper';
+    box.addEventListener('change', () => { updateButtons(); schedulePreview(); });
+    box.addEventListener('click', (e) => e.stopPropagation());
+    const l = document.createElement('label');
+    l.htmlFor = box.id;
+    l.textContent = ` ${humanName(p.name)}`;
+    l.addEventListener('click', (e) => e.stopPropagation());
+    const desc = document.createElement('small');
+    desc.textContent = ` — ${p.description}`;
+    summary.append(box, l, desc);
+    const grid = document.createElement('div');
+    grid.className = 'option-grid';
+    const controls = p.options.map((o) => createControl(o, changed));
+    for (const c of controls) grid.append(c.element);
+    panel.append(summary, grid);
+    panel.open = p.name === 'face_swapper';
+    host.append(panel);
+    state.processors.set(p.name, { box, controls });
+  }
+  // The shared face options; the selector mode and the reference face have their own controls above.
+  const analyser = $('analyser-options');
+  clear(analyser);
+  state.faceControls = [];
+  for (const o of doc.face_options) {
+    if (o.name === 'face_selector_mode') { buildSelector(o); continue; }
+    if (o.name === 'reference_face_position' || o.name === 'reference_frame_number') continue;
+    const c = createControl(o, changed);
+    state.faceControls.push(c);
+    analyser.append(c.element);
+  }
+}
+
+function buildSelector(o: OptionSchema): void {
+  const host = $('selector-modes');
+  clear(host);
+  state.selectorDefault = String(o.default);
+  const words: Record<string, string> = {
+    many: 'Every face', one: 'One face (the first in order)', reference: 'The person chosen below (reference face)',
+  };
+  for (const choice of o.choices ?? []) {
+    const id = `mode-${choice}`;
+    const input = document.createElement('input');
+    input.type = 'radio';
+    input.name = 'face_selector_mode';
+    input.id = id;
+    input.value = choice;
+    input.checked = choice === state.selectorDefault;
+    input.addEventListener('change', () => schedulePreview());
+    const l = document.createElement('label');
+    l.htmlFor = id;
+    l.className = 'inline';
+    l.append(input, ` ${words[choice] ?? choice}`);
+    host.append(l);
+  }
+}
+
+function selectorMode(): string {
+  return document.querySelector<HTMLInputElement>('input[name=face_selector_mode]:checked')?.value ?? state.selectorDefault;
+}
+
+function setSelectorMode(mode: string): void {
+  const input = document.querySelector<HTMLInputElement>(`input[name=face_selector_mode][value=${mode}]`);
+  if (input) input.checked = true;
+}
+
+// The job body for the current choices (POST /api/v1/jobs and /api/v1/preview take the same).
+function jobBody(): Record<string, unknown> | null {
+  const s = state.source?.upload;
+  const t = state.target?.upload;
+  if (!s || !t) return null;
+  const processors = [...state.processors.entries()].filter(([, p]) => p.box.checked).map(([name]) => name);
+  const options: Record<string, unknown> = { processors };
+  for (const c of state.faceControls) {
+    const v = c.value();
+    if (v !== undefined) options[c.schema.name] = v;
+  }
+  for (const [name, p] of state.processors) {
+    if (!p.box.checked) continue;
+    for (const c of p.controls) {
+      const v = c.value();
+      if (v !== undefined) options[c.schema.name] = v;
+    }
+    void name;
+  }
+  const mode = selectorMode();
+  if (mode !== state.selectorDefault) options.face_selector_mode = mode;
+  if (mode === 'reference') {
+    if (state.referencePosition !== 0) options.reference_face_position = state.referencePosition;
+    if (state.referenceFrame !== 0) options.reference_frame_number = state.referenceFrame;
+  }
+  const target: Record<string, unknown> = { upload_id: t.id };
+  const output: Record<string, unknown> = {};
+  const format = $<HTMLSelectElement>('out-format').value;
+  if (format) output.format = format;
+  const quality = $<HTMLInputElement>('out-quality').value.trim();
+  if (quality !== '') output.quality = Number(quality);
+  if (t.media === 'video') {
+    const frames = frameCount();
+    const start = Number($<HTMLInputElement>('trim-start').value);
+    const end = Number($<HTMLInputElement>('trim-end').value);
+    const imageOut = format === 'jpg' || format === 'png' || format === 'webp';
+    if (imageOut) target.frame_number = Number($<HTMLInputElement>('preview-frame').value);
+    else if (start > 0 || (frames > 0 && end < frames)) target.frame_range = [start, end];
+    if (!imageOut) {
+      const resolution = $<HTMLSelectElement>('out-scale').value;
+      if (resolution) output.resolution = resolution;
+      const fps = Number($<HTMLInputElement>('out-fps').value);
+      if (fps > 0) output.fps = fps;
+    }
+  }
+  const body: Record<string, unknown> = { source: { upload_id: s.id }, target, options };
+  if (Object.keys(output).length > 0) body.output = output;
+  return body;
+}
+
+// ------------------------------------------------------------------ faces
+// Face detection opens the server's analyser for every call (seconds on a small machine): the
+// page asks for one at a time, the target first, so they do not compete with each other.
+let detectQueue: Promise<void> = Promise.resolve();
+function queueDetect(role: Role): void {
+  detectQueue = detectQueue.then(() => detectFaces(role)).catch(() => undefined);
+}
+
+function loadImage(url: string): Promise<HTMLImageElement> {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error('image'));
+    img.src = url;
+  });
+}
+
+async function originalFrame(frame: number): Promise<string | null> {
+  const body = jobBody();
+  if (!body) return null;
+  const key = `${state.target?.upload?.id}:${frame}`;
+  if (state.originalKey === key && state.beforeUrl) return state.beforeUrl;
+  const shot = await preview({ ...body, preview: { frame_number: frame, original: true } }, new AbortController().signal);
+  if (state.beforeUrl) URL.revokeObjectURL(state.beforeUrl);
+  state.beforeUrl = shot.url;
+  state.originalKey = key;
+  $<HTMLImageElement>('preview-before').src = shot.url;
+  return shot.url;
+}
+
+async function detectFaces(role: Role): Promise<void> {
+  const chosen = state[role];
+  if (!chosen?.upload) return;
+  const gallery = $(`${role}-faces`);
+  const frame = role === 'target' && isVideoTarget() ? Number($<HTMLInputElement>('preview-frame').value) : 0;
+  let found: Detection;
+  try {
+    found = await call<Detection>('POST', '/api/v1/detect', { upload_id: chosen.upload.id, frame_number: frame });
+  } catch (e) {
+    if (role === 'target') $('faces-hint').textContent = `Faces could not be found: ${plainMessage((e as Error).message, null)}`;
+    return;
+  }
+  if (state[role] !== chosen) return;
+  // Crops are cut client-side from the picture the server analysed (a video frame: the server's
+  // own decoded frame, so boxes and pixels agree).
+  let picture: HTMLImageElement;
+  let scale = 1;
+  try {
+    if (chosen.upload.media === 'video') {
+      const url = await originalFrame(frame);
+      if (!url) return;
+      picture = await loadImage(url);
+      scale = picture.naturalWidth / found.width;
+    } else {
+      picture = await loadImage(chosen.objectUrl);
+      scale = picture.naturalWidth / found.width;
+    }
+  } catch {
+    return;
+  }
+  clear(gallery);
+  if (role === 'target') {
+    $('faces-hint').textContent = found.faces.length === 0
+      ? `No face found in the target${isVideoTarget() ? ` at frame ${frame}` : ''}: nothing would be swapped there.`
+      : `${found.faces.length} face${found.faces.length === 1 ? '' : 's'} in the target${isVideoTarget() ? ` at frame ${frame}` : ''}. Choose the person to replace.`;
+  }
+  for (const face of found.faces) {
+    const [x, y, w, h] = face.box.map((v) => v * scale);
+    const pad = 0.25 * Math.max(w, h);
+    const canvas = document.createElement('canvas');
+    canvas.width = 96;
+    canvas.height = 96;
+    const ctx = canvas.getContext('2d');
+    const side = Math.max(w, h) + 2 * pad;
+    ctx?.drawImage(picture, x + w / 2 - side / 2, y + h / 2 - side / 2, side, side, 0, 0, 96, 96);
+    const item = document.createElement(role === 'target' ? 'button' : 'figure');
+    item.className = 'face';
+    const caption = document.createElement('span');
+    caption.textContent = `Face ${face.index + 1}`;
+    item.append(canvas, caption);
+    if (role === 'target') {
+      const button = item as HTMLButtonElement;
+      button.type = 'button';
+      button.setAttribute('role', 'option');
+      button.dataset.index = String(face.index);
+      button.setAttribute('aria-label', `Face ${face.index + 1}, score ${face.score.toFixed(2)}`);
+      const selected = selectorMode() === 'reference' && state.referencePosition === face.index && state.referenceFrame === frame;
+      button.setAttribute('aria-selected', String(selected));
+      button.addEventListener('click', () => {
+        state.referencePosition = face.index;
+        state.referenceFrame = frame;
+        setSelectorMode('reference');
+        for (const b of gallery.querySelectorAll('button')) b.setAttribute('aria-selected', String(b === button));
+        announce(`Face ${face.index + 1} chosen as the reference face.`);
+        schedulePreview(0);
+      });
+    }
+    gallery.append(item);
+  }
+}
+
+// ------------------------------------------------------------------ preview
+function schedulePreview(delay = 350): void {
+  updateButtons();
+  if (!$<HTMLInputElement>('preview-auto').checked && delay !== 0) return;
+  window.clearTimeout(state.previewTimer);
+  if (!jobBody()) return;
+  state.previewTimer = window.setTimeout(() => void runPreview(), delay);
+}
+
+async function runPreview(): Promise<void> {
+  const body = jobBody();
+  if (!body) return;
+  if ([...state.processors.values()].every((p) => !p.box.checked)) {
+    $('preview-warning').textContent = 'Choose at least one processor.';
+    return;
+  }
+  state.previewAbort?.abort();
+  const abort = new AbortController();
+  state.previewAbort = abort;
+  const frame = isVideoTarget() ? Number($<HTMLInputElement>('preview-frame').value) : 0;
+  $('preview-info').textContent = 'Rendering the preview…';
+  $('preview-warning').textContent = '';
+  try {
+    await originalFrame(frame);
+    const shot = await preview({ ...body, preview: { frame_number: frame } }, abort.signal);
+    if (abort.signal.aborted) { URL.revokeObjectURL(shot.url); return; }
+    if (state.afterUrl) URL.revokeObjectURL(state.afterUrl);
+    state.afterUrl = shot.url;
+    const after = $<HTMLImageElement>('preview-after');
+    after.src = shot.url;
+    after.dataset.processedFaces = String(shot.processedFaces);
+    $('compare').hidden = false;
+    $('compare-control').hidden = false;
+    applyCompare();
+    $('preview-info').textContent =
+      `${isVideoTarget() ? `Frame ${shot.frame} · ` : ''}${shot.targetFaces} face${shot.targetFaces === 1 ? '' : 's'} found, ${shot.processedFaces} processed · ${Math.round(shot.ms)} ms${shot.warm ? '' : ' (first preview: models loaded)'}`;
+    if (shot.processedFaces === 0) {
+      $('preview-warning').textContent = shot.targetFaces === 0
+        ? `No face found in ${roleWords('target', state.target?.file)}${isVideoTarget() ? ` at frame ${shot.frame}` : ''}: the result would be unchanged there.`
+        : 'No face of the target matches the current face selection: nothing would be swapped. Choose a face in the gallery or select every face.';
+    }
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') return;
+    const err = e as ApiError;
+    $('preview-info').textContent = '';
+    $('preview-warning').textContent = `No preview: ${plainMessage(err.message, currentMeta())}`;
+  }
+}
+
+function applyCompare(): void {
+  const pct = Number($<HTMLInputElement>('compare-slider').value);
+  // The "after" image covers the right part from the slider on.
+  $('preview-after').style.clipPath = `inset(0 0 0 ${pct}%)`;
+  $('compare-line').style.left = `${pct}%`;
+}
+
+function currentMeta(): JobMeta | null {
+  if (!state.source || !state.target) return null;
+  return { source: state.source.file.name, target: state.target.file.name, body: null };
+}
+
+// ------------------------------------------------------------------ jobs
+function updateButtons(): void {
+  const running = state.job !== null && !isTerminal(state.job.status);
+  const ready = jobBody() !== null && [...state.processors.values()].some((p) => p.box.checked);
+  $<HTMLButtonElement>('swap-button').disabled = !ready || state.submitting || running;
+  $<HTMLButtonElement>('preview-button').disabled = !ready;
+  $<HTMLButtonElement>('cancel-button').hidden = !running;
+}
+
+async function submit(body: unknown, meta: JobMeta): Promise<void> {
+  if (state.submitting) return;
+  state.submitting = true;
+  updateButtons();
+  $('job-error').textContent = '';
+  announce('Submitting the job…');
+  try {
+    const job = await call<Job>('POST', '/api/v1/jobs', body);
+    saveMeta(job.job_id, { ...meta, body });
+    await openJob(job.job_id, true, job);
+    void refreshJobs();
+  } catch (e) {
+    const err = e as ApiError;
+    if (err.status === 401) askForKey();
+    const text = `The job was not started: ${plainMessage(err.message, meta)}`;
+    $('job-error').textContent = text;
+    announce(text);
+  } finally {
+    state.submitting = false;
+    updateButtons();
+  }
+}
+
+async function openJob(jobId: string, push: boolean, known?: Job): Promise<void> {
+  stopWatching();
+  state.jobId = jobId;
+  const url = new URL(location.href);
+  url.searchParams.set('job', jobId);
+  if (push) history.pushState({ job: jobId }, '', url);
+  $('job-panel').hidden = false;
+  $('job-id').textContent = jobId;
+  clear($('result'));
+  $('job-warning').textContent = '';
+  $('job-error').textContent = '';
+  let job = known;
+  if (!job) {
+    try {
+      job = await call<Job>('GET', `/api/v1/jobs/${encodeURIComponent(jobId)}`);
+    } catch (e) {
+      $('job-error').textContent = `Job ${jobId} cannot be shown: ${(e as Error).message}`;
+      state.job = null;
+      updateButtons();
+      return;
+    }
+  }
+  if (state.jobId !== jobId) return;
+  renderJob(job);
+  if (!isTerminal(job.status)) watch(jobId);
+}
+
+// The WebSocket carries progress; a poll of the job every few seconds without an event covers a
+// stream that cannot be opened (a proxy without WebSockets, a handshake that stalls).
+const kPollAfterMs = 4000;
+
+function stopWatching(): void {
+  state.watcher?.stop();
+  state.watcher = null;
+  window.clearInterval(state.poller);
+  state.poller = 0;
+}
+
+function watch(jobId: string): void {
+  state.lastEventAt = Date.now();
+  state.poller = window.setInterval(() => {
+    if (state.jobId !== jobId || Date.now() - state.lastEventAt < kPollAfterMs) return;
+    state.lastEventAt = Date.now();
+    call<Job>('GET', `/api/v1/jobs/${encodeURIComponent(jobId)}`).then((job) => {
+      if (state.jobId !== jobId) return;
+      if (isTerminal(job.status)) stopWatching();
+      renderJob(job);
+    }).catch(() => undefined);  // the server is away: the stream's reconnection reports it
+  }, 1000);
+  state.watcher = new JobWatcher(jobId, (event: JobEvent) => {
+    if (state.jobId !== jobId) return;
+    state.lastEventAt = Date.now();
+    if (event.type === 'state' && isTerminal(event.status)) window.clearInterval(state.poller);
+    renderJob(event);
+  }, (connected, retryIn) => {
+    if (state.jobId !== jobId) return;
+    $('job-state').dataset.connection = connected ? 'live' : 'lost';
+    if (!connected) {
+      $('job-state').textContent = `Connection to the server lost: reconnecting in ${(retryIn / 1000).toFixed(1)} s…`;
+    }
+  });
+}
+
+function describeProgress(job: Job): string {
+  const pct = `${Math.round(100 * (job.progress ?? 0))} %`;
+  const parts = [`${capitalise(job.status)}${job.step ? ` — ${job.step}` : ''}`, pct];
+  if (job.frames_total) parts.push(`frame ${job.frames_done ?? 0} of ${job.frames_total}`);
+  if (job.fps) parts.push(`${job.fps.toFixed(1)} fps`);
+  if (job.eta_seconds != null && !isTerminal(job.status)) parts.push(`about ${Math.max(0, Math.round(job.eta_seconds))} s left`);
+  return parts.join(' · ');
+}
+
+function renderJob(job: Job): void {
+  const before = state.job;
+  state.job = job;
+  $<HTMLProgressElement>('job-progress').value = job.status === 'completed' ? 1 : job.progress ?? 0;
+  $('job-state').textContent = describeProgress(job);
+  $('job-state').dataset.status = job.status;
+  $('job-cached').hidden = !job.cached;
+  if (!before || before.job_id !== job.job_id || before.status !== job.status) {
+    announce(`Job ${job.job_id}: ${job.status}${job.cached ? ' (cached result)' : ''}.`);
+    if (isTerminal(job.status)) void refreshJobs();  // the list shows the new state too
+  }
+  const meta = metaOf(job.job_id);
+  if (job.status === 'failed' && job.error) {
+    $('job-error').textContent = job.error.error === 'no_face'
+      ? `No face was found in ${meta ? `the source photo “${meta.source}”` : 'the source photo'}: choose a photo where one face is clearly visible. (${plainMessage(job.error.message, meta)})`
+      : `The job failed: ${plainMessage(job.error.message, meta)}`;
+  }
+  if (job.status === 'cancelled') $('job-warning').textContent = 'The job was cancelled; nothing was kept.';
+  const sourceFaces = job.input_summary?.source_faces;
+  if (typeof sourceFaces === 'number' && sourceFaces > 1) {
+    $('job-warning').textContent = `The source photo has ${sourceFaces} faces: the largest one was used.`;
+  }
+  if (job.status === 'completed' && job.output_url && (!before || before.status !== 'completed' || $('result').childElementCount === 0)) {
+    showResult(job);
+  }
+  updateButtons();
+}
+
+function showResult(job: Job): void {
+  const box = $('result');
+  clear(box);
+  const url = job.output_url as string;  // as the API gives it (a short-lived link when auth is on)
+  if (isVideoUrl(url)) {
+    const v = document.createElement('video');
+    v.controls = true;
+    v.playsInline = true;
+    v.src = url;
+    v.setAttribute('aria-label', 'Swapped video');
+    box.append(v);
+  } else {
+    const img = document.createElement('img');
+    img.src = url;
+    img.alt = 'Result of the face swap';
+    box.append(img);
+  }
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = downloadName(job);
+  link.className = 'button';
+  link.id = 'download-link';
+  link.textContent = `Download ${link.download}`;
+  box.append(link);
+  void checkSwappedFaces(job);
+}
+
+// The job does not report how many target faces it swapped: ask the preview of the same settings
+// (one frame: the image, or the first frame of the video range) and warn on zero.
+async function checkSwappedFaces(job: Job): Promise<void> {
+  const meta = metaOf(job.job_id);
+  if (!meta?.body) return;
+  const body = meta.body as { target?: { frame_range?: [number, number]; frame_number?: number } };
+  const frame = body.target?.frame_number ?? body.target?.frame_range?.[0] ?? 0;
+  try {
+    const shot = await preview({ ...(meta.body as object), preview: { frame_number: frame } }, new AbortController().signal);
+    URL.revokeObjectURL(shot.url);
+    if (state.jobId !== job.job_id) return;
+    if (shot.processedFaces === 0) {
+      $('job-warning').textContent = `No face was swapped: none was found in the target “${meta.target}”${body.target?.frame_range || body.target?.frame_number ? ` at frame ${frame}` : ''} with these settings, so the result is the target unchanged.`;
+    }
+  } catch { /* the inputs may be gone: no warning rather than a wrong one */ }
+}
+
+async function cancelJob(jobId: string): Promise<void> {
+  try {
+    const job = await call<Job>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
+    if (state.jobId === jobId) renderJob(job);
+    announce(`Cancelling job ${jobId}…`);
+  } catch (e) {
+    $('job-error').textContent = `The job could not be cancelled: ${(e as Error).message}`;
+  }
+  void refreshJobs();
+}
+
+async function deleteJob(jobId: string): Promise<void> {
+  try {
+    await call('DELETE', `/api/v1/jobs/${encodeURIComponent(jobId)}`);
+    localStorage.removeItem(`facefuse.job.${jobId}`);
+    announce(`Job ${jobId} deleted.`);
+    if (state.jobId === jobId) closeJob(true);
+  } catch (e) {
+    announce(`Job ${jobId} could not be deleted: ${(e as Error).message}`);
+  }
+  void refreshJobs();
+}
+
+function closeJob(push: boolean): void {
+  stopWatching();
+  state.jobId = null;
+  state.job = null;
+  $('job-panel').hidden = true;
+  if (push) {
+    const url = new URL(location.href);
+    url.searchParams.delete('job');
+    history.pushState({}, '', url);
+  }
+  updateButtons();
+}
+
+function seconds(job: Job): string {
+  if (!job.started_at || !job.finished_at) return '';
+  const s = (Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000;
+  return Number.isFinite(s) ? `${s.toFixed(1)} s` : '';
+}
+
+function actionButton(text: string, label: string, run: () => void): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.addEventListener('click', run);
+  return b;
+}
+
+async function refreshJobs(): Promise<void> {
+  let page: { jobs: Job[] };
+  try {
+    page = await call<{ jobs: Job[] }>('GET', '/api/v1/jobs?limit=20');
+  } catch {
+    return;
+  }
+  const body = $('jobs-body');
+  clear(body);
+  for (const job of page.jobs) {
+    const meta = metaOf(job.job_id);
+    const tr = document.createElement('tr');
+    tr.dataset.job = job.job_id;
+    const name = document.createElement('td');
+    const open = document.createElement('a');
+    open.href = `?job=${encodeURIComponent(job.job_id)}`;
+    open.textContent = meta ? `${meta.source} → ${meta.target}` : job.job_id;
+    open.title = job.job_id;
+    open.addEventListener('click', (e) => { e.preventDefault(); void openJob(job.job_id, true); });
+    name.append(open);
+    const status = document.createElement('td');
+    status.textContent = job.status + (job.cached ? ' (cached)' : '');
+    status.className = `st-${job.status}`;
+    const created = document.createElement('td');
+    created.textContent = job.created_at ? new Date(job.created_at).toLocaleString() : '';
+    const took = document.createElement('td');
+    took.textContent = seconds(job);
+    const actions = document.createElement('td');
+    actions.className = 'actions';
+    const label = meta ? `${meta.source} → ${meta.target}` : job.job_id;
+    if (!isTerminal(job.status)) actions.append(actionButton('Cancel', `Cancel job ${label}`, () => void cancelJob(job.job_id)));
+    if (job.status === 'completed' && job.output_url) {
+      const a = document.createElement('a');
+      a.href = job.output_url;
+      a.download = downloadName(job);
+      a.textContent = 'Download';
+      a.setAttribute('aria-label', `Download the result of ${label}`);
+      actions.append(a);
+    }
+    if (meta?.body) actions.append(actionButton('Re-run', `Run ${label} again`, () => void submit(meta.body, meta)));
+    if (isTerminal(job.status)) actions.append(actionButton('Delete', `Delete job ${label}`, () => void deleteJob(job.job_id)));
+    tr.append(name, status, created, took, actions);
+    body.append(tr);
+  }
+}
+
+// ------------------------------------------------------------------ key and start-up
+function askForKey(): void {
+  const form = $('key-form');
+  form.hidden = false;
+  announce('This server needs an API key: enter it above.');
+  $<HTMLInputElement>('api-key').focus();
+}
+
+async function start(): Promise<void> {
+  try {
+    state.status = await call<ServerStatus>('GET', '/api/v1/status');
+  } catch (e) {
+    const err = e as ApiError;
+    if (err.status === 401 || err.status === 403) { askForKey(); return; }
+    announce(`The server cannot be reached: ${err.message}`);
+    return;
+  }
+  // No key field when the server runs without keys.
+  $('key-form').hidden = !state.status.auth;
+  if (state.status.auth && apiKey()) $<HTMLInputElement>('api-key').value = '••••••••';
+  try {
+    state.schema = await call<ProcessorsDoc>('GET', '/api/v1/processors');
+    buildOptions(state.schema);
+  } catch (e) {
+    announce(`The processors could not be listed: ${(e as Error).message}`);
+    return;
+  }
+  announce(`Ready: facefuse ${state.status.version}, ${state.status.workers} worker${state.status.workers === 1 ? '' : 's'}.`);
+  document.body.dataset.ready = 'true';
+  void refreshJobs();
+  const jobId = new URL(location.href).searchParams.get('job');
+  if (jobId) await openJob(jobId, false);
+  updateButtons();
+}
+
+function wire(): void {
+  wirePicker('source');
+  wirePicker('target');
+  wireTrim();
+  $('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = $<HTMLInputElement>('api-key').value.trim();
+    if (value && !value.startsWith('•')) setApiKey(value);
+    void start();
+  });
+  $('preview-button').addEventListener('click', () => void runPreview());
+  $('compare-slider').addEventListener('input', applyCompare);
+  for (const id of ['out-format', 'out-quality', 'out-scale', 'out-fps', 'trim-start', 'trim-end']) {
+    $(id).addEventListener('change', () => schedulePreview());
+  }
+  $('swap-button').addEventListener('click', () => {
+    const body = jobBody();
+    const meta = currentMeta();
+    if (body && meta) void submit(body, meta);
+  });
+  $('cancel-button').addEventListener('click', () => { if (state.jobId) void cancelJob(state.jobId); });
+  $('jobs-refresh').addEventListener('click', () => void refreshJobs());
+  window.addEventListener('popstate', () => {
+    const jobId = new URL(location.href).searchParams.get('job');
+    if (jobId) void openJob(jobId, false); else closeJob(false);
+  });
+}
+
+wire();
+void start();
