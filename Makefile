@@ -6,7 +6,8 @@ CACHE ?= $(or $(FACEFUSE_CACHE),$(HOME)/.cache/facefuse)
 PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
-.PHONY: setup build serve demo test test-fast examples bench bench-service clean
+.PHONY: setup build build-asan build-tsan serve demo test test-release test-fast test-asan test-tsan fuzz \
+        examples bench bench-service clean
 
 setup:
 	scripts/setup
@@ -29,13 +30,40 @@ demo: build
 	$(FACEFUSE) run -s $(PHOTOS)/astronaut.png -t $(CACHE)/testdata/dlib_faces/Tom_Cruise_avp_2014_4.jpg -o $(BUILD)/demo/swap.jpg
 	@echo "Open $(BUILD)/demo/swap.jpg to see the result."
 
-# All tests (unit, integration, end-to-end CLI) on real photos.
-test: build
+# Everything CI runs (.ci/run): the release suite, then the ASan+UBSan suite, the fuzzers and the
+# TSan subset, each configuration built once (docs/testing.md gives the time of each stage).
+test: test-release test-asan fuzz test-tsan
+
+# All tests (unit, integration, end-to-end CLI and service) on real photos, release build.
+test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 # Everything but the tests labelled slow.
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
+
+# Sanitizer builds (clang-14, CMakePresets.json). One ASan+UBSan build serves both the test run
+# and the libFuzzer targets; TSan builds only what its test subset needs. Sanitizer reports of every
+# process (also servers started by the e2e tests) are written under build-sanitizer-logs/<preset>/
+# and fail the stage after ctest has run.
+build-asan: setup
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+
+build-tsan: setup
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS)
+
+test-asan: build-asan
+	scripts/run_sanitized_tests asan -j $(JOBS)
+
+test-tsan: build-tsan
+	scripts/run_sanitized_tests tsan -j $(JOBS)
+
+# Every fuzz/<stem>_fuzz.cpp for FACEFUSE_FUZZ_SECONDS (30 s) each, seeds first. Longer:
+# cmake --preset asan -DFACEFUSE_FUZZ_SECONDS=600 && make fuzz
+fuzz: build-asan
+	ctest --preset fuzz -j $(JOBS)
 
 # Contact sheet of source / target / result for several real pairs, written into the build tree.
 examples: build
@@ -53,4 +81,4 @@ bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-tsan build-sanitizer-logs
