@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include <algorithm>
@@ -104,16 +105,35 @@ const char* image_format_name(ImageFormat format) {
   return "unknown";
 }
 
-Result<cv::Size> read_image_size(std::span<const uint8_t> bytes, ImageFormat format) {
+namespace {
+
+Result<cv::Size> header_size(std::span<const uint8_t> bytes, ImageFormat format) {
   switch (format) {
     case ImageFormat::kJpeg: return jpeg_size(bytes);
-    case ImageFormat::kPng:
+    case ImageFormat::kPng: {
       if (bytes.size() < 24 || !starts_with(bytes, {'I', 'H', 'D', 'R'}, 12)) return invalid_argument("corrupt PNG header");
-      return cv::Size(static_cast<int>(be32(&bytes[16])), static_cast<int>(be32(&bytes[20])));
+      // PNG sizes are 1 .. 2^31 - 1; larger ones would turn negative as int.
+      const uint32_t width = be32(&bytes[16]), height = be32(&bytes[20]);
+      if (width > INT32_MAX || height > INT32_MAX) return invalid_argument("corrupt PNG header (size over 2^31 - 1)");
+      return cv::Size(static_cast<int>(width), static_cast<int>(height));
+    }
     case ImageFormat::kWebp: return webp_size(bytes);
     case ImageFormat::kUnknown: break;
   }
   return invalid_argument("not a JPEG, PNG or WebP image");
+}
+
+}  // namespace
+
+Result<cv::Size> read_image_size(std::span<const uint8_t> bytes, ImageFormat format) {
+  FF_ASSIGN_OR_RETURN(cv::Size size, header_size(bytes, format));
+  // A 0×N frame (PNG 0×0, a JPEG of height 0, a VP8 size field of 0) has no pixels to swap: the
+  // upload check and the pixel limit both rely on a positive size here.
+  if (size.width <= 0 || size.height <= 0) {
+    return invalid_argument(fmt::format("the {} header declares an empty {}x{} image", image_format_name(format),
+                                        size.width, size.height));
+  }
+  return size;
 }
 
 Result<cv::Mat> decode_image(std::span<const uint8_t> bytes, const std::string& name, const ImageReadOptions& options) {
