@@ -6,6 +6,7 @@
 // Properties: no crash or UB; a header size that is accepted is positive in both dimensions; a
 // decoded image is 8-bit BGR, within the limit, and has the size its header announced (rotated
 // by EXIF or not), so the limit checked on the header is the one that applies.
+// fuzz-link: facefuse::media
 #include <cstddef>
 #include <cstdint>
 #include <span>

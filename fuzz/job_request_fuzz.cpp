@@ -6,6 +6,7 @@
 // Properties: no crash, UB or escaped exception; an accepted request serialises, is accepted again
 // unchanged when submitted with its upload ids (normalisation is idempotent: the result cache
 // fingerprints it), and job_spec_for, output_file_name read it without throwing.
+// fuzz-link: facefuse::jobs
 #include <cstddef>
 #include <cstdint>
 

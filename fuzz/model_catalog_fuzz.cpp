@@ -4,6 +4,7 @@
 //
 // Properties: no crash, UB or escaped exception; an accepted catalogue has unique, findable ids,
 // plain file names and known kinds.
+// fuzz-link: facefuse::inference
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -5,6 +5,7 @@
 // Properties: no crash, UB, hang or unbounded allocation (run_fuzzer's -malloc_limit_mb: a length
 // field of 2^60 must be refused before anything is allocated for it); an accepted initializer has
 // non-negative dims whose product is the number of values.
+// fuzz-link: facefuse::processors
 #include <cstddef>
 #include <cstdint>
 

@@ -5,6 +5,7 @@
 //
 // Properties: no crash, UB or hang; a probed video has a positive size, frame count and frame rate,
 // a rotation of 0/90/180/270 and a display size that is the coded size, turned for 90/270.
+// fuzz-link: facefuse::media
 #include <cstddef>
 #include <cstdint>
 
