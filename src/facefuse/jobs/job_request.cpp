@@ -1,5 +1,6 @@
 #include "facefuse/jobs/job_request.h"
 
+#include <cmath>
 #include <set>
 
 #include <fmt/format.h>
@@ -36,13 +37,28 @@ Result<json> object_field(const json& body, const std::string& name, bool requir
   return body[name];
 }
 
+// An integer field in [min, max]. A float is accepted when it holds a whole number; its range is
+// checked as a double before any conversion (1e300 or an unsigned 2^64−1 converted to int64_t would
+// be undefined behaviour).
 Result<int64_t> integer_field(const json& object, const std::string& where, int64_t min, int64_t max) {
-  if (!object.is_number_integer() && !(object.is_number_float() && object.get<double>() == std::floor(object.get<double>()))) {
-    return invalid_argument(fmt::format("{} must be an integer", where));
+  auto out_of_range = [&](const std::string& got) {
+    return invalid_argument(fmt::format("{} must be between {} and {}, got {}", where, min, max, got));
+  };
+  if (object.is_number_unsigned()) {
+    const uint64_t u = object.get<uint64_t>();
+    if (u > static_cast<uint64_t>(max)) return out_of_range(std::to_string(u));
+    return static_cast<int64_t>(u);
   }
-  int64_t v = object.get<int64_t>();
-  if (v < min || v > max) return invalid_argument(fmt::format("{} must be between {} and {}, got {}", where, min, max, v));
-  return v;
+  if (object.is_number_integer()) {
+    const int64_t v = object.get<int64_t>();
+    if (v < min || v > max) return out_of_range(std::to_string(v));
+    return v;
+  }
+  if (!object.is_number_float()) return invalid_argument(fmt::format("{} must be an integer", where));
+  const double d = object.get<double>();
+  if (!std::isfinite(d) || d != std::floor(d)) return invalid_argument(fmt::format("{} must be an integer", where));
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) return out_of_range(fmt::format("{:g}", d));
+  return static_cast<int64_t>(d);
 }
 
 Result<Upload> resolve_upload(const json& part, const std::string& where, const UploadLookup& lookup) {
