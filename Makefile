@@ -6,7 +6,8 @@ CACHE ?= $(or $(FACEFUSE_CACHE),$(HOME)/.cache/facefuse)
 PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
-.PHONY: setup build install serve demo test test-fast examples bench bench-quality bench-service clean
+.PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
+        fuzz examples bench bench-quality bench-service clean
 
 setup:
 	scripts/setup
@@ -35,13 +36,48 @@ demo: build
 	$(FACEFUSE) run -s $(PHOTOS)/astronaut.png -t $(CACHE)/testdata/dlib_faces/Tom_Cruise_avp_2014_4.jpg -o $(BUILD)/demo/swap.jpg
 	@echo "Open $(BUILD)/demo/swap.jpg to see the result."
 
-# All tests (unit, integration, end-to-end CLI) on real photos.
-test: build
+# Everything CI runs (.ci/run): the release suite, then the fuzzers (ASan+UBSan build). The ASan+UBSan
+# suite and the TSan subset (test-asan, test-tsan) join this list once a full run of each has been
+# measured green on the 2-core CI machine (docs/testing.md, "CI time"); each configuration is built once.
+test: test-release fuzz
+
+# All tests (unit, integration, end-to-end CLI and service) on real photos, release build.
+test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 # Everything but the tests labelled slow.
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
+
+# Sanitizer builds (clang-14, CMakePresets.json). One ASan+UBSan build serves both the test run
+# and the libFuzzer targets; TSan builds only what its test subset needs. Sanitizer reports of every
+# process (also servers started by the e2e tests) are written under build-sanitizer-logs/<preset>/
+# and fail the stage after ctest has run.
+build-asan: setup
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+
+# Only the libraries and the fuzz_* executables of the asan configuration (no test programs).
+build-fuzz: setup
+	cmake --preset asan
+	cmake --build --preset fuzz -j $(JOBS)
+
+build-tsan: setup
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS)
+
+# The sanitizer suites leave out the tests labelled slow (long video jobs, restarts, 20-job loads):
+# under ASan/TSan they cost most of the time and exercise the same code as the rest.
+test-asan: build-asan
+	scripts/run_sanitized_tests asan -j $(JOBS)
+
+test-tsan: build-tsan
+	scripts/run_sanitized_tests tsan -j $(JOBS)
+
+# Every fuzz/<stem>_fuzz.cpp for FACEFUSE_FUZZ_SECONDS (30 s) each, seeds first. Longer:
+# cmake --preset asan -DFACEFUSE_FUZZ_SECONDS=600 && make fuzz
+fuzz: build-fuzz
+	ctest --preset fuzz -j $(JOBS)
 
 # Contact sheet of source / target / result for several real pairs, written into the build tree.
 examples: build
@@ -66,4 +102,4 @@ bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-tsan build-sanitizer-logs

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include <algorithm>
@@ -54,8 +55,11 @@ Result<ImageHeader> jpeg_header(std::span<const uint8_t> b) {
 
 Result<ImageHeader> png_header(std::span<const uint8_t> b) {
   if (b.size() < 26 || !starts_with(b, {'I', 'H', 'D', 'R'}, 12)) return invalid_argument("corrupt PNG header");
+  // PNG sizes are 1 .. 2^31 - 1; larger ones would turn negative as int.
+  const uint32_t width = be32(&b[16]), height = be32(&b[20]);
+  if (width > INT32_MAX || height > INT32_MAX) return invalid_argument("corrupt PNG header (size over 2^31 - 1)");
   ImageHeader h;
-  h.size = cv::Size(static_cast<int>(be32(&b[16])), static_cast<int>(be32(&b[20])));
+  h.size = cv::Size(static_cast<int>(width), static_cast<int>(height));
   const uint8_t colour_type = b[25];  // 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA
   h.grayscale = colour_type == 0 || colour_type == 4;
   h.alpha = colour_type == 4 || colour_type == 6;
@@ -169,6 +173,12 @@ Result<ImageHeader> read_image_header(std::span<const uint8_t> bytes, ImageForma
 
 Result<cv::Size> read_image_size(std::span<const uint8_t> bytes, ImageFormat format) {
   FF_ASSIGN_OR_RETURN(ImageHeader header, read_image_header(bytes, format));
+  // A 0×N frame (PNG 0×0, a JPEG of height 0, a VP8 size field of 0) has no pixels to swap: the
+  // upload check and the pixel limit both rely on a positive size here.
+  if (header.size.width <= 0 || header.size.height <= 0) {
+    return invalid_argument(fmt::format("the {} header declares an empty {}x{} image", image_format_name(format),
+                                        header.size.width, header.size.height));
+  }
   if (header.animated) {
     return unsupported("animated WebP images are not supported (only their first frame could be read): convert "
                        "it to a video first, e.g. `ffmpeg -i in.webp out.mp4` with an FFmpeg that reads animated "

@@ -135,7 +135,9 @@ Result<nlohmann::json> validate_options(std::span<const std::string> processor_n
   }
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [key, value] : options.items()) {
-    auto it = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec* s) { return s->name == key; });
+    // Captured by name: clang 14 (the sanitizer builds) cannot capture a structured binding.
+    const std::string& name = key;
+    auto it = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec* s) { return s->name == name; });
     if (it == specs.end()) {
       return invalid_argument(fmt::format("unknown option '{}' for processors {}", key, fmt::join(processor_names, ", ")));
     }

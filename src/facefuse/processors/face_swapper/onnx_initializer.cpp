@@ -29,6 +29,9 @@ class WireReader {
   }
   bool done() const { return pos_ >= end_; }
   uint64_t pos() const { return pos_; }
+  // Bytes left in the window. Every length field is checked against this before it is added to
+  // pos_ or allocated for: a length near 2^64 would wrap pos_ back to an earlier field (a loop).
+  uint64_t remaining() const { return pos_ < end_ ? end_ - pos_ : 0; }
 
   std::optional<uint64_t> varint() {
     uint64_t value = 0;
@@ -45,23 +48,24 @@ class WireReader {
   bool skip(int wire_type) {
     switch (wire_type) {
       case kVarint: return varint().has_value();
-      case kFixed64: return seek(pos_ + 8);
-      case kFixed32: return seek(pos_ + 4);
+      case kFixed64: return advance(8);
+      case kFixed32: return advance(4);
       case kLengthDelimited: {
         auto length = varint();
-        return length && seek(pos_ + *length);
+        return length && advance(*length);
       }
       default: return false;
     }
   }
-  bool seek(uint64_t pos) {
-    if (pos > end_) return false;
-    pos_ = pos;
+  // Moves n bytes forward; false past the window's end.
+  bool advance(uint64_t n) {
+    if (n > remaining()) return false;
+    pos_ += n;
     in_.seekg(static_cast<std::streamoff>(pos_));
     return static_cast<bool>(in_);
   }
   bool read(void* out, uint64_t n) {
-    if (pos_ + n > end_) return false;
+    if (n > remaining()) return false;
     in_.read(static_cast<char*>(out), static_cast<std::streamsize>(n));
     pos_ += n;
     return static_cast<bool>(in_);
@@ -87,7 +91,7 @@ template <typename Decode>
 bool read_repeated(WireReader& r, int wire_type, Decode decode) {
   if (wire_type != kLengthDelimited) return decode(r);
   auto length = r.varint();
-  if (!length) return false;
+  if (!length || *length > r.remaining()) return false;
   const uint64_t end = r.pos() + *length;
   while (r.pos() < end) {
     if (!decode(r)) return false;
@@ -114,9 +118,9 @@ Result<OnnxInitializer> read_last_onnx_initializer(const std::filesystem::path& 
     const int wire_type = static_cast<int>(*key & 7);
     if (field == kModelGraph && wire_type == kLengthDelimited) {
       auto length = model.varint();
-      if (!length || model.pos() + *length > file_size) return malformed(model_path, "truncated graph");
+      if (!length || *length > model.remaining()) return malformed(model_path, "truncated graph");
       graph = FieldSpan{model.pos(), model.pos() + *length};
-      if (!model.seek(graph->end)) return malformed(model_path, "truncated graph");
+      if (!model.advance(*length)) return malformed(model_path, "truncated graph");
     } else if (!model.skip(wire_type)) {
       return malformed(model_path, "bad model field");
     }
@@ -133,9 +137,9 @@ Result<OnnxInitializer> read_last_onnx_initializer(const std::filesystem::path& 
     const int wire_type = static_cast<int>(*key & 7);
     if (field == kGraphInitializer && wire_type == kLengthDelimited) {
       auto length = graph_reader.varint();
-      if (!length) return malformed(model_path, "truncated initializer");
+      if (!length || *length > graph_reader.remaining()) return malformed(model_path, "truncated initializer");
       last = FieldSpan{graph_reader.pos(), graph_reader.pos() + *length};
-      if (!graph_reader.seek(last->end)) return malformed(model_path, "truncated initializer");
+      if (!graph_reader.advance(*length)) return malformed(model_path, "truncated initializer");
     } else if (!graph_reader.skip(wire_type)) {
       return malformed(model_path, "bad graph field");
     }
@@ -181,7 +185,7 @@ Result<OnnxInitializer> read_last_onnx_initializer(const std::filesystem::path& 
       });
     } else if ((field == kTensorName || field == kTensorRawData) && wire_type == kLengthDelimited) {
       auto length = tensor.varint();
-      ok = length.has_value();
+      ok = length.has_value() && *length <= tensor.remaining();  // checked before anything is allocated
       if (ok && field == kTensorName) {
         out.name.resize(*length);
         ok = tensor.read(out.name.data(), *length);
@@ -203,8 +207,17 @@ Result<OnnxInitializer> read_last_onnx_initializer(const std::filesystem::path& 
                                         "read; use the single-file model FaceFusion publishes",
                                         model_path.string(), out.name));
   }
-  int64_t count = 1;
-  for (int64_t d : out.dims) count *= d;
+  // Element count. Each value takes at least one byte of the tensor's field, so a count above its
+  // size is malformed; checking per dim also keeps the product from overflowing.
+  const uint64_t tensor_bytes = last->end - last->begin;
+  uint64_t count = 1;
+  for (int64_t d : out.dims) {
+    if (d < 0) return malformed(model_path, "negative dimension");
+    if (d != 0 && count > tensor_bytes / static_cast<uint64_t>(d)) {
+      return malformed(model_path, "dimensions larger than the tensor's data");
+    }
+    count *= static_cast<uint64_t>(d);
+  }
   if (data_type == kFloat) {
     if (!raw.empty()) {
       if (raw.size() != static_cast<size_t>(count) * 4) return malformed(model_path, "initializer size mismatch");
