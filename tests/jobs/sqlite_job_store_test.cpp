@@ -467,7 +467,8 @@ TEST_F(SqliteJobStoreTest, ExpiredLeasesCountAsAttemptsAndTheCapFailsTheJobAsCra
   constexpr int kMaxAttempts = 3;
   int64_t poisoned = 0;
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
-    auto lease = store_->claim_task("w" + std::to_string(attempt), kExpiredLeaseMs, kMaxAttempts);  // dies at once
+    const std::string owner = fmt::format("w{}", attempt);
+    auto lease = store_->claim_task(owner, kExpiredLeaseMs, kMaxAttempts);  // dies at once
     ASSERT_TRUE(lease.is_ok() && lease->has_value());
     EXPECT_EQ((*lease)->task.attempts, attempt);
     if (attempt == 1) poisoned = (*lease)->task.id;

@@ -93,7 +93,7 @@ class Hardening(h.ServerTestCase):
         for path in ("/api/v1/status", f"/api/v1/jobs/{self.job['job_id']}", bare):
             r = requests.get(f"{self.server.url}{path}?api_key={key}", timeout=10)
             self.assert_error(r, 401, "unauthenticated", ["Authorization"])
-        # civetweb refuses an upgrade by closing the connection (no HTTP answer yet: the transport's).
+        # A refused upgrade gets a 401 answer (test_attacks checks its body); the client raises.
         with self.assertRaises(Exception):
             ws_collect(self.server, self.job["job_id"], query=f"since=0&api_key={key}")
 

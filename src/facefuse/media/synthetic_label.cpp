@@ -64,7 +64,7 @@ Status embed_png(std::vector<uint8_t>& file, std::string_view xmp) {
   std::vector<uint8_t> body = {'i', 'T', 'X', 't'};
   static constexpr std::string_view kKeyword = "XML:com.adobe.xmp";
   body.insert(body.end(), kKeyword.begin(), kKeyword.end());
-  body.insert(body.end(), {0, 0, 0, 0, 0});
+  body.resize(body.size() + 5, 0);  // the five NUL/flag bytes above
   body.insert(body.end(), xmp.begin(), xmp.end());
   std::vector<uint8_t> chunk;
   put_be32(chunk, static_cast<uint32_t>(body.size() - 4));

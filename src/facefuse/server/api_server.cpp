@@ -505,7 +505,7 @@ struct ApiServer::Impl {
 
   void add_routes() {
     add("GET", "/", "/", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
-    add("GET", "/assets/.*", "/assets/{file}", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
+    add("GET", "/assets/(.*)", "/assets/{file}", Access::kPublic, [](Request& r) { return reply(StudioRoutes::web_asset(r.path)); }, false);
     for (const char* p : {"/health", "/healthz"}) add("GET", p, "/healthz", Access::kPublic, [this](Request&) { return health(); }, false);
     for (const char* p : {"/ready", "/readyz"}) add("GET", p, "/readyz", Access::kPublic, [this](Request&) { return ready(); }, false);
     add("GET", "/metrics", "/metrics", Access::kPublic, [this](Request&) { return metrics_text(); }, false);
@@ -541,9 +541,9 @@ struct ApiServer::Impl {
     // Public at the router: the handler accepts a signed link or a read key (media()).
     add("GET", "/media/(.*)", "/media/{key}", Access::kPublic, [this](Request& r) { return media(r); });
     add("GET", "/api/v1/keys", "/api/v1/keys", Access::kAdmin, [this](Request& r) { return list_keys(r); });
-    add("DELETE", "/api/v1/keys/([A-Za-z0-9_]{1,64})", "/api/v1/keys/{key_id}", Access::kAdmin,
+    add("DELETE", "/api/v1/keys/([A-Za-z0-9_]+)", "/api/v1/keys/{key_id}", Access::kAdmin,
         [this](Request& r) { return delete_key(r); });
-    add("DELETE", "/api/v1/uploads/([A-Za-z0-9_]{1,64})", "/api/v1/uploads/{upload_id}", Access::kSubmit,
+    add("DELETE", "/api/v1/uploads/([A-Za-z0-9_]+)", "/api/v1/uploads/{upload_id}", Access::kSubmit,
         [this](Request& r) { return delete_upload(r); });
     add("GET", "/api/v1/processors", "/api/v1/processors", Access::kRead, [this](Request&) { return reply(studio.processors()); });
     add("POST", "/api/v1/preview", "/api/v1/preview", Access::kSubmit, [this](Request& r) { return reply(value_or_fail(studio.preview(r.caller.tenant, read_json_body(r)))); });

@@ -1,6 +1,6 @@
 // Small HTTP helpers with no transport in them (unit-tested on their own): byte ranges, query
 // parameters, media types, the error body, credentials in headers (upload display names: storage/display_name.h). Every
-// function is pure and thread-safe; any transport (civetweb now, Beast next) calls them.
+// function is pure and thread-safe; the transport (http_server.h) and the routes call them.
 #pragma once
 
 #include <cstdint>

@@ -188,9 +188,9 @@ Result<StudioReply> StudioRoutes::preview(const std::string& tenant, const json&
   // Everything the engine depends on: equal keys may share one opened engine.
   const std::string engine_key = fmt::format("{}|{}|{}", source.sha256, request["processors"].dump(),
                                              request["options"].dump());
-  // Rendered on a thread of its own: HTTP transports run handlers on threads with small stacks
-  // (civetweb's workers overflowed inside ONNX Runtime's session set-up), while a std::thread
-  // gets the process's default stack (8 MiB).
+  // Rendered on a thread of its own with the process's default stack (8 MiB): ONNX Runtime's
+  // session set-up overflowed the 100 KiB worker stacks of the earlier civetweb transport, and this
+  // keeps the preview safe whatever stack a transport gives its handlers.
   auto rendered = std::async(std::launch::async, [&] {
                     return renderer_.render(spec, frame_number, engine_key, original);
                   }).get();
