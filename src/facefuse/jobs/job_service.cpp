@@ -54,12 +54,9 @@ Result<SniffedMedia> sniff_media(const fs::path& file, const ServiceLimits& limi
   media::ImageFormat format = media::sniff_image_format(head);
   if (format != media::ImageFormat::kUnknown) {
     auto size = media::read_image_size(head, format);
-    if (!size && size.status().code() == StatusCode::kUnsupported) return size.status();  // e.g. animated WebP
+    // Animated WebP (unsupported) and images without pixels (invalid_media) keep their own codes.
+    if (!size && size.status().code() != StatusCode::kInvalidArgument) return size.status();
     if (!size) return invalid_argument("the uploaded image has a malformed header: " + size.status().message());
-    if (size->width <= 0 || size->height <= 0) {
-      return invalid_media(fmt::format("the uploaded image is {}x{} pixels: an image needs at least one pixel in each "
-                                       "direction", size->width, size->height));
-    }
     int64_t pixels = static_cast<int64_t>(size->width) * size->height;
     if (pixels > limits.max_pixels) {
       return limit_exceeded(fmt::format("the image is {}x{} = {} pixels, over this server's limit of {}", size->width,

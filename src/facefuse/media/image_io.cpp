@@ -176,8 +176,9 @@ Result<cv::Size> read_image_size(std::span<const uint8_t> bytes, ImageFormat for
   // A 0×N frame (PNG 0×0, a JPEG of height 0, a VP8 size field of 0) has no pixels to swap: the
   // upload check and the pixel limit both rely on a positive size here.
   if (header.size.width <= 0 || header.size.height <= 0) {
-    return invalid_argument(fmt::format("the {} header declares an empty {}x{} image", image_format_name(format),
-                                        header.size.width, header.size.height));
+    return invalid_media(fmt::format("the {} header declares an empty {}x{} image: an image needs at least one "
+                                     "pixel in each direction", image_format_name(format), header.size.width,
+                                     header.size.height));
   }
   if (header.animated) {
     return unsupported("animated WebP images are not supported (only their first frame could be read): convert "

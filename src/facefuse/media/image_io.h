@@ -37,7 +37,8 @@ struct ImageHeader {
 // kInvalidArgument when the header is not a well-formed JPEG/PNG/WebP header.
 Result<ImageHeader> read_image_header(std::span<const uint8_t> bytes, ImageFormat format);
 
-// Width and height from the header; kInvalidArgument for a malformed header, kUnsupported for an
+// Width and height from the header, both positive; kInvalidArgument for a malformed header,
+// kInvalidMedia for a header of an image without pixels (0×0, 0×N), kUnsupported for an
 // animated WebP (facefuse decodes still images only; the message says to convert it to a video).
 Result<cv::Size> read_image_size(std::span<const uint8_t> bytes, ImageFormat format);
 
