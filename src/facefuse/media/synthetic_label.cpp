@@ -61,15 +61,18 @@ Status embed_png(std::vector<uint8_t>& file, std::string_view xmp) {
     return invalid_argument("not a PNG file");
   }
   // iTXt: keyword, NUL, compression flag 0, method 0, language "", NUL, translated keyword "", NUL, text.
-  std::vector<uint8_t> body = {'i', 'T', 'X', 't'};
+  // Assembled as a string: GCC 12 at -O3 reports false overflows for the same steps on vectors.
   static constexpr std::string_view kKeyword = "XML:com.adobe.xmp";
-  body.insert(body.end(), kKeyword.begin(), kKeyword.end());
-  body.resize(body.size() + 5, 0);  // the five NUL/flag bytes above
-  body.insert(body.end(), xmp.begin(), xmp.end());
+  std::string body = "iTXt";
+  body += kKeyword;
+  body.append(5, '\0');  // the five NUL/flag bytes above
+  body += xmp;
+  const auto* body_bytes = reinterpret_cast<const uint8_t*>(body.data());
   std::vector<uint8_t> chunk;
+  chunk.reserve(body.size() + 8);
   put_be32(chunk, static_cast<uint32_t>(body.size() - 4));
-  chunk.insert(chunk.end(), body.begin(), body.end());
-  put_be32(chunk, png_crc(body.data(), body.size()));
+  chunk.insert(chunk.end(), body_bytes, body_bytes + body.size());
+  put_be32(chunk, png_crc(body_bytes, body.size()));
   file.insert(file.begin() + 33, chunk.begin(), chunk.end());
   return Status::ok();
 }
