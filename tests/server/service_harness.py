@@ -188,6 +188,17 @@ class ServerTestCase(unittest.TestCase):
         cls.source = cls.api.upload(SOURCE_FACE)
         cls.target = cls.api.upload(TARGET_PHOTO)
 
+    def assert_error(self, response, status, code=None, mentions=()):
+        """The response is `status` with the {"error", "message"} body, error `code`, and a message
+        naming each of `mentions`; returns the message."""
+        self.assertEqual(response.status_code, status, response.text)
+        error, message = error_of(response)
+        if code:
+            self.assertEqual(error, code, message)
+        for word in mentions:
+            self.assertIn(word, message)
+        return message
+
 
 def error_of(response):
     body = response.json()

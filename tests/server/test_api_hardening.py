@@ -66,15 +66,6 @@ class Hardening(h.ServerTestCase):
         cls.job = cls.api.wait(cls.api.submit(cls.api.swap_body(cls.source["id"], cls.target["id"]))["job_id"])
         assert cls.job["status"] == "completed", cls.job
 
-    def assert_error(self, response, status, code=None, mentions=()):
-        self.assertEqual(response.status_code, status, response.text)
-        error, message = h.error_of(response)
-        if code:
-            self.assertEqual(error, code, message)
-        for word in mentions:
-            self.assertIn(word, message)
-        return message
-
     def new_key(self, tenant, scopes="submit,read", admin=None):
         r = (admin or self.api).post("/api/v1/keys", json={"tenant": tenant, "scopes": scopes})
         self.assertEqual(r.status_code, 201, r.text)

@@ -36,15 +36,6 @@ class BadInputs(h.ServerTestCase):
         cls.job = cls.api.wait(cls.api.submit(cls.api.swap_body(cls.source["id"], cls.target["id"]))["job_id"])
         assert cls.job["status"] == "completed", cls.job
 
-    def assert_error(self, response, status, code=None, mentions=()):
-        self.assertEqual(response.status_code, status, response.text)
-        error, message = h.error_of(response)
-        if code:
-            self.assertEqual(error, code, message)
-        for word in mentions:
-            self.assertIn(word, message)
-        return message
-
     def test_malformed_json(self):
         r = self.api.post("/api/v1/jobs", data="{not json", headers={"Content-Type": "application/json"})
         self.assert_error(r, 400, "invalid_json")

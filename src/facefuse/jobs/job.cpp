@@ -13,6 +13,11 @@ constexpr const char* kJobStateNames[] = {"pending", "processing", "completed", 
 // RFC 3339 UTC with milliseconds, or null for 0 (not happened yet).
 nlohmann::json timestamp_json(int64_t ms) {
   if (ms <= 0) return nullptr;
+  return rfc3339_utc(ms);
+}
+}  // namespace
+
+std::string rfc3339_utc(int64_t ms) {
   std::time_t seconds = static_cast<std::time_t>(ms / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
@@ -20,7 +25,6 @@ nlohmann::json timestamp_json(int64_t ms) {
   std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
   return fmt::format("{}.{:03d}Z", buffer, static_cast<int>(ms % 1000));
 }
-}  // namespace
 
 const char* job_state_name(JobState state) { return kJobStateNames[static_cast<int>(state)]; }
 

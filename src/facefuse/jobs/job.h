@@ -18,6 +18,10 @@ namespace facefuse::jobs {
 
 enum class JobState { kPending, kProcessing, kCompleted, kFailed, kCancelled };
 const char* job_state_name(JobState state);
+
+// Unix ms → "2026-12-05T20:03:00.000Z" (RFC 3339, UTC, milliseconds): every timestamp in the API.
+std::string rfc3339_utc(int64_t ms);
+
 // kInvalidArgument naming the valid states.
 Result<JobState> parse_job_state(const std::string& name);
 inline bool is_terminal(JobState s) {

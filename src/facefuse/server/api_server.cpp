@@ -166,16 +166,6 @@ std::shared_ptr<const MediaLinkSigner> ephemeral_media_links() {
   return std::make_shared<MediaLinkSigner>(secret ? *secret : std::to_string(unix_seconds()), 3600);
 }
 
-// Unix ms → "2026-12-05T20:03:00.000Z", the form of every timestamp in the API.
-std::string rfc3339_utc(int64_t ms) {
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
-  return fmt::format("{}.{:03d}Z", buffer, static_cast<int>(ms % 1000));
-}
-
 json upload_json(const jobs::Upload& u) {
   return {{"id", u.id}, {"upload_id", u.id}, {"filename", u.filename}, {"sha256", u.sha256}, {"size", u.size},
           {"media", u.media}, {"info", u.info}};
@@ -979,7 +969,7 @@ struct ApiServer::Impl {
 
   static json key_json(const jobs::ApiKeyRecord& k) {
     // Never the hash (nor, of course, the key: the store does not have it).
-    return {{"id", k.id}, {"tenant", k.tenant}, {"scopes", k.scopes}, {"created_at", rfc3339_utc(k.created_at_ms)}};
+    return {{"id", k.id}, {"tenant", k.tenant}, {"scopes", k.scopes}, {"created_at", jobs::rfc3339_utc(k.created_at_ms)}};
   }
 
   Response list_keys(Request& req) {
