@@ -79,3 +79,14 @@ TEST(ImageHeader, RefusesAWebpOfWidthZero) {
 
 }  // namespace
 }  // namespace facefuse::testing
+
+// fuzz_image_sniff: a WebP whose byte 128 starts "DICM" went to OpenCV's GDCM decoder, which
+// allocated 1 GiB from a length field (fuzz/corpus/image_sniff/crash-dicom-preamble).
+TEST(ImageHeader, RefusesImagesCarryingADicomPreamble) {
+  auto bytes = encode(".webp", {cv::IMWRITE_WEBP_QUALITY, 80});
+  ASSERT_GT(bytes.size(), 132u);
+  std::copy_n("DICM", 4, bytes.begin() + 128);
+  auto image = media::decode_image(bytes, "patched.webp");
+  ASSERT_FALSE(image);
+  EXPECT_NE(image.status().message().find("DICOM"), std::string::npos) << image.status().message();
+}

@@ -203,6 +203,14 @@ Result<cv::Mat> decode_image(std::span<const uint8_t> bytes, const std::string& 
                                       name, size->width, size->height, pixels, options.max_pixels));
   }
   FF_RETURN_IF_ERROR(check_complete(bytes, format, name));
+  // cv::imdecode picks its decoder by signature, not by our sniffed format: "DICM" at byte 128 (a
+  // DICOM preamble) hands the bytes to GDCM, which allocates whatever length fields say (1 GiB
+  // from a 400-byte file, found by fuzz_image_sniff). No JPEG/PNG/WebP we accept needs it.
+  static constexpr std::string_view kDicomMagic = "DICM";
+  if (bytes.size() >= 132 && std::equal(kDicomMagic.begin(), kDicomMagic.end(), bytes.begin() + 128)) {
+    return invalid_argument(fmt::format("{} carries a DICOM preamble: not a plain {} image", name,
+                                        image_format_name(format)));
+  }
   cv::Mat image;
   try {
     // IMREAD_COLOR applies the EXIF orientation and converts grey/alpha inputs to 3-channel BGR.
