@@ -77,9 +77,6 @@ TEST(ImageHeader, RefusesAWebpOfWidthZero) {
   expect_refused(bytes, media::ImageFormat::kWebp);
 }
 
-}  // namespace
-}  // namespace facefuse::testing
-
 // fuzz_image_sniff: a WebP whose byte 128 starts "DICM" went to OpenCV's GDCM decoder, which
 // allocated 1 GiB from a length field (fuzz/corpus/image_sniff/crash-dicom-preamble).
 TEST(ImageHeader, RefusesImagesCarryingADicomPreamble) {
@@ -90,3 +87,7 @@ TEST(ImageHeader, RefusesImagesCarryingADicomPreamble) {
   ASSERT_FALSE(image);
   EXPECT_NE(image.status().message().find("DICOM"), std::string::npos) << image.status().message();
 }
+
+}  // namespace
+}  // namespace facefuse::testing
+
