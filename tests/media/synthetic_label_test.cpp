@@ -2,7 +2,6 @@
 // independent tools — exiftool (Image::ExifTool, Debian libimage-exiftool-perl) for the XMP of
 // JPEG/PNG/WebP, ffprobe for video container metadata — and the files still decode to the same
 // pixels.
-#include <array>
 #include <cstdio>
 #include <string>
 
@@ -20,16 +19,7 @@
 namespace facefuse::testing {
 namespace {
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  pclose(pipe);
-  return out;
-}
+std::string run(const std::string& cmd) { return run_shell(cmd).output; }
 
 std::string exiftool_source_type(const std::filesystem::path& file) {
   std::string out = run("exiftool -s3 -XMP-iptcExt:DigitalSourceType '" + file.string() + "'");

@@ -2,7 +2,6 @@
 // found after a faceless first frame, warnings when faces were found but none swapped, the temp
 // directory with TMPDIR unset or empty, outputs kept transparent / grey like their target, and
 // the synthetic-media label read back with exiftool and ffprobe.
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -21,16 +20,7 @@
 namespace facefuse::testing {
 namespace {
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  pclose(pipe);
-  return out;
-}
+std::string run(const std::string& cmd) { return run_shell(cmd).output; }
 
 bool has_warning(const pipeline::JobReport& report, const std::string& part) {
   for (const auto& w : report.warnings) {

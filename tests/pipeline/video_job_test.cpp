@@ -1,7 +1,6 @@
 // The video workflow end to end on clips made from real photos and the real talking-head clip
 // (scripts/make_test_videos): frame counts, durations, audio, trimming, rotation, chunked vs
 // single-pass equivalence, cancellation, temporary files, temporal stability.
-#include <cmath>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
@@ -32,22 +31,6 @@ class VideoJobTest : public ::testing::Test {
     return s;
   }
 
-  std::vector<cv::Mat> read_all(const std::filesystem::path& path) {
-    std::vector<cv::Mat> frames;
-    auto reader = media::VideoReader::open(path);
-    EXPECT_TRUE(reader) << reader.status().to_string();
-    if (!reader) return frames;
-    cv::Mat f;
-    int64_t index = 0;
-    while (true) {
-      auto more = (*reader)->read(f, index);
-      EXPECT_TRUE(more) << more.status().to_string();
-      if (!more || !*more) break;
-      frames.push_back(f.clone());
-    }
-    return frames;
-  }
-
   void expect_no_temp_files() {
     EXPECT_TRUE(std::filesystem::is_empty(temp_.path())) << "temporary files were left in " << temp_.path();
     for (const auto& e : std::filesystem::directory_iterator(out_.path())) {
@@ -57,11 +40,6 @@ class VideoJobTest : public ::testing::Test {
 
   TempDir out_, temp_;
 };
-
-double psnr(const cv::Mat& a, const cv::Mat& b) {
-  double mse = cv::norm(a, b, cv::NORM_L2SQR) / static_cast<double>(a.total() * a.channels());
-  return mse <= 1e-10 ? 100.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
-}
 
 TEST_F(VideoJobTest, OutputHasTheTargetsFramesDurationAndAudio) {
   auto s = spec("face_720p.mp4", "out.mp4");
@@ -161,11 +139,11 @@ TEST_F(VideoJobTest, ChunkedOutputMatchesSinglePassFrameForFrame) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->frame_count, b->frame_count);
   EXPECT_NEAR(a->duration_sec, b->duration_sec, 1e-3);
-  auto fa = read_all(single.output);
-  auto fb = read_all(chunked.output);
+  auto fa = read_video_frames(single.output);
+  auto fb = read_video_frames(chunked.output);
   ASSERT_EQ(fa.size(), fb.size());
   double worst = 100.0;
-  for (size_t i = 0; i < fa.size(); ++i) worst = std::min(worst, psnr(fa[i], fb[i]));
+  for (size_t i = 0; i < fa.size(); ++i) worst = std::min(worst, psnr_db(fa[i], fb[i]));
   EXPECT_GE(worst, kMinChunkPsnrDb) << "worst frame PSNR between chunked and single-pass output";
   expect_no_temp_files();
 }
@@ -331,8 +309,8 @@ TEST_F(VideoJobTest, SwappedFaceDoesNotJitterOrFlash) {
   options.models_dir = models_dir();
   auto analyser = face::FaceAnalyser::open(options);
   ASSERT_TRUE(analyser);
-  auto input = read_all(s.target);
-  auto output = read_all(s.output);
+  auto input = read_video_frames(s.target);
+  auto output = read_video_frames(s.output);
   ASSERT_EQ(input.size(), output.size());
 
   auto motion = [&](const std::vector<cv::Mat>& frames, std::vector<bool>* found) {

@@ -4,7 +4,6 @@
 // --frame), at the widths that used to corrupt the heap (see tests/support/width_sweep.h). Each
 // output is checked for what a user would see: the right size and frame count, the face swapped
 // (pixels inside the target's face box changed) and the picture around it kept.
-#include <cmath>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
@@ -33,27 +32,6 @@ double mean_difference(const cv::Mat& a, const cv::Mat& b) {
   cv::absdiff(a, b, diff);
   cv::Scalar m = cv::mean(diff);
   return (m[0] + m[1] + m[2]) / 3.0;
-}
-
-double psnr(const cv::Mat& a, const cv::Mat& b) {
-  double mse = cv::norm(a, b, cv::NORM_L2SQR) / static_cast<double>(a.total() * a.channels());
-  return mse <= 1e-10 ? 100.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
-}
-
-std::vector<cv::Mat> read_all(const std::filesystem::path& path) {
-  std::vector<cv::Mat> frames;
-  auto reader = media::VideoReader::open(path);
-  EXPECT_TRUE(reader) << reader.status().to_string();
-  if (!reader) return frames;
-  cv::Mat f;
-  int64_t index = 0;
-  while (true) {
-    auto more = (*reader)->read(f, index);
-    EXPECT_TRUE(more) << more.status().to_string();
-    if (!more || !*more) break;
-    frames.push_back(f.clone());
-  }
-  return frames;
 }
 
 class WidthSweepSlowTest : public ::testing::Test {
@@ -123,8 +101,8 @@ TEST_F(WidthSweepSlowTest, SinglePassSwapsEveryWidth) {
     EXPECT_EQ(out->width, clip.width & ~1);
     EXPECT_EQ(out->height, clip.height & ~1);
     EXPECT_EQ(out->frame_count, kWidthSweepFrames);
-    auto target = read_all(s.target);
-    auto output = read_all(s.output);
+    auto target = read_video_frames(s.target);
+    auto output = read_video_frames(s.output);
     ASSERT_EQ(output.size(), target.size());
     const cv::Rect even(0, 0, clip.width & ~1, clip.height & ~1);
     cv::Mat target_frame;
@@ -151,11 +129,11 @@ TEST_F(WidthSweepSlowTest, ChunksMatchTheSinglePassAtEveryWidth) {
       EXPECT_EQ(part->processed_faces, plan->chunks[i].end - plan->chunks[i].begin);
     }
     ASSERT_TRUE(pipeline::merge_video_chunks(chunked, *plan, segments).is_ok());
-    auto a = read_all(single.output);
-    auto b = read_all(chunked.output);
+    auto a = read_video_frames(single.output);
+    auto b = read_video_frames(chunked.output);
     ASSERT_EQ(a.size(), static_cast<size_t>(kWidthSweepFrames));
     ASSERT_EQ(b.size(), a.size());
-    for (size_t i = 0; i < a.size(); ++i) EXPECT_GT(psnr(a[i], b[i]), kMinChunkPsnrDb) << "frame " << i;
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_GT(psnr_db(a[i], b[i]), kMinChunkPsnrDb) << "frame " << i;
     for (const auto& segment : segments) std::filesystem::remove(segment);
   }
 }

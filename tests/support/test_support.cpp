@@ -7,9 +7,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <cmath>
 #include <random>
 
 #include <opencv2/imgcodecs.hpp>
+
+#include "facefuse/media/video_reader.h"
 
 namespace facefuse::testing {
 
@@ -66,9 +69,12 @@ static std::string shell_quote(const std::string& s) {
 CommandResult run_facefuse(const std::vector<std::string>& args) {
   std::string cmd = shell_quote(FACEFUSE_BINARY);
   for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " 2>&1";
+  return run_shell(cmd);
+}
+
+CommandResult run_shell(const std::string& command) {
   CommandResult result;
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return result;
   std::array<char, 4096> buf{};
   size_t n;
@@ -86,6 +92,27 @@ std::string read_file_bytes(const std::filesystem::path& path) {
 void write_file_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
+}
+
+std::vector<cv::Mat> read_video_frames(const std::filesystem::path& path) {
+  std::vector<cv::Mat> frames;
+  auto reader = media::VideoReader::open(path);
+  EXPECT_TRUE(reader) << reader.status().to_string();
+  if (!reader) return frames;
+  cv::Mat frame;
+  int64_t index = 0;
+  while (true) {
+    auto more = (*reader)->read(frame, index);
+    EXPECT_TRUE(more) << more.status().to_string();
+    if (!more || !*more) break;
+    frames.push_back(frame.clone());
+  }
+  return frames;
+}
+
+double psnr_db(const cv::Mat& a, const cv::Mat& b) {
+  double mse = cv::norm(a, b, cv::NORM_L2SQR) / static_cast<double>(a.total() * a.channels());
+  return mse <= 1e-10 ? 100.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
 }  // namespace facefuse::testing

@@ -41,7 +41,14 @@ struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr, interleaved
 };
+// Runs `command` with /bin/sh (the caller quotes), stdout and stderr captured together.
+CommandResult run_shell(const std::string& command);
 // Runs the built facefuse executable with `args` (each quoted for the shell).
 CommandResult run_facefuse(const std::vector<std::string>& args);
+
+// Every frame of a video file, decoded to BGR (a non-fatal test failure when it cannot be read).
+std::vector<cv::Mat> read_video_frames(const std::filesystem::path& path);
+// Peak signal-to-noise ratio of two same-sized 8-bit images, dB (100 for identical images).
+double psnr_db(const cv::Mat& a, const cv::Mat& b);
 
 }  // namespace facefuse::testing
