@@ -437,6 +437,31 @@ describe('API contract (docs/openapi.yaml) against facefuse serve', () => {
     await call(main, 'DELETE', '/api/v1/jobs/{job_id}', `/api/v1/jobs/${running[1].job_id}`, { anonymous: true, expect: 401 });
   });
 
+  test("the spec's request examples are accepted by the server", async () => {
+    // The examples' upload ids stand for real uploads; the webhook's host would have to resolve to a
+    // public address (no network here), so the webhook is left out.
+    const ids = { up_0123456789abcdef: source.id, up_fedcba9876543210: target.id, up_00000000video001: video.id };
+    const expected = { '/api/v1/process/enhance': 409, '/api/v1/keys': 201, '/api/v1/detect': 200, '/api/v1/preview': 200 };
+    let tried = 0;
+    for (const [template, item] of Object.entries(contract.api.paths)) {
+      const media = item.post?.requestBody?.content?.['application/json'];
+      if (!media) continue;
+      const examples = media.example !== undefined ? [media.example] : Object.values(media.examples ?? {}).map((e) => e.value);
+      for (const example of examples) {
+        const body = JSON.parse(JSON.stringify(example).replace(/up_[0-9a-z]+/g, (id) => ids[id] ?? id));
+        delete body.webhook;
+        const want = expected[template] ?? [200, 201];
+        const { res, body: answer } = await call(main, 'POST', template, template, { json: body });
+        assert.ok([want].flat().includes(res.status), `${template} example ${JSON.stringify(body)}: ${res.status} ${res.text.slice(0, 300)}`);
+        if (answer?.job_id && answer.status !== 'completed') {
+          await call(main, 'POST', '/api/v1/jobs/{job_id}/cancel', `/api/v1/jobs/${answer.job_id}/cancel`, { expect: 200 });
+        }
+        tried++;
+      }
+    }
+    assert.ok(tried >= 7, `${tried} examples`);
+  });
+
   test('media: signed link, key, ranges and refusals', async () => {
     const job = (await call(main, 'GET', '/api/v1/jobs/{job_id}', `/api/v1/jobs/${done.job_id}`, { expect: 200 })).body;
     const media = '/media/{key}';
