@@ -30,7 +30,6 @@ const NOT_DRIVEN = {
   'POST /api/v1/jobs 503': 'draining: only between SIGTERM and exit, while jobs still run (tests/server/test_resilience.py)',
   'POST /api/v1/process/swap 503': 'as POST /api/v1/jobs 503',
   'POST /api/v1/process/enhance 503': 'as POST /api/v1/jobs 503',
-  'GET /metrics 404': 'only on the API listener of a server started with --metrics-listen (tests/server/test_load_metrics.py)',
   'GET /api/v1/jobs/{job_id}/events 503': 'over --max-streams (the total): the per-key 429 is driven instead',
   'GET /ws/job/{job_id}/progress 503': 'as the events 503',
   'POST /api/v1/process/enhance 201': 'needs the face enhancer model, which scripts/setup does not install (409 is driven)',
@@ -172,7 +171,8 @@ function websocketMessages(server, path, key) {
 
 const contract = await Contract.load();
 const main = new Server(['--workers', '1', '--max-upload-mb', '4', '--max-active-jobs', '3', '--max-streams-per-key', '2']);
-const full = new Server(['--workers', '1', '--min-free-mb', '1000000000']);  // every disk is "at the reserve"
+// Every disk is "at the reserve"; /metrics is on a second listener, so the API listener answers 404.
+const full = new Server(['--workers', '1', '--min-free-mb', '1000000000', '--metrics-listen', '127.0.0.1:0']);
 // One request per key and then none for 1000 s: every later request of the key is 429.
 const limited = new Server(['--workers', '1', '--rate-limit', '0.001', '--rate-burst', '1']);
 const UPGRADE = { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
@@ -222,6 +222,7 @@ describe('API contract (docs/openapi.yaml) against facefuse serve', () => {
       await call(main, 'GET', p, p, { anonymous: true, expect: 200 });
     }
     for (const p of ['/readyz', '/ready']) await call(full, 'GET', p, p, { anonymous: true, expect: 503 });
+    await call(full, 'GET', '/metrics', '/metrics', { anonymous: true, expect: 404 });
   });
 
   test('status carries the API version of the spec; models and processors', async () => {
