@@ -2,38 +2,31 @@
 // tab's session, uploads with progress (XMLHttpRequest: fetch has no upload progress), and a job
 // event stream that reconnects by itself and resumes from the last sequence number it saw.
 
-export interface ApiErrorBody { error: string; message: string }
+// The API's types come from docs/openapi.yaml (openapi-typescript → generated/openapi.ts, written by
+// every build): a spec change that breaks this page breaks its build.
+import type { components, paths } from '../generated/openapi';
+
+type Schemas = components['schemas'];
+type Json<P extends keyof paths, M extends keyof paths[P], S extends number> =
+  paths[P][M] extends { responses: { [K in S]: { content: { 'application/json': infer T } } } } ? T : never;
+
+export type ApiErrorBody = Schemas['Error'];
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) { super(message); }
 }
 
-export interface Limits { max_upload_bytes: number; max_pixels: number; max_video_seconds: number }
-export interface ServerStatus { version: string; auth: boolean; workers: number; limits?: Limits }
-
-export interface Upload {
-  id: string; filename: string; size: number; media: 'image' | 'video';
-  info: { width?: number; height?: number; frame_count?: number; fps?: number; duration_sec?: number; format?: string };
-}
-
-export interface Job {
-  job_id: string; status: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
-  kind?: string; progress: number; step: string; frames_done?: number; frames_total?: number; fps?: number;
-  eta_seconds?: number | null; input_summary?: { source_faces?: number | null; frame_count?: number; target_duration_sec?: number };
-  output_url: string | null; cached: boolean; created_at?: string | null; started_at?: string | null;
-  finished_at?: string | null; error: ApiErrorBody | null; cancel_requested?: boolean;
-}
-export interface JobEvent extends Job { seq: number; type: string }
-
-export interface OptionSchema {
-  name: string; type: 'number' | 'string' | 'boolean' | 'number_list'; default: unknown; help: string;
-  choices?: string[]; min?: number; max?: number; missing_models?: string[];
-}
-export interface ProcessorSchema { name: string; description: string; options: OptionSchema[] }
-export interface ProcessorsDoc { face_options: OptionSchema[]; processors: ProcessorSchema[] }
-
-export interface DetectedFace { index: number; box: [number, number, number, number]; score: number }
-export interface Detection { width: number; height: number; faces: DetectedFace[] }
+export type ServerStatus = Json<'/api/v1/status', 'get', 200>;
+export type Limits = NonNullable<ServerStatus['limits']>;
+export type Upload = Schemas['Upload'];
+export type Job = Schemas['Job'];
+export type JobEvent = Schemas['JobEvent'];
+export type OptionSchema = Schemas['OptionSchema'];
+export type ProcessorsDoc = Json<'/api/v1/processors', 'get', 200>;
+export type ProcessorSchema = NonNullable<ProcessorsDoc['processors']>[number];
+export type Detection = Json<'/api/v1/detect', 'post', 200>;
+export type DetectedFace = NonNullable<Detection['faces']>[number];
+export type JobRequest = Schemas['JobRequest'];
 
 const KEY_STORAGE = 'facefuse.api_key';
 

@@ -628,7 +628,7 @@ struct ApiServer::Impl {
   }
 
   Response status(Request& req) {
-    json body = {{"version", config.version}, {"uptime_seconds", uptime()}, {"workers", workers.size()},
+    json body = {{"api_version", kApiVersion}, {"version", config.version}, {"uptime_seconds", uptime()}, {"workers", workers.size()},
                  {"workers_busy", workers.busy()}, {"draining", draining.load()}, {"auth", config.auth}};
     body["queue_depth"] = value_or_fail(service.store().queue_depth());
     // The caller's tenant only: other tenants' activity is not a key holder's business.
