@@ -7,6 +7,7 @@
 #include <atomic>
 #include <thread>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
 
 #include "facefuse/jobs/job_store.h"
@@ -293,6 +294,19 @@ TEST_F(SqliteJobStoreTest, StateSurvivesReopening) {
   auto again = (*reopened)->claim_task("w2", kLongLeaseMs);
   ASSERT_TRUE(again.is_ok() && again->has_value()) << "the expired lease must be claimable after a restart";
   EXPECT_EQ((*again)->task.id, lease.task.id);
+}
+
+TEST_F(SqliteJobStoreTest, StoreOfANewerSchemaIsRefusedNamingBothVersions) {
+  store_.reset();
+  {
+    SQLite::Database db((dir_ / "jobs.db").string(), SQLite::OPEN_READWRITE);
+    db.exec("UPDATE schema_version SET version = 999");
+  }
+  auto reopened = open_sqlite_job_store(dir_ / "jobs.db");
+  ASSERT_FALSE(reopened.is_ok()) << "a store written by a newer facefuse must not be used";
+  EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(reopened.status().message().find("999"), std::string::npos) << reopened.status().message();
+  EXPECT_NE(reopened.status().message().find("knows versions up to "), std::string::npos) << reopened.status().message();
 }
 
 TEST_F(SqliteJobStoreTest, UploadsAndKeysAreScopedLookups) {
