@@ -56,6 +56,10 @@ struct JobPage {
 struct Lease {
   Task task;
   Job job;
+  // The task was claimed from a worker whose lease expired (it died, was killed or lost the
+  // store): an interruption, counted as facefuse_task_interruptions_total{reason="lease_expired"}
+  // by the claiming process. False for a pending task (first run, retry, or a released task).
+  bool lease_expired = false;
 };
 
 // Progress of one leased task. For chunks, frames_done counts this chunk's frames; the job's
@@ -120,7 +124,8 @@ class JobStore {
  public:
   virtual ~JobStore() = default;
 
-  // Installs the listeners (once, before use). The default does nothing: a single-process store
+  // Installs (or, with empty ones, removes) the listeners. Once it returns, the previous listeners
+  // are not running and will not be called again. The default does nothing: a single-process store
   // (SQLite) has no other writer to hear from, and in-process callers wake each other directly.
   virtual void set_listeners(StoreListeners listeners) {}
 

@@ -477,6 +477,7 @@ class PostgresJobStore final : public JobStore {
   Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms, int max_attempts) override {
     return run<std::optional<Lease>>("claim a task", [&](pqxx::work& tx) -> Result<std::optional<Lease>> {
       int64_t task_id = 0;
+      bool expired = false;
       while (true) {
         // Walks tasks_claim in job order; rows another transaction holds are skipped, not waited on.
         pqxx::result r = tx.exec(
@@ -487,7 +488,7 @@ class PostgresJobStore final : public JobStore {
             "ORDER BY t.job_seq, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED");
         if (r.empty()) return std::optional<Lease>();  // committed: keeps the jobs failed below, if any
         task_id = col<int64_t>(r[0], "id");
-        const bool expired = col<std::string>(r[0], "state") == "leased";
+        expired = col<std::string>(r[0], "state") == "leased";
         const int attempts = col<int>(r[0], "attempts");
         if (!expired || attempts < max_attempts) break;
         Task task = load_task(tx, task_id);
@@ -512,7 +513,7 @@ class PostgresJobStore final : public JobStore {
                                             now, task.job_id);
       if (!started.empty()) append_event(tx, task.job_id, "state");
       FF_ASSIGN_OR_RETURN(Job job, load_job(tx, task.job_id));
-      return std::optional<Lease>(Lease{std::move(task), std::move(job)});
+      return std::optional<Lease>(Lease{std::move(task), std::move(job), expired});
     });
   }
 
@@ -949,27 +950,27 @@ class PostgresJobStore final : public JobStore {
      private:
       std::function<void(const std::string&)> on_;
     };
-    auto listeners = [&] {
-      std::lock_guard lock(listeners_mutex_);
-      return listeners_;
-    };
     while (!stop_.load()) {
       try {
         pqxx::connection c(pool_.uri());
-        const StoreListeners l = listeners();
-        Receiver tasks(c, kTaskChannel, [&](const std::string&) {
-          if (l.task_ready) l.task_ready();
-        });
+        Receiver tasks(c, kTaskChannel, [&](const std::string&) { call_task_ready(); });
         Receiver events(c, kEventChannel, [&](const std::string& job_id) {
-          if (l.job_event) l.job_event(job_id);
+          std::lock_guard lock(listeners_mutex_);
+          if (listeners_.job_event) listeners_.job_event(job_id);
         });
-        if (l.task_ready) l.task_ready();  // whatever was announced while we were not listening
+        call_task_ready();  // whatever was announced while we were not listening
         while (!stop_.load()) c.await_notification(0, 200000);
       } catch (const std::exception& e) {
         spdlog::debug("job store listener: {}", one_line(e.what()));
         for (int i = 0; i < 10 && !stop_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
+  }
+
+  // Under the mutex, so set_listeners({}) returns only once no call is in progress.
+  void call_task_ready() {
+    std::lock_guard lock(listeners_mutex_);
+    if (listeners_.task_ready) listeners_.task_ready();
   }
 
   ConnectionPool pool_;
