@@ -128,6 +128,25 @@ TEST_F(PostgresJobStore, ClaimAfterAnExpiredLeaseIsFlaggedAsAnInterruption) {
   EXPECT_EQ((*second)->task.attempts, 2);
 }
 
+// Schema version 2: the normalised request's priority (0–9) orders claims before age.
+TEST_F(PostgresJobStore, HigherPriorityJobsAreClaimedFirstThenOldest) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  for (auto [id, priority] : {std::pair{"job_old_low", 0}, std::pair{"job_high", 9}, std::pair{"job_new_low", 0},
+                              std::pair{"job_mid", 5}}) {
+    NewJob job = new_job(id, {{TaskKind::kImage}});
+    job.job.request["priority"] = priority;
+    ASSERT_TRUE(store->create_job(job).is_ok());
+  }
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    auto lease = store->claim_task("w1", kLongLeaseMs);
+    ASSERT_TRUE(lease.is_ok() && lease->has_value());
+    order.push_back((*lease)->job.id);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"job_high", "job_mid", "job_old_low", "job_new_low"}));
+}
+
 TEST_F(PostgresJobStore, CallsDuringARestartAreUnavailableAndLaterCallsWork) {
   auto store = open();
   ASSERT_TRUE(store);

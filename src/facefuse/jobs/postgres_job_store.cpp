@@ -117,12 +117,24 @@ CREATE TABLE uploads (
 );
 )sql";
 
+// Version 2 (issue 12, as SQLite's version 2): job priority 0–9 (claims go priority DESC, then age),
+// copied onto the tasks so the claim index stays in claim order; when a leased task's frames last
+// advanced (progress_at, ms, database clock) for the stall sweep.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN job_priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN progress_at BIGINT NOT NULL DEFAULT 0;
+DROP INDEX tasks_claim;
+CREATE INDEX tasks_claim ON tasks (job_priority DESC, job_seq, id) WHERE state IN ('pending', 'leased');
+)sql";
+
 struct Migration {
   int version;
   const char* sql;
 };
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 
@@ -384,20 +396,25 @@ class PostgresJobStore final : public JobStore {
       }
       const int64_t now = now_ms();
       const int64_t finished = is_terminal(j.state) ? now : 0;
+      // The normalised request carries the job's priority (job_request.cpp checked it is 0–9).
+      const nlohmann::json& given = j.request.is_object() ? j.request.value("priority", nlohmann::json(0)) : nlohmann::json(0);
+      const int priority = given.is_number_integer() ? given.get<int>() : 0;
       pqxx::result ins = tx.exec_params(
           "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, step, "
-          "frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at) VALUES "
-          "($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $14, $15, $15) RETURNING seq",
+          "frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at, priority) "
+          "VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $14, $15, $15, $16) "
+          "RETURNING seq",
           j.id, j.tenant, std::string(job_state_name(j.state)), j.request.dump(), j.kind, j.fingerprint,
           j.idempotency_key, j.progress, j.step, j.frames_total, j.input_summary.dump(), j.output_key, j.cached, now,
-          finished);
+          finished, priority);
       const int64_t seq = col<int64_t>(ins[0], "seq");
       for (const auto& t : in.tasks) {
-        tx.exec_params("INSERT INTO tasks (job_id, job_seq, kind, chunk_index, frame_begin, frame_end, state) VALUES "
-                       "($1, $2, $3, $4, $5, $6, $7)",
+        tx.exec_params("INSERT INTO tasks (job_id, job_seq, job_priority, kind, chunk_index, frame_begin, frame_end, "
+                       "state) VALUES ($1, $2, $8, $3, $4, $5, $6, $7)",
                        j.id, seq, std::string(task_kind_name(t.kind)), t.chunk_index, t.frame_begin, t.frame_end,
                        std::string(task_state_name(t.kind == TaskKind::kMerge ? TaskState::kBlocked
-                                                                              : TaskState::kPending)));
+                                                                              : TaskState::kPending)),
+                       priority);
       }
       if (!in.tasks.empty()) notify_task_ready(tx);
       append_event(tx, j.id, "state");
@@ -485,7 +502,7 @@ class PostgresJobStore final : public JobStore {
             "WHERE t.state IN ('pending', 'leased') AND j.state IN ('pending', 'processing') AND NOT j.cancel_requested "
             "AND ((t.state = 'pending' AND t.not_before <= ff_now_ms()) OR "
             "(t.state = 'leased' AND t.lease_expires_at < ff_now_ms())) "
-            "ORDER BY t.job_seq, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED");
+            "ORDER BY t.job_priority DESC, t.job_seq, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED");
         if (r.empty()) return std::optional<Lease>();  // committed: keeps the jobs failed below, if any
         task_id = col<int64_t>(r[0], "id");
         expired = col<std::string>(r[0], "state") == "leased";
@@ -503,7 +520,7 @@ class PostgresJobStore final : public JobStore {
       }
       pqxx::result up = tx.exec_params(
           fmt::format("UPDATE tasks SET state = 'leased', lease_owner = $1, lease_expires_at = ff_now_ms() + $2, "
-                      "attempts = attempts + 1, frames_done = 0 WHERE id = $3 RETURNING {}",
+                      "attempts = attempts + 1, frames_done = 0, progress_at = ff_now_ms() WHERE id = $3 RETURNING {}",
                       kTaskColumns),
           owner, lease_ms, task_id);
       Task task = read_task(up[0]);
@@ -529,7 +546,12 @@ class PostgresJobStore final : public JobStore {
   Status report_progress(int64_t task_id, const std::string& owner, const TaskProgress& p) override {
     return run_status("record progress", [&](pqxx::work& tx) -> Status {
       FF_ASSIGN_OR_RETURN(Task task, held_task(tx, task_id, owner));
-      tx.exec_params("UPDATE tasks SET frames_done = $1 WHERE id = $2", p.frames_done, task_id);
+      // Progress for the stall sweep (as SQLite): a chunk's frames advanced; image and merge tasks
+      // report stages, not frames.
+      const bool advanced = task.kind != TaskKind::kChunk || p.frames_done > task.frames_done;
+      tx.exec_params("UPDATE tasks SET frames_done = $1, progress_at = CASE WHEN $3 THEN ff_now_ms() ELSE progress_at "
+                     "END WHERE id = $2",
+                     p.frames_done, task_id, advanced);
       refresh_job_figures(tx, task.job_id, p.step, p.fraction);
       append_event(tx, task.job_id, "progress");
       return Status::ok();
