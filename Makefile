@@ -7,7 +7,7 @@ PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
 .PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
-        fuzz examples bench bench-quality bench-service clean
+        fuzz examples bench bench-quality bench-service bench-distributed clean
 
 setup:
 	scripts/setup
@@ -100,6 +100,11 @@ bench-quality: build
 # temporary data directory.
 bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
+
+# Job store latency: claim_task with 10 000 pending tasks and create_job, PostgreSQL (private server)
+# against SQLite in the same run (docs/benchmarks.md, docs/distributed.md).
+bench-distributed: build
+	$(BUILD)/bench/facefuse_bench_store --pending 10000 --claims 2000
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-sanitizer-logs

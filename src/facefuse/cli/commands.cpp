@@ -22,6 +22,7 @@
 
 #include "facefuse/cli/progress_bar.h"
 #include "facefuse/cli/serve_command.h"
+#include "facefuse/cli/store_flags.h"
 #include "facefuse/core/error_codes.h"
 #include "facefuse/core/log.h"
 #include "facefuse/core/paths.h"
@@ -467,6 +468,8 @@ int run_cli(int argc, char** argv) {
   // serve (flags in serve_command.cpp)
   ServeFlags serve_flags;
   auto* serve = add_serve_command(app, serve_flags);
+  std::string migrate_store;
+  auto* migrate = add_migrate_command(app, migrate_store);
 
   // models
   auto* models = app.add_subcommand("models", "Model catalogue: list, download and verify models (docs/models.md)");
@@ -567,6 +570,7 @@ int run_cli(int argc, char** argv) {
     return kExitOk;
   }
   if (serve->parsed()) return run_serve_command(serve_flags, global.models_dir, *so, global.log_level);
+  if (migrate->parsed()) return run_migrate_command(migrate_store);
   if (models_list->parsed()) return run_models_list(global, list_json, list_verify);
   if (models_download->parsed()) return run_models_download(global, download_flags);
   if (models_verify->parsed()) return run_models_verify(global, verify_ids);

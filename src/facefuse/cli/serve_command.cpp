@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "facefuse/cli/store_flags.h"
 #include "facefuse/core/error_codes.h"
 #include "facefuse/core/paths.h"
 
@@ -19,6 +20,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
       ->envname("FACEFUSE_LISTEN")->capture_default_str();
   serve->add_option("--data", o.data_dir, "data directory: job store, storage, temp space")
       ->envname("FACEFUSE_DATA")->capture_default_str();
+  add_store_uri_flag(*serve, o.store_uri);
   serve->add_option("--storage", o.storage_uri, "blob storage URI (default file://<data>/storage)")->envname("FACEFUSE_STORAGE");
   serve->add_option("--metrics-listen", o.metrics_listen, "HOST:PORT of a second listener serving only /metrics "
                                                           "and /healthz (e.g. a private interface for Prometheus); "

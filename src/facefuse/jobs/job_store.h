@@ -17,6 +17,7 @@
 // Threading: implementations are safe to call from several threads.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,10 @@ struct JobPage {
 struct Lease {
   Task task;
   Job job;
+  // The task was claimed from a worker whose lease expired (it died, was killed or lost the
+  // store): an interruption, counted as facefuse_task_interruptions_total{reason="lease_expired"}
+  // by the claiming process. False for a pending task (first run, retry, or a released task).
+  bool lease_expired = false;
 };
 
 // Progress of one leased task. For chunks, frames_done counts this chunk's frames; the job's
@@ -105,9 +110,24 @@ struct Upload {
   int64_t created_at_ms = 0;
 };
 
+// Wake-ups from other processes sharing the store (PostgreSQL LISTEN/NOTIFY). `task_ready`: some
+// process made a task claimable (idle workers should claim now instead of at their next poll);
+// `job_event`: an event of that job was written (event pushers should read it now). Both run on a
+// store thread: they must be cheap, must not block and must not call the store. After the store
+// lost and regained its connection it calls task_ready once, since wake-ups in between were lost.
+struct StoreListeners {
+  std::function<void()> task_ready;
+  std::function<void(const std::string& job_id)> job_event;
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
+
+  // Installs (or, with empty ones, removes) the listeners. Once it returns, the previous listeners
+  // are not running and will not be called again. The default does nothing: a single-process store
+  // (SQLite) has no other writer to hear from, and in-process callers wake each other directly.
+  virtual void set_listeners(StoreListeners listeners) {}
 
   virtual Status check_ready() = 0;
 

@@ -1077,6 +1077,8 @@ std::string ApiServer::url() const { return fmt::format("http://{}/", ListenAddr
 
 void ApiServer::set_draining() { impl_->draining.store(true); }
 
+void ApiServer::notify_job_event() { impl_->pusher.poke(); }
+
 void ApiServer::stop() {
   if (!impl_->http) return;
   impl_->pusher.stop();

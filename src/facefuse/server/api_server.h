@@ -80,6 +80,9 @@ class ApiServer {
   int metrics_port() const;
   // http://HOST:PORT/ of the main listener (after start()).
   std::string url() const;
+  // A job event was written by another node (store listeners): live watchers are fed now rather
+  // than at the next 50 ms poll. Any thread.
+  void notify_job_event();
   // Readiness turns 503 and new jobs are refused with 503; everything else keeps answering.
   void set_draining();
   // Closes the listening socket and every connection (event streams end). Idempotent.

@@ -59,6 +59,14 @@ void EventPusher::add(std::shared_ptr<EventSink> sink, std::string job_id, int64
   cv_.notify_all();  // a new watcher gets its backlog at once rather than at the next poll
 }
 
+void EventPusher::poke() {
+  {
+    std::lock_guard lock(mutex_);
+    poked_ = true;
+  }
+  cv_.notify_all();
+}
+
 std::size_t EventPusher::watchers() const {
   std::lock_guard lock(mutex_);
   return watchers_.size();
@@ -70,7 +78,8 @@ void EventPusher::run() {
     lock.unlock();
     poll_once();
     lock.lock();
-    cv_.wait_for(lock, kPollInterval);
+    cv_.wait_for(lock, kPollInterval, [&] { return stopping_ || poked_; });
+    poked_ = false;
   }
 }
 

@@ -40,6 +40,8 @@ class EventPusher {
   Status start();
   // Ends the thread and finishes every sink.
   void stop();
+  // Polls the store now instead of at the next interval (an event was written elsewhere).
+  void poke();
 
   // `job_finished`: the job is terminal already. `hold` lives as long as the watcher (the
   // caller's per-key / per-address stream slot).
@@ -64,6 +66,7 @@ class EventPusher {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool poked_ = false;
   uint64_t next_id_ = 0;
   std::map<uint64_t, Watcher> watchers_;
   StackThread thread_;

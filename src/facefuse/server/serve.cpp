@@ -19,6 +19,7 @@
 
 #include "facefuse/core/cpu_budget.h"
 #include "facefuse/core/paths.h"
+#include "facefuse/jobs/job_store_uri.h"
 #include "facefuse/jobs/task_runner.h"
 #include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
@@ -153,10 +154,15 @@ Status serve(const ServeOptions& options) {
     return failed_precondition(fmt::format("cannot create {}: {}", (data / "tmp" / "uploads").string(),
                                            errno_text(ec.value())));
   }
-  FF_RETURN_IF_ERROR(lock_data_directory(data));
-  remove_abandoned_uploads(data / "tmp" / "uploads");
+  FF_ASSIGN_OR_RETURN(jobs::StoreUri store_uri,
+                      jobs::parse_store_uri(options.store_uri, "sqlite://" + fs::absolute(data / "jobs.db").string()));
+  // The SQLite store and its data directory belong to one server; PostgreSQL nodes share the database.
+  if (store_uri.kind == jobs::StoreKind::kSqlite) {
+    FF_RETURN_IF_ERROR(lock_data_directory(data));
+    remove_abandoned_uploads(data / "tmp" / "uploads");
+  }
 
-  FF_ASSIGN_OR_RETURN(auto store, jobs::open_sqlite_job_store(data / "jobs.db"));
+  FF_ASSIGN_OR_RETURN(auto store, jobs::open_job_store(store_uri));
   std::string storage_uri = options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string()
                                                         : options.storage_uri;
   FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri));
@@ -258,6 +264,13 @@ Status serve(const ServeOptions& options) {
   api_config.operator_tenant = kAdminTenant;
   ApiServer api(api_config, service, pool, metrics, system);
   FF_RETURN_IF_ERROR(api.start());
+  // Other nodes' writes (PostgreSQL NOTIFY): idle workers claim at once, watchers get events at once.
+  // Removed before `api` and `pool` go away (set_listeners returns once no call is running).
+  store->set_listeners({[&pool] { pool.wake(); }, [&api](const std::string&) { api.notify_job_event(); }});
+  struct ListenersOff {
+    jobs::JobStore& store;
+    ~ListenersOff() { store.set_listeners({}); }
+  } listeners_off{*store};
   pool.start();
 
   const std::string& host = listen.host;
@@ -266,7 +279,7 @@ Status serve(const ServeOptions& options) {
                               "every output"}, {"listen", options.listen}}.dump());
   }
   std::string url = api.url();
-  spdlog::info(json{{"msg", "serving"}, {"url", url}, {"data", fs::absolute(data).string()}, {"storage", storage_uri},
+  spdlog::info(json{{"msg", "serving"}, {"url", url}, {"data", fs::absolute(data).string()}, {"storage", storage_uri}, {"store", jobs::redact_store_uri(store_uri.target)},
                     {"workers", options.workers}, {"threads_per_task", execution.processing_threads},
                     {"auth", options.auth}}.dump());
   if (!options.metrics_listen.empty()) {

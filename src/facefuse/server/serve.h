@@ -2,7 +2,8 @@
 // one data directory, the API server and the in-process worker pool (DESIGN.md §1, §5).
 //
 // Data directory layout:
-//   <data>/serve.lock               held by the running server (one server per data directory)
+//   <data>/serve.lock               held by the running server (one server per data directory;
+//                                   SQLite store only: PostgreSQL nodes may share a data directory)
 //   <data>/media_link.key           secret of the signed media links (0600, made on first start)
 //   <data>/disk_ballast             8 MiB released when a delete finds the disk full (storage/free_space.h)
 //   <data>/jobs.db (+ -wal, -shm)   job store
@@ -25,6 +26,7 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";  // PORT alone: 127.0.0.1:PORT (http_server.h)
   std::string metrics_listen;     // host:port for /metrics + /healthz only; empty: /metrics on `listen`
   std::filesystem::path data_dir;
+  std::string store_uri;          // job store (jobs/job_store_uri.h); empty: sqlite://<data>/jobs.db
   std::string storage_uri;        // empty: file://<data>/storage
   int workers = 1;
   HttpLimits http;                // threads, timeouts, header/body/connection limits (http_server.h)

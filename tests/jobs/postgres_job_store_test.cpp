@@ -1,0 +1,254 @@
+// What only the PostgreSQL store has to show (its shared contract is job_store_contract_test.cpp):
+// many claimers on many connections never get the same task, it survives a database restart, it
+// refuses a database of a newer schema, it says what is wrong with a bad URI, an unreachable server
+// or a wrong password, and its LISTEN/NOTIFY wake-ups reach another store instance. Every test runs
+// on the private server of tests/support/postgres_server.h, in a database of its own.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "facefuse/jobs/job_store_uri.h"
+#include "support/postgres_server.h"
+
+namespace facefuse::jobs {
+namespace {
+
+constexpr int64_t kLongLeaseMs = 600000;
+
+class PostgresJobStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server().ok()) << server().error();
+    static int databases = 0;
+    database_ = fmt::format("pg_store_{}", ++databases);
+    uri_ = server().create_database(database_);
+  }
+
+  static testing::PostgresServer& server() { return testing::shared_postgres(); }
+
+  std::unique_ptr<JobStore> open(int pool_size = 4) {
+    PostgresStoreOptions options;
+    options.pool_size = pool_size;
+    auto opened = open_postgres_job_store(uri_, options);
+    EXPECT_TRUE(opened.is_ok()) << opened.status().to_string();
+    return opened.is_ok() ? std::move(opened).value() : nullptr;
+  }
+
+  static NewJob new_job(const std::string& id, std::vector<NewTask> tasks) {
+    NewJob job;
+    job.job.id = id;
+    job.job.tenant = "t1";
+    job.job.kind = tasks.size() > 1 ? "video" : "image";
+    job.job.request = {{"n", id}};
+    job.job.frames_total = tasks.size() > 1 ? static_cast<int64_t>(tasks.size() - 1) * 10 : 0;
+    job.tasks = std::move(tasks);
+    return job;
+  }
+
+  std::string database_;
+  std::string uri_;
+};
+
+// 8 claiming threads over 4 store instances (4 pools of 4 connections: 4 nodes) drain 2 000 tasks:
+// 200 videos of 9 chunks + 1 merge, so chunks of one job finish concurrently on different
+// connections and the merge must be unblocked exactly once per job.
+TEST_F(PostgresJobStore, EightWorkersOnFourConnectionsDoEveryTaskExactlyOnce) {
+  constexpr int kJobs = 200, kChunks = 9, kStores = 4, kWorkers = 8;
+  constexpr int kTasks = kJobs * (kChunks + 1);
+  std::vector<std::unique_ptr<JobStore>> stores;
+  for (int i = 0; i < kStores; ++i) stores.push_back(open(4));
+  ASSERT_TRUE(stores.back());
+  for (int j = 0; j < kJobs; ++j) {
+    std::vector<NewTask> tasks;
+    for (int c = 0; c < kChunks; ++c) tasks.push_back({TaskKind::kChunk, c, c * 10, (c + 1) * 10});
+    tasks.push_back({TaskKind::kMerge});
+    ASSERT_TRUE(stores[j % kStores]->create_job(new_job(fmt::format("job_{}", j), tasks)).is_ok());
+  }
+  std::mutex mutex;
+  std::multiset<int64_t> done;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      JobStore& store = *stores[w % kStores];
+      const std::string owner = fmt::format("w{}", w);
+      int idle_rounds = 0;
+      // A merge becomes claimable only when its job's last chunk commits: an empty claim is not the
+      // end until every worker found nothing for a while.
+      while (idle_rounds < 50) {
+        auto lease = store.claim_task(owner, kLongLeaseMs);
+        if (!lease.is_ok()) {
+          ++errors;
+          continue;
+        }
+        if (!lease->has_value()) {
+          ++idle_rounds;
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          continue;
+        }
+        idle_rounds = 0;
+        const Task& task = (*lease)->task;
+        TaskResult result;
+        if (task.kind == TaskKind::kMerge) result.output_key = "outputs/" + task.job_id + "/output.mp4";
+        if (!store.complete_task(task.id, owner, result).is_ok()) ++errors;
+        std::lock_guard lock(mutex);
+        done.insert(task.id);
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(done.size(), static_cast<size_t>(kTasks)) << "every task is done once";
+  EXPECT_EQ(std::set<int64_t>(done.begin(), done.end()).size(), static_cast<size_t>(kTasks)) << "no task twice";
+  auto counts = stores[0]->job_counts_by_state();
+  ASSERT_TRUE(counts.is_ok());
+  EXPECT_EQ((*counts)["completed"], kJobs);
+  for (int j = 0; j < kJobs; j += 37) {
+    auto events = stores[0]->events_since(fmt::format("job_{}", j), 0, 1000);
+    ASSERT_TRUE(events.is_ok());
+    for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].seq, static_cast<int64_t>(i + 1)) << "no gap";
+  }
+}
+
+TEST_F(PostgresJobStore, ClaimAfterAnExpiredLeaseIsFlaggedAsAnInterruption) {
+  auto store = open();
+  ASSERT_TRUE(store && store->create_job(new_job("job_a", {{TaskKind::kImage}})).is_ok());
+  auto first = store->claim_task("w1", -1000);  // as if w1 died and its lease ran out
+  ASSERT_TRUE(first.is_ok() && first->has_value());
+  EXPECT_FALSE((*first)->lease_expired) << "a pending task is not an interruption";
+  auto second = store->claim_task("w2", kLongLeaseMs);
+  ASSERT_TRUE(second.is_ok() && second->has_value());
+  EXPECT_TRUE((*second)->lease_expired);
+  EXPECT_EQ((*second)->task.attempts, 2);
+}
+
+// Schema version 2: the normalised request's priority (0–9) orders claims before age.
+TEST_F(PostgresJobStore, HigherPriorityJobsAreClaimedFirstThenOldest) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  for (auto [id, priority] : {std::pair{"job_old_low", 0}, std::pair{"job_high", 9}, std::pair{"job_new_low", 0},
+                              std::pair{"job_mid", 5}}) {
+    NewJob job = new_job(id, {{TaskKind::kImage}});
+    job.job.request["priority"] = priority;
+    ASSERT_TRUE(store->create_job(job).is_ok());
+  }
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    auto lease = store->claim_task("w1", kLongLeaseMs);
+    ASSERT_TRUE(lease.is_ok() && lease->has_value());
+    order.push_back((*lease)->job.id);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"job_high", "job_mid", "job_old_low", "job_new_low"}));
+}
+
+TEST_F(PostgresJobStore, CallsDuringARestartAreUnavailableAndLaterCallsWork) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_job(new_job("job_before", {{TaskKind::kImage}})).is_ok());
+  ASSERT_TRUE(server().stop());
+  Status down = store->check_ready();
+  EXPECT_EQ(down.code(), StatusCode::kUnavailable) << down.to_string();
+  auto claim = store->claim_task("w1", kLongLeaseMs);
+  EXPECT_EQ(claim.status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(server().start());
+  // The pooled connections died with the server: the first call after it is back reconnects.
+  EXPECT_TRUE(store->check_ready().is_ok());
+  auto lease = store->claim_task("w1", kLongLeaseMs);
+  ASSERT_TRUE(lease.is_ok()) << lease.status().to_string();
+  ASSERT_TRUE(lease->has_value()) << "the job created before the restart is still there";
+  EXPECT_EQ((*lease)->job.id, "job_before");
+  EXPECT_TRUE(store->create_job(new_job("job_after", {{TaskKind::kImage}})).is_ok());
+}
+
+TEST_F(PostgresJobStore, DatabaseOfANewerSchemaIsRefusedNamingBothVersions) {
+  ASSERT_TRUE(open());
+  ASSERT_TRUE(server().psql(database_, "UPDATE facefuse_schema SET version = 999"));
+  auto opened = open_postgres_job_store(uri_);
+  ASSERT_FALSE(opened.is_ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(opened.status().message().find("999"), std::string::npos) << opened.status().message();
+  EXPECT_NE(opened.status().message().find("knows versions up to "), std::string::npos) << opened.status().message();
+  auto migrated = migrate_job_store({StoreKind::kPostgres, uri_});
+  EXPECT_FALSE(migrated.is_ok()) << "migrate never goes backwards";
+}
+
+TEST_F(PostgresJobStore, NodesStartingTogetherMigrateOnce) {
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      if (open_postgres_job_store(uri_).is_ok()) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  auto again = migrate_job_store({StoreKind::kPostgres, uri_});
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_NE(again->find("nothing to do"), std::string::npos) << *again;
+}
+
+TEST_F(PostgresJobStore, BadUriUnreachableServerAndWrongPasswordSayWhatToFix) {
+  auto scheme = parse_store_uri("mysql://db/jobs", "");
+  EXPECT_EQ(scheme.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(scheme.status().message().find("postgresql://"), std::string::npos) << scheme.status().message();
+
+  // Port 1: privileged, never a PostgreSQL server on a test machine.
+  auto unreachable = open_postgres_job_store("postgresql://facefuse:x@127.0.0.1:1/db?connect_timeout=5");
+  ASSERT_FALSE(unreachable.is_ok());
+  EXPECT_EQ(unreachable.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(unreachable.status().message().find("cannot connect to PostgreSQL"), std::string::npos)
+      << unreachable.status().message();
+  EXPECT_EQ(unreachable.status().message().find(":x@"), std::string::npos) << "the password is never printed";
+
+  auto wrong = open_postgres_job_store(server().uri(database_, "not-the-password"));
+  ASSERT_FALSE(wrong.is_ok());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kPermissionDenied) << wrong.status().to_string();
+  EXPECT_NE(wrong.status().message().find("password"), std::string::npos) << wrong.status().message();
+  EXPECT_EQ(wrong.status().message().find("not-the-password"), std::string::npos) << wrong.status().message();
+}
+
+// Another node's writes reach this store's listeners: a created task wakes workers, an event wakes
+// event pushers (with the job id).
+TEST_F(PostgresJobStore, NotificationsFromAnotherNodeReachTheListeners) {
+  auto listening = open();
+  auto writing = open();
+  ASSERT_TRUE(listening && writing);
+  std::mutex mutex;
+  std::condition_variable cv;
+  int task_ready = 0;
+  std::set<std::string> event_jobs;
+  listening->set_listeners({[&] {
+                              std::lock_guard lock(mutex);
+                              ++task_ready;
+                              cv.notify_all();
+                            },
+                            [&](const std::string& job_id) {
+                              std::lock_guard lock(mutex);
+                              event_jobs.insert(job_id);
+                              cv.notify_all();
+                            }});
+  {
+    // The listener announces itself once when it (re)connects.
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return task_ready >= 1; }));
+  }
+  int before = 0;
+  {
+    std::lock_guard lock(mutex);
+    before = task_ready;
+  }
+  ASSERT_TRUE(writing->create_job(new_job("job_notified", {{TaskKind::kImage}})).is_ok());
+  std::unique_lock lock(mutex);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(30),
+                          [&] { return task_ready > before && event_jobs.count("job_notified") == 1; }))
+      << "task_ready " << task_ready << " (before " << before << "), events of " << event_jobs.size() << " jobs";
+}
+
+}  // namespace
+}  // namespace facefuse::jobs

@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""`facefuse serve --store postgresql://...` on a private PostgreSQL server (postgres_server.py):
+a job goes from submit to completed through the API; two API nodes on the same database and shared
+file storage see each other's jobs, and a WebSocket on one node follows a job submitted to the other;
+`facefuse migrate`; a bad URI, an unreachable database and a wrong password stop serve with exit 2
+and a message saying what to fix.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import service_harness as h  # noqa: E402
+from postgres_server import PostgresServer  # noqa: E402
+from test_api_e2e import ws_events  # noqa: E402
+
+
+class PostgresStoreEndToEnd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PostgresServer()
+        cls.addClassCleanup(cls.pg.cleanup)
+        cls.pg.start()
+        cls.uri = cls.pg.create_database("e2e")
+        cls.shared = tempfile.mkdtemp(prefix="facefuse-pg-e2e-storage-")
+        cls.addClassCleanup(shutil.rmtree, cls.shared, True)
+        storage = "file://" + cls.shared
+        cls.node_a = h.Server("--workers", "1", "--store", cls.uri, "--storage", storage)
+        cls.addClassCleanup(cls.node_a.cleanup)
+        cls.node_a.start()
+        # The second node finds the admin key in the database: it prints none of its own.
+        cls.node_b = h.Server("--workers", "1", "--store", cls.uri, "--storage", storage)
+        cls.addClassCleanup(cls.node_b.cleanup)
+        cls.node_b.start()
+        cls.api_a = cls.node_a.client()
+        cls.api_b = cls.node_b.client(cls.node_a.admin_key)
+        cls.source = cls.api_a.upload(h.SOURCE_FACE)
+        cls.target = cls.api_a.upload(h.TARGET_PHOTO)
+
+    def test_image_job_completes_and_the_other_node_streams_its_events(self):
+        self.assertIsNone(self.node_b.admin_key, "one admin key per store, issued by the first node")
+        job = self.api_a.submit(self.api_a.swap_body(self.source["id"], self.target["id"]))
+        events = ws_events(self.node_b, job["job_id"], self.api_b.key)
+        seqs = [e["seq"] for e in events]
+        self.assertEqual(seqs, list(range(1, len(seqs) + 1)), "no gap, no duplicate")
+        self.assertEqual(events[-1]["status"], "completed", events[-1])
+        done = self.api_b.job(job["job_id"])
+        self.assertEqual(done["status"], "completed")
+        out = self.api_b.get(done["output_url"])
+        self.assertEqual(out.status_code, 200)
+        self.assertEqual(out.content[:2], b"\xff\xd8", "a JPEG")
+        listed = self.api_a.get("/api/v1/jobs").json()
+        self.assertIn(job["job_id"], [j["job_id"] for j in listed["jobs"]])
+
+    def test_ready_reports_the_database(self):
+        self.assertEqual(self.api_a.get("/ready").status_code, 200)
+
+    def test_migrate_command_finds_nothing_to_do(self):
+        r = subprocess.run([h.BINARY, "migrate", "--store", self.uri], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("nothing to do", r.stdout)
+        self.assertNotIn("facefuse-test-password", r.stdout)
+
+
+class BadStoreAtStart(unittest.TestCase):
+    def serve_exit(self, store):
+        data = tempfile.mkdtemp(prefix="facefuse-pg-bad-")
+        try:
+            r = subprocess.run([h.BINARY, "serve", "--listen", f"127.0.0.1:{h.free_port()}", "--data", data,
+                                "--store", store], capture_output=True, text=True, timeout=60)
+            return r.returncode, r.stderr
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+
+    def test_unsupported_scheme(self):
+        code, err = self.serve_exit("mysql://db/jobs")
+        self.assertEqual(code, 2, err)
+        self.assertIn("postgresql://", err)
+
+    def test_unreachable_database(self):
+        code, err = self.serve_exit(f"postgresql://facefuse:secret-pw@127.0.0.1:{h.free_port()}/db")
+        self.assertEqual(code, 2, err)
+        self.assertIn("cannot connect to PostgreSQL", err)
+        self.assertNotIn("secret-pw", err)
+
+    def test_wrong_password(self):
+        with PostgresServer() as pg:
+            pg.create_database("pw")
+            code, err = self.serve_exit(pg.uri("pw", password="wrong-pw"))
+        self.assertEqual(code, 2, err)
+        self.assertIn("password", err)
+        self.assertNotIn("wrong-pw", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
