@@ -7,7 +7,7 @@ PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
 .PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
-        fuzz examples bench bench-quality bench-service clean
+        fuzz examples bench bench-quality bench-service bench-model-load clean
 
 setup:
 	scripts/setup
@@ -100,6 +100,11 @@ bench-quality: build
 # temporary data directory.
 bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
+
+# Model loading paid once per worker: a 720p image job as the first task of a fresh `facefuse worker`
+# (cold) vs a later task of one worker (warm), medians of N runs in one invocation.
+bench-model-load: build
+	bench/model_load_bench.py $(FACEFUSE) $(CACHE)/testdata --runs 5
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-sanitizer-logs

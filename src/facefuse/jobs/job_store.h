@@ -55,6 +55,10 @@ struct JobPage {
 struct Lease {
   Task task;
   Job job;
+  // The task was claimed from a worker whose lease expired (it died, was killed or lost the
+  // store): an interruption, counted as facefuse_task_interruptions_total{reason="lease_expired"}
+  // by the claiming process. False for a pending task (first run, retry, or a released task).
+  bool lease_expired = false;
 };
 
 // Progress of one leased task. For chunks, frames_done counts this chunk's frames; the job's
