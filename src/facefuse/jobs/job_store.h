@@ -17,6 +17,7 @@
 // Threading: implementations are safe to call from several threads.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -109,9 +110,23 @@ struct Upload {
   int64_t created_at_ms = 0;
 };
 
+// Wake-ups from other processes sharing the store (PostgreSQL LISTEN/NOTIFY). `task_ready`: some
+// process made a task claimable (idle workers should claim now instead of at their next poll);
+// `job_event`: an event of that job was written (event pushers should read it now). Both run on a
+// store thread: they must be cheap, must not block and must not call the store. After the store
+// lost and regained its connection it calls task_ready once, since wake-ups in between were lost.
+struct StoreListeners {
+  std::function<void()> task_ready;
+  std::function<void(const std::string& job_id)> job_event;
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
+
+  // Installs the listeners (once, before use). The default does nothing: a single-process store
+  // (SQLite) has no other writer to hear from, and in-process callers wake each other directly.
+  virtual void set_listeners(StoreListeners listeners) {}
 
   virtual Status check_ready() = 0;
 

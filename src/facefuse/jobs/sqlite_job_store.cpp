@@ -3,6 +3,7 @@
 // BEGIN IMMEDIATE takes the write lock up front, so a second process on the same file (a restarted
 // server while the old one is still exiting) waits on the busy timeout instead of failing midway.
 #include <filesystem>
+#include <iterator>
 #include <mutex>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -14,11 +15,12 @@ namespace facefuse::jobs {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
 constexpr int kBusyTimeoutMs = 10000;
 
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+// Schema migrations, forward only: migration N takes a store at version N−1 to N. A new column or
+// index is a new entry at the end; an applied entry is never edited (stores in the field ran it).
+// Version 1 is the seed's schema; it says IF NOT EXISTS so stores created before versioning pass.
+constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -93,8 +95,17 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 )sql";
 
+struct Migration {
+  int version;
+  const char* sql;
+};
+constexpr Migration kMigrations[] = {
+    {1, kSchemaV1},
+};
+constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
+
 constexpr const char* kJobColumns =
-    "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, ''), progress, step, eta_seconds, "
+    "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, '') AS idempotency_key, progress, step, eta_seconds, "
     "frames_done, frames_total, fps, input_summary, output_key, error_code, error_message, cached, cancel_requested, "
     "created_at, updated_at, started_at, finished_at";
 
@@ -102,31 +113,33 @@ constexpr const char* kTaskColumns =
     "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
     "frames_done, last_error";
 
+// Rows are read by column name (the SELECT lists above alias every computed column), so adding a
+// column or reordering a SELECT cannot shift the fields of a row.
 Job read_job(SQLite::Statement& q) {
   Job j;
-  j.id = q.getColumn(0).getString();
-  j.tenant = q.getColumn(1).getString();
-  j.state = parse_job_state(q.getColumn(2).getString()).value();
-  j.request = nlohmann::json::parse(q.getColumn(3).getString());
-  j.kind = q.getColumn(4).getString();
-  j.fingerprint = q.getColumn(5).getString();
-  j.idempotency_key = q.getColumn(6).getString();
-  j.progress = q.getColumn(7).getDouble();
-  j.step = q.getColumn(8).getString();
-  j.eta_seconds = q.getColumn(9).getDouble();
-  j.frames_done = q.getColumn(10).getInt64();
-  j.frames_total = q.getColumn(11).getInt64();
-  j.fps = q.getColumn(12).getDouble();
-  j.input_summary = nlohmann::json::parse(q.getColumn(13).getString());
-  j.output_key = q.getColumn(14).getString();
-  j.error_code = q.getColumn(15).getString();
-  j.error_message = q.getColumn(16).getString();
-  j.cached = q.getColumn(17).getInt() != 0;
-  j.cancel_requested = q.getColumn(18).getInt() != 0;
-  j.created_at_ms = q.getColumn(19).getInt64();
-  j.updated_at_ms = q.getColumn(20).getInt64();
-  j.started_at_ms = q.getColumn(21).getInt64();
-  j.finished_at_ms = q.getColumn(22).getInt64();
+  j.id = q.getColumn("id").getString();
+  j.tenant = q.getColumn("tenant").getString();
+  j.state = parse_job_state(q.getColumn("state").getString()).value();
+  j.request = nlohmann::json::parse(q.getColumn("request").getString());
+  j.kind = q.getColumn("kind").getString();
+  j.fingerprint = q.getColumn("fingerprint").getString();
+  j.idempotency_key = q.getColumn("idempotency_key").getString();
+  j.progress = q.getColumn("progress").getDouble();
+  j.step = q.getColumn("step").getString();
+  j.eta_seconds = q.getColumn("eta_seconds").getDouble();
+  j.frames_done = q.getColumn("frames_done").getInt64();
+  j.frames_total = q.getColumn("frames_total").getInt64();
+  j.fps = q.getColumn("fps").getDouble();
+  j.input_summary = nlohmann::json::parse(q.getColumn("input_summary").getString());
+  j.output_key = q.getColumn("output_key").getString();
+  j.error_code = q.getColumn("error_code").getString();
+  j.error_message = q.getColumn("error_message").getString();
+  j.cached = q.getColumn("cached").getInt() != 0;
+  j.cancel_requested = q.getColumn("cancel_requested").getInt() != 0;
+  j.created_at_ms = q.getColumn("created_at").getInt64();
+  j.updated_at_ms = q.getColumn("updated_at").getInt64();
+  j.started_at_ms = q.getColumn("started_at").getInt64();
+  j.finished_at_ms = q.getColumn("finished_at").getInt64();
   return j;
 }
 
@@ -146,20 +159,39 @@ TaskState parse_task_state(const std::string& s) {
 
 Task read_task(SQLite::Statement& q) {
   Task t;
-  t.id = q.getColumn(0).getInt64();
-  t.job_id = q.getColumn(1).getString();
-  t.kind = parse_task_kind(q.getColumn(2).getString());
-  t.chunk_index = q.getColumn(3).getInt();
-  t.frame_begin = q.getColumn(4).getInt64();
-  t.frame_end = q.getColumn(5).getInt64();
-  t.state = parse_task_state(q.getColumn(6).getString());
-  t.attempts = q.getColumn(7).getInt();
-  t.lease_owner = q.getColumn(8).getString();
-  t.lease_expires_at_ms = q.getColumn(9).getInt64();
-  t.not_before_ms = q.getColumn(10).getInt64();
-  t.frames_done = q.getColumn(11).getInt64();
-  t.last_error = q.getColumn(12).getString();
+  t.id = q.getColumn("id").getInt64();
+  t.job_id = q.getColumn("job_id").getString();
+  t.kind = parse_task_kind(q.getColumn("kind").getString());
+  t.chunk_index = q.getColumn("chunk_index").getInt();
+  t.frame_begin = q.getColumn("frame_begin").getInt64();
+  t.frame_end = q.getColumn("frame_end").getInt64();
+  t.state = parse_task_state(q.getColumn("state").getString());
+  t.attempts = q.getColumn("attempts").getInt();
+  t.lease_owner = q.getColumn("lease_owner").getString();
+  t.lease_expires_at_ms = q.getColumn("lease_expires_at").getInt64();
+  t.not_before_ms = q.getColumn("not_before").getInt64();
+  t.frames_done = q.getColumn("frames_done").getInt64();
+  t.last_error = q.getColumn("last_error").getString();
   return t;
+}
+
+ApiKeyRecord read_api_key(SQLite::Statement& q) {
+  return {q.getColumn("id").getString(), q.getColumn("tenant").getString(), q.getColumn("key_hash").getString(),
+          q.getColumn("scopes").getString(), q.getColumn("created_at").getInt64()};
+}
+
+Upload read_upload(SQLite::Statement& q) {
+  Upload u;
+  u.id = q.getColumn("id").getString();
+  u.tenant = q.getColumn("tenant").getString();
+  u.storage_key = q.getColumn("storage_key").getString();
+  u.filename = q.getColumn("filename").getString();
+  u.sha256 = q.getColumn("sha256").getString();
+  u.size = q.getColumn("size").getInt64();
+  u.media = q.getColumn("media").getString();
+  u.info = nlohmann::json::parse(q.getColumn("info").getString());
+  u.created_at_ms = q.getColumn("created_at").getInt64();
+  return u;
 }
 
 class SqliteJobStore final : public JobStore {
@@ -171,17 +203,28 @@ class SqliteJobStore final : public JobStore {
     db_.exec("PRAGMA foreign_keys=ON");
   }
 
+  // Brings the schema to kSchemaVersion in one write transaction (BEGIN IMMEDIATE: a second process
+  // opening the same file waits, then finds the work done). A store of a newer version is refused.
   Status migrate() {
     return guarded("open job store", [&]() -> Status {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      db_.exec(kSchema);
+      db_.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
       SQLite::Statement q(db_, "SELECT version FROM schema_version");
-      if (!q.executeStep()) {
+      const bool has_row = q.executeStep();
+      const int current = has_row ? q.getColumn("version").getInt() : 0;
+      if (current > kSchemaVersion) {
+        return failed_precondition(fmt::format("the job store has schema version {} but this facefuse knows versions up "
+                                               "to {}: a newer facefuse wrote it; run that version, or use a new "
+                                               "--data directory",
+                                               current, kSchemaVersion));
+      }
+      for (const Migration& m : kMigrations) {
+        if (m.version > current) db_.exec(m.sql);
+      }
+      if (!has_row) {
         db_.exec(fmt::format("INSERT INTO schema_version (version) VALUES ({})", kSchemaVersion));
-      } else if (q.getColumn(0).getInt() != kSchemaVersion) {
-        return failed_precondition(fmt::format("the job store has schema version {} but this facefuse expects {}: use "
-                                               "a new --data directory or the matching facefuse version",
-                                               q.getColumn(0).getInt(), kSchemaVersion));
+      } else if (current != kSchemaVersion) {
+        db_.exec(fmt::format("UPDATE schema_version SET version = {}", kSchemaVersion));
       }
       tx.commit();
       return Status::ok();
@@ -208,10 +251,10 @@ class SqliteJobStore final : public JobStore {
       }
       // Counted under the write lock BEGIN IMMEDIATE took: no other insert can slip in between.
       if (in.max_active_jobs > 0 && !is_terminal(j.state)) {
-        SQLite::Statement count(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
+        SQLite::Statement count(db_, "SELECT COUNT(*) AS n FROM jobs WHERE tenant = ? AND state IN ('pending', 'processing')");
         count.bind(1, j.tenant);
         count.executeStep();
-        const int64_t active = count.getColumn(0).getInt64();
+        const int64_t active = count.getColumn("n").getInt64();
         if (active >= in.max_active_jobs) {
           return quota_exceeded(fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for "
                                             "some to finish, then submit again",
@@ -265,8 +308,8 @@ class SqliteJobStore final : public JobStore {
       SQLite::Statement q(db_, "SELECT kind, chunk_index, state, attempts FROM tasks WHERE job_id = ? ORDER BY id");
       q.bind(1, job_id);
       while (q.executeStep()) {
-        job.tasks.push_back({parse_task_kind(q.getColumn(0).getString()), q.getColumn(1).getInt(),
-                             parse_task_state(q.getColumn(2).getString()), q.getColumn(3).getInt()});
+        job.tasks.push_back({parse_task_kind(q.getColumn("kind").getString()), q.getColumn("chunk_index").getInt(),
+                             parse_task_state(q.getColumn("state").getString()), q.getColumn("attempts").getInt()});
       }
       return job;
     });
@@ -302,7 +345,7 @@ class SqliteJobStore final : public JobStore {
           break;
         }
         page.jobs.push_back(read_job(q));
-        last_seq = q.getColumn(23).getInt64();
+        last_seq = q.getColumn("seq").getInt64();
       }
       return page;
     });
@@ -347,9 +390,9 @@ class SqliteJobStore final : public JobStore {
           tx.commit();  // keeps the jobs failed below, if any
           return std::optional<Lease>();
         }
-        task_id = q.getColumn(0).getInt64();
-        const bool expired = q.getColumn(1).getString() == "leased";
-        const int attempts = q.getColumn(2).getInt();
+        task_id = q.getColumn("id").getInt64();
+        const bool expired = q.getColumn("state").getString() == "leased";
+        const int attempts = q.getColumn("attempts").getInt();
         if (!expired || attempts < max_attempts) break;
         // Every worker that held it stopped without a word (crashed, OOM-killed, SIGKILL): give up.
         Task task = load_task(task_id);
@@ -422,10 +465,10 @@ class SqliteJobStore final : public JobStore {
       if (result.source_faces) record_source_faces(task.job_id, *result.source_faces);
       int64_t now = now_ms();
       if (task.kind == TaskKind::kChunk) {
-        SQLite::Statement left(db_, "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND kind = 'chunk' AND state != 'done'");
+        SQLite::Statement left(db_, "SELECT COUNT(*) AS n FROM tasks WHERE job_id = ? AND kind = 'chunk' AND state != 'done'");
         left.bind(1, task.job_id);
         left.executeStep();
-        bool last_chunk = left.getColumn(0).getInt64() == 0;
+        bool last_chunk = left.getColumn("n").getInt64() == 0;
         if (last_chunk) {
           SQLite::Statement unblock(db_, "UPDATE tasks SET state = 'pending' WHERE job_id = ? AND state = 'blocked'");
           unblock.bind(1, task.job_id);
@@ -547,8 +590,8 @@ class SqliteJobStore final : public JobStore {
       q.bind(3, limit);
       std::vector<JobEvent> events;
       while (q.executeStep()) {
-        events.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(),
-                          nlohmann::json::parse(q.getColumn(2).getString())});
+        events.push_back({q.getColumn("seq").getInt64(), q.getColumn("created_at").getInt64(),
+                          nlohmann::json::parse(q.getColumn("data").getString())});
       }
       return events;
     });
@@ -556,9 +599,9 @@ class SqliteJobStore final : public JobStore {
 
   Result<int64_t> queue_depth() override {
     return guarded_result<int64_t>("count queued tasks", [&]() -> Result<int64_t> {
-      SQLite::Statement q(db_, "SELECT COUNT(*) FROM tasks WHERE state = 'pending'");
+      SQLite::Statement q(db_, "SELECT COUNT(*) AS n FROM tasks WHERE state = 'pending'");
       q.executeStep();
-      return q.getColumn(0).getInt64();
+      return q.getColumn("n").getInt64();
     });
   }
 
@@ -566,8 +609,8 @@ class SqliteJobStore final : public JobStore {
     return guarded_result<std::map<std::string, int64_t>>("count jobs", [&]() -> Result<std::map<std::string, int64_t>> {
       std::map<std::string, int64_t> counts;
       for (int i = 0; i < 5; ++i) counts[job_state_name(static_cast<JobState>(i))] = 0;
-      SQLite::Statement q(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
-      while (q.executeStep()) counts[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+      SQLite::Statement q(db_, "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state");
+      while (q.executeStep()) counts[q.getColumn("state").getString()] = q.getColumn("n").getInt64();
       return counts;
     });
   }
@@ -576,9 +619,9 @@ class SqliteJobStore final : public JobStore {
     return guarded_result<std::map<std::string, int64_t>>("count jobs", [&]() -> Result<std::map<std::string, int64_t>> {
       std::map<std::string, int64_t> counts;
       for (int i = 0; i < 5; ++i) counts[job_state_name(static_cast<JobState>(i))] = 0;
-      SQLite::Statement q(db_, "SELECT state, COUNT(*) FROM jobs WHERE tenant = ? GROUP BY state");
+      SQLite::Statement q(db_, "SELECT state, COUNT(*) AS n FROM jobs WHERE tenant = ? GROUP BY state");
       q.bind(1, tenant);
-      while (q.executeStep()) counts[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+      while (q.executeStep()) counts[q.getColumn("state").getString()] = q.getColumn("n").getInt64();
       return counts;
     });
   }
@@ -589,11 +632,7 @@ class SqliteJobStore final : public JobStore {
                                "ORDER BY created_at, id");
       q.bind(1, tenant);
       std::vector<ApiKeyRecord> keys;
-      while (q.executeStep()) {
-        keys.push_back({q.getColumn("id").getString(), q.getColumn("tenant").getString(),
-                        q.getColumn("key_hash").getString(), q.getColumn("scopes").getString(),
-                        q.getColumn("created_at").getInt64()});
-      }
+      while (q.executeStep()) keys.push_back(read_api_key(q));
       return keys;
     });
   }
@@ -626,17 +665,15 @@ class SqliteJobStore final : public JobStore {
       SQLite::Statement q(db_, "SELECT id, tenant, key_hash, scopes, created_at FROM api_keys WHERE key_hash = ?");
       q.bind(1, key_hash);
       if (!q.executeStep()) return std::optional<ApiKeyRecord>();
-      return std::optional<ApiKeyRecord>(ApiKeyRecord{q.getColumn(0).getString(), q.getColumn(1).getString(),
-                                                      q.getColumn(2).getString(), q.getColumn(3).getString(),
-                                                      q.getColumn(4).getInt64()});
+      return std::optional<ApiKeyRecord>(read_api_key(q));
     });
   }
 
   Result<int64_t> api_key_count() override {
     return guarded_result<int64_t>("count API keys", [&]() -> Result<int64_t> {
-      SQLite::Statement q(db_, "SELECT COUNT(*) FROM api_keys");
+      SQLite::Statement q(db_, "SELECT COUNT(*) AS n FROM api_keys");
       q.executeStep();
-      return q.getColumn(0).getInt64();
+      return q.getColumn("n").getInt64();
     });
   }
 
@@ -675,7 +712,7 @@ class SqliteJobStore final : public JobStore {
       if (busy.executeStep()) {
         return failed_precondition(fmt::format("upload '{}' is an input of job '{}', which has not finished: cancel "
                                                "the job or wait for it to end, then delete the upload",
-                                               upload_id, busy.getColumn(0).getString()));
+                                               upload_id, busy.getColumn("id").getString()));
       }
       SQLite::Statement del(db_, "DELETE FROM uploads WHERE id = ? AND tenant = ?");
       del.bind(1, upload_id);
@@ -694,17 +731,7 @@ class SqliteJobStore final : public JobStore {
     q.bind(2, tenant);
     if (!q.executeStep()) return not_found(fmt::format("upload '{}' does not exist: upload the file first with POST "
                                                        "/api/v1/upload", upload_id));
-    Upload u;
-    u.id = q.getColumn(0).getString();
-    u.tenant = q.getColumn(1).getString();
-    u.storage_key = q.getColumn(2).getString();
-    u.filename = q.getColumn(3).getString();
-    u.sha256 = q.getColumn(4).getString();
-    u.size = q.getColumn(5).getInt64();
-    u.media = q.getColumn(6).getString();
-    u.info = nlohmann::json::parse(q.getColumn(7).getString());
-    u.created_at_ms = q.getColumn(8).getInt64();
-    return u;
+    return read_upload(q);
   }
 
   // Runs `body` under the connection mutex, turning SQLite and JSON exceptions into kUnavailable
@@ -766,10 +793,10 @@ class SqliteJobStore final : public JobStore {
     double fps = 0, eta = -1;
     if (job.frames_total > 0) {
       SQLite::Statement sum(db_, "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN frame_end - frame_begin ELSE "
-                                 "frames_done END), 0) FROM tasks WHERE job_id = ? AND kind = 'chunk'");
+                                 "frames_done END), 0) AS frames FROM tasks WHERE job_id = ? AND kind = 'chunk'");
       sum.bind(1, job_id);
       sum.executeStep();
-      frames_done = sum.getColumn(0).getInt64();
+      frames_done = sum.getColumn("frames").getInt64();
       progress = 0.99 * static_cast<double>(frames_done) / static_cast<double>(job.frames_total);
       double seconds = (now - job.started_at_ms) / 1000.0;
       if (seconds > 0 && frames_done > 0) {
@@ -865,7 +892,7 @@ class SqliteJobStore final : public JobStore {
     q.bind(1, job_id);
     q.executeStep();
     Job job = read_job(q);
-    int64_t seq = q.getColumn(23).getInt64();
+    int64_t seq = q.getColumn("event_seq").getInt64();
     nlohmann::json data = job_to_json(job);
     data["type"] = type;
     data["seq"] = seq;

@@ -1,4 +1,5 @@
-// The SQLite JobStore's guarantees: leases (expiry, heartbeats, loss), attempts, retries with
+// The JobStore contract, the same assertions on both stores (Sqlite/... and Postgres/... instances;
+// the PostgreSQL ones run on a private server, tests/support/postgres_server.h): leases (expiry, heartbeats, loss), attempts, retries with
 // backoff vs permanent failures, chunk → merge ordering, cancellation, idempotency, events
 // numbered per job, pagination. Lease expiry is exercised with leases that are already expired
 // (negative lengths), so nothing here sleeps.
@@ -7,9 +8,12 @@
 #include <atomic>
 #include <thread>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
 
 #include "facefuse/jobs/job_store.h"
+#include "facefuse/jobs/job_store_uri.h"
+#include "support/postgres_server.h"
 #include "support/test_support.h"
 
 namespace facefuse::jobs {
@@ -18,12 +22,24 @@ namespace {
 constexpr int64_t kLongLeaseMs = 600000;
 constexpr int64_t kExpiredLeaseMs = -1000;
 
-class SqliteJobStoreTest : public ::testing::Test {
+class JobStoreContract : public ::testing::TestWithParam<StoreKind> {
  protected:
   void SetUp() override {
-    auto opened = open_sqlite_job_store(dir_ / "jobs.db");
+    if (GetParam() == StoreKind::kPostgres) {
+      auto& server = testing::shared_postgres();
+      ASSERT_TRUE(server.ok()) << server.error();
+      static int databases = 0;
+      postgres_uri_ = server.create_database(fmt::format("contract_{}", ++databases));
+    }
+    auto opened = open_another();
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     store_ = std::move(opened).value();
+  }
+
+  // Another store on the same data: a second connection, process or node.
+  Result<std::unique_ptr<JobStore>> open_another() {
+    if (GetParam() == StoreKind::kPostgres) return open_postgres_job_store(postgres_uri_);
+    return open_sqlite_job_store(dir_ / "jobs.db");
   }
 
   Job create(const std::string& id, std::vector<NewTask> tasks, const std::string& tenant = "t1",
@@ -63,10 +79,15 @@ class SqliteJobStoreTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::string postgres_uri_;
   std::unique_ptr<JobStore> store_;
 };
 
-TEST_F(SqliteJobStoreTest, ClaimLeasesTheTaskAndStartsTheJob) {
+std::string store_name(const ::testing::TestParamInfo<StoreKind>& info) {
+  return info.param == StoreKind::kSqlite ? "Sqlite" : "Postgres";
+}
+
+TEST_P(JobStoreContract, ClaimLeasesTheTaskAndStartsTheJob) {
   create("job_a", {{TaskKind::kImage}});
   Lease lease = claim("w1");
   EXPECT_EQ(lease.task.job_id, "job_a");
@@ -77,7 +98,7 @@ TEST_F(SqliteJobStoreTest, ClaimLeasesTheTaskAndStartsTheJob) {
   EXPECT_TRUE(nothing_claimable("w2")) << "a leased task must not be handed out twice";
 }
 
-TEST_F(SqliteJobStoreTest, ExpiredLeaseIsClaimedAgainAndTheOldOwnerLosesIt) {
+TEST_P(JobStoreContract, ExpiredLeaseIsClaimedAgainAndTheOldOwnerLosesIt) {
   create("job_a", {{TaskKind::kImage}});
   Lease first = claim("w1", kExpiredLeaseMs);  // as if w1 died and its lease ran out
   Lease second = claim("w2");
@@ -91,7 +112,7 @@ TEST_F(SqliteJobStoreTest, ExpiredLeaseIsClaimedAgainAndTheOldOwnerLosesIt) {
   EXPECT_EQ(store_->get_job("job_a")->output_key, "outputs/job_a/output.jpg");
 }
 
-TEST_F(SqliteJobStoreTest, HeartbeatExtendsAnExpiredLease) {
+TEST_P(JobStoreContract, HeartbeatExtendsAnExpiredLease) {
   create("job_a", {{TaskKind::kImage}});
   Lease lease = claim("w1", kExpiredLeaseMs);
   auto stop = store_->heartbeat(lease.task.id, "w1", kLongLeaseMs);
@@ -100,7 +121,7 @@ TEST_F(SqliteJobStoreTest, HeartbeatExtendsAnExpiredLease) {
   EXPECT_TRUE(nothing_claimable("w2")) << "the heartbeat should have renewed the lease";
 }
 
-TEST_F(SqliteJobStoreTest, RetryableFailureGoesBackWithBackoffUntilAttemptsRunOut) {
+TEST_P(JobStoreContract, RetryableFailureGoesBackWithBackoffUntilAttemptsRunOut) {
   create("job_a", {{TaskKind::kImage}});
   RetryPolicy policy{2, 0, 0};  // no wait between attempts, two attempts in all
   Lease first = claim("w1");
@@ -115,7 +136,7 @@ TEST_F(SqliteJobStoreTest, RetryableFailureGoesBackWithBackoffUntilAttemptsRunOu
   EXPECT_EQ(job.error_code, "unavailable");
 }
 
-TEST_F(SqliteJobStoreTest, BackoffKeepsARetriedTaskUnclaimableUntilDue) {
+TEST_P(JobStoreContract, BackoffKeepsARetriedTaskUnclaimableUntilDue) {
   create("job_a", {{TaskKind::kImage}});
   Lease first = claim("w1");
   ASSERT_TRUE(store_->fail_task(first.task.id, "w1", internal_error("crash"), true, RetryPolicy{3, 60000, 60000}).is_ok());
@@ -124,7 +145,7 @@ TEST_F(SqliteJobStoreTest, BackoffKeepsARetriedTaskUnclaimableUntilDue) {
   EXPECT_GT(tasks->front().not_before_ms, now_ms() + 50000);
 }
 
-TEST_F(SqliteJobStoreTest, PermanentFailureFailsTheJobAtOnceAndCancelsItsOtherTasks) {
+TEST_P(JobStoreContract, PermanentFailureFailsTheJobAtOnceAndCancelsItsOtherTasks) {
   create("job_v", video_tasks(3), "t1", "", 30);
   Lease lease = claim("w1");
   ASSERT_TRUE(store_->fail_task(lease.task.id, "w1", no_face("no face in the source"), false, RetryPolicy{}).is_ok());
@@ -140,7 +161,7 @@ TEST_F(SqliteJobStoreTest, PermanentFailureFailsTheJobAtOnceAndCancelsItsOtherTa
   }
 }
 
-TEST_F(SqliteJobStoreTest, MergeWaitsForEveryChunk) {
+TEST_P(JobStoreContract, MergeWaitsForEveryChunk) {
   create("job_v", video_tasks(2), "t1", "", 20);
   Lease c0 = claim("w1");
   Lease c1 = claim("w2");
@@ -163,7 +184,7 @@ TEST_F(SqliteJobStoreTest, MergeWaitsForEveryChunk) {
   EXPECT_DOUBLE_EQ(job.progress, 1.0);
 }
 
-TEST_F(SqliteJobStoreTest, SourceFacesOfTheFirstTaskStayOnTheJob) {
+TEST_P(JobStoreContract, SourceFacesOfTheFirstTaskStayOnTheJob) {
   NewJob job;
   job.job.id = "job_s";
   job.job.tenant = "t1";
@@ -189,7 +210,7 @@ TEST_F(SqliteJobStoreTest, SourceFacesOfTheFirstTaskStayOnTheJob) {
   EXPECT_EQ(events->back().data["input_summary"]["source_faces"], 3) << "the final state event carries it";
 }
 
-TEST_F(SqliteJobStoreTest, ReleasedTaskIsPendingAgainWithoutCountingTheAttempt) {
+TEST_P(JobStoreContract, ReleasedTaskIsPendingAgainWithoutCountingTheAttempt) {
   create("job_a", {{TaskKind::kImage}});
   Lease lease = claim("w1");
   ASSERT_TRUE(store_->release_task(lease.task.id, "w1").is_ok());
@@ -197,7 +218,7 @@ TEST_F(SqliteJobStoreTest, ReleasedTaskIsPendingAgainWithoutCountingTheAttempt) 
   EXPECT_EQ(again.task.attempts, 1);
 }
 
-TEST_F(SqliteJobStoreTest, CancelPendingIsImmediateAndProcessingIsRequested) {
+TEST_P(JobStoreContract, CancelPendingIsImmediateAndProcessingIsRequested) {
   create("job_p", {{TaskKind::kImage}});
   auto cancelled_now = store_->request_cancel("job_p");
   ASSERT_TRUE(cancelled_now.is_ok());
@@ -218,7 +239,7 @@ TEST_F(SqliteJobStoreTest, CancelPendingIsImmediateAndProcessingIsRequested) {
   EXPECT_EQ(store_->request_cancel("job_r").status().code(), StatusCode::kFailedPrecondition);
 }
 
-TEST_F(SqliteJobStoreTest, SameIdempotencyKeyReturnsTheSameJobPerTenant) {
+TEST_P(JobStoreContract, SameIdempotencyKeyReturnsTheSameJobPerTenant) {
   Job first = create("job_1", {{TaskKind::kImage}}, "t1", "key-123");
   NewJob again;
   again.job.id = "job_2";
@@ -237,7 +258,7 @@ TEST_F(SqliteJobStoreTest, SameIdempotencyKeyReturnsTheSameJobPerTenant) {
   EXPECT_EQ(other.id, "job_3");
 }
 
-TEST_F(SqliteJobStoreTest, EventsAreNumberedPerJobAndResumable) {
+TEST_P(JobStoreContract, EventsAreNumberedPerJobAndResumable) {
   create("job_a", {{TaskKind::kImage}});
   create("job_b", {{TaskKind::kImage}});
   Lease lease = claim("w1");
@@ -255,7 +276,7 @@ TEST_F(SqliteJobStoreTest, EventsAreNumberedPerJobAndResumable) {
   EXPECT_EQ(store_->events_since("job_b", 0, 100)->size(), 1u) << "job_b has its own numbering";
 }
 
-TEST_F(SqliteJobStoreTest, ListPagesNewestFirstWithStatusFilter) {
+TEST_P(JobStoreContract, ListPagesNewestFirstWithStatusFilter) {
   for (int i = 0; i < 5; ++i) create("job_" + std::to_string(i), {{TaskKind::kImage}});
   create("job_other", {{TaskKind::kImage}}, "t2");
   ASSERT_TRUE(store_->request_cancel("job_1").is_ok());
@@ -275,7 +296,7 @@ TEST_F(SqliteJobStoreTest, ListPagesNewestFirstWithStatusFilter) {
   EXPECT_EQ(store_->list_jobs("t1", std::nullopt, 10, "garbage").status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteJobStoreTest, DeleteOnlyTerminalJobs) {
+TEST_P(JobStoreContract, DeleteOnlyTerminalJobs) {
   create("job_a", {{TaskKind::kImage}});
   EXPECT_EQ(store_->delete_job("job_a").code(), StatusCode::kFailedPrecondition);
   ASSERT_TRUE(store_->request_cancel("job_a").is_ok());
@@ -284,18 +305,18 @@ TEST_F(SqliteJobStoreTest, DeleteOnlyTerminalJobs) {
   EXPECT_TRUE(store_->events_since("job_a", 0, 10)->empty());
 }
 
-TEST_F(SqliteJobStoreTest, StateSurvivesReopening) {
+TEST_P(JobStoreContract, StateSurvivesReopening) {
   create("job_a", {{TaskKind::kImage}});
   Lease lease = claim("w1", kExpiredLeaseMs);
   store_.reset();
-  auto reopened = open_sqlite_job_store(dir_ / "jobs.db");
+  auto reopened = open_another();
   ASSERT_TRUE(reopened.is_ok());
   auto again = (*reopened)->claim_task("w2", kLongLeaseMs);
   ASSERT_TRUE(again.is_ok() && again->has_value()) << "the expired lease must be claimable after a restart";
   EXPECT_EQ((*again)->task.id, lease.task.id);
 }
 
-TEST_F(SqliteJobStoreTest, UploadsAndKeysAreScopedLookups) {
+TEST_P(JobStoreContract, UploadsAndKeysAreScopedLookups) {
   Upload u;
   u.id = "up_1";
   u.tenant = "t1";
@@ -312,7 +333,7 @@ TEST_F(SqliteJobStoreTest, UploadsAndKeysAreScopedLookups) {
   EXPECT_EQ(*store_->api_key_count(), 1);
 }
 
-TEST_F(SqliteJobStoreTest, KeysAreListedPerTenantAndRevokedAtOnce) {
+TEST_P(JobStoreContract, KeysAreListedPerTenantAndRevokedAtOnce) {
   ASSERT_TRUE(store_->add_api_key({"key_a", "t1", "hash_a", "read", 1000}).is_ok());
   ASSERT_TRUE(store_->add_api_key({"key_b", "t1", "hash_b", "submit,read,admin", 2000}).is_ok());
   ASSERT_TRUE(store_->add_api_key({"key_c", "t2", "hash_c", "read", 1500}).is_ok());
@@ -329,7 +350,7 @@ TEST_F(SqliteJobStoreTest, KeysAreListedPerTenantAndRevokedAtOnce) {
   EXPECT_EQ(store_->delete_api_key("t1", "key_a").code(), StatusCode::kNotFound);
 }
 
-TEST_F(SqliteJobStoreTest, UploadInUseByAnUnfinishedJobIsNotDeleted) {
+TEST_P(JobStoreContract, UploadInUseByAnUnfinishedJobIsNotDeleted) {
   for (const char* id : {"up_src", "up_tgt", "up_free"}) {
     Upload u;
     u.id = id;
@@ -361,7 +382,7 @@ TEST_F(SqliteJobStoreTest, UploadInUseByAnUnfinishedJobIsNotDeleted) {
   EXPECT_TRUE(store_->delete_upload("t1", "up_tgt").is_ok());
 }
 
-TEST_F(SqliteJobStoreTest, TenantJobCountsSeeOneTenant) {
+TEST_P(JobStoreContract, TenantJobCountsSeeOneTenant) {
   create("job_a", {{TaskKind::kImage}}, "t1");
   create("job_b", {{TaskKind::kImage}}, "t1");
   create("job_c", {{TaskKind::kImage}}, "t2");
@@ -379,11 +400,11 @@ TEST_F(SqliteJobStoreTest, TenantJobCountsSeeOneTenant) {
 // processes would be), never get more than the tenant's limit of active jobs in: counting and
 // inserting are one write transaction. A count taken before a separate insert lets racing
 // submits through (the old code path overshot here).
-TEST_F(SqliteJobStoreTest, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
+TEST_P(JobStoreContract, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
   constexpr int kLimit = 5, kConnections = 4, kThreads = 16, kSubmitsPerThread = 8;
   std::vector<std::unique_ptr<JobStore>> stores;
   for (int i = 0; i < kConnections; ++i) {
-    auto opened = open_sqlite_job_store(dir_ / "jobs.db");
+    auto opened = open_another();
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     stores.push_back(std::move(opened).value());
   }
@@ -442,7 +463,7 @@ TEST_F(SqliteJobStoreTest, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
   EXPECT_EQ(store_->create_job(new_job("job_full", "busy")).status().code(), StatusCode::kQuotaExceeded);
 }
 
-TEST_F(SqliteJobStoreTest, IdempotentReplayIsAnsweredEvenAtTheQuota) {
+TEST_P(JobStoreContract, IdempotentReplayIsAnsweredEvenAtTheQuota) {
   NewJob job;
   job.job.id = "job_a";
   job.job.tenant = "t1";
@@ -461,7 +482,7 @@ TEST_F(SqliteJobStoreTest, IdempotentReplayIsAnsweredEvenAtTheQuota) {
 
 // Issue 11 item 4: a task that kills every worker holding it (an input that crashes the decoder)
 // used to be reclaimed forever — attempts 5 with a limit of 3 — taking down each restarted server.
-TEST_F(SqliteJobStoreTest, ExpiredLeasesCountAsAttemptsAndTheCapFailsTheJobAsCrashedWorker) {
+TEST_P(JobStoreContract, ExpiredLeasesCountAsAttemptsAndTheCapFailsTheJobAsCrashedWorker) {
   create("job_v", video_tasks(2), "t1", "", 20);
   create("job_b", {{TaskKind::kImage}});
   constexpr int kMaxAttempts = 3;
@@ -502,7 +523,7 @@ TEST_F(SqliteJobStoreTest, ExpiredLeasesCountAsAttemptsAndTheCapFailsTheJobAsCra
   EXPECT_EQ(events->back().data["status"], "failed");
 }
 
-TEST_F(SqliteJobStoreTest, AttemptCapAlsoAppliesWhenNothingElseIsClaimable) {
+TEST_P(JobStoreContract, AttemptCapAlsoAppliesWhenNothingElseIsClaimable) {
   create("job_a", {{TaskKind::kImage}});
   claim("w1", kExpiredLeaseMs);
   EXPECT_TRUE(store_->claim_task("w2", kExpiredLeaseMs, 2).is_ok());
@@ -513,7 +534,7 @@ TEST_F(SqliteJobStoreTest, AttemptCapAlsoAppliesWhenNothingElseIsClaimable) {
   EXPECT_EQ(store_->get_job("job_a")->tasks.at(0).attempts, 2);
 }
 
-TEST_F(SqliteJobStoreTest, GetJobListsAttemptsPerTaskButListsDoNot) {
+TEST_P(JobStoreContract, GetJobListsAttemptsPerTaskButListsDoNot) {
   create("job_v", video_tasks(2), "t1", "", 20);
   claim("w1", kExpiredLeaseMs);
   claim("w2");
@@ -527,6 +548,20 @@ TEST_F(SqliteJobStoreTest, GetJobListsAttemptsPerTaskButListsDoNot) {
   auto page = store_->list_jobs("t1", std::nullopt, 10, "");
   ASSERT_TRUE(page.is_ok());
   EXPECT_FALSE(job_to_json(page->jobs.at(0)).contains("tasks")) << "lists stay one row per job";
+}
+
+TEST(SqliteJobStore, StoreOfANewerSchemaIsRefusedNamingBothVersions) {
+  testing::TempDir dir_;
+  ASSERT_TRUE(open_sqlite_job_store(dir_ / "jobs.db").is_ok());
+  {
+    SQLite::Database db((dir_ / "jobs.db").string(), SQLite::OPEN_READWRITE);
+    db.exec("UPDATE schema_version SET version = 999");
+  }
+  auto reopened = open_sqlite_job_store(dir_ / "jobs.db");
+  ASSERT_FALSE(reopened.is_ok()) << "a store written by a newer facefuse must not be used";
+  EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(reopened.status().message().find("999"), std::string::npos) << reopened.status().message();
+  EXPECT_NE(reopened.status().message().find("knows versions up to "), std::string::npos) << reopened.status().message();
 }
 
 TEST(SqliteJobStorePath, OverSqlitesLimitSaysWhyAndHowToFixIt) {
@@ -550,6 +585,9 @@ TEST(SqliteJobStorePath, OverSqlitesLimitSaysWhyAndHowToFixIt) {
   ASSERT_EQ((fits / "jobs.db").string().size(), kSqliteMaxPathBytes);
   EXPECT_TRUE(open_sqlite_job_store(fits / "jobs.db").is_ok()) << (fits / "jobs.db").string().size();
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, JobStoreContract, ::testing::Values(StoreKind::kSqlite, StoreKind::kPostgres),
+                         store_name);
 
 }  // namespace
 }  // namespace facefuse::jobs

@@ -1,0 +1,1049 @@
+// PostgreSQL JobStore (distributed mode): any number of API nodes and workers share one database.
+// Same contract and row shapes as sqlite_job_store.cpp; what differs is how concurrency is made safe:
+//   - claim_task selects with FOR UPDATE OF t SKIP LOCKED: concurrent claimers never wait on, nor
+//     hand out, the same task;
+//   - a task row is locked before its job row everywhere a call touches both (claim, progress,
+//     complete, fail), and complete_task locks the job before counting the chunks left, so two
+//     last chunks finishing together cannot both miss (or both do) the merge unblock;
+//   - create_job takes pg_advisory_xact_lock on the tenant before the idempotency look-up and the
+//     quota count (READ COMMITTED alone would let two submits both count N−1);
+//   - a deadlock or serialisation failure PostgreSQL detects is retried (the transaction was rolled
+//     back whole), as is a call that found its pooled connection dead (a database restart);
+//   - lease times come from the database clock (ff_now_ms()), so nodes with skewed clocks agree on
+//     when a lease expired; display timestamps (created_at, ...) are the caller's clock, as SQLite.
+// Wake-ups: writes that make a task claimable NOTIFY ff_task_ready, every event NOTIFY ff_job_event
+// (payload: job id); both are delivered at commit. One listener thread per store turns them into
+// StoreListeners calls.
+//
+// Threading: every call borrows a pooled connection for one transaction; safe from any thread.
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <iterator>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "facefuse/jobs/job_store_uri.h"
+
+namespace facefuse::jobs {
+
+namespace {
+
+// Forward-only migrations, as sqlite_job_store.cpp: entry N takes a database at version N−1 to N;
+// an applied entry is never edited. They run in one transaction under kMigrationLock.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE FUNCTION ff_now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS
+  $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT $$;
+CREATE TABLE jobs (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  tenant TEXT NOT NULL,
+  state TEXT NOT NULL,
+  request TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  fingerprint TEXT NOT NULL DEFAULT '',
+  idempotency_key TEXT,
+  progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+  step TEXT NOT NULL DEFAULT '',
+  eta_seconds DOUBLE PRECISION NOT NULL DEFAULT -1,
+  frames_done BIGINT NOT NULL DEFAULT 0,
+  frames_total BIGINT NOT NULL DEFAULT 0,
+  fps DOUBLE PRECISION NOT NULL DEFAULT 0,
+  input_summary TEXT NOT NULL DEFAULT '{}',
+  output_key TEXT NOT NULL DEFAULT '',
+  error_code TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '',
+  cached BOOLEAN NOT NULL DEFAULT FALSE,
+  cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  started_at BIGINT NOT NULL DEFAULT 0,
+  finished_at BIGINT NOT NULL DEFAULT 0,
+  event_seq BIGINT NOT NULL DEFAULT 0,
+  UNIQUE (tenant, idempotency_key)
+);
+CREATE INDEX jobs_tenant_state ON jobs (tenant, state, seq);
+CREATE INDEX jobs_fingerprint ON jobs (tenant, fingerprint, state);
+CREATE TABLE tasks (
+  id BIGSERIAL PRIMARY KEY,
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  job_seq BIGINT NOT NULL,  -- the job's seq: claim order without a sort over the join
+  kind TEXT NOT NULL,
+  chunk_index INTEGER NOT NULL DEFAULT 0,
+  frame_begin BIGINT NOT NULL DEFAULT 0,
+  frame_end BIGINT NOT NULL DEFAULT 0,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_expires_at BIGINT NOT NULL DEFAULT 0,
+  not_before BIGINT NOT NULL DEFAULT 0,
+  frames_done BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+-- Only claimable rows are indexed, in claim order: the claim walks this index from its start.
+CREATE INDEX tasks_claim ON tasks (job_seq, id) WHERE state IN ('pending', 'leased');
+CREATE INDEX tasks_job ON tasks (job_id);
+CREATE TABLE job_events (
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  seq BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  scopes TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE uploads (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  storage_key TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  media TEXT NOT NULL,
+  info TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql";
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+constexpr Migration kMigrations[] = {
+    {1, kSchemaV1},
+};
+constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
+
+// pg_advisory_xact_lock keys (any constant unlikely to be used by another application).
+constexpr int64_t kMigrationLock = 0x66616365667573;  // "facefus"
+constexpr const char* kTaskChannel = "ff_task_ready";
+constexpr const char* kEventChannel = "ff_job_event";
+constexpr int kRetries = 3;
+
+constexpr const char* kJobColumns =
+    "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, '') AS idempotency_key, progress, step, "
+    "eta_seconds, frames_done, frames_total, fps, input_summary, output_key, error_code, error_message, cached, "
+    "cancel_requested, created_at, updated_at, started_at, finished_at";
+constexpr const char* kTaskColumns =
+    "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
+    "frames_done, last_error";
+
+template <typename T>
+T col(const pqxx::row& r, const char* name) {
+  return r[name].as<T>();
+}
+
+Job read_job(const pqxx::row& r) {
+  Job j;
+  j.id = col<std::string>(r, "id");
+  j.tenant = col<std::string>(r, "tenant");
+  j.state = parse_job_state(col<std::string>(r, "state")).value();
+  j.request = nlohmann::json::parse(col<std::string>(r, "request"));
+  j.kind = col<std::string>(r, "kind");
+  j.fingerprint = col<std::string>(r, "fingerprint");
+  j.idempotency_key = col<std::string>(r, "idempotency_key");
+  j.progress = col<double>(r, "progress");
+  j.step = col<std::string>(r, "step");
+  j.eta_seconds = col<double>(r, "eta_seconds");
+  j.frames_done = col<int64_t>(r, "frames_done");
+  j.frames_total = col<int64_t>(r, "frames_total");
+  j.fps = col<double>(r, "fps");
+  j.input_summary = nlohmann::json::parse(col<std::string>(r, "input_summary"));
+  j.output_key = col<std::string>(r, "output_key");
+  j.error_code = col<std::string>(r, "error_code");
+  j.error_message = col<std::string>(r, "error_message");
+  j.cached = col<bool>(r, "cached");
+  j.cancel_requested = col<bool>(r, "cancel_requested");
+  j.created_at_ms = col<int64_t>(r, "created_at");
+  j.updated_at_ms = col<int64_t>(r, "updated_at");
+  j.started_at_ms = col<int64_t>(r, "started_at");
+  j.finished_at_ms = col<int64_t>(r, "finished_at");
+  return j;
+}
+
+TaskKind parse_task_kind(const std::string& s) {
+  if (s == "chunk") return TaskKind::kChunk;
+  if (s == "merge") return TaskKind::kMerge;
+  return TaskKind::kImage;
+}
+
+TaskState parse_task_state(const std::string& s) {
+  for (auto st : {TaskState::kBlocked, TaskState::kPending, TaskState::kLeased, TaskState::kDone, TaskState::kFailed,
+                  TaskState::kCancelled}) {
+    if (s == task_state_name(st)) return st;
+  }
+  return TaskState::kPending;
+}
+
+Task read_task(const pqxx::row& r) {
+  Task t;
+  t.id = col<int64_t>(r, "id");
+  t.job_id = col<std::string>(r, "job_id");
+  t.kind = parse_task_kind(col<std::string>(r, "kind"));
+  t.chunk_index = col<int>(r, "chunk_index");
+  t.frame_begin = col<int64_t>(r, "frame_begin");
+  t.frame_end = col<int64_t>(r, "frame_end");
+  t.state = parse_task_state(col<std::string>(r, "state"));
+  t.attempts = col<int>(r, "attempts");
+  t.lease_owner = col<std::string>(r, "lease_owner");
+  t.lease_expires_at_ms = col<int64_t>(r, "lease_expires_at");
+  t.not_before_ms = col<int64_t>(r, "not_before");
+  t.frames_done = col<int64_t>(r, "frames_done");
+  t.last_error = col<std::string>(r, "last_error");
+  return t;
+}
+
+ApiKeyRecord read_api_key(const pqxx::row& r) {
+  return {col<std::string>(r, "id"), col<std::string>(r, "tenant"), col<std::string>(r, "key_hash"),
+          col<std::string>(r, "scopes"), col<int64_t>(r, "created_at")};
+}
+
+Upload read_upload(const pqxx::row& r) {
+  Upload u;
+  u.id = col<std::string>(r, "id");
+  u.tenant = col<std::string>(r, "tenant");
+  u.storage_key = col<std::string>(r, "storage_key");
+  u.filename = col<std::string>(r, "filename");
+  u.sha256 = col<std::string>(r, "sha256");
+  u.size = col<int64_t>(r, "size");
+  u.media = col<std::string>(r, "media");
+  u.info = nlohmann::json::parse(col<std::string>(r, "info"));
+  u.created_at_ms = col<int64_t>(r, "created_at");
+  return u;
+}
+
+// libpq's connection error, one line (it ends with a newline and may hold several).
+std::string one_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (char& c : s) {
+    if (c == '\n') c = ' ';
+  }
+  return s;
+}
+
+// Why a connection could not be opened, with the fix. `at_start`: the caller is starting up (a user
+// can fix it: exit 2) rather than a running node whose database went away (kUnavailable, retried).
+Status connect_error(const std::string& uri, const std::exception& e, bool at_start) {
+  const std::string why = one_line(e.what());
+  if (why.find("password authentication failed") != std::string::npos ||
+      why.find("no password supplied") != std::string::npos) {
+    return permission_denied(fmt::format("PostgreSQL refused the login for {}: {}: fix the user or password in --store "
+                                         "/ FACEFUSE_STORE (or PGPASSWORD)",
+                                         redact_store_uri(uri), why));
+  }
+  const std::string message =
+      fmt::format("cannot connect to PostgreSQL at {}: {}: start the database or fix --store / FACEFUSE_STORE",
+                  redact_store_uri(uri), why);
+  return at_start ? failed_precondition(message) : unavailable(message);
+}
+
+// Connections for one transaction at a time each. A connection found broken is dropped; the next
+// acquire opens a fresh one, which is how the store reconnects after a database restart.
+class ConnectionPool {
+ public:
+  ConnectionPool(std::string uri, int size) : uri_(std::move(uri)), size_(std::max(1, size)) {}
+
+  // Throws what pqxx::connection throws when a new connection cannot be opened.
+  std::unique_ptr<pqxx::connection> acquire() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+    ++open_;
+    lock.unlock();
+    try {
+      return std::make_unique<pqxx::connection>(uri_);
+    } catch (...) {
+      lock.lock();
+      --open_;
+      cv_.notify_one();
+      throw;
+    }
+  }
+
+  void release(std::unique_ptr<pqxx::connection> c, bool broken) {
+    std::lock_guard lock(mutex_);
+    if (broken || !c->is_open()) {
+      c.reset();
+      --open_;
+    } else {
+      idle_.push_back(std::move(c));
+    }
+    cv_.notify_one();
+  }
+
+  // After one connection broke, the idle ones (opened before the same restart) are dead too.
+  void drop_idle() {
+    std::lock_guard lock(mutex_);
+    open_ -= static_cast<int>(idle_.size());
+    idle_.clear();
+    cv_.notify_all();
+  }
+
+  const std::string& uri() const { return uri_; }
+
+ private:
+  const std::string uri_;
+  const int size_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int open_ = 0;
+};
+
+class PostgresJobStore final : public JobStore {
+ public:
+  PostgresJobStore(const std::string& uri, int pool_size) : pool_(uri, pool_size) {}
+
+  ~PostgresJobStore() override {
+    stop_.store(true);
+    if (listener_.joinable()) listener_.join();
+  }
+
+  // Applies the missing migrations under the advisory lock; refuses a newer database. Returns
+  // {version found, version now}. With `apply` false, a database behind this version is refused too.
+  Result<std::pair<int, int>> migrate(bool apply) {
+    return run<std::pair<int, int>>("migrate the schema", [&](pqxx::work& tx) -> Result<std::pair<int, int>> {
+      tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
+      tx.exec("CREATE TABLE IF NOT EXISTS facefuse_schema (version INTEGER NOT NULL)");
+      pqxx::result r = tx.exec("SELECT version FROM facefuse_schema");
+      const int current = r.empty() ? 0 : col<int>(r[0], "version");
+      if (current > kSchemaVersion) {
+        return failed_precondition(fmt::format("the PostgreSQL job store has schema version {} but this facefuse knows "
+                                               "versions up to {}: a newer facefuse migrated it; run that version",
+                                               current, kSchemaVersion));
+      }
+      if (current < kSchemaVersion && !apply) {
+        return failed_precondition(fmt::format("the PostgreSQL job store has schema version {} and this facefuse needs "
+                                               "{}: run 'facefuse migrate --store URI' first",
+                                               current, kSchemaVersion));
+      }
+      for (const Migration& m : kMigrations) {
+        if (m.version > current) tx.exec(m.sql);
+      }
+      if (r.empty()) {
+        tx.exec_params("INSERT INTO facefuse_schema (version) VALUES ($1)", kSchemaVersion);
+      } else if (current != kSchemaVersion) {
+        tx.exec_params("UPDATE facefuse_schema SET version = $1", kSchemaVersion);
+      }
+      return std::pair<int, int>(current, kSchemaVersion);
+    });
+  }
+
+  void set_listeners(StoreListeners listeners) override {
+    {
+      std::lock_guard lock(listeners_mutex_);
+      listeners_ = std::move(listeners);
+    }
+    if (!listener_.joinable()) listener_ = std::thread([this] { listen_loop(); });
+  }
+
+  Status check_ready() override {
+    return run_status("check job store", [&](pqxx::work& tx) -> Status {
+      tx.exec("SELECT 1");
+      return Status::ok();
+    });
+  }
+
+  Result<CreatedJob> create_job(const NewJob& in) override {
+    return run<CreatedJob>("create job", [&](pqxx::work& tx) -> Result<CreatedJob> {
+      const Job& j = in.job;
+      // Serialises every create of the tenant (idempotency look-up, quota count, insert) across
+      // connections and nodes; released at commit or rollback.
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('facefuse tenant ' || $1, 0))", j.tenant);
+      if (!j.idempotency_key.empty()) {
+        pqxx::result r = tx.exec_params(
+            fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND idempotency_key = $2", kJobColumns), j.tenant,
+            j.idempotency_key);
+        if (!r.empty()) return CreatedJob{read_job(r[0]), false};
+      }
+      if (in.max_active_jobs > 0 && !is_terminal(j.state)) {
+        pqxx::result r = tx.exec_params(
+            "SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ('pending', 'processing')", j.tenant);
+        const int64_t active = col<int64_t>(r[0], "n");
+        if (active >= in.max_active_jobs) {
+          return quota_exceeded(fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for "
+                                            "some to finish, then submit again",
+                                            active, in.max_active_jobs));
+        }
+      }
+      const int64_t now = now_ms();
+      const int64_t finished = is_terminal(j.state) ? now : 0;
+      pqxx::result ins = tx.exec_params(
+          "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, step, "
+          "frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at) VALUES "
+          "($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $14, $15, $15) RETURNING seq",
+          j.id, j.tenant, std::string(job_state_name(j.state)), j.request.dump(), j.kind, j.fingerprint,
+          j.idempotency_key, j.progress, j.step, j.frames_total, j.input_summary.dump(), j.output_key, j.cached, now,
+          finished);
+      const int64_t seq = col<int64_t>(ins[0], "seq");
+      for (const auto& t : in.tasks) {
+        tx.exec_params("INSERT INTO tasks (job_id, job_seq, kind, chunk_index, frame_begin, frame_end, state) VALUES "
+                       "($1, $2, $3, $4, $5, $6, $7)",
+                       j.id, seq, std::string(task_kind_name(t.kind)), t.chunk_index, t.frame_begin, t.frame_end,
+                       std::string(task_state_name(t.kind == TaskKind::kMerge ? TaskState::kBlocked
+                                                                              : TaskState::kPending)));
+      }
+      if (!in.tasks.empty()) notify_task_ready(tx);
+      append_event(tx, j.id, "state");
+      FF_ASSIGN_OR_RETURN(Job created, load_job(tx, j.id));
+      return CreatedJob{std::move(created), true};
+    });
+  }
+
+  Result<Job> get_job(const std::string& job_id) override {
+    return run<Job>("read job", [&](pqxx::work& tx) -> Result<Job> {
+      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, job_id));
+      pqxx::result r =
+          tx.exec_params("SELECT kind, chunk_index, state, attempts FROM tasks WHERE job_id = $1 ORDER BY id", job_id);
+      for (const auto& row : r) {
+        job.tasks.push_back({parse_task_kind(col<std::string>(row, "kind")), col<int>(row, "chunk_index"),
+                             parse_task_state(col<std::string>(row, "state")), col<int>(row, "attempts")});
+      }
+      return job;
+    });
+  }
+
+  Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
+                            const std::string& cursor) override {
+    int64_t before = std::numeric_limits<int64_t>::max();
+    if (!cursor.empty()) {
+      try {
+        size_t used = 0;
+        before = std::stoll(cursor, &used);
+        if (used != cursor.size() || before <= 0) throw std::invalid_argument("cursor");
+      } catch (const std::exception&) {
+        return invalid_argument(fmt::format("cursor '{}' is not one this server returned: pass next_cursor of the "
+                                            "previous page", cursor));
+      }
+    }
+    return run<JobPage>("list jobs", [&](pqxx::work& tx) -> Result<JobPage> {
+      // $3 = '' matches every state.
+      pqxx::result r = tx.exec_params(
+          fmt::format("SELECT {}, seq FROM jobs WHERE tenant = $1 AND seq < $2 AND ($3 = '' OR state = $3) "
+                      "ORDER BY seq DESC LIMIT $4",
+                      kJobColumns),
+          tenant, before, state ? std::string(job_state_name(*state)) : std::string(), limit + 1);
+      JobPage page;
+      int64_t last_seq = 0;
+      for (const auto& row : r) {
+        if (static_cast<int>(page.jobs.size()) == limit) {
+          page.next_cursor = std::to_string(last_seq);
+          break;
+        }
+        page.jobs.push_back(read_job(row));
+        last_seq = col<int64_t>(row, "seq");
+      }
+      return page;
+    });
+  }
+
+  Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) override {
+    return run<std::optional<Job>>("look up the result cache", [&](pqxx::work& tx) -> Result<std::optional<Job>> {
+      pqxx::result r = tx.exec_params(fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND fingerprint = $2 AND state = "
+                                                  "'completed' AND output_key != '' ORDER BY seq DESC LIMIT 1",
+                                                  kJobColumns),
+                                      tenant, fingerprint);
+      if (r.empty()) return std::optional<Job>();
+      return std::optional<Job>(read_job(r[0]));
+    });
+  }
+
+  Result<std::vector<Task>> job_tasks(const std::string& job_id) override {
+    return run<std::vector<Task>>("read tasks", [&](pqxx::work& tx) -> Result<std::vector<Task>> {
+      pqxx::result r =
+          tx.exec_params(fmt::format("SELECT {} FROM tasks WHERE job_id = $1 ORDER BY id", kTaskColumns), job_id);
+      std::vector<Task> tasks;
+      for (const auto& row : r) tasks.push_back(read_task(row));
+      return tasks;
+    });
+  }
+
+  Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms, int max_attempts) override {
+    return run<std::optional<Lease>>("claim a task", [&](pqxx::work& tx) -> Result<std::optional<Lease>> {
+      int64_t task_id = 0;
+      while (true) {
+        // Walks tasks_claim in job order; rows another transaction holds are skipped, not waited on.
+        pqxx::result r = tx.exec(
+            "SELECT t.id, t.state, t.attempts FROM tasks t JOIN jobs j ON j.id = t.job_id "
+            "WHERE t.state IN ('pending', 'leased') AND j.state IN ('pending', 'processing') AND NOT j.cancel_requested "
+            "AND ((t.state = 'pending' AND t.not_before <= ff_now_ms()) OR "
+            "(t.state = 'leased' AND t.lease_expires_at < ff_now_ms())) "
+            "ORDER BY t.job_seq, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED");
+        if (r.empty()) return std::optional<Lease>();  // committed: keeps the jobs failed below, if any
+        task_id = col<int64_t>(r[0], "id");
+        const bool expired = col<std::string>(r[0], "state") == "leased";
+        const int attempts = col<int>(r[0], "attempts");
+        if (!expired || attempts < max_attempts) break;
+        Task task = load_task(tx, task_id);
+        const std::string what = task.kind == TaskKind::kChunk ? fmt::format("chunk {}", task.chunk_index)
+                                                               : std::string(task_kind_name(task.kind));
+        fail_job_with_task(tx, task, kCrashedWorkerError,
+                           fmt::format("the {} task was attempted {} times and each worker stopped while holding it "
+                                       "(crashed or was killed, possibly by this input); not retried again",
+                                       what, attempts),
+                           fmt::format("{}: lease expired on attempt {} of {}", kCrashedWorkerError, attempts,
+                                       max_attempts));
+      }
+      pqxx::result up = tx.exec_params(
+          fmt::format("UPDATE tasks SET state = 'leased', lease_owner = $1, lease_expires_at = ff_now_ms() + $2, "
+                      "attempts = attempts + 1, frames_done = 0 WHERE id = $3 RETURNING {}",
+                      kTaskColumns),
+          owner, lease_ms, task_id);
+      Task task = read_task(up[0]);
+      const int64_t now = now_ms();
+      pqxx::result started = tx.exec_params("UPDATE jobs SET state = 'processing', step = 'processing', started_at = $1, "
+                                            "updated_at = $1 WHERE id = $2 AND state = 'pending' RETURNING id",
+                                            now, task.job_id);
+      if (!started.empty()) append_event(tx, task.job_id, "state");
+      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, task.job_id));
+      return std::optional<Lease>(Lease{std::move(task), std::move(job)});
+    });
+  }
+
+  Result<bool> heartbeat(int64_t task_id, const std::string& owner, int64_t lease_ms) override {
+    return run<bool>("extend a lease", [&](pqxx::work& tx) -> Result<bool> {
+      FF_ASSIGN_OR_RETURN(Task task, held_task(tx, task_id, owner));
+      tx.exec_params("UPDATE tasks SET lease_expires_at = ff_now_ms() + $1 WHERE id = $2", lease_ms, task_id);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, task.job_id));
+      return job.cancel_requested || is_terminal(job.state);
+    });
+  }
+
+  Status report_progress(int64_t task_id, const std::string& owner, const TaskProgress& p) override {
+    return run_status("record progress", [&](pqxx::work& tx) -> Status {
+      FF_ASSIGN_OR_RETURN(Task task, held_task(tx, task_id, owner));
+      tx.exec_params("UPDATE tasks SET frames_done = $1 WHERE id = $2", p.frames_done, task_id);
+      refresh_job_figures(tx, task.job_id, p.step, p.fraction);
+      append_event(tx, task.job_id, "progress");
+      return Status::ok();
+    });
+  }
+
+  Status complete_task(int64_t task_id, const std::string& owner, const TaskResult& result) override {
+    return run_status("complete a task", [&](pqxx::work& tx) -> Status {
+      FF_ASSIGN_OR_RETURN(Task task, held_task(tx, task_id, owner));
+      lock_job(tx, task.job_id);  // before counting the chunks left (see the file comment)
+      set_task_state(tx, task_id, TaskState::kDone, "");
+      if (result.source_faces) record_source_faces(tx, task.job_id, *result.source_faces);
+      const int64_t now = now_ms();
+      if (task.kind == TaskKind::kChunk) {
+        pqxx::result left = tx.exec_params(
+            "SELECT COUNT(*) AS n FROM tasks WHERE job_id = $1 AND kind = 'chunk' AND state != 'done'", task.job_id);
+        const bool last_chunk = col<int64_t>(left[0], "n") == 0;
+        if (last_chunk) {
+          tx.exec_params("UPDATE tasks SET state = 'pending' WHERE job_id = $1 AND state = 'blocked'", task.job_id);
+          notify_task_ready(tx);
+        }
+        refresh_job_figures(tx, task.job_id, last_chunk ? "merging" : "processing", 0.0);
+        append_event(tx, task.job_id, "progress");
+      } else {
+        if (!result.result_summary.empty()) record_result_summary(tx, task.job_id, result.result_summary);
+        tx.exec_params("UPDATE jobs SET state = 'completed', progress = 1, step = 'done', eta_seconds = 0, "
+                       "frames_done = frames_total, output_key = $1, updated_at = $2, finished_at = $2 WHERE id = $3",
+                       result.output_key, now, task.job_id);
+        append_event(tx, task.job_id, "state");
+      }
+      return Status::ok();
+    });
+  }
+
+  Status fail_task(int64_t task_id, const std::string& owner, const Status& error, bool retryable,
+                   const RetryPolicy& policy) override {
+    return run_status("record a task failure", [&](pqxx::work& tx) -> Status {
+      FF_ASSIGN_OR_RETURN(Task task, held_task(tx, task_id, owner));
+      if (retryable && task.attempts < policy.max_attempts) {
+        const int64_t backoff =
+            std::min(policy.max_backoff_ms, policy.base_backoff_ms << std::min(task.attempts - 1, 20));
+        tx.exec_params("UPDATE tasks SET state = 'pending', lease_owner = '', lease_expires_at = 0, "
+                       "not_before = ff_now_ms() + $1, last_error = $2 WHERE id = $3",
+                       backoff, error.to_string(), task_id);
+        append_event(tx, task.job_id, "retry",
+                     {{"attempt", task.attempts}, {"retry_in_seconds", backoff / 1000.0}, {"message", error.message()}});
+        notify_task_ready(tx);
+      } else {
+        fail_job_with_task(tx, task, status_code_name(error.code()), error.message(), error.to_string());
+      }
+      return Status::ok();
+    });
+  }
+
+  Status release_task(int64_t task_id, const std::string& owner) override {
+    return run_status("release a task", [&](pqxx::work& tx) -> Status {
+      FF_RETURN_IF_ERROR(held_task(tx, task_id, owner).status());
+      tx.exec_params("UPDATE tasks SET state = 'pending', lease_owner = '', lease_expires_at = 0, "
+                     "attempts = GREATEST(attempts - 1, 0), frames_done = 0 WHERE id = $1",
+                     task_id);
+      notify_task_ready(tx);
+      return Status::ok();
+    });
+  }
+
+  Result<Job> request_cancel(const std::string& job_id) override {
+    return run<Job>("cancel a job", [&](pqxx::work& tx) -> Result<Job> {
+      lock_tasks(tx, job_id);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, job_id, /*for_update=*/true));
+      if (is_terminal(job.state)) {
+        return failed_precondition(fmt::format("job {} is already {}: only pending or processing jobs can be cancelled",
+                                               job_id, job_state_name(job.state)));
+      }
+      if (job.state == JobState::kPending) {
+        mark_cancelled(tx, job_id);
+      } else {
+        tx.exec_params("UPDATE jobs SET cancel_requested = TRUE, updated_at = $1 WHERE id = $2", now_ms(), job_id);
+        append_event(tx, job_id, "cancel_requested");
+      }
+      return load_job(tx, job_id);
+    });
+  }
+
+  Status finish_cancelled(const std::string& job_id) override {
+    return run_status("finish a cancellation", [&](pqxx::work& tx) -> Status {
+      lock_tasks(tx, job_id);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, job_id, /*for_update=*/true));
+      if (!is_terminal(job.state)) mark_cancelled(tx, job_id);
+      return Status::ok();
+    });
+  }
+
+  Status delete_job(const std::string& job_id) override {
+    return run_status("delete a job", [&](pqxx::work& tx) -> Status {
+      lock_tasks(tx, job_id);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, job_id, /*for_update=*/true));
+      if (!is_terminal(job.state)) {
+        return failed_precondition(fmt::format("job {} is {}: cancel it first, only finished jobs can be deleted",
+                                               job_id, job_state_name(job.state)));
+      }
+      tx.exec_params("DELETE FROM job_events WHERE job_id = $1", job_id);
+      tx.exec_params("DELETE FROM tasks WHERE job_id = $1", job_id);
+      tx.exec_params("DELETE FROM jobs WHERE id = $1", job_id);
+      return Status::ok();
+    });
+  }
+
+  Result<std::vector<JobEvent>> events_since(const std::string& job_id, int64_t since, int limit) override {
+    return run<std::vector<JobEvent>>("read job events", [&](pqxx::work& tx) -> Result<std::vector<JobEvent>> {
+      pqxx::result r = tx.exec_params(
+          "SELECT seq, created_at, data FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3", job_id,
+          since, limit);
+      std::vector<JobEvent> events;
+      for (const auto& row : r) {
+        events.push_back({col<int64_t>(row, "seq"), col<int64_t>(row, "created_at"),
+                          nlohmann::json::parse(col<std::string>(row, "data"))});
+      }
+      return events;
+    });
+  }
+
+  Result<int64_t> queue_depth() override {
+    return run<int64_t>("count queued tasks", [&](pqxx::work& tx) -> Result<int64_t> {
+      pqxx::result r = tx.exec("SELECT COUNT(*) AS n FROM tasks WHERE state = 'pending'");
+      return col<int64_t>(r[0], "n");
+    });
+  }
+
+  Result<std::map<std::string, int64_t>> job_counts_by_state() override {
+    return counts("SELECT state, COUNT(*) AS n FROM jobs WHERE $1 = '' GROUP BY state", "");
+  }
+
+  Result<std::map<std::string, int64_t>> tenant_job_counts(const std::string& tenant) override {
+    return counts("SELECT state, COUNT(*) AS n FROM jobs WHERE tenant = $1 GROUP BY state", tenant);
+  }
+
+  Status add_api_key(const ApiKeyRecord& key) override {
+    return run_status("store an API key", [&](pqxx::work& tx) -> Status {
+      tx.exec_params("INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
+                     key.id, key.tenant, key.key_hash, key.scopes, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
+      return Status::ok();
+    });
+  }
+
+  Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& key_hash) override {
+    return run<std::optional<ApiKeyRecord>>("look up an API key", [&](pqxx::work& tx) -> Result<std::optional<ApiKeyRecord>> {
+      pqxx::result r =
+          tx.exec_params("SELECT id, tenant, key_hash, scopes, created_at FROM api_keys WHERE key_hash = $1", key_hash);
+      if (r.empty()) return std::optional<ApiKeyRecord>();
+      return std::optional<ApiKeyRecord>(read_api_key(r[0]));
+    });
+  }
+
+  Result<int64_t> api_key_count() override {
+    return run<int64_t>("count API keys", [&](pqxx::work& tx) -> Result<int64_t> {
+      pqxx::result r = tx.exec("SELECT COUNT(*) AS n FROM api_keys");
+      return col<int64_t>(r[0], "n");
+    });
+  }
+
+  Result<std::vector<ApiKeyRecord>> list_api_keys(const std::string& tenant) override {
+    return run<std::vector<ApiKeyRecord>>("list API keys", [&](pqxx::work& tx) -> Result<std::vector<ApiKeyRecord>> {
+      pqxx::result r = tx.exec_params("SELECT id, tenant, key_hash, scopes, created_at FROM api_keys WHERE tenant = $1 "
+                                      "ORDER BY created_at, id",
+                                      tenant);
+      std::vector<ApiKeyRecord> keys;
+      for (const auto& row : r) keys.push_back(read_api_key(row));
+      return keys;
+    });
+  }
+
+  Status delete_api_key(const std::string& tenant, const std::string& key_id) override {
+    return run_status("revoke an API key", [&](pqxx::work& tx) -> Status {
+      pqxx::result r = tx.exec_params("DELETE FROM api_keys WHERE id = $1 AND tenant = $2", key_id, tenant);
+      if (r.affected_rows() == 0) return not_found(fmt::format("API key '{}' does not exist", key_id));
+      return Status::ok();
+    });
+  }
+
+  Status add_upload(const Upload& u) override {
+    return run_status("record an upload", [&](pqxx::work& tx) -> Status {
+      tx.exec_params("INSERT INTO uploads (id, tenant, storage_key, filename, sha256, size, media, info, created_at) "
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     u.id, u.tenant, u.storage_key, u.filename, u.sha256, u.size, u.media, u.info.dump(),
+                     u.created_at_ms > 0 ? u.created_at_ms : now_ms());
+      return Status::ok();
+    });
+  }
+
+  Result<Upload> get_upload(const std::string& tenant, const std::string& upload_id) override {
+    return run<Upload>("read an upload", [&](pqxx::work& tx) -> Result<Upload> {
+      return load_upload(tx, tenant, upload_id, false);
+    });
+  }
+
+  Result<Upload> delete_upload(const std::string& tenant, const std::string& upload_id) override {
+    return run<Upload>("delete an upload", [&](pqxx::work& tx) -> Result<Upload> {
+      // The same tenant lock as create_job: no job of the tenant can be created reading this upload
+      // between the check and the delete.
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('facefuse tenant ' || $1, 0))", tenant);
+      FF_ASSIGN_OR_RETURN(Upload upload, load_upload(tx, tenant, upload_id, true));
+      pqxx::result busy = tx.exec_params(
+          "SELECT id FROM jobs WHERE tenant = $1 AND state IN ('pending', 'processing') AND "
+          "((request::jsonb #>> '{source,upload_id}') = $2 OR (request::jsonb #>> '{target,upload_id}') = $2) LIMIT 1",
+          tenant, upload_id);
+      if (!busy.empty()) {
+        return failed_precondition(fmt::format("upload '{}' is an input of job '{}', which has not finished: cancel "
+                                               "the job or wait for it to end, then delete the upload",
+                                               upload_id, col<std::string>(busy[0], "id")));
+      }
+      tx.exec_params("DELETE FROM uploads WHERE id = $1 AND tenant = $2", upload_id, tenant);
+      return upload;
+    });
+  }
+
+ private:
+  // Runs `body` in one transaction on a pooled connection; commits when it returns ok, rolls back
+  // otherwise. Database failures become kUnavailable (no exception leaves the store); a transaction
+  // PostgreSQL rolled back (deadlock, serialisation) or a connection found dead is retried.
+  template <typename T, typename F>
+  Result<T> run(const char* what, F&& body) {
+    std::string last;
+    for (int attempt = 0; attempt < kRetries; ++attempt) {
+      std::unique_ptr<pqxx::connection> conn;
+      try {
+        conn = pool_.acquire();
+      } catch (const std::exception& e) {
+        return unavailable(fmt::format("job store: cannot {}: {}", what, connect_error(pool_.uri(), e, false).message()));
+      }
+      try {
+        pqxx::work tx(*conn);
+        Result<T> result = body(tx);
+        if (result.is_ok()) tx.commit();
+        else tx.abort();
+        pool_.release(std::move(conn), false);
+        return result;
+      } catch (const pqxx::in_doubt_error& e) {
+        // The commit may or may not have landed: not retried (it could apply twice).
+        pool_.release(std::move(conn), true);
+        return unavailable(fmt::format("job store: cannot {}: the connection broke during commit: {}", what,
+                                       one_line(e.what())));
+      } catch (const pqxx::broken_connection& e) {
+        pool_.release(std::move(conn), true);
+        pool_.drop_idle();
+        last = one_line(e.what());
+      } catch (const pqxx::transaction_rollback& e) {
+        pool_.release(std::move(conn), false);
+        last = one_line(e.what());
+      } catch (const std::exception& e) {
+        const bool broken = !conn->is_open();
+        pool_.release(std::move(conn), broken);
+        return unavailable(fmt::format("job store: cannot {}: {}", what, one_line(e.what())));
+      }
+    }
+    return unavailable(fmt::format("job store: cannot {}: {}", what, last));
+  }
+
+  template <typename F>
+  Status run_status(const char* what, F&& body) {
+    return run<bool>(what, [&](pqxx::work& tx) -> Result<bool> {
+      FF_RETURN_IF_ERROR(body(tx));
+      return true;
+    }).status();
+  }
+
+  Result<std::map<std::string, int64_t>> counts(const char* sql, const std::string& tenant) {
+    return run<std::map<std::string, int64_t>>("count jobs", [&](pqxx::work& tx) -> Result<std::map<std::string, int64_t>> {
+      std::map<std::string, int64_t> out;
+      for (int i = 0; i < 5; ++i) out[job_state_name(static_cast<JobState>(i))] = 0;
+      for (const auto& row : tx.exec_params(sql, tenant)) out[col<std::string>(row, "state")] = col<int64_t>(row, "n");
+      return out;
+    });
+  }
+
+  Result<Upload> load_upload(pqxx::work& tx, const std::string& tenant, const std::string& upload_id, bool for_update) {
+    pqxx::result r = tx.exec_params(fmt::format("SELECT id, tenant, storage_key, filename, sha256, size, media, info, "
+                                                "created_at FROM uploads WHERE id = $1 AND tenant = $2{}",
+                                                for_update ? " FOR UPDATE" : ""),
+                                    upload_id, tenant);
+    if (r.empty()) {
+      return not_found(fmt::format("upload '{}' does not exist: upload the file first with POST /api/v1/upload",
+                                   upload_id));
+    }
+    return read_upload(r[0]);
+  }
+
+  Result<Job> load_job(pqxx::work& tx, const std::string& job_id, bool for_update = false) {
+    pqxx::result r = tx.exec_params(
+        fmt::format("SELECT {} FROM jobs WHERE id = $1{}", kJobColumns, for_update ? " FOR UPDATE" : ""), job_id);
+    if (r.empty()) return not_found(fmt::format("job '{}' does not exist", job_id));
+    return read_job(r[0]);
+  }
+
+  void lock_job(pqxx::work& tx, const std::string& job_id) {
+    tx.exec_params("SELECT id FROM jobs WHERE id = $1 FOR UPDATE", job_id);
+  }
+
+  // Task rows first, in id order, then the job: the order claim and the lease calls lock in.
+  void lock_tasks(pqxx::work& tx, const std::string& job_id) {
+    tx.exec_params("SELECT id FROM tasks WHERE job_id = $1 ORDER BY id FOR UPDATE", job_id);
+  }
+
+  Task load_task(pqxx::work& tx, int64_t task_id) {
+    pqxx::result r = tx.exec_params(fmt::format("SELECT {} FROM tasks WHERE id = $1", kTaskColumns), task_id);
+    if (r.empty()) throw std::runtime_error(fmt::format("task {} vanished", task_id));
+    return read_task(r[0]);
+  }
+
+  // The task, locked, if `owner` still holds its lease.
+  Result<Task> held_task(pqxx::work& tx, int64_t task_id, const std::string& owner) {
+    pqxx::result r =
+        tx.exec_params(fmt::format("SELECT {} FROM tasks WHERE id = $1 FOR UPDATE", kTaskColumns), task_id);
+    if (r.empty()) return failed_precondition(fmt::format("task {} no longer exists (job deleted)", task_id));
+    Task t = read_task(r[0]);
+    if (t.state != TaskState::kLeased || t.lease_owner != owner) {
+      return failed_precondition(fmt::format("the lease on task {} was lost (now {} by '{}')", task_id,
+                                             task_state_name(t.state), t.lease_owner));
+    }
+    return t;
+  }
+
+  // As sqlite_job_store.cpp: figures from the tasks; progress never moves backwards.
+  void refresh_job_figures(pqxx::work& tx, const std::string& job_id, const std::string& step, double fraction) {
+    Job job = load_job(tx, job_id).value();
+    const int64_t now = now_ms();
+    int64_t frames_done = 0;
+    double progress = fraction;
+    double fps = 0, eta = -1;
+    if (job.frames_total > 0) {
+      pqxx::result sum = tx.exec_params("SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN frame_end - frame_begin "
+                                        "ELSE frames_done END), 0)::BIGINT AS frames FROM tasks WHERE job_id = $1 AND "
+                                        "kind = 'chunk'",
+                                        job_id);
+      frames_done = col<int64_t>(sum[0], "frames");
+      progress = 0.99 * static_cast<double>(frames_done) / static_cast<double>(job.frames_total);
+      const double seconds = (now - job.started_at_ms) / 1000.0;
+      if (seconds > 0 && frames_done > 0) {
+        fps = frames_done / seconds;
+        eta = (job.frames_total - frames_done) / fps;
+      }
+    }
+    tx.exec_params("UPDATE jobs SET progress = $1, step = $2, frames_done = $3, fps = $4, eta_seconds = $5, "
+                   "updated_at = $6 WHERE id = $7",
+                   std::max(progress, job.progress), step, frames_done, fps, eta, now, job_id);
+  }
+
+  void record_source_faces(pqxx::work& tx, const std::string& job_id, int source_faces) {
+    Job job = load_job(tx, job_id).value();
+    if (job.input_summary.value("source_faces", nlohmann::json()) == source_faces) return;
+    job.input_summary["source_faces"] = source_faces;
+    tx.exec_params("UPDATE jobs SET input_summary = $1 WHERE id = $2", job.input_summary.dump(), job_id);
+  }
+
+  void record_result_summary(pqxx::work& tx, const std::string& job_id, const nlohmann::json& summary) {
+    Job job = load_job(tx, job_id).value();
+    job.input_summary.update(summary);
+    tx.exec_params("UPDATE jobs SET input_summary = $1 WHERE id = $2", job.input_summary.dump(), job_id);
+  }
+
+  void set_task_state(pqxx::work& tx, int64_t task_id, TaskState state, const std::string& error) {
+    tx.exec_params("UPDATE tasks SET state = $1, lease_owner = '', lease_expires_at = 0, last_error = $2 WHERE id = $3",
+                   std::string(task_state_name(state)), error, task_id);
+  }
+
+  void fail_job_with_task(pqxx::work& tx, const Task& task, const std::string& error_code, const std::string& message,
+                          const std::string& last_error) {
+    const int64_t now = now_ms();
+    set_task_state(tx, task.id, TaskState::kFailed, last_error);
+    tx.exec_params("UPDATE tasks SET state = 'cancelled' WHERE job_id = $1 AND state IN ('pending', 'blocked', "
+                   "'leased') AND id != $2",
+                   task.job_id, task.id);
+    tx.exec_params("UPDATE jobs SET state = 'failed', step = 'failed', eta_seconds = -1, error_code = $1, "
+                   "error_message = $2, updated_at = $3, finished_at = $3 WHERE id = $4",
+                   error_code, message, now, task.job_id);
+    append_event(tx, task.job_id, "state");
+  }
+
+  void mark_cancelled(pqxx::work& tx, const std::string& job_id) {
+    const int64_t now = now_ms();
+    tx.exec_params("UPDATE tasks SET state = 'cancelled', lease_owner = '' WHERE job_id = $1 AND state NOT IN ('done', "
+                   "'failed')",
+                   job_id);
+    tx.exec_params("UPDATE jobs SET state = 'cancelled', step = 'cancelled', eta_seconds = -1, updated_at = $1, "
+                   "finished_at = $1 WHERE id = $2",
+                   now, job_id);
+    append_event(tx, job_id, "state");
+  }
+
+  // Appends the job's current figures as the next event. The UPDATE locks the job row, so the
+  // per-job seq has no gap and no duplicate whichever node writes.
+  void append_event(pqxx::work& tx, const std::string& job_id, const char* type,
+                    const nlohmann::json& extra = nlohmann::json::object()) {
+    pqxx::result r = tx.exec_params(
+        fmt::format("UPDATE jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING {}, event_seq", kJobColumns),
+        job_id);
+    Job job = read_job(r[0]);
+    const int64_t seq = col<int64_t>(r[0], "event_seq");
+    nlohmann::json data = job_to_json(job);
+    data["type"] = type;
+    data["seq"] = seq;
+    for (const auto& [k, v] : extra.items()) data[k] = v;
+    tx.exec_params("INSERT INTO job_events (job_id, seq, created_at, data) VALUES ($1, $2, $3, $4)", job_id, seq,
+                   now_ms(), data.dump());
+    tx.exec_params("SELECT pg_notify($1, $2)", std::string(kEventChannel), job_id);
+  }
+
+  void notify_task_ready(pqxx::work& tx) { tx.exec_params("SELECT pg_notify($1, '')", std::string(kTaskChannel)); }
+
+  // LISTENs on its own connection (a pooled one would miss notifications between calls);
+  // reconnects every 500 ms while the database is away.
+  void listen_loop() {
+    class Receiver final : public pqxx::notification_receiver {
+     public:
+      Receiver(pqxx::connection_base& c, const std::string& channel, std::function<void(const std::string&)> on)
+          : pqxx::notification_receiver(c, channel), on_(std::move(on)) {}
+      void operator()(const std::string& payload, int) override { on_(payload); }
+
+     private:
+      std::function<void(const std::string&)> on_;
+    };
+    auto listeners = [&] {
+      std::lock_guard lock(listeners_mutex_);
+      return listeners_;
+    };
+    while (!stop_.load()) {
+      try {
+        pqxx::connection c(pool_.uri());
+        const StoreListeners l = listeners();
+        Receiver tasks(c, kTaskChannel, [&](const std::string&) {
+          if (l.task_ready) l.task_ready();
+        });
+        Receiver events(c, kEventChannel, [&](const std::string& job_id) {
+          if (l.job_event) l.job_event(job_id);
+        });
+        if (l.task_ready) l.task_ready();  // whatever was announced while we were not listening
+        while (!stop_.load()) c.await_notification(0, 200000);
+      } catch (const std::exception& e) {
+        spdlog::debug("job store listener: {}", one_line(e.what()));
+        for (int i = 0; i < 10 && !stop_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+
+  ConnectionPool pool_;
+  std::mutex listeners_mutex_;
+  StoreListeners listeners_;
+  std::atomic<bool> stop_{false};
+  std::thread listener_;
+};
+
+}  // namespace
+
+std::string redact_store_uri(const std::string& uri) {
+  // scheme://user:password@host → scheme://user:***@host
+  const size_t scheme = uri.find("://");
+  if (scheme == std::string::npos) return uri;
+  const size_t at = uri.find('@', scheme + 3);
+  if (at == std::string::npos) return uri;
+  const size_t colon = uri.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return uri;
+  return uri.substr(0, colon + 1) + "***" + uri.substr(at);
+}
+
+Result<std::unique_ptr<JobStore>> open_postgres_job_store(const std::string& uri, const PostgresStoreOptions& options) {
+  // Connect once up front so a bad address or password is reported as such, at start.
+  try {
+    pqxx::connection probe(uri);
+  } catch (const std::exception& e) {
+    return connect_error(uri, e, true);
+  }
+  auto store = std::make_unique<PostgresJobStore>(uri, options.pool_size);
+  FF_RETURN_IF_ERROR(store->migrate(options.migrate).status());
+  return std::unique_ptr<JobStore>(std::move(store));
+}
+
+Result<StoreUri> parse_store_uri(const std::string& uri, const std::string& default_uri) {
+  std::string u = uri;
+  if (u.empty()) {
+    const char* env = std::getenv("FACEFUSE_STORE");
+    u = env != nullptr && *env != '\0' ? env : default_uri;
+  }
+  if (u.rfind("sqlite://", 0) == 0) {
+    std::string path = u.substr(9);
+    if (path.empty()) return invalid_argument(fmt::format("store URI '{}' has no path: use sqlite:///abs/path/jobs.db", u));
+    return StoreUri{StoreKind::kSqlite, path};
+  }
+  if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) return StoreUri{StoreKind::kPostgres, u};
+  return invalid_argument(fmt::format("store URI '{}' is not supported: use sqlite:///path/jobs.db or "
+                                      "postgresql://user:password@host:port/database",
+                                      redact_store_uri(u)));
+}
+
+Result<std::unique_ptr<JobStore>> open_job_store(const StoreUri& uri) {
+  if (uri.kind == StoreKind::kSqlite) return open_sqlite_job_store(uri.target);
+  return open_postgres_job_store(uri.target);
+}
+
+Result<std::string> migrate_job_store(const StoreUri& uri) {
+  if (uri.kind == StoreKind::kSqlite) {
+    FF_RETURN_IF_ERROR(open_sqlite_job_store(uri.target).status());
+    return fmt::format("SQLite job store {} is at the current schema version", uri.target);
+  }
+  try {
+    pqxx::connection probe(uri.target);
+  } catch (const std::exception& e) {
+    return connect_error(uri.target, e, true);
+  }
+  PostgresJobStore store(uri.target, 1);
+  FF_ASSIGN_OR_RETURN(auto versions, store.migrate(true));
+  if (versions.first == versions.second) {
+    return fmt::format("PostgreSQL job store {} is at schema version {} (nothing to do)", redact_store_uri(uri.target),
+                       versions.second);
+  }
+  return fmt::format("PostgreSQL job store {} migrated from schema version {} to {}", redact_store_uri(uri.target),
+                     versions.first, versions.second);
+}
+
+}  // namespace facefuse::jobs
