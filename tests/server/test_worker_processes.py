@@ -185,6 +185,9 @@ class WorkerProcessesSlow(h.unittest.TestCase):
             self.assertLess(time.time() - started, 10, "released at the next frame")
             self.assertEqual([(t[2], t[3]) for t in tasks_of(c.server.data_dir, job["job_id"]) if t[0] == "chunk"],
                              [("pending", 0)], "the lease was given back and the attempt not counted")
+            # A worker has no /metrics: the interruption is in its log.
+            stopped = [line for line in w.log_lines() if line.get("msg") == "stopped"][0]
+            self.assertEqual(stopped["interruptions"], {"lease_expired": 0, "released": 1}, stopped)
             # Grace 120: the chunk finishes, is committed, then the worker exits 0.
             w = c.worker("--grace-seconds", "120")
             h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
@@ -195,6 +198,78 @@ class WorkerProcessesSlow(h.unittest.TestCase):
             # A fresh worker merges it.
             c.worker()
             self.assertEqual(c.api.wait(job["job_id"], timeout=120)["status"], "completed")
+
+
+class WorkerStoreItemsSlow(h.unittest.TestCase):
+    def test_priority_decides_the_claim_order(self):
+        with Cluster() as c:
+            source = c.api.upload(h.SOURCE_FACE)
+            photo = c.api.upload(h.TARGET_PHOTO)
+            jobs = {}
+            for n, priority in enumerate((0, 9, 5)):
+                body = c.api.swap_body(source["id"], photo["id"], priority=priority,
+                                       options={"face_swapper_blend": 0.5 + n / 100})
+                jobs[priority] = c.api.submit(body)["job_id"]
+            self.assertEqual(c.api.job(jobs[9])["priority"], 9)
+            r = c.api.post("/api/v1/jobs", json=c.api.swap_body(source["id"], photo["id"], priority=10))
+            self.assertEqual(r.status_code, 400, r.text)
+            self.assertIn("priority", h.error_of(r)[1])
+            w = c.worker("--workers", "1", "--max-tasks", "3")
+            self.assertEqual(w.wait(timeout=180), 0)
+            done = {p: c.api.job(j) for p, j in jobs.items()}
+            self.assertTrue(all(j["status"] == "completed" for j in done.values()), done)
+            started = sorted(done, key=lambda p: done[p]["started_at"])
+            self.assertEqual(started, [9, 5, 0], "higher priority first, whatever the submit order")
+            self.assertEqual(done[0]["attempts"], 1)
+
+    def test_a_task_without_frame_progress_fails_the_job_as_stalled(self):
+        with Cluster() as c:
+            source = c.api.upload(h.SOURCE_FACE)
+            target = c.api.upload(h.TARGET_VIDEO)
+            job = c.api.submit(video_body(source["id"], target["id"], 10, frames=68))
+            hung = c.worker("--lease-seconds", "120")
+            h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
+            # Frozen mid-chunk: its lease stays current for 120 s, its frames stop.
+            hung.process.send_signal(signal.SIGSTOP)
+            try:
+                started = time.time()
+                c.worker("--task-stall-seconds", "3")
+                failed = c.api.wait(job["job_id"], timeout=60)
+                self.assertEqual(failed["status"], "failed", failed)
+                self.assertEqual(failed["error"]["error"], "stalled", failed)
+                self.assertIn("no frame progress", failed["error"]["message"])
+                self.assertLess(time.time() - started, 30, "well before the lease would expire")
+            finally:
+                hung.process.send_signal(signal.SIGCONT)
+            # The frozen worker learns at its next heartbeat that the job ended and drops its chunk.
+            h.wait_for(lambda: any(line.get("msg") == "task ended" for line in hung.log_lines()), timeout=60)
+            self.assertEqual(c.api.job(job["job_id"])["status"], "failed")
+            tasks = tasks_of(c.server.data_dir, job["job_id"])
+            self.assertEqual([t[2] for t in tasks], ["failed", "cancelled"], tasks)
+
+    def test_interruptions_are_counted_on_metrics(self):
+        with Cluster() as c:
+            source = c.api.upload(h.SOURCE_FACE)
+            target = c.api.upload(h.TARGET_VIDEO)
+            job = c.api.submit(video_body(source["id"], target["id"], 10, frames=68))
+            doomed = c.worker("--lease-seconds", "2")
+            h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
+            doomed.kill()
+            key = c.server.admin_key
+            c.server.stop()
+            # The same data directory behind a serve with its own worker: it takes the dead lease over.
+            node = h.Server("--workers", "1", "--lease-seconds", "2", data_dir=c.server.data_dir)
+            try:
+                node.start()
+                api = node.client(key)
+                done = api.wait(job["job_id"], timeout=300)
+                self.assertEqual(done["status"], "completed", done)
+                self.assertEqual(done["attempts"], 3, "chunk twice + merge once")
+                metrics = requests.get(node.url + "/metrics", timeout=10).text
+                self.assertIn('facefuse_task_interruptions_total{reason="lease_expired"} 1', metrics)
+                self.assertIn('facefuse_task_interruptions_total{reason="released"} 0', metrics)
+            finally:
+                node.stop()
 
 
 class WorkerExit(h.unittest.TestCase):

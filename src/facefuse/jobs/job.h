@@ -87,6 +87,7 @@ struct Task {
   int64_t not_before_ms = 0;         // retry backoff: not claimable before this time
   int64_t frames_done = 0;
   std::string last_error;
+  int64_t progress_at_ms = 0;        // leased: when its frames last advanced (the claim counts); stall sweep
 };
 
 struct JobEvent {

@@ -1,5 +1,6 @@
 #include "facefuse/jobs/worker_pool.h"
 
+#include <algorithm>
 #include <chrono>
 #include <new>
 
@@ -230,16 +231,40 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
 }
 
 void WorkerPool::heartbeat_loop() {
+  // One thread for heartbeats (every heartbeat_ms) and, with stall_ms, the stall sweep (every
+  // quarter of the stall limit, 200 ms – 5 s, so a stalled task fails within ~1.25 × the limit).
+  const auto beat_every = std::chrono::milliseconds(config_.heartbeat_ms);
+  const auto sweep_every = std::chrono::milliseconds(std::clamp<int64_t>(config_.stall_ms / 4, 200, 5000));
+  auto next_beat = std::chrono::steady_clock::now() + beat_every;
+  auto next_sweep = std::chrono::steady_clock::now() + sweep_every;
+  bool sweeping = config_.stall_ms > 0;
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_cv_.wait_for(lock, std::chrono::milliseconds(config_.heartbeat_ms));
+    wake_cv_.wait_until(lock, sweeping ? std::min(next_beat, next_sweep) : next_beat);
     if (stopping_ && running_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (sweeping && now >= next_sweep && !stopping_) {
+      next_sweep = now + sweep_every;
+      lock.unlock();
+      auto failed = store_.fail_stalled_tasks(config_.stall_ms);
+      if (!failed) {
+        spdlog::warn(nlohmann::json{{"msg", "stall sweep off"}, {"error", failed.status().message()}}.dump());
+        if (failed.status().code() == StatusCode::kUnsupported) sweeping = false;
+      } else if (*failed > 0) {
+        spdlog::warn(nlohmann::json{{"msg", "stalled tasks failed"}, {"tasks", *failed},
+                                    {"stall_seconds", config_.stall_ms / 1000.0}}.dump());
+      }
+      lock.lock();
+    }
+    if (now < next_beat && !stopping_) continue;
+    next_beat = now + beat_every;
     std::vector<std::pair<Task, std::shared_ptr<pipeline::CancelToken>>> held;
     for (auto& [id, running] : running_) held.emplace_back(running.lease.task, running.cancel);
     lock.unlock();
     for (auto& [task, token] : held) {
       auto stop = store_.heartbeat(task.id, task.lease_owner, config_.lease_ms);
-      // Stop at the next frame when the job was cancelled or ended, or the lease was lost.
+      // Stop at the next frame when the job was cancelled or ended (a stall sweep failed it), or the
+      // lease was lost.
       if ((stop && *stop) || (!stop && stop.status().code() == StatusCode::kFailedPrecondition)) token->cancel();
     }
     lock.lock();

@@ -135,7 +135,14 @@ Status run_worker(const WorkerOptions& options) {
 
   std::string reason;
   int64_t grace_ms = 0;
+  // A job whose last task ran on another worker ends without a task here: look for such leftovers
+  // every few seconds too, not only when this worker's own tasks end.
+  auto next_scratch_sweep = std::chrono::steady_clock::now();
   for (;;) {
+    if (std::chrono::steady_clock::now() >= next_scratch_sweep) {
+      remove_ended_jobs_scratch(scratch, *store);
+      next_scratch_sweep = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    }
     timespec wait{0, 200'000'000};  // 200 ms: how quickly --max-tasks / --idle-exit-seconds are noticed
     int signal_number = sigtimedwait(&signals, nullptr, &wait);
     if (signal_number > 0) {

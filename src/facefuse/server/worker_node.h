@@ -10,7 +10,7 @@
 // take serve.lock.
 //
 // Scratch: <data>/tmp/worker-<pid>/<job_id>/ (inputs, attempt directories). Removed when the
-// process stops, a job's directory as soon as the job has ended; directories of workers that no
+// process stops, a job's directory within ~2 s of the job's end (whoever finished it); directories of workers that no
 // longer run (killed with -9) are removed by the next worker that starts.
 //
 // Stops (exit 0) on SIGTERM/SIGINT/SIGHUP after the running chunks finished or were released
