@@ -7,7 +7,7 @@ PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
 .PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
-        fuzz examples bench bench-quality bench-service bench-distributed clean
+        fuzz examples bench bench-quality bench-service bench-distributed bench-model-load clean
 
 setup:
 	scripts/setup
@@ -105,6 +105,11 @@ bench-service: build
 # against SQLite in the same run (docs/benchmarks.md, docs/distributed.md).
 bench-distributed: build
 	$(BUILD)/bench/facefuse_bench_store --pending 10000 --claims 2000
+
+# Model loading paid once per worker: a 720p image job as the first task of a fresh `facefuse worker`
+# (cold) vs a later task of one worker (warm), medians of N runs in one invocation.
+bench-model-load: build
+	bench/model_load_bench.py $(FACEFUSE) $(CACHE)/testdata --runs 5
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-sanitizer-logs

@@ -1,6 +1,7 @@
 // SessionCache: one session per (model, options) per owner, shared by threads.
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -75,6 +76,44 @@ TEST(SessionCache, OwnersDoNotShareSessions) {
   auto b = job_b.get_or_open(small_model());
   ASSERT_TRUE(a && b);
   EXPECT_NE(a->get(), b->get());
+}
+
+TEST(SessionCache, OpenSessionSharesThroughTheOptionsCache) {
+  SessionCache cache;
+  SessionOptions options;
+  options.cache = &cache;
+  auto a = inference::open_session(small_model(), options);
+  auto b = inference::open_session(small_model(), options);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->get(), b->get());
+  options.cache = nullptr;
+  auto own = inference::open_session(small_model(), options);
+  ASSERT_TRUE(own);
+  EXPECT_NE(own->get(), a->get()) << "without a cache every caller opens its own";
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST(SessionCache, OtherModelsLoadOncePerKindAndFailuresAreNotRemembered) {
+  SessionCache cache;
+  int loads = 0;
+  bool fail = true;
+  std::function<Result<std::shared_ptr<int>>()> load = [&]() -> Result<std::shared_ptr<int>> {
+    ++loads;
+    if (fail) return not_found("not installed yet");
+    return std::make_shared<int>(68);
+  };
+  EXPECT_FALSE(cache.get_or_load<int>("landmarker", small_model(), load));
+  EXPECT_EQ(cache.size(), 0u);
+  fail = false;
+  auto a = cache.get_or_load<int>("landmarker", small_model(), load);
+  auto b = cache.get_or_load<int>("landmarker", models_dir() / "." / "blazeface_front_128.onnx", load);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->get(), b->get());
+  EXPECT_EQ(loads, 2) << "one failed load, one real load";
+  auto other_kind = cache.get_or_load<int>("recognizer", small_model(), load);
+  ASSERT_TRUE(other_kind);
+  EXPECT_NE(other_kind->get(), a->get());
+  EXPECT_EQ(cache.size(), 2u);
 }
 
 }  // namespace

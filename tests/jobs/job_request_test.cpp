@@ -61,6 +61,28 @@ TEST(JobRequest, EqualRequestsNormaliseEqually) {
   EXPECT_EQ(*normalise_job_request(body(), fake_upload), *normalise_job_request(explicit_defaults, fake_upload));
 }
 
+TEST(JobRequest, PriorityIsZeroToNineDefaultZero) {
+  EXPECT_EQ((*normalise_job_request(body(), fake_upload))["priority"], 0);
+  json b = body();
+  b["priority"] = 9;
+  EXPECT_EQ((*normalise_job_request(b, fake_upload))["priority"], 9);
+  for (json bad : {json(10), json(-1), json(2.5), json("high")}) {
+    b["priority"] = bad;
+    EXPECT_NE(error_of(b).find("priority"), std::string::npos) << bad.dump();
+  }
+}
+
+TEST(JobRequest, ChunkSecondsDefaultsToTenAndIsRangeChecked) {
+  EXPECT_EQ((*normalise_job_request(body("up_clip"), fake_upload))["output"]["chunk_seconds"], 10.0);
+  json b = body("up_clip");
+  b["output"] = {{"chunk_seconds", 2.5}};
+  EXPECT_EQ((*normalise_job_request(b, fake_upload))["output"]["chunk_seconds"], 2.5);
+  for (json bad : {json(0), json(0.05), json(3601), json("10")}) {
+    b["output"]["chunk_seconds"] = bad;
+    EXPECT_NE(error_of(b).find("output.chunk_seconds"), std::string::npos) << bad.dump();
+  }
+}
+
 TEST(JobRequest, SeedAliasesMapToEngineOptions) {
   json b = body();
   b["options"] = {{"blend_ratio", 0.6}};

@@ -589,5 +589,95 @@ TEST(SqliteJobStorePath, OverSqlitesLimitSaysWhyAndHowToFixIt) {
 INSTANTIATE_TEST_SUITE_P(Stores, JobStoreContract, ::testing::Values(StoreKind::kSqlite, StoreKind::kPostgres),
                          store_name);
 
+// Contract items of issue 12's worker half (priority, lease_expired, per-job attempts, the stall
+// sweep). Same fixture and stores.
+class WorkerContract : public JobStoreContract {
+ protected:
+  int sweep(int64_t stall_ms) {
+    auto failed = store_->fail_stalled_tasks(stall_ms);
+    EXPECT_TRUE(failed.is_ok()) << failed.status().to_string();
+    return failed.is_ok() ? *failed : -1;
+  }
+};
+
+TEST_P(WorkerContract, ClaimsGoByPriorityThenAge) {
+  for (auto [id, priority] : {std::pair{"job_low", 0}, {"job_high", 9}, {"job_mid", 5}, {"job_high_later", 9}}) {
+    NewJob job;
+    job.job.id = id;
+    job.job.tenant = "t1";
+    job.job.kind = "image";
+    job.job.priority = priority;
+    job.tasks = {{TaskKind::kImage}};
+    ASSERT_TRUE(store_->create_job(job).is_ok());
+  }
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) order.push_back(claim("w1").job.id);
+  EXPECT_EQ(order, (std::vector<std::string>{"job_high", "job_high_later", "job_mid", "job_low"}));
+  EXPECT_EQ(store_->get_job("job_mid")->priority, 5) << "stored on the job";
+}
+
+TEST_P(WorkerContract, LeaseExpiredFlagsOnlyATaskTakenFromADeadWorker) {
+  create("job_a", {{TaskKind::kImage}});
+  create("job_b", {{TaskKind::kImage}});
+  Lease first = claim("w1", kExpiredLeaseMs);  // w1 died holding job_a's task
+  EXPECT_FALSE(first.lease_expired) << "a pending task is not an interruption";
+  Lease taken_over = claim("w2");
+  EXPECT_EQ(taken_over.task.id, first.task.id);
+  EXPECT_TRUE(taken_over.lease_expired);
+  Lease other = claim("w3");
+  ASSERT_TRUE(store_->release_task(other.task.id, "w3").is_ok());
+  EXPECT_FALSE(claim("w3").lease_expired) << "a released task is pending, not expired";
+}
+
+TEST_P(WorkerContract, JobAttemptsSumTheClaimsOfItsTasks) {
+  create("job_v", video_tasks(2));
+  EXPECT_EQ(store_->get_job("job_v")->attempts, 0);
+  claim("w1", kExpiredLeaseMs);  // chunk 0, then its worker dies
+  claim("w2");                   // chunk 0 again
+  Lease c1 = claim("w3");        // chunk 1
+  ASSERT_TRUE(store_->release_task(c1.task.id, "w3").is_ok());  // given back: not counted
+  auto job = store_->get_job("job_v");
+  ASSERT_TRUE(job.is_ok());
+  EXPECT_EQ(job->attempts, 2);
+  EXPECT_EQ(job_to_json(*job)["attempts"], 2);
+  auto page = store_->list_jobs("t1", std::nullopt, 10, "");
+  ASSERT_TRUE(page.is_ok());
+  EXPECT_FALSE(job_to_json(page->jobs.at(0)).contains("attempts")) << "detail view only, like tasks";
+}
+
+TEST_P(WorkerContract, StallSweepFailsATaskWithoutFrameProgressAndItsHolderLosesTheLease) {
+  create("job_v", video_tasks(2), "t1", "", 20);
+  Lease stuck = claim("w1");
+  Lease moving = claim("w2");
+  ASSERT_TRUE(store_->report_progress(moving.task.id, "w2", {"processing", 5, 0.25}).is_ok());
+  // A limit far away: nothing has stalled.
+  auto none = store_->fail_stalled_tasks(kLongLeaseMs);
+  ASSERT_TRUE(none.is_ok()) << none.status().to_string();
+  EXPECT_EQ(*none, 0);
+  EXPECT_EQ(state_of("job_v"), JobState::kProcessing);
+  // A negative limit: every leased task is past it (no sleeping).
+  auto failed = store_->fail_stalled_tasks(-kLongLeaseMs);
+  ASSERT_TRUE(failed.is_ok()) << failed.status().to_string();
+  EXPECT_GE(*failed, 1);
+  auto job = store_->get_job("job_v");
+  EXPECT_EQ(job->state, JobState::kFailed);
+  EXPECT_EQ(job->error_code, kStalledError);
+  EXPECT_NE(job->error_message.find("made no frame progress"), std::string::npos) << job->error_message;
+  EXPECT_EQ(store_->heartbeat(stuck.task.id, "w1", kLongLeaseMs).status().code(), StatusCode::kFailedPrecondition)
+      << "the holder learns at its next heartbeat and stops";
+  EXPECT_EQ(sweep(-kLongLeaseMs), 0) << "each task is failed once";
+}
+
+TEST_P(WorkerContract, StallSweepLeavesExpiredLeasesToTheClaim) {
+  create("job_a", {{TaskKind::kImage}});
+  claim("w1", kExpiredLeaseMs);  // dead worker: an expired lease, re-run by the next claim instead
+  EXPECT_EQ(sweep(-kLongLeaseMs), 0);
+  EXPECT_EQ(state_of("job_a"), JobState::kProcessing);
+  EXPECT_TRUE(claim("w2").lease_expired);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, WorkerContract, ::testing::Values(StoreKind::kSqlite, StoreKind::kPostgres),
+                         store_name);
+
 }  // namespace
 }  // namespace facefuse::jobs

@@ -4,6 +4,7 @@
 
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_selector.h"
+#include "facefuse/inference/session_cache.h"
 #include "facefuse/pipeline/image_job.h"
 #include "support/test_support.h"
 
@@ -110,6 +111,34 @@ TEST_F(ImageJobTest, ReportsFoundAndProcessedFaces) {
   EXPECT_TRUE(report->warnings.empty());
   ASSERT_FALSE(stages.empty());
   EXPECT_EQ(stages.back(), "done");
+}
+
+// A worker's model cache (SessionOptions::cache): the second job opens no model of its own, and
+// its output is the one a job with private sessions writes.
+TEST(ImageJobSessionCache, SecondJobOnOneCacheLoadsNoModelAndWritesTheSameImage) {
+  TempDir tmp;
+  inference::SessionCache cache;
+  auto spec_for = [&](const std::string& name, inference::SessionCache* shared) {
+    pipeline::JobSpec spec;
+    spec.sources = {testdata("photos/astronaut.png")};
+    spec.target = testdata("photos/jesper.jpg");
+    spec.output = tmp / name;
+    spec.models_dir = models_dir();
+    spec.session.cache = shared;
+    return spec;
+  };
+  auto first = pipeline::run_image_job(spec_for("first.png", &cache));
+  ASSERT_TRUE(first) << first.status().to_string();
+  const size_t loaded = cache.size();
+  EXPECT_GE(loaded, 2u) << "at least the detector session and the dlib landmarker are held";
+  auto second = pipeline::run_image_job(spec_for("second.png", &cache));
+  ASSERT_TRUE(second) << second.status().to_string();
+  EXPECT_EQ(cache.size(), loaded) << "the second job reused every model";
+  auto own = pipeline::run_image_job(spec_for("own.png", nullptr));
+  ASSERT_TRUE(own) << own.status().to_string();
+  cv::Mat a = cv::imread((tmp / "second.png").string()), b = cv::imread((tmp / "own.png").string());
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(cv::norm(a, b, cv::NORM_INF), 0.0) << "shared sessions change nothing in the output";
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "facefuse/cli/progress_bar.h"
 #include "facefuse/cli/serve_command.h"
 #include "facefuse/cli/store_flags.h"
+#include "facefuse/cli/worker_command.h"
 #include "facefuse/core/error_codes.h"
 #include "facefuse/core/log.h"
 #include "facefuse/core/paths.h"
@@ -471,6 +472,10 @@ int run_cli(int argc, char** argv) {
   std::string migrate_store;
   auto* migrate = add_migrate_command(app, migrate_store);
 
+  // worker (flags in worker_command.cpp)
+  server::WorkerOptions worker_options;
+  auto* worker = add_worker_command(app, worker_options);
+
   // models
   auto* models = app.add_subcommand("models", "Model catalogue: list, download and verify models (docs/models.md)");
   models->require_subcommand(1);
@@ -571,6 +576,7 @@ int run_cli(int argc, char** argv) {
   }
   if (serve->parsed()) return run_serve_command(serve_flags, global.models_dir, *so, global.log_level);
   if (migrate->parsed()) return run_migrate_command(migrate_store);
+  if (worker->parsed()) return run_worker_command(worker_options, global.models_dir, *so, global.log_level);
   if (models_list->parsed()) return run_models_list(global, list_json, list_verify);
   if (models_download->parsed()) return run_models_download(global, download_flags);
   if (models_verify->parsed()) return run_models_verify(global, verify_ids);

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "facefuse/cli/store_flags.h"
+#include "facefuse/cli/node_flags.h"
 #include "facefuse/core/error_codes.h"
 #include "facefuse/core/paths.h"
 
@@ -10,24 +10,19 @@ namespace facefuse::cli {
 
 CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   auto& o = flags.options;
-  // Empty when there is no home directory at all: serve then refuses, saying to set HOME or --data.
-  const auto home = facefuse_home();
-  o.data_dir = home.empty() ? home : home / "service";
   auto* serve = app.add_subcommand("serve", "Run the job service: REST API, WebSocket progress, web page and "
                                             "in-process workers on a SQLite store and local file storage");
   serve->add_option("--listen", o.listen, "address to listen on: HOST:PORT, [IPV6]:PORT, or PORT alone for "
                                           "127.0.0.1:PORT (port 0 picks a free one)")
       ->envname("FACEFUSE_LISTEN")->capture_default_str();
-  serve->add_option("--data", o.data_dir, "data directory: job store, storage, temp space")
-      ->envname("FACEFUSE_DATA")->capture_default_str();
-  add_store_uri_flag(*serve, o.store_uri);
-  serve->add_option("--storage", o.storage_uri, "blob storage URI (default file://<data>/storage)")->envname("FACEFUSE_STORAGE");
+  add_store_flags(*serve, {o.data_dir, o.store_uri, o.storage_uri});
   serve->add_option("--metrics-listen", o.metrics_listen, "HOST:PORT of a second listener serving only /metrics "
                                                           "and /healthz (e.g. a private interface for Prometheus); "
                                                           "/metrics on the main port then answers 404")
       ->envname("FACEFUSE_METRICS_LISTEN");
-  serve->add_option("--workers", o.workers, "jobs processed at once (CPU threads are shared between them)")
-      ->envname("FACEFUSE_WORKERS")->capture_default_str();
+  add_worker_pool_flags(*serve, {o.workers, o.grace_seconds, o.lease_seconds, o.task_stall_seconds},
+                        "jobs processed at once in this process (CPU threads are shared between them); 0 = an API "
+                        "node that claims no tasks (`facefuse worker` processes run them)");
   auto& http = o.http;
   serve->add_option("--http-threads", http.handler_threads, "request handler threads (connections, WebSockets and "
                                                             "event streams hold none)")
@@ -58,10 +53,6 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
       ->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   serve->add_option("--max-header-bytes", http.max_header_bytes, "request line + header fields, bytes (431 beyond)")
       ->check(CLI::Range(1024, 1048576))->capture_default_str();
-  serve->add_option("--grace-seconds", o.grace_seconds, "on SIGTERM, how long running tasks may finish before "
-                                                        "their leases are released")->capture_default_str();
-  serve->add_option("--lease-seconds", o.lease_seconds, "task lease: a crashed worker's task runs again this long "
-                                                        "after its last heartbeat")->capture_default_str();
   serve->add_flag("--no-auth", flags.no_auth, "no API keys: every request acts as tenant 'local' (for a server on "
                                               "loopback used by one person)")->envname("FACEFUSE_NO_AUTH");
   serve->add_flag("--allow-private-urls", o.allow_private_urls, "let URL inputs and webhooks reach loopback, private "

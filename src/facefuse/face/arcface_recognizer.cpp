@@ -8,6 +8,7 @@
 
 #include "facefuse/face/alignment.h"
 #include "facefuse/face/crop_tensor.h"
+#include "facefuse/inference/session_cache.h"
 
 namespace facefuse::face {
 
@@ -25,7 +26,7 @@ ArcfaceRecognizer::ArcfaceRecognizer(std::shared_ptr<inference::OnnxSession> ses
 
 Result<std::shared_ptr<ArcfaceRecognizer>> ArcfaceRecognizer::open(const std::filesystem::path& model_path,
                                                                    const inference::SessionOptions& options) {
-  FF_ASSIGN_OR_RETURN(auto session, inference::OnnxSession::open(model_path, options));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(model_path, options));
   const auto& in = session->inputs();
   const auto& out = session->outputs();
   const auto dim_ok = [](int64_t got, int64_t want) { return got == want || got < 0; };

@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/box_convention.h"
+#include "facefuse/inference/session_cache.h"
 
 namespace facefuse::face {
 
@@ -134,7 +135,7 @@ Result<std::unique_ptr<BlazeFaceDetector>> BlazeFaceDetector::open(const std::fi
   if (options.min_face_size < 0) {
     return invalid_argument(fmt::format("minimum face size must be >= 0 pixels, got {}", options.min_face_size));
   }
-  FF_ASSIGN_OR_RETURN(auto session, inference::OnnxSession::open(model_path, options.session));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(model_path, options.session));
   const auto& inputs = session->inputs();
   const int expected = options.variant == BlazeFaceVariant::kFullRange ? 256 : 128;
   if (inputs.size() != 1 || inputs[0].shape.size() != 4 || inputs[0].shape[1] != expected ||

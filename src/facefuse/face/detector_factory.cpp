@@ -8,6 +8,7 @@
 #include "facefuse/face/fan_landmarker.h"
 #include "facefuse/face/onnx_face_detector.h"
 #include "facefuse/inference/model_catalog.h"
+#include "facefuse/inference/session_cache.h"
 
 namespace facefuse::face {
 
@@ -109,8 +110,13 @@ Result<std::shared_ptr<FaceLandmarker>> create_face_landmarker(std::string_view 
   if (name == "dlib_68") {
     const auto path = models_dir / kLandmarkModelFile;
     FF_RETURN_IF_ERROR(require_model(path, "face landmarker 'dlib_68'"));
-    FF_ASSIGN_OR_RETURN(auto landmarker, DlibLandmarker::open(path, {}));
-    return std::shared_ptr<FaceLandmarker>(std::move(landmarker));
+    // The predictor is ~100 MB of regression trees: load it once per cache owner, not per job.
+    auto load = [&path]() -> Result<std::shared_ptr<FaceLandmarker>> {
+      FF_ASSIGN_OR_RETURN(auto landmarker, DlibLandmarker::open(path, {}));
+      return std::shared_ptr<FaceLandmarker>(std::move(landmarker));
+    };
+    if (session.cache != nullptr) return session.cache->get_or_load<FaceLandmarker>("dlib_landmarker", path, load);
+    return load();
   }
   if (name == "2dfan4") {
     FF_ASSIGN_OR_RETURN(auto path, require_facefusion_model("2dfan4", models_dir, "face landmarker '2dfan4'"));

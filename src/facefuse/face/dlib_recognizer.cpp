@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "facefuse/inference/session_cache.h"
+
 namespace facefuse::face {
 
 namespace {
@@ -99,7 +101,7 @@ Result<std::shared_ptr<DlibRecognizer>> DlibRecognizer::open(const std::filesyst
         "@vladmandic/face-api with tools/convert_face_api_recognizer.py)",
         path.string()));
   }
-  FF_ASSIGN_OR_RETURN(auto session, inference::OnnxSession::open(path, options));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(path, options));
   // Check the contract once here rather than on the first face (CONTRACTS: input `image`
   // [1,150,150,3] NHWC, output `descriptor` [1,128]).
   const auto& in = session->inputs();

@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/face_mask.h"
+#include "facefuse/inference/session_cache.h"
 
 namespace facefuse::face {
 namespace {
@@ -73,7 +74,7 @@ int face_mask_region_class(FaceMaskRegion region) {
 
 Result<std::shared_ptr<FaceOccluder>> FaceOccluder::open(const std::filesystem::path& model_path,
                                                          const inference::SessionOptions& options) {
-  FF_ASSIGN_OR_RETURN(auto session, inference::OnnxSession::open(model_path, options));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(model_path, options));
   if (session->inputs().size() != 1 || !dims_are(session->inputs()[0].shape, {1, kSize, kSize, 3}) ||
       session->outputs().empty() || !dims_are(session->outputs()[0].shape, {1, kSize, kSize, 1})) {
     return invalid_argument(fmt::format("{} is not an XSeg occluder: expected input [1,{},{},3] and output "
@@ -103,7 +104,7 @@ Result<cv::Mat> FaceOccluder::mask(const cv::Mat& bgr_crop) const {
 
 Result<std::shared_ptr<FaceParser>> FaceParser::open(const std::filesystem::path& model_path,
                                                      const inference::SessionOptions& options) {
-  FF_ASSIGN_OR_RETURN(auto session, inference::OnnxSession::open(model_path, options));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(model_path, options));
   if (session->inputs().size() != 1 || !dims_are(session->inputs()[0].shape, {1, 3, kSize, kSize}) ||
       session->outputs().empty() || !dims_are(session->outputs()[0].shape, {1, kClasses, kSize, kSize})) {
     return invalid_argument(fmt::format("{} is not a BiSeNet face parser: expected input [1,3,{},{}] and output "

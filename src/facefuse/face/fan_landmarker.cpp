@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/onnx_face_detector.h"
+#include "facefuse/inference/session_cache.h"
 
 namespace facefuse::face {
 
@@ -24,7 +25,7 @@ FanLandmarker::FanLandmarker(std::shared_ptr<inference::OnnxSession> session, in
 
 Result<std::unique_ptr<FanLandmarker>> FanLandmarker::open(const std::filesystem::path& model_path,
                                                            const inference::SessionOptions& session_options) {
-  FF_ASSIGN_OR_RETURN(auto session, inference::OnnxSession::open(model_path, session_options));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(model_path, session_options));
   const auto& in = session->inputs();
   auto dim_ok = [](int64_t dim, int want) { return dim <= 0 || dim == want; };
   const bool input_ok = in.size() == 1 && in[0].name == "input" && in[0].shape.size() == 4 &&

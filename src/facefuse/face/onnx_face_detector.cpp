@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/box_convention.h"
+#include "facefuse/inference/session_cache.h"
 
 namespace facefuse::face {
 
@@ -181,7 +182,7 @@ Result<std::unique_ptr<OnnxFaceDetector>> OnnxFaceDetector::open(const std::file
     }
   }
 
-  FF_ASSIGN_OR_RETURN(auto session, inference::OnnxSession::open(model_path, options.session));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(model_path, options.session));
   const auto& inputs = session->inputs();
   auto fixed_mismatch = [](int64_t dim, int want) { return dim > 0 && dim != want; };
   if (inputs.size() != 1 || inputs[0].name != "input" || inputs[0].shape.size() != 4 ||

@@ -25,11 +25,18 @@ const char* execution_provider_name(ExecutionProvider provider);
 // build and that `--execution-providers cpu` is the fallback. OnnxSession::open checks this.
 Status check_execution_provider_available(ExecutionProvider provider);
 
+class SessionCache;
+
 struct SessionOptions {
   ExecutionProvider provider = ExecutionProvider::kCpu;
   int device_id = 0;
   // Threads ORT may use inside one Run (0 = available_cpus(): affinity and cgroup quota honoured).
   int intra_op_threads = 0;
+  // When set, models are opened through this cache (session_cache.h: open_session, load_shared)
+  // so every job of its owner — a worker process, serve's pool — shares one session per model
+  // instead of opening it per task. Not part of the cache key; the owner keeps it alive for as
+  // long as any job runs with these options.
+  SessionCache* cache = nullptr;
 };
 
 enum class ElementType { kFloat, kDouble, kFloat16, kInt64, kOther };

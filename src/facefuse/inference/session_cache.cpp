@@ -2,23 +2,29 @@
 
 namespace facefuse::inference {
 
-Result<std::shared_ptr<OnnxSession>> SessionCache::get_or_open(const std::filesystem::path& model_path,
-                                                               const SessionOptions& options) {
+std::string SessionCache::canonical_name(const std::filesystem::path& model_path) {
   // The same file reached through different spellings ("a/../m.onnx", a symlink) is one model.
   std::error_code ec;
   auto canonical = std::filesystem::weakly_canonical(model_path, ec);
-  Key key{(ec ? model_path : canonical).string(), static_cast<int>(options.provider), options.device_id,
-          options.intra_op_threads};
-  std::shared_ptr<Slot> slot;
-  {
-    std::lock_guard lock(mutex_);
-    auto& entry = slots_[key];
-    if (!entry) entry = std::make_shared<Slot>();
-    slot = entry;
-  }
+  return (ec ? model_path : canonical).string();
+}
+
+std::shared_ptr<SessionCache::Slot> SessionCache::slot_for(const Key& key) {
+  std::lock_guard lock(mutex_);
+  auto& entry = slots_[key];
+  if (!entry) entry = std::make_shared<Slot>();
+  return entry;
+}
+
+Result<std::shared_ptr<OnnxSession>> SessionCache::get_or_open(const std::filesystem::path& model_path,
+                                                               const SessionOptions& options) {
+  auto slot = slot_for({canonical_name(model_path), static_cast<int>(options.provider), options.device_id,
+                        options.intra_op_threads});
   std::lock_guard open_lock(slot->open_mutex);
   if (slot->session) return slot->session;
-  FF_ASSIGN_OR_RETURN(slot->session, OnnxSession::open(model_path, options));
+  SessionOptions own = options;
+  own.cache = nullptr;
+  FF_ASSIGN_OR_RETURN(slot->session, OnnxSession::open(model_path, own));
   return slot->session;
 }
 
@@ -27,9 +33,15 @@ size_t SessionCache::size() const {
   size_t opened = 0;
   for (const auto& [key, slot] : slots_) {
     std::lock_guard open_lock(slot->open_mutex);
-    if (slot->session) ++opened;
+    if (slot->session || slot->object) ++opened;
   }
   return opened;
+}
+
+Result<std::shared_ptr<OnnxSession>> open_session(const std::filesystem::path& model_path,
+                                                  const SessionOptions& options) {
+  if (options.cache != nullptr) return options.cache->get_or_open(model_path, options);
+  return OnnxSession::open(model_path, options);
 }
 
 }  // namespace facefuse::inference

@@ -101,6 +101,8 @@ nlohmann::json job_to_json(const Job& job) {
                                        : nlohmann::json{{"error", job.error_code}, {"message", job.error_message}}},
   };
   if (job.cancel_requested && !is_terminal(job.state)) out["cancel_requested"] = true;
+  out["priority"] = job.priority;
+  if (job.attempts >= 0) out["attempts"] = job.attempts;
   if (!job.tasks.empty()) {
     nlohmann::json tasks = nlohmann::json::array();
     for (const auto& t : job.tasks) {

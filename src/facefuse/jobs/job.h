@@ -63,6 +63,11 @@ struct Job {
   std::string error_code, error_message;
   bool cached = false;
   bool cancel_requested = false;
+  int priority = 0;              // 0–9 from the request; claims go higher first, then oldest
+  // Claims of the job's tasks summed (a released task's claim is not counted): more than the
+  // number of tasks means some ran again after a worker died. Filled by JobStore::get_job with
+  // `tasks`; -1 elsewhere (lists, events), where job_to_json leaves it out.
+  int64_t attempts = -1;
   int64_t created_at_ms = 0, updated_at_ms = 0, started_at_ms = 0, finished_at_ms = 0;  // Unix ms; 0 = not yet
   // Filled by JobStore::get_job only (the detail view); empty in lists, events and webhooks' other
   // paths, where job_to_json then leaves "tasks" out.
@@ -82,6 +87,7 @@ struct Task {
   int64_t not_before_ms = 0;         // retry backoff: not claimable before this time
   int64_t frames_done = 0;
   std::string last_error;
+  int64_t progress_at_ms = 0;        // leased: when its frames last advanced (the claim counts); stall sweep
 };
 
 struct JobEvent {

@@ -71,14 +71,14 @@ Result<Upload> resolve_upload(const json& part, const std::string& where, const 
 
 Result<json> normalise_job_request(const json& body, const UploadLookup& lookup) {
   if (!body.is_object()) return invalid_argument("the job body must be a JSON object");
-  FF_RETURN_IF_ERROR(check_keys(body, {"source", "target", "output", "options", "webhook"}, "job body"));
+  FF_RETURN_IF_ERROR(check_keys(body, {"source", "target", "output", "options", "webhook", "priority"}, "job body"));
   FF_ASSIGN_OR_RETURN(json source, object_field(body, "source", true));
   FF_ASSIGN_OR_RETURN(json target, object_field(body, "target", true));
   FF_ASSIGN_OR_RETURN(json output, object_field(body, "output", false));
   FF_ASSIGN_OR_RETURN(json options, object_field(body, "options", false));
   FF_RETURN_IF_ERROR(check_keys(source, {"upload_id", "url", "reference_face_index"}, "source"));
   FF_RETURN_IF_ERROR(check_keys(target, {"upload_id", "url", "frame_range", "frame_number"}, "target"));
-  FF_RETURN_IF_ERROR(check_keys(output, {"format", "resolution", "quality", "fps", "chunk_frames"}, "output"));
+  FF_RETURN_IF_ERROR(check_keys(output, {"format", "resolution", "quality", "fps", "chunk_frames", "chunk_seconds"}, "output"));
 
   FF_ASSIGN_OR_RETURN(Upload source_upload, resolve_upload(source, "source", lookup));
   if (source_upload.media != "image") {
@@ -177,6 +177,18 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
     FF_ASSIGN_OR_RETURN(chunk_frames, integer_field(output["chunk_frames"], "output.chunk_frames", 0, 1'000'000));
   }
   norm_output["chunk_frames"] = chunk_frames;
+  // Chunks by time (chunk_frames 0): a killed worker loses at most this much video, whatever the
+  // number of workers. chunk_frames, when given, wins.
+  double chunk_seconds = kDefaultChunkSeconds;
+  if (output.contains("chunk_seconds")) {
+    const json& v = output["chunk_seconds"];
+    if (!v.is_number() || !(v.get<double>() >= kMinChunkSeconds) || !(v.get<double>() <= kMaxChunkSeconds)) {
+      return invalid_argument(fmt::format("output.chunk_seconds must be a number of seconds from {} to {}",
+                                          kMinChunkSeconds, kMaxChunkSeconds));
+    }
+    chunk_seconds = v.get<double>();
+  }
+  norm_output["chunk_seconds"] = chunk_seconds;
   out["output"] = norm_output;
 
   // Processors (whitelist) and their options; the seed's names are aliases of the engine's.
@@ -206,6 +218,12 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
   out["processors"] = processors;
   out["options"] = *validated;
 
+  // Claim order: higher priority first, then oldest (job_store.h).
+  int64_t priority = kDefaultJobPriority;
+  if (body.contains("priority")) {
+    FF_ASSIGN_OR_RETURN(priority, integer_field(body["priority"], "priority", kMinJobPriority, kMaxJobPriority));
+  }
+  out["priority"] = priority;
   out["webhook"] = nullptr;
   if (body.contains("webhook") && !body["webhook"].is_null()) {
     const json& hook = body["webhook"];

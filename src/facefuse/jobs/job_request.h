@@ -3,9 +3,9 @@
 //   {"source": {"upload_id": "..." | "url": "https://...", "reference_face_index": 0},
 //    "target": {"upload_id": "..." | "url": "https://...", "frame_range": [start, end], "frame_number": N},
 //    "output": {"format": "jpg|png|webp|mp4|mkv|mov|webm", "resolution": "WxH", "quality": 0-100,
-//               "fps": 0, "chunk_frames": 0},
+//               "fps": 0, "chunk_frames": 0, "chunk_seconds": 10},
 //    "options": {"processors": ["face_swapper"], "face_detector": "blazeface", "blend_ratio": 0.8, ...},
-//    "webhook": {"url": "...", "secret": "..."}}
+//    "webhook": {"url": "...", "secret": "..."}, "priority": 0-9}
 //
 // URL inputs are fetched and registered as uploads by JobService before normalisation.
 // normalise_job_request() checks every field (unknown keys, types, ranges, processor whitelist,
@@ -27,6 +27,15 @@
 #include "facefuse/pipeline/job_spec.h"
 
 namespace facefuse::jobs {
+
+// Video chunk length when output.chunk_frames is 0, seconds of output video (0.1–3600).
+inline constexpr double kDefaultChunkSeconds = 10.0;
+inline constexpr double kMinChunkSeconds = 0.1;
+inline constexpr double kMaxChunkSeconds = 3600.0;
+// Job priority: higher is claimed first; equal priorities go oldest first.
+inline constexpr int64_t kMinJobPriority = 0;
+inline constexpr int64_t kMaxJobPriority = 9;
+inline constexpr int64_t kDefaultJobPriority = 0;
 
 // Looks an upload id up for the tenant (kNotFound when missing or another tenant's).
 using UploadLookup = std::function<Result<Upload>(const std::string& upload_id)>;

@@ -24,7 +24,6 @@ namespace {
 
 // Chunks shorter than this cost more in set-up (models, keyframe seek, tracker warm-up) than they
 // gain in parallelism and retry granularity.
-constexpr int64_t kMinChunkFrames = 30;
 
 Result<std::string> sha256_of_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -193,12 +192,14 @@ Result<Upload> JobService::register_upload(const std::string& tenant, const fs::
 std::string JobService::fingerprint(const json& request) const {
   json material = request;
   material.erase("webhook");
+  material.erase("priority");  // when, not what
   material["source"].erase("upload_id");
   material["source"].erase("storage_key");
   material["target"].erase("upload_id");
   material["target"].erase("storage_key");
   // Chunking changes how, not what: outputs are identical either way.
   material["output"].erase("chunk_frames");
+  material["output"].erase("chunk_seconds");
   material["engine"] = config_.engine_version;
   material["models"] = model_identities(config_.execution.models_dir);
   return storage::sha256_hex(material.dump());
@@ -231,9 +232,11 @@ Result<NewJob> JobService::plan(const std::string& job_id, const std::string& te
     pipeline::JobSpec spec = job_spec_for(request, inputs, temp / output_file_name(request), temp, config_.execution);
     auto planned = pipeline::plan_video_job(spec);
     if (planned && request["output"]["chunk_frames"].get<int64_t>() == 0) {
-      int64_t per_chunk = static_cast<int64_t>(std::ceil(static_cast<double>(planned->frames_total) /
-                                                         std::max(1, 2 * config_.workers)));
-      request["output"]["chunk_frames"] = std::max(kMinChunkFrames, per_chunk);
+      // By time, so a preempted worker loses at most chunk_seconds of video whatever the number of
+      // workers (which an API node without workers does not even know).
+      const double seconds = request["output"].value("chunk_seconds", kDefaultChunkSeconds);
+      int64_t per_chunk = std::llround(seconds * planned->output_fps());
+      request["output"]["chunk_frames"] = std::max<int64_t>(1, per_chunk);
       spec.video.chunk_frames = request["output"]["chunk_frames"].get<int64_t>();
       planned = pipeline::plan_video_job(spec);
     }
@@ -249,6 +252,7 @@ Result<NewJob> JobService::plan(const std::string& job_id, const std::string& te
     }
     out.tasks.push_back({TaskKind::kMerge, 0, 0, 0});
   }
+  job.priority = request.value("priority", static_cast<int>(kDefaultJobPriority));
   job.request = std::move(request);
   return out;
 }

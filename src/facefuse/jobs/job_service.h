@@ -28,7 +28,6 @@ struct JobServiceConfig {
   std::filesystem::path temp_root;  // <data>/tmp: one private directory per job underneath
   ExecutionSettings execution;
   ServiceLimits limits;
-  int workers = 1;                  // a video is split into about 2 × workers chunks
   std::string engine_version;       // part of the result-cache fingerprint
   storage::UrlFetchOptions url_fetch;  // source/target "url" inputs (max_bytes follows the upload limit)
   int64_t max_active_jobs = 0;      // per tenant, pending + processing (0 = no limit); more → kQuotaExceeded

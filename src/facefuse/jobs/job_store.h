@@ -89,6 +89,12 @@ struct RetryPolicy {
 
 // Job error code of a job whose task exhausted its attempts by crashing (expired leases).
 inline constexpr const char* kCrashedWorkerError = "crashed_worker";
+// Job error code of a job whose task held a current lease without frame progress for longer than
+// the stall limit (fail_stalled_tasks): a hung decoder or model keeps heartbeating forever otherwise.
+inline constexpr const char* kStalledError = "stalled";
+// The job error message for a stalled task, the same from every store: "the chunk 2 task made no
+// frame progress for 31 s on worker 'host:12/w0' (attempt 1); ...".
+std::string stalled_task_message(const Task& task, int64_t now_ms);
 
 struct ApiKeyRecord {
   std::string id;      // public key id (the part of the key before the secret)
@@ -143,7 +149,8 @@ class JobStore {
   // SELECT ... FOR UPDATE on a per-tenant row): a plain READ COMMITTED count + insert is not enough.
   // A job created already completed (a cache hit) uses no worker and is never refused.
   virtual Result<CreatedJob> create_job(const NewJob& job) = 0;
-  // kNotFound when missing. Fills Job::tasks (kind, index, state, attempts per task, by task id).
+  // kNotFound when missing. Fills Job::tasks (kind, index, state, attempts per task, by task id)
+  // and Job::attempts (their sum).
   virtual Result<Job> get_job(const std::string& job_id) = 0;
   // Newest first; `cursor` is next_cursor of the previous page (empty for the first).
   virtual Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
@@ -152,8 +159,10 @@ class JobStore {
   virtual Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) = 0;
   virtual Result<std::vector<Task>> job_tasks(const std::string& job_id) = 0;
 
-  // Leases the oldest claimable task (pending and due, or leased with an expired lease) of a
-  // non-terminal job; its job turns processing. attempts is incremented. Contract for every store:
+  // Leases the claimable task (pending and due, or leased with an expired lease) of a non-terminal
+  // job with the highest job priority, then the oldest job, then the task's order; its job turns
+  // processing. Lease::lease_expired says the task was taken over from an expired lease. The
+  // claim counts as progress for the stall sweep. attempts is incremented. Contract for every store:
   // in the same transaction, a task whose lease expired with attempts >= max_attempts is set
   // failed (last_error says why), its job's other tasks cancelled and the job failed with
   // error_code kCrashedWorkerError and a message naming the task and the attempt count (plus a
@@ -175,6 +184,20 @@ class JobStore {
                            const RetryPolicy& policy) = 0;
   // Gives the task back untouched (graceful stop): pending again, the attempt not counted.
   virtual Status release_task(int64_t task_id, const std::string& owner) = 0;
+
+  // Stall sweep: in one transaction, every task whose lease is current but whose progress has not
+  // advanced for more than `stall_ms` is failed (last_error "stalled: ..."), its job's other tasks
+  // cancelled and the job failed with error_code kStalledError and stalled_task_message (plus a
+  // "state" event). Progress advances when the task is claimed, when report_progress brings more
+  // frames_done (chunks) and on every report_progress of image and merge tasks (they report
+  // stages, not frames). The holder learns it at its next heartbeat or progress report
+  // (kFailedPrecondition: the lease is gone) and stops. Returns how many tasks were failed.
+  // Worker pools call it every few seconds when --task-stall-seconds is set; concurrent sweeps of
+  // several processes fail each task once. The default is for stores that do not implement it
+  // yet: kUnsupported (the pool then logs once and stops sweeping).
+  virtual Result<int> fail_stalled_tasks(int64_t stall_ms) {
+    return unsupported("this job store has no stall sweep (--task-stall-seconds)");
+  }
 
   // pending → cancelled at once; processing → cancel_requested (workers stop at the next frame and
   // call finish_cancelled). kFailedPrecondition for terminal jobs.
@@ -211,6 +234,21 @@ class JobStore {
   // source or target) — checked and deleted in one transaction, so no job can start using it in
   // between. Finished jobs keep their own request and outputs and do not hold an upload.
   virtual Result<Upload> delete_upload(const std::string& tenant, const std::string& upload_id) = 0;
+};
+
+// Installs listeners on a store for the life of this object: declared after what the listeners call
+// (a worker pool, an API server), it removes them before those go away.
+class ScopedStoreListeners {
+ public:
+  ScopedStoreListeners(JobStore& store, StoreListeners listeners) : store_(store) {
+    store_.set_listeners(std::move(listeners));
+  }
+  ~ScopedStoreListeners() { store_.set_listeners({}); }
+  ScopedStoreListeners(const ScopedStoreListeners&) = delete;
+  ScopedStoreListeners& operator=(const ScopedStoreListeners&) = delete;
+
+ private:
+  JobStore& store_;
 };
 
 // Opens (creating and migrating) the SQLite store at `path`: WAL journal, a busy timeout, schema

@@ -147,10 +147,10 @@ constexpr int kRetries = 3;
 constexpr const char* kJobColumns =
     "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, '') AS idempotency_key, progress, step, "
     "eta_seconds, frames_done, frames_total, fps, input_summary, output_key, error_code, error_message, cached, "
-    "cancel_requested, created_at, updated_at, started_at, finished_at";
+    "cancel_requested, priority, created_at, updated_at, started_at, finished_at";
 constexpr const char* kTaskColumns =
     "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
-    "frames_done, last_error";
+    "frames_done, last_error, progress_at";
 
 // The claim's selection, prepared once per connection: planning it (~9 ms on the loaded 2-core
 // test machine, EXPLAIN ANALYZE) cost 15 times its execution (0.6 ms with 10 000 pending tasks).
@@ -189,6 +189,7 @@ Job read_job(const pqxx::row& r) {
   j.error_message = col<std::string>(r, "error_message");
   j.cached = col<bool>(r, "cached");
   j.cancel_requested = col<bool>(r, "cancel_requested");
+  j.priority = col<int>(r, "priority");
   j.created_at_ms = col<int64_t>(r, "created_at");
   j.updated_at_ms = col<int64_t>(r, "updated_at");
   j.started_at_ms = col<int64_t>(r, "started_at");
@@ -225,6 +226,7 @@ Task read_task(const pqxx::row& r) {
   t.not_before_ms = col<int64_t>(r, "not_before");
   t.frames_done = col<int64_t>(r, "frames_done");
   t.last_error = col<std::string>(r, "last_error");
+  t.progress_at_ms = col<int64_t>(r, "progress_at");
   return t;
 }
 
@@ -409,9 +411,7 @@ class PostgresJobStore final : public JobStore {
       }
       const int64_t now = now_ms();
       const int64_t finished = is_terminal(j.state) ? now : 0;
-      // The normalised request carries the job's priority (job_request.cpp checked it is 0–9).
-      const nlohmann::json& given = j.request.is_object() ? j.request.value("priority", nlohmann::json(0)) : nlohmann::json(0);
-      const int priority = given.is_number_integer() ? given.get<int>() : 0;
+      const int priority = j.priority;  // 0–9, checked by job_request.cpp
       pqxx::result ins = tx.exec_params(
           "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, step, "
           "frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at, priority) "
@@ -441,9 +441,11 @@ class PostgresJobStore final : public JobStore {
       FF_ASSIGN_OR_RETURN(Job job, load_job(tx, job_id));
       pqxx::result r =
           tx.exec_params("SELECT kind, chunk_index, state, attempts FROM tasks WHERE job_id = $1 ORDER BY id", job_id);
+      job.attempts = 0;
       for (const auto& row : r) {
         job.tasks.push_back({parse_task_kind(col<std::string>(row, "kind")), col<int>(row, "chunk_index"),
                              parse_task_state(col<std::string>(row, "state")), col<int>(row, "attempts")});
+        job.attempts += job.tasks.back().attempts;
       }
       return job;
     });
@@ -610,6 +612,28 @@ class PostgresJobStore final : public JobStore {
         fail_job_with_task(tx, task, status_code_name(error.code()), error.message(), error.to_string());
       }
       return Status::ok();
+    });
+  }
+
+  Result<int> fail_stalled_tasks(int64_t stall_ms) override {
+    return run<int>("fail stalled tasks", [&](pqxx::work& tx) -> Result<int> {
+      // The database clock, as progress_at and the leases use; locked rows belong to a sweep of
+      // another node (or a holder reporting progress right now) and are left to it.
+      pqxx::result r = tx.exec_params(
+          fmt::format("SELECT {}, ff_now_ms() AS now FROM tasks WHERE state = 'leased' AND lease_expires_at >= ff_now_ms() "
+                      "AND progress_at < ff_now_ms() - $1 ORDER BY id FOR UPDATE SKIP LOCKED",
+                      kTaskColumns),
+          stall_ms);
+      int failed = 0;
+      for (const auto& row : r) {
+        const Task task = read_task(row);
+        // A second stalled task of a job failed above was cancelled with it: one failure per job.
+        if (load_task(tx, task.id).state != TaskState::kLeased) continue;
+        const std::string message = stalled_task_message(task, col<int64_t>(row, "now"));
+        fail_job_with_task(tx, task, kStalledError, message, fmt::format("{}: {}", kStalledError, message));
+        ++failed;
+      }
+      return failed;
     });
   }
 

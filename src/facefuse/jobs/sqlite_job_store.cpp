@@ -95,23 +95,31 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 )sql";
 
+// Version 2 (issue 12): job priority (claims go priority DESC, then age) and when a leased task's
+// frames last advanced (the stall sweep, fail_stalled_tasks).
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN progress_at INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 struct Migration {
   int version;
   const char* sql;
 };
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 
 constexpr const char* kJobColumns =
     "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, '') AS idempotency_key, progress, step, eta_seconds, "
     "frames_done, frames_total, fps, input_summary, output_key, error_code, error_message, cached, cancel_requested, "
-    "created_at, updated_at, started_at, finished_at";
+    "created_at, updated_at, started_at, finished_at, priority";
 
 constexpr const char* kTaskColumns =
     "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
-    "frames_done, last_error";
+    "frames_done, last_error, progress_at";
 
 // Rows are read by column name (the SELECT lists above alias every computed column), so adding a
 // column or reordering a SELECT cannot shift the fields of a row.
@@ -140,6 +148,7 @@ Job read_job(SQLite::Statement& q) {
   j.updated_at_ms = q.getColumn("updated_at").getInt64();
   j.started_at_ms = q.getColumn("started_at").getInt64();
   j.finished_at_ms = q.getColumn("finished_at").getInt64();
+  j.priority = q.getColumn("priority").getInt();
   return j;
 }
 
@@ -172,6 +181,7 @@ Task read_task(SQLite::Statement& q) {
   t.not_before_ms = q.getColumn("not_before").getInt64();
   t.frames_done = q.getColumn("frames_done").getInt64();
   t.last_error = q.getColumn("last_error").getString();
+  t.progress_at_ms = q.getColumn("progress_at").getInt64();
   return t;
 }
 
@@ -265,7 +275,7 @@ class SqliteJobStore final : public JobStore {
       SQLite::Statement ins(db_,
                             "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, "
                             "step, frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, "
-                            "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            "finished_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       ins.bind(1, j.id);
       ins.bind(2, j.tenant);
       ins.bind(3, job_state_name(j.state));
@@ -283,6 +293,7 @@ class SqliteJobStore final : public JobStore {
       ins.bind(15, now);
       ins.bind(16, is_terminal(j.state) ? now : 0);
       ins.bind(17, is_terminal(j.state) ? now : 0);
+      ins.bind(18, j.priority);
       ins.exec();
       for (const auto& t : in.tasks) {
         SQLite::Statement ti(db_, "INSERT INTO tasks (job_id, kind, chunk_index, frame_begin, frame_end, state) "
@@ -307,9 +318,11 @@ class SqliteJobStore final : public JobStore {
       FF_ASSIGN_OR_RETURN(Job job, load_job(job_id));
       SQLite::Statement q(db_, "SELECT kind, chunk_index, state, attempts FROM tasks WHERE job_id = ? ORDER BY id");
       q.bind(1, job_id);
+      job.attempts = 0;
       while (q.executeStep()) {
         job.tasks.push_back({parse_task_kind(q.getColumn("kind").getString()), q.getColumn("chunk_index").getInt(),
                              parse_task_state(q.getColumn("state").getString()), q.getColumn("attempts").getInt()});
+        job.attempts += job.tasks.back().attempts;
       }
       return job;
     });
@@ -378,12 +391,13 @@ class SqliteJobStore final : public JobStore {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       int64_t now = now_ms();
       int64_t task_id = 0;
+      bool lease_expired = false;
       while (true) {
         SQLite::Statement q(db_,
             "SELECT t.id, t.state, t.attempts FROM tasks t JOIN jobs j ON j.id = t.job_id "
             "WHERE j.state IN ('pending', 'processing') AND j.cancel_requested = 0 AND "
             "((t.state = 'pending' AND t.not_before <= ?) OR (t.state = 'leased' AND t.lease_expires_at < ?)) "
-            "ORDER BY j.seq, t.id LIMIT 1");
+            "ORDER BY j.priority DESC, j.seq, t.id LIMIT 1");
         q.bind(1, now);
         q.bind(2, now);
         if (!q.executeStep()) {
@@ -393,6 +407,7 @@ class SqliteJobStore final : public JobStore {
         task_id = q.getColumn("id").getInt64();
         const bool expired = q.getColumn("state").getString() == "leased";
         const int attempts = q.getColumn("attempts").getInt();
+        lease_expired = expired;
         if (!expired || attempts < max_attempts) break;
         // Every worker that held it stopped without a word (crashed, OOM-killed, SIGKILL): give up.
         Task task = load_task(task_id);
@@ -406,10 +421,11 @@ class SqliteJobStore final : public JobStore {
                                        max_attempts));
       }
       SQLite::Statement up(db_, "UPDATE tasks SET state = 'leased', lease_owner = ?, lease_expires_at = ?, "
-                                "attempts = attempts + 1, frames_done = 0 WHERE id = ?");
+                                "attempts = attempts + 1, frames_done = 0, progress_at = ? WHERE id = ?");
       up.bind(1, owner);
       up.bind(2, now + lease_ms);
-      up.bind(3, task_id);
+      up.bind(3, now);
+      up.bind(4, task_id);
       up.exec();
       Task task = load_task(task_id);
       Job job = load_job(task.job_id).value();
@@ -424,7 +440,7 @@ class SqliteJobStore final : public JobStore {
         job = load_job(job.id).value();
       }
       tx.commit();
-      return std::optional<Lease>(Lease{std::move(task), std::move(job)});
+      return std::optional<Lease>(Lease{std::move(task), std::move(job), lease_expired});
     });
   }
 
@@ -446,9 +462,12 @@ class SqliteJobStore final : public JobStore {
     return guarded("record progress", [&]() -> Status {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
-      SQLite::Statement up(db_, "UPDATE tasks SET frames_done = ? WHERE id = ?");
+      // Progress for the stall sweep: a chunk's frames advanced; image and merge tasks report stages.
+      const bool advanced = task.kind != TaskKind::kChunk || p.frames_done > task.frames_done;
+      SQLite::Statement up(db_, "UPDATE tasks SET frames_done = ?, progress_at = ? WHERE id = ?");
       up.bind(1, p.frames_done);
-      up.bind(2, task_id);
+      up.bind(2, advanced ? now_ms() : task.progress_at_ms);
+      up.bind(3, task_id);
       up.exec();
       refresh_job_figures(task.job_id, p.step, p.fraction);
       append_event(task.job_id, "progress");
@@ -526,6 +545,31 @@ class SqliteJobStore final : public JobStore {
       up.exec();
       tx.commit();
       return Status::ok();
+    });
+  }
+
+  Result<int> fail_stalled_tasks(int64_t stall_ms) override {
+    return guarded_result<int>("fail stalled tasks", [&]() -> Result<int> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      const int64_t now = now_ms();
+      std::vector<Task> stalled;
+      {
+        SQLite::Statement q(db_, fmt::format("SELECT {} FROM tasks WHERE state = 'leased' AND lease_expires_at >= ? "
+                                             "AND progress_at < ? ORDER BY id", kTaskColumns));
+        q.bind(1, now);
+        q.bind(2, now - stall_ms);
+        while (q.executeStep()) stalled.push_back(read_task(q));
+      }
+      int failed = 0;
+      for (const Task& task : stalled) {
+        // A second stalled task of a job failed above was cancelled with it: one failure per job.
+        if (load_task(task.id).state != TaskState::kLeased) continue;
+        const std::string message = stalled_task_message(task, now);
+        fail_job_with_task(task, kStalledError, message, fmt::format("{}: {}", kStalledError, message));
+        ++failed;
+      }
+      tx.commit();
+      return failed;
     });
   }
 

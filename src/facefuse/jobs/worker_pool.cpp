@@ -1,5 +1,6 @@
 #include "facefuse/jobs/worker_pool.h"
 
+#include <algorithm>
 #include <chrono>
 #include <new>
 
@@ -11,6 +12,10 @@
 namespace facefuse::jobs {
 
 namespace {
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 bool is_retryable(StatusCode code) { return code == StatusCode::kUnavailable || code == StatusCode::kInternal; }
 
@@ -35,7 +40,22 @@ WorkerPool::~WorkerPool() { drain(0); }
 
 void WorkerPool::set_on_task_end(std::function<void(const TaskOutcome&)> callback) { on_task_end_ = std::move(callback); }
 
+bool WorkerPool::exhausted() const {
+  return config_.max_tasks > 0 && claims_.load() >= config_.max_tasks && busy_.load() == 0 &&
+         tasks_ended_.load() >= config_.max_tasks;
+}
+
+int64_t WorkerPool::idle_ms() const {
+  if (busy_.load() > 0) return 0;
+  return std::max<int64_t>(0, steady_ms() - idle_since_ms_.load());
+}
+
+void WorkerPool::set_on_interruption(std::function<void(std::string_view, const Lease&)> callback) {
+  on_interruption_ = std::move(callback);
+}
+
 void WorkerPool::start() {
+  idle_since_ms_ = steady_ms();
   for (int i = 0; i < config_.workers; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
 }
@@ -96,8 +116,21 @@ void WorkerPool::worker_loop(int index) {
       --device_free_;
       generation = wake_generation_;
     }
+    // --max-tasks: reserve a claim first, so workers racing for the last one never exceed it.
+    const bool limited = config_.max_tasks > 0;
+    if (limited && claims_.fetch_add(1) >= config_.max_tasks) {
+      claims_.fetch_sub(1);
+      std::lock_guard lock(mutex_);
+      ++device_free_;
+      device_cv_.notify_one();
+      return;
+    }
     auto claimed = store_.claim_task(owner, config_.lease_ms, config_.retry.max_attempts);
-    if (claimed && claimed->has_value()) run_one(owner, std::move(**claimed));
+    if (claimed && claimed->has_value()) {
+      run_one(owner, std::move(**claimed));
+    } else if (limited) {
+      claims_.fetch_sub(1);
+    }
     std::unique_lock lock(mutex_);
     ++device_free_;
     device_cv_.notify_one();
@@ -116,14 +149,15 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
     std::lock_guard lock(mutex_);
     if (stopping_) {  // drain began while this task was being claimed: give it straight back
       Status released = store_.release_task(task_id, owner);
-      (void)released;
+      if (released.is_ok() && on_interruption_) on_interruption_("released", lease);
       return;
     }
     running_[task_id] = Running{lease, token, false};
   }
   if (lease.job.cancel_requested) token->cancel();
   ++busy_;
-  spdlog::info(log_line("task started", lease));
+  spdlog::info(log_line("task started", lease, {{"lease_expired", lease.lease_expired}}));
+  if (lease.lease_expired && on_interruption_) on_interruption_("lease_expired", lease);
 
   auto started = std::chrono::steady_clock::now();
   auto last_report = started - std::chrono::hours(1);
@@ -153,7 +187,7 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
     releasing = running_[task_id].releasing;
     running_.erase(task_id);
   }
-  --busy_;
+  if (result.is_ok()) last_task_ms_ = static_cast<int64_t>(seconds * 1000.0);
 
   TaskOutcome outcome{lease, result.status(), seconds, frames, false};
   const std::string& job_id = lease.job.id;
@@ -163,6 +197,7 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
     outcome.job_finished = lease.task.kind != TaskKind::kChunk && recorded.is_ok();
   } else if (releasing) {
     recorded = store_.release_task(task_id, owner);
+    if (recorded.is_ok() && on_interruption_) on_interruption_("released", lease);
   } else if (result.status().code() == StatusCode::kCancelled) {
     auto job = store_.get_job(job_id);
     if (job && (job->cancel_requested || is_terminal(job->state))) {
@@ -189,19 +224,47 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
                         {{"seconds", seconds}, {"status", status_code_name(result.status().code())},
                          {"message", result.status().message()}}));
   if (on_task_end_) on_task_end_(outcome);
+  // Counted last: a --max-tasks worker exits only after the outcome is recorded and reported.
+  ++tasks_ended_;
+  idle_since_ms_ = steady_ms();
+  --busy_;
 }
 
 void WorkerPool::heartbeat_loop() {
+  // One thread for heartbeats (every heartbeat_ms) and, with stall_ms, the stall sweep (every
+  // quarter of the stall limit, 200 ms – 5 s, so a stalled task fails within ~1.25 × the limit).
+  const auto beat_every = std::chrono::milliseconds(config_.heartbeat_ms);
+  const auto sweep_every = std::chrono::milliseconds(std::clamp<int64_t>(config_.stall_ms / 4, 200, 5000));
+  auto next_beat = std::chrono::steady_clock::now() + beat_every;
+  auto next_sweep = std::chrono::steady_clock::now() + sweep_every;
+  bool sweeping = config_.stall_ms > 0;
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_cv_.wait_for(lock, std::chrono::milliseconds(config_.heartbeat_ms));
+    wake_cv_.wait_until(lock, sweeping ? std::min(next_beat, next_sweep) : next_beat);
     if (stopping_ && running_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (sweeping && now >= next_sweep && !stopping_) {
+      next_sweep = now + sweep_every;
+      lock.unlock();
+      auto failed = store_.fail_stalled_tasks(config_.stall_ms);
+      if (!failed) {
+        spdlog::warn(nlohmann::json{{"msg", "stall sweep off"}, {"error", failed.status().message()}}.dump());
+        if (failed.status().code() == StatusCode::kUnsupported) sweeping = false;
+      } else if (*failed > 0) {
+        spdlog::warn(nlohmann::json{{"msg", "stalled tasks failed"}, {"tasks", *failed},
+                                    {"stall_seconds", config_.stall_ms / 1000.0}}.dump());
+      }
+      lock.lock();
+    }
+    if (now < next_beat && !stopping_) continue;
+    next_beat = now + beat_every;
     std::vector<std::pair<Task, std::shared_ptr<pipeline::CancelToken>>> held;
     for (auto& [id, running] : running_) held.emplace_back(running.lease.task, running.cancel);
     lock.unlock();
     for (auto& [task, token] : held) {
       auto stop = store_.heartbeat(task.id, task.lease_owner, config_.lease_ms);
-      // Stop at the next frame when the job was cancelled or ended, or the lease was lost.
+      // Stop at the next frame when the job was cancelled or ended (a stall sweep failed it), or the
+      // lease was lost.
       if ((stop && *stop) || (!stop && stop.status().code() == StatusCode::kFailedPrecondition)) token->cancel();
     }
     lock.lock();

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct WorkerPoolConfig {
   int64_t idle_poll_ms = 500;    // without wake(), how often idle workers look for due tasks
   int64_t progress_interval_ms = 250;  // progress events at most this often per task
   int device_slots = 0;          // tasks allowed on the device at once; 0 = one per worker (CPU)
+  // > 0: every sweep_interval, fail leased tasks whose frames have not advanced for this long
+  // (JobStore::fail_stalled_tasks; job error "stalled"). 0 = no sweep.
+  int64_t stall_ms = 0;
+  int64_t max_tasks = 0;         // > 0: claim no more than this many tasks in all (facefuse worker --max-tasks)
   RetryPolicy retry;
 };
 
@@ -51,6 +56,10 @@ class WorkerPool {
   ~WorkerPool();
 
   void set_on_task_end(std::function<void(const TaskOutcome&)> callback);
+  // Called when a task of this pool was interrupted elsewhere or here: "lease_expired" as the pool
+  // claims a task whose previous holder's lease expired, "released" after the pool gave a running
+  // task back (drain). Set before start().
+  void set_on_interruption(std::function<void(std::string_view reason, const Lease&)> callback);
   void start();
   // A task may be claimable now (a job was submitted).
   void wake();
@@ -63,6 +72,14 @@ class WorkerPool {
 
   int size() const { return config_.workers; }
   int busy() const { return busy_.load(); }
+  // Tasks claimed and run to an end (any outcome) so far.
+  int64_t tasks_ended() const { return tasks_ended_.load(); }
+  // max_tasks was reached and every claimed task has ended: nothing more will run.
+  bool exhausted() const;
+  // Wall time of the last task that ran to completion on this pool, ms; -1 before the first.
+  int64_t last_task_ms() const { return last_task_ms_.load(); }
+  // Milliseconds since the pool last had a running task (or since start()); 0 while busy.
+  int64_t idle_ms() const;
 
  private:
   struct Running {
@@ -79,6 +96,7 @@ class WorkerPool {
   JobStore& store_;
   TaskRunner& runner_;
   std::function<void(const TaskOutcome&)> on_task_end_;
+  std::function<void(std::string_view, const Lease&)> on_interruption_;
 
   std::mutex mutex_;
   std::condition_variable wake_cv_;
@@ -88,6 +106,10 @@ class WorkerPool {
   uint64_t wake_generation_ = 0;
   std::map<int64_t, Running> running_;  // by task id
   std::atomic<int> busy_{0};
+  std::atomic<int64_t> claims_{0};        // tasks claimed (bounded by max_tasks)
+  std::atomic<int64_t> tasks_ended_{0};
+  std::atomic<int64_t> last_task_ms_{-1};
+  std::atomic<int64_t> idle_since_ms_{0};  // steady clock, ms: when busy_ last dropped to 0
   std::vector<std::thread> threads_;
   std::thread heartbeat_;
 };

@@ -24,6 +24,7 @@
 
 #include "facefuse/core/error_codes.h"
 #include "facefuse/inference/model_catalog.h"
+#include "facefuse/inference/session_cache.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/jobs/worker_pool.h"
 #include "facefuse/pipeline/detect.h"
@@ -568,7 +569,7 @@ struct ApiServer::Impl {
     json body = {{"status", "ok"}, {"timestamp", std::chrono::duration_cast<std::chrono::seconds>(
                                                      std::chrono::system_clock::now().time_since_epoch()).count()},
                  {"uptime_seconds", uptime()}, {"draining", draining.load()}, {"workers", workers.size()},
-                 {"process_count", 1}, {"model_loaded", models_present()}, {"last_inference_ms", nullptr}};
+                 {"process_count", 1}, {"model_loaded", models_loaded()}, {"last_inference_ms", last_inference_ms()}};
     auto snapshot = system.sample();
     if (snapshot) {
       body["cpu_usage_percent"] = snapshot->cpu_usage_percent;
@@ -588,6 +589,18 @@ struct ApiServer::Impl {
 
   double uptime() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+
+  // A worker of this process holds loaded models (the pool's session cache is not empty): its next
+  // task pays no model loading. An API node without workers never does.
+  bool models_loaded() const {
+    return workers.size() > 0 && config.session.cache != nullptr && config.session.cache->size() > 0;
+  }
+
+  // Wall time of the last task this process's workers completed, ms (null before the first).
+  json last_inference_ms() const {
+    int64_t ms = workers.last_task_ms();
+    return ms < 0 ? json(nullptr) : json(ms);
   }
 
   bool models_present() const {

@@ -56,7 +56,8 @@ struct ApiServerConfig {
   std::string version;
   std::filesystem::path upload_temp_dir;   // multipart bodies are streamed here, then into storage
   std::filesystem::path models_dir;
-  inference::SessionOptions session;       // for /api/v1/detect
+  // For /api/v1/detect; session.cache is the workers' model cache (/health's model_loaded).
+  inference::SessionOptions session;
   // Signs the output_url of every job answer (media_links.h). Null: a signer with a random
   // in-memory secret and a 1 h TTL (links then die with the process).
   std::shared_ptr<const MediaLinkSigner> media_links;

@@ -16,6 +16,7 @@ const prometheus::Histogram::BucketBoundaries kQueueWaitBuckets = {0.01, 0.05, 0
 const prometheus::Histogram::BucketBoundaries kProcessingBuckets = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600};
 
 constexpr const char* kJobStates[] = {"pending", "processing", "completed", "failed", "cancelled"};
+constexpr const char* kInterruptionReasons[] = {"lease_expired", "released"};
 
 }  // namespace
 
@@ -64,8 +65,14 @@ struct ServiceMetrics::Families {
         gpu_memory_used(prometheus::BuildGauge()
                             .Name("gpu_memory_used_bytes")
                             .Help("GPU memory in use reported by NVML in bytes")
-                            .Register(r)) {
+                            .Register(r)),
+        interruptions(prometheus::BuildCounter()
+                          .Name("facefuse_task_interruptions_total")
+                          .Help("Tasks interrupted: claimed here after their holder's lease expired "
+                                "(lease_expired) or given back by this process's workers (released)")
+                          .Register(r)) {
     for (const char* state : kJobStates) jobs.Add({{"state", state}});
+    for (const char* reason : kInterruptionReasons) interruptions.Add({{"reason", reason}});
   }
 
   prometheus::Family<prometheus::Counter>& requests;
@@ -80,6 +87,7 @@ struct ServiceMetrics::Families {
   prometheus::Gauge& workers_busy;
   prometheus::Family<prometheus::Gauge>& gpu_utilization;
   prometheus::Family<prometheus::Gauge>& gpu_memory_used;
+  prometheus::Family<prometheus::Counter>& interruptions;
 };
 
 ServiceMetrics::ServiceMetrics()
@@ -109,6 +117,10 @@ void ServiceMetrics::set_frames_per_second(double fps) { families_->frames_per_s
 void ServiceMetrics::set_workers(double total, double busy) {
   families_->workers.Set(total);
   families_->workers_busy.Set(busy);
+}
+
+void ServiceMetrics::add_task_interruption(std::string_view reason) {
+  families_->interruptions.Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void ServiceMetrics::set_gpu(unsigned index, double utilization_percent, double memory_used_bytes) {

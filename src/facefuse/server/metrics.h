@@ -12,6 +12,8 @@
 //   frames_processed_total                         counter
 //   frames_per_second                              gauge, current throughput of all workers
 //   workers, workers_busy                          gauges
+//   facefuse_task_interruptions_total{reason}      counter, reason lease_expired | released (the
+//                                                  name issue 12 gives it; both series always exported)
 //   gpu_utilization_percent{gpu}, gpu_memory_used_bytes{gpu}   gauges, only once set_gpu() is
 //                                                  called (NVML present, see system_stats.h)
 #pragma once
@@ -45,6 +47,8 @@ class ServiceMetrics {
   void add_frames_processed(std::uint64_t frames);
   void set_frames_per_second(double fps);
   void set_workers(double total, double busy);
+  // A task interrupted: "lease_expired" (claimed after its holder's lease expired) or "released".
+  void add_task_interruption(std::string_view reason);
   // GPU `index` as NVML numbers it; utilisation in percent (0–100), memory in bytes.
   void set_gpu(unsigned index, double utilization_percent, double memory_used_bytes);
 

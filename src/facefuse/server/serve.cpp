@@ -17,9 +17,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "facefuse/core/cpu_budget.h"
 #include "facefuse/core/paths.h"
 #include "facefuse/jobs/job_store_uri.h"
+#include "facefuse/inference/session_cache.h"
 #include "facefuse/jobs/task_runner.h"
 #include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
@@ -28,6 +28,7 @@
 #include "facefuse/server/json_log.h"
 #include "facefuse/server/media_links.h"
 #include "facefuse/server/metrics.h"
+#include "facefuse/server/node_common.h"
 #include "facefuse/server/system_stats.h"
 #include "facefuse/storage/free_space.h"
 
@@ -120,12 +121,6 @@ void raise_descriptor_limit() {
   }
 }
 
-std::string node_id() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return fmt::format("{}:{}", host, ::getpid());
-}
-
 }  // namespace
 
 Status serve(const ServeOptions& options) {
@@ -142,7 +137,10 @@ Status serve(const ServeOptions& options) {
   FF_ASSIGN_OR_RETURN(ListenAddress listen, parse_listen_address(options.listen));
   if (!options.metrics_listen.empty()) FF_RETURN_IF_ERROR(parse_listen_address(options.metrics_listen).status());
   raise_descriptor_limit();
-  if (options.workers < 1 || options.workers > 64) return invalid_argument("--workers must be between 1 and 64");
+  if (options.workers < 0 || options.workers > 64) {
+    return invalid_argument("--workers must be between 0 (an API node: jobs run on `facefuse worker` processes) and 64");
+  }
+  if (options.task_stall_seconds < 0) return invalid_argument("--task-stall-seconds must be 0 (never) or more");
   if (options.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
   if (options.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
   const fs::path data = options.data_dir;
@@ -170,20 +168,17 @@ Status serve(const ServeOptions& options) {
   auto media_links = std::make_shared<const MediaLinkSigner>(std::move(signer));
   if (options.auth) FF_RETURN_IF_ERROR(ensure_admin_key(*store));
 
-  // CPU thread budget: workers × threads ≈ cores, so parallel tasks do not oversubscribe.
-  int cores = available_cpus();  // affinity and cgroup quota, not the host's CPU count
-  jobs::ExecutionSettings execution;
-  execution.models_dir = options.models_dir;
-  execution.session = options.session;
-  execution.processing_threads = std::max(1, cores / options.workers);
-  if (execution.session.intra_op_threads == 0) execution.session.intra_op_threads = execution.processing_threads;
-  execution.max_pixels = options.limits.max_pixels;
+  // One model cache for the process: every task of the pool (and /detect) shares its sessions.
+  inference::SessionCache sessions;
+  inference::SessionOptions session = options.session;
+  session.cache = &sessions;
+  jobs::ExecutionSettings execution =
+      execution_settings(options.models_dir, session, options.workers, options.limits.max_pixels);
 
   jobs::JobServiceConfig service_config;
   service_config.temp_root = data / "tmp";
   service_config.execution = execution;
   service_config.limits = options.limits;
-  service_config.workers = options.workers;
   service_config.max_active_jobs = options.max_active_jobs;
   service_config.engine_version = options.version;
   service_config.url_fetch.allow_private = options.allow_private_urls;
@@ -196,38 +191,15 @@ Status serve(const ServeOptions& options) {
   jobs::JobService service(service_config, *store, *blobs);
   jobs::TaskRunner runner(data / "tmp", execution, *store, *blobs);
 
-  jobs::WorkerPoolConfig pool_config;
-  pool_config.workers = options.workers;
-  pool_config.node_id = node_id();
-  pool_config.lease_ms = static_cast<int64_t>(options.lease_seconds * 1000);
-  pool_config.heartbeat_ms = std::max<int64_t>(200, pool_config.lease_ms / 3);
-  // One GPU task per device; CPU tasks share the thread budget above.
-  pool_config.device_slots = options.session.provider == inference::ExecutionProvider::kCpu ? 0 : 1;
+  jobs::WorkerPoolConfig pool_config =
+      worker_pool_config(options.workers, options.lease_seconds, options.task_stall_seconds, options.session);
   jobs::WorkerPool pool(pool_config, *store, runner);
 
   ServiceMetrics metrics;
   SystemStats system;
-  jobs::WebhookSender::Options webhook_options;
-  webhook_options.allow_private = options.allow_private_urls;
-  webhook_options.on_finished = [](const jobs::WebhookDelivery& d, const jobs::WebhookOutcome& o) {
-    spdlog::info(json{{"msg", o.delivered ? "webhook delivered" : "webhook not delivered"}, {"job_id", d.job_id},
-                      {"attempts", o.attempts}, {"http_status", o.last_http_status},
-                      {"error", o.last_error.message()}}.dump());
-  };
-  jobs::WebhookSender webhooks(webhook_options);
+  JobWebhooks webhooks(options.allow_private_urls, media_links);
   // Every terminal state reaches the job's webhook once: from a worker, a cache hit or a cancel.
-  auto notify_finished = [&webhooks, media_links](const jobs::Job& job) {
-    const json& hook = job.request.contains("webhook") ? job.request["webhook"] : json();
-    if (!hook.is_object()) return;
-    json body = jobs::job_to_json(job);
-    // The receiver can fetch the output without a key for --media-link-ttl.
-    sign_output_url(body, *media_links,
-                    std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-    body["event"] = fmt::format("job.{}", jobs::job_state_name(job.state));
-    Status queued = webhooks.enqueue({hook["url"].get<std::string>(), hook.value("secret", std::string()), body.dump(),
-                                      job.id});
-    if (!queued.is_ok()) spdlog::warn(json{{"msg", "webhook dropped"}, {"job_id", job.id}, {"error", queued.message()}}.dump());
-  };
+  auto notify_finished = [&webhooks](const jobs::Job& job) { webhooks.notify(job); };
   pool.set_on_task_end([&](const jobs::TaskOutcome& outcome) {
     if (outcome.status.is_ok()) metrics.add_frames_processed(static_cast<uint64_t>(std::max<int64_t>(0, outcome.frames)));
     if (outcome.seconds > 0 && outcome.frames > 0) metrics.set_frames_per_second(outcome.frames / outcome.seconds);
@@ -240,6 +212,9 @@ Status serve(const ServeOptions& options) {
     metrics.observe_processing((job->finished_at_ms - job->started_at_ms) / 1000.0);
     spdlog::info(json{{"msg", "job finished"}, {"job_id", job->id}, {"status", jobs::job_state_name(job->state)},
                       {"seconds", (job->finished_at_ms - job->started_at_ms) / 1000.0}}.dump());
+  });
+  pool.set_on_interruption([&metrics](std::string_view reason, const jobs::Lease&) {
+    metrics.add_task_interruption(reason);
   });
   service.set_hooks([&pool] { pool.wake(); }, [&pool](const std::string& job_id) { pool.cancel_job(job_id); },
                     notify_finished);
@@ -266,11 +241,8 @@ Status serve(const ServeOptions& options) {
   FF_RETURN_IF_ERROR(api.start());
   // Other nodes' writes (PostgreSQL NOTIFY): idle workers claim at once, watchers get events at once.
   // Removed before `api` and `pool` go away (set_listeners returns once no call is running).
-  store->set_listeners({[&pool] { pool.wake(); }, [&api](const std::string&) { api.notify_job_event(); }});
-  struct ListenersOff {
-    jobs::JobStore& store;
-    ~ListenersOff() { store.set_listeners({}); }
-  } listeners_off{*store};
+  jobs::ScopedStoreListeners listeners(
+      *store, {[&pool] { pool.wake(); }, [&api](const std::string&) { api.notify_job_event(); }});
   pool.start();
 
   const std::string& host = listen.host;

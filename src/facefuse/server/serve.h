@@ -28,13 +28,14 @@ struct ServeOptions {
   std::filesystem::path data_dir;
   std::string store_uri;          // job store (jobs/job_store_uri.h); empty: sqlite://<data>/jobs.db
   std::string storage_uri;        // empty: file://<data>/storage
-  int workers = 1;
+  int workers = 1;                // 0: an API node (no claims); tasks run on `facefuse worker`
   HttpLimits http;                // threads, timeouts, header/body/connection limits (http_server.h)
   int max_streams = 8192;         // open WebSockets + event streams in total
   int max_streams_per_address = 1024;
   int max_streams_per_key = 100;
   double grace_seconds = 30;
   double lease_seconds = 30;
+  double task_stall_seconds = 0;  // > 0: fail a leased task without frame progress for this long
   bool auth = true;
   bool allow_private_urls = false;  // URL inputs and webhooks may reach loopback/private addresses
   double rate_limit = 20;         // requests per second per API key

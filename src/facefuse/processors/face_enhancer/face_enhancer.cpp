@@ -8,6 +8,7 @@
 #include "facefuse/face/crop_tensor.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/paste_back.h"
+#include "facefuse/inference/session_cache.h"
 #include "facefuse/processors/model_files.h"
 
 namespace facefuse::processors {
@@ -48,7 +49,7 @@ Status FaceEnhancer::open(const ProcessorContext& context) {
   FF_ASSIGN_OR_RETURN(auto model, require_installed_model(model_id, "face_enhancer", context.models_dir));
   FF_ASSIGN_OR_RETURN(contract_, parse_enhancer_contract(model.entry->contract));
   FF_ASSIGN_OR_RETURN(masker_, CropMasker::open(masks, context));
-  FF_ASSIGN_OR_RETURN(session_, inference::OnnxSession::open(model.path, context.session));
+  FF_ASSIGN_OR_RETURN(session_, inference::open_session(model.path, context.session));
   const auto& inputs = session_->inputs();
   if (std::none_of(inputs.begin(), inputs.end(), [](const auto& i) { return i.name == "input"; })) {
     return invalid_argument(fmt::format("{} is not a FaceFusion face enhancer: it has no input `input`",

@@ -11,6 +11,7 @@
 
 #include "facefuse/face/crop_tensor.h"
 #include "facefuse/face/paste_back.h"
+#include "facefuse/inference/session_cache.h"
 #include "facefuse/processors/face_swapper/onnx_initializer.h"
 #include "facefuse/processors/model_files.h"
 
@@ -163,7 +164,7 @@ Result<std::unique_ptr<OnnxSwapper>> OnnxSwapper::open(const std::string& model_
   }
   FF_ASSIGN_OR_RETURN(swapper->masker_, CropMasker::open(options.masks, context));
 
-  FF_ASSIGN_OR_RETURN(swapper->session_, inference::OnnxSession::open(model.path, context.session));
+  FF_ASSIGN_OR_RETURN(swapper->session_, inference::open_session(model.path, context.session));
   const auto& inputs = swapper->session_->inputs();
   auto has_input = [&](const char* name) {
     return std::any_of(inputs.begin(), inputs.end(), [&](const auto& i) { return i.name == name; });
@@ -176,7 +177,7 @@ Result<std::unique_ptr<OnnxSwapper>> OnnxSwapper::open(const std::string& model_
     FF_ASSIGN_OR_RETURN(swapper->recognizer_, face::ArcfaceRecognizer::open(recognizer_model->path, context.session));
   }
   if (converter_model) {
-    FF_ASSIGN_OR_RETURN(swapper->converter_, inference::OnnxSession::open(converter_model->path, context.session));
+    FF_ASSIGN_OR_RETURN(swapper->converter_, inference::open_session(converter_model->path, context.session));
   }
   if (c.source_input == SwapperSourceInput::kEmapEmbedding) {
     FF_ASSIGN_OR_RETURN(auto emap, read_last_onnx_initializer(model.path));

@@ -1,0 +1,30 @@
+#include "facefuse/cli/node_flags.h"
+
+#include "facefuse/core/paths.h"
+
+namespace facefuse::cli {
+
+void add_store_flags(CLI::App& command, const StoreFlags& flags) {
+  // Empty when there is no home directory at all: the verb then refuses, saying to set HOME or --data.
+  const auto home = facefuse_home();
+  flags.data_dir = home.empty() ? home : home / "service";
+  command.add_option("--data", flags.data_dir, "data directory: job store (jobs.db), storage, temp space")
+      ->envname("FACEFUSE_DATA")->capture_default_str();
+  add_store_uri_flag(command, flags.store_uri);
+  command.add_option("--storage", flags.storage_uri, "blob storage URI (default file://<data>/storage)")
+      ->envname("FACEFUSE_STORAGE");
+}
+
+void add_worker_pool_flags(CLI::App& command, const WorkerPoolFlags& flags, const std::string& workers_help) {
+  command.add_option("--workers", flags.workers, workers_help)->envname("FACEFUSE_WORKERS")->capture_default_str();
+  command.add_option("--grace-seconds", flags.grace_seconds, "on SIGTERM, how long running tasks may finish before "
+                                                             "their leases are released")->capture_default_str();
+  command.add_option("--lease-seconds", flags.lease_seconds, "task lease: a crashed worker's task runs again this "
+                                                             "long after its last heartbeat")->capture_default_str();
+  command.add_option("--task-stall-seconds", flags.task_stall_seconds,
+                     "fail a task (error 'stalled') whose worker heartbeats but processes no frame for this long; "
+                     "0 = never")
+      ->envname("FACEFUSE_TASK_STALL_SECONDS")->capture_default_str();
+}
+
+}  // namespace facefuse::cli

@@ -1,0 +1,80 @@
+#include "facefuse/server/node_common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "facefuse/core/cpu_budget.h"
+
+namespace facefuse::server {
+
+using nlohmann::json;
+
+std::string node_id() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+jobs::ExecutionSettings execution_settings(const std::filesystem::path& models_dir,
+                                           const inference::SessionOptions& session, int workers, int64_t max_pixels) {
+  // CPU thread budget: workers × threads ≈ cores, so parallel tasks do not oversubscribe.
+  const int cores = available_cpus();  // affinity and cgroup quota, not the host's CPU count
+  jobs::ExecutionSettings execution;
+  execution.models_dir = models_dir;
+  execution.session = session;
+  execution.processing_threads = std::max(1, cores / std::max(1, workers));
+  if (execution.session.intra_op_threads == 0) execution.session.intra_op_threads = execution.processing_threads;
+  execution.max_pixels = max_pixels;
+  return execution;
+}
+
+jobs::WorkerPoolConfig worker_pool_config(int workers, double lease_seconds, double stall_seconds,
+                                          const inference::SessionOptions& session) {
+  jobs::WorkerPoolConfig config;
+  config.workers = workers;
+  config.node_id = node_id();
+  config.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
+  config.heartbeat_ms = std::max<int64_t>(200, config.lease_ms / 3);
+  config.stall_ms = static_cast<int64_t>(stall_seconds * 1000);
+  // One GPU task per device; CPU tasks share the thread budget of execution_settings.
+  config.device_slots = session.provider == inference::ExecutionProvider::kCpu ? 0 : 1;
+  return config;
+}
+
+namespace {
+
+jobs::WebhookSender::Options webhook_options(bool allow_private_urls) {
+  jobs::WebhookSender::Options options;
+  options.allow_private = allow_private_urls;
+  options.on_finished = [](const jobs::WebhookDelivery& d, const jobs::WebhookOutcome& o) {
+    spdlog::info(json{{"msg", o.delivered ? "webhook delivered" : "webhook not delivered"}, {"job_id", d.job_id},
+                      {"attempts", o.attempts}, {"http_status", o.last_http_status},
+                      {"error", o.last_error.message()}}.dump());
+  };
+  return options;
+}
+
+}  // namespace
+
+JobWebhooks::JobWebhooks(bool allow_private_urls, std::shared_ptr<const MediaLinkSigner> media_links)
+    : media_links_(std::move(media_links)), sender_(webhook_options(allow_private_urls)) {}
+
+void JobWebhooks::notify(const jobs::Job& job) {
+  const json& hook = job.request.contains("webhook") ? job.request["webhook"] : json();
+  if (!hook.is_object()) return;
+  json body = jobs::job_to_json(job);
+  // The receiver can fetch the output without a key for --media-link-ttl.
+  sign_output_url(body, *media_links_,
+                  std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  body["event"] = fmt::format("job.{}", jobs::job_state_name(job.state));
+  Status queued = sender_.enqueue({hook["url"].get<std::string>(), hook.value("secret", std::string()), body.dump(), job.id});
+  if (!queued.is_ok()) spdlog::warn(json{{"msg", "webhook dropped"}, {"job_id", job.id}, {"error", queued.message()}}.dump());
+}
+
+}  // namespace facefuse::server

@@ -1,0 +1,48 @@
+// What `facefuse serve` and `facefuse worker` set up the same way: the node id that names lease
+// owners, the execution settings and worker-pool configuration derived from the flags, the
+// process-wide model cache, and the webhooks of jobs that reach a terminal state on this node
+// (whichever process finishes a job notifies its webhook, once: the store records the terminal
+// state in the transaction that finishes it, and only that caller sees job_finished).
+//
+// Threading: JobWebhooks::notify may be called from any thread; stop() once, at shutdown.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "facefuse/inference/onnx_session.h"
+#include "facefuse/jobs/job.h"
+#include "facefuse/jobs/job_request.h"
+#include "facefuse/jobs/webhook.h"
+#include "facefuse/jobs/worker_pool.h"
+#include "facefuse/server/media_links.h"
+
+namespace facefuse::server {
+
+// "host:pid": lease owners are "<node_id>/w<N>", so a lease names the process that holds it.
+std::string node_id();
+
+// Models, backend and the CPU budget of `workers` tasks at once (cores / workers threads each;
+// ORT's intra-op threads too unless the session sets them). `workers` 0 counts as 1.
+jobs::ExecutionSettings execution_settings(const std::filesystem::path& models_dir,
+                                           const inference::SessionOptions& session, int workers, int64_t max_pixels);
+
+// Lease seconds → lease and heartbeat (a third of the lease, at least 200 ms); one GPU task per
+// device, CPU tasks share the thread budget; stall_seconds 0 = no stall sweep.
+jobs::WorkerPoolConfig worker_pool_config(int workers, double lease_seconds, double stall_seconds,
+                                          const inference::SessionOptions& session);
+
+// Delivers the webhook of a job that ended, its output_url signed with the node's media-link key.
+class JobWebhooks {
+ public:
+  JobWebhooks(bool allow_private_urls, std::shared_ptr<const MediaLinkSigner> media_links);
+  void notify(const jobs::Job& job);
+  void stop() { sender_.stop(); }
+
+ private:
+  std::shared_ptr<const MediaLinkSigner> media_links_;
+  jobs::WebhookSender sender_;
+};
+
+}  // namespace facefuse::server

@@ -1,0 +1,184 @@
+#include "facefuse/server/worker_node.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "facefuse/core/paths.h"
+#include "facefuse/inference/session_cache.h"
+#include "facefuse/jobs/job_store_uri.h"
+#include "facefuse/jobs/task_runner.h"
+#include "facefuse/jobs/worker_pool.h"
+#include "facefuse/media/image_io.h"
+#include "facefuse/server/json_log.h"
+#include "facefuse/server/media_links.h"
+#include "facefuse/server/node_common.h"
+
+namespace facefuse::server {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kScratchPrefix = "worker-";
+
+Status check_options(const WorkerOptions& o) {
+  if (o.workers < 1 || o.workers > 64) return invalid_argument("--workers must be between 1 and 64");
+  if (o.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
+  if (o.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
+  if (o.task_stall_seconds < 0) return invalid_argument("--task-stall-seconds must be 0 (never) or more");
+  if (o.max_tasks < 0) return invalid_argument("--max-tasks must be 0 (no limit) or more");
+  if (o.idle_exit_seconds < 0) return invalid_argument("--idle-exit-seconds must be 0 (never) or more");
+  if (o.device_id < -1) return invalid_argument("--device-id must be a GPU index (0 or more)");
+  if (o.media_link_ttl_seconds < 1) return invalid_argument("--media-link-ttl must be at least 1 (seconds)");
+  return Status::ok();
+}
+
+// Scratch directories of workers that no longer run (kill -9, power loss): nobody else removes them.
+void remove_dead_workers_scratch(const fs::path& tmp) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kScratchPrefix, 0) != 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(name.c_str() + std::char_traits<char>::length(kScratchPrefix), &end, 10);
+    if (pid <= 0 || *end != '\0' || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+  }
+}
+
+// A job's inputs stay in the scratch directory between its chunks; once the job has ended (on
+// this worker or another) or is gone, they are removed.
+void remove_ended_jobs_scratch(const fs::path& scratch, jobs::JobStore& store) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(scratch, ec)) {
+    auto job = store.get_job(entry.path().filename().string());
+    if ((!job && job.status().code() == StatusCode::kNotFound) || (job && jobs::is_terminal(job->state))) {
+      fs::remove_all(entry.path(), ec);
+    }
+  }
+}
+
+}  // namespace
+
+Status run_worker(const WorkerOptions& options) {
+  // Signals are taken by sigtimedwait() below, never by a handler: block them before any thread
+  // starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  FF_RETURN_IF_ERROR(init_json_logging(options.log_level));
+  FF_RETURN_IF_ERROR(check_options(options));
+  const fs::path data = options.data_dir;
+  FF_RETURN_IF_ERROR(check_private_directory(data, "data directory"));
+  const fs::path scratch = data / "tmp" / fmt::format("{}{}", kScratchPrefix, ::getpid());
+  std::error_code ec;
+  fs::create_directories(scratch, ec);
+  if (ec) return failed_precondition(fmt::format("cannot create {}: {}", scratch.string(), errno_text(ec.value())));
+  remove_dead_workers_scratch(data / "tmp");
+
+  FF_ASSIGN_OR_RETURN(jobs::StoreUri store_uri,
+                      jobs::parse_store_uri(options.store_uri, "sqlite://" + fs::absolute(data / "jobs.db").string()));
+  FF_ASSIGN_OR_RETURN(auto store, jobs::open_job_store(store_uri));
+  const std::string storage_uri =
+      options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string() : options.storage_uri;
+  FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri));
+  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  JobWebhooks webhooks(options.allow_private_urls, std::make_shared<const MediaLinkSigner>(std::move(signer)));
+
+  // The models stay loaded between tasks: every task of this process opens them through one cache.
+  inference::SessionCache sessions;
+  inference::SessionOptions session = options.session;
+  if (options.device_id >= 0) session.device_id = options.device_id;
+  session.cache = &sessions;
+  jobs::ExecutionSettings execution =
+      execution_settings(options.models_dir, session, options.workers,
+                         options.max_pixels > 0 ? options.max_pixels : media::kDefaultMaxPixels);
+  jobs::TaskRunner runner(scratch, execution, *store, *blobs);
+  jobs::WorkerPoolConfig pool_config =
+      worker_pool_config(options.workers, options.lease_seconds, options.task_stall_seconds, session);
+  pool_config.max_tasks = options.max_tasks;
+  jobs::WorkerPool pool(pool_config, *store, runner);
+  jobs::JobStore& store_ref = *store;
+  pool.set_on_task_end([&](const jobs::TaskOutcome& outcome) {
+    if (outcome.job_finished) {
+      auto job = store_ref.get_job(outcome.lease.job.id);
+      if (job && jobs::is_terminal(job->state)) webhooks.notify(*job);
+    }
+    remove_ended_jobs_scratch(scratch, store_ref);
+  });
+  // No /metrics here: interruptions are logged (and counted in the "stopped" line).
+  std::atomic<int64_t> lease_expired{0}, released{0};
+  pool.set_on_interruption([&](std::string_view reason, const jobs::Lease& lease) {
+    (reason == "released" ? released : lease_expired)++;
+    spdlog::info(json{{"msg", "task interrupted"}, {"reason", reason}, {"job_id", lease.job.id},
+                      {"task_id", lease.task.id}}.dump());
+  });
+  // Another process submitted or released a task (PostgreSQL NOTIFY): claim it at once.
+  jobs::ScopedStoreListeners listeners(*store, {[&pool] { pool.wake(); }, {}});
+  pool.start();
+  spdlog::info(json{{"msg", "worker started"}, {"node", pool_config.node_id}, {"data", fs::absolute(data).string()},
+                    {"store", jobs::redact_store_uri(store_uri.target)},
+                    {"storage", storage_uri}, {"workers", options.workers},
+                    {"threads_per_task", execution.processing_threads}, {"device_id", session.device_id},
+                    {"max_tasks", options.max_tasks}, {"idle_exit_seconds", options.idle_exit_seconds}}.dump());
+
+  std::string reason;
+  int64_t grace_ms = 0;
+  // A job whose last task ran on another worker ends without a task here: look for such leftovers
+  // every few seconds too, not only when this worker's own tasks end.
+  auto next_scratch_sweep = std::chrono::steady_clock::now();
+  for (;;) {
+    if (std::chrono::steady_clock::now() >= next_scratch_sweep) {
+      remove_ended_jobs_scratch(scratch, *store);
+      next_scratch_sweep = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    }
+    timespec wait{0, 200'000'000};  // 200 ms: how quickly --max-tasks / --idle-exit-seconds are noticed
+    int signal_number = sigtimedwait(&signals, nullptr, &wait);
+    if (signal_number > 0) {
+      reason = fmt::format("signal {}", signal_number);
+      grace_ms = static_cast<int64_t>(options.grace_seconds * 1000);
+      break;
+    }
+    if (pool.exhausted()) {
+      reason = "max tasks";
+      break;
+    }
+    if (options.idle_exit_seconds > 0 && pool.idle_ms() >= static_cast<int64_t>(options.idle_exit_seconds * 1000)) {
+      reason = "idle";
+      break;
+    }
+  }
+  spdlog::info(json{{"msg", "draining"}, {"reason", reason}, {"grace_seconds", grace_ms / 1000.0},
+                    {"tasks", pool.tasks_ended()}}.dump());
+  // A second signal while draining ends the process at once.
+  std::thread([signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::_Exit(128 + again);
+  }).detach();
+  pool.drain(grace_ms);
+  webhooks.stop();
+  fs::remove_all(scratch, ec);
+  spdlog::info(json{{"msg", "stopped"}, {"reason", reason}, {"tasks", pool.tasks_ended()},
+                    {"interruptions", {{"lease_expired", lease_expired.load()}, {"released", released.load()}}}}.dump());
+  return Status::ok();
+}
+
+}  // namespace facefuse::server
