@@ -11,6 +11,7 @@ run reuses its layers (docs/deploy.md: cold and warm build times).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -172,6 +173,63 @@ class ContainerImage(unittest.TestCase):
         logs = podman("logs", self.name, check=False).stderr
         self.assertIn("\"msg\":\"draining\"", logs)
         print(f"podman stop: exit 0 after {stopped_in:.1f} s", file=sys.stderr)
+
+
+class KubePlay(unittest.TestCase):
+    """The rendered API Deployment (cpu overlay) run by `podman kube play` on the image built above:
+    non-root, read-only root file system with its emptyDir volumes, ready on /readyz. Adapted only
+    where this machine differs from a cluster: host network on free loopback ports (no
+    containerPorts then), one replica, the local image, a ConfigMap without S3 settings and no
+    Secret references (no PostgreSQL/S3 yet), in-process workers (`serve --workers 0` waits on
+    issue 12)."""
+
+    def test_api_deployment_runs_as_a_pod(self):
+        import yaml
+        rendered = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "deploy", "k8s", "render.py"),
+                                   os.path.join(SOURCE_DIR, "deploy", "k8s", "overlays", "cpu"), "--json"],
+                                  check=True, capture_output=True, text=True).stdout
+        deployment = next(o for o in json.loads(rendered)
+                          if o["kind"] == "Deployment" and o["metadata"]["name"] == "facefuse-api")
+        port, metrics_port = free_port(), free_port()
+        deployment["spec"]["replicas"] = 1
+        pod = deployment["spec"]["template"]["spec"]
+        pod["hostNetwork"] = True
+        container = pod["containers"][0]
+        container["image"] = "localhost/facefuse:latest"
+        args = container["args"]
+        args[args.index("--workers") + 1] = "1"
+        args[args.index("--listen") + 1] = f"127.0.0.1:{port}"
+        args[args.index("--metrics-listen") + 1] = f"127.0.0.1:{metrics_port}"
+        container["env"] = [e for e in container["env"] if "valueFrom" not in e]
+        container.pop("ports")
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            container[probe]["httpGet"]["port"] = port
+        config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "facefuse-config"},
+                  "data": {"FACEFUSE_LOG_LEVEL": "info"}}
+        work = tempfile.mkdtemp(prefix="facefuse-kube-play-")
+        self.addCleanup(shutil.rmtree, work, ignore_errors=True)
+        path = os.path.join(work, "api.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump_all([config, deployment], f)
+        self.addCleanup(lambda: podman("kube", "down", path, check=False))
+        podman("kube", "play", path, timeout=300)
+        deadline = time.time() + 60
+        ready = None
+        while time.time() < deadline:
+            try:
+                ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.assertIsNotNone(ready, "the pod never answered")
+        self.assertEqual(ready.status_code, 200, ready.text)
+        name = "facefuse-api-pod-0-api"
+        self.assertEqual(podman("exec", name, "id", "-u").stdout.strip(), str(NON_ROOT_UID))
+        self.assertNotEqual(podman("exec", name, "touch", "/opt/facefuse/x", check=False).returncode, 0)  # read-only
+        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        self.assertIn("queue_depth", metrics)  # what the KEDA ScaledObject queries
 
 
 if __name__ == "__main__":
