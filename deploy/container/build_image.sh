@@ -3,7 +3,8 @@
 #
 #   deploy/container/build_image.sh --prebuilt BUILD_DIR [--tag TAG]   package CI's build (cmake --install)
 #   deploy/container/build_image.sh --from-source [--tag TAG]          compile in the builder stage
-#   deploy/container/build_image.sh --cuda [--tag TAG]                  the CUDA variant (UNVERIFIED)
+#   deploy/container/build_image.sh --cuda ORT_GPU_LIB_DIR CUDA_LIB_DIR [--tag TAG]
+#                                       the CUDA variant on top of localhost/facefuse:latest (UNVERIFIED)
 #
 # Default tag localhost/facefuse:VERSION-REVISION (also tagged localhost/facefuse:latest). Rebuilds
 # reuse podman's layer cache: only the layers from the changed binary on are rebuilt. Prints the
@@ -19,9 +20,9 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --prebuilt) mode=prebuilt; build_dir=${2:?--prebuilt needs the build directory}; shift 2 ;;
     --from-source) mode=builder; shift ;;
-    --cuda) mode=cuda; shift ;;
+    --cuda) mode=cuda; ort_gpu=${2:?--cuda needs the ORT GPU lib dir}; cuda_libs=${3:?--cuda needs the CUDA lib dir}; shift 3 ;;
     --tag) tag=${2:?--tag needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "build_image.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -54,7 +55,9 @@ case "$mode" in
   builder)
     args+=(--build-arg TREE=builder --file "$here/Containerfile") ;;
   cuda)
-    args+=(--file "$here/Containerfile.cuda") ;;
+    tag=${tag%-cuda}-cuda
+    args=(--format docker --layers --tag "$tag" --build-context "ort-gpu=$ort_gpu" --build-context "cuda=$cuda_libs"
+          --file "$here/Containerfile.cuda") ;;
 esac
 podman build --quiet "${args[@]}" "$repo" >/dev/null
 id=$(podman image inspect --format '{{.Id}}' "$tag")
