@@ -60,6 +60,9 @@ case "$mode" in
           --file "$here/Containerfile.cuda") ;;
 esac
 podman build --quiet "${args[@]}" "$repo" >/dev/null
+# Earlier builds of ours that lost their tags (each keeps a copy of its binary layer): gone. The
+# intermediate stages carry no such label and stay, as the layer cache.
+podman image prune --force --filter label=org.opencontainers.image.title=facefuse >/dev/null || true
 id=$(podman image inspect --format '{{.Id}}' "$tag")
 size=$(podman image inspect --format '{{.Size}}' "$tag")
 printf '[container] %s (%s) built in %d s, %d MB\n' "$tag" "${id:0:12}" $(( $(date +%s) - start )) $(( size / 1000000 )) >&2
