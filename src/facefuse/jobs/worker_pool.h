@@ -17,9 +17,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "facefuse/core/stack_thread.h"
 #include "facefuse/jobs/job_store.h"
 #include "facefuse/jobs/task_runner.h"
 
@@ -51,7 +51,10 @@ class WorkerPool {
   ~WorkerPool();
 
   void set_on_task_end(std::function<void(const TaskOutcome&)> callback);
-  void start();
+  // Starts the workers and the heartbeat thread, each with a kThreadStackBytes stack (a task runs
+  // the whole engine — decoders, dlib, ONNX Runtime — on it, as the server's handlers do);
+  // kUnavailable when the system refuses a thread (the threads already started are stopped).
+  Status start();
   // A task may be claimable now (a job was submitted).
   void wake();
   // Stops the job's running tasks on this node at their next frame.
@@ -88,8 +91,8 @@ class WorkerPool {
   uint64_t wake_generation_ = 0;
   std::map<int64_t, Running> running_;  // by task id
   std::atomic<int> busy_{0};
-  std::vector<std::thread> threads_;
-  std::thread heartbeat_;
+  std::vector<StackThread> threads_;
+  StackThread heartbeat_;
 };
 
 }  // namespace facefuse::jobs

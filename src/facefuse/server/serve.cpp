@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +18,7 @@
 
 #include "facefuse/core/cpu_budget.h"
 #include "facefuse/core/paths.h"
+#include "facefuse/core/stack_thread.h"
 #include "facefuse/jobs/task_runner.h"
 #include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
@@ -258,7 +258,7 @@ Status serve(const ServeOptions& options) {
   api_config.operator_tenant = kAdminTenant;
   ApiServer api(api_config, service, pool, metrics, system);
   FF_RETURN_IF_ERROR(api.start());
-  pool.start();
+  FF_RETURN_IF_ERROR(pool.start());
 
   const std::string& host = listen.host;
   if (!options.auth && host != "127.0.0.1" && host != "localhost" && host != "::1") {
@@ -284,11 +284,12 @@ Status serve(const ServeOptions& options) {
   sigwait(&signals, &signal_number);
   spdlog::info(json{{"msg", "draining"}, {"signal", signal_number}, {"grace_seconds", options.grace_seconds}}.dump());
   // A second signal while draining ends the process at once.
-  std::thread([signals]() mutable {
+  auto second_signal = StackThread::start("ff-signal", kThreadStackBytes, [signals]() mutable {
     int again = 0;
     sigwait(&signals, &again);
     std::_Exit(128 + again);
-  }).detach();
+  });
+  if (second_signal) second_signal->detach();
   api.set_draining();
   pool.drain(static_cast<int64_t>(options.grace_seconds * 1000));
   api.stop();
