@@ -25,12 +25,22 @@ std::string webhook_signature(std::string_view secret, std::int64_t timestamp, s
   return "sha256=" + sign(secret, message);
 }
 
-WebhookSender::WebhookSender(Options options) : options_(std::move(options)), thread_([this] { run(); }) {}
+WebhookSender::WebhookSender(Options options) : options_(std::move(options)) {
+  auto thread = StackThread::start("ff-webhooks", kThreadStackBytes, [this] { run(); });
+  if (thread) {
+    thread_ = std::move(*thread);
+  } else {
+    std::lock_guard lock(mutex_);
+    start_error_ = thread.status();
+    stopping_ = true;
+  }
+}
 
 WebhookSender::~WebhookSender() { stop(); }
 
 Status WebhookSender::enqueue(WebhookDelivery delivery) {
   std::lock_guard lock(mutex_);
+  if (!start_error_.is_ok()) return start_error_;
   if (stopping_) return failed_precondition("the webhook sender is stopping; no new deliveries are taken");
   if (scheduled_.size() + in_flight_ >= options_.max_queue) {
     return limit_exceeded("webhook queue full (" + std::to_string(options_.max_queue) +

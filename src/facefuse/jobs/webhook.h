@@ -22,8 +22,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 
+#include "facefuse/core/stack_thread.h"
 #include "facefuse/core/status.h"
 
 namespace facefuse::jobs {
@@ -74,7 +74,7 @@ class WebhookSender {
   WebhookSender& operator=(const WebhookSender&) = delete;
 
   // Queues `delivery` for its first attempt now. limit_exceeded when max_queue deliveries are
-  // pending; failed_precondition after stop().
+  // pending; failed_precondition after stop(); unavailable when the sender thread could not start.
   Status enqueue(WebhookDelivery delivery);
   // Lets an attempt in progress finish (at most `timeout`), reports every undelivered delivery as
   // cancelled and joins the thread. Idempotent.
@@ -98,7 +98,8 @@ class WebhookSender {
   std::multimap<Clock::time_point, Pending> scheduled_;  // by time of the next attempt
   std::size_t in_flight_ = 0;
   bool stopping_ = false;
-  std::thread thread_;
+  Status start_error_;  // why the sender thread did not start (ok when it runs)
+  StackThread thread_;  // kThreadStackBytes: TLS of the libraries libcurl/OpenSSL load + their frames
 };
 
 }  // namespace facefuse::jobs

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <new>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -54,10 +55,19 @@ void WorkerPool::set_on_interruption(std::function<void(std::string_view, const 
   on_interruption_ = std::move(callback);
 }
 
-void WorkerPool::start() {
+Status WorkerPool::start() {
   idle_since_ms_ = steady_ms();
-  for (int i = 0; i < config_.workers; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
-  heartbeat_ = std::thread([this] { heartbeat_loop(); });
+  Status started = [&]() -> Status {
+    for (int i = 0; i < config_.workers; ++i) {
+      FF_ASSIGN_OR_RETURN(StackThread t, StackThread::start(fmt::format("ff-worker-{}", i).c_str(), kThreadStackBytes,
+                                                            [this, i] { worker_loop(i); }));
+      threads_.push_back(std::move(t));
+    }
+    FF_ASSIGN_OR_RETURN(heartbeat_, StackThread::start("ff-heartbeat", kThreadStackBytes, [this] { heartbeat_loop(); }));
+    return Status::ok();
+  }();
+  if (!started.is_ok()) drain(0);
+  return started;
 }
 
 void WorkerPool::wake() {

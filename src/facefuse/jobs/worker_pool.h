@@ -18,9 +18,9 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
+#include "facefuse/core/stack_thread.h"
 #include "facefuse/jobs/job_store.h"
 #include "facefuse/jobs/task_runner.h"
 
@@ -60,7 +60,10 @@ class WorkerPool {
   // claims a task whose previous holder's lease expired, "released" after the pool gave a running
   // task back (drain). Set before start().
   void set_on_interruption(std::function<void(std::string_view reason, const Lease&)> callback);
-  void start();
+  // Starts the workers and the heartbeat thread, each with a kThreadStackBytes stack (a task runs
+  // the whole engine — decoders, dlib, ONNX Runtime — on it, as the server's handlers do);
+  // kUnavailable when the system refuses a thread (the threads already started are stopped).
+  Status start();
   // A task may be claimable now (a job was submitted).
   void wake();
   // Stops the job's running tasks on this node at their next frame.
@@ -110,8 +113,8 @@ class WorkerPool {
   std::atomic<int64_t> tasks_ended_{0};
   std::atomic<int64_t> last_task_ms_{-1};
   std::atomic<int64_t> idle_since_ms_{0};  // steady clock, ms: when busy_ last dropped to 0
-  std::vector<std::thread> threads_;
-  std::thread heartbeat_;
+  std::vector<StackThread> threads_;
+  StackThread heartbeat_;
 };
 
 }  // namespace facefuse::jobs

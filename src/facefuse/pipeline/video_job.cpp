@@ -4,18 +4,19 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <cstdlib>
 #include <random>
 #include <string_view>
-#include <thread>
 
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/core/cpu_budget.h"
+#include "facefuse/core/stack_thread.h"
 #include "facefuse/face/face_tracker.h"
 #include "facefuse/media/muxer.h"
 #include "facefuse/media/synthetic_label.h"
@@ -515,12 +516,29 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
   ChunkRun run(spec, plan, engine, range, cancel, progress, budget);
   run.reference_frame = reference_frame;
   StageClock clock;
-  std::vector<std::thread> threads;
-  threads.emplace_back([&] { run.decode(); });
-  threads.emplace_back([&] { run.track(); });
-  for (int i = 0; i < workers; ++i) threads.emplace_back([&] { run.work_loop(); });
-  auto encoded = run.encode(segment);
-  if (!encoded) run.fail(encoded.status());
+  // Explicit stacks (core/stack_thread.h): the work threads run detection, landmarks, the swapper
+  // and the enhancer, the decode thread FFmpeg — as deep as any server handler.
+  std::vector<StackThread> threads;
+  auto spawn = [&](const char* name, std::function<void()> body) {
+    auto t = StackThread::start(name, kThreadStackBytes, std::move(body));
+    if (t) {
+      threads.push_back(std::move(*t));
+    } else {
+      run.fail(t.status());
+    }
+  };
+  spawn("ff-decode", [&] { run.decode(); });
+  spawn("ff-track", [&] { run.track(); });
+  for (int i = 0; i < workers; ++i) spawn("ff-frames", [&] { run.work_loop(); });
+  int64_t frames = 0;
+  if (!run.failed) {
+    auto encoded = run.encode(segment);
+    if (encoded) {
+      frames = *encoded;
+    } else {
+      run.fail(encoded.status());
+    }
+  }
   for (auto& t : threads) t.join();
   if (run.failed) {
     std::error_code ec;
@@ -528,7 +546,7 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const Jo
     return run.error;
   }
   JobReport report;
-  report.frames = *encoded;
+  report.frames = frames;
   report.target_faces = run.target_faces;
   report.processed_faces = run.processed_faces;
   report.source_faces = engine.source_face_counts();

@@ -27,7 +27,7 @@ EventPusher::EventPusher(jobs::JobStore& store, Presenter present) : store_(stor
 EventPusher::~EventPusher() { stop(); }
 
 Status EventPusher::start() {
-  FF_ASSIGN_OR_RETURN(thread_, StackThread::start("ff-event-push", kServerThreadStackBytes, [this] { run(); }));
+  FF_ASSIGN_OR_RETURN(thread_, StackThread::start("ff-event-push", kThreadStackBytes, [this] { run(); }));
   return Status::ok();
 }
 

@@ -21,7 +21,7 @@
 
 #include "facefuse/core/status.h"
 #include "facefuse/server/http_server.h"
-#include "facefuse/server/stack_thread.h"
+#include "facefuse/core/stack_thread.h"
 
 namespace facefuse::jobs {
 class JobStore;

@@ -21,7 +21,7 @@
 
 #include "facefuse/server/client_text.h"
 #include "facefuse/server/http_util.h"
-#include "facefuse/server/stack_thread.h"
+#include "facefuse/core/stack_thread.h"
 
 namespace facefuse::server {
 
@@ -121,7 +121,7 @@ class HandlerPool {
  public:
   Status start(int threads) {
     for (int i = 0; i < threads; ++i) {
-      FF_ASSIGN_OR_RETURN(StackThread t, StackThread::start("ff-http-handler", kServerThreadStackBytes, [this] { run(); }));
+      FF_ASSIGN_OR_RETURN(StackThread t, StackThread::start("ff-http-handler", kThreadStackBytes, [this] { run(); }));
       threads_.push_back(std::move(t));
     }
     return Status::ok();
@@ -943,7 +943,7 @@ Status HttpServer::start(const ListenAddress& listen, const std::optional<Listen
   impl.accept(*impl.acceptor, false);
   if (impl.metrics_acceptor) impl.accept(*impl.metrics_acceptor, true);
   for (int i = 0; i < std::clamp(impl.limits.io_threads, 1, 16); ++i) {
-    auto t = StackThread::start("ff-http-io", kServerThreadStackBytes, [&impl] { impl.ioc.run(); });
+    auto t = StackThread::start("ff-http-io", kThreadStackBytes, [&impl] { impl.ioc.run(); });
     if (!t) {
       stop();
       return t.status();

@@ -2,7 +2,7 @@
 // docs/decisions/0005-event-driven-http-transport.md). It replaces civetweb's thread per
 // connection, which let 64 idle sockets or 64 WebSockets stop every route.
 //
-// Threads (all with explicit stacks, stack_thread.h):
+// Threads (all with explicit stacks, core/stack_thread.h):
 //   - 1–2 I/O threads run every socket: accept, header and body reads, writes, WebSocket and
 //     Server-Sent Events sessions. Nothing on them blocks.
 //   - a bounded pool of handler threads runs the application's handler (SQLite, files, detection).

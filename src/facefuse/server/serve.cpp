@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +19,7 @@
 #include "facefuse/core/paths.h"
 #include "facefuse/jobs/job_store_uri.h"
 #include "facefuse/inference/session_cache.h"
+#include "facefuse/core/stack_thread.h"
 #include "facefuse/jobs/task_runner.h"
 #include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
@@ -243,7 +243,7 @@ Status serve(const ServeOptions& options) {
   // Removed before `api` and `pool` go away (set_listeners returns once no call is running).
   jobs::ScopedStoreListeners listeners(
       *store, {[&pool] { pool.wake(); }, [&api](const std::string&) { api.notify_job_event(); }});
-  pool.start();
+  FF_RETURN_IF_ERROR(pool.start());
 
   const std::string& host = listen.host;
   if (!options.auth && host != "127.0.0.1" && host != "localhost" && host != "::1") {
@@ -269,11 +269,12 @@ Status serve(const ServeOptions& options) {
   sigwait(&signals, &signal_number);
   spdlog::info(json{{"msg", "draining"}, {"signal", signal_number}, {"grace_seconds", options.grace_seconds}}.dump());
   // A second signal while draining ends the process at once.
-  std::thread([signals]() mutable {
+  auto second_signal = StackThread::start("ff-signal", kThreadStackBytes, [signals]() mutable {
     int again = 0;
     sigwait(&signals, &again);
     std::_Exit(128 + again);
-  }).detach();
+  });
+  if (second_signal) second_signal->detach();
   api.set_draining();
   pool.drain(static_cast<int64_t>(options.grace_seconds * 1000));
   api.stop();

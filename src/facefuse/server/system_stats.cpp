@@ -73,8 +73,29 @@ Result<MemoryStats> parse_memory_stats(std::string_view meminfo, std::string_vie
   return stats;
 }
 
-// The few NVML entry points /health needs, resolved from the driver's library. The types mirror
-// nvml.h's ABI: nvmlReturn_t is an int (0 = NVML_SUCCESS), devices are opaque pointers.
+}  // namespace facefuse::server
+
+// nvml.h's own types, under nvml.h's own names in the global namespace. The names matter, not just
+// the layout: a call through a function pointer whose type differs from the callee's is undefined
+// behaviour, and clang's -fsanitize=function (the ASan+UBSan build) compares the two function types
+// by their mangled names — declared with private stand-in types (`struct NvmlDevice*`, a nested
+// `Utilization`), every call into an instrumented NVML (tests/server/fake_nvml) was reported.
+// nvmlReturn_t (the first values of nvml.h's list; the same definition as tests/server/fake_nvml).
+enum nvmlReturn_enum { NVML_SUCCESS = 0, NVML_ERROR_UNINITIALIZED = 1, NVML_ERROR_INVALID_ARGUMENT = 2 };
+struct nvmlDevice_st;        // nvmlDevice_t is an opaque nvmlDevice_st*
+struct nvmlUtilization_st {  // nvmlUtilization_t: percent over the last sample period
+  unsigned int gpu;
+  unsigned int memory;
+};
+struct nvmlMemory_st {  // nvmlMemory_t, bytes
+  unsigned long long total;
+  unsigned long long free;
+  unsigned long long used;
+};
+
+namespace facefuse::server {
+
+// The few NVML entry points /health needs, resolved from the driver's library.
 class SystemStats::Nvml {
  public:
   static std::unique_ptr<Nvml> load(const std::string& library) {
@@ -115,17 +136,11 @@ class SystemStats::Nvml {
   }
 
  private:
-  using Device = struct NvmlDevice*;
-  struct Utilization {  // nvmlUtilization_t: percent over the last sample period
-    unsigned gpu;
-    unsigned memory;
-  };
-  struct Memory {  // nvmlMemory_t, bytes
-    unsigned long long total;
-    unsigned long long free;
-    unsigned long long used;
-  };
-  static constexpr int kSuccess = 0;
+  using Device = nvmlDevice_st*;
+  using Utilization = nvmlUtilization_st;
+  using Memory = nvmlMemory_st;
+  using Return = nvmlReturn_enum;
+  static constexpr Return kSuccess = NVML_SUCCESS;
   static constexpr unsigned kNameBufferSize = 96;  // NVML_DEVICE_NAME_V2_BUFFER_SIZE
 
   explicit Nvml(void* handle) : handle_(handle) {}
@@ -143,13 +158,14 @@ class SystemStats::Nvml {
 
   void* handle_;
   bool initialised_ = false;
-  int (*init_)() = nullptr;
-  int (*shutdown_)() = nullptr;
-  int (*get_count_)(unsigned*) = nullptr;
-  int (*get_handle_)(unsigned, Device*) = nullptr;
-  int (*get_name_)(Device, char*, unsigned) = nullptr;
-  int (*get_utilization_)(Device, Utilization*) = nullptr;
-  int (*get_memory_)(Device, Memory*) = nullptr;
+  // The signatures of nvml.h (unsigned int, char*, nvmlDevice_t, ...), exactly.
+  Return (*init_)() = nullptr;
+  Return (*shutdown_)() = nullptr;
+  Return (*get_count_)(unsigned int*) = nullptr;
+  Return (*get_handle_)(unsigned int, Device*) = nullptr;
+  Return (*get_name_)(Device, char*, unsigned int) = nullptr;
+  Return (*get_utilization_)(Device, Utilization*) = nullptr;
+  Return (*get_memory_)(Device, Memory*) = nullptr;
 };
 
 namespace {

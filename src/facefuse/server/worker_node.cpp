@@ -132,7 +132,7 @@ Status run_worker(const WorkerOptions& options) {
   });
   // Another process submitted or released a task (PostgreSQL NOTIFY): claim it at once.
   jobs::ScopedStoreListeners listeners(*store, {[&pool] { pool.wake(); }, {}});
-  pool.start();
+  FF_RETURN_IF_ERROR(pool.start());
   spdlog::info(json{{"msg", "worker started"}, {"node", pool_config.node_id}, {"data", fs::absolute(data).string()},
                     {"store", jobs::redact_store_uri(store_uri.target)},
                     {"storage", storage_uri}, {"workers", options.workers},

@@ -1,6 +1,20 @@
-// Two fake GPUs behind NVML's C entry points (the subset SystemStats loads), with the ABI of
-// nvml.h: int return codes (0 = success), opaque device handles, nvmlUtilization_t, nvmlMemory_t.
+// Two fake GPUs behind NVML's C entry points (the subset SystemStats loads), with the signatures of
+// nvml.h: nvmlReturn_t codes (0 = success), opaque nvmlDevice_t handles, nvmlUtilization_t,
+// nvmlMemory_t — nvml.h's type names included, because the ASan+UBSan build checks every call
+// through a function pointer against the callee's type by name (-fsanitize=function).
 #include <cstring>
+
+enum nvmlReturn_enum { NVML_SUCCESS = 0, NVML_ERROR_UNINITIALIZED = 1, NVML_ERROR_INVALID_ARGUMENT = 2 };
+struct nvmlDevice_st;
+struct nvmlUtilization_st {
+  unsigned int gpu;
+  unsigned int memory;
+};
+struct nvmlMemory_st {
+  unsigned long long total;
+  unsigned long long free;
+  unsigned long long used;
+};
 
 namespace {
 
@@ -17,58 +31,47 @@ FakeDevice g_devices[] = {
 };
 int g_initialised = 0;
 
-constexpr int kSuccess = 0;
-constexpr int kUninitialized = 1;
-constexpr int kInvalidArgument = 2;
+// nvmlDevice_t is opaque to callers; here it points at a FakeDevice.
+FakeDevice* fake(nvmlDevice_st* device) { return reinterpret_cast<FakeDevice*>(device); }
 
 }  // namespace
 
 extern "C" {
 
-struct FakeUtilization {
-  unsigned gpu;
-  unsigned memory;
-};
-struct FakeMemory {
-  unsigned long long total;
-  unsigned long long free;
-  unsigned long long used;
-};
-
-int nvmlInit_v2() {
+nvmlReturn_enum nvmlInit_v2() {
   ++g_initialised;
-  return kSuccess;
+  return NVML_SUCCESS;
 }
-int nvmlShutdown() {
+nvmlReturn_enum nvmlShutdown() {
   --g_initialised;
-  return kSuccess;
+  return NVML_SUCCESS;
 }
-int nvmlDeviceGetCount_v2(unsigned* count) {
-  if (g_initialised <= 0) return kUninitialized;
+nvmlReturn_enum nvmlDeviceGetCount_v2(unsigned int* count) {
+  if (g_initialised <= 0) return NVML_ERROR_UNINITIALIZED;
   *count = 2;
-  return kSuccess;
+  return NVML_SUCCESS;
 }
-int nvmlDeviceGetHandleByIndex_v2(unsigned index, void** device) {
-  if (index >= 2) return kInvalidArgument;
-  *device = &g_devices[index];
-  return kSuccess;
+nvmlReturn_enum nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_st** device) {
+  if (index >= 2) return NVML_ERROR_INVALID_ARGUMENT;
+  *device = reinterpret_cast<nvmlDevice_st*>(&g_devices[index]);
+  return NVML_SUCCESS;
 }
-int nvmlDeviceGetName(void* device, char* name, unsigned length) {
-  std::strncpy(name, static_cast<FakeDevice*>(device)->name, length - 1);
+nvmlReturn_enum nvmlDeviceGetName(nvmlDevice_st* device, char* name, unsigned int length) {
+  std::strncpy(name, fake(device)->name, length - 1);
   name[length - 1] = '\0';
-  return kSuccess;
+  return NVML_SUCCESS;
 }
-int nvmlDeviceGetUtilizationRates(void* device, FakeUtilization* utilization) {
-  utilization->gpu = static_cast<FakeDevice*>(device)->utilization_percent;
+nvmlReturn_enum nvmlDeviceGetUtilizationRates(nvmlDevice_st* device, nvmlUtilization_st* utilization) {
+  utilization->gpu = fake(device)->utilization_percent;
   utilization->memory = 0;
-  return kSuccess;
+  return NVML_SUCCESS;
 }
-int nvmlDeviceGetMemoryInfo(void* device, FakeMemory* memory) {
-  const auto* d = static_cast<FakeDevice*>(device);
+nvmlReturn_enum nvmlDeviceGetMemoryInfo(nvmlDevice_st* device, nvmlMemory_st* memory) {
+  const FakeDevice* d = fake(device);
   memory->total = d->total_bytes;
   memory->used = d->used_bytes;
   memory->free = d->total_bytes - d->used_bytes;
-  return kSuccess;
+  return NVML_SUCCESS;
 }
 
 }  // extern "C"

@@ -1,4 +1,4 @@
-#include "facefuse/server/stack_thread.h"
+#include "facefuse/core/stack_thread.h"
 
 #include <cstring>
 #include <memory>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace facefuse::server {
+namespace facefuse {
 
 namespace {
 struct Start {
@@ -58,4 +58,10 @@ void StackThread::join() {
   started_ = false;
 }
 
-}  // namespace facefuse::server
+void StackThread::detach() {
+  if (!started_) return;
+  pthread_detach(thread_);
+  started_ = false;
+}
+
+}  // namespace facefuse
