@@ -1,5 +1,6 @@
 #include "facefuse/cli/node_flags.h"
 
+#include "facefuse/cli/store_flags.h"
 #include "facefuse/core/paths.h"
 
 namespace facefuse::cli {
