@@ -1,5 +1,7 @@
 #include "facefuse/cli/serve_command.h"
 
+#include "facefuse/cli/storage_flags.h"
+
 #include <cstdio>
 
 #include "facefuse/core/error_codes.h"
@@ -19,7 +21,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
       ->envname("FACEFUSE_LISTEN")->capture_default_str();
   serve->add_option("--data", o.data_dir, "data directory: job store, storage, temp space")
       ->envname("FACEFUSE_DATA")->capture_default_str();
-  serve->add_option("--storage", o.storage_uri, "blob storage URI (default file://<data>/storage)")->envname("FACEFUSE_STORAGE");
+  add_storage_flags(*serve, o.storage_uri, o.s3);
   serve->add_option("--metrics-listen", o.metrics_listen, "HOST:PORT of a second listener serving only /metrics "
                                                           "and /healthz (e.g. a private interface for Prometheus); "
                                                           "/metrics on the main port then answers 404")
@@ -79,6 +81,9 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--media-link-ttl", o.media_link_ttl_seconds, "seconds a signed output_url link stays valid "
                                                                   "(a fresh one comes with every read of the job)")
       ->capture_default_str();
+  serve->add_option("--presign-ttl", o.presign_ttl_seconds, "seconds a presigned S3 output_url stays valid (S3 "
+                                                            "storage; a fresh one comes with every read of the job)")
+      ->check(CLI::Range(int64_t{1}, int64_t{604800}))->capture_default_str();
   return serve;
 }
 

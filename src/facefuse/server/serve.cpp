@@ -159,8 +159,19 @@ Status serve(const ServeOptions& options) {
   FF_ASSIGN_OR_RETURN(auto store, jobs::open_sqlite_job_store(data / "jobs.db"));
   std::string storage_uri = options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string()
                                                         : options.storage_uri;
-  FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri));
+  FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri, options.s3));
   FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  if (storage_uri.starts_with("s3://")) {
+    // A storage that is unreachable or refuses the credentials stops the start with the reason,
+    // rather than failing every upload later.
+    if (Status ready = blobs->check_ready(); !ready.is_ok()) {
+      return Status(ready.code(), fmt::format("storage {}: {}", storage_uri, ready.message()));
+    }
+    // Outputs go from the bucket to the client: output_url is a presigned GET (--presign-ttl).
+    storage::BlobStore* presigning = blobs.get();
+    const int64_t presign_ttl = options.presign_ttl_seconds;
+    signer.set_presigner([presigning, presign_ttl](std::string_view key) { return presigning->presigned_get_url(key, presign_ttl); });
+  }
   auto media_links = std::make_shared<const MediaLinkSigner>(std::move(signer));
   if (options.auth) FF_RETURN_IF_ERROR(ensure_admin_key(*store));
 
