@@ -80,7 +80,10 @@ class S3BlobStoreTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
-TEST_F(S3BlobStoreTest, SlowMultipartUploadOf100MiBRoundTripsByteForByte) {
+// Label slow (a separate CTest entry, s3_tests.slow): 100 MiB through s3rver takes a while.
+class SlowS3BlobStoreTest : public S3BlobStoreTest {};
+
+TEST_F(SlowS3BlobStoreTest, MultipartUploadOf100MiBRoundTripsByteForByte) {
   auto store = open(server_.options());
   write_pseudo_random(dir_ / "big.bin", 100);
   ASSERT_TRUE(store->put_file("outputs/big.bin", dir_ / "big.bin").is_ok());
