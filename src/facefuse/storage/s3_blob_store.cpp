@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -250,6 +251,18 @@ struct S3BlobStore::Impl {
 
   std::string endpoint_text() const { return fmt::format("{}://{}", scheme, host); }
 
+  // The signing clock, Unix seconds.
+  int64_t now() const { return static_cast<int64_t>(std::time(nullptr)) + options.clock_offset_seconds; }
+
+  // Whether the server's Date header is more than 15 minutes off the signing clock: a 403 then
+  // means clock skew (a HEAD answer has no body to say RequestTimeTooSkewed, as the SDKs know).
+  bool clock_skewed(const Reply& reply) const {
+    auto date = reply.headers.find("date");
+    if (date == reply.headers.end()) return false;
+    const time_t server = curl_getdate(date->second.c_str(), nullptr);
+    return server > 0 && std::llabs(static_cast<long long>(server) - now()) > 15 * 60;
+  }
+
   std::string object_key(std::string_view key) const {
     return prefix.empty() ? std::string(key) : prefix + "/" + std::string(key);
   }
@@ -288,7 +301,7 @@ struct S3BlobStore::Impl {
     request.payload_sha256 = call.body_file ? std::string(kUnsignedPayload)
                                             : (call.has_text_body ? sha256_hex(call.text_body)
                                                                   : std::string(kEmptyPayloadSha256));
-    const auto signature = sigv4_sign_headers(request, creds, {options.region, "s3"}, std::time(nullptr), true);
+    const auto signature = sigv4_sign_headers(request, creds, {options.region, "s3"}, now(), true);
 
     CURL* curl = thread_curl();
     Transfer t;
@@ -394,7 +407,7 @@ struct S3BlobStore::Impl {
     if (code == "NoSuchKey" || (reply.status == 404 && code.empty())) {
       return not_found(fmt::format("storage key '{}' does not exist", call.object_key));
     }
-    if (code == "RequestTimeTooSkewed") {
+    if (code == "RequestTimeTooSkewed" || (reply.status == 403 && clock_skewed(reply))) {
       return failed_precondition(fmt::format("S3 at {} refused the request time ({}): this machine's clock is more than "
                                              "15 minutes off the server's; fix the clock (NTP)", endpoint_text(), detail));
     }
@@ -717,7 +730,7 @@ Result<std::string> S3BlobStore::presigned_get_url(std::string_view key, int64_t
   request.path = impl_->request_path(impl_->object_key(key));
   request.headers = {{"host", impl_->request_host()}};
   request.payload_sha256 = std::string(kUnsignedPayload);
-  const auto presigned = sigv4_presign(request, creds, {impl_->options.region, "s3"}, std::time(nullptr), ttl_seconds);
+  const auto presigned = sigv4_presign(request, creds, {impl_->options.region, "s3"}, impl_->now(), ttl_seconds);
   return impl_->url(request.path, presigned.query);
 }
 
@@ -736,7 +749,7 @@ Result<std::string> S3BlobStore::presigned_put_url(std::string_view key, int64_t
                      {"content-length", std::to_string(content_length)},
                      {"content-type", content_type}};
   request.payload_sha256 = std::string(kUnsignedPayload);
-  const auto presigned = sigv4_presign(request, creds, {impl_->options.region, "s3"}, std::time(nullptr), ttl_seconds);
+  const auto presigned = sigv4_presign(request, creds, {impl_->options.region, "s3"}, impl_->now(), ttl_seconds);
   return impl_->url(request.path, presigned.query);
 }
 

@@ -40,6 +40,9 @@ struct S3Options {
   // whole-request deadline, small requests have request_timeout.
   std::chrono::milliseconds stall_timeout{30'000};
   std::chrono::milliseconds request_timeout{60'000};
+  // Seconds added to this machine's clock when signing: 0 except in tests that simulate a skewed
+  // clock (S3 refuses requests more than 15 minutes off its own time).
+  int64_t clock_offset_seconds = 0;
   // Fixed credentials (tests); otherwise the standard places (aws_credentials.h), re-read every minute.
   std::optional<AwsCredentials> credentials;
 };

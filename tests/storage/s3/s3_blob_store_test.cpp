@@ -220,6 +220,19 @@ TEST_F(S3BlobStoreTest, MissingBucketAndUnreachableEndpointNameTheFix) {
   EXPECT_NE(unreachable.message().find("after 2 attempt(s)"), std::string::npos) << unreachable.message();
 }
 
+TEST_F(S3BlobStoreTest, AClockOffByAnHourIsNamedAsClockSkew) {
+  S3Options options = server_.options();
+  options.clock_offset_seconds = -3600;
+  auto store = open(options);
+  testing::write_file_bytes(dir_ / "f", "x");
+  Status put = store->put_file("k", dir_ / "f");  // the answer says RequestTimeTooSkewed
+  EXPECT_EQ(put.code(), StatusCode::kFailedPrecondition) << put.to_string();
+  EXPECT_NE(put.message().find("fix the clock"), std::string::npos) << put.message();
+  Status ready = store->check_ready();  // a HEAD: no body, judged by the server's Date header
+  EXPECT_EQ(ready.code(), StatusCode::kFailedPrecondition) << ready.to_string();
+  EXPECT_NE(ready.message().find("fix the clock"), std::string::npos) << ready.message();
+}
+
 TEST_F(S3BlobStoreTest, PresignedGetDownloadsWithCurlAndIsRefusedWhenTamperedOrExpired) {
   auto store = open(server_.options());
   testing::write_file_bytes(dir_ / "f", "presigned content");
