@@ -9,13 +9,13 @@
 
 namespace facefuse::testing {
 
-HttpFixture::HttpFixture(const std::vector<std::string>& args) {
+HttpFixture::HttpFixture(const std::vector<std::string>& args, const std::string& script_path) {
   int out[2];
   if (pipe(out) != 0) {
     ADD_FAILURE() << "pipe() failed";
     return;
   }
-  const std::string script = std::string(FACEFUSE_SOURCE_DIR) + "/tests/support/http_fixture.py";
+  const std::string script = std::string(FACEFUSE_SOURCE_DIR) + "/" + script_path;
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], STDOUT_FILENO);

@@ -11,9 +11,11 @@ namespace facefuse::testing {
 
 class HttpFixture {
  public:
-  // `args` are passed to the script (e.g. {"--webhook-failures", "2"}). When the server does not
-  // start, the current test fails and port() is 0.
-  explicit HttpFixture(const std::vector<std::string>& args = {});
+  // `args` are passed to the script (e.g. {"--webhook-failures", "2"}); `script` (relative to the
+  // source tree) may name another server printing "PORT <n>" (tests/support/fault_proxy.py). When
+  // the server does not start, the current test fails and port() is 0.
+  explicit HttpFixture(const std::vector<std::string>& args = {},
+                       const std::string& script = "tests/support/http_fixture.py");
   ~HttpFixture();
   HttpFixture(const HttpFixture&) = delete;
   HttpFixture& operator=(const HttpFixture&) = delete;

@@ -1,5 +1,6 @@
 #include "facefuse/cli/node_flags.h"
 
+#include "facefuse/cli/storage_flags.h"
 #include "facefuse/cli/store_flags.h"
 #include "facefuse/core/paths.h"
 
@@ -12,8 +13,7 @@ void add_store_flags(CLI::App& command, const StoreFlags& flags) {
   command.add_option("--data", flags.data_dir, "data directory: job store (jobs.db), storage, temp space")
       ->envname("FACEFUSE_DATA")->capture_default_str();
   add_store_uri_flag(command, flags.store_uri);
-  command.add_option("--storage", flags.storage_uri, "blob storage URI (default file://<data>/storage)")
-      ->envname("FACEFUSE_STORAGE");
+  add_storage_flags(command, flags.storage_uri, flags.s3, flags.presign_ttl_seconds);
 }
 
 void add_worker_pool_flags(CLI::App& command, const WorkerPoolFlags& flags, const std::string& workers_help) {

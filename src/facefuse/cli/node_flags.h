@@ -9,12 +9,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include "facefuse/storage/s3_options.h"
+
 namespace facefuse::cli {
 
 struct StoreFlags {
   std::filesystem::path& data_dir;  // SQLite job store <data>/jobs.db, file storage, temp space
   std::string& store_uri;           // empty: sqlite://<data>/jobs.db (jobs/job_store_uri.h)
   std::string& storage_uri;         // empty: file://<data>/storage
+  storage::S3Options& s3;           // s3:// storage (storage_flags.h)
+  int64_t& presign_ttl_seconds;
 };
 
 struct WorkerPoolFlags {
@@ -24,8 +28,8 @@ struct WorkerPoolFlags {
   double& task_stall_seconds;
 };
 
-// --data (default ~/.facefuse/service, FACEFUSE_DATA), --store (FACEFUSE_STORE; store_flags.h) and
-// --storage (FACEFUSE_STORAGE).
+// --data (default ~/.facefuse/service, FACEFUSE_DATA), --store (FACEFUSE_STORE; store_flags.h),
+// --storage (FACEFUSE_STORAGE) with the S3 options and --presign-ttl (storage_flags.h).
 void add_store_flags(CLI::App& command, const StoreFlags& flags);
 // --workers (FACEFUSE_WORKERS; `workers_help` says what the verb does with them), --grace-seconds,
 // --lease-seconds, --task-stall-seconds (FACEFUSE_TASK_STALL_SECONDS).

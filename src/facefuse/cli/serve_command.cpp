@@ -15,7 +15,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--listen", o.listen, "address to listen on: HOST:PORT, [IPV6]:PORT, or PORT alone for "
                                           "127.0.0.1:PORT (port 0 picks a free one)")
       ->envname("FACEFUSE_LISTEN")->capture_default_str();
-  add_store_flags(*serve, {o.data_dir, o.store_uri, o.storage_uri});
+  add_store_flags(*serve, {o.data_dir, o.store_uri, o.storage_uri, o.s3, o.presign_ttl_seconds});
   serve->add_option("--metrics-listen", o.metrics_listen, "HOST:PORT of a second listener serving only /metrics "
                                                           "and /healthz (e.g. a private interface for Prometheus); "
                                                           "/metrics on the main port then answers 404")

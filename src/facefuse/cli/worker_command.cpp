@@ -11,7 +11,7 @@ CLI::App* add_worker_command(CLI::App& app, server::WorkerOptions& o) {
   auto* worker = app.add_subcommand("worker", "Run jobs without an API: claim tasks from the job store, run them and "
                                               "commit their outputs (with `serve --workers 0` API nodes; "
                                               "docs/service.md, Workers)");
-  add_store_flags(*worker, {o.data_dir, o.store_uri, o.storage_uri});
+  add_store_flags(*worker, {o.data_dir, o.store_uri, o.storage_uri, o.s3, o.presign_ttl_seconds});
   add_worker_pool_flags(*worker, {o.workers, o.grace_seconds, o.lease_seconds, o.task_stall_seconds},
                         "tasks this process runs at once (CPU threads are shared between them)");
   worker->add_option("--max-tasks", o.max_tasks, "exit (code 0) after this many tasks; 0 = no limit")

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <ctime>
@@ -612,12 +613,16 @@ struct ApiServer::Impl {
 
   Response ready() {
     Status store = service.store().check_ready();
-    Status blobs = service.blobs().check_ready();
+    const auto blobs_started = std::chrono::steady_clock::now();
+    Status blobs = service.blobs().check_ready();  // S3: a HEAD of the bucket
+    const double storage_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - blobs_started).count();
     bool models_ok = models_present();
     // At the free-space reserve uploads and submits are refused (507): not ready for new work.
     if (blobs.is_ok()) blobs = service.check_free_space();
     json checks = {{"job_store", store.is_ok() ? "ok" : store.message()},
                    {"storage", blobs.is_ok() ? "ok" : blobs.message()},
+                   {"storage_latency_ms", std::round(storage_ms * 10) / 10},
                    {"models", models_ok ? "ok" : "default models missing: run 'facefuse models list' and scripts/setup"},
                    {"draining", draining.load()}};
     bool ok = store.is_ok() && blobs.is_ok() && models_ok && !draining.load();

@@ -71,6 +71,14 @@ std::string MediaLinkSigner::sign(std::string_view path, int64_t now_seconds) co
   return fmt::format("{}?expires={}&sig={}", path, expires, signature(path, expires));
 }
 
+std::string MediaLinkSigner::link(std::string_view path, int64_t now_seconds) const {
+  if (presigner_ && path.starts_with(kMediaPrefix)) {
+    auto presigned = presigner_(path.substr(kMediaPrefix.size()));
+    if (presigned.is_ok()) return *presigned;
+  }
+  return sign(path, now_seconds);
+}
+
 Status MediaLinkSigner::verify(std::string_view path, const std::map<std::string, std::string>& query,
                                int64_t now_seconds) const {
   auto expires_it = query.find("expires");
@@ -97,7 +105,7 @@ void sign_output_url(nlohmann::json& job, const MediaLinkSigner& signer, int64_t
   if (!job.is_object() || !job.contains("output_url") || !job["output_url"].is_string()) return;
   const std::string url = job["output_url"].get<std::string>();
   if (!url.starts_with(kMediaPrefix) || url.find('?') != std::string::npos) return;
-  job["output_url"] = signer.sign(url, now_seconds);
+  job["output_url"] = signer.link(url, now_seconds);
 }
 
 }  // namespace facefuse::server

@@ -8,11 +8,16 @@
 // data directory invalidates them all. The API hands out a fresh link on every read of a job
 // (job JSON `output_url`), valid for the server's --media-link-ttl.
 //
-// Threading: a MediaLinkSigner is immutable after construction; all methods are thread-safe.
+// With S3 storage the link is instead a presigned S3 URL (storage::BlobStore::presigned_get_url,
+// valid for --presign-ttl), so the bytes go from the bucket to the client without the API.
+//
+// Threading: a MediaLinkSigner is immutable once shared (set_presigner() before); all const
+// methods are thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -35,6 +40,15 @@ class MediaLinkSigner {
 
   int64_t ttl_seconds() const { return ttl_seconds_; }
 
+  // Turns a storage key into a URL the client fetches directly (a presigned S3 GET). When set,
+  // output links are made by it; when it fails, the signed /media link is used instead (the API
+  // serves every store).
+  using Presigner = std::function<Result<std::string>(std::string_view key)>;
+  void set_presigner(Presigner presigner) { presigner_ = std::move(presigner); }
+
+  // The link for `path` ("/media/<key>"): presigned when a presigner is set and succeeds, else sign().
+  std::string link(std::string_view path, int64_t now_seconds) const;
+
   // `path` ("/media/outputs/<job>/output.jpg") with expires = now + ttl and its signature.
   std::string sign(std::string_view path, int64_t now_seconds) const;
 
@@ -47,10 +61,11 @@ class MediaLinkSigner {
 
   std::string secret_;
   int64_t ttl_seconds_;
+  Presigner presigner_;
 };
 
 // Replaces the output_url of a job JSON (as jobs::job_to_json makes it, "/media/<key>" or null)
-// by a signed link; other fields untouched.
+// by signer.link(); other fields untouched.
 void sign_output_url(nlohmann::json& job, const MediaLinkSigner& signer, int64_t now_seconds);
 
 }  // namespace facefuse::server

@@ -62,6 +62,25 @@ jobs::WebhookSender::Options webhook_options(bool allow_private_urls) {
 
 }  // namespace
 
+Result<std::unique_ptr<storage::BlobStore>> open_node_storage(const std::filesystem::path& data,
+                                                              const std::string& storage_uri,
+                                                              const storage::S3Options& s3,
+                                                              int64_t presign_ttl_seconds, MediaLinkSigner& signer) {
+  const std::string uri =
+      storage_uri.empty() ? "file://" + std::filesystem::absolute(data / "storage").string() : storage_uri;
+  FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(uri, s3));
+  if (uri.starts_with("s3://")) {
+    if (Status ready = blobs->check_ready(); !ready.is_ok()) {
+      return Status(ready.code(), fmt::format("storage {}: {}", uri, ready.message()));
+    }
+    storage::BlobStore* presigning = blobs.get();
+    signer.set_presigner([presigning, presign_ttl_seconds](std::string_view key) {
+      return presigning->presigned_get_url(key, presign_ttl_seconds);
+    });
+  }
+  return blobs;
+}
+
 JobWebhooks::JobWebhooks(bool allow_private_urls, std::shared_ptr<const MediaLinkSigner> media_links)
     : media_links_(std::move(media_links)), sender_(webhook_options(allow_private_urls)) {}
 

@@ -17,6 +17,8 @@
 #include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
 #include "facefuse/server/media_links.h"
+#include "facefuse/storage/blob_store.h"
+#include "facefuse/storage/s3_options.h"
 
 namespace facefuse::server {
 
@@ -32,6 +34,15 @@ jobs::ExecutionSettings execution_settings(const std::filesystem::path& models_d
 // device, CPU tasks share the thread budget; stall_seconds 0 = no stall sweep.
 jobs::WorkerPoolConfig worker_pool_config(int workers, double lease_seconds, double stall_seconds,
                                           const inference::SessionOptions& session);
+
+// Opens the node's blob storage (`storage_uri` empty: file://<data>/storage). S3 storage must answer
+// now (a missing bucket or refused credentials stop the start with the reason, rather than failing
+// every upload later), and `signer` then hands out presigned GET URLs of presign_ttl_seconds for
+// outputs, so they go from the bucket to the client.
+Result<std::unique_ptr<storage::BlobStore>> open_node_storage(const std::filesystem::path& data,
+                                                              const std::string& storage_uri,
+                                                              const storage::S3Options& s3,
+                                                              int64_t presign_ttl_seconds, MediaLinkSigner& signer);
 
 // Delivers the webhook of a job that ended, its output_url signed with the node's media-link key.
 class JobWebhooks {

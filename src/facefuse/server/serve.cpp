@@ -161,10 +161,10 @@ Status serve(const ServeOptions& options) {
   }
 
   FF_ASSIGN_OR_RETURN(auto store, jobs::open_job_store(store_uri));
-  std::string storage_uri = options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string()
-                                                        : options.storage_uri;
-  FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri));
   FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  FF_ASSIGN_OR_RETURN(auto blobs,
+                      open_node_storage(data, options.storage_uri, options.s3, options.presign_ttl_seconds, signer));
+  const std::string storage_uri = blobs->uri();
   auto media_links = std::make_shared<const MediaLinkSigner>(std::move(signer));
   if (options.auth) FF_RETURN_IF_ERROR(ensure_admin_key(*store));
 

@@ -19,6 +19,7 @@
 #include "facefuse/inference/onnx_session.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/server/http_server.h"
+#include "facefuse/storage/s3_options.h"
 
 namespace facefuse::server {
 
@@ -27,7 +28,9 @@ struct ServeOptions {
   std::string metrics_listen;     // host:port for /metrics + /healthz only; empty: /metrics on `listen`
   std::filesystem::path data_dir;
   std::string store_uri;          // job store (jobs/job_store_uri.h); empty: sqlite://<data>/jobs.db
-  std::string storage_uri;        // empty: file://<data>/storage
+  std::string storage_uri;        // empty: file://<data>/storage; s3://bucket/prefix
+  storage::S3Options s3;          // endpoint, region, addressing, SSE of s3:// storage
+  int64_t presign_ttl_seconds = 3600;  // validity of presigned S3 output_url links
   int workers = 1;                // 0: an API node (no claims); tasks run on `facefuse worker`
   HttpLimits http;                // threads, timeouts, header/body/connection limits (http_server.h)
   int max_streams = 8192;         // open WebSockets + event streams in total

@@ -96,10 +96,10 @@ Status run_worker(const WorkerOptions& options) {
   FF_ASSIGN_OR_RETURN(jobs::StoreUri store_uri,
                       jobs::parse_store_uri(options.store_uri, "sqlite://" + fs::absolute(data / "jobs.db").string()));
   FF_ASSIGN_OR_RETURN(auto store, jobs::open_job_store(store_uri));
-  const std::string storage_uri =
-      options.storage_uri.empty() ? "file://" + fs::absolute(data / "storage").string() : options.storage_uri;
-  FF_ASSIGN_OR_RETURN(auto blobs, storage::open_blob_store(storage_uri));
   FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  FF_ASSIGN_OR_RETURN(auto blobs,
+                      open_node_storage(data, options.storage_uri, options.s3, options.presign_ttl_seconds, signer));
+  const std::string storage_uri = blobs->uri();
   JobWebhooks webhooks(options.allow_private_urls, std::make_shared<const MediaLinkSigner>(std::move(signer)));
 
   // The models stay loaded between tasks: every task of this process opens them through one cache.

@@ -23,13 +23,16 @@
 
 #include "facefuse/core/status.h"
 #include "facefuse/inference/onnx_session.h"
+#include "facefuse/storage/s3_options.h"
 
 namespace facefuse::server {
 
 struct WorkerOptions {
   std::filesystem::path data_dir;
   std::string store_uri;            // job store (jobs/job_store_uri.h); empty: sqlite://<data>/jobs.db
-  std::string storage_uri;          // empty: file://<data>/storage
+  std::string storage_uri;          // empty: file://<data>/storage; s3://bucket/prefix
+  storage::S3Options s3;            // endpoint, region, addressing, SSE of s3:// storage
+  int64_t presign_ttl_seconds = 3600;  // presigned S3 output_url in webhooks
   int workers = 1;                  // tasks run at once (CPU threads are shared between them)
   double grace_seconds = 30;
   double lease_seconds = 30;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "facefuse/storage/file_blob_store.h"
+#include "facefuse/storage/s3_blob_store.h"
 
 namespace facefuse::storage {
 
@@ -40,13 +41,36 @@ Status validate_key(std::string_view key) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& uri) {
+Result<std::string> BlobStore::presigned_get_url(std::string_view, int64_t) {
+  return unsupported(fmt::format("storage {} has no presigned URLs", uri()));
+}
+
+Result<std::string> BlobStore::presigned_put_url(std::string_view, int64_t, int64_t, const std::string&) {
+  return unsupported(fmt::format("storage {} has no presigned URLs", uri()));
+}
+
+Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& uri, const S3Options& s3) {
   constexpr std::string_view kFileScheme = "file://";
+  constexpr std::string_view kS3Scheme = "s3://";
   std::string path = uri;
+  if (uri.rfind(kS3Scheme, 0) == 0) {
+    const std::string rest = uri.substr(kS3Scheme.size());
+    const size_t slash = rest.find('/');
+    const std::string bucket = rest.substr(0, slash);
+    std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    if (!prefix.empty()) {
+      if (Status s = validate_key(prefix); !s.is_ok()) {
+        return invalid_argument(fmt::format("storage '{}': the prefix after the bucket is not usable: {}", uri, s.message()));
+      }
+    }
+    FF_ASSIGN_OR_RETURN(auto store, S3BlobStore::open(bucket, prefix, s3));
+    return std::unique_ptr<BlobStore>(std::move(store));
+  }
   if (uri.rfind(kFileScheme, 0) == 0) {
     path = uri.substr(kFileScheme.size());
   } else if (uri.find("://") != std::string::npos) {
-    return unsupported(fmt::format("storage '{}': only file://DIR (or a directory path) is supported here", uri));
+    return unsupported(fmt::format("storage '{}': use file://DIR, a directory path or s3://bucket/prefix", uri));
   }
   if (path.empty()) return invalid_argument("storage URI has no directory: use file:///abs/dir");
   FF_ASSIGN_OR_RETURN(auto store, FileBlobStore::open(path));

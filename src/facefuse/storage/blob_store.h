@@ -1,5 +1,5 @@
-// Object storage behind one interface, chosen by URI scheme (DESIGN.md §2): file://DIR now,
-// s3://bucket/prefix next. Keys are relative slash-separated names ("outputs/<job>/output.jpg");
+// Object storage behind one interface, chosen by URI scheme (DESIGN.md §2): file://DIR or
+// s3://bucket[/prefix] (storage/s3_blob_store.h). Keys are relative slash-separated names ("outputs/<job>/output.jpg");
 // every key is validated before use, so no key can reach outside the store's root.
 //
 // Threading: implementations are safe to use from several threads at once; two writers of the
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "facefuse/core/status.h"
+#include "facefuse/storage/s3_options.h"
 
 namespace facefuse::storage {
 
@@ -31,11 +32,12 @@ class BlobStore {
  public:
   virtual ~BlobStore() = default;
 
-  // The URI this store was opened from (file:///abs/dir).
+  // The URI this store was opened from (file:///abs/dir, s3://bucket/prefix).
   virtual std::string uri() const = 0;
 
   // Copies the local file at `local` to `key` atomically: readers see the old object or the whole
-  // new one, never a partial one. Streams, so any size works.
+  // new one, never a partial one. Streams, so any size works. The file store may hard-link `local`
+  // instead of copying it: replace or delete `local` afterwards, never rewrite it in place.
   virtual Status put_file(std::string_view key, const std::filesystem::path& local) = 0;
 
   // Makes the object available as a local file at `local` (a copy, or a hard link where the store
@@ -58,10 +60,20 @@ class BlobStore {
 
   // Can this store write and read right now? (readiness probe)
   virtual Status check_ready() = 0;
+
+  // A URL anyone can GET `key` from, without credentials, for `ttl_seconds` (1..604800): stores a
+  // browser can reach directly (S3). kUnsupported otherwise (the file store's objects are served
+  // by the API under /media with its own signed links, server/media_links.h).
+  virtual Result<std::string> presigned_get_url(std::string_view key, int64_t ttl_seconds);
+  // A URL to PUT exactly `content_length` bytes of `content_type` to `key` for `ttl_seconds`; both
+  // are bound into the signature. kUnsupported where presigned_get_url is.
+  virtual Result<std::string> presigned_put_url(std::string_view key, int64_t ttl_seconds, int64_t content_length,
+                                                const std::string& content_type);
 };
 
-// Opens the store a URI names: "file:///abs/dir" or a plain directory path. kUnsupported for
-// other schemes (s3:// is the next issue).
-Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& uri);
+// Opens the store a URI names: "file:///abs/dir", a plain directory path, or "s3://bucket[/prefix]"
+// (configured by `s3`; ignored for the others). kInvalidArgument for a malformed URI or bad S3
+// options, kUnsupported for other schemes. Does not contact an S3 server (check_ready() does).
+Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& uri, const S3Options& s3 = {});
 
 }  // namespace facefuse::storage

@@ -56,7 +56,7 @@ std::string sha256_hex(std::string_view data) {
   return sha.finish_hex();
 }
 
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+std::string hmac_sha256(std::string_view key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   assert(key.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()));
@@ -64,8 +64,10 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
       HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
            data.size(), mac, &length);
   assert(ok != nullptr);
-  return hex_encode({reinterpret_cast<const char*>(mac), length});
+  return std::string(reinterpret_cast<const char*>(mac), length);
 }
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) { return hex_encode(hmac_sha256(key, data)); }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

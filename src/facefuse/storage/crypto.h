@@ -34,6 +34,9 @@ class Sha256 {
 // Lowercase hex SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
 
+// Raw HMAC-SHA256 of `data` under `key` (32 bytes), e.g. for chained keys (SigV4's signing key).
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
 // Lowercase hex HMAC-SHA256 of `data` under `key` (64 characters).
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 
