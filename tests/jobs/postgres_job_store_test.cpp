@@ -116,36 +116,8 @@ TEST_F(PostgresJobStore, EightWorkersOnFourConnectionsDoEveryTaskExactlyOnce) {
   }
 }
 
-TEST_F(PostgresJobStore, ClaimAfterAnExpiredLeaseIsFlaggedAsAnInterruption) {
-  auto store = open();
-  ASSERT_TRUE(store && store->create_job(new_job("job_a", {{TaskKind::kImage}})).is_ok());
-  auto first = store->claim_task("w1", -1000);  // as if w1 died and its lease ran out
-  ASSERT_TRUE(first.is_ok() && first->has_value());
-  EXPECT_FALSE((*first)->lease_expired) << "a pending task is not an interruption";
-  auto second = store->claim_task("w2", kLongLeaseMs);
-  ASSERT_TRUE(second.is_ok() && second->has_value());
-  EXPECT_TRUE((*second)->lease_expired);
-  EXPECT_EQ((*second)->task.attempts, 2);
-}
-
-// Schema version 2: the normalised request's priority (0–9) orders claims before age.
-TEST_F(PostgresJobStore, HigherPriorityJobsAreClaimedFirstThenOldest) {
-  auto store = open();
-  ASSERT_TRUE(store);
-  for (auto [id, priority] : {std::pair{"job_old_low", 0}, std::pair{"job_high", 9}, std::pair{"job_new_low", 0},
-                              std::pair{"job_mid", 5}}) {
-    NewJob job = new_job(id, {{TaskKind::kImage}});
-    job.job.request["priority"] = priority;
-    ASSERT_TRUE(store->create_job(job).is_ok());
-  }
-  std::vector<std::string> order;
-  for (int i = 0; i < 4; ++i) {
-    auto lease = store->claim_task("w1", kLongLeaseMs);
-    ASSERT_TRUE(lease.is_ok() && lease->has_value());
-    order.push_back((*lease)->job.id);
-  }
-  EXPECT_EQ(order, (std::vector<std::string>{"job_high", "job_mid", "job_old_low", "job_new_low"}));
-}
+// Priority order, the lease-expired flag, per-job attempts and the stall sweep: the WorkerContract
+// suite of job_store_contract_test.cpp, run on both stores.
 
 TEST_F(PostgresJobStore, CallsDuringARestartAreUnavailableAndLaterCallsWork) {
   auto store = open();
