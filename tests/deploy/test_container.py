@@ -55,6 +55,43 @@ def psnr(a, b):
     return float("inf") if value == "inf" else float(value)
 
 
+def api_session(container):
+    """A requests session with the admin key a `serve` container prints at its first start, once it
+    serves (60 s at most)."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        logs = podman("logs", container, check=False)
+        key = re.search(r"admin API key.*?(ff_\S+)", logs.stdout)
+        if key and "serving on" in logs.stdout:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {key.group(1)}"
+            return session
+        state = podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
+        if state not in ("running", "created", "configured"):
+            raise AssertionError(f"container {state}:\n{logs.stdout}\n{logs.stderr[-3000:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"no admin key / 'serving on' in {container}'s output within 60 s")
+
+
+def upload(session, url, path):
+    with open(path, "rb") as f:
+        r = session.post(url + "/api/v1/upload", files={"file": (os.path.basename(path), f)}, timeout=60)
+    if r.status_code != 201:
+        raise AssertionError(f"upload of {path}: {r.status_code} {r.text}")
+    return r.json()["upload_id"]
+
+
+def wait_for_job(session, url, job_id, states, timeout=180):
+    deadline = time.time() + timeout
+    job = None
+    while time.time() < deadline:
+        job = session.get(f"{url}/api/v1/jobs/{job_id}", timeout=10).json()
+        if job["status"] in states:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {job}")
+
+
 class ContainerImage(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -77,38 +114,14 @@ class ContainerImage(unittest.TestCase):
                cls.image, "serve", "--workers", "1", "--grace-seconds", "20",
                "--rate-limit", "1000", "--rate-burst", "1000", "--ip-rate-limit", "1000", "--ip-rate-burst", "1000")
         cls.url = f"http://127.0.0.1:{cls.port}"
-        deadline = time.time() + 60
-        cls.admin_key = None
-        while time.time() < deadline:
-            logs = podman("logs", cls.name, check=False)
-            key = re.search(r"admin API key.*?(ff_\S+)", logs.stdout)
-            if key and "serving on" in logs.stdout:
-                cls.admin_key = key.group(1)
-                break
-            state = podman("inspect", "--format", "{{.State.Status}}", cls.name).stdout.strip()
-            if state not in ("running", "created", "configured"):
-                raise AssertionError(f"container {state}:\n{logs.stdout}\n{logs.stderr[-3000:]}")
-            time.sleep(0.2)
-        if not cls.admin_key:
-            raise AssertionError("no admin key / 'serving on' in the container's output within 60 s")
-        cls.session = requests.Session()
-        cls.session.headers["Authorization"] = f"Bearer {cls.admin_key}"
+        cls.session = api_session(cls.name)
 
     # ------------------------------------------------------------------ helpers
     def upload(self, path):
-        with open(path, "rb") as f:
-            r = self.session.post(self.url + "/api/v1/upload", files={"file": (os.path.basename(path), f)}, timeout=60)
-        self.assertEqual(r.status_code, 201, r.text)
-        return r.json()["upload_id"]
+        return upload(self.session, self.url, path)
 
     def wait(self, job_id, states, timeout=180):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            job = self.session.get(f"{self.url}/api/v1/jobs/{job_id}", timeout=10).json()
-            if job["status"] in states:
-                return job
-            time.sleep(0.2)
-        self.fail(f"job {job_id} not in {states} after {timeout} s: {job}")
+        return wait_for_job(self.session, self.url, job_id, states, timeout)
 
     # ------------------------------------------------------------------ tests (run in name order)
     def test_1_image_metadata(self):
@@ -180,8 +193,8 @@ class KubePlay(unittest.TestCase):
     non-root, read-only root file system with its emptyDir volumes, ready on /readyz. Adapted only
     where this machine differs from a cluster: host network on free loopback ports (no
     containerPorts then), one replica, the local image, a ConfigMap without S3 settings and no
-    Secret references (no PostgreSQL/S3 yet), in-process workers (`serve --workers 0` waits on
-    issue 12)."""
+    Secret references (no PostgreSQL/S3 server in this test), in-process workers (the Deployment's
+    `--workers 0` needs worker pods: WorkerRole runs that split)."""
 
     def test_api_deployment_runs_as_a_pod(self):
         import yaml
@@ -230,6 +243,41 @@ class KubePlay(unittest.TestCase):
         self.assertNotEqual(podman("exec", name, "touch", "/opt/facefuse/x", check=False).returncode, 0)  # read-only
         metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         self.assertIn("queue_depth", metrics)  # what the KEDA ScaledObject queries
+
+
+class WorkerRole(unittest.TestCase):
+    """One image in both roles on one data volume (the SQLite store and file storage shared by
+    processes of one host, docs/service.md "Workers"): an API node that claims nothing
+    (`serve --workers 0`) and a `worker` container. The job submitted to the API can only complete
+    because the worker container took it; `podman stop` ends the worker with exit 0."""
+
+    def test_worker_container_runs_the_api_nodes_job(self):
+        tag = os.getpid()
+        volume, api, worker = f"facefuse-test-data-{tag}", f"facefuse-test-api-{tag}", f"facefuse-test-worker-{tag}"
+        self.addCleanup(lambda: podman("volume", "rm", "--force", volume, check=False))
+        self.addCleanup(lambda: podman("rm", "--force", api, worker, check=False))
+        port = free_port()
+        mount = ["--network", "host", "--volume", f"{volume}:/var/lib/facefuse"]
+        podman("run", "--detach", "--name", api, *mount, "--env", f"FACEFUSE_LISTEN=127.0.0.1:{port}",
+               "localhost/facefuse:latest", "serve", "--workers", "0",
+               "--rate-limit", "1000", "--rate-burst", "1000", "--ip-rate-limit", "1000", "--ip-rate-burst", "1000")
+        url = f"http://127.0.0.1:{port}"
+        session = api_session(api)
+        podman("run", "--detach", "--name", worker, *mount, "localhost/facefuse:latest", "worker", "--workers", "1")
+        job = session.post(url + "/api/v1/jobs", json={
+            "source": {"upload_id": upload(session, url, SOURCE_FACE)},
+            "target": {"upload_id": upload(session, url, TARGET_PHOTO)}}, timeout=60)
+        self.assertEqual(job.status_code, 201, job.text)
+        done = wait_for_job(session, url, job.json()["job_id"], {"completed", "failed", "cancelled"})
+        self.assertEqual(done["status"], "completed", done)
+        output = session.get(url + done["output_url"], timeout=60)
+        self.assertEqual(output.status_code, 200)
+        self.assertEqual(output.headers["Content-Type"], "image/jpeg")
+        logs = podman("logs", worker, check=False).stderr
+        self.assertIn("\"msg\":\"worker started\"", logs)
+        self.assertIn(done["job_id"], logs, "the worker container ran the job")
+        podman("stop", "--time", str(STOP_TIMEOUT), worker, timeout=STOP_TIMEOUT + 30)
+        self.assertEqual(podman("inspect", "--format", "{{.State.ExitCode}}", worker).stdout.strip(), "0", logs[-3000:])
 
 
 if __name__ == "__main__":
