@@ -15,9 +15,11 @@
 
 #include "facefuse/storage/s3_blob_store.h"
 #include "support/s3_server.h"
+#include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using facefuse::storage::S3BlobStore;
+using facefuse::testing::write_pseudo_random_file;
 
 namespace {
 
@@ -29,19 +31,6 @@ long peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss / 1024;  // ru_maxrss is KiB on Linux
-}
-
-void write_pseudo_random(const fs::path& path, int megabytes) {
-  std::ofstream out(path, std::ios::binary);
-  std::string block(1 << 20, '\0');
-  uint64_t x = 88172645463325252ull;
-  for (int m = 0; m < megabytes; ++m) {
-    for (size_t i = 0; i < block.size(); i += 8) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      std::memcpy(block.data() + i, &x, 8);
-    }
-    out.write(block.data(), static_cast<std::streamsize>(block.size()));
-  }
 }
 
 // Seconds `command` took, or -1 when it failed.
@@ -74,14 +63,14 @@ int main(int argc, char** argv) {
 
   std::printf("S3 test server: s3rver on 127.0.0.1 (loopback); part size 16 MiB; objects %d MiB and %d MiB\n", small_mb,
               mb);
-  write_pseudo_random(dir / "small.bin", small_mb);
+  write_pseudo_random_file(dir / "small.bin", small_mb);
   if (!(*store)->put_file("small.bin", dir / "small.bin").is_ok() ||
       !(*store)->get_file("small.bin", dir / "small.back").is_ok()) {
     return 1;
   }
   const long rss_small = peak_rss_mib();
 
-  write_pseudo_random(dir / "big.bin", mb);
+  write_pseudo_random_file(dir / "big.bin", mb);
   auto start = std::chrono::steady_clock::now();
   if (!(*store)->put_file("big.bin", dir / "big.bin").is_ok()) return 1;
   const double ours_put = seconds_since(start);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <cmath>
@@ -92,6 +93,19 @@ std::string read_file_bytes(const std::filesystem::path& path) {
 void write_file_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
+}
+
+void write_pseudo_random_file(const std::filesystem::path& path, int megabytes) {
+  std::ofstream out(path, std::ios::binary);
+  std::string block(1 << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (int m = 0; m < megabytes; ++m) {
+    for (size_t i = 0; i < block.size(); i += 8) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      std::memcpy(block.data() + i, &x, 8);
+    }
+    out.write(block.data(), static_cast<std::streamsize>(block.size()));
+  }
 }
 
 std::vector<cv::Mat> read_video_frames(const std::filesystem::path& path) {

@@ -36,6 +36,9 @@ float iou(const cv::Rect2f& a, const cv::Rect2f& b);
 // Whole file as bytes ("" when it cannot be read) / replaces a file with `bytes`.
 std::string read_file_bytes(const std::filesystem::path& path);
 void write_file_bytes(const std::filesystem::path& path, const std::string& bytes);
+// `megabytes` MiB of non-repeating bytes (xorshift64; a repeating pattern could hide a part sent
+// twice), always the same for the same size.
+void write_pseudo_random_file(const std::filesystem::path& path, int megabytes);
 
 struct CommandResult {
   int exit_code = -1;

@@ -28,6 +28,20 @@ std::string rfc3339_utc(int64_t ms) {
 
 const char* job_state_name(JobState state) { return kJobStateNames[static_cast<int>(state)]; }
 
+TaskKind parse_task_kind(const std::string& s) {
+  if (s == "chunk") return TaskKind::kChunk;
+  if (s == "merge") return TaskKind::kMerge;
+  return TaskKind::kImage;
+}
+
+TaskState parse_task_state(const std::string& s) {
+  for (auto st : {TaskState::kBlocked, TaskState::kPending, TaskState::kLeased, TaskState::kDone, TaskState::kFailed,
+                  TaskState::kCancelled}) {
+    if (s == task_state_name(st)) return st;
+  }
+  return TaskState::kPending;
+}
+
 Result<JobState> parse_job_state(const std::string& name) {
   for (int i = 0; i < 5; ++i) {
     if (name == kJobStateNames[i]) return static_cast<JobState>(i);

@@ -30,11 +30,15 @@ inline bool is_terminal(JobState s) {
 
 enum class TaskKind { kImage, kChunk, kMerge };
 const char* task_kind_name(TaskKind kind);
+// The stores' spelling back to the enum (task_kind_name's inverse; unknown → kImage).
+TaskKind parse_task_kind(const std::string& name);
 
 // blocked: waits for other tasks (the merge waits for every chunk); leased: a worker holds it
 // until lease_expires_at_ms; an expired lease is claimable again.
 enum class TaskState { kBlocked, kPending, kLeased, kDone, kFailed, kCancelled };
 const char* task_state_name(TaskState state);
+// task_state_name's inverse (unknown → kPending).
+TaskState parse_task_state(const std::string& name);
 
 // One task as a client sees it in GET /jobs/{id}: how often it was claimed (a count that keeps
 // climbing means workers keep dying on it; see JobStore::claim_task's attempt cap).

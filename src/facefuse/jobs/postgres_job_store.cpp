@@ -197,20 +197,6 @@ Job read_job(const pqxx::row& r) {
   return j;
 }
 
-TaskKind parse_task_kind(const std::string& s) {
-  if (s == "chunk") return TaskKind::kChunk;
-  if (s == "merge") return TaskKind::kMerge;
-  return TaskKind::kImage;
-}
-
-TaskState parse_task_state(const std::string& s) {
-  for (auto st : {TaskState::kBlocked, TaskState::kPending, TaskState::kLeased, TaskState::kDone, TaskState::kFailed,
-                  TaskState::kCancelled}) {
-    if (s == task_state_name(st)) return st;
-  }
-  return TaskState::kPending;
-}
-
 Task read_task(const pqxx::row& r) {
   Task t;
   t.id = col<int64_t>(r, "id");

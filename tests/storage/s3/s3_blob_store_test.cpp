@@ -18,6 +18,7 @@ namespace facefuse::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using facefuse::testing::write_pseudo_random_file;
 
 constexpr const char* kAws = "/usr/bin/aws";  // Debian's awscli, not a pyenv shim
 
@@ -34,20 +35,6 @@ std::string file_sha256(const fs::path& path) {
     hash.update(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
   }
   return hash.finish_hex();
-}
-
-// `megabytes` MiB of non-repeating bytes (a repeating pattern could hide a part sent twice).
-void write_pseudo_random(const fs::path& path, int megabytes) {
-  std::ofstream out(path, std::ios::binary);
-  std::string block(1 << 20, '\0');
-  uint64_t x = 88172645463325252ull;
-  for (int m = 0; m < megabytes; ++m) {
-    for (size_t i = 0; i < block.size(); i += 8) {
-      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-      std::memcpy(block.data() + i, &x, 8);
-    }
-    out.write(block.data(), static_cast<std::streamsize>(block.size()));
-  }
 }
 
 // Runs `command` with a shell; its exit status and stdout.
@@ -85,7 +72,7 @@ class SlowS3BlobStoreTest : public S3BlobStoreTest {};
 
 TEST_F(SlowS3BlobStoreTest, MultipartUploadOf100MiBRoundTripsByteForByte) {
   auto store = open(server_.options());
-  write_pseudo_random(dir_ / "big.bin", 100);
+  write_pseudo_random_file(dir_ / "big.bin", 100);
   ASSERT_TRUE(store->put_file("outputs/big.bin", dir_ / "big.bin").is_ok());
   EXPECT_EQ(store->stat("outputs/big.bin")->size, int64_t{100} << 20);
   ASSERT_TRUE(store->get_file("outputs/big.bin", dir_ / "back.bin").is_ok());
@@ -110,7 +97,7 @@ TEST_F(S3BlobStoreTest, InjectedServerErrorsAreRetriedUntilTheySucceed) {
   S3Options options = server_.options();
   options.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
   auto store = open(options);
-  write_pseudo_random(dir_ / "mid.bin", 12);  // 3 parts
+  write_pseudo_random_file(dir_ / "mid.bin", 12);  // 3 parts
   testing::write_file_bytes(dir_ / "small", "small object");
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(store->put_file("r/s" + std::to_string(i), dir_ / "small").is_ok());
   Status put = store->put_file("r/mid.bin", dir_ / "mid.bin");
@@ -130,7 +117,7 @@ TEST_F(S3BlobStoreTest, AConnectionDroppedMidPartIsRetried) {
   S3Options options = server_.options();
   options.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
   auto store = open(options);
-  write_pseudo_random(dir_ / "mid.bin", 11);
+  write_pseudo_random_file(dir_ / "mid.bin", 11);
   Status put = store->put_file("d/mid.bin", dir_ / "mid.bin");
   ASSERT_TRUE(put.is_ok()) << put.to_string();
   auto direct = open(server_.options());
@@ -147,7 +134,7 @@ TEST_F(S3BlobStoreTest, FailuresThatOutlastTheRetriesAbortTheUploadAndLeaveNoObj
   options.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
   options.max_attempts = 1;
   auto store = open(options);
-  write_pseudo_random(dir_ / "mid.bin", 11);
+  write_pseudo_random_file(dir_ / "mid.bin", 11);
   Status put = store->put_file("a/mid.bin", dir_ / "mid.bin");  // request 1 create ok, 2 part 1 → 503
   EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.to_string();
   EXPECT_NE(put.message().find("503"), std::string::npos) << put.message();
@@ -159,7 +146,7 @@ TEST_F(S3BlobStoreTest, FailuresThatOutlastTheRetriesAbortTheUploadAndLeaveNoObj
 
 TEST_F(S3BlobStoreTest, ServerStoppedMidUploadFailsClearlyAndLeavesNoObject) {
   auto store = open(server_.options());
-  write_pseudo_random(dir_ / "big.bin", 60);
+  write_pseudo_random_file(dir_ / "big.bin", 60);
   Status put;
   std::thread upload([&] { put = store->put_file("stopped/big.bin", dir_ / "big.bin"); });
   // Wait until the server holds at least one part (5 MiB), then stop it.
@@ -272,14 +259,14 @@ TEST_F(S3BlobStoreTest, PresignedPutAcceptsExactlyTheSignedSizeAndType) {
 TEST_F(S3BlobStoreTest, AwsCliReadsWhatWeWriteAndWeReadWhatItWrites) {
   if (!fs::exists(kAws)) GTEST_SKIP() << "Debian's awscli is not installed (scripts/setup installs it)";
   auto store = open(server_.options(), "interop");
-  write_pseudo_random(dir_ / "ours.bin", 7);  // multipart on our side (5 MiB parts)
+  write_pseudo_random_file(dir_ / "ours.bin", 7);  // multipart on our side (5 MiB parts)
   ASSERT_TRUE(store->put_file("a/ours.bin", dir_ / "ours.bin").is_ok());
   auto [rc, out] = run(aws_env(server_) + "s3 cp s3://facefuse-test/interop/a/ours.bin " + (dir_ / "by-cli.bin").string() +
                        " 2>&1");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(file_sha256(dir_ / "by-cli.bin"), file_sha256(dir_ / "ours.bin"));
 
-  write_pseudo_random(dir_ / "theirs.bin", 9);  // the CLI uploads in 8 MiB parts
+  write_pseudo_random_file(dir_ / "theirs.bin", 9);  // the CLI uploads in 8 MiB parts
   auto [rc2, out2] = run(aws_env(server_) + "s3 cp " + (dir_ / "theirs.bin").string() +
                          " s3://facefuse-test/interop/b/theirs.bin 2>&1");
   ASSERT_EQ(rc2, 0) << out2;
@@ -302,7 +289,7 @@ TEST_F(S3BlobStoreTest, ServerSideEncryptionHeadersArePassedThroughAndSigned) {
   testing::write_file_bytes(dir_ / "f", "encrypted");
   Status small = store->put_file("sse/small", dir_ / "f");
   EXPECT_TRUE(small.is_ok()) << small.to_string();
-  write_pseudo_random(dir_ / "mid.bin", 6);
+  write_pseudo_random_file(dir_ / "mid.bin", 6);
   Status multipart = store->put_file("sse/mid.bin", dir_ / "mid.bin");
   EXPECT_TRUE(multipart.is_ok()) << multipart.to_string();
   EXPECT_EQ(store->stat("sse/mid.bin")->size, int64_t{6} << 20);
