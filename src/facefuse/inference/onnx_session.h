@@ -32,7 +32,7 @@ struct SessionOptions {
   int device_id = 0;
   // Threads ORT may use inside one Run (0 = available_cpus(): affinity and cgroup quota honoured).
   int intra_op_threads = 0;
-  // When set, models are opened through this cache (session_cache.h: open_session, load_shared)
+  // When set, models are opened through this cache (session_cache.h: open_session, SessionCache::get_or_load)
   // so every job of its owner — a worker process, serve's pool — shares one session per model
   // instead of opening it per task. Not part of the cache key; the owner keeps it alive for as
   // long as any job runs with these options.
