@@ -79,10 +79,7 @@ int main(int argc, char** argv) {
   const double ours_get = seconds_since(start);
   const long rss_big = peak_rss_mib();
 
-  const std::string aws = fmt::format(
-      "AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null "
-      "AWS_SHARED_CREDENTIALS_FILE=/dev/null /usr/bin/aws --endpoint-url {} s3 cp --only-show-errors ",
-      server.endpoint());
+  const std::string aws = server.aws_cli() + "s3 cp --only-show-errors ";
   const double aws_put = timed(aws + (dir / "big.bin").string() + " s3://bench/aws/big.bin");
   const double aws_get = timed(aws + "s3://bench/aws/big.bin " + (dir / "aws.back").string());
 

@@ -7,26 +7,20 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "facefuse/storage/crypto.h"
+#include "support/test_support.h"
 
 namespace facefuse::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using facefuse::testing::read_file_bytes;
 
 const fs::path kSuite = fs::path(FACEFUSE_SOURCE_DIR) / "tests/storage/sigv4_suite";
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 int hex_value(char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::toupper(c) - 'A' + 10); }
 
@@ -56,7 +50,7 @@ struct SuiteCase {
 SuiteCase load_case(const std::string& name) {
   SuiteCase c;
   const fs::path dir = kSuite / name;
-  const auto context = nlohmann::json::parse(read_text(dir / "context.json"));
+  const auto context = nlohmann::json::parse(read_file_bytes(dir / "context.json"));
   c.credentials.access_key_id = context["credentials"]["access_key_id"];
   c.credentials.secret_access_key = context["credentials"]["secret_access_key"];
   // omit_session_token: the token is added after signing, so it is not part of the signature.
@@ -69,7 +63,7 @@ SuiteCase load_case(const std::string& name) {
   EXPECT_EQ(context["timestamp"], "2015-08-30T12:36:00Z");
   c.time = 1440938160;  // 2015-08-30T12:36:00Z
 
-  const std::string text = read_text(dir / "request.txt");
+  const std::string text = read_file_bytes(dir / "request.txt");
   std::istringstream lines(text);
   std::string line;
   std::getline(lines, line);
@@ -117,9 +111,9 @@ TEST_P(SigV4Suite, HeaderSigningMatchesTheVectors) {
   const SuiteCase c = load_case(GetParam());
   const fs::path dir = kSuite / GetParam();
   const auto signed_request = sigv4_sign_headers(c.request, c.credentials, c.scope, c.time, c.sign_body);
-  EXPECT_EQ(signed_request.canonical_request, read_text(dir / "header-canonical-request.txt"));
-  EXPECT_EQ(signed_request.string_to_sign, read_text(dir / "header-string-to-sign.txt"));
-  EXPECT_EQ(signed_request.signature, read_text(dir / "header-signature.txt"));
+  EXPECT_EQ(signed_request.canonical_request, read_file_bytes(dir / "header-canonical-request.txt"));
+  EXPECT_EQ(signed_request.string_to_sign, read_file_bytes(dir / "header-string-to-sign.txt"));
+  EXPECT_EQ(signed_request.signature, read_file_bytes(dir / "header-signature.txt"));
   EXPECT_NE(signed_request.authorization.find("Signature=" + signed_request.signature), std::string::npos);
 }
 
@@ -127,9 +121,9 @@ TEST_P(SigV4Suite, QueryPresigningMatchesTheVectors) {
   const SuiteCase c = load_case(GetParam());
   const fs::path dir = kSuite / GetParam();
   const auto presigned = sigv4_presign(c.request, c.credentials, c.scope, c.time, c.expires);
-  EXPECT_EQ(presigned.canonical_request, read_text(dir / "query-canonical-request.txt"));
-  EXPECT_EQ(presigned.string_to_sign, read_text(dir / "query-string-to-sign.txt"));
-  EXPECT_EQ(presigned.signature, read_text(dir / "query-signature.txt"));
+  EXPECT_EQ(presigned.canonical_request, read_file_bytes(dir / "query-canonical-request.txt"));
+  EXPECT_EQ(presigned.string_to_sign, read_file_bytes(dir / "query-string-to-sign.txt"));
+  EXPECT_EQ(presigned.signature, read_file_bytes(dir / "query-signature.txt"));
   EXPECT_TRUE(presigned.query.ends_with("&X-Amz-Signature=" + presigned.signature));
 }
 

@@ -81,6 +81,12 @@ void S3Server::stop() {
   pid_ = -1;
 }
 
+std::string S3Server::aws_cli() const {
+  return "AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null "
+         "AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true " +
+         std::string(kAwsCli) + " --endpoint-url " + endpoint() + " ";
+}
+
 storage::S3Options S3Server::options() const {
   storage::S3Options o;
   o.endpoint = endpoint();

@@ -30,6 +30,12 @@ class S3Server {
   // fast retries (tests do not wait seconds for backoff).
   storage::S3Options options() const;
 
+  // Debian's awscli (an independent S3 client; not a pyenv shim), and a shell command prefix that runs
+  // it against this server with the server's credentials and no other configuration: append
+  // "s3 cp A B" and the like.
+  static constexpr const char* kAwsCli = "/usr/bin/aws";
+  std::string aws_cli() const;
+
   // Kills the server (SIGKILL, like a crash); start() brings it back on the same port with the same data.
   void stop();
   bool start();

@@ -4,7 +4,6 @@
 
 #include "facefuse/cli/node_flags.h"
 #include "facefuse/core/error_codes.h"
-#include "facefuse/core/paths.h"
 
 namespace facefuse::cli {
 
@@ -15,12 +14,12 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--listen", o.listen, "address to listen on: HOST:PORT, [IPV6]:PORT, or PORT alone for "
                                           "127.0.0.1:PORT (port 0 picks a free one)")
       ->envname("FACEFUSE_LISTEN")->capture_default_str();
-  add_store_flags(*serve, {o.data_dir, o.store_uri, o.storage_uri, o.s3, o.presign_ttl_seconds});
+  add_store_flags(*serve, o);
   serve->add_option("--metrics-listen", o.metrics_listen, "HOST:PORT of a second listener serving only /metrics "
                                                           "and /healthz (e.g. a private interface for Prometheus); "
                                                           "/metrics on the main port then answers 404")
       ->envname("FACEFUSE_METRICS_LISTEN");
-  add_worker_pool_flags(*serve, {o.workers, o.grace_seconds, o.lease_seconds, o.task_stall_seconds},
+  add_worker_pool_flags(*serve, o,
                         "jobs processed at once in this process (CPU threads are shared between them); 0 = an API "
                         "node that claims no tasks (`facefuse worker` processes run them)");
   auto& http = o.http;
@@ -92,16 +91,8 @@ int run_serve_command(ServeFlags flags, const std::string& models_dir, const inf
     return kExitBadInput;
   }
   o.auth = !flags.no_auth;
-  o.models_dir = models_dir;
-  o.session = session;
-  o.log_level = log_level;
-  o.version = "facefuse 0.1.0";
-  Status s = server::serve(o);
-  if (!s.is_ok()) {
-    std::fprintf(stderr, "facefuse: error: %s\n", s.message().c_str());
-    return s.code() == StatusCode::kUnavailable ? kExitProcessingFailure : exit_code_for(s.code());
-  }
-  return kExitOk;
+  set_node_globals(o, models_dir, session, log_level);
+  return node_exit_code(server::serve(o));
 }
 
 }  // namespace facefuse::cli

@@ -1,9 +1,6 @@
 #include "facefuse/cli/worker_command.h"
 
-#include <cstdio>
-
 #include "facefuse/cli/node_flags.h"
-#include "facefuse/core/error_codes.h"
 
 namespace facefuse::cli {
 
@@ -11,8 +8,8 @@ CLI::App* add_worker_command(CLI::App& app, server::WorkerOptions& o) {
   auto* worker = app.add_subcommand("worker", "Run jobs without an API: claim tasks from the job store, run them and "
                                               "commit their outputs (with `serve --workers 0` API nodes; "
                                               "docs/service.md, Workers)");
-  add_store_flags(*worker, {o.data_dir, o.store_uri, o.storage_uri, o.s3, o.presign_ttl_seconds});
-  add_worker_pool_flags(*worker, {o.workers, o.grace_seconds, o.lease_seconds, o.task_stall_seconds},
+  add_store_flags(*worker, o);
+  add_worker_pool_flags(*worker, o,
                         "tasks this process runs at once (CPU threads are shared between them)");
   worker->add_option("--max-tasks", o.max_tasks, "exit (code 0) after this many tasks; 0 = no limit")
       ->envname("FACEFUSE_MAX_TASKS")->capture_default_str();
@@ -31,16 +28,8 @@ CLI::App* add_worker_command(CLI::App& app, server::WorkerOptions& o) {
 
 int run_worker_command(server::WorkerOptions options, const std::string& models_dir,
                        const inference::SessionOptions& session, const std::string& log_level) {
-  options.models_dir = models_dir;
-  options.session = session;
-  options.log_level = log_level;
-  options.version = "facefuse 0.1.0";
-  Status s = server::run_worker(options);
-  if (!s.is_ok()) {
-    std::fprintf(stderr, "facefuse: error: %s\n", s.message().c_str());
-    return s.code() == StatusCode::kUnavailable ? kExitProcessingFailure : exit_code_for(s.code());
-  }
-  return kExitOk;
+  set_node_globals(options, models_dir, session, log_level);
+  return node_exit_code(server::run_worker(options));
 }
 
 }  // namespace facefuse::cli

@@ -1,19 +1,41 @@
 #include "facefuse/server/node_common.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "facefuse/core/cpu_budget.h"
+#include "facefuse/core/stack_thread.h"
 
 namespace facefuse::server {
 
 using nlohmann::json;
+
+sigset_t block_stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+void exit_on_next_stop_signal(const sigset_t& signals) {
+  auto waiter = StackThread::start("ff-signal", kThreadStackBytes, [signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::_Exit(128 + again);
+  });
+  if (waiter) waiter->detach();
+}
 
 std::string node_id() {
   char host[256] = {0};
@@ -32,6 +54,13 @@ jobs::ExecutionSettings execution_settings(const std::filesystem::path& models_d
   if (execution.session.intra_op_threads == 0) execution.session.intra_op_threads = execution.processing_threads;
   execution.max_pixels = max_pixels;
   return execution;
+}
+
+Status check_worker_pool_options(const NodeOptions& o) {
+  if (o.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
+  if (o.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
+  if (o.task_stall_seconds < 0) return invalid_argument("--task-stall-seconds must be 0 (never) or more");
+  return Status::ok();
 }
 
 jobs::WorkerPoolConfig worker_pool_config(int workers, double lease_seconds, double stall_seconds,

@@ -1,11 +1,15 @@
-// What `facefuse serve` and `facefuse worker` set up the same way: the node id that names lease
-// owners, the execution settings and worker-pool configuration derived from the flags, the
-// process-wide model cache, and the webhooks of jobs that reach a terminal state on this node
-// (whichever process finishes a job notifies its webhook, once: the store records the terminal
-// state in the transaction that finishes it, and only that caller sees job_finished).
+// What `facefuse serve` and `facefuse worker` set up the same way: the options both take, the stop
+// signals, the node id that names lease owners, the execution settings and worker-pool
+// configuration derived from the flags, the process-wide model cache, and the webhooks of jobs
+// that reach a terminal state on this node (whichever process finishes a job notifies its webhook,
+// once: the store records the terminal state in the transaction that finishes it, and only that
+// caller sees job_finished).
 //
 // Threading: JobWebhooks::notify may be called from any thread; stop() once, at shutdown.
+// block_stop_signals() before any thread starts.
 #pragma once
+
+#include <signal.h>
 
 #include <filesystem>
 #include <memory>
@@ -22,6 +26,36 @@
 
 namespace facefuse::server {
 
+// The options `serve` (server/serve.h) and `worker` (server/worker_node.h) share; cli/node_flags.h
+// registers their flags for both verbs.
+struct NodeOptions {
+  std::filesystem::path data_dir;
+  std::string store_uri;               // job store (jobs/job_store_uri.h); empty: sqlite://<data>/jobs.db
+  std::string storage_uri;             // empty: file://<data>/storage; s3://bucket/prefix
+  storage::S3Options s3;               // endpoint, region, addressing, SSE of s3:// storage
+  int64_t presign_ttl_seconds = 3600;  // validity of presigned S3 output_url links
+  int workers = 1;                     // tasks run at once in this process (CPU threads are shared)
+  double grace_seconds = 30;
+  double lease_seconds = 30;
+  double task_stall_seconds = 0;       // > 0: fail a leased task without frame progress for this long
+  bool allow_private_urls = false;     // webhooks (and serve's URL inputs) may reach loopback/private addresses
+  int64_t media_link_ttl_seconds = 3600;  // validity of signed output_url links (media_links.h)
+  std::filesystem::path models_dir;
+  inference::SessionOptions session;
+  std::string log_level = "info";
+  std::string version;
+};
+
+// Blocks SIGTERM, SIGINT and SIGHUP (a closed terminal or dropped SSH session drains like SIGTERM)
+// in the calling thread and returns that set. Call first, before any thread starts, so every thread
+// inherits the mask: the signals are then taken only by sigwait()/sigtimedwait() on the set, never
+// by a handler.
+sigset_t block_stop_signals();
+
+// A second stop signal while draining ends the process at once (exit code 128 + signal): waits for
+// one of `signals` on a detached thread.
+void exit_on_next_stop_signal(const sigset_t& signals);
+
 // "host:pid": lease owners are "<node_id>/w<N>", so a lease names the process that holds it.
 std::string node_id();
 
@@ -29,6 +63,10 @@ std::string node_id();
 // ORT's intra-op threads too unless the session sets them). `workers` 0 counts as 1.
 jobs::ExecutionSettings execution_settings(const std::filesystem::path& models_dir,
                                            const inference::SessionOptions& session, int workers, int64_t max_pixels);
+
+// kInvalidArgument naming the flag when --grace-seconds, --lease-seconds or --task-stall-seconds is
+// out of range (--workers is each verb's own check: serve allows 0).
+Status check_worker_pool_options(const NodeOptions& options);
 
 // Lease seconds → lease and heartbeat (a third of the lease, at least 200 ms); one GPU task per
 // device, CPU tasks share the thread budget; stall_seconds 0 = no stall sweep.

@@ -1,7 +1,6 @@
 #include "facefuse/server/serve.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/file.h>
@@ -19,7 +18,6 @@
 #include "facefuse/core/paths.h"
 #include "facefuse/jobs/job_store_uri.h"
 #include "facefuse/inference/session_cache.h"
-#include "facefuse/core/stack_thread.h"
 #include "facefuse/jobs/task_runner.h"
 #include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
@@ -124,14 +122,8 @@ void raise_descriptor_limit() {
 }  // namespace
 
 Status serve(const ServeOptions& options) {
-  // Signals are taken by sigwait() below, never by a handler: block them before any thread starts
-  // so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);  // a closed terminal or dropped SSH session drains like SIGTERM
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Taken by sigwait() below: blocked before any thread starts (node_common.h).
+  const sigset_t signals = block_stop_signals();
 
   FF_RETURN_IF_ERROR(init_json_logging(options.log_level));
   FF_ASSIGN_OR_RETURN(ListenAddress listen, parse_listen_address(options.listen));
@@ -140,9 +132,7 @@ Status serve(const ServeOptions& options) {
   if (options.workers < 0 || options.workers > 64) {
     return invalid_argument("--workers must be between 0 (an API node: jobs run on `facefuse worker` processes) and 64");
   }
-  if (options.task_stall_seconds < 0) return invalid_argument("--task-stall-seconds must be 0 (never) or more");
-  if (options.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
-  if (options.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
+  FF_RETURN_IF_ERROR(check_worker_pool_options(options));
   const fs::path data = options.data_dir;
   // Uploads, outputs and keys live here: never in a directory another user owns or can write to.
   FF_RETURN_IF_ERROR(check_private_directory(data, "data directory"));
@@ -268,13 +258,7 @@ Status serve(const ServeOptions& options) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   spdlog::info(json{{"msg", "draining"}, {"signal", signal_number}, {"grace_seconds", options.grace_seconds}}.dump());
-  // A second signal while draining ends the process at once.
-  auto second_signal = StackThread::start("ff-signal", kThreadStackBytes, [signals]() mutable {
-    int again = 0;
-    sigwait(&signals, &again);
-    std::_Exit(128 + again);
-  });
-  if (second_signal) second_signal->detach();
+  exit_on_next_stop_signal(signals);  // a second signal while draining ends the process at once
   api.set_draining();
   pool.drain(static_cast<int64_t>(options.grace_seconds * 1000));
   api.stop();

@@ -16,43 +16,29 @@
 #include <string>
 
 #include "facefuse/core/status.h"
-#include "facefuse/inference/onnx_session.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/server/http_server.h"
-#include "facefuse/storage/s3_options.h"
+#include "facefuse/server/node_common.h"
 
 namespace facefuse::server {
 
-struct ServeOptions {
+// The shared fields (data, store, storage, worker pool, models, ...) are NodeOptions' (node_common.h);
+// `workers` may be 0 here: an API node (no claims) whose tasks run on `facefuse worker` processes.
+struct ServeOptions : NodeOptions {
   std::string listen = "127.0.0.1:8080";  // PORT alone: 127.0.0.1:PORT (http_server.h)
   std::string metrics_listen;     // host:port for /metrics + /healthz only; empty: /metrics on `listen`
-  std::filesystem::path data_dir;
-  std::string store_uri;          // job store (jobs/job_store_uri.h); empty: sqlite://<data>/jobs.db
-  std::string storage_uri;        // empty: file://<data>/storage; s3://bucket/prefix
-  storage::S3Options s3;          // endpoint, region, addressing, SSE of s3:// storage
-  int64_t presign_ttl_seconds = 3600;  // validity of presigned S3 output_url links
-  int workers = 1;                // 0: an API node (no claims); tasks run on `facefuse worker`
   HttpLimits http;                // threads, timeouts, header/body/connection limits (http_server.h)
   int max_streams = 8192;         // open WebSockets + event streams in total
   int max_streams_per_address = 1024;
   int max_streams_per_key = 100;
-  double grace_seconds = 30;
-  double lease_seconds = 30;
-  double task_stall_seconds = 0;  // > 0: fail a leased task without frame progress for this long
   bool auth = true;
-  bool allow_private_urls = false;  // URL inputs and webhooks may reach loopback/private addresses
   double rate_limit = 20;         // requests per second per API key
   double rate_burst = 40;
   double ip_rate_limit = 50;      // requests per second per client address
   double ip_rate_burst = 100;
   int64_t max_active_jobs = 100;  // per tenant (pending + processing)
   int64_t min_free_mb = 512;      // free-space reserve of the data directory (storage/free_space.h)
-  int64_t media_link_ttl_seconds = 3600;  // validity of signed output_url links (media_links.h)
   jobs::ServiceLimits limits;
-  std::filesystem::path models_dir;
-  inference::SessionOptions session;
-  std::string log_level = "info";
-  std::string version;
 };
 
 // Runs until SIGTERM, SIGINT or SIGHUP, then drains (not ready, no new claims, running tasks finished or

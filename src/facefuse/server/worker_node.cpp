@@ -1,6 +1,5 @@
 #include "facefuse/server/worker_node.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,7 +8,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,9 +34,7 @@ constexpr const char* kScratchPrefix = "worker-";
 
 Status check_options(const WorkerOptions& o) {
   if (o.workers < 1 || o.workers > 64) return invalid_argument("--workers must be between 1 and 64");
-  if (o.grace_seconds < 0) return invalid_argument("--grace-seconds must be 0 or more");
-  if (o.lease_seconds < 1) return invalid_argument("--lease-seconds must be at least 1");
-  if (o.task_stall_seconds < 0) return invalid_argument("--task-stall-seconds must be 0 (never) or more");
+  FF_RETURN_IF_ERROR(check_worker_pool_options(o));
   if (o.max_tasks < 0) return invalid_argument("--max-tasks must be 0 (no limit) or more");
   if (o.idle_exit_seconds < 0) return invalid_argument("--idle-exit-seconds must be 0 (never) or more");
   if (o.device_id < -1) return invalid_argument("--device-id must be a GPU index (0 or more)");
@@ -74,14 +70,8 @@ void remove_ended_jobs_scratch(const fs::path& scratch, jobs::JobStore& store) {
 }  // namespace
 
 Status run_worker(const WorkerOptions& options) {
-  // Signals are taken by sigtimedwait() below, never by a handler: block them before any thread
-  // starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Taken by sigtimedwait() below: blocked before any thread starts (node_common.h).
+  const sigset_t signals = block_stop_signals();
 
   FF_RETURN_IF_ERROR(init_json_logging(options.log_level));
   FF_RETURN_IF_ERROR(check_options(options));
@@ -167,12 +157,7 @@ Status run_worker(const WorkerOptions& options) {
   }
   spdlog::info(json{{"msg", "draining"}, {"reason", reason}, {"grace_seconds", grace_ms / 1000.0},
                     {"tasks", pool.tasks_ended()}}.dump());
-  // A second signal while draining ends the process at once.
-  std::thread([signals]() mutable {
-    int again = 0;
-    sigwait(&signals, &again);
-    std::_Exit(128 + again);
-  }).detach();
+  exit_on_next_stop_signal(signals);  // a second signal while draining ends the process at once
   pool.drain(grace_ms);
   webhooks.stop();
   fs::remove_all(scratch, ec);

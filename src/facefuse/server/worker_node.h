@@ -18,35 +18,19 @@
 // signal exits at once. Logs are JSON lines on stderr, as `serve` writes them.
 #pragma once
 
-#include <filesystem>
-#include <string>
+#include <cstdint>
 
 #include "facefuse/core/status.h"
-#include "facefuse/inference/onnx_session.h"
-#include "facefuse/storage/s3_options.h"
+#include "facefuse/server/node_common.h"
 
 namespace facefuse::server {
 
-struct WorkerOptions {
-  std::filesystem::path data_dir;
-  std::string store_uri;            // job store (jobs/job_store_uri.h); empty: sqlite://<data>/jobs.db
-  std::string storage_uri;          // empty: file://<data>/storage; s3://bucket/prefix
-  storage::S3Options s3;            // endpoint, region, addressing, SSE of s3:// storage
-  int64_t presign_ttl_seconds = 3600;  // presigned S3 output_url in webhooks
-  int workers = 1;                  // tasks run at once (CPU threads are shared between them)
-  double grace_seconds = 30;
-  double lease_seconds = 30;
-  double task_stall_seconds = 0;    // > 0: fail a leased task without frame progress for this long
+// The shared fields (data, store, storage, worker pool, models, ...) are NodeOptions' (node_common.h).
+struct WorkerOptions : NodeOptions {
   int64_t max_tasks = 0;            // > 0: exit after this many tasks ended
   double idle_exit_seconds = 0;     // > 0: exit after this long without a task
   int device_id = -1;               // >= 0: GPU index for this worker's sessions (else the global flag)
-  bool allow_private_urls = false;  // webhooks of jobs this worker finishes may reach private addresses
-  int64_t media_link_ttl_seconds = 3600;  // output_url in webhooks (media_links.h)
   int64_t max_pixels = 0;           // 0: the engine's default
-  std::filesystem::path models_dir;
-  inference::SessionOptions session;
-  std::string log_level = "info";
-  std::string version;
 };
 
 // Runs until a stop condition above; ok after a clean stop. kInvalidArgument for bad options;

@@ -1,5 +1,9 @@
 #include "facefuse/storage/blob_store.h"
 
+#include <unistd.h>
+
+#include <atomic>
+
 #include <fmt/format.h>
 
 #include "facefuse/storage/file_blob_store.h"
@@ -39,6 +43,11 @@ Status validate_key(std::string_view key) {
     start = end + 1;
   }
   return Status::ok();
+}
+
+std::filesystem::path temp_path_beside(const std::filesystem::path& target) {
+  static std::atomic<uint64_t> counter{0};
+  return target.parent_path() / fmt::format(".tmp-{}-{}-{}", ::getpid(), counter.fetch_add(1), target.filename().string());
 }
 
 Result<std::string> BlobStore::presigned_get_url(std::string_view, int64_t) {

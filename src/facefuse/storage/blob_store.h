@@ -24,6 +24,11 @@ namespace facefuse::storage {
 // kInvalidArgument naming the problem otherwise.
 Status validate_key(std::string_view key);
 
+// A unique hidden name beside `target`, where a store writes a file before renaming it into place:
+// the same directory, so the rename is atomic; a leading '.', so no valid key names it (list()
+// skips it).
+std::filesystem::path temp_path_beside(const std::filesystem::path& target);
+
 struct BlobInfo {
   int64_t size = 0;  // bytes
 };

@@ -1,9 +1,6 @@
 #include "facefuse/storage/file_blob_store.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -15,13 +12,6 @@ namespace facefuse::storage {
 namespace fs = std::filesystem;
 
 namespace {
-
-// A unique hidden name beside `target`: same directory, so rename is atomic; a leading '.' so no
-// valid key names it and list() skips it.
-fs::path temp_path_beside(const fs::path& target) {
-  static std::atomic<uint64_t> counter{0};
-  return target.parent_path() / fmt::format(".tmp-{}-{}-{}", ::getpid(), counter.fetch_add(1), target.filename().string());
-}
 
 Status copy_atomically(const fs::path& from, const fs::path& to) {
   std::error_code ec;

@@ -2,9 +2,7 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -139,6 +137,7 @@ struct Reply {
   std::string transport_error;
   std::string body;  // the body when there is no sink, or an error answer's body (capped)
   std::map<std::string, std::string> headers;  // lowercase names
+  int attempts = 1;  // requests sent for this answer (retries included)
 };
 
 struct Call {
@@ -147,7 +146,6 @@ struct Call {
   HeaderList query;
   HeaderList headers;  // sent and signed (host is added)
   std::string text_body;
-  bool has_text_body = false;
   const fs::path* body_file = nullptr;  // streamed from here (body_offset, body_length bytes)
   int64_t body_offset = 0;
   int64_t body_length = 0;
@@ -298,9 +296,9 @@ struct S3BlobStore::Impl {
     request.query = call.query;
     request.headers = call.headers;
     request.headers.emplace_back("host", request_host());
-    request.payload_sha256 = call.body_file ? std::string(kUnsignedPayload)
-                                            : (call.has_text_body ? sha256_hex(call.text_body)
-                                                                  : std::string(kEmptyPayloadSha256));
+    request.payload_sha256 = call.body_file           ? std::string(kUnsignedPayload)
+                             : call.text_body.empty() ? std::string(kEmptyPayloadSha256)
+                                                      : sha256_hex(call.text_body);
     const auto signature = sigv4_sign_headers(request, creds, {options.region, "s3"}, now(), true);
 
     CURL* curl = thread_curl();
@@ -386,7 +384,7 @@ struct S3BlobStore::Impl {
                                          "--s3-endpoint and that the server is up and reachable",
                                          endpoint_text(), call.what, reply.transport_error, attempt + 1));
         }
-        if (retryable(reply)) reply.headers["x-facefuse-attempts"] = std::to_string(attempt + 1);
+        reply.attempts = attempt + 1;
         return reply;
       }
       std::this_thread::sleep_for(backoff(attempt));
@@ -430,11 +428,25 @@ struct S3BlobStore::Impl {
                                            endpoint_text(), call.what, detail, bucket));
     }
     if (retryable(reply)) {
-      auto attempts = reply.headers.find("x-facefuse-attempts");
       return unavailable(fmt::format("S3 at {} failed the {} ({}) after {} attempt(s): try again later", endpoint_text(),
-                                     call.what, detail, attempts == reply.headers.end() ? "1" : attempts->second));
+                                     call.what, detail, reply.attempts));
     }
     return unavailable(fmt::format("S3 at {} refused the {} ({})", endpoint_text(), call.what, detail));
+  }
+
+  // A URL for `request` (path and headers but host set) that works without credentials for
+  // ttl_seconds; `key` validated.
+  Result<std::string> presign(std::string_view key, SigV4Request request, int64_t ttl_seconds) {
+    FF_RETURN_IF_ERROR(validate_key(key));
+    if (ttl_seconds < 1 || ttl_seconds > kMaxPresignSeconds) {
+      return invalid_argument(fmt::format("presigned URL lifetime {} s: give 1 to {} seconds", ttl_seconds, kMaxPresignSeconds));
+    }
+    FF_ASSIGN_OR_RETURN(AwsCredentials creds, credentials.get());
+    request.path = request_path(object_key(key));
+    request.headers.emplace(request.headers.begin(), "host", request_host());
+    request.payload_sha256 = std::string(kUnsignedPayload);
+    const auto presigned = sigv4_presign(request, creds, {options.region, "s3"}, now(), ttl_seconds);
+    return url(request.path, presigned.query);
   }
 
   Result<Reply> perform_ok(const Call& call) {
@@ -465,7 +477,6 @@ struct S3BlobStore::Impl {
     create.query = {{"uploads", ""}};
     create.headers = {{"content-type", content_type_of(object)}};
     add_sse_headers(create.headers);
-    create.has_text_body = true;
     create.what = fmt::format("start of the multipart upload of '{}'", object);
     FF_ASSIGN_OR_RETURN(Reply created, perform_ok(create));
     const std::string upload_id = xml_value(created.body, "UploadId");
@@ -511,7 +522,6 @@ struct S3BlobStore::Impl {
     finish.query = {{"uploadId", upload_id}};
     finish.headers = {{"content-type", "application/xml"}};
     finish.text_body = std::move(complete);
-    finish.has_text_body = true;
     finish.long_transfer = true;  // S3 may take a while to assemble a large object
     finish.what = fmt::format("completion of the multipart upload of '{}'", object);
     FF_ASSIGN_OR_RETURN(Reply done, perform_ok(finish));
@@ -585,11 +595,9 @@ Status S3BlobStore::put_file(std::string_view key, const fs::path& local) {
 
 Status S3BlobStore::get_file(std::string_view key, const fs::path& local) {
   FF_RETURN_IF_ERROR(validate_key(key));
-  static std::atomic<uint64_t> counter{0};
   std::error_code ec;
   if (!local.parent_path().empty()) fs::create_directories(local.parent_path(), ec);
-  const fs::path partial = local.parent_path() / fmt::format(".tmp-{}-{}-{}", ::getpid(), counter.fetch_add(1),
-                                                              local.filename().string());
+  const fs::path partial = temp_path_beside(local);
   std::unique_ptr<FILE, decltype(&std::fclose)> out(nullptr, std::fclose);
   int64_t written = 0;
   Call call;
@@ -687,7 +695,6 @@ Status S3BlobStore::remove_prefix(std::string_view prefix) {
     call.query = {{"delete", ""}};
     call.headers = {{"content-type", "application/xml"}, {"content-md5", content_md5(body)}};
     call.text_body = std::move(body);
-    call.has_text_body = true;
     call.what = fmt::format("batch delete under '{}'", impl_->object_key(prefix));
     FF_ASSIGN_OR_RETURN(Reply reply, impl_->perform_ok(call));
     // Quiet mode lists only the keys that could not be deleted.
@@ -721,36 +728,16 @@ Status S3BlobStore::check_ready() {
 }
 
 Result<std::string> S3BlobStore::presigned_get_url(std::string_view key, int64_t ttl_seconds) {
-  FF_RETURN_IF_ERROR(validate_key(key));
-  if (ttl_seconds < 1 || ttl_seconds > kMaxPresignSeconds) {
-    return invalid_argument(fmt::format("presigned URL lifetime {} s: give 1 to {} seconds", ttl_seconds, kMaxPresignSeconds));
-  }
-  FF_ASSIGN_OR_RETURN(AwsCredentials creds, impl_->credentials.get());
-  SigV4Request request;
-  request.path = impl_->request_path(impl_->object_key(key));
-  request.headers = {{"host", impl_->request_host()}};
-  request.payload_sha256 = std::string(kUnsignedPayload);
-  const auto presigned = sigv4_presign(request, creds, {impl_->options.region, "s3"}, impl_->now(), ttl_seconds);
-  return impl_->url(request.path, presigned.query);
+  return impl_->presign(key, SigV4Request{}, ttl_seconds);
 }
 
 Result<std::string> S3BlobStore::presigned_put_url(std::string_view key, int64_t ttl_seconds, int64_t content_length,
                                                    const std::string& content_type) {
-  FF_RETURN_IF_ERROR(validate_key(key));
-  if (ttl_seconds < 1 || ttl_seconds > kMaxPresignSeconds) {
-    return invalid_argument(fmt::format("presigned URL lifetime {} s: give 1 to {} seconds", ttl_seconds, kMaxPresignSeconds));
-  }
   if (content_length < 0) return invalid_argument("presigned PUT: content length must be 0 or more");
-  FF_ASSIGN_OR_RETURN(AwsCredentials creds, impl_->credentials.get());
   SigV4Request request;
   request.method = "PUT";
-  request.path = impl_->request_path(impl_->object_key(key));
-  request.headers = {{"host", impl_->request_host()},
-                     {"content-length", std::to_string(content_length)},
-                     {"content-type", content_type}};
-  request.payload_sha256 = std::string(kUnsignedPayload);
-  const auto presigned = sigv4_presign(request, creds, {impl_->options.region, "s3"}, impl_->now(), ttl_seconds);
-  return impl_->url(request.path, presigned.query);
+  request.headers = {{"content-length", std::to_string(content_length)}, {"content-type", content_type}};
+  return impl_->presign(key, std::move(request), ttl_seconds);
 }
 
 }  // namespace facefuse::storage

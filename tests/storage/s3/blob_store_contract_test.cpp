@@ -2,8 +2,6 @@
 // (@20minutes/s3rver, tests/support/s3_server.h): the same calls must give the same results.
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 #include "facefuse/storage/blob_store.h"
 #include "facefuse/storage/file_blob_store.h"
 #include "facefuse/storage/s3_blob_store.h"
@@ -14,11 +12,6 @@ namespace facefuse::storage {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // One S3 server for the whole suite: starting node costs seconds.
 testing::S3Server* shared_server() {
@@ -62,7 +55,7 @@ TEST_P(BlobStoreContract, PutGetStatAndRanges) {
   EXPECT_EQ(*store_->read_range("outputs/job_1/output.bin", 10, 5), "");
   EXPECT_EQ(*store_->read_range("outputs/job_1/output.bin", 0, 0), "");
   ASSERT_TRUE(store_->get_file("outputs/job_1/output.bin", dir_ / "copy.bin").is_ok());
-  EXPECT_EQ(read_all(dir_ / "copy.bin"), "0123456789");
+  EXPECT_EQ(testing::read_file_bytes(dir_ / "copy.bin"), "0123456789");
   EXPECT_EQ(store_->stat("outputs/job_1/missing").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->get_file("outputs/job_1/missing", dir_ / "none").code(), StatusCode::kNotFound);
   EXPECT_FALSE(fs::exists(dir_ / "none"));
@@ -84,7 +77,7 @@ TEST_P(BlobStoreContract, EmptyAndBinaryObjectsRoundTrip) {
   for (int i = 0; i < 70000; ++i) binary += static_cast<char>(i * 7 % 256);
   put("k/binary", binary);
   ASSERT_TRUE(store_->get_file("k/binary", dir_ / "b").is_ok());
-  EXPECT_EQ(read_all(dir_ / "b"), binary);
+  EXPECT_EQ(testing::read_file_bytes(dir_ / "b"), binary);
   ASSERT_TRUE(store_->get_file("k/empty", dir_ / "e").is_ok());
   EXPECT_EQ(fs::file_size(dir_ / "e"), 0u);
 }

@@ -20,13 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using facefuse::testing::write_pseudo_random_file;
 
-constexpr const char* kAws = "/usr/bin/aws";  // Debian's awscli, not a pyenv shim
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 std::string file_sha256(const fs::path& path) {
   Sha256 hash;
   std::ifstream in(path, std::ios::binary);
@@ -47,12 +40,6 @@ std::pair<int, std::string> run(const std::string& command) {
   while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::string aws_env(const testing::S3Server& server) {
-  return "AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null "
-         "AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true " +
-         std::string(kAws) + " --endpoint-url " + server.endpoint() + " ";
 }
 
 class S3BlobStoreTest : public ::testing::Test {
@@ -257,24 +244,24 @@ TEST_F(S3BlobStoreTest, PresignedPutAcceptsExactlyTheSignedSizeAndType) {
 }
 
 TEST_F(S3BlobStoreTest, AwsCliReadsWhatWeWriteAndWeReadWhatItWrites) {
-  if (!fs::exists(kAws)) GTEST_SKIP() << "Debian's awscli is not installed (scripts/setup installs it)";
+  if (!fs::exists(testing::S3Server::kAwsCli)) GTEST_SKIP() << "Debian's awscli is not installed (scripts/setup installs it)";
   auto store = open(server_.options(), "interop");
   write_pseudo_random_file(dir_ / "ours.bin", 7);  // multipart on our side (5 MiB parts)
   ASSERT_TRUE(store->put_file("a/ours.bin", dir_ / "ours.bin").is_ok());
-  auto [rc, out] = run(aws_env(server_) + "s3 cp s3://facefuse-test/interop/a/ours.bin " + (dir_ / "by-cli.bin").string() +
+  auto [rc, out] = run(server_.aws_cli() + "s3 cp s3://facefuse-test/interop/a/ours.bin " + (dir_ / "by-cli.bin").string() +
                        " 2>&1");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(file_sha256(dir_ / "by-cli.bin"), file_sha256(dir_ / "ours.bin"));
 
   write_pseudo_random_file(dir_ / "theirs.bin", 9);  // the CLI uploads in 8 MiB parts
-  auto [rc2, out2] = run(aws_env(server_) + "s3 cp " + (dir_ / "theirs.bin").string() +
+  auto [rc2, out2] = run(server_.aws_cli() + "s3 cp " + (dir_ / "theirs.bin").string() +
                          " s3://facefuse-test/interop/b/theirs.bin 2>&1");
   ASSERT_EQ(rc2, 0) << out2;
   ASSERT_TRUE(store->get_file("b/theirs.bin", dir_ / "by-us.bin").is_ok());
   EXPECT_EQ(file_sha256(dir_ / "by-us.bin"), file_sha256(dir_ / "theirs.bin"));
   EXPECT_EQ(*store->list("b"), std::vector<std::string>{"b/theirs.bin"});
   ASSERT_TRUE(store->remove_prefix("a").is_ok());
-  auto [rc3, listing] = run(aws_env(server_) + "s3 ls --recursive s3://facefuse-test/interop/ 2>&1");
+  auto [rc3, listing] = run(server_.aws_cli() + "s3 ls --recursive s3://facefuse-test/interop/ 2>&1");
   EXPECT_EQ(listing.find("ours.bin"), std::string::npos) << listing;
   EXPECT_NE(listing.find("theirs.bin"), std::string::npos) << listing;
 }
