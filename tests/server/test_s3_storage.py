@@ -18,14 +18,19 @@ from s3_server import S3Server  # noqa: E402
 from service_harness import BINARY, SOURCE_FACE, TARGET_PHOTO, Server, main  # noqa: E402
 
 AWS = "/usr/bin/aws"  # Debian's awscli
+S3 = S3Server(["facefuse-test"])  # one S3 test server for every test of this file
+
+
+def setUpModule():
+    unittest.addModuleCleanup(S3.cleanup)
+    S3.start()
 
 
 class S3StorageTest(unittest.TestCase):
+    s3 = S3
+
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3Server(["facefuse-test"])
-        cls.addClassCleanup(cls.s3.cleanup)
-        cls.s3.start()
         cls.server = Server("--workers", "1", "--storage", "s3://facefuse-test/svc", "--s3-endpoint", cls.s3.endpoint,
                             "--s3-addressing", "path", "--presign-ttl", "120", env=cls.s3.env())
         cls.addClassCleanup(cls.server.cleanup)
@@ -89,11 +94,7 @@ class S3StorageTest(unittest.TestCase):
 class S3MisconfigurationTest(unittest.TestCase):
     """serve refuses to start on storage it cannot use, and says what to fix (secret never printed)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.s3 = S3Server(["facefuse-test"])
-        cls.addClassCleanup(cls.s3.cleanup)
-        cls.s3.start()
+    s3 = S3
 
     def start_fails(self, storage, endpoint, env):
         with tempfile.TemporaryDirectory() as data:
