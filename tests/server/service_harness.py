@@ -233,5 +233,12 @@ def frame_count(path):
     return int(json.loads(out.stdout)["streams"][0]["nb_read_frames"])
 
 
+def frame_hashes(path):
+    """The MD5 of each decoded video frame (FFmpeg's framemd5): equal lists, identical frames."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
 def main():
     unittest.main(verbosity=2)

@@ -70,12 +70,6 @@ def tasks_of(data_dir, job_id):
                           (job_id,)).fetchall()
 
 
-def frame_hashes(path):
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
-
-
 def reference_video(directory, frames, chunk_frames):
     """The same job run by `facefuse run` in one process."""
     out = os.path.join(directory, f"reference-{frames}-{chunk_frames}.mp4")
@@ -153,7 +147,7 @@ class WorkerProcessesSlow(h.unittest.TestCase):
             ran = [w for w in c.workers if any(line.get("msg") == "task done" for line in w.log_lines())]
             self.assertEqual(len(ran), 2, "both workers ran tasks")
             out = c.download(done_video, "video.mp4")
-            self.assertEqual(frame_hashes(out), frame_hashes(reference_video(c.server.data_dir, FRAMES, 20)))
+            self.assertEqual(h.frame_hashes(out), h.frame_hashes(reference_video(c.server.data_dir, FRAMES, 20)))
             # Scratch space of finished jobs is gone from every worker.
             scratch = [os.path.join(c.server.data_dir, "tmp", d) for d in os.listdir(os.path.join(c.server.data_dir, "tmp"))
                        if d.startswith("worker-")]
@@ -177,7 +171,7 @@ class WorkerProcessesSlow(h.unittest.TestCase):
             self.assertTrue(any(t[3] == 2 for t in chunks), f"the interrupted chunk ran once more: {tasks}")
             self.assertTrue(all(t[2] == "done" for t in tasks), tasks)
             out = c.download(done, "after-kill.mp4")
-            self.assertEqual(frame_hashes(out), frame_hashes(reference_video(c.server.data_dir, FRAMES, 30)))
+            self.assertEqual(h.frame_hashes(out), h.frame_hashes(reference_video(c.server.data_dir, FRAMES, 30)))
 
     def test_sigterm_releases_the_chunk_within_grace_or_finishes_it(self):
         with Cluster() as c:
