@@ -200,6 +200,18 @@ class ServerTestCase(unittest.TestCase):
         return message
 
 
+def serve_exit(*args, env=None, timeout=120):
+    """(exit code, stderr) of a `facefuse serve` with `args` on a fresh data directory that is
+    expected to refuse to start; `env` is added to this process's environment."""
+    data = tempfile.mkdtemp(prefix="facefuse-serve-exit-")
+    try:
+        r = subprocess.run([BINARY, "serve", "--listen", f"127.0.0.1:{free_port()}", "--data", data, *args],
+                           capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+        return r.returncode, r.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def error_of(response):
     body = response.json()
     assert set(body) == {"error", "message"}, body

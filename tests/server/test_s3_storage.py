@@ -15,7 +15,7 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from s3_server import S3Server  # noqa: E402
-from service_harness import BINARY, SOURCE_FACE, TARGET_PHOTO, Server, main  # noqa: E402
+from service_harness import SOURCE_FACE, TARGET_PHOTO, Server, main, serve_exit  # noqa: E402
 
 AWS = "/usr/bin/aws"  # Debian's awscli
 S3 = S3Server(["facefuse-test"])  # one S3 test server for every test of this file
@@ -100,12 +100,9 @@ class S3MisconfigurationTest(unittest.TestCase):
     s3 = S3
 
     def start_fails(self, storage, endpoint, env):
-        with tempfile.TemporaryDirectory() as data:
-            out = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--data", data, "--storage", storage,
-                                  "--s3-endpoint", endpoint, "--s3-addressing", "path"],
-                                 capture_output=True, text=True, timeout=120, env=dict(os.environ, **env))
-        self.assertNotEqual(out.returncode, 0, out.stderr)
-        return out.stderr
+        code, err = serve_exit("--storage", storage, "--s3-endpoint", endpoint, "--s3-addressing", "path", env=env)
+        self.assertNotEqual(code, 0, err)
+        return err
 
     def test_missing_bucket(self):
         err = self.start_fails("s3://no-such-bucket/x", self.s3.endpoint, self.s3.env())
