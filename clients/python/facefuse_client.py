@@ -86,6 +86,15 @@ class Client:
         except (ValueError, AttributeError):
             return ApiError(response.status, "http_error", raw[:200].decode("utf-8", "replace") or response.reason)
 
+    def _json_answer(self, conn, response, expect):
+        """The parsed JSON answer when its status is in `expect`, else ApiError; closes the connection."""
+        try:
+            if response.status not in expect:
+                raise self._error(response)
+            return json.loads(response.read())
+        finally:
+            conn.close()
+
     def request(self, method, path, json_body=None, headers=None, expect=(200, 201)):
         """One JSON call: the parsed answer, or ApiError."""
         body = None
@@ -94,12 +103,7 @@ class Client:
             body = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
         conn, response = self._send(method, path, body, headers)
-        try:
-            if response.status not in expect:
-                raise self._error(response)
-            return json.loads(response.read())
-        finally:
-            conn.close()
+        return self._json_answer(conn, response, expect)
 
     # ---------------------------------------------------------------- API
     def status(self):
@@ -134,12 +138,7 @@ class Client:
 
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(total)}
         conn, response = self._send("POST", "/api/v1/upload", chunks(), headers, timeout=max(self.timeout, 600))
-        try:
-            if response.status != 201:
-                raise self._error(response)
-            return json.loads(response.read())
-        finally:
-            conn.close()
+        return self._json_answer(conn, response, (201,))
 
     def submit(self, body, idempotency_key=None):
         """Creates a job from a JobRequest body; returns the job. A repeated idempotency_key returns

@@ -45,7 +45,7 @@ NGINX=${NGINX:-nginx}
 active() { cat "$state/active" 2>/dev/null || true; }
 other() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
-nginx_running() { [ -f "$state/nginx.pid" ] && kill -0 "$(cat "$state/nginx.pid")" 2>/dev/null; }
+nginx_running() { alive nginx; }  # nginx.conf.template: pid @STATE@/nginx.pid
 
 # switch_to COLOUR: point nginx at COLOUR's port and reload; returns once nginx answers from it.
 switch_to() {
@@ -87,7 +87,7 @@ json_field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" | head -1; }
 
 # smoke URL: upload two photos, run a swap, expect `completed` and a non-empty output.
 smoke() {
-  local url=$1 auth=() source target job status deadline
+  local url=$1 auth=() source target job body deadline
   [ -n "${FACEFUSE_SMOKE_KEY:-}" ] && auth=(-H "Authorization: Bearer $FACEFUSE_SMOKE_KEY")
   source=${FACEFUSE_SMOKE_SOURCE:?FACEFUSE_SMOKE_SOURCE: a photo with one face}
   target=${FACEFUSE_SMOKE_TARGET:?FACEFUSE_SMOKE_TARGET: a photo with a face}
@@ -100,15 +100,13 @@ smoke() {
   [ -n "$job" ] || return 1
   deadline=$((SECONDS + ${SMOKE_TIMEOUT:-180}))
   while [ $SECONDS -lt $deadline ]; do
-    status=$(curl -fsS "${auth[@]}" "$url/api/v1/jobs/$job" | json_field status) || return 1
-    case "$status" in
+    body=$(curl -fsS "${auth[@]}" "$url/api/v1/jobs/$job") || return 1
+    case "$(json_field status <<<"$body")" in
       completed)
-        local output
-        output=$(curl -fsS "${auth[@]}" "$url/api/v1/jobs/$job" | json_field output_url)
-        [ "$(curl -fsS "${auth[@]}" "$url$output" | wc -c)" -gt 1000 ] || return 1
+        [ "$(curl -fsS "${auth[@]}" "$url$(json_field output_url <<<"$body")" | wc -c)" -gt 1000 ] || return 1
         log "smoke job $job completed"
         return 0 ;;
-      failed|cancelled) log "smoke job $job $status"; return 1 ;;
+      failed|cancelled) log "smoke job $job $(json_field status <<<"$body")"; return 1 ;;
     esac
     sleep 0.5
   done

@@ -4,24 +4,20 @@
 // the test data. Screenshots of every step go to $FACEFUSE_SCREENSHOTS (the build tree).
 //
 // Run by CTest (label `browser`): node --test tests/browser/studio_test.mjs
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { ServeProcess } from '../support/serve_process.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 const { chromium } = createRequire(join(repo, 'web', 'package.json'))('playwright-core');
 
-const BINARY = process.env.FACEFUSE_BINARY ?? join(repo, 'build', 'bin', 'facefuse');
 const TESTDATA = process.env.FACEFUSE_TESTDATA ?? join(process.env.HOME, '.cache', 'facefuse', 'testdata');
-const MODELS = process.env.FACEFUSE_MODELS_DIR;
 const SHOTS = process.env.FACEFUSE_SCREENSHOTS ?? join(repo, 'build', 'browser-screenshots');
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');          // one face (public domain)
 const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');             // one face (kphotoalbum demo)
@@ -35,53 +31,10 @@ const LONGER_VIDEO = join(TESTDATA, 'videos', 'bench_720p_30s.mp4');
 
 mkdirSync(SHOTS, { recursive: true });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-// One `facefuse serve`; restart() keeps the port and the data directory (a server restart).
-class Server {
-  constructor() {
-    this.data = mkdtempSync(join(tmpdir(), 'facefuse-browser-'));
-    this.log = join(this.data, 'server.log');
-  }
-  get url() { return `http://127.0.0.1:${this.port}`; }
-  async start() {
-    this.port ??= await freePort();
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.data, '--no-auth', '--workers', '1',
-                  '--lease-seconds', '3', '--rate-limit', '1000', '--rate-burst', '1000', '--ip-rate-limit', '1000',
-                  '--ip-rate-burst', '1000'];
-    if (MODELS) args.push('--models-dir', MODELS);
-    const log = createWriteStream(this.log, { flags: 'a' });
-    this.process = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.process.stderr.pipe(log);
-    await new Promise((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`facefuse serve did not start: see ${this.log}`)), 30000);
-      this.process.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('serving on')) { clearTimeout(timer); resolve(); }
-      });
-      this.process.on('exit', (code) => { clearTimeout(timer); reject(new Error(`facefuse serve exited ${code}: ${this.log}`)); });
-    });
-  }
-  kill() {
-    return new Promise((resolve) => {
-      if (!this.process || this.process.exitCode !== null) { resolve(); return; }
-      this.process.removeAllListeners('exit');
-      this.process.on('exit', () => resolve());
-      this.process.kill('SIGKILL');
-    });
-  }
-  async stop() {
-    await this.kill();
-    if (process.env.FACEFUSE_KEEP_DATA) console.log(`server data and log kept in ${this.data}`);
-    else rmSync(this.data, { recursive: true, force: true });
-  }
+// One `facefuse serve` without API keys; kill() then start() is a server restart (same port and data).
+class Server extends ServeProcess {
+  constructor() { super(['--no-auth', '--workers', '1', '--lease-seconds', '3'], 'facefuse-browser-'); }
+  stop() { return super.stop('SIGKILL'); }
   async api(path, init) {
     const r = await fetch(this.url + path, init);
     return r.json();

@@ -17,8 +17,6 @@ import facefuse_client  # noqa: E402
 
 
 class PythonClientTest(h.ServerTestCase):
-    SERVER_ARGS = ("--workers", "1")
-
     def setUp(self):
         self.client = facefuse_client.Client(self.server.url, self.server.admin_key)
         self.tmp = tempfile.mkdtemp(prefix="facefuse-client-test-")

@@ -7,19 +7,15 @@
 // NOT_DRIVEN with the reason this test cannot cause it.
 //
 // Run by CTest (api.contract): node --experimental-websocket --test tests/contract/contract_test.mjs
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, createWriteStream } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Contract } from './openapi_contract.mjs';
+import { ServeProcess } from '../support/serve_process.mjs';
 
-const BINARY = process.env.FACEFUSE_BINARY ?? 'build/bin/facefuse';
 const TESTDATA = process.env.FACEFUSE_TESTDATA ?? join(process.env.HOME, '.cache', 'facefuse', 'testdata');
-const MODELS = process.env.FACEFUSE_MODELS_DIR;
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');   // one face (public domain)
 const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');      // one face (kphotoalbum demo)
 // 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
@@ -36,55 +32,12 @@ const NOT_DRIVEN = {
   'POST /api/v1/process/enhance 200': 'as POST /api/v1/process/enhance 201',
 };
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-class Server {
-  constructor(args) {
-    this.args = args;
-    this.data = mkdtempSync(join(tmpdir(), 'facefuse-contract-'));
-    this.log = join(this.data, 'server.log');
-  }
-  get url() { return `http://127.0.0.1:${this.port}`; }
+// Every server of this test must print its admin key (they start with authentication on).
+class Server extends ServeProcess {
+  constructor(args) { super(args, 'facefuse-contract-'); }
   async start() {
-    this.port = await freePort();
-    // Tests poll: generous rate limits unless the server is started with its own.
-    const rates = this.args.includes('--rate-limit') ? [] : ['--rate-limit', '1000', '--rate-burst', '1000'];
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.data, '--ip-rate-limit', '1000',
-                  '--ip-rate-burst', '1000', ...rates, ...this.args];
-    if (MODELS) args.push('--models-dir', MODELS);
-    const log = createWriteStream(this.log, { flags: 'a' });
-    this.process = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.process.stderr.pipe(log);
-    await new Promise((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`facefuse serve did not start: see ${this.log}`)), 30000);
-      this.process.stdout.on('data', (d) => {
-        out += d;
-        const key = /admin API key.*?(\S+)\s*$/m.exec(out);
-        if (key) this.adminKey = key[1];
-        if (out.includes('serving on')) { clearTimeout(timer); resolve(); }
-      });
-      this.process.on('exit', (code) => { clearTimeout(timer); reject(new Error(`facefuse serve exited ${code}: ${this.log}`)); });
-    });
+    await super.start();
     assert.ok(this.adminKey, 'the server printed its admin key');
-  }
-  async stop() {
-    if (this.process && this.process.exitCode === null) {
-      this.process.removeAllListeners('exit');
-      const exited = new Promise((resolve) => this.process.on('exit', resolve));
-      this.process.kill('SIGTERM');
-      const timer = setTimeout(() => this.process.kill('SIGKILL'), 30000);
-      await exited;
-      clearTimeout(timer);
-    }
-    if (process.env.FACEFUSE_KEEP_DATA) console.log(`server data kept in ${this.data}`);
-    else rmSync(this.data, { recursive: true, force: true });
   }
 }
 

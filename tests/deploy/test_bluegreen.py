@@ -1,6 +1,7 @@
 """deploy/bluegreen/bluegreen.sh with Debian's nginx on loopback (issue 14, the parts that do not
-need the shared store yet): blue and green are two `facefuse serve` processes of this build, each
-on its own data directory (until PostgreSQL/S3 land, they share no jobs). A fixed-rate GET load
+need a shared store): blue and green are two `facefuse serve` processes of this build, each on its
+own data directory, so they share no jobs (a job accepted by blue and finished by green over
+--store postgresql:// --storage s3:// is not covered here). A fixed-rate GET load
 runs through nginx across a switch to green, a rollback to blue, and a deploy whose smoke job
 fails: zero failed requests, the answering upstream changes exactly as the script says, the
 failed deploy leaves blue active and stops the new node. A control switch to a dead upstream
@@ -93,7 +94,7 @@ class BlueGreen(unittest.TestCase):
         return r
 
     def node(self, name):
-        """The `facefuse serve` command of one colour (own data directory until the shared store)."""
+        """The `facefuse serve` command of one colour (own data directory: no shared store)."""
         return ["--", BINARY, "serve", "--data", os.path.join(self.tmp, name), "--workers", "1", "--no-auth",
                 "--grace-seconds", "20", "--rate-limit", "1000", "--rate-burst", "1000",
                 "--ip-rate-limit", "1000", "--ip-rate-burst", "1000"]

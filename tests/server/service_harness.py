@@ -200,6 +200,18 @@ class ServerTestCase(unittest.TestCase):
         return message
 
 
+def serve_exit(*args, env=None, timeout=120):
+    """(exit code, stderr) of a `facefuse serve` with `args` on a fresh data directory that is
+    expected to refuse to start; `env` is added to this process's environment."""
+    data = tempfile.mkdtemp(prefix="facefuse-serve-exit-")
+    try:
+        r = subprocess.run([BINARY, "serve", "--listen", f"127.0.0.1:{free_port()}", "--data", data, *args],
+                           capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+        return r.returncode, r.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def error_of(response):
     body = response.json()
     assert set(body) == {"error", "message"}, body
@@ -231,6 +243,13 @@ def frame_count(path):
     out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                           "stream=nb_read_frames", "-of", "json", path], capture_output=True, text=True, check=True)
     return int(json.loads(out.stdout)["streams"][0]["nb_read_frames"])
+
+
+def frame_hashes(path):
+    """The MD5 of each decoded video frame (FFmpeg's framemd5): equal lists, identical frames."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
 
 def main():

@@ -67,13 +67,7 @@ class PostgresStoreEndToEnd(unittest.TestCase):
 
 class BadStoreAtStart(unittest.TestCase):
     def serve_exit(self, store):
-        data = tempfile.mkdtemp(prefix="facefuse-pg-bad-")
-        try:
-            r = subprocess.run([h.BINARY, "serve", "--listen", f"127.0.0.1:{h.free_port()}", "--data", data,
-                                "--store", store], capture_output=True, text=True, timeout=60)
-            return r.returncode, r.stderr
-        finally:
-            shutil.rmtree(data, ignore_errors=True)
+        return h.serve_exit("--store", store)
 
     def test_unsupported_scheme(self):
         code, err = self.serve_exit("mysql://db/jobs")

@@ -36,12 +36,6 @@ def tasks_of(data_dir, job_id):
                           "WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
 
 
-def frame_hashes(path):
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
-
-
 class ResilienceSlow(h.unittest.TestCase):
     def test_kill_9_mid_video_then_restart_completes_with_every_chunk_once(self):
         server = h.Server("--lease-seconds", "2", "--workers", "1")
@@ -74,7 +68,7 @@ class ResilienceSlow(h.unittest.TestCase):
             subprocess.run([h.BINARY, "run", "-s", h.SOURCE_FACE, "-t", h.TARGET_VIDEO, "-o", reference,
                             "--trim-frame-start", "0", "--trim-frame-end", str(FRAMES), "--chunk-frames", str(CHUNK)],
                            check=True, capture_output=True)
-            self.assertEqual(frame_hashes(out), frame_hashes(reference))
+            self.assertEqual(h.frame_hashes(out), h.frame_hashes(reference))
         finally:
             server.cleanup()
 

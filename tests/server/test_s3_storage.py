@@ -15,29 +15,39 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from s3_server import S3Server  # noqa: E402
-from service_harness import BINARY, SOURCE_FACE, TARGET_PHOTO, Server, main  # noqa: E402
+from service_harness import SOURCE_FACE, TARGET_PHOTO, Server, main, serve_exit  # noqa: E402
 
 AWS = "/usr/bin/aws"  # Debian's awscli
+S3 = S3Server(["facefuse-test"])  # one S3 test server for every test of this file
+
+
+def setUpModule():
+    unittest.addModuleCleanup(S3.cleanup)
+    S3.start()
 
 
 class S3StorageTest(unittest.TestCase):
+    s3 = S3
+
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3Server(["facefuse-test"])
-        cls.addClassCleanup(cls.s3.cleanup)
-        cls.s3.start()
         cls.server = Server("--workers", "1", "--storage", "s3://facefuse-test/svc", "--s3-endpoint", cls.s3.endpoint,
                             "--s3-addressing", "path", "--presign-ttl", "120", env=cls.s3.env())
         cls.addClassCleanup(cls.server.cleanup)
         cls.server.start()
         cls.api = cls.server.client()
 
-    def bucket_keys(self):
-        out = subprocess.run([AWS, "--endpoint-url", self.s3.endpoint, "s3", "ls", "--recursive",
-                              "s3://facefuse-test/svc/"], capture_output=True, text=True,
+    def aws_s3(self, *args):
+        """Runs `aws s3 ARGS` (Debian's awscli) against the test server; returns its stdout."""
+        out = subprocess.run([AWS, "--endpoint-url", self.s3.endpoint, "s3", *args], capture_output=True, text=True,
                              env=dict(os.environ, **self.s3.env()))
         self.assertEqual(out.returncode, 0, out.stderr)
-        return [line.split()[-1] for line in out.stdout.splitlines() if line.strip()]
+        return out.stdout
+
+    def bucket_keys(self):
+        """The keys under s3://facefuse-test/svc/, without that prefix."""
+        listing = self.aws_s3("ls", "--recursive", "s3://facefuse-test/svc/")
+        return [line.split()[-1].split("svc/", 1)[1] for line in listing.splitlines() if line.strip()]
 
     def test_image_job_output_downloads_through_a_presigned_url(self):
         source = self.api.upload(SOURCE_FACE)
@@ -62,9 +72,7 @@ class S3StorageTest(unittest.TestCase):
         self.assertEqual(via_api.status_code, 200)
         self.assertEqual(via_api.content, direct.content)
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([AWS, "--endpoint-url", self.s3.endpoint, "s3", "cp",
-                            f"s3://facefuse-test/svc/{output_key}", os.path.join(tmp, "o")],
-                           check=True, capture_output=True, env=dict(os.environ, **self.s3.env()))
+            self.aws_s3("cp", f"s3://facefuse-test/svc/{output_key}", os.path.join(tmp, "o"))
             with open(os.path.join(tmp, "o"), "rb") as f:
                 self.assertEqual(f.read(), direct.content)
         # Every read of the job hands out a presigned URL; a tampered one is refused by S3.
@@ -73,10 +81,10 @@ class S3StorageTest(unittest.TestCase):
         tampered = url.replace("X-Amz-Expires=120", "X-Amz-Expires=600")
         self.assertEqual(requests.get(tampered, timeout=30).status_code, 403)
         # Deleting the job deletes its output objects.
-        self.assertIn(output_key, [k.split("svc/", 1)[1] for k in self.bucket_keys()])
+        self.assertIn(output_key, self.bucket_keys())
         r = self.api.delete(f"/api/v1/jobs/{job['job_id']}")
         self.assertIn(r.status_code, (200, 204), r.text)
-        self.assertNotIn(output_key, [k.split("svc/", 1)[1] for k in self.bucket_keys()])
+        self.assertNotIn(output_key, self.bucket_keys())
 
     def test_readyz_checks_the_bucket_and_reports_latency(self):
         r = requests.get(self.server.url + "/readyz", timeout=30)
@@ -89,19 +97,12 @@ class S3StorageTest(unittest.TestCase):
 class S3MisconfigurationTest(unittest.TestCase):
     """serve refuses to start on storage it cannot use, and says what to fix (secret never printed)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.s3 = S3Server(["facefuse-test"])
-        cls.addClassCleanup(cls.s3.cleanup)
-        cls.s3.start()
+    s3 = S3
 
     def start_fails(self, storage, endpoint, env):
-        with tempfile.TemporaryDirectory() as data:
-            out = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--data", data, "--storage", storage,
-                                  "--s3-endpoint", endpoint, "--s3-addressing", "path"],
-                                 capture_output=True, text=True, timeout=120, env=dict(os.environ, **env))
-        self.assertNotEqual(out.returncode, 0, out.stderr)
-        return out.stderr
+        code, err = serve_exit("--storage", storage, "--s3-endpoint", endpoint, "--s3-addressing", "path", env=env)
+        self.assertNotEqual(code, 0, err)
+        return err
 
     def test_missing_bucket(self):
         err = self.start_fails("s3://no-such-bucket/x", self.s3.endpoint, self.s3.env())

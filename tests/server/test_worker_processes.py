@@ -70,12 +70,6 @@ def tasks_of(data_dir, job_id):
                           (job_id,)).fetchall()
 
 
-def frame_hashes(path):
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.split(",")[-1].strip() for line in out.splitlines() if line and not line.startswith("#")]
-
-
 def reference_video(directory, frames, chunk_frames):
     """The same job run by `facefuse run` in one process."""
     out = os.path.join(directory, f"reference-{frames}-{chunk_frames}.mp4")
@@ -113,6 +107,16 @@ class Cluster:
             w.stop()
         self.server.cleanup()
 
+    def submit_video(self, chunk_seconds, frames=FRAMES):
+        """Uploads the source face and the talking-head video and submits a video job on them."""
+        source = self.api.upload(h.SOURCE_FACE)
+        target = self.api.upload(h.TARGET_VIDEO)
+        return self.api.submit(video_body(source["id"], target["id"], chunk_seconds, frames))
+
+    def wait_frames(self, job):
+        """Until a worker has processed frames of the job (it holds a chunk mid-way)."""
+        h.wait_for(lambda: self.api.job(job["job_id"])["frames_done"] > 0)
+
     def download(self, job, name):
         path = os.path.join(self.server.data_dir, name)
         with open(path, "wb") as f:
@@ -143,7 +147,7 @@ class WorkerProcessesSlow(h.unittest.TestCase):
             ran = [w for w in c.workers if any(line.get("msg") == "task done" for line in w.log_lines())]
             self.assertEqual(len(ran), 2, "both workers ran tasks")
             out = c.download(done_video, "video.mp4")
-            self.assertEqual(frame_hashes(out), frame_hashes(reference_video(c.server.data_dir, FRAMES, 20)))
+            self.assertEqual(h.frame_hashes(out), h.frame_hashes(reference_video(c.server.data_dir, FRAMES, 20)))
             # Scratch space of finished jobs is gone from every worker.
             scratch = [os.path.join(c.server.data_dir, "tmp", d) for d in os.listdir(os.path.join(c.server.data_dir, "tmp"))
                        if d.startswith("worker-")]
@@ -151,12 +155,10 @@ class WorkerProcessesSlow(h.unittest.TestCase):
 
     def test_kill_9_worker_mid_chunk_the_chunk_reruns_on_another_worker(self):
         with Cluster() as c:
-            source = c.api.upload(h.SOURCE_FACE)
-            target = c.api.upload(h.TARGET_VIDEO)
             # 1.2 s = 30-frame chunks: 2 chunks.
-            job = c.api.submit(video_body(source["id"], target["id"], 1.2))
+            job = c.submit_video(1.2)
             doomed = c.worker("--lease-seconds", "2")
-            h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
+            c.wait_frames(job)
             doomed.kill()
             tasks = tasks_of(c.server.data_dir, job["job_id"])
             self.assertIn("leased", [t[2] for t in tasks], tasks)
@@ -169,16 +171,14 @@ class WorkerProcessesSlow(h.unittest.TestCase):
             self.assertTrue(any(t[3] == 2 for t in chunks), f"the interrupted chunk ran once more: {tasks}")
             self.assertTrue(all(t[2] == "done" for t in tasks), tasks)
             out = c.download(done, "after-kill.mp4")
-            self.assertEqual(frame_hashes(out), frame_hashes(reference_video(c.server.data_dir, FRAMES, 30)))
+            self.assertEqual(h.frame_hashes(out), h.frame_hashes(reference_video(c.server.data_dir, FRAMES, 30)))
 
     def test_sigterm_releases_the_chunk_within_grace_or_finishes_it(self):
         with Cluster() as c:
-            source = c.api.upload(h.SOURCE_FACE)
-            target = c.api.upload(h.TARGET_VIDEO)
             # Grace 0: the running chunk is given back at its next frame, the attempt not counted.
-            job = c.api.submit(video_body(source["id"], target["id"], 10, frames=68))
+            job = c.submit_video(10, frames=68)
             w = c.worker("--grace-seconds", "0")
-            h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
+            c.wait_frames(job)
             started = time.time()
             w.process.send_signal(signal.SIGTERM)
             self.assertEqual(w.wait(timeout=30), 0)
@@ -190,7 +190,7 @@ class WorkerProcessesSlow(h.unittest.TestCase):
             self.assertEqual(stopped["interruptions"], {"lease_expired": 0, "released": 1}, stopped)
             # Grace 120: the chunk finishes, is committed, then the worker exits 0.
             w = c.worker("--grace-seconds", "120")
-            h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
+            c.wait_frames(job)
             w.process.send_signal(signal.SIGTERM)
             self.assertEqual(w.wait(timeout=180), 0)
             chunk = [t for t in tasks_of(c.server.data_dir, job["job_id"]) if t[0] == "chunk"]
@@ -224,11 +224,9 @@ class WorkerStoreItemsSlow(h.unittest.TestCase):
 
     def test_a_task_without_frame_progress_fails_the_job_as_stalled(self):
         with Cluster() as c:
-            source = c.api.upload(h.SOURCE_FACE)
-            target = c.api.upload(h.TARGET_VIDEO)
-            job = c.api.submit(video_body(source["id"], target["id"], 10, frames=68))
+            job = c.submit_video(10, frames=68)
             hung = c.worker("--lease-seconds", "120")
-            h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
+            c.wait_frames(job)
             # Frozen mid-chunk: its lease stays current for 120 s, its frames stop.
             hung.process.send_signal(signal.SIGSTOP)
             try:
@@ -249,11 +247,9 @@ class WorkerStoreItemsSlow(h.unittest.TestCase):
 
     def test_interruptions_are_counted_on_metrics(self):
         with Cluster() as c:
-            source = c.api.upload(h.SOURCE_FACE)
-            target = c.api.upload(h.TARGET_VIDEO)
-            job = c.api.submit(video_body(source["id"], target["id"], 10, frames=68))
+            job = c.submit_video(10, frames=68)
             doomed = c.worker("--lease-seconds", "2")
-            h.wait_for(lambda: c.api.job(job["job_id"])["frames_done"] > 0)
+            c.wait_frames(job)
             doomed.kill()
             key = c.server.admin_key
             c.server.stop()

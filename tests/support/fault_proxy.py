@@ -31,6 +31,16 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def _body_pieces(self, length):
+        """The request body, `length` bytes, in pieces of at most PIECE bytes (fewer if the client stops)."""
+        left = length
+        while left > 0:
+            got = self.rfile.read(min(PIECE, left))
+            if not got:
+                break
+            left -= len(got)
+            yield got
+
     def _forward(self):
         with lock:
             counter["requests"] += 1
@@ -44,12 +54,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         if fail:
-            left = length
-            while left > 0:
-                got = self.rfile.read(min(PIECE, left))
-                if not got:
-                    break
-                left -= len(got)
+            for _ in self._body_pieces(length):
+                pass
             body = b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>injected by fault_proxy</Message></Error>"
             self.send_response(503)
             self.send_header("Content-Type", "application/xml")
@@ -62,13 +68,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             conn.putheader(name, value)
         conn.endheaders()
-        left = length
-        while left > 0:
-            got = self.rfile.read(min(PIECE, left))
-            if not got:
-                break
-            conn.send(got)
-            left -= len(got)
+        for piece in self._body_pieces(length):
+            conn.send(piece)
         resp = conn.getresponse()
         self.send_response(resp.status)
         for name, value in resp.getheaders():

@@ -145,7 +145,7 @@ for (const obj of objects) {
     const details = (error.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message}`).join("; ");
     problems.push(`${where}: ${details || error.message}`);
   }
-  const file = path.join(modelsRoot, obj.apiVersion.includes("/") ? obj.apiVersion : obj.apiVersion, `${obj.kind}.d.ts`);
+  const file = path.join(modelsRoot, obj.apiVersion, `${obj.kind}.d.ts`);
   checkFields(obj, readInterface(file), where, problems);
 }
 
