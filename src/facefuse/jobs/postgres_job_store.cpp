@@ -260,6 +260,16 @@ Status connect_error(const std::string& uri, const std::exception& e, bool at_st
   return at_start ? failed_precondition(message) : unavailable(message);
 }
 
+// Connects once, at start, so a bad address or password is reported as such (connect_error).
+Status probe_connection(const std::string& uri) {
+  try {
+    pqxx::connection probe(uri);
+  } catch (const std::exception& e) {
+    return connect_error(uri, e, true);
+  }
+  return Status::ok();
+}
+
 // Connections for one transaction at a time each. A connection found broken is dropped; the next
 // acquire opens a fresh one, which is how the store reconnects after a database restart.
 class ConnectionPool {
@@ -1010,12 +1020,7 @@ std::string redact_store_uri(const std::string& uri) {
 }
 
 Result<std::unique_ptr<JobStore>> open_postgres_job_store(const std::string& uri, const PostgresStoreOptions& options) {
-  // Connect once up front so a bad address or password is reported as such, at start.
-  try {
-    pqxx::connection probe(uri);
-  } catch (const std::exception& e) {
-    return connect_error(uri, e, true);
-  }
+  FF_RETURN_IF_ERROR(probe_connection(uri));
   auto store = std::make_unique<PostgresJobStore>(uri, options.pool_size);
   FF_RETURN_IF_ERROR(store->migrate(options.migrate).status());
   return std::unique_ptr<JobStore>(std::move(store));
@@ -1048,11 +1053,7 @@ Result<std::string> migrate_job_store(const StoreUri& uri) {
     FF_RETURN_IF_ERROR(open_sqlite_job_store(uri.target).status());
     return fmt::format("SQLite job store {} is at the current schema version", uri.target);
   }
-  try {
-    pqxx::connection probe(uri.target);
-  } catch (const std::exception& e) {
-    return connect_error(uri.target, e, true);
-  }
+  FF_RETURN_IF_ERROR(probe_connection(uri.target));
   PostgresJobStore store(uri.target, 1);
   FF_ASSIGN_OR_RETURN(auto versions, store.migrate(true));
   if (versions.first == versions.second) {
