@@ -217,11 +217,8 @@ class JobStore {
   // stages, not frames). The holder learns it at its next heartbeat or progress report
   // (kFailedPrecondition: the lease is gone) and stops. Returns how many tasks were failed.
   // Worker pools call it every few seconds when --task-stall-seconds is set; concurrent sweeps of
-  // several processes fail each task once. The default is for stores that do not implement it
-  // yet: kUnsupported (the pool then logs once and stops sweeping).
-  virtual Result<int> fail_stalled_tasks(int64_t stall_ms) {
-    return unsupported("this job store has no stall sweep (--task-stall-seconds)");
-  }
+  // several processes fail each task once.
+  virtual Result<int> fail_stalled_tasks(int64_t stall_ms) = 0;
 
   // pending → cancelled at once; processing → cancel_requested (workers stop at the next frame and
   // call finish_cancelled). kFailedPrecondition for terminal jobs.
