@@ -1,5 +1,5 @@
 // JobStore: jobs, leased tasks, progress events, API keys and uploads behind one interface, so the
-// embedded SQLite store and the PostgreSQL store of distributed mode (next issue) are exchangeable.
+// embedded SQLite store and the PostgreSQL store of distributed mode are exchangeable.
 // Every state change is one transaction: a crash between two calls never leaves a job half-moved.
 //
 // Leases: claim_task() hands a task to one worker until lease_expires_at; the worker extends it
