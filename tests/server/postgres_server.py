@@ -13,19 +13,14 @@ the socket. Durability is off: the data dies with the test.
 """
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
+
+from service_harness import free_port
 
 BIN = "/usr/lib/postgresql/15/bin"
 USER = "facefuse"
 PASSWORD = "facefuse-test-password"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:
@@ -52,7 +47,7 @@ class PostgresServer:
                 shutil.chown(pwfile, "postgres")
             self._run([f"{BIN}/initdb", "-D", self.data, "-U", USER, f"--pwfile={pwfile}", "--auth-local=trust",
                        "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions"])
-            self.port = _free_port()
+            self.port = free_port()
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         self._run([f"{BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-w", "-t", "60",
