@@ -1,4 +1,5 @@
-// What only the PostgreSQL store has to show (its shared contract is job_store_contract_test.cpp):
+// What only the PostgreSQL store has to show (its shared contract, priority, lease_expired, attempts
+// and the stall sweep included, is job_store_contract_test.cpp):
 // many claimers on many connections never get the same task, it survives a database restart, it
 // refuses a database of a newer schema, it says what is wrong with a bad URI, an unreachable server
 // or a wrong password, and its LISTEN/NOTIFY wake-ups reach another store instance. Every test runs
@@ -115,9 +116,6 @@ TEST_F(PostgresJobStore, EightWorkersOnFourConnectionsDoEveryTaskExactlyOnce) {
     for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].seq, static_cast<int64_t>(i + 1)) << "no gap";
   }
 }
-
-// Priority order, the lease-expired flag, per-job attempts and the stall sweep: the WorkerContract
-// suite of job_store_contract_test.cpp, run on both stores.
 
 TEST_F(PostgresJobStore, CallsDuringARestartAreUnavailableAndLaterCallsWork) {
   auto store = open();

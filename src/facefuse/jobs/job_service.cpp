@@ -22,9 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-// Chunks shorter than this cost more in set-up (models, keyframe seek, tracker warm-up) than they
-// gain in parallelism and retry granularity.
-
 Result<std::string> sha256_of_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return unavailable(fmt::format("cannot read {}", path.string()));

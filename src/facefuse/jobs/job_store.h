@@ -1,5 +1,5 @@
 // JobStore: jobs, leased tasks, progress events, API keys and uploads behind one interface, so the
-// embedded SQLite store and the PostgreSQL store of distributed mode (next issue) are exchangeable.
+// embedded SQLite store and the PostgreSQL store of distributed mode are exchangeable.
 // Every state change is one transaction: a crash between two calls never leaves a job half-moved.
 //
 // Leases: claim_task() hands a task to one worker until lease_expires_at; the worker extends it
@@ -17,6 +17,7 @@
 // Threading: implementations are safe to call from several threads.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -85,6 +86,11 @@ struct RetryPolicy {
   int max_attempts = 3;
   int64_t base_backoff_ms = 1000;  // attempt n waits base · 2^(n−1), capped at max_backoff_ms
   int64_t max_backoff_ms = 30000;
+
+  // The wait before the next try after attempt `attempt` (1-based) failed, ms.
+  int64_t backoff_ms(int attempt) const {
+    return std::min(max_backoff_ms, base_backoff_ms << std::min(attempt - 1, 20));
+  }
 };
 
 // Job error code of a job whose task exhausted its attempts by crashing (expired leases).
@@ -95,6 +101,24 @@ inline constexpr const char* kStalledError = "stalled";
 // The job error message for a stalled task, the same from every store: "the chunk 2 task made no
 // frame progress for 31 s on worker 'host:12/w0' (attempt 1); ...".
 std::string stalled_task_message(const Task& task, int64_t now_ms);
+// The job error message for a task claim_task gave up on after `attempts` expired leases, the same
+// from every store: "the chunk 2 task was attempted 3 times and each worker stopped ...".
+std::string crashed_worker_message(const Task& task, int attempts);
+
+// Both stores' list_jobs cursor (next_cursor is the seq of the page's last job): the seq to list
+// below, INT64_MAX for "" (the first page); kInvalidArgument for anything this server did not return.
+Result<int64_t> parse_job_cursor(const std::string& cursor);
+
+// A job's figures after one of its tasks reported, the same in every store. Videos (frames_total
+// > 0) from `chunk_frames_done`, the frames of its chunks (done chunks whole): the merge is a stream
+// copy, so frames carry the job to 99 %. Images: `fraction`, the image task's own progress.
+// Progress never moves below job.progress (a retried chunk restarts at 0).
+struct JobFigures {
+  double progress = 0;      // 0–1
+  double fps = 0;           // frames per second since the job started; 0 = not known yet
+  double eta_seconds = -1;  // -1 = not known
+};
+JobFigures job_figures(const Job& job, int64_t chunk_frames_done, double fraction, int64_t now_ms);
 
 struct ApiKeyRecord {
   std::string id;      // public key id (the part of the key before the secret)
@@ -193,11 +217,8 @@ class JobStore {
   // stages, not frames). The holder learns it at its next heartbeat or progress report
   // (kFailedPrecondition: the lease is gone) and stops. Returns how many tasks were failed.
   // Worker pools call it every few seconds when --task-stall-seconds is set; concurrent sweeps of
-  // several processes fail each task once. The default is for stores that do not implement it
-  // yet: kUnsupported (the pool then logs once and stops sweeping).
-  virtual Result<int> fail_stalled_tasks(int64_t stall_ms) {
-    return unsupported("this job store has no stall sweep (--task-stall-seconds)");
-  }
+  // several processes fail each task once.
+  virtual Result<int> fail_stalled_tasks(int64_t stall_ms) = 0;
 
   // pending → cancelled at once; processing → cancel_requested (workers stop at the next frame and
   // call finish_cancelled). kFailedPrecondition for terminal jobs.

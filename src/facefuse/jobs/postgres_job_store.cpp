@@ -260,6 +260,16 @@ Status connect_error(const std::string& uri, const std::exception& e, bool at_st
   return at_start ? failed_precondition(message) : unavailable(message);
 }
 
+// Connects once, at start, so a bad address or password is reported as such (connect_error).
+Status probe_connection(const std::string& uri) {
+  try {
+    pqxx::connection probe(uri);
+  } catch (const std::exception& e) {
+    return connect_error(uri, e, true);
+  }
+  return Status::ok();
+}
+
 // Connections for one transaction at a time each. A connection found broken is dropped; the next
 // acquire opens a fresh one, which is how the store reconnects after a database restart.
 class ConnectionPool {
@@ -439,17 +449,7 @@ class PostgresJobStore final : public JobStore {
 
   Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
                             const std::string& cursor) override {
-    int64_t before = std::numeric_limits<int64_t>::max();
-    if (!cursor.empty()) {
-      try {
-        size_t used = 0;
-        before = std::stoll(cursor, &used);
-        if (used != cursor.size() || before <= 0) throw std::invalid_argument("cursor");
-      } catch (const std::exception&) {
-        return invalid_argument(fmt::format("cursor '{}' is not one this server returned: pass next_cursor of the "
-                                            "previous page", cursor));
-      }
-    }
+    FF_ASSIGN_OR_RETURN(const int64_t before, parse_job_cursor(cursor));
     return run<JobPage>("list jobs", [&](pqxx::work& tx) -> Result<JobPage> {
       // $3 = '' matches every state.
       pqxx::result r = tx.exec_params(
@@ -504,12 +504,7 @@ class PostgresJobStore final : public JobStore {
         const int attempts = col<int>(r[0], "attempts");
         if (!expired || attempts < max_attempts) break;
         Task task = load_task(tx, task_id);
-        const std::string what = task.kind == TaskKind::kChunk ? fmt::format("chunk {}", task.chunk_index)
-                                                               : std::string(task_kind_name(task.kind));
-        fail_job_with_task(tx, task, kCrashedWorkerError,
-                           fmt::format("the {} task was attempted {} times and each worker stopped while holding it "
-                                       "(crashed or was killed, possibly by this input); not retried again",
-                                       what, attempts),
+        fail_job_with_task(tx, task, kCrashedWorkerError, crashed_worker_message(task, attempts),
                            fmt::format("{}: lease expired on attempt {} of {}", kCrashedWorkerError, attempts,
                                        max_attempts));
       }
@@ -586,8 +581,7 @@ class PostgresJobStore final : public JobStore {
     return run_status("record a task failure", [&](pqxx::work& tx) -> Status {
       FF_ASSIGN_OR_RETURN(Task task, held_task(tx, task_id, owner));
       if (retryable && task.attempts < policy.max_attempts) {
-        const int64_t backoff =
-            std::min(policy.max_backoff_ms, policy.base_backoff_ms << std::min(task.attempts - 1, 20));
+        const int64_t backoff = policy.backoff_ms(task.attempts);
         tx.exec_params("UPDATE tasks SET state = 'pending', lease_owner = '', lease_expires_at = 0, "
                        "not_before = ff_now_ms() + $1, last_error = $2 WHERE id = $3",
                        backoff, error.to_string(), task_id);
@@ -890,29 +884,22 @@ class PostgresJobStore final : public JobStore {
     return t;
   }
 
-  // As sqlite_job_store.cpp: figures from the tasks; progress never moves backwards.
+  // As sqlite_job_store.cpp: figures from the tasks (job_figures).
   void refresh_job_figures(pqxx::work& tx, const std::string& job_id, const std::string& step, double fraction) {
     Job job = load_job(tx, job_id).value();
     const int64_t now = now_ms();
     int64_t frames_done = 0;
-    double progress = fraction;
-    double fps = 0, eta = -1;
     if (job.frames_total > 0) {
       pqxx::result sum = tx.exec_params("SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN frame_end - frame_begin "
                                         "ELSE frames_done END), 0)::BIGINT AS frames FROM tasks WHERE job_id = $1 AND "
                                         "kind = 'chunk'",
                                         job_id);
       frames_done = col<int64_t>(sum[0], "frames");
-      progress = 0.99 * static_cast<double>(frames_done) / static_cast<double>(job.frames_total);
-      const double seconds = (now - job.started_at_ms) / 1000.0;
-      if (seconds > 0 && frames_done > 0) {
-        fps = frames_done / seconds;
-        eta = (job.frames_total - frames_done) / fps;
-      }
     }
+    const JobFigures figures = job_figures(job, frames_done, fraction, now);
     tx.exec_params("UPDATE jobs SET progress = $1, step = $2, frames_done = $3, fps = $4, eta_seconds = $5, "
                    "updated_at = $6 WHERE id = $7",
-                   std::max(progress, job.progress), step, frames_done, fps, eta, now, job_id);
+                   figures.progress, step, frames_done, figures.fps, figures.eta_seconds, now, job_id);
   }
 
   void record_source_faces(pqxx::work& tx, const std::string& job_id, int source_faces) {
@@ -1033,12 +1020,7 @@ std::string redact_store_uri(const std::string& uri) {
 }
 
 Result<std::unique_ptr<JobStore>> open_postgres_job_store(const std::string& uri, const PostgresStoreOptions& options) {
-  // Connect once up front so a bad address or password is reported as such, at start.
-  try {
-    pqxx::connection probe(uri);
-  } catch (const std::exception& e) {
-    return connect_error(uri, e, true);
-  }
+  FF_RETURN_IF_ERROR(probe_connection(uri));
   auto store = std::make_unique<PostgresJobStore>(uri, options.pool_size);
   FF_RETURN_IF_ERROR(store->migrate(options.migrate).status());
   return std::unique_ptr<JobStore>(std::move(store));
@@ -1071,11 +1053,7 @@ Result<std::string> migrate_job_store(const StoreUri& uri) {
     FF_RETURN_IF_ERROR(open_sqlite_job_store(uri.target).status());
     return fmt::format("SQLite job store {} is at the current schema version", uri.target);
   }
-  try {
-    pqxx::connection probe(uri.target);
-  } catch (const std::exception& e) {
-    return connect_error(uri.target, e, true);
-  }
+  FF_RETURN_IF_ERROR(probe_connection(uri.target));
   PostgresJobStore store(uri.target, 1);
   FF_ASSIGN_OR_RETURN(auto versions, store.migrate(true));
   if (versions.first == versions.second) {

@@ -317,17 +317,7 @@ class SqliteJobStore final : public JobStore {
   Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
                             const std::string& cursor) override {
     return guarded_result<JobPage>("list jobs", [&]() -> Result<JobPage> {
-      int64_t before = std::numeric_limits<int64_t>::max();
-      if (!cursor.empty()) {
-        try {
-          size_t used = 0;
-          before = std::stoll(cursor, &used);
-          if (used != cursor.size() || before <= 0) throw std::invalid_argument("cursor");
-        } catch (const std::exception&) {
-          return invalid_argument(fmt::format("cursor '{}' is not one this server returned: pass next_cursor of the "
-                                              "previous page", cursor));
-        }
-      }
+      FF_ASSIGN_OR_RETURN(const int64_t before, parse_job_cursor(cursor));
       std::string sql = fmt::format("SELECT {}, seq FROM jobs WHERE tenant = ? AND seq < ?{} ORDER BY seq DESC LIMIT ?",
                                     kJobColumns, state ? " AND state = ?" : "");
       SQLite::Statement q(db_, sql);
@@ -397,12 +387,7 @@ class SqliteJobStore final : public JobStore {
         if (!expired || attempts < max_attempts) break;
         // Every worker that held it stopped without a word (crashed, OOM-killed, SIGKILL): give up.
         Task task = load_task(task_id);
-        const std::string what = task.kind == TaskKind::kChunk ? fmt::format("chunk {}", task.chunk_index)
-                                                               : std::string(task_kind_name(task.kind));
-        fail_job_with_task(task, kCrashedWorkerError,
-                           fmt::format("the {} task was attempted {} times and each worker stopped while holding it "
-                                       "(crashed or was killed, possibly by this input); not retried again",
-                                       what, attempts),
+        fail_job_with_task(task, kCrashedWorkerError, crashed_worker_message(task, attempts),
                            fmt::format("{}: lease expired on attempt {} of {}", kCrashedWorkerError, attempts,
                                        max_attempts));
       }
@@ -504,7 +489,7 @@ class SqliteJobStore final : public JobStore {
       FF_ASSIGN_OR_RETURN(Task task, held_task(task_id, owner));
       int64_t now = now_ms();
       if (retryable && task.attempts < policy.max_attempts) {
-        int64_t backoff = std::min(policy.max_backoff_ms, policy.base_backoff_ms << std::min(task.attempts - 1, 20));
+        const int64_t backoff = policy.backoff_ms(task.attempts);
         SQLite::Statement up(db_, "UPDATE tasks SET state = 'pending', lease_owner = '', lease_expires_at = 0, "
                                   "not_before = ?, last_error = ? WHERE id = ?");
         up.bind(1, now + backoff);
@@ -812,35 +797,26 @@ class SqliteJobStore final : public JobStore {
     return t;
   }
 
-  // The job's progress, frames, fps and ETA from its tasks. Videos: frames summed over chunks
-  // (done chunks count whole); the merge is a stream copy, so frames carry the job to 99 %.
-  // Images: `fraction` is the image task's own progress.
+  // The job's progress, frames, fps and ETA from its tasks (job_figures).
   void refresh_job_figures(const std::string& job_id, const std::string& step, double fraction) {
     Job job = load_job(job_id).value();
     int64_t now = now_ms();
     int64_t frames_done = 0;
-    double progress = fraction;
-    double fps = 0, eta = -1;
     if (job.frames_total > 0) {
       SQLite::Statement sum(db_, "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN frame_end - frame_begin ELSE "
                                  "frames_done END), 0) AS frames FROM tasks WHERE job_id = ? AND kind = 'chunk'");
       sum.bind(1, job_id);
       sum.executeStep();
       frames_done = sum.getColumn("frames").getInt64();
-      progress = 0.99 * static_cast<double>(frames_done) / static_cast<double>(job.frames_total);
-      double seconds = (now - job.started_at_ms) / 1000.0;
-      if (seconds > 0 && frames_done > 0) {
-        fps = frames_done / seconds;
-        eta = (job.frames_total - frames_done) / fps;
-      }
     }
+    const JobFigures figures = job_figures(job, frames_done, fraction, now);
     SQLite::Statement js(db_, "UPDATE jobs SET progress = ?, step = ?, frames_done = ?, fps = ?, eta_seconds = ?, "
                               "updated_at = ? WHERE id = ?");
-    js.bind(1, std::max(progress, job.progress));  // never moves backwards (a retried chunk restarts at 0)
+    js.bind(1, figures.progress);
     js.bind(2, step);
     js.bind(3, frames_done);
-    js.bind(4, fps);
-    js.bind(5, eta);
+    js.bind(4, figures.fps);
+    js.bind(5, figures.eta_seconds);
     js.bind(6, now);
     js.bind(7, job_id);
     js.exec();

@@ -247,7 +247,7 @@ void WorkerPool::heartbeat_loop() {
   const auto sweep_every = std::chrono::milliseconds(std::clamp<int64_t>(config_.stall_ms / 4, 200, 5000));
   auto next_beat = std::chrono::steady_clock::now() + beat_every;
   auto next_sweep = std::chrono::steady_clock::now() + sweep_every;
-  bool sweeping = config_.stall_ms > 0;
+  const bool sweeping = config_.stall_ms > 0;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_cv_.wait_until(lock, sweeping ? std::min(next_beat, next_sweep) : next_beat);
@@ -258,8 +258,7 @@ void WorkerPool::heartbeat_loop() {
       lock.unlock();
       auto failed = store_.fail_stalled_tasks(config_.stall_ms);
       if (!failed) {
-        spdlog::warn(nlohmann::json{{"msg", "stall sweep off"}, {"error", failed.status().message()}}.dump());
-        if (failed.status().code() == StatusCode::kUnsupported) sweeping = false;
+        spdlog::warn(nlohmann::json{{"msg", "stall sweep failed"}, {"error", failed.status().message()}}.dump());
       } else if (*failed > 0) {
         spdlog::warn(nlohmann::json{{"msg", "stalled tasks failed"}, {"tasks", *failed},
                                     {"stall_seconds", config_.stall_ms / 1000.0}}.dump());

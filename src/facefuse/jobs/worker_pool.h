@@ -34,8 +34,8 @@ struct WorkerPoolConfig {
   int64_t idle_poll_ms = 500;    // without wake(), how often idle workers look for due tasks
   int64_t progress_interval_ms = 250;  // progress events at most this often per task
   int device_slots = 0;          // tasks allowed on the device at once; 0 = one per worker (CPU)
-  // > 0: every sweep_interval, fail leased tasks whose frames have not advanced for this long
-  // (JobStore::fail_stalled_tasks; job error "stalled"). 0 = no sweep.
+  // > 0: every quarter of this (200 ms – 5 s), fail leased tasks whose frames have not advanced for
+  // this long (JobStore::fail_stalled_tasks; job error "stalled"). 0 = no sweep.
   int64_t stall_ms = 0;
   int64_t max_tasks = 0;         // > 0: claim no more than this many tasks in all (facefuse worker --max-tasks)
   RetryPolicy retry;
