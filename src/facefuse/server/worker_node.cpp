@@ -86,7 +86,9 @@ Status run_worker(const WorkerOptions& options) {
   FF_ASSIGN_OR_RETURN(jobs::StoreUri store_uri,
                       jobs::parse_store_uri(options.store_uri, "sqlite://" + fs::absolute(data / "jobs.db").string()));
   FF_ASSIGN_OR_RETURN(auto store, jobs::open_job_store(store_uri));
-  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer,
+                      open_media_link_signer(data, *store, store_uri.kind == jobs::StoreKind::kPostgres,
+                                             options.media_link_ttl_seconds));
   FF_ASSIGN_OR_RETURN(auto blobs,
                       open_node_storage(data, options.storage_uri, options.s3, options.presign_ttl_seconds, signer));
   const std::string storage_uri = blobs->uri();
