@@ -3,7 +3,9 @@
 a job goes from submit to completed through the API; two API nodes on the same database and shared
 file storage see each other's jobs, and a WebSocket on one node follows a job submitted to the other;
 `facefuse migrate`; a bad URI, an unreachable database and a wrong password stop serve with exit 2
-and a message saying what to fix.
+and a message saying what to fix. Three API nodes started at once on an empty database print one
+admin key between them, and a /media link signed by one opens on the others. With the database down
+/ready is 503 with the reason and submits 503 + Retry-After; the node recovers by itself.
 """
 import os
 import shutil
