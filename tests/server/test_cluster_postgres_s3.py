@@ -5,9 +5,10 @@ bucket).
 
 20 jobs (18 images and 2 chunked videos) are submitted alternately to the two nodes; each job's
 progress is followed over a WebSocket on the *other* node. While they run: a worker is killed with
--9 while it holds a chunk with frames done (twice), another is stopped with SIGTERM while it holds a
-task (it must exit 0), and PostgreSQL is restarted once (both nodes answer /ready 503 while it is
-down and 200 again by themselves). Every killed or stopped worker is replaced, so 3 run throughout.
+-9 while it holds a chunk with frames done, PostgreSQL is restarted (both nodes answer /ready 503
+while it is down and 200 again by themselves), another worker is killed -9 mid-chunk, and another
+is stopped with SIGTERM while it holds a task (it must exit 0). Every killed or stopped worker is
+replaced, so 3 run throughout.
 
 Then: every job completed; each video's frames are identical (per-frame MD5) to a single-node
 `facefuse run` of the same job; no task was committed twice (a trigger the test installs in the
@@ -163,6 +164,13 @@ class ClusterSlow(unittest.TestCase):
                 return by_pid[pid]
         return None
 
+    def kill_mid_chunk(self):
+        """kill -9 of a worker whose chunk has frames done; a new worker replaces it. Returns the pid."""
+        doomed = h.wait_for(lambda: self.holder("kind = 'chunk' AND frames_done > 0"), timeout=120, interval=0.05)
+        doomed.kill()
+        self.start_worker()
+        return doomed.process.pid
+
     def submit_all(self):
         """20 jobs alternately on node 0 and node 1: the two videos first, then 18 images (distinct
         blend values, so no job is a cache hit of another). Returns [(job_id, node index)]."""
@@ -191,19 +199,10 @@ class ClusterSlow(unittest.TestCase):
             other = self.nodes[1 - node]
             follower.follow(other, self.key, job_id)
 
-        # kill -9 mid-chunk, twice: a worker whose chunk has frames done; a new worker replaces it.
-        killed = []
-        for _ in range(2):
-            doomed = h.wait_for(lambda: self.holder("kind = 'chunk' AND frames_done > 0"), timeout=120, interval=0.05)
-            doomed.kill()
-            killed.append(doomed.process.pid)
-            self.start_worker()
-        # SIGTERM another worker while it holds a task: it finishes (or releases) it and exits 0.
-        drained = h.wait_for(lambda: self.holder("TRUE"), timeout=120, interval=0.05)
-        self.assertNotIn(drained.process.pid, killed)
-        drained.process.send_signal(signal.SIGTERM)
-        self.assertEqual(drained.wait(timeout=90), 0, drained.read_log()[-2000:])
-        self.start_worker()
+        # The faults, in an order that keeps work in flight for each of them (the videos' chunks are
+        # claimed first, the 18 images after them): kill -9 mid-chunk, restart PostgreSQL, kill -9
+        # mid-chunk again, SIGTERM a worker holding a task. Each stopped worker is replaced.
+        killed = [self.kill_mid_chunk()]
 
         # PostgreSQL restarts once, while work is in flight.
         h.wait_for(lambda: self.holder("TRUE"), timeout=120, interval=0.05)
@@ -216,6 +215,14 @@ class ClusterSlow(unittest.TestCase):
         self.pg.start()
         for api in self.apis:
             h.wait_for(lambda: api.get("/ready").status_code == 200, timeout=30)
+
+        killed.append(self.kill_mid_chunk())
+        # SIGTERM another worker while it holds a task: it finishes (or releases) it and exits 0.
+        drained = h.wait_for(lambda: self.holder("TRUE"), timeout=120, interval=0.05)
+        self.assertNotIn(drained.process.pid, killed)
+        drained.process.send_signal(signal.SIGTERM)
+        self.assertEqual(drained.wait(timeout=90), 0, drained.read_log()[-2000:])
+        self.start_worker()
 
         # Every job completes.
         done = {job_id: self.apis[node].wait(job_id, timeout=600) for job_id, node in jobs}
