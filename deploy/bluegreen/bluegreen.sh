@@ -87,7 +87,7 @@ json_field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" | head -1; }
 
 # smoke URL: upload two photos, run a swap, expect `completed` and a non-empty output.
 smoke() {
-  local url=$1 auth=() source target job body deadline
+  local url=$1 auth=() source target job body deadline output size
   [ -n "${FACEFUSE_SMOKE_KEY:-}" ] && auth=(-H "Authorization: Bearer $FACEFUSE_SMOKE_KEY")
   source=${FACEFUSE_SMOKE_SOURCE:?FACEFUSE_SMOKE_SOURCE: a photo with one face}
   target=${FACEFUSE_SMOKE_TARGET:?FACEFUSE_SMOKE_TARGET: a photo with a face}
@@ -103,7 +103,14 @@ smoke() {
     body=$(curl -fsS "${auth[@]}" "$url/api/v1/jobs/$job") || return 1
     case "$(json_field status <<<"$body")" in
       completed)
-        [ "$(curl -fsS "${auth[@]}" "$url$(json_field output_url <<<"$body")" | wc -c)" -gt 1000 ] || return 1
+        output=$(json_field output_url <<<"$body")
+        # S3 storage hands out a presigned URL (absolute, authorised by its query: no API key on it);
+        # file storage a /media link on the node.
+        case "$output" in
+          http://*|https://*) size=$(curl -fsS "$output" | wc -c) ;;
+          *) size=$(curl -fsS "${auth[@]}" "$url$output" | wc -c) ;;
+        esac
+        [ "$size" -gt 1000 ] || return 1
         log "smoke job $job completed"
         return 0 ;;
       failed|cancelled) log "smoke job $job $(json_field status <<<"$body")"; return 1 ;;

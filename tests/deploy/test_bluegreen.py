@@ -1,14 +1,21 @@
-"""deploy/bluegreen/bluegreen.sh with Debian's nginx on loopback (issue 14, the parts that do not
-need a shared store): blue and green are two `facefuse serve` processes of this build, each on its
-own data directory, so they share no jobs (a job accepted by blue and finished by green over
---store postgresql:// --storage s3:// is not covered here). A fixed-rate GET load
-runs through nginx across a switch to green, a rollback to blue, and a deploy whose smoke job
-fails: zero failed requests, the answering upstream changes exactly as the script says, the
-failed deploy leaves blue active and stops the new node. A control switch to a dead upstream
-must make the load checker see failures (the zero above is not vacuous).
+"""deploy/bluegreen/bluegreen.sh with Debian's nginx on loopback (issue 14). Blue and green are two
+`facefuse serve` processes of this build.
+
+BlueGreen: each colour on its own data directory (no shared jobs). A fixed-rate GET load runs through
+nginx across a switch to green, a rollback to blue, and a deploy whose smoke job fails: zero failed
+requests, the answering upstream changes exactly as the script says, the failed deploy leaves blue
+active and stops the new node. A control switch to a dead upstream must make the load checker see
+failures (the zero above is not vacuous).
+
+BlueGreenSharedStore: both colours on one PostgreSQL (postgres_server.py) + one S3 bucket (s3rver).
+Fixed-rate GETs and job submits (each with an Idempotency-Key, retried once on a reset connection)
+run through nginx across two switches and one rollback: zero failed requests, every submitted job
+completes, each exactly once (one job per key, one commit per task, recorded by a trigger), and
+the tasks were committed by more than one colour (jobs running on the drained colour finished).
 
 Environment (tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_SOURCE_DIR, FACEFUSE_TESTDATA.
 """
+import base64
 import os
 import shutil
 import subprocess
@@ -21,6 +28,9 @@ import unittest
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "server"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from postgres_server import PostgresServer  # noqa: E402
+from s3_server import S3Server  # noqa: E402
 from service_harness import BINARY, SOURCE_FACE, TARGET_PHOTO, free_port  # noqa: E402
 
 SOURCE_DIR = os.environ["FACEFUSE_SOURCE_DIR"]
@@ -31,9 +41,10 @@ GET_RATE = 40  # requests per second through nginx
 class Load(threading.Thread):
     """GET /healthz through nginx at a fixed rate; counts failures and which upstream answered."""
 
-    def __init__(self, url):
+    def __init__(self, url, timeout=5):
         super().__init__(daemon=True)
         self.url = url
+        self.timeout = timeout  # s; a slower answer counts as a failure
         self.stop_event = threading.Event()
         self.ok = 0
         self.retried = 0  # connection-level retries (see get)
@@ -46,10 +57,10 @@ class Load(threading.Thread):
         keep-alive connections of its old workers; a request sent at that instant meets a reset.
         Status codes (a 502 from a dead upstream) are never retried."""
         try:
-            return session.get(self.url + "/healthz", timeout=5)
+            return session.get(self.url + "/healthz", timeout=self.timeout)
         except requests.ConnectionError:
             self.retried += 1
-            return session.get(self.url + "/healthz", timeout=5)
+            return session.get(self.url + "/healthz", timeout=self.timeout)
 
     def run(self):
         session = requests.Session()
@@ -65,7 +76,7 @@ class Load(threading.Thread):
                     if not self.upstreams or self.upstreams[-1][1] != upstream:
                         self.upstreams.append((time.monotonic(), upstream))
             except requests.RequestException as error:
-                self.failures.append(repr(error))
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {error!r}")
             next_at += 1.0 / GET_RATE
             time.sleep(max(0.0, next_at - time.monotonic()))
         session.close()
@@ -75,7 +86,9 @@ class Load(threading.Thread):
         self.join(timeout=10)
 
 
-class BlueGreen(unittest.TestCase):
+class BlueGreenHarness(unittest.TestCase):
+    """nginx from bluegreen.sh init on a free port; script() runs bluegreen.sh on its state."""
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="facefuse-bluegreen-test-")
         self.state = os.path.join(self.tmp, "state")
@@ -102,6 +115,8 @@ class BlueGreen(unittest.TestCase):
     def upstream_now(self):
         return requests.get(self.url + "/healthz", timeout=5).headers["X-Facefuse-Upstream"]
 
+
+class BlueGreen(BlueGreenHarness):
     def test_switch_rollback_and_failed_smoke_without_failed_requests(self):
         blue_port, green_port, bad_port = free_port(), free_port(), free_port()
         self.assertEqual(self.script("deploy", "--port", str(blue_port), *self.node("blue")).returncode, 0)
@@ -158,6 +173,168 @@ class BlueGreen(unittest.TestCase):
         finally:
             load.stop()
         self.assertTrue(load.failures, "the load checker saw no failure behind a dead upstream")
+
+
+class Submits(threading.Thread):
+    """POST /api/v1/jobs through nginx at a fixed rate, each with its own Idempotency-Key: a submit
+    whose connection was reset is sent again once with the same key (it cannot create a second job).
+    Every answer must be 201 (or 200: the replay of a job the first attempt created)."""
+
+    def __init__(self, url, body_for, rate, key):
+        super().__init__(daemon=True)
+        self.url, self.body_for, self.rate, self.key = url, body_for, rate, key
+        self.stop_event = threading.Event()
+        self.jobs = {}  # idempotency key -> job id
+        self.retried = 0
+        self.failures = []
+
+    def submit(self, session, n):
+        key = f"bg-{n}"
+        for attempt in (0, 1):
+            try:
+                r = session.post(self.url + "/api/v1/jobs", json=self.body_for(n), headers={"Idempotency-Key": key},
+                                 timeout=30)
+                break
+            except requests.ConnectionError:
+                if attempt:
+                    raise
+                self.retried += 1
+        if r.status_code not in (200, 201):
+            self.failures.append(f"{r.status_code} {r.text[:200]} from {r.headers.get('X-Facefuse-Upstream')}")
+        else:
+            self.jobs[key] = r.json()["job_id"]
+
+    def run(self):
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.key}"
+        next_at, n = time.monotonic(), 0
+        while not self.stop_event.is_set():
+            try:
+                self.submit(session, n)
+            except requests.RequestException as error:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {error!r}")
+            n += 1
+            next_at += 1.0 / self.rate
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        session.close()
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(timeout=30)
+
+
+# As tests/server/test_cluster_postgres_s3.py: every transition of a task to `done`, with its holder.
+AUDIT_SQL = """
+CREATE TABLE task_commits (task_id BIGINT NOT NULL, owner TEXT NOT NULL);
+CREATE FUNCTION audit_task_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO task_commits VALUES (NEW.id, OLD.lease_owner); RETURN NEW; END $$;
+CREATE TRIGGER audit_task_commit AFTER UPDATE OF state ON tasks
+  FOR EACH ROW WHEN (OLD.state <> 'done' AND NEW.state = 'done') EXECUTE FUNCTION audit_task_commit();
+"""
+
+
+class BlueGreenSharedStore(BlueGreenHarness):
+    SUBMIT_RATE = 1.5  # jobs per second through nginx
+
+    def setUp(self):
+        self.pg = PostgresServer()
+        self.addCleanup(self.pg.cleanup)
+        self.pg.start()
+        self.store = self.pg.create_database("bluegreen")
+        self.s3 = S3Server(["facefuse-bluegreen"])
+        self.addCleanup(self.s3.cleanup)
+        self.s3.start()
+        super().setUp()
+        # Behind a proxy the nodes need keys (--no-auth accepts writes only for its own Host): every
+        # colour registers the same admin key from the environment, the smoke job uses it too.
+        self.key = "ff_" + base64.b32encode(os.urandom(32)).decode().lower().rstrip("=")
+        self.env.update(self.s3.env(), FACEFUSE_ADMIN_KEY=self.key, FACEFUSE_SMOKE_KEY=self.key)
+
+    def node(self, name):
+        """One colour on the shared store and bucket (its own data directory: temp space only)."""
+        return [a for a in super().node(name) if a != "--no-auth"] + [
+            "--store", self.store, "--storage", "s3://facefuse-bluegreen/bg", "--s3-endpoint", self.s3.endpoint,
+            "--s3-addressing", "path"]
+
+    def get(self, path):
+        return requests.get(self.url + path, headers={"Authorization": f"Bearer {self.key}"}, timeout=10)
+
+    def pid_of(self, colour):
+        with open(os.path.join(self.state, f"{colour}.pid")) as f:
+            return f.read().strip()
+
+    def test_jobs_submitted_across_two_switches_and_a_rollback_complete_exactly_once(self):
+        ports = [free_port() for _ in range(3)]
+        self.assertEqual(self.script("deploy", "--port", str(ports[0]), *self.node("blue")).returncode, 0)
+        self.pg.psql("bluegreen", AUDIT_SQL)
+        pids = {self.pid_of("blue")}
+        uploads = []
+        for path in (SOURCE_FACE, TARGET_PHOTO):
+            with open(path, "rb") as f:
+                r = requests.post(self.url + "/api/v1/upload", files={"file": (os.path.basename(path), f)},
+                                  headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+            self.assertEqual(r.status_code, 201, r.text)
+            uploads.append(r.json()["id"])
+
+        def body(n):  # distinct options: no job is a cache hit of another
+            return {"source": {"upload_id": uploads[0]}, "target": {"upload_id": uploads[1]},
+                    "options": {"face_swapper_blend": round(0.3 + (n % 500) / 1000, 3)}}
+
+        # This test is about errors across the switches, not latency: on the loaded 2-core CI machine,
+        # with image jobs running on both colours, a /healthz once took more than 5 s to answer.
+        gets, submits = Load(self.url, timeout=15), Submits(self.url, body, self.SUBMIT_RATE, self.key)
+        gets.start()
+        submits.start()
+        try:
+            time.sleep(2)
+            # Switch 1: green; blue drains (SIGTERM: running tasks finish, queued ones stay for green).
+            r = self.script("deploy", "--port", str(ports[1]), *self.node("green"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            pids.add(self.pid_of("green"))
+            time.sleep(2)
+            # Switch 2: blue again (the next release), green kept for an instant rollback.
+            r = self.script("deploy", "--port", str(ports[2]), "--keep-old", *self.node("blue"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            pids.add(self.pid_of("blue"))
+            time.sleep(2)
+            # Rollback: green again; the second blue drains.
+            r = self.script("rollback")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(self.upstream_now(), f"127.0.0.1:{ports[1]}")
+            time.sleep(1)
+        finally:
+            submits.stop()
+            gets.stop()
+        self.assertEqual(gets.failures, [], f"{len(gets.failures)} failed GETs of {gets.ok + len(gets.failures)}")
+        self.assertEqual(submits.failures, [], f"{len(submits.failures)} failed submits of {len(submits.jobs)}")
+        self.assertGreater(len(submits.jobs), 8)
+
+        # Every job completes (green, the survivor, runs what is left), each exactly once.
+        deadline = time.time() + 300
+        pending = set(submits.jobs.values())
+        while pending and time.time() < deadline:
+            for job_id in list(pending):
+                status = self.get(f"/api/v1/jobs/{job_id}").json()["status"]
+                self.assertNotIn(status, ("failed", "cancelled"), job_id)
+                if status == "completed":
+                    pending.discard(job_id)
+            time.sleep(0.5)
+        self.assertEqual(pending, set(), "jobs that never completed")
+        ids = list(submits.jobs.values())
+        self.assertEqual(len(ids), len(set(ids)), "one job per Idempotency-Key")
+        quoted = ",".join(f"'{j}'" for j in ids)
+        tasks = self.pg.query("bluegreen", f"SELECT id, state FROM tasks WHERE job_id IN ({quoted})")
+        self.assertEqual(len(tasks), len(ids))
+        self.assertTrue(all(state == "done" for _, state in tasks), tasks)
+        commits = self.pg.query("bluegreen", "SELECT task_id, owner FROM task_commits WHERE task_id IN "
+                                             f"({','.join(t for t, _ in tasks)})")
+        self.assertEqual(sorted(t for t, _ in commits), sorted(t for t, _ in tasks), "each task committed once")
+        committed_by = {owner.split("/")[0].rsplit(":", 1)[-1] for _, owner in commits}
+        self.assertTrue(committed_by <= pids, (committed_by, pids))
+        self.assertGreater(len(committed_by), 1, "jobs ran on more than one colour")
+        print(f"{len(ids)} jobs submitted through nginx across two switches and a rollback: all completed once, "
+              f"committed by {len(committed_by)} nodes; {gets.ok} GETs, 0 failed ({gets.retried} GET and "
+              f"{submits.retried} submit retries on a closed keep-alive connection)", file=sys.stderr)
 
 
 if __name__ == "__main__":

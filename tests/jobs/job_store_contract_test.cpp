@@ -350,6 +350,91 @@ TEST_P(JobStoreContract, KeysAreListedPerTenantAndRevokedAtOnce) {
   EXPECT_EQ(store_->delete_api_key("t1", "key_a").code(), StatusCode::kNotFound);
 }
 
+// API nodes starting at once on an empty store (issue 12): each would issue and print an admin key;
+// add_first_api_key lets exactly one through, and only that one announces (prints) its key.
+TEST_P(JobStoreContract, NodesStartingAtOnceStoreExactlyOneFirstKey) {
+  constexpr int kNodes = 8;
+  std::vector<std::unique_ptr<JobStore>> stores;
+  for (int i = 0; i < kNodes; ++i) {
+    auto opened = open_another();
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    stores.push_back(std::move(opened).value());
+  }
+  std::atomic<int> stored{0}, announced{0}, errors{0};
+  std::atomic<bool> start{false};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kNodes; ++n) {
+    threads.emplace_back([&, n] {
+      while (!start.load()) std::this_thread::yield();
+      auto result = stores[n]->add_first_api_key(
+          {fmt::format("key_{}", n), "default", fmt::format("hash_{}", n), "submit,read,admin", 1000}, [&] {
+            ++announced;
+            return Status::ok();
+          });
+      if (!result.is_ok()) ++errors;
+      else if (*result) ++stored;
+    });
+  }
+  start.store(true);
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(stored.load(), 1);
+  EXPECT_EQ(announced.load(), 1) << "only the key that is stored is shown";
+  EXPECT_EQ(*store_->api_key_count(), 1);
+}
+
+TEST_P(JobStoreContract, FirstKeyThatCannotBeAnnouncedIsNotStored) {
+  auto refused = store_->add_first_api_key({"key_1", "default", "hash_1", "submit,read,admin", 1000},
+                                           [] { return failed_precondition("stdout is closed"); });
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*store_->api_key_count(), 0) << "a key nobody saw is never valid";
+  bool called = false;
+  auto stored = store_->add_first_api_key({"key_2", "default", "hash_2", "submit,read,admin", 1000}, [&] {
+    called = true;
+    return Status::ok();
+  });
+  ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
+  EXPECT_TRUE(*stored && called);
+  called = false;
+  auto again = store_->add_first_api_key({"key_3", "default", "hash_3", "submit,read,admin", 1000}, [&] {
+    called = true;
+    return Status::ok();
+  });
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_FALSE(*again);
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(store_->find_api_key("hash_2")->has_value());
+  EXPECT_FALSE(store_->find_api_key("hash_3")->has_value());
+}
+
+// The media-link key of every API node (node_common.h): the first candidate stored wins for all.
+TEST_P(JobStoreContract, SharedSecretIsTheSameForEveryNodeWhateverTheyOffer) {
+  constexpr int kNodes = 4;
+  std::vector<std::unique_ptr<JobStore>> stores;
+  for (int i = 0; i < kNodes; ++i) {
+    auto opened = open_another();
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    stores.push_back(std::move(opened).value());
+  }
+  std::vector<std::string> got(kNodes);
+  std::atomic<bool> start{false};
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kNodes; ++n) {
+    threads.emplace_back([&, n] {
+      while (!start.load()) std::this_thread::yield();
+      auto secret = stores[n]->shared_secret("media_link", fmt::format("candidate_{}", n));
+      got[n] = secret.is_ok() ? *secret : "error: " + secret.status().to_string();
+    });
+  }
+  start.store(true);
+  for (auto& thread : threads) thread.join();
+  EXPECT_TRUE(got[0].starts_with("candidate_")) << got[0];
+  for (const auto& g : got) EXPECT_EQ(g, got[0]);
+  EXPECT_EQ(*store_->shared_secret("media_link", "late"), got[0]) << "never replaced";
+  EXPECT_EQ(*store_->shared_secret("other", "x"), "x") << "secrets are per name";
+}
+
 TEST_P(JobStoreContract, UploadInUseByAnUnfinishedJobIsNotDeleted) {
   for (const char* id : {"up_src", "up_tgt", "up_free"}) {
     Upload u;
@@ -554,14 +639,49 @@ TEST(SqliteJobStore, StoreOfANewerSchemaIsRefusedNamingBothVersions) {
   testing::TempDir dir_;
   ASSERT_TRUE(open_sqlite_job_store(dir_ / "jobs.db").is_ok());
   {
+    // As a binary from before the compatibility rule would leave it: no compatible_from.
     SQLite::Database db((dir_ / "jobs.db").string(), SQLite::OPEN_READWRITE);
-    db.exec("UPDATE schema_version SET version = 999");
+    db.exec("UPDATE schema_version SET version = 999, compatible_from = NULL");
   }
   auto reopened = open_sqlite_job_store(dir_ / "jobs.db");
   ASSERT_FALSE(reopened.is_ok()) << "a store written by a newer facefuse must not be used";
   EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(reopened.status().message().find("999"), std::string::npos) << reopened.status().message();
   EXPECT_NE(reopened.status().message().find("knows versions up to "), std::string::npos) << reopened.status().message();
+}
+
+// Blue/green (docs/decisions/0008): version N keeps running on a store version N+1 migrated, when
+// N+1 says N can (compatible_from); it neither migrates it back nor touches its version.
+TEST(SqliteJobStore, StoreOneVersionAheadThatAllowsThisBinaryIsUsedAsItIs) {
+  testing::TempDir dir_;
+  ASSERT_TRUE(open_sqlite_job_store(dir_ / "jobs.db").is_ok());
+  int current = 0;
+  {
+    SQLite::Database db((dir_ / "jobs.db").string(), SQLite::OPEN_READWRITE);
+    current = db.execAndGet("SELECT version FROM schema_version").getInt();
+    db.exec(fmt::format("UPDATE schema_version SET version = {}, compatible_from = {}", current + 1, current));
+  }
+  auto opened = open_sqlite_job_store(dir_ / "jobs.db");
+  ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+  NewJob job;
+  job.job.id = "job_on_newer_schema";
+  job.job.tenant = "t1";
+  job.job.kind = "image";
+  job.job.request = {{"n", 1}};
+  job.tasks = {{TaskKind::kImage}};
+  EXPECT_TRUE((*opened)->create_job(job).is_ok());
+  {
+    SQLite::Database db((dir_ / "jobs.db").string(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT version FROM schema_version").getInt(), current + 1) << "not migrated back";
+  }
+  {
+    SQLite::Database db((dir_ / "jobs.db").string(), SQLite::OPEN_READWRITE);
+    db.exec(fmt::format("UPDATE schema_version SET compatible_from = {}", current + 1));
+  }
+  auto refused = open_sqlite_job_store(dir_ / "jobs.db");
+  ASSERT_FALSE(refused.is_ok()) << "once the newer schema says this binary cannot run on it";
+  EXPECT_NE(refused.status().message().find(fmt::format("schema version {} or newer", current + 1)), std::string::npos)
+      << refused.status().message();
 }
 
 TEST(SqliteJobStorePath, OverSqlitesLimitSaysWhyAndHowToFixIt) {

@@ -138,7 +138,7 @@ TEST_F(PostgresJobStore, CallsDuringARestartAreUnavailableAndLaterCallsWork) {
 
 TEST_F(PostgresJobStore, DatabaseOfANewerSchemaIsRefusedNamingBothVersions) {
   ASSERT_TRUE(open());
-  ASSERT_TRUE(server().psql(database_, "UPDATE facefuse_schema SET version = 999"));
+  ASSERT_TRUE(server().psql(database_, "UPDATE facefuse_schema SET version = 999, compatible_from = 999"));
   auto opened = open_postgres_job_store(uri_);
   ASSERT_FALSE(opened.is_ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kFailedPrecondition);
@@ -146,6 +146,31 @@ TEST_F(PostgresJobStore, DatabaseOfANewerSchemaIsRefusedNamingBothVersions) {
   EXPECT_NE(opened.status().message().find("knows versions up to "), std::string::npos) << opened.status().message();
   auto migrated = migrate_job_store({StoreKind::kPostgres, uri_});
   EXPECT_FALSE(migrated.is_ok()) << "migrate never goes backwards";
+  // Written by a binary from before the compatibility rule (no compatible_from): refused as well.
+  ASSERT_TRUE(server().psql(database_, "UPDATE facefuse_schema SET compatible_from = NULL"));
+  EXPECT_EQ(open_postgres_job_store(uri_).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// Blue/green on one database (docs/decisions/0008): while green (version N+1) has migrated it, blue
+// (version N) keeps running on it when N+1's compatible_from allows N — it neither migrates the
+// database back nor touches its version — and is refused once compatible_from is past N.
+TEST_F(PostgresJobStore, ADatabaseOneVersionAheadThatAllowsThisBinaryIsUsedAsItIs) {
+  ASSERT_TRUE(open());
+  // In an UPDATE every right-hand side reads the old row: compatible_from = the old version.
+  ASSERT_TRUE(server().psql(database_, "UPDATE facefuse_schema SET compatible_from = version, version = version + 1"));
+  auto blue = open_postgres_job_store(uri_);
+  ASSERT_TRUE(blue.is_ok()) << blue.status().to_string();
+  EXPECT_TRUE((*blue)->create_job(new_job("job_blue", {{TaskKind::kImage}})).is_ok());
+  auto lease = (*blue)->claim_task("w1", kLongLeaseMs);
+  ASSERT_TRUE(lease.is_ok() && lease->has_value()) << lease.status().to_string();
+  auto migrated = migrate_job_store({StoreKind::kPostgres, uri_});
+  ASSERT_TRUE(migrated.is_ok()) << migrated.status().to_string();
+  EXPECT_NE(migrated->find("nothing to do"), std::string::npos) << *migrated;
+  ASSERT_TRUE(server().psql(database_, "UPDATE facefuse_schema SET compatible_from = version"));
+  auto refused = open_postgres_job_store(uri_);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("or newer can use"), std::string::npos) << refused.status().message();
 }
 
 TEST_F(PostgresJobStore, NodesStartingTogetherMigrateOnce) {

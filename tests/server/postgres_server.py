@@ -75,6 +75,13 @@ class PostgresServer:
         self._run(["/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
                    "-U", USER, "-d", database, "-c", sql])
 
+    def query(self, database, sql):
+        """The rows of one SELECT, each a tuple of column texts (psql's unaligned output)."""
+        out = subprocess.run(self._as_server_user(
+            ["/usr/bin/psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p",
+             str(self.port), "-U", USER, "-d", database, "-c", sql]), check=True, capture_output=True, text=True)
+        return [tuple(line.split("\x1f")) for line in out.stdout.splitlines() if line]
+
     def uri(self, database, password=PASSWORD):
         return f"postgresql://{USER}:{password}@127.0.0.1:{self.port}/{database}"
 

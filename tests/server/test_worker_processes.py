@@ -285,6 +285,45 @@ class WorkerExit(h.unittest.TestCase):
             stopped = [line for line in idle.log_lines() if line.get("msg") == "stopped"]
             self.assertEqual(stopped[0]["reason"], "idle", stopped)
 
+    def test_metrics_listen_serves_metrics_health_and_readiness(self):
+        with Cluster() as c:
+            w = c.worker("--metrics-listen", "127.0.0.1:0")
+            url = [line["url"] for line in w.log_lines() if line.get("msg") == "metrics listener"][0]
+            base = url[:-len("/metrics")]
+            health = requests.get(base + "/healthz", timeout=10).json()
+            self.assertEqual((health["role"], health["workers"], health["model_loaded"]), ("worker", 1, False), health)
+            ready = requests.get(base + "/readyz", timeout=10)
+            self.assertEqual(ready.status_code, 200, ready.text)
+            self.assertEqual(ready.json()["checks"]["job_store"], "ok")
+            source = c.api.upload(h.SOURCE_FACE)
+            photo = c.api.upload(h.TARGET_PHOTO)
+            job = c.api.submit(c.api.swap_body(source["id"], photo["id"]))
+            self.assertEqual(c.api.wait(job["job_id"], timeout=120)["status"], "completed")
+            # The task's outcome is counted just after the job turns completed.
+            h.wait_for(lambda: requests.get(base + "/healthz", timeout=10).json()["tasks_ended"] == 1, timeout=10)
+            health = requests.get(base + "/healthz", timeout=10).json()
+            self.assertTrue(health["model_loaded"], health)
+            self.assertGreater(health["last_inference_ms"], 0, health)
+            scrape = requests.get(url, timeout=10)
+            self.assertEqual(scrape.status_code, 200)
+            self.assertTrue(scrape.headers["Content-Type"].startswith("text/plain"))
+            check = subprocess.run(["promtool", "check", "metrics"], input=scrape.text, capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            self.assertRegex(scrape.text, r"\nworkers 1(\.0+)?\n")
+            self.assertRegex(scrape.text, r"\nqueue_depth 0(\.0+)?\n")
+            self.assertRegex(scrape.text, r"\njob_processing_seconds_count 1\n")
+            self.assertIn('facefuse_task_interruptions_total{reason="lease_expired"} 0', scrape.text)
+            missing = requests.get(base + "/api/v1/jobs", timeout=10)
+            self.assertEqual(missing.status_code, 404)
+            self.assertEqual(h.error_of(missing)[0], "not_found")
+            w.process.send_signal(signal.SIGTERM)
+            self.assertEqual(w.wait(timeout=60), 0)
+        with h.tempfile.TemporaryDirectory(prefix="facefuse-worker-test-") as data:
+            r = subprocess.run([h.BINARY, "worker", "--data", data, "--metrics-listen", "nowhere:x"],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--metrics-listen", r.stderr)
+
     def test_bad_flags_exit_2_with_a_message(self):
         for args, mention in ((["--workers", "0"], "--workers"), (["--max-tasks", "-1"], "--max-tasks"),
                               (["--task-stall-seconds", "-1"], "--task-stall-seconds")):

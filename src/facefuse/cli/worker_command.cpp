@@ -19,6 +19,10 @@ CLI::App* add_worker_command(CLI::App& app, server::WorkerOptions& o) {
   worker->add_option("--device-id", o.device_id, "GPU index this worker's models run on (cuda/tensorrt; default "
                                                  "--execution-device-id)")
       ->envname("FACEFUSE_DEVICE_ID");
+  worker->add_option("--metrics-listen", o.metrics_listen, "HOST:PORT serving /metrics, /healthz and /readyz of this "
+                                                           "worker (Prometheus, liveness/readiness probes); port 0 "
+                                                           "picks a free one, logged as \"metrics listener\"")
+      ->envname("FACEFUSE_METRICS_LISTEN");
   worker->add_flag("--allow-private-urls", o.allow_private_urls, "let webhooks of jobs this worker finishes reach "
                                                                 "loopback, private and link-local addresses");
   worker->add_option("--media-link-ttl", o.media_link_ttl_seconds, "seconds the signed output_url of a webhook "

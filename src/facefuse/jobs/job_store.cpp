@@ -59,4 +59,12 @@ Result<int64_t> parse_job_cursor(const std::string& cursor) {
                                       cursor));
 }
 
+Status check_schema_compatible(std::string_view store, int version, int compatible_from, int binary,
+                               std::string_view fix) {
+  if (version <= binary || binary >= compatible_from) return Status::ok();
+  return failed_precondition(fmt::format("{} has schema version {}, which facefuse of schema version {} or newer can "
+                                         "use, but this facefuse knows versions up to {}: {}",
+                                         store, version, compatible_from, binary, fix));
+}
+
 }  // namespace facefuse::jobs

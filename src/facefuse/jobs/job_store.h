@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "facefuse/jobs/job.h"
@@ -119,6 +120,16 @@ struct JobFigures {
   double eta_seconds = -1;  // -1 = not known
 };
 JobFigures job_figures(const Job& job, int64_t chunk_frames_done, double fraction, int64_t now_ms);
+
+// Schema versions across a blue/green switch (docs/decisions/0008-schema-compatibility-for-blue-green.md).
+// A store records its schema `version` and `compatible_from`: the oldest binary schema version that
+// can still run on it (each migration declares it; a store of an older rule has none: pass `version`).
+// A binary of schema `binary` migrates a store behind it, runs on a store at its version, and also
+// on a store ahead of it as long as binary >= compatible_from (version N keeps running while
+// version N+1 has migrated the shared database). Otherwise kFailedPrecondition naming the three
+// versions; `store` names the store in the message ("the PostgreSQL job store"), `fix` ends it.
+Status check_schema_compatible(std::string_view store, int version, int compatible_from, int binary,
+                               std::string_view fix);
 
 struct ApiKeyRecord {
   std::string id;      // public key id (the part of the key before the secret)
@@ -240,6 +251,12 @@ class JobStore {
   virtual Status add_api_key(const ApiKeyRecord& key) = 0;
   virtual Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& key_hash) = 0;
   virtual Result<int64_t> api_key_count() = 0;
+  // The first key of a store, once, however many nodes start at the same moment: stores `key` only
+  // when the store holds no key yet, in one transaction serialised with every other caller of this
+  // (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE). `announce` runs inside it, after the
+  // check and before the insert — `serve` prints the one-time key there — and when it fails nothing
+  // is stored and its status is returned. true: stored; false: a key existed (announce not called).
+  virtual Result<bool> add_first_api_key(const ApiKeyRecord& key, const std::function<Status()>& announce) = 0;
   // The tenant's keys, oldest first. The records carry key_hash for the store's callers; it is
   // never shown to clients.
   virtual Result<std::vector<ApiKeyRecord>> list_api_keys(const std::string& tenant) = 0;
@@ -255,6 +272,12 @@ class JobStore {
   // source or target) — checked and deleted in one transaction, so no job can start using it in
   // between. Finished jobs keep their own request and outputs and do not hold an upload.
   virtual Result<Upload> delete_upload(const std::string& tenant, const std::string& upload_id) = 0;
+
+  // A secret every node of the store shares (e.g. "media_link": the key that signs /media links, so
+  // a link one API node hands out works on all of them): the stored value of `name`, storing
+  // `candidate` first when there is none. Nodes starting together all get the same value (insert if
+  // absent, then read). Anyone who can read the store can read it.
+  virtual Result<std::string> shared_secret(const std::string& name, const std::string& candidate) = 0;
 };
 
 // Installs listeners on a store for the life of this object: declared after what the listeners call

@@ -128,15 +128,34 @@ DROP INDEX tasks_claim;
 CREATE INDEX tasks_claim ON tasks (job_priority DESC, job_seq, id) WHERE state IN ('pending', 'leased');
 )sql";
 
+// Version 3 (issue 12): secrets every node shares (the media-link key), so a link signed by one API
+// node works on the others. Additive: a version-2 binary never reads the table.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE node_secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql";
+
+// `compatible_from`: the oldest binary schema version that still runs correctly on the database once
+// this migration is applied (docs/decisions/0008-schema-compatibility-for-blue-green.md). Additive
+// changes an older binary ignores keep the previous value; a change an older binary would misuse
+// raises it. Version 2 raised it to 2: a version-1 binary claims tasks without setting progress_at,
+// so a version-2 stall sweep would fail its tasks as stalled.
 struct Migration {
   int version;
+  int compatible_from;
   const char* sql;
 };
 constexpr Migration kMigrations[] = {
-    {1, kSchemaV1},
-    {2, kSchemaV2},
+    {1, 1, kSchemaV1},
+    {2, 2, kSchemaV2},
+    {3, 2, kSchemaV3},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
+constexpr int kCompatibleFrom = kMigrations[std::size(kMigrations) - 1].compatible_from;
+static_assert(kCompatibleFrom <= kSchemaVersion);
 
 // pg_advisory_xact_lock keys (any constant unlikely to be used by another application).
 constexpr int64_t kMigrationLock = 0x66616365667573;  // "facefus"
@@ -338,20 +357,24 @@ class PostgresJobStore final : public JobStore {
     if (listener_.joinable()) listener_.join();
   }
 
-  // Applies the missing migrations under the advisory lock; refuses a newer database. Returns
-  // {version found, version now}. With `apply` false, a database behind this version is refused too.
+  // Applies the missing migrations under the advisory lock. A database ahead of this binary is used
+  // as it is when its compatible_from allows this binary, refused otherwise (check_schema_compatible).
+  // Returns {version found, version now}. With `apply` false, a database behind this version is
+  // refused too.
   Result<std::pair<int, int>> migrate(bool apply) {
     return run<std::pair<int, int>>("migrate the schema", [&](pqxx::work& tx) -> Result<std::pair<int, int>> {
       tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
       tx.exec("CREATE TABLE IF NOT EXISTS facefuse_schema (version INTEGER NOT NULL)");
-      pqxx::result r = tx.exec("SELECT version FROM facefuse_schema");
+      // NULL: written by a binary from before the rule, which could run on nothing newer than itself.
+      tx.exec("ALTER TABLE facefuse_schema ADD COLUMN IF NOT EXISTS compatible_from INTEGER");
+      pqxx::result r = tx.exec("SELECT version, COALESCE(compatible_from, version) AS compatible_from FROM facefuse_schema");
       const int current = r.empty() ? 0 : col<int>(r[0], "version");
-      if (current > kSchemaVersion) {
-        return failed_precondition(fmt::format("the PostgreSQL job store has schema version {} but this facefuse knows "
-                                               "versions up to {}: a newer facefuse migrated it; run that version",
-                                               current, kSchemaVersion));
-      }
-      if (current < kSchemaVersion && !apply) {
+      const int compatible_from = r.empty() ? 0 : col<int>(r[0], "compatible_from");
+      FF_RETURN_IF_ERROR(check_schema_compatible("the PostgreSQL job store", current, compatible_from, kSchemaVersion,
+                                                 "a newer facefuse migrated it and this one cannot run on it; run "
+                                                 "that version"));
+      if (current >= kSchemaVersion) return std::pair<int, int>(current, current);
+      if (!apply) {
         return failed_precondition(fmt::format("the PostgreSQL job store has schema version {} and this facefuse needs "
                                                "{}: run 'facefuse migrate --store URI' first",
                                                current, kSchemaVersion));
@@ -360,9 +383,11 @@ class PostgresJobStore final : public JobStore {
         if (m.version > current) tx.exec(m.sql);
       }
       if (r.empty()) {
-        tx.exec_params("INSERT INTO facefuse_schema (version) VALUES ($1)", kSchemaVersion);
-      } else if (current != kSchemaVersion) {
-        tx.exec_params("UPDATE facefuse_schema SET version = $1", kSchemaVersion);
+        tx.exec_params("INSERT INTO facefuse_schema (version, compatible_from) VALUES ($1, $2)", kSchemaVersion,
+                       kCompatibleFrom);
+      } else {
+        tx.exec_params("UPDATE facefuse_schema SET version = $1, compatible_from = $2", kSchemaVersion,
+                       kCompatibleFrom);
       }
       return std::pair<int, int>(current, kSchemaVersion);
     });
@@ -723,6 +748,19 @@ class PostgresJobStore final : public JobStore {
     });
   }
 
+  Result<bool> add_first_api_key(const ApiKeyRecord& key, const std::function<Status()>& announce) override {
+    return run<bool>("store the first API key", [&](pqxx::work& tx) -> Result<bool> {
+      // Every node starting on an empty store queues here; the first inserts, the others find its key.
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('facefuse first api key', 0))");
+      pqxx::result r = tx.exec("SELECT EXISTS (SELECT 1 FROM api_keys) AS any");
+      if (col<bool>(r[0], "any")) return false;
+      FF_RETURN_IF_ERROR(announce());
+      tx.exec_params("INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
+                     key.id, key.tenant, key.key_hash, key.scopes, key.created_at_ms);
+      return true;
+    });
+  }
+
   Result<std::vector<ApiKeyRecord>> list_api_keys(const std::string& tenant) override {
     return run<std::vector<ApiKeyRecord>>("list API keys", [&](pqxx::work& tx) -> Result<std::vector<ApiKeyRecord>> {
       pqxx::result r = tx.exec_params("SELECT id, tenant, key_hash, scopes, created_at FROM api_keys WHERE tenant = $1 "
@@ -775,6 +813,17 @@ class PostgresJobStore final : public JobStore {
       }
       tx.exec_params("DELETE FROM uploads WHERE id = $1 AND tenant = $2", upload_id, tenant);
       return upload;
+    });
+  }
+
+  Result<std::string> shared_secret(const std::string& name, const std::string& candidate) override {
+    return run<std::string>("read a shared secret", [&](pqxx::work& tx) -> Result<std::string> {
+      // Nodes racing here all insert-or-skip, then read the one row that won.
+      tx.exec_params("INSERT INTO node_secrets (name, value, created_at) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (name) DO NOTHING",
+                     name, candidate, now_ms());
+      pqxx::result r = tx.exec_params("SELECT value FROM node_secrets WHERE name = $1", name);
+      return col<std::string>(r[0], "value");
     });
   }
 

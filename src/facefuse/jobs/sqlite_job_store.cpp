@@ -102,15 +102,32 @@ ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN progress_at INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 3 (issue 12): secrets the store's nodes share (the media-link key), as PostgreSQL's version 3;
+// an SQLite store's nodes are the processes on one data directory. Additive.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE node_secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql";
+
+// `compatible_from`: the oldest binary schema version that still runs correctly on the store once this
+// migration is applied (docs/decisions/0008-schema-compatibility-for-blue-green.md); as in
+// postgres_job_store.cpp (version 2: a version-1 binary never sets progress_at).
 struct Migration {
   int version;
+  int compatible_from;
   const char* sql;
 };
 constexpr Migration kMigrations[] = {
-    {1, kSchemaV1},
-    {2, kSchemaV2},
+    {1, 1, kSchemaV1},
+    {2, 2, kSchemaV2},
+    {3, 2, kSchemaV3},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
+constexpr int kCompatibleFrom = kMigrations[std::size(kMigrations) - 1].compatible_from;
+static_assert(kCompatibleFrom <= kSchemaVersion);
 
 constexpr const char* kJobColumns =
     "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, '') AS idempotency_key, progress, step, eta_seconds, "
@@ -200,27 +217,33 @@ class SqliteJobStore final : public JobStore {
   }
 
   // Brings the schema to kSchemaVersion in one write transaction (BEGIN IMMEDIATE: a second process
-  // opening the same file waits, then finds the work done). A store of a newer version is refused.
+  // opening the same file waits, then finds the work done). A store ahead of this binary is used as it
+  // is when its compatible_from allows this binary, refused otherwise (check_schema_compatible).
   Status migrate() {
     return guarded("open job store", [&]() -> Status {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       db_.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-      SQLite::Statement q(db_, "SELECT version FROM schema_version");
+      // NULL: written by a binary from before the rule, which could run on nothing newer than itself.
+      SQLite::Statement has_column(db_, "SELECT COUNT(*) AS n FROM pragma_table_info('schema_version') WHERE name = "
+                                        "'compatible_from'");
+      has_column.executeStep();
+      if (has_column.getColumn("n").getInt() == 0) db_.exec("ALTER TABLE schema_version ADD COLUMN compatible_from INTEGER");
+      SQLite::Statement q(db_, "SELECT version, COALESCE(compatible_from, version) AS compatible_from FROM schema_version");
       const bool has_row = q.executeStep();
       const int current = has_row ? q.getColumn("version").getInt() : 0;
-      if (current > kSchemaVersion) {
-        return failed_precondition(fmt::format("the job store has schema version {} but this facefuse knows versions up "
-                                               "to {}: a newer facefuse wrote it; run that version, or use a new "
-                                               "--data directory",
-                                               current, kSchemaVersion));
-      }
+      const int compatible_from = has_row ? q.getColumn("compatible_from").getInt() : 0;
+      FF_RETURN_IF_ERROR(check_schema_compatible("the job store", current, compatible_from, kSchemaVersion,
+                                                 "a newer facefuse wrote it and this one cannot run on it; run that "
+                                                 "version, or use a new --data directory"));
       for (const Migration& m : kMigrations) {
         if (m.version > current) db_.exec(m.sql);
       }
       if (!has_row) {
-        db_.exec(fmt::format("INSERT INTO schema_version (version) VALUES ({})", kSchemaVersion));
-      } else if (current != kSchemaVersion) {
-        db_.exec(fmt::format("UPDATE schema_version SET version = {}", kSchemaVersion));
+        db_.exec(fmt::format("INSERT INTO schema_version (version, compatible_from) VALUES ({}, {})", kSchemaVersion,
+                             kCompatibleFrom));
+      } else if (current < kSchemaVersion) {
+        db_.exec(fmt::format("UPDATE schema_version SET version = {}, compatible_from = {}", kSchemaVersion,
+                             kCompatibleFrom));
       }
       tx.commit();
       return Status::ok();
@@ -662,6 +685,26 @@ class SqliteJobStore final : public JobStore {
     });
   }
 
+  Result<bool> add_first_api_key(const ApiKeyRecord& key, const std::function<Status()>& announce) override {
+    return guarded_result<bool>("store the first API key", [&]() -> Result<bool> {
+      // BEGIN IMMEDIATE: other processes on the file wait here until this one committed.
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      SQLite::Statement any(db_, "SELECT EXISTS (SELECT 1 FROM api_keys) AS any");
+      any.executeStep();
+      if (any.getColumn("any").getInt() != 0) return false;
+      FF_RETURN_IF_ERROR(announce());
+      SQLite::Statement q(db_, "INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)");
+      q.bind(1, key.id);
+      q.bind(2, key.tenant);
+      q.bind(3, key.key_hash);
+      q.bind(4, key.scopes);
+      q.bind(5, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
+      q.exec();
+      tx.commit();
+      return true;
+    });
+  }
+
   Status add_api_key(const ApiKeyRecord& key) override {
     return guarded("store an API key", [&]() -> Status {
       SQLite::Statement q(db_, "INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)");
@@ -735,6 +778,23 @@ class SqliteJobStore final : public JobStore {
       del.exec();
       tx.commit();
       return upload;
+    });
+  }
+
+  Result<std::string> shared_secret(const std::string& name, const std::string& candidate) override {
+    return guarded_result<std::string>("read a shared secret", [&]() -> Result<std::string> {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      SQLite::Statement ins(db_, "INSERT OR IGNORE INTO node_secrets (name, value, created_at) VALUES (?, ?, ?)");
+      ins.bind(1, name);
+      ins.bind(2, candidate);
+      ins.bind(3, now_ms());
+      ins.exec();
+      SQLite::Statement q(db_, "SELECT value FROM node_secrets WHERE name = ?");
+      q.bind(1, name);
+      q.executeStep();
+      std::string value = q.getColumn("value").getString();
+      tx.commit();
+      return value;
     });
   }
 

@@ -77,10 +77,15 @@ struct HttpError {
 
 // A full tenant quota is worth retrying in a few seconds, when some of its jobs have finished.
 constexpr const char* kQuotaRetryAfterSeconds = "5";
+// A dependency that did not answer (the job store during a database restart or failover, S3): the
+// node recovers by itself as soon as it is back (the store reconnects on the next call), so the
+// client is told to try again shortly rather than give up.
+constexpr const char* kUnavailableRetryAfterSeconds = "2";
 
 [[noreturn]] void fail(const Status& status) {
   HttpError e{http_status_for(status.code()), status_code_name(status.code()), status.message(), {}};
   if (status.code() == StatusCode::kQuotaExceeded) e.headers.emplace_back("Retry-After", kQuotaRetryAfterSeconds);
+  if (status.code() == StatusCode::kUnavailable) e.headers.emplace_back("Retry-After", kUnavailableRetryAfterSeconds);
   throw e;
 }
 
@@ -612,7 +617,10 @@ struct ApiServer::Impl {
   }
 
   Response ready() {
-    Status store = service.store().check_ready();
+    const auto store_started = std::chrono::steady_clock::now();
+    Status store = service.store().check_ready();  // PostgreSQL: SELECT 1 on a pooled connection
+    const double store_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - store_started).count();
     const auto blobs_started = std::chrono::steady_clock::now();
     Status blobs = service.blobs().check_ready();  // S3: a HEAD of the bucket
     const double storage_ms =
@@ -621,6 +629,7 @@ struct ApiServer::Impl {
     // At the free-space reserve uploads and submits are refused (507): not ready for new work.
     if (blobs.is_ok()) blobs = service.check_free_space();
     json checks = {{"job_store", store.is_ok() ? "ok" : store.message()},
+                   {"job_store_latency_ms", std::round(store_ms * 10) / 10},
                    {"storage", blobs.is_ok() ? "ok" : blobs.message()},
                    {"storage_latency_ms", std::round(storage_ms * 10) / 10},
                    {"models", models_ok ? "ok" : "default models missing: run 'facefuse models list' and scripts/setup"},

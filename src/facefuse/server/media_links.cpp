@@ -27,14 +27,18 @@ constexpr std::string_view kMediaPrefix = "/media/";
 MediaLinkSigner::MediaLinkSigner(std::string secret, int64_t ttl_seconds)
     : secret_(std::move(secret)), ttl_seconds_(ttl_seconds) {}
 
+Result<std::string> MediaLinkSigner::new_secret() {
+  FF_ASSIGN_OR_RETURN(std::string bytes, storage::random_bytes(kSecretBytes));
+  return storage::hex_encode(bytes);
+}
+
 Result<MediaLinkSigner> MediaLinkSigner::open(const fs::path& data_dir, int64_t ttl_seconds) {
   if (ttl_seconds < 1) return invalid_argument("--media-link-ttl must be at least 1 second");
   const fs::path path = data_dir / kSecretFile;
   // O_EXCL: the first start creates the file with its final mode; never a moment of wider access.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) {
-    FF_ASSIGN_OR_RETURN(std::string bytes, storage::random_bytes(kSecretBytes));
-    const std::string hex = storage::hex_encode(bytes);
+    FF_ASSIGN_OR_RETURN(const std::string hex, new_secret());
     const bool written = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
     const bool closed = ::close(fd) == 0;
     if (!written || !closed) {

@@ -5,7 +5,8 @@
 //
 // and authorises exactly that path until `expires`. The secret is 32 random bytes kept per data
 // directory in a file of mode 0600 (created on first use), so links survive a restart and a new
-// data directory invalidates them all. The API hands out a fresh link on every read of a job
+// data directory invalidates them all; nodes sharing a PostgreSQL store take it from the store
+// instead (node_common.h, open_media_link_signer), so a link works on every API node. The API hands out a fresh link on every read of a job
 // (job JSON `output_url`), valid for the server's --media-link-ttl.
 //
 // With S3 storage the link is instead a presigned S3 URL (storage::BlobStore::presigned_get_url,
@@ -37,6 +38,10 @@ class MediaLinkSigner {
   // kUnavailable when it can be neither read nor created; kFailedPrecondition when it exists but is
   // readable by group or others, or too short.
   static Result<MediaLinkSigner> open(const std::filesystem::path& data_dir, int64_t ttl_seconds);
+
+  // A fresh secret as open() writes it: 32 random bytes, hex. kUnavailable when the system random
+  // generator fails.
+  static Result<std::string> new_secret();
 
   int64_t ttl_seconds() const { return ttl_seconds_; }
 

@@ -110,6 +110,15 @@ Result<std::unique_ptr<storage::BlobStore>> open_node_storage(const std::filesys
   return blobs;
 }
 
+Result<MediaLinkSigner> open_media_link_signer(const std::filesystem::path& data, jobs::JobStore& store,
+                                               bool shared_store, int64_t ttl_seconds) {
+  if (!shared_store) return MediaLinkSigner::open(data, ttl_seconds);
+  if (ttl_seconds < 1) return invalid_argument("--media-link-ttl must be at least 1 second");
+  FF_ASSIGN_OR_RETURN(std::string candidate, MediaLinkSigner::new_secret());
+  FF_ASSIGN_OR_RETURN(std::string secret, store.shared_secret("media_link", candidate));
+  return MediaLinkSigner(std::move(secret), ttl_seconds);
+}
+
 JobWebhooks::JobWebhooks(bool allow_private_urls, std::shared_ptr<const MediaLinkSigner> media_links)
     : media_links_(std::move(media_links)), sender_(webhook_options(allow_private_urls)) {}
 

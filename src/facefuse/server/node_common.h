@@ -18,6 +18,7 @@
 #include "facefuse/inference/onnx_session.h"
 #include "facefuse/jobs/job.h"
 #include "facefuse/jobs/job_request.h"
+#include "facefuse/jobs/job_store.h"
 #include "facefuse/jobs/webhook.h"
 #include "facefuse/jobs/worker_pool.h"
 #include "facefuse/server/media_links.h"
@@ -81,6 +82,13 @@ Result<std::unique_ptr<storage::BlobStore>> open_node_storage(const std::filesys
                                                               const std::string& storage_uri,
                                                               const storage::S3Options& s3,
                                                               int64_t presign_ttl_seconds, MediaLinkSigner& signer);
+
+// The node's media-link signer (media_links.h). With the SQLite store the secret is the data
+// directory's media_link.key, as for one node. With a shared store (PostgreSQL) it is the store's
+// shared secret "media_link", created by the first node that needs it, so a /media link signed by one
+// API node (or a worker's webhook) works on every other node behind the load balancer.
+Result<MediaLinkSigner> open_media_link_signer(const std::filesystem::path& data, jobs::JobStore& store,
+                                               bool shared_store, int64_t ttl_seconds);
 
 // Delivers the webhook of a job that ended, its output_url signed with the node's media-link key.
 class JobWebhooks {

@@ -52,7 +52,9 @@ bool shows_output(int fd) {
 // The first run of an authenticated server creates an admin key and prints it once — on stdout,
 // or on stderr (the log) when stdout is closed or /dev/null; when neither can show it, the server
 // refuses to start rather than create a key nobody can ever read. A key given in
-// FACEFUSE_ADMIN_KEY is registered instead (and on every start, idempotently).
+// FACEFUSE_ADMIN_KEY is registered instead (and on every start, idempotently). API nodes starting at
+// once on one PostgreSQL store issue one key between them: the check, the print and the insert are
+// one transaction serialised across nodes (JobStore::add_first_api_key); the others print none.
 Status ensure_admin_key(jobs::JobStore& store) {
   std::string given = env_or("FACEFUSE_ADMIN_KEY", "");
   int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -64,7 +66,11 @@ Status ensure_admin_key(jobs::JobStore& store) {
     FF_ASSIGN_OR_RETURN(auto existing, store.find_api_key(hash_api_key(given)));
     if (existing) return Status::ok();
     FF_ASSIGN_OR_RETURN(std::string id, jobs::new_id("key_"));
-    return store.add_api_key({id, kAdminTenant, hash_api_key(given), "submit,read,admin", now_s * 1000});
+    Status added = store.add_api_key({id, kAdminTenant, hash_api_key(given), "submit,read,admin", now_s * 1000});
+    if (added.is_ok()) return added;
+    // Another node registered the same key a moment ago (the hash is unique).
+    FF_ASSIGN_OR_RETURN(existing, store.find_api_key(hash_api_key(given)));
+    return existing ? Status::ok() : added;
   }
   FF_ASSIGN_OR_RETURN(int64_t count, store.api_key_count());
   if (count > 0) return Status::ok();
@@ -75,15 +81,21 @@ Status ensure_admin_key(jobs::JobStore& store) {
                                "FACEFUSE_ADMIN_KEY to a key of your own");
   }
   FF_ASSIGN_OR_RETURN(IssuedApiKey issued, issue_api_key(kAdminTenant, Scopes{Scope::kSubmit, Scope::kRead, Scope::kAdmin}, now_s));
-  // Shown first, stored second: a key that could not be shown is never valid.
-  std::fprintf(out, "facefuse: admin API key (shown only now, keep it): %s\n", issued.plaintext.c_str());
-  if (std::fflush(out) != 0 || std::ferror(out) != 0) {
-    return failed_precondition(fmt::format("the one-time admin API key could not be written to {} ({}): start with "
-                                           "a working stdout or set FACEFUSE_ADMIN_KEY",
-                                           out == stdout ? "stdout" : "stderr", errno_text(errno)));
-  }
-  return store.add_api_key({issued.record.id, issued.record.tenant, issued.record.hash,
-                            format_scopes(issued.record.scopes), now_s * 1000});
+  // Shown first, stored second (in the same transaction): a key that could not be shown is never valid.
+  auto show = [&]() -> Status {
+    std::fprintf(out, "facefuse: admin API key (shown only now, keep it): %s\n", issued.plaintext.c_str());
+    if (std::fflush(out) != 0 || std::ferror(out) != 0) {
+      return failed_precondition(fmt::format("the one-time admin API key could not be written to {} ({}): start with "
+                                             "a working stdout or set FACEFUSE_ADMIN_KEY",
+                                             out == stdout ? "stdout" : "stderr", errno_text(errno)));
+    }
+    return Status::ok();
+  };
+  return store
+      .add_first_api_key({issued.record.id, issued.record.tenant, issued.record.hash,
+                          format_scopes(issued.record.scopes), now_s * 1000},
+                         show)
+      .status();
 }
 
 // One server per data directory: its temp space and the embedded store's single-writer
@@ -151,7 +163,9 @@ Status serve(const ServeOptions& options) {
   }
 
   FF_ASSIGN_OR_RETURN(auto store, jobs::open_job_store(store_uri));
-  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer,
+                      open_media_link_signer(data, *store, store_uri.kind == jobs::StoreKind::kPostgres,
+                                             options.media_link_ttl_seconds));
   FF_ASSIGN_OR_RETURN(auto blobs,
                       open_node_storage(data, options.storage_uri, options.s3, options.presign_ttl_seconds, signer));
   const std::string storage_uri = blobs->uri();

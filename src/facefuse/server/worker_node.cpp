@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -21,7 +22,9 @@
 #include "facefuse/media/image_io.h"
 #include "facefuse/server/json_log.h"
 #include "facefuse/server/media_links.h"
+#include "facefuse/server/metrics.h"
 #include "facefuse/server/node_common.h"
+#include "facefuse/server/worker_status.h"
 
 namespace facefuse::server {
 
@@ -39,6 +42,10 @@ Status check_options(const WorkerOptions& o) {
   if (o.idle_exit_seconds < 0) return invalid_argument("--idle-exit-seconds must be 0 (never) or more");
   if (o.device_id < -1) return invalid_argument("--device-id must be a GPU index (0 or more)");
   if (o.media_link_ttl_seconds < 1) return invalid_argument("--media-link-ttl must be at least 1 (seconds)");
+  if (!o.metrics_listen.empty()) {
+    auto address = parse_listen_address(o.metrics_listen);
+    if (!address) return invalid_argument(fmt::format("--metrics-listen: {}", address.status().message()));
+  }
   return Status::ok();
 }
 
@@ -86,7 +93,9 @@ Status run_worker(const WorkerOptions& options) {
   FF_ASSIGN_OR_RETURN(jobs::StoreUri store_uri,
                       jobs::parse_store_uri(options.store_uri, "sqlite://" + fs::absolute(data / "jobs.db").string()));
   FF_ASSIGN_OR_RETURN(auto store, jobs::open_job_store(store_uri));
-  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer, MediaLinkSigner::open(data, options.media_link_ttl_seconds));
+  FF_ASSIGN_OR_RETURN(MediaLinkSigner signer,
+                      open_media_link_signer(data, *store, store_uri.kind == jobs::StoreKind::kPostgres,
+                                             options.media_link_ttl_seconds));
   FF_ASSIGN_OR_RETURN(auto blobs,
                       open_node_storage(data, options.storage_uri, options.s3, options.presign_ttl_seconds, signer));
   const std::string storage_uri = blobs->uri();
@@ -106,23 +115,43 @@ Status run_worker(const WorkerOptions& options) {
   pool_config.max_tasks = options.max_tasks;
   jobs::WorkerPool pool(pool_config, *store, runner);
   jobs::JobStore& store_ref = *store;
+  ServiceMetrics metrics;  // served with --metrics-listen
   pool.set_on_task_end([&](const jobs::TaskOutcome& outcome) {
+    if (outcome.status.is_ok()) metrics.add_frames_processed(static_cast<uint64_t>(std::max<int64_t>(0, outcome.frames)));
+    if (outcome.seconds > 0 && outcome.frames > 0) metrics.set_frames_per_second(outcome.frames / outcome.seconds);
     if (outcome.job_finished) {
       auto job = store_ref.get_job(outcome.lease.job.id);
-      if (job && jobs::is_terminal(job->state)) webhooks.notify(*job);
+      if (job && jobs::is_terminal(job->state)) {
+        webhooks.notify(*job);
+        if (job->started_at_ms > 0) {
+          metrics.observe_queue_wait((job->started_at_ms - job->created_at_ms) / 1000.0);
+          metrics.observe_processing((job->finished_at_ms - job->started_at_ms) / 1000.0);
+        }
+      }
     }
     remove_ended_jobs_scratch(scratch, store_ref);
   });
-  // No /metrics here: interruptions are logged (and counted in the "stopped" line).
+  // Interruptions are logged, counted in the "stopped" line and, with --metrics-listen, on /metrics.
   std::atomic<int64_t> lease_expired{0}, released{0};
   pool.set_on_interruption([&](std::string_view reason, const jobs::Lease& lease) {
     (reason == "released" ? released : lease_expired)++;
+    metrics.add_task_interruption(reason);
     spdlog::info(json{{"msg", "task interrupted"}, {"reason", reason}, {"job_id", lease.job.id},
                       {"task_id", lease.task.id}}.dump());
   });
   // Another process submitted or released a task (PostgreSQL NOTIFY): claim it at once.
   jobs::ScopedStoreListeners listeners(*store, {[&pool] { pool.wake(); }, {}});
   FF_RETURN_IF_ERROR(pool.start());
+  WorkerStatusServer status_server(pool_config.node_id, options.version, pool, *store, metrics);
+  if (!options.metrics_listen.empty()) {
+    if (Status listening = status_server.start(options.metrics_listen); !listening.is_ok()) {
+      pool.drain(0);
+      return Status(listening.code(), fmt::format("--metrics-listen {}: {}", options.metrics_listen, listening.message()));
+    }
+    ListenAddress address = parse_listen_address(options.metrics_listen).value();
+    address.port = status_server.port();
+    spdlog::info(json{{"msg", "metrics listener"}, {"url", fmt::format("http://{}/metrics", address.authority())}}.dump());
+  }
   spdlog::info(json{{"msg", "worker started"}, {"node", pool_config.node_id}, {"data", fs::absolute(data).string()},
                     {"store", jobs::redact_store_uri(store_uri.target)},
                     {"storage", storage_uri}, {"workers", options.workers},
@@ -158,7 +187,9 @@ Status run_worker(const WorkerOptions& options) {
   spdlog::info(json{{"msg", "draining"}, {"reason", reason}, {"grace_seconds", grace_ms / 1000.0},
                     {"tasks", pool.tasks_ended()}}.dump());
   exit_on_next_stop_signal(signals);  // a second signal while draining ends the process at once
+  status_server.set_draining();
   pool.drain(grace_ms);
+  status_server.stop();
   webhooks.stop();
   fs::remove_all(scratch, ec);
   spdlog::info(json{{"msg", "stopped"}, {"reason", reason}, {"tasks", pool.tasks_ended()},

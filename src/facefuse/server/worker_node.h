@@ -13,12 +13,16 @@
 // process stops, a job's directory within ~2 s of the job's end (whoever finished it); directories of workers that no
 // longer run (killed with -9) are removed by the next worker that starts.
 //
+// With metrics_listen, /metrics, /healthz and /readyz are served there (worker_status.h); /readyz
+// turns 503 as soon as the worker drains.
+//
 // Stops (exit 0) on SIGTERM/SIGINT/SIGHUP after the running chunks finished or were released
 // within grace_seconds, after max_tasks tasks, or after idle_exit_seconds without a task. A second
 // signal exits at once. Logs are JSON lines on stderr, as `serve` writes them.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "facefuse/core/status.h"
 #include "facefuse/server/node_common.h"
@@ -31,6 +35,7 @@ struct WorkerOptions : NodeOptions {
   double idle_exit_seconds = 0;     // > 0: exit after this long without a task
   int device_id = -1;               // >= 0: GPU index for this worker's sessions (else the global flag)
   int64_t max_pixels = 0;           // 0: the engine's default
+  std::string metrics_listen;       // HOST:PORT of the health and metrics listener (worker_status.h); empty: none
 };
 
 // Runs until a stop condition above; ok after a clean stop. kInvalidArgument for bad options;
