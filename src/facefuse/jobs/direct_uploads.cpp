@@ -204,6 +204,10 @@ Result<Upload> DirectUploads::complete_checked(const std::string& tenant, const 
   auto upload = service_.register_upload(tenant, local, manifest.value("filename", std::string()), upload_id);
   std::error_code ec;
   fs::remove(local, ec);
+  // A concurrent complete() of the same upload registered it first: the same answer as a repeat.
+  if (!upload) {
+    if (auto done = service_.store().get_upload(tenant, upload_id)) return done;
+  }
   // Registered or refused, the staging copy goes: only the verified copy is ever used.
   Status ignored = blobs.remove_prefix(prefix);
   (void)ignored;

@@ -491,7 +491,11 @@ struct ApiServer::Impl {
     add("POST", "/api/v1/upload", "/api/v1/upload", Access::kSubmit, [this](Request& r) { return upload(r); });
     // multipart/form-data: a streamed upload like /api/v1/upload; JSON: a direct upload begins.
     add("POST", "/api/v1/uploads", "/api/v1/uploads", Access::kSubmit, [this](Request& r) {
-      return r.header("Content-Type").rfind("multipart/form-data", 0) == 0 ? upload(r) : begin_direct_upload(r);
+      const std::string type = r.header("Content-Type");
+      if (type.rfind("application/json", 0) == 0) return begin_direct_upload(r);
+      if (type.rfind("multipart/form-data", 0) == 0) return upload(r);
+      fail(415, "unsupported", "send the file as multipart/form-data in the field 'file' (a streamed upload), or "
+                               "application/json {filename, size, content_type} to begin a direct upload");
     });
     add("POST", "/api/v1/uploads/([A-Za-z0-9_]+)/complete", "/api/v1/uploads/{upload_id}/complete", Access::kSubmit,
         [this](Request& r) { return complete_direct_upload(r); });
