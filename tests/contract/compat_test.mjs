@@ -23,10 +23,11 @@ const SPEC = option('--spec', join(repo, 'docs', 'openapi.yaml'));
 const CHANGELOG = option('--changelog', join(repo, 'CHANGELOG.md'));
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head'];
 
-// Field paths of a (dereferenced) schema: "a", "a.b", "list[].c". allOf members are merged.
+// Field paths of a (dereferenced) schema: "a", "a.b", "list[].c".
 function fields(schema, prefix, out, depth = 0) {
   if (!schema || typeof schema !== 'object' || depth > 12) return;
-  for (const part of schema.allOf ?? []) fields(part, prefix, out, depth + 1);
+  // allOf members are merged; a oneOf/anyOf contributes the fields of every alternative.
+  for (const part of [...(schema.allOf ?? []), ...(schema.oneOf ?? []), ...(schema.anyOf ?? [])]) fields(part, prefix, out, depth + 1);
   for (const [name, sub] of Object.entries(schema.properties ?? {})) {
     const path = prefix ? `${prefix}.${name}` : name;
     out.add(path);

@@ -30,6 +30,15 @@ const NOT_DRIVEN = {
   'GET /ws/job/{job_id}/progress 503': 'as the events 503',
   'POST /api/v1/process/enhance 201': 'needs the face enhancer model, which scripts/setup does not install (409 is driven)',
   'POST /api/v1/process/enhance 200': 'as POST /api/v1/process/enhance 201',
+  // Direct uploads need S3 storage (this test's servers use files; there begin is 409, driven):
+  // tests/server/test_s3_direct_uploads.py drives completion's 200, 409, 415 on s3rver.
+  'POST /api/v1/uploads/{upload_id}/complete 200': 'needs S3 storage (test_s3_direct_uploads.py)',
+  'POST /api/v1/uploads/{upload_id}/complete 409': 'needs S3 storage (test_s3_direct_uploads.py)',
+  'POST /api/v1/uploads/{upload_id}/complete 415': 'needs S3 storage (test_s3_direct_uploads.py)',
+  'POST /api/v1/uploads/{upload_id}/complete 400': 'a stored size other than the begun one: S3 refuses such a PUT (the size is signed)',
+  'POST /api/v1/uploads/{upload_id}/complete 413': 'needs S3 storage and an image over --max-pixels',
+  'POST /api/v1/uploads/{upload_id}/complete 422': 'needs S3 storage and an image without pixels',
+  'POST /api/v1/uploads/{upload_id}/complete 507': 'needs S3 storage and a data directory at its reserve',
 };
 
 // Every server of this test must print its admin key (they start with authentication on).
@@ -220,8 +229,16 @@ describe('API contract (docs/openapi.yaml) against facefuse serve', () => {
     target = await upload(TARGET, 'jesper.jpg', '/api/v1/uploads');
     video = await upload(VIDEO, 'talking_head.mp4');
     assert.equal(video.media, 'video');
+    await call(main, 'POST', '/api/v1/upload', '/api/v1/upload', { json: {}, expect: 415 });
+    // /api/v1/uploads with JSON begins a direct upload: checked (400), then refused on file storage (409).
+    await call(main, 'POST', '/api/v1/uploads', '/api/v1/uploads', { json: {}, expect: 400 });
+    await call(main, 'POST', '/api/v1/uploads', '/api/v1/uploads',
+               { json: { filename: 'a.png', size: 10, content_type: 'image/png' }, expect: 409 });
+    await call(main, 'POST', '/api/v1/uploads', '/api/v1/uploads',
+               { body: Buffer.from('x'), headers: { 'Content-Type': 'text/plain' }, expect: 415 });
+    await call(main, 'POST', '/api/v1/uploads/{upload_id}/complete', '/api/v1/uploads/up_0000000000000000/complete',
+               { expect: 404 });
     for (const route of ['/api/v1/upload', '/api/v1/uploads']) {
-      await call(main, 'POST', route, route, { json: {}, expect: 415 });
       const noFile = multipart([{ name: 'other', data: Buffer.from('x') }]);
       await call(main, 'POST', route, route, { body: noFile.body, headers: { 'Content-Type': noFile.type }, expect: 400 });
       const empty = multipart([{ name: 'file', filename: 'empty.png', data: emptyPng() }]);
@@ -395,7 +412,8 @@ describe('API contract (docs/openapi.yaml) against facefuse serve', () => {
     // The examples' upload ids stand for real uploads; the webhook's host would have to resolve to a
     // public address (no network here), so the webhook is left out.
     const ids = { up_0123456789abcdef: source.id, up_fedcba9876543210: target.id, up_00000000video001: video.id };
-    const expected = { '/api/v1/process/enhance': 409, '/api/v1/keys': 201, '/api/v1/detect': 200, '/api/v1/preview': 200 };
+    const expected = { '/api/v1/process/enhance': 409, '/api/v1/keys': 201, '/api/v1/detect': 200, '/api/v1/preview': 200,
+                       '/api/v1/uploads': 409 /* a direct upload: file storage */ };
     let tried = 0;
     for (const [template, item] of Object.entries(contract.api.paths)) {
       const media = item.post?.requestBody?.content?.['application/json'];

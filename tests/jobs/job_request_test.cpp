@@ -111,6 +111,38 @@ TEST(JobRequest, VideoTargetsTakeFrameRangesAndVideoFormats) {
   EXPECT_EQ(output_file_name(*r), "output.mp4");
 }
 
+TEST(JobRequest, ResolutionAsHeightKeepsTheAspectRatio) {
+  json b = body("up_clip");  // 640x480
+  b["output"] = {{"resolution", "720p"}};
+  auto r = normalise_job_request(b, fake_upload);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_DOUBLE_EQ((*r)["output"]["scale"].get<double>(), 1.5) << "480 → 720 lines";
+  b["output"] = {{"resolution", "240p"}};
+  EXPECT_DOUBLE_EQ((*normalise_job_request(b, fake_upload))["output"]["scale"].get<double>(), 0.5);
+  b["output"] = {{"resolution", "1080p"}};
+  EXPECT_DOUBLE_EQ((*normalise_job_request(b, fake_upload))["output"]["scale"].get<double>(), 2.25);
+  for (json bad : {json("720"), json("p"), json("720P"), json("-720p"), json("8p"), json("9999p"), json("720px"),
+                   json("x720p"), json(720), json("")}) {
+    b["output"] = {{"resolution", bad}};
+    EXPECT_NE(error_of(b).find("output.resolution"), std::string::npos) << bad.dump();
+  }
+  json image = body();
+  image["output"] = {{"resolution", "720p"}};
+  EXPECT_NE(error_of(image).find("output.resolution applies to video outputs only"), std::string::npos);
+}
+
+TEST(JobRequest, UnknownInputFieldsListTheReferenceForms) {
+  json b = body();
+  b["source"]["imageurl"] = "https://example.com/a.jpg";
+  std::string message = error_of(b);
+  for (const char* name : {"image_url", "key", "url", "upload_id"}) {
+    EXPECT_NE(message.find(name), std::string::npos) << message;
+  }
+  b = body();
+  b["source"].erase("upload_id");
+  EXPECT_NE(error_of(b).find("source.key"), std::string::npos);
+}
+
 TEST(JobRequest, RefusesWithMessagesNamingTheField) {
   EXPECT_NE(error_of(json::array()).find("JSON object"), std::string::npos);
   EXPECT_NE(error_of({{"target", {{"upload_id", "up_photo"}}}}).find("'source'"), std::string::npos);

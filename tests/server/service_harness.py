@@ -3,6 +3,7 @@ directory, the admin key it prints on first run. Clients are real: requests and 
 
 Environment (set by tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_TESTDATA, FACEFUSE_MODELS_DIR.
 """
+import datetime
 import json
 import os
 import shutil
@@ -210,6 +211,14 @@ def serve_exit(*args, env=None, timeout=120):
         return r.returncode, r.stderr
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def stored_path(data_dir, kind, object_id, tenant="default"):
+    """Where the file store keeps a tenant's object made today: <data>/storage/<tenant>/<yyyy>/<mm>/<dd>/<kind>/<id>
+    (docs/storage.md "Key layout"; kind uploads, outputs or work). "default" is the bootstrap admin
+    key's tenant."""
+    day = datetime.datetime.now(datetime.timezone.utc)
+    return os.path.join(data_dir, "storage", tenant, f"{day:%Y}", f"{day:%m}", f"{day:%d}", kind, object_id)
 
 
 def error_of(response):

@@ -106,7 +106,7 @@ class ServiceEndToEnd(h.ServerTestCase):
         self.assertEqual(r.status_code, 200, r.text)
         self.assertEqual(self.api.get(f"/api/v1/jobs/{job['job_id']}").status_code, 404)
         self.assertEqual(self.api.get(done["output_url"]).status_code, 404)
-        self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "storage", "outputs", job["job_id"])))
+        self.assertFalse(os.path.exists(h.stored_path(self.server.data_dir, "outputs", job["job_id"])))
 
     def test_video_job_in_chunks(self):
         video = self.api.upload(h.TARGET_VIDEO)
@@ -130,7 +130,10 @@ class ServiceEndToEnd(h.ServerTestCase):
         with open(out, "wb") as f:
             f.write(self.api.get(done["output_url"]).content)
         self.assertEqual(h.frame_count(out), 30)
-        self.assertEqual(h.leftovers([os.path.join(self.server.data_dir, "storage", "jobs", job["job_id"]),
+        self.assertTrue(done["output_url"].startswith(
+            "/media/" + os.path.relpath(h.stored_path(self.server.data_dir, "outputs", job["job_id"]),
+                                        os.path.join(self.server.data_dir, "storage")) + "/output.mp4?"), done)
+        self.assertEqual(h.leftovers([h.stored_path(self.server.data_dir, "work", job["job_id"]),
                                       os.path.join(self.server.data_dir, "tmp", job["job_id"])]), [],
                          "segments and temp files are removed")
 
@@ -208,7 +211,7 @@ class ServiceEndToEnd(h.ServerTestCase):
             self.assertEqual(api.wait(job_id)["status"], "completed")
         # Cancelled jobs left nothing in storage.
         for job_id in ids[3:]:
-            self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "storage", "outputs", job_id)))
+            self.assertFalse(os.path.exists(h.stored_path(self.server.data_dir, "outputs", job_id)))
 
     def test_server_sent_events_stream_until_terminal(self):
         job = self.api.submit(self.api.swap_body(self.source["id"], self.target["id"],

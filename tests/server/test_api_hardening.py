@@ -105,7 +105,8 @@ class Hardening(h.ServerTestCase):
         url = job["output_url"]
         path, _, query = url.partition("?")
         params = dict(p.split("=", 1) for p in query.split("&"))
-        self.assertTrue(path.startswith("/media/outputs/"), url)
+        self.assertTrue(path.startswith("/media/default/"), url)
+        self.assertTrue(path.endswith(f"/outputs/{self.job['job_id']}/output.jpg"), url)
         ttl = int(params["expires"]) - time.time()
         self.assertTrue(3500 < ttl <= 3601, f"default TTL 1 h, got {ttl:.0f} s")
         with_key = self.api.get(path)
@@ -189,7 +190,7 @@ class Hardening(h.ServerTestCase):
         self.assert_error(stranger.delete(f"/api/v1/uploads/{video['id']}"), 404, "not_found")
         self.api.post(f"/api/v1/jobs/{job['job_id']}/cancel")
         self.api.wait(job["job_id"])
-        stored = os.path.join(self.server.data_dir, "storage", "uploads", video["id"])
+        stored = h.stored_path(self.server.data_dir, "uploads", video["id"])
         self.assertTrue(os.path.isdir(stored))
         r = self.api.delete(f"/api/v1/uploads/{video['id']}")
         self.assertEqual(r.status_code, 200, r.text)

@@ -256,7 +256,7 @@ class Attacks(h.ServerTestCase):
             yield from chunks()
             yield f"\r\n--{boundary}--\r\n".encode()
 
-        uploads = os.path.join(self.server.data_dir, "storage", "uploads")
+        uploads = os.path.dirname(h.stored_path(self.server.data_dir, "uploads", "x"))
         before = set(os.listdir(uploads)) if os.path.isdir(uploads) else set()
         try:
             r = self.api.post("/api/v1/upload", data=body(),

@@ -96,6 +96,10 @@ class BadInputs(h.ServerTestCase):
             self.assertIn(b'"error"', body, path)
         # Clients that normalise paths still get nothing outside outputs/.
         self.assert_error(self.api.get("/media/uploads/" + self.target["id"] + "/input.jpg"), 404)
+        stored = os.path.relpath(h.stored_path(self.server.data_dir, "uploads", self.target["id"]),
+                                 os.path.join(self.server.data_dir, "storage"))
+        self.assertTrue(os.path.exists(os.path.join(self.server.data_dir, "storage", stored, "input.jpg")))
+        self.assert_error(self.api.get(f"/media/{stored}/input.jpg"), 404)
         self.assert_error(self.api.get("/media/jobs.db"), 404)
 
     def test_traversal_in_ids(self):

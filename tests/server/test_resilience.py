@@ -83,8 +83,8 @@ class ResilienceSlow(h.unittest.TestCase):
             self.assertEqual(done["status"], "cancelled")
             self.assertIsNone(done["output_url"])
             self.assertLess(done["frames_done"], 68, "stopped before the end")
-            paths = [os.path.join(server.data_dir, *parts) for parts in
-                     (("storage", "outputs", job["job_id"]), ("storage", "jobs", job["job_id"]), ("tmp", job["job_id"]))]
+            paths = [h.stored_path(server.data_dir, "outputs", job["job_id"]),
+                     h.stored_path(server.data_dir, "work", job["job_id"]), os.path.join(server.data_dir, "tmp", job["job_id"])]
             self.assertEqual(h.leftovers(paths), [], "a cancelled job leaves no output, segment or temp file")
             self.assertEqual(api.delete(f"/api/v1/jobs/{job['job_id']}").status_code, 200)
             # The worker is free again.

@@ -1,6 +1,7 @@
 #include "facefuse/jobs/job.h"
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -92,6 +93,8 @@ nlohmann::json job_to_json(const Job& job) {
       {"status", job_state_name(job.state)},
       {"kind", job.kind},
       {"progress", job.progress},
+      // The same as a percentage (0–100, one decimal), as the seed's clients show it.
+      {"progress_percent", std::round(job.progress * 1000.0) / 10.0},
       {"step", job.step},
       {"frames_done", job.frames_done},
       {"frames_total", job.frames_total},

@@ -61,8 +61,33 @@ Result<int64_t> integer_field(const json& object, const std::string& where, int6
   return static_cast<int64_t>(d);
 }
 
+// output.resolution → the scale of the target's frames: "WxH" (keeping the aspect ratio, ±2 px) or
+// "<H>p" ("720p", "1080p": that height, the width following the aspect ratio).
+Result<double> resolution_scale(const std::string& text, int tw, int th) {
+  constexpr const char* kForms = "output.resolution must be \"WIDTHxHEIGHT\" (e.g. \"1280x720\") or a height like \"720p\"";
+  int w = 0, h = 0;
+  char tail = 0;
+  if (text.size() >= 2 && text.size() <= 6 && text.find_first_not_of("0123456789") == text.size() - 1 &&
+      text.back() == 'p') {
+    h = std::stoi(text.substr(0, text.size() - 1));
+    if (h < 16 || h > 8640) return invalid_argument(fmt::format("output.resolution '{}': the height must be 16p to 8640p", text));
+    if (th <= 0) return invalid_argument("output.resolution: the target's size is unknown");
+    return static_cast<double>(h) / th;
+  }
+  if (std::sscanf(text.c_str(), "%dx%d%c", &w, &h, &tail) != 2 || w <= 0 || h <= 0) return invalid_argument(kForms);
+  if (tw <= 0 || th <= 0) return invalid_argument("output.resolution: the target's size is unknown");
+  const double scale = static_cast<double>(w) / tw;
+  if (std::abs(th * scale - h) > 2.0) {
+    return invalid_argument(fmt::format("output.resolution {}x{} changes the target's aspect ratio ({}x{}): the "
+                                        "output keeps it, e.g. {}x{}", w, h, tw, th, w, static_cast<int>(th * scale)));
+  }
+  return scale;
+}
+
 Result<Upload> resolve_upload(const json& part, const std::string& where, const UploadLookup& lookup) {
-  if (!part.contains("upload_id")) return invalid_argument(fmt::format("{}.upload_id (or {}.url) is required", where, where));
+  if (!part.contains("upload_id")) {
+    return invalid_argument(fmt::format("{0}.upload_id (or {0}.url, {0}.key) is required", where));
+  }
   if (!part["upload_id"].is_string()) return invalid_argument(fmt::format("{}.upload_id must be a string", where));
   return lookup(part["upload_id"].get<std::string>());
 }
@@ -76,8 +101,11 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
   FF_ASSIGN_OR_RETURN(json target, object_field(body, "target", true));
   FF_ASSIGN_OR_RETURN(json output, object_field(body, "output", false));
   FF_ASSIGN_OR_RETURN(json options, object_field(body, "options", false));
-  FF_RETURN_IF_ERROR(check_keys(source, {"upload_id", "url", "reference_face_index"}, "source"));
-  FF_RETURN_IF_ERROR(check_keys(target, {"upload_id", "url", "frame_range", "frame_number"}, "target"));
+  // url's aliases and key are resolved to an upload_id by JobService before this; listed so a
+  // misspelt field's message names them.
+  FF_RETURN_IF_ERROR(check_keys(source, {"upload_id", "url", "image_url", "key", "reference_face_index"}, "source"));
+  FF_RETURN_IF_ERROR(check_keys(target, {"upload_id", "url", "image_url", "video_url", "key", "frame_range",
+                                         "frame_number"}, "target"));
   FF_RETURN_IF_ERROR(check_keys(output, {"format", "resolution", "quality", "fps", "chunk_frames", "chunk_seconds"}, "output"));
 
   FF_ASSIGN_OR_RETURN(Upload source_upload, resolve_upload(source, "source", lookup));
@@ -149,19 +177,9 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
   double scale = 1.0;
   if (output.contains("resolution") && !output["resolution"].is_null()) {
     if (!video_target || image_output) return invalid_argument("output.resolution applies to video outputs only");
-    int w = 0, h = 0;
-    char tail = 0;
     std::string text = output["resolution"].is_string() ? output["resolution"].get<std::string>() : "";
-    if (std::sscanf(text.c_str(), "%dx%d%c", &w, &h, &tail) != 2 || w <= 0 || h <= 0) {
-      return invalid_argument("output.resolution must be \"WIDTHxHEIGHT\", e.g. \"1280x720\"");
-    }
     int tw = target_upload.info.value("width", 0), th = target_upload.info.value("height", 0);
-    if (tw <= 0 || th <= 0) return invalid_argument("output.resolution: the target's size is unknown");
-    scale = static_cast<double>(w) / tw;
-    if (std::abs(th * scale - h) > 2.0) {
-      return invalid_argument(fmt::format("output.resolution {}x{} changes the target's aspect ratio ({}x{}): the "
-                                          "output keeps it, e.g. {}x{}", w, h, tw, th, w, static_cast<int>(th * scale)));
-    }
+    FF_ASSIGN_OR_RETURN(scale, resolution_scale(text, tw, th));
   }
   norm_output["scale"] = scale;
   double fps = 0;

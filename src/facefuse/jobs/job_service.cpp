@@ -99,15 +99,6 @@ json model_identities(const fs::path& models_dir) {
 
 }  // namespace
 
-std::string upload_key(const std::string& upload_id, const std::string& extension) {
-  return fmt::format("uploads/{}/input.{}", upload_id, extension);
-}
-std::string output_prefix(const std::string& job_id) { return "outputs/" + job_id; }
-std::string job_temp_prefix(const std::string& job_id) { return "jobs/" + job_id; }
-std::string segment_key(const std::string& job_id, int chunk_index) {
-  return fmt::format("jobs/{}/segments/chunk-{:05d}.mp4", job_id, chunk_index);
-}
-
 Result<std::string> new_id(const std::string& prefix) {
   FF_ASSIGN_OR_RETURN(std::string bytes, storage::random_bytes(8));
   return prefix + storage::hex_encode(bytes);
@@ -126,27 +117,77 @@ void JobService::set_hooks(std::function<void()> on_submit, std::function<void(c
 Status JobService::fetch_url_inputs(const std::string& tenant, json& body) {
   if (!body.is_object()) return Status::ok();
   for (const char* part : {"source", "target"}) {
-    if (!body.contains(part) || !body[part].is_object() || !body[part].contains("url")) continue;
+    if (!body.contains(part) || !body[part].is_object()) continue;
     json& input = body[part];
-    if (input.contains("upload_id")) return invalid_argument(fmt::format("{}: give either upload_id or url, not both", part));
-    if (!input["url"].is_string()) return invalid_argument(fmt::format("{}.url must be a string", part));
-    const std::string url = input["url"].get<std::string>();
+    // The seed's names: source.image_url, target.video_url (and target.image_url) mean url;
+    // messages name the one the client used.
+    std::string url_name = "url";
+    for (const char* alias : {"image_url", "video_url"}) {
+      if (!input.contains(alias) || (std::string_view(part) == "source" && std::string_view(alias) == "video_url")) {
+        continue;
+      }
+      if (input.contains("url")) {
+        return invalid_argument(fmt::format("{0}: give either {0}.{1} or {0}.{2}, not both", part, url_name, alias));
+      }
+      input["url"] = input[alias];
+      input.erase(alias);
+      url_name = alias;
+    }
+    int given = 0;
+    for (const char* way : {"upload_id", "url", "key"}) given += input.contains(way) ? 1 : 0;
+    if (given > 1) return invalid_argument(fmt::format("{}: give one of upload_id, url and key", part));
+    if (!input.contains("url") && !input.contains("key")) continue;
     FF_ASSIGN_OR_RETURN(std::string fetch_id, new_id("fetch_"));
     fs::path file = config_.temp_root / "uploads" / fetch_id;
     std::error_code ec;
     fs::create_directories(file.parent_path(), ec);
-    storage::UrlFetchOptions options = config_.url_fetch;
-    options.max_bytes = static_cast<uint64_t>(config_.limits.max_upload_bytes);
-    auto fetched = storage::fetch_url_to_file(url, file, options);
-    if (!fetched) {
-      fs::remove(file, ec);
-      return Status(fetched.status().code(), fmt::format("{}.url: {}", part, fetched.status().message()));
+    std::string field, name;
+    if (input.contains("url")) {
+      field = fmt::format("{}.{}", part, url_name);
+      if (!input["url"].is_string()) return invalid_argument(field + " must be a string");
+      const std::string url = input["url"].get<std::string>();
+      storage::UrlFetchOptions options = config_.url_fetch;
+      options.max_bytes = static_cast<uint64_t>(config_.limits.max_upload_bytes);
+      auto fetched = storage::fetch_url_to_file(url, file, options);
+      if (!fetched) {
+        fs::remove(file, ec);
+        return Status(fetched.status().code(), fmt::format("{}: {}", field, fetched.status().message()));
+      }
+      name = url.substr(url.find_last_of('/') + 1);
+      name = name.substr(0, name.find('?'));
+    } else {
+      // An object of this store by key, in the tenant's own prefix only: any other key is refused
+      // by its spelling, before the store is asked, so nothing tells whether it exists.
+      field = fmt::format("{}.key", part);
+      if (!input["key"].is_string()) return invalid_argument(field + " must be a string");
+      const std::string key = input["key"].get<std::string>();
+      if (Status valid = storage::validate_key(key); !valid.is_ok()) {
+        return invalid_argument(fmt::format("{}: {}", field, valid.message()));
+      }
+      if (!key_belongs_to_tenant(key, tenant)) {
+        return invalid_argument(fmt::format("{}: a job may name objects under its tenant's prefix '{}/' only",
+                                            field, tenant_key_segment(tenant)));
+      }
+      auto info = blobs_.stat(key);
+      if (!info && info.status().code() == StatusCode::kNotFound) {
+        return not_found(fmt::format("{}: no object '{}' in this server's storage", field, key));
+      }
+      if (!info) return Status(info.status().code(), fmt::format("{}: {}", field, info.status().message()));
+      if (info->size > config_.limits.max_upload_bytes) {
+        return limit_exceeded(fmt::format("{}: the object is {} bytes, over this server's limit of {} bytes", field,
+                                          info->size, config_.limits.max_upload_bytes));
+      }
+      if (Status got = blobs_.get_file(key, file); !got.is_ok()) {
+        fs::remove(file, ec);
+        return Status(got.code(), fmt::format("{}: {}", field, got.message()));
+      }
+      name = key.substr(key.find_last_of('/') + 1);
     }
-    std::string name = url.substr(url.find_last_of('/') + 1);
-    auto upload = register_upload(tenant, file, name.substr(0, name.find('?')));
+    auto upload = register_upload(tenant, file, name);
     fs::remove(file, ec);
-    if (!upload) return Status(upload.status().code(), fmt::format("{}.url: {}", part, upload.status().message()));
+    if (!upload) return Status(upload.status().code(), fmt::format("{}: {}", field, upload.status().message()));
     input.erase("url");
+    input.erase("key");
     input["upload_id"] = upload->id;
   }
   return Status::ok();
@@ -157,7 +198,7 @@ Status JobService::check_free_space() const {
 }
 
 Result<Upload> JobService::register_upload(const std::string& tenant, const fs::path& file,
-                                           const std::string& client_filename) {
+                                           const std::string& client_filename, const std::string& upload_id) {
   // The file is already here: refuse it when keeping it (storage copy + record) would eat into the
   // reserve. The caller removes `file`.
   FF_RETURN_IF_ERROR(check_free_space());
@@ -170,17 +211,20 @@ Result<Upload> JobService::register_upload(const std::string& tenant, const fs::
   }
   FF_ASSIGN_OR_RETURN(SniffedMedia sniffed, sniff_media(file, config_.limits));
   FF_ASSIGN_OR_RETURN(std::string sha, sha256_of_file(file));
-  FF_ASSIGN_OR_RETURN(std::string id, new_id("up_"));
+  std::string id = upload_id;
+  if (id.empty()) {
+    FF_ASSIGN_OR_RETURN(id, new_id("up_"));
+  }
   Upload upload;
   upload.id = id;
   upload.tenant = tenant;
-  upload.storage_key = upload_key(id, sniffed.extension);
+  upload.created_at_ms = now_ms();
+  upload.storage_key = upload_key(tenant, upload.created_at_ms, id, sniffed.extension);
   upload.filename = storage::sanitize_display_name(client_filename);
   upload.sha256 = sha;
   upload.size = static_cast<int64_t>(size);
   upload.media = sniffed.media;
   upload.info = sniffed.info;
-  upload.created_at_ms = now_ms();
   FF_RETURN_IF_ERROR(blobs_.put_file(upload.storage_key, file));
   FF_RETURN_IF_ERROR(store_.add_upload(upload));
   return upload;
@@ -190,6 +234,7 @@ std::string JobService::fingerprint(const json& request) const {
   json material = request;
   material.erase("webhook");
   material.erase("priority");  // when, not what
+  material.erase("storage");   // where, not what
   material["source"].erase("upload_id");
   material["source"].erase("storage_key");
   material["target"].erase("upload_id");
@@ -208,6 +253,8 @@ Result<NewJob> JobService::plan(const std::string& job_id, const std::string& te
   job.id = job_id;
   job.tenant = tenant;
   job.step = "queued";
+  // Where the job's objects go, fixed now: the keys stay the same whatever day its tasks run.
+  request["storage"] = job_storage_prefixes(tenant, now_ms(), job_id);
   const json& target = request["target"];
   FF_ASSIGN_OR_RETURN(Upload target_upload, store_.get_upload(tenant, target["upload_id"].get<std::string>()));
   const bool video_output =
@@ -297,7 +344,7 @@ Result<CreatedJob> JobService::submit_checked(const std::string& tenant, const j
   std::string copied_key;
   if (cached) {
     fs::path temp = config_.temp_root / job_id / "cache";
-    std::string key = output_prefix(job_id) + "/" + output_file_name(job.job.request);
+    std::string key = output_prefix(job.job) + "/" + output_file_name(job.job.request);
     Status copied = blobs_.get_file(cached->output_key, temp / "output");
     if (copied.is_ok()) copied = blobs_.put_file(key, temp / "output");
     std::error_code ec;
@@ -318,7 +365,7 @@ Result<CreatedJob> JobService::submit_checked(const std::string& tenant, const j
   }
   FF_ASSIGN_OR_RETURN(CreatedJob created, store_.create_job(job));
   if (!created.created && !copied_key.empty()) {
-    Status ignored = blobs_.remove_prefix(output_prefix(job_id));
+    Status ignored = blobs_.remove_prefix(output_prefix(job.job));
     (void)ignored;
   }
   if (created.created && !created.job.cached && on_submit_) on_submit_();
@@ -364,11 +411,11 @@ Status JobService::remove_upload(const std::string& tenant, const std::string& u
 }
 
 Status JobService::remove(const std::string& tenant, const std::string& job_id) {
-  FF_RETURN_IF_ERROR(get(tenant, job_id).status());
+  FF_ASSIGN_OR_RETURN(Job job, get(tenant, job_id));
   make_room_for_delete();
   FF_RETURN_IF_ERROR(store_.delete_job(job_id));
-  FF_RETURN_IF_ERROR(blobs_.remove_prefix(output_prefix(job_id)));
-  FF_RETURN_IF_ERROR(blobs_.remove_prefix(job_temp_prefix(job_id)));
+  FF_RETURN_IF_ERROR(blobs_.remove_prefix(output_prefix(job)));
+  FF_RETURN_IF_ERROR(blobs_.remove_prefix(job_temp_prefix(job)));
   std::error_code ec;
   fs::remove_all(config_.temp_root / job_id, ec);
   restore_ballast();

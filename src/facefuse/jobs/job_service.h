@@ -13,6 +13,7 @@
 
 #include "facefuse/jobs/job_request.h"
 #include "facefuse/jobs/job_store.h"
+#include "facefuse/jobs/storage_keys.h"
 #include "facefuse/storage/blob_store.h"
 #include "facefuse/storage/url_fetch.h"
 
@@ -41,12 +42,6 @@ struct JobServiceConfig {
   uint64_t ballast_bytes = 8u << 20;
 };
 
-// Storage keys (relative, see storage::validate_key).
-std::string upload_key(const std::string& upload_id, const std::string& extension);
-std::string output_prefix(const std::string& job_id);   // outputs/<job>
-std::string job_temp_prefix(const std::string& job_id);  // jobs/<job>: chunk segments until the merge
-std::string segment_key(const std::string& job_id, int chunk_index);
-
 class JobService {
  public:
   JobService(JobServiceConfig config, JobStore& store, storage::BlobStore& blobs);
@@ -59,9 +54,10 @@ class JobService {
   // the media: kUnsupported for anything but JPEG/PNG/WebP images and whitelisted video
   // containers, kInvalidMedia for an image without pixels (0×0), kLimitExceeded over the size,
   // pixel or duration limits, kInsufficientStorage at the free-space reserve. The stored display
-  // name is storage::sanitize_display_name(client_filename).
+  // name is storage::sanitize_display_name(client_filename). `upload_id`: the id to use (a direct
+  // upload's), or "" for a new one. Stored under the tenant's uploads prefix (storage_keys.h).
   Result<Upload> register_upload(const std::string& tenant, const std::filesystem::path& file,
-                                 const std::string& client_filename);
+                                 const std::string& client_filename, const std::string& upload_id = "");
 
   // kModelNotInstalled when a model the processors and options need is not installed;
   // kQuotaExceeded when the tenant already has config.max_active_jobs pending or processing jobs
@@ -98,7 +94,8 @@ class JobService {
   void make_room_for_delete();
   void restore_ballast();
   Result<NewJob> plan(const std::string& job_id, const std::string& tenant, nlohmann::json request);
-  // Replaces {"url": ...} in body.source / body.target by an upload of the fetched file.
+  // Replaces {"url": ...} (or its aliases image_url / video_url) and {"key": ...} (an object of the
+  // tenant's prefix in this store) in body.source / body.target by an upload of that file.
   Status fetch_url_inputs(const std::string& tenant, nlohmann::json& body);
 
   JobServiceConfig config_;

@@ -1,5 +1,7 @@
 #include "facefuse/jobs/task_runner.h"
 
+#include "facefuse/jobs/storage_keys.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -40,9 +42,10 @@ nlohmann::json result_summary_of(const pipeline::JobReport& report, const JobInp
 TaskRunner::TaskRunner(fs::path temp_root, ExecutionSettings settings, JobStore& store, storage::BlobStore& blobs)
     : temp_root_(std::move(temp_root)), settings_(std::move(settings)), store_(store), blobs_(blobs) {}
 
-void TaskRunner::finish_job(const std::string& job_id, bool completed) {
-  std::vector<std::string> prefixes = {job_temp_prefix(job_id)};
-  if (!completed) prefixes.push_back(output_prefix(job_id));
+void TaskRunner::finish_job(const Job& job, bool completed) {
+  const std::string& job_id = job.id;
+  std::vector<std::string> prefixes = {job_temp_prefix(job)};
+  if (!completed) prefixes.push_back(output_prefix(job));
   for (const std::string& prefix : prefixes) {
     Status removed = blobs_.remove_prefix(prefix);
     if (!removed.is_ok()) spdlog::warn("job {}: cannot remove {}: {}", job_id, prefix, removed.message());
@@ -114,7 +117,7 @@ Result<TaskResult> TaskRunner::run_image(const Lease& lease, const JobInputs& in
   pipeline::JobSpec spec = job_spec_for(job.request, inputs, output, work, settings_);
   FF_ASSIGN_OR_RETURN(pipeline::JobReport report, pipeline::run_job(spec, progress, &cancel));
   if (cancel.is_cancelled()) return cancelled("the job was cancelled");
-  std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
+  std::string key = output_prefix(job) + "/" + output_file_name(job.request);
   FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
   return TaskResult{key, source_faces_of(report), result_summary_of(report, inputs)};
 }
@@ -129,7 +132,7 @@ Result<TaskResult> TaskRunner::run_chunk(const Lease& lease, const JobInputs& in
   FF_ASSIGN_OR_RETURN(pipeline::JobReport report,
                       pipeline::process_video_chunk(spec, plan, {lease.task.frame_begin, lease.task.frame_end},
                                                     segment, progress, &cancel));
-  FF_RETURN_IF_ERROR(blobs_.put_file(segment_key(job.id, lease.task.chunk_index), segment));
+  FF_RETURN_IF_ERROR(blobs_.put_file(segment_key(job, lease.task.chunk_index), segment));
   return TaskResult{std::string(), source_faces_of(report)};
 }
 
@@ -147,12 +150,12 @@ Result<TaskResult> TaskRunner::run_merge(const Lease& lease, const JobInputs& in
       return internal_error(fmt::format("job {}: chunk {} is missing before chunk {}", job.id, segments.size(), t.chunk_index));
     }
     fs::path local = work / fmt::format("chunk-{:05d}.mp4", t.chunk_index);
-    FF_RETURN_IF_ERROR(blobs_.get_file(segment_key(job.id, t.chunk_index), local));
+    FF_RETURN_IF_ERROR(blobs_.get_file(segment_key(job, t.chunk_index), local));
     segments.push_back(local);
   }
   if (progress) progress({"merging", 0.99});
   FF_ASSIGN_OR_RETURN(pipeline::JobReport report, pipeline::merge_video_chunks(spec, plan, segments));
-  std::string key = output_prefix(job.id) + "/" + output_file_name(job.request);
+  std::string key = output_prefix(job) + "/" + output_file_name(job.request);
   FF_RETURN_IF_ERROR(blobs_.put_file(key, output));
   return TaskResult{key, std::nullopt, result_summary_of(report, inputs)};
 }

@@ -1,11 +1,11 @@
 // Runs one leased task with the pipeline: fetches the job's inputs from storage into the job's
 // private temp directory (<temp_root>/<job_id>), then
-//   image: the whole job → output committed to outputs/<job>/output.<ext>;
-//   chunk: process_video_chunk → segment committed to jobs/<job>/segments/chunk-NNNNN.mp4 (a rerun
+//   image: the whole job → output committed to <output prefix>/output.<ext>;
+//   chunk: process_video_chunk → segment committed to <work prefix>/segments/chunk-NNNNN.mp4 (a rerun
 //          of the same chunk overwrites the same key atomically: never two copies of a chunk);
 //   merge: the segments in order → merge_video_chunks → output committed (segments are removed
 //          by finish_job once the completion is recorded).
-// Nothing is committed to an output key unless the whole output was written.
+// (prefixes: storage_keys.h). Nothing is committed to an output key unless the whole output was written.
 //
 // Threading: run() may be called from several workers at once (for different tasks).
 #pragma once
@@ -30,7 +30,7 @@ class TaskRunner {
   // and — unless it completed — any output committed in a race with a cancellation, so nothing
   // of a failed or cancelled job is left. Segments go only now, not in the merge: a merge killed
   // between committing the output and recording it must find them again when it reruns.
-  void finish_job(const std::string& job_id, bool completed);
+  void finish_job(const Job& job, bool completed);
 
  private:
   Result<JobInputs> fetch_inputs(const Job& job);

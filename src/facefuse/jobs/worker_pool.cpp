@@ -228,7 +228,7 @@ void WorkerPool::run_one(const std::string& owner, Lease lease) {
   }
   if (outcome.job_finished) {
     auto job = store_.get_job(job_id);
-    runner_.finish_job(job_id, job && job->state == JobState::kCompleted);
+    runner_.finish_job(job ? *job : lease.job, job && job->state == JobState::kCompleted);
   }
   spdlog::info(log_line(result.is_ok() ? "task done" : "task ended", lease,
                         {{"seconds", seconds}, {"status", status_code_name(result.status().code())},

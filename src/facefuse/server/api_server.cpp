@@ -26,6 +26,7 @@
 #include "facefuse/core/error_codes.h"
 #include "facefuse/inference/model_catalog.h"
 #include "facefuse/inference/session_cache.h"
+#include "facefuse/jobs/direct_uploads.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/jobs/worker_pool.h"
 #include "facefuse/pipeline/detect.h"
@@ -247,24 +248,6 @@ class UploadSink : public MultipartHandler {
   bool disk_full_ = false;
 };
 
-// "outputs/<job_id>/<file>" with a route id and a file name of [A-Za-z0-9._-]: the job id, or ""
-// for any other key. Hand-checked (no regex over client bytes).
-std::string output_key_job_id(std::string_view key) {
-  constexpr std::string_view kPrefix = "outputs/";
-  if (key.substr(0, kPrefix.size()) != kPrefix) return "";
-  key.remove_prefix(kPrefix.size());
-  size_t slash = key.find('/');
-  if (slash == std::string_view::npos) return "";
-  std::string_view job = key.substr(0, slash), file = key.substr(slash + 1);
-  if (!is_route_id(job) || file.empty() || file.size() > 255) return "";
-  for (char c : file) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
-    if (!ok) return "";
-  }
-  return std::string(job);
-}
-
 }  // namespace
 
 struct ApiServer::Impl {
@@ -306,6 +289,7 @@ struct ApiServer::Impl {
         ip_limiter({config.ip_rate_per_second, config.ip_rate_burst}),
         started(std::chrono::steady_clock::now()),
         studio(s, {config.upload_temp_dir.parent_path() / "preview", {}, 8}),
+        direct_uploads(s, config.direct_upload_ttl_seconds),
         pusher(s.store(), [this](const json& event) { return signed_event(event); }) {
     if (!config.media_links) config.media_links = ephemeral_media_links();
     add_routes();
@@ -323,6 +307,7 @@ struct ApiServer::Impl {
   RateLimiter ip_limiter;
   std::chrono::steady_clock::time_point started;
   StudioRoutes studio;  // the web page, its assets, /api/v1/processors and /api/v1/preview
+  jobs::DirectUploads direct_uploads;  // POST /api/v1/uploads (JSON) and .../complete
   std::atomic<bool> draining{false};
   std::vector<Route> routes;
   std::vector<RoutePattern> ws_routes;
@@ -508,9 +493,17 @@ struct ApiServer::Impl {
     add("GET", "/metrics", "/metrics", Access::kPublic, [this](Request&) { return metrics_text(); }, false);
     add("GET", "/api/v1/status", "/api/v1/status", Access::kRead, [this](Request& r) { return status(r); });
     add("GET", "/api/v1/models", "/api/v1/models", Access::kRead, [this](Request&) { return models(); });
-    for (const char* p : {"/api/v1/upload", "/api/v1/uploads"}) {
-      add("POST", p, "/api/v1/upload", Access::kSubmit, [this](Request& r) { return upload(r); });
-    }
+    add("POST", "/api/v1/upload", "/api/v1/upload", Access::kSubmit, [this](Request& r) { return upload(r); });
+    // multipart/form-data: a streamed upload like /api/v1/upload; JSON: a direct upload begins.
+    add("POST", "/api/v1/uploads", "/api/v1/uploads", Access::kSubmit, [this](Request& r) {
+      const std::string type = r.header("Content-Type");
+      if (type.rfind("application/json", 0) == 0) return begin_direct_upload(r);
+      if (type.rfind("multipart/form-data", 0) == 0) return upload(r);
+      fail(415, "unsupported", "send the file as multipart/form-data in the field 'file' (a streamed upload), or "
+                               "application/json {filename, size, content_type} to begin a direct upload");
+    });
+    add("POST", "/api/v1/uploads/([A-Za-z0-9_]+)/complete", "/api/v1/uploads/{upload_id}/complete", Access::kSubmit,
+        [this](Request& r) { return complete_direct_upload(r); });
     add("POST", "/api/v1/jobs", "/api/v1/jobs", Access::kSubmit, [this](Request& r) { return create_job(r, nullptr); });
     add("GET", "/api/v1/jobs", "/api/v1/jobs", Access::kRead, [this](Request& r) { return list_jobs(r); });
     add("GET", "/api/v1/jobs/([A-Za-z0-9_]+)", "/api/v1/jobs/{job_id}", Access::kRead, [this](Request& r) {
@@ -744,6 +737,43 @@ struct ApiServer::Impl {
     return Response::json_body(upload_json(upload), 201);
   }
 
+  // {filename, size, content_type} → {upload_id, put_url, expires_at, method, headers}: the client
+  // PUTs the file to put_url with exactly those headers, then completes the upload.
+  Response begin_direct_upload(Request& req) {
+    json body = read_json_body(req);
+    if (!body.is_object()) fail(400, "invalid_argument", "the body must be {\"filename\", \"size\", \"content_type\"}");
+    for (const auto& [k, v] : body.items()) {
+      if (k != "filename" && k != "size" && k != "content_type") {
+        fail(400, "invalid_argument", fmt::format("unknown field '{}' (allowed: filename, size, content_type)", client_text(k, 64)));
+      }
+    }
+    if (!body.contains("filename") || !body["filename"].is_string()) fail(400, "invalid_argument", "filename must be a string");
+    if (!body.contains("size") || !body["size"].is_number_integer()) {
+      fail(400, "invalid_argument", "size must be the file's length in bytes (an integer)");
+    }
+    if (!body.contains("content_type") || !body["content_type"].is_string()) {
+      fail(400, "invalid_argument", "content_type must be a string such as \"image/jpeg\" or \"video/mp4\"");
+    }
+    const int64_t size = body["size"].is_number_unsigned() && body["size"].get<uint64_t>() > INT64_MAX
+                             ? INT64_MAX
+                             : body["size"].get<int64_t>();
+    auto ticket = value_or_fail(direct_uploads.begin(req.caller.tenant, body["filename"].get<std::string>(), size,
+                                                     body["content_type"].get<std::string>()));
+    spdlog::info(dump_safe(json{{"msg", "direct upload begun"}, {"upload_id", ticket.upload_id},
+                                {"tenant", req.caller.tenant}, {"size", ticket.size}}));
+    return Response::json_body({{"upload_id", ticket.upload_id}, {"put_url", ticket.put_url}, {"method", "PUT"},
+                                {"headers", {{"Content-Type", ticket.content_type},
+                                             {"Content-Length", std::to_string(ticket.size)}}},
+                                {"expires_at", jobs::rfc3339_utc(ticket.expires_at_ms)}}, 201);
+  }
+
+  Response complete_direct_upload(Request& req) {
+    auto upload = value_or_fail(direct_uploads.complete(req.caller.tenant, req.match[1].str()));
+    spdlog::info(dump_safe(json{{"msg", "direct upload completed"}, {"upload_id", upload.id}, {"tenant", upload.tenant},
+                                {"media", upload.media}, {"size", upload.size}}));
+    return Response::json_body(upload_json(upload), 200);
+  }
+
   Response create_job(Request& req, const std::vector<std::string>* processors) {
     if (draining.load()) fail(503, "unavailable", "this server is shutting down: submit the job again in a moment");
     json body = read_json_body(req);
@@ -903,7 +933,7 @@ struct ApiServer::Impl {
                                 {"scopes", format_scopes(issued.record.scopes)}, {"key", issued.plaintext}}, 201);
   }
 
-  // Outputs only: outputs/<job_id>/<file>, readable by the job's tenant. Another tenant's output
+  // Outputs only (jobs::output_key_job_id: either key layout), readable by the job's tenant. Another tenant's output
   // is 404, like a missing one. The body is read piece by piece on handler threads and written
   // by the transport, so a slow reader holds no thread; HEAD gets the headers only.
   Response media(Request& req) {
@@ -918,7 +948,7 @@ struct ApiServer::Impl {
       limit_key(req.caller.key_id);
     }
     ok_or_fail(storage::validate_key(key));
-    const std::string job_id = output_key_job_id(key);
+    const std::string job_id = jobs::output_key_job_id(key);
     if (job_id.empty()) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
     // A verified signed link names its job by path: no tenant to check it against.
     auto job = signed_link ? service.store().get_job(job_id) : service.get(req.caller.tenant, job_id);

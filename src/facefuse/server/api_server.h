@@ -28,7 +28,7 @@ namespace facefuse::server {
 // The version of the API contract, docs/openapi.yaml `info.version`, answered by GET
 // /api/v1/status as api_version (tests/contract checks they agree). Minor: additions; major:
 // anything removed or renamed, with a note in CHANGELOG.md.
-inline constexpr const char* kApiVersion = "1.1.0";
+inline constexpr const char* kApiVersion = "1.2.0";
 
 class MediaLinkSigner;
 class ServiceMetrics;
@@ -64,6 +64,9 @@ struct ApiServerConfig {
   // The tenant of the bootstrap admin key (serve.cpp): its admin keys manage every tenant's keys;
   // other tenants' admin keys only their own tenant's.
   std::string operator_tenant = "default";
+  // Seconds a direct upload's presigned PUT URL stays valid and the upload may be completed
+  // (serve --presign-ttl; jobs/direct_uploads.h).
+  int64_t direct_upload_ttl_seconds = 3600;
 };
 
 class ApiServer {
