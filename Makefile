@@ -7,7 +7,7 @@ PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
 .PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
-        fuzz examples bench bench-quality bench-service bench-distributed bench-model-load clean
+        fuzz examples bench bench-quality bench-service bench-conns bench-distributed bench-model-load clean
 
 setup:
 	scripts/setup
@@ -100,6 +100,12 @@ bench-quality: build
 # temporary data directory.
 bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
+
+# Step 6 of bench-service alone: /healthz at 1 000 req/s with nothing held, with 10 000 idle
+# connections + a 1 000-connection slowloris, and with 10 000 idle + 2 000 WebSockets; medians of
+# HOLD_RUNS (5) runs against a `facefuse serve --workers 0` (docs/benchmarks.md, "Connection load").
+bench-conns: build
+	HOLD_ONLY=1 bench/service_bench.sh $(FACEFUSE)
 
 # Job store latency: claim_task with 10 000 pending tasks and create_job, PostgreSQL (private server)
 # against SQLite in the same run (docs/benchmarks.md, docs/distributed.md).
