@@ -189,11 +189,12 @@ class Attacks(h.ServerTestCase):
         healthz_ms = []
 
         async def attack():
-            # No client keepalive: the sockets are read one after another, and one left unread while
-            # a slow (instrumented) job queues more than the client's 32 messages stops reading its
-            # pongs too, which the client would report as its own 1011 "keepalive ping timeout".
-            sockets = [await websockets.connect(url, extra_headers=headers, open_timeout=10, ping_interval=None)
-                       for _ in range(64)]
+            # The sockets are read one after another: with the client's default 32-message queue, one
+            # left unread while a slow (instrumented) job sends more stops reading frames at all — its
+            # pongs (the client's own 1011 "keepalive ping timeout") and the server's close frame
+            # ("no close frame sent"). An unbounded queue keeps every socket reading; no keepalive.
+            sockets = [await websockets.connect(url, extra_headers=headers, open_timeout=10, ping_interval=None,
+                                                max_queue=None) for _ in range(64)]
             # The 65th socket of this key: a real HTTP 429, not a silent refusal.
             with self.assertRaises(websockets.exceptions.InvalidStatusCode) as refused:
                 await websockets.connect(url, extra_headers=headers, open_timeout=10)
