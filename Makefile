@@ -7,7 +7,7 @@ PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
 .PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
-        fuzz examples bench bench-quality bench-service bench-distributed bench-model-load clean
+        fuzz examples bench bench-quality bench-service bench-conns bench-distributed bench-model-load clean
 
 setup:
 	scripts/setup
@@ -36,10 +36,11 @@ demo: build
 	$(FACEFUSE) run -s $(PHOTOS)/astronaut.png -t $(CACHE)/testdata/dlib_faces/Tom_Cruise_avp_2014_4.jpg -o $(BUILD)/demo/swap.jpg
 	@echo "Open $(BUILD)/demo/swap.jpg to see the result."
 
-# Everything CI runs (.ci/run): the release suite, then the fuzzers (ASan+UBSan build). The ASan+UBSan
-# suite and the TSan subset (test-asan, test-tsan) join this list once a full run of each has been
-# measured green on the 2-core CI machine (docs/testing.md, "CI time"); each configuration is built once.
-test: test-release fuzz
+# Everything CI runs (.ci/run), in this order: the release suite, the fuzzers, then the ASan+UBSan
+# subset, the last two from one clang build (build-asan/). The TSan subset (test-tsan) joins this
+# list once its build has been completed and run green on the 2-core CI machine within the CI time
+# (docs/testing.md, "CI time"); each configuration is built once.
+test: test-release fuzz test-asan
 
 # All tests (unit, integration, end-to-end CLI and service) on real photos, release build.
 test-release: build
@@ -50,7 +51,7 @@ test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
 
 # Sanitizer builds (clang-14, CMakePresets.json). One ASan+UBSan build serves both the test run
-# and the libFuzzer targets; TSan builds only what its test subset needs. Sanitizer reports of every
+# and the libFuzzer targets; each builds only what its test subset needs. Sanitizer reports of every
 # process (also servers started by the e2e tests) are written under build-sanitizer-logs/<preset>/
 # and fail the stage after ctest has run.
 build-asan: setup
@@ -66,8 +67,9 @@ build-tsan: setup
 	cmake --preset tsan
 	cmake --build --preset tsan -j $(JOBS)
 
-# The sanitizer suites leave out the tests labelled slow (long video jobs, restarts, 20-job loads):
-# under ASan/TSan they cost most of the time and exercise the same code as the rest.
+# The sanitizer suites run subsets (CMakePresets.json test presets; docs/testing.md says which and
+# why): never the tests labelled slow (long video jobs, restarts, 20-job loads), which under
+# ASan/TSan cost most of the time and exercise the same code as the rest.
 test-asan: build-asan
 	scripts/run_sanitized_tests asan -j $(JOBS)
 
@@ -100,6 +102,12 @@ bench-quality: build
 # temporary data directory.
 bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
+
+# Step 6 of bench-service alone: /healthz at 1 000 req/s with nothing held, with 10 000 idle
+# connections + a 1 000-connection slowloris, and with 10 000 idle + 2 000 WebSockets; medians of
+# HOLD_RUNS (5) runs against a `facefuse serve --workers 0` (docs/benchmarks.md, "Connection load").
+bench-conns: build
+	HOLD_ONLY=1 bench/service_bench.sh $(FACEFUSE)
 
 # Job store latency: claim_task with 10 000 pending tasks and create_job, PostgreSQL (private server)
 # against SQLite in the same run (docs/benchmarks.md, docs/distributed.md).

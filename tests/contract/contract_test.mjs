@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Contract } from './openapi_contract.mjs';
-import { ServeProcess } from '../support/serve_process.mjs';
+import { ServeProcess, TIME_SCALE } from '../support/serve_process.mjs';
 
 const TESTDATA = process.env.FACEFUSE_TESTDATA ?? join(process.env.HOME, '.cache', 'facefuse', 'testdata');
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');   // one face (public domain)
@@ -74,7 +74,7 @@ function exchange(server, method, path, opts = {}) {
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.setTimeout(120000, () => req.destroy(new Error(`${method} ${path}: no answer in 120 s`)));
+    req.setTimeout(120000 * TIME_SCALE, () => req.destroy(new Error(`${method} ${path}: no answer in ${120 * TIME_SCALE} s`)));
     if (opts.declaredLength) req.flushHeaders();
     else req.end(body);
   });
@@ -124,7 +124,7 @@ function websocketMessages(server, path, key) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(server.url.replace('http', 'ws') + path, ['facefuse.v1', `facefuse.bearer.${key}`]);
     const messages = [];
-    const timer = setTimeout(() => { ws.close(); reject(new Error(`${path}: no close in 180 s`)); }, 180000);
+    const timer = setTimeout(() => { ws.close(); reject(new Error(`${path}: no close in ${180 * TIME_SCALE} s`)); }, 180000 * TIME_SCALE);
     ws.onmessage = (m) => messages.push(JSON.parse(m.data));
     ws.onerror = () => {};
     ws.onclose = (e) => { clearTimeout(timer); resolve({ messages, code: e.code, protocol: ws.protocol }); };
@@ -155,7 +155,7 @@ async function upload(file, name, route = '/api/v1/upload') {
   return (await call(main, 'POST', route, route, { body: form.body, headers: { 'Content-Type': form.type }, expect: 201 })).body;
 }
 
-async function waitJob(jobId, states = ['completed', 'failed', 'cancelled'], timeout = 180000) {
+async function waitJob(jobId, states = ['completed', 'failed', 'cancelled'], timeout = 180000 * TIME_SCALE) {
   const deadline = Date.now() + timeout;
   for (;;) {
     const { body } = await call(main, 'GET', '/api/v1/jobs/{job_id}', `/api/v1/jobs/${jobId}`, { expect: 200 });

@@ -1,7 +1,10 @@
 """Starts a real `facefuse serve` for end-to-end tests: a free loopback port, a temporary data
 directory, the admin key it prints on first run. Clients are real: requests and websockets.
 
-Environment (set by tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_TESTDATA, FACEFUSE_MODELS_DIR.
+Environment (set by tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_TESTDATA, FACEFUSE_MODELS_DIR;
+FACEFUSE_TEST_TIME_SCALE (the sanitizer test presets, CMakePresets.json) multiplies every client-side
+deadline and request timeout here: an instrumented server is 2-5x slower (docs/testing.md). Limits
+the server itself enforces are never scaled.
 """
 import datetime
 import json
@@ -25,6 +28,7 @@ TARGET_PHOTO = os.path.join(PHOTOS, "jesper.jpg")
 # 640×480, 25 fps, 68 frames, one real talking head, AAC audio (scripts/make_test_videos).
 TARGET_VIDEO = os.path.join(VIDEOS, "talking_head_640x480.mp4")
 TERMINAL = {"completed", "failed", "cancelled"}
+TIME_SCALE = float(os.environ.get("FACEFUSE_TEST_TIME_SCALE", "1"))
 
 
 def free_port():
@@ -62,7 +66,7 @@ class Server:
             command.append("--no-auth")
         self.log = open(self.log_path, "a")
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, env=self.env, text=True)
-        deadline = time.time() + 30
+        deadline = time.time() + 30 * TIME_SCALE
         while time.time() < deadline:
             line = self.process.stdout.readline()
             if not line:
@@ -75,7 +79,7 @@ class Server:
         return self
 
     def wait_healthy(self, timeout=20):
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * TIME_SCALE
         while time.time() < deadline:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -88,7 +92,7 @@ class Server:
     def terminate(self, timeout=60):
         """SIGTERM and wait; returns the exit code."""
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout * TIME_SCALE)
         self._close_pipes()
         return code
 
@@ -134,13 +138,13 @@ class Client:
         self.key = key
 
     def get(self, path, **kw):
-        return self.session.get(self.url + path, timeout=30, **kw)
+        return self.session.get(self.url + path, timeout=30 * TIME_SCALE, **kw)
 
     def post(self, path, **kw):
-        return self.session.post(self.url + path, timeout=60, **kw)
+        return self.session.post(self.url + path, timeout=60 * TIME_SCALE, **kw)
 
     def delete(self, path, **kw):
-        return self.session.delete(self.url + path, timeout=30, **kw)
+        return self.session.delete(self.url + path, timeout=30 * TIME_SCALE, **kw)
 
     def upload(self, path, name=None):
         with open(path, "rb") as f:
@@ -165,6 +169,7 @@ class Client:
         return r.json()
 
     def wait(self, job_id, states=TERMINAL, timeout=180):
+        timeout *= TIME_SCALE
         deadline = time.time() + timeout
         while time.time() < deadline:
             job = self.job(job_id)
@@ -207,7 +212,8 @@ def serve_exit(*args, env=None, timeout=120):
     data = tempfile.mkdtemp(prefix="facefuse-serve-exit-")
     try:
         r = subprocess.run([BINARY, "serve", "--listen", f"127.0.0.1:{free_port()}", "--data", data, *args],
-                           capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+                           capture_output=True, text=True, timeout=timeout * TIME_SCALE,
+                           env=dict(os.environ, **(env or {})))
         return r.returncode, r.stderr
     finally:
         shutil.rmtree(data, ignore_errors=True)
@@ -230,6 +236,7 @@ def error_of(response):
 
 def wait_for(predicate, timeout=120, interval=0.1):
     """The first truthy value of predicate(), polled every `interval` s; AssertionError after `timeout` s."""
+    timeout *= TIME_SCALE
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
@@ -242,7 +249,7 @@ def wait_for(predicate, timeout=120, interval=0.1):
 def leftovers(paths, timeout=10):
     """The paths that still exist after up to `timeout` s: workers clean up just after recording a
     job's end, so a client may see the state a moment before the files are gone."""
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * TIME_SCALE
     while any(os.path.exists(p) for p in paths) and time.time() < deadline:
         time.sleep(0.05)
     return [p for p in paths if os.path.exists(p)]

@@ -4,7 +4,8 @@
 // key it prints on its first start (adminKey; none with --no-auth or on a later start).
 // start() after kill() keeps the port and the data directory: a server restart.
 //
-// Environment (set by tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_MODELS_DIR.
+// Environment (set by tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_MODELS_DIR; FACEFUSE_TEST_TIME_SCALE
+// (the sanitizer test presets) multiplies client-side timeouts: an instrumented server is 2-5x slower.
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BINARY = process.env.FACEFUSE_BINARY ?? join(repo, 'build', 'bin', 'facefuse');
 const MODELS = process.env.FACEFUSE_MODELS_DIR;
-const START_TIMEOUT_MS = 30000;
-const STOP_TIMEOUT_MS = 30000;  // SIGTERM, then SIGKILL
+export const TIME_SCALE = Number(process.env.FACEFUSE_TEST_TIME_SCALE ?? '1');
+const START_TIMEOUT_MS = 30000 * TIME_SCALE;
+const STOP_TIMEOUT_MS = 30000 * TIME_SCALE;  // SIGTERM, then SIGKILL
 
 export function freePort() {
   return new Promise((resolve, reject) => {
