@@ -628,12 +628,12 @@ TEST(ClassicalSwapperRealism, KeepsTheTargetsOpenMouthAndEyes) {
   EXPECT_LT(mouth, 0.5 * mouth_old) << "the old geometry copied the source's mouth";
 }
 
-// Tilted (roll 29–35°) and strongly turned (yaw −0.79 ≈ 50°) heads, as source or target: the result's
-// 68 points stay near the target's. Measured mean landmark error (default / pre-issue-17, IOD):
-// tilted source 0.055 / 0.072, tilted turned source 0.053 / 0.052, tilted target 0.046 / 0.126,
-// strongly turned source 0.046 / 0.122 (its warp folded: the repair is what fixes it). Bound 0.13
-// each (the 34-pair bench's mean is 0.063, its worst 0.20 on a laughing target turned 50°, where
-// dlib's own points on the target are unsure), and the turned source must beat the old geometry.
+// Tilted (roll 29–35°) and strongly turned (fitted yaw −32°, estimate_yaw −0.79) heads, as source or
+// target: the result's 68 points stay near the target's. Bound: the issue's 0.10 IOD for every pair.
+// Measured mean landmark error with the 3D re-pose (2D placement / pre-issue-17, IOD): tilted source
+// 0.051 (0.055 / 0.070), tilted turned source 0.060 (0.053 / 0.052), tilted target 0.042 (0.046 /
+// 0.076), strongly turned source 0.092 (0.046 / 0.119) — the one pair the re-pose makes worse (the
+// hidden side of the source is stretched to a frontal face); it is the bench's worst pair now.
 TEST(ClassicalSwapperRealism, FollowsTiltedAndTurnedHeadsWithoutFolds) {
   const FaceRef tilted{"photos/sample4.jpg", {722, 204}}, tilted_turned{"photos/sample4.jpg", {1326, 283}};
   const FaceRef turned{"photos/sample4.jpg", {1035, 328}};
@@ -643,11 +643,24 @@ TEST(ClassicalSwapperRealism, FollowsTiltedAndTurnedHeadsWithoutFolds) {
     SCOPED_TRACE(pair.source.photo + " → " + pair.target.photo);
     RealismRun now = measure_realism(pair, ClassicalGeometry::kTargetExpression);
     std::printf("[ pose ] landmark error %.3f IOD\n", now.pose_error);
-    EXPECT_LE(now.pose_error, 0.13f);
+    EXPECT_LE(now.pose_error, 0.10f);
   }
-  RealismRun now = measure_realism(pairs.back(), ClassicalGeometry::kTargetExpression);
-  RealismRun old = measure_realism(pairs.back(), ClassicalGeometry::kSourceExpression);
-  EXPECT_LT(now.pose_error, 0.75f * old.pose_error);
+}
+
+// The worst case of the quality table before the generic 3D face (docs/benchmarks.md): a frontal
+// source onto a laughing target turned 38° (fitted yaw; estimate_yaw 0.76). Placing the source's
+// frontal layout with a similarity put its nose in the middle of a turned face: 0.199 IOD. Re-posed
+// to the target's head pose: 0.046 (bench). Bound: the issue's 0.10, and at most half the 2D
+// placement's error.
+TEST(ClassicalSwapperRealism, ReposesAFrontalSourceOntoATurnedLaughingTarget) {
+  const SwapPair pair{kNewWave, {"photos/sample5.jpg", {721, 560}}};
+  RealismRun now = measure_realism(pair, ClassicalGeometry::kTargetExpression);
+  RealismRun flat = measure_realism(pair, ClassicalGeometry::kTargetExpressionFlat);
+  std::printf("[ pose ] re-posed %.3f IOD, 2D placement %.3f IOD; mouth error %.3f\n", now.pose_error,
+              flat.pose_error, now.mouth_error);
+  EXPECT_LE(now.pose_error, 0.10f);
+  EXPECT_LT(now.pose_error, 0.5f * flat.pose_error);
+  EXPECT_LE(now.mouth_error, 0.10f);
 }
 
 TEST(ClassicalSwapper, RejectsInvalidInput) {

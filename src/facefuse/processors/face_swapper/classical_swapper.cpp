@@ -16,6 +16,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/fold_free_warp.h"
+#include "facefuse/face/head_pose.h"
 
 namespace facefuse::processors {
 namespace {
@@ -331,12 +332,22 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // outline by w_outline, the inner face by w_inner.
   Landmarks68 target_local(target.size());
   for (size_t i = 0; i < target.size(); ++i) target_local[i] = target[i] - origin;
+  // to_target places the source image's own points (the warp's rest layout and frame points).
   const Similarity to_target = fit_inner_face(src.points, target_local);
-  const bool target_expression = options.geometry == ClassicalGeometry::kTargetExpression;
+  const bool target_expression = options.geometry != ClassicalGeometry::kSourceExpression;
   const float w_outline = std::min(1.0f, 2.0f * options.morph);
   const float w_inner = std::max(0.0f, 2.0f * options.morph - 1.0f);
+  // The source's layout as its head would show it in the target's pose: the generic 3D face fitted
+  // to both gives each source point a depth, and the source is turned to the target's rotation
+  // (face/head_pose.h). Its proportions (identity) are kept; a frontal source's nose lands where a
+  // turned target's nose is. Then the similarity on the inner face places it.
+  Landmarks68 layout = src.points;
+  if (options.geometry == ClassicalGeometry::kTargetExpression) {
+    layout = face::repose_landmarks(src.points, face::fit_head_pose(src.points), face::fit_head_pose(target_local));
+  }
+  const Similarity layout_to_target = fit_inner_face(layout, target_local);
   Landmarks68 placed(target.size());
-  for (size_t i = 0; i < target.size(); ++i) placed[i] = to_target(src.points[i]);
+  for (size_t i = 0; i < target.size(); ++i) placed[i] = layout_to_target(layout[i]);
   Landmarks68 dst(target.size());
   for (size_t i = 0; i < target.size(); ++i) {
     float w = i <= 16 ? w_outline : w_inner;

@@ -44,7 +44,8 @@ enum class ClassicalBlendMode { kMultiBand, kPoisson };
 // Which face's expression and pose the swap shows (issue 17).
 enum class ClassicalGeometry {
   // Default: identity from the source (its inner-face layout at rest, similarity-placed), the
-  // expression and pose from the target: the source's layout is re-posed to the target's yaw,
+  // expression and pose from the target: the source's layout is re-posed to the target's head pose
+  // (a generic 3D face fitted to both, face/head_pose.h),
   // the eyelids and the mouth (lips, opening, smile) take the target's shape around the source's
   // eye corners and mouth corners, and an open target mouth keeps its own inner mouth (teeth,
   // tongue). The warp never folds (face/fold_free_warp.h).
@@ -52,6 +53,9 @@ enum class ClassicalGeometry {
   // The pre-issue-17 geometry: the whole inner face is the source's (its mouth and eyelids too).
   // Kept as the quality benchmark's baseline (bench/quality_bench.cpp).
   kSourceExpression,
+  // kTargetExpression without the 3D re-posing: the source's 2D layout placed by the similarity
+  // only (the default until the generic 3D face; the quality benchmark's second baseline).
+  kTargetExpressionFlat,
 };
 
 struct ClassicalSwapOptions {
