@@ -19,8 +19,9 @@
 //      forehead, temples and upper cheeks it keeps only pixels that are skin in both faces (so
 //      neither face's hair is pasted as a patch); optional inner-mouth cut-out;
 //   4. colour: L*a*b* mean/std transfer inside the mask, then a smooth local lighting gain (the
-//      target's shading and coloured light, measured on skin only); an open target mouth keeps
-//      its own inner mouth (teeth, tongue);
+//      target's shading and coloured light, measured on skin only); a source face upsampled more
+//      than 1.5× gets the target's own fine skin detail (the band it cannot carry); an open target
+//      mouth keeps its own inner mouth (teeth, tongue);
 //   5. multi-band (Laplacian pyramid) or Poisson blend, then out = frame·(1 − m) + swapped·m with
 //      m = mask · blend.
 //
