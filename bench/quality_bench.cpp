@@ -1,6 +1,7 @@
 // Swap-quality benchmark of the classical swapper (issue 17) on real photo pairs of distinct
-// people: for every pair the swap runs twice — the pre-issue-17 geometry (the baseline, same run)
-// and today's default — and the result is re-analysed from scratch (blazeface + dlib 68 points +
+// people: for every pair the swap runs three times — the pre-issue-17 geometry (the baseline, same
+// run), the target's expression with the 2D placement (before the generic 3D face), and today's
+// default — and the result is re-analysed from scratch (blazeface + dlib 68 points +
 // dlib ResNet descriptor) to measure:
 //   identity    d(result, target) − d(result, source) of the descriptor: > 0 = the source wins;
 //   pose        mean distance of the result's 68 re-detected points to the target's, in target
@@ -18,11 +19,16 @@
 // aggregate table.
 //
 //   facefuse_bench_quality TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE]
-//     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result crops per pair
+//     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result crops per pair;
+//     --variant baseline|flat|default: run that variant only (while tuning)
 //   facefuse_bench_quality TESTDATA_DIR --video N     the talking-head clip, N frames: how the
 //                                                     result's mouth and eyes follow the target's
-//   facefuse_bench_quality TESTDATA_DIR --survey      every face of the test photos: size, yaw,
-//                                                     roll, mouth and eye opening (to pick pairs)
+//   facefuse_bench_quality TESTDATA_DIR --survey [--landmarks FILE]
+//                                                     every face of the test photos: size, yaw,
+//                                                     roll, mouth and eye opening, 3D yaw and pitch
+//                                                     (head_pose.h), sharpness (source_quality.h);
+//                                                     FILE gets their 68 points (input of
+//                                                     scripts/derive_face_shape)
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -46,7 +52,9 @@
 #include "facefuse/face/face_mask.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/media/video_reader.h"
+#include "facefuse/face/head_pose.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
+#include "facefuse/processors/face_swapper/source_quality.h"
 
 using namespace facefuse;
 
@@ -234,10 +242,12 @@ Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image,
   return m;
 }
 
-int survey(const face::FaceAnalyser& analyser, const std::filesystem::path& root) {
+int survey(const face::FaceAnalyser& analyser, const std::filesystem::path& root, const std::string& landmarks_out) {
   Photos photos(analyser, root);
-  std::printf("%-40s %6s %6s %6s %6s %6s %6s %6s\n", "photo @ box centre", "size", "yaw", "roll", "mouth", "eyes",
-              "iod", "score");
+  std::ofstream dump;
+  if (!landmarks_out.empty()) dump.open(landmarks_out);
+  std::printf("%-40s %6s %6s %6s %6s %6s %6s %6s %6s %6s %6s\n", "photo @ box centre", "size", "yaw", "roll", "mouth", "eyes",
+              "iod", "score", "yaw3d", "pitch", "sharp");
   for (const char* dir : {"photos", "dlib_faces"}) {
     std::vector<std::string> names;
     for (const auto& e : std::filesystem::directory_iterator(root / dir)) {
@@ -251,15 +261,31 @@ int survey(const face::FaceAnalyser& analyser, const std::filesystem::path& root
       for (const auto& f : p->faces) {
         if (!f.has_landmarks68()) continue;
         const auto& l = f.landmarks68;
-        std::printf("%-28s @%5.0f,%5.0f %6.0f %6.2f %6.1f %6.2f %6.2f %6.0f %6.2f\n", name.c_str(),
+        const face::HeadPose pose = face::fit_head_pose(l);
+        std::printf("%-28s @%5.0f,%5.0f %6.0f %6.2f %6.1f %6.2f %6.2f %6.0f %6.2f %6.1f %6.1f %6.3f\n", name.c_str(),
                     f.box.x + f.box.width / 2, f.box.y + f.box.height / 2, face::face_size(l),
                     processors::estimate_yaw(l), face::roll_degrees(l), face::mouth_open_ratio(l),
-                    face::eye_open_ratio(l), face::inter_ocular_distance(l), f.score);
+                    face::eye_open_ratio(l), face::inter_ocular_distance(l), f.score, pose.yaw, pose.pitch,
+                    processors::source_face_sharpness(p->image, f));
+        if (dump.is_open()) {
+          // One face per line: photo, face size (px), detector score, then x y of the 68 points.
+          dump << name << ' ' << face::face_size(l) << ' ' << f.score;
+          for (const auto& q : l) dump << ' ' << q.x << ' ' << q.y;
+          dump << '\n';
+        }
       }
     }
   }
   return 0;
 }
+
+// Variants run on every pair, in this order: the pre-issue-17 geometry, the target's expression with
+// the 2D similarity placement, and today's default (re-posed with the generic 3D face).
+constexpr int kVariants = 3;
+const processors::ClassicalGeometry kVariantGeometry[kVariants] = {processors::ClassicalGeometry::kSourceExpression,
+                                                                   processors::ClassicalGeometry::kTargetExpressionFlat,
+                                                                   processors::ClassicalGeometry::kTargetExpression};
+const char* const kVariantName[kVariants] = {"baseline", "flat", "default"};
 
 struct Aggregate {
   int n = 0, found = 0, wins = 0;
@@ -384,12 +410,12 @@ int video_check(const face::FaceAnalyser& analyser, const std::filesystem::path&
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] | --survey | --video N\n", argv[0]);
+    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] | --survey [--landmarks FILE] | --video N\n", argv[0]);
     return 2;
   }
   std::filesystem::path testdata = argv[1];
   size_t max_pairs = pairs().size();
-  std::string markdown, save_dir;
+  std::string markdown, save_dir, landmarks_out, only_variant;
   bool do_survey = false;
   int video_frames = 0;
   size_t first_pair = 0;
@@ -405,12 +431,20 @@ int main(int argc, char** argv) {
       first_pair = static_cast<size_t>(std::max(0, std::atoi(argv[++i])));
     } else if (a == "--save" && i + 1 < argc) {
       save_dir = argv[++i];
+    } else if (a == "--variant" && i + 1 < argc) {
+      only_variant = argv[++i];
+    } else if (a == "--landmarks" && i + 1 < argc) {
+      landmarks_out = argv[++i];
     } else if (a == "--markdown" && i + 1 < argc) {
       markdown = argv[++i];
     } else {
       std::fprintf(stderr, "bench: unknown argument '%s'\n", a.c_str());
       return 2;
     }
+  }
+  if (!markdown.empty() && !only_variant.empty()) {
+    std::fprintf(stderr, "bench: --markdown needs every variant: drop --variant\n");
+    return 2;
   }
   face::FaceAnalyserOptions options;
   options.models_dir = default_models_dir();
@@ -421,7 +455,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench: %s\n", analyser.status().to_string().c_str());
     return 1;
   }
-  if (do_survey) return survey(**analyser, testdata);
+  if (do_survey) return survey(**analyser, testdata, landmarks_out);
   if (video_frames > 0) {
     // Two still sources: a smile with the teeth showing and a closed mouth.
     for (const FaceRef& ref : {FaceRef{"photos/astronaut.png", {224, 125}}, FaceRef{"photos/sample6.jpg", {1278, 486}}}) {
@@ -434,13 +468,13 @@ int main(int argc, char** argv) {
   uname(&uts);
   std::printf("facefuse swap-quality benchmark\nmachine: %s, %u hardware threads, %s %s\n", cpu_model().c_str(),
               std::thread::hardware_concurrency(), uts.sysname, uts.release);
-  std::printf("%zu pairs from %s; variants: baseline = pre-issue-17 geometry, default = today's\n\n",
+  std::printf("%zu pairs from %s; variants: baseline = pre-issue-17 geometry, flat = target expression with 2D placement, default = today's\n\n",
               std::min(max_pairs, pairs().size()), testdata.c_str());
   std::printf("%-3s %-8s %-60s %5s %7s %6s %6s %6s %6s %6s %5s %5s\n", "#", "variant", "source -> target (why)", "win",
               "margin", "pose", "mouth", "m.tgt", "eyes", "sharp", "seam", "ghost");
   Photos photos(**analyser, testdata);
   const auto* recognizer = (*analyser)->recognizer();
-  Aggregate base_all, new_all;
+  Aggregate all[kVariants];
   for (size_t i = first_pair; i < pairs().size() && i < first_pair + max_pairs; ++i) {
     const Pair& pair = pairs()[i];
     const Photo *sp = nullptr, *tp = nullptr;
@@ -455,9 +489,10 @@ int main(int argc, char** argv) {
     auto et = recognizer->embed(tp->image, *t);
     if (!es || !et) continue;
     processors::SwapSourceFace source{sp->image, *s};
-    for (int variant = 0; variant < 2; ++variant) {
+    for (int variant = 0; variant < kVariants; ++variant) {
+      if (!only_variant.empty() && only_variant != kVariantName[variant]) continue;
       processors::ClassicalSwapOptions o;
-      if (variant == 0) o.geometry = processors::ClassicalGeometry::kSourceExpression;
+      o.geometry = kVariantGeometry[variant];
       cv::Mat result;
       Metrics m = measure(**analyser, tp->image, *t, source, *es, *et, o, &result);
       if (!save_dir.empty() && !result.empty()) {
@@ -469,18 +504,18 @@ int main(int argc, char** argv) {
         cv::resize(tp->image(r), b, cv::Size(400 * r.width / r.height, 400));
         cv::resize(result(r), c, cv::Size(400 * r.width / r.height, 400));
         cv::hconcat(std::vector<cv::Mat>{a, b, c}, row);
-        (void)media::write_image(std::filesystem::path(save_dir) / (std::to_string(i) + (variant == 0 ? "_base.png" : "_new.png")), row);
+        (void)media::write_image(std::filesystem::path(save_dir) / (std::to_string(i) + "_" + kVariantName[variant] + ".png"), row);
       }
-      (variant == 0 ? base_all : new_all).add(m);
+      all[variant].add(m);
       std::string label = std::string(pair.source.photo) + " -> " + pair.target.photo + " (" + pair.why + ")";
       if (label.size() > 60) label = "…" + label.substr(label.size() - 59);
       if (!m.found) {
-        std::printf("%-3zu %-8s %-60s  no face found in the result\n", i, variant == 0 ? "baseline" : "default",
+        std::printf("%-3zu %-8s %-60s  no face found in the result\n", i, kVariantName[variant],
                     label.c_str());
         continue;
       }
       std::printf("%-3zu %-8s %-60s %5s %7.3f %6.3f %6.3f %6.2f %6.3f %6.2f %5.2f %5.2f\n", i,
-                  variant == 0 ? "baseline" : "default", label.c_str(), m.win ? "yes" : "NO", m.margin, m.pose_mean,
+                  kVariantName[variant], label.c_str(), m.win ? "yes" : "NO", m.margin, m.pose_mean,
                   m.mouth_err, m.mouth_target, m.eye_err, m.sharpness, m.seam, m.ghost);
       std::fflush(stdout);
     }
@@ -490,7 +525,8 @@ int main(int argc, char** argv) {
            "worst (worst on open-mouth targets) | eye-open error mean / worst | sharpness mean / worst (× target) | "
            "seam | uncovered target jaw mean / worst | swap ms (median) |\n";
   table << "|---|---|---|---|---|---|---|---|---|---|---|\n";
-  table << base_all.row("baseline (pre-issue-17)") << "\n" << new_all.row("default") << "\n";
+  table << all[0].row("baseline (pre-issue-17)") << "\n" << all[1].row("target expression, 2D placement") << "\n"
+        << all[2].row("default (+ 3D re-pose)") << "\n";
   std::printf("\n%s", table.str().c_str());
   if (!markdown.empty()) {
     std::ifstream in(markdown);

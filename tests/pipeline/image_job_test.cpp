@@ -96,6 +96,23 @@ TEST(ImageJob, DetectorMinimumFaceSizeOptionIsHonoured) {
   EXPECT_EQ(skipped->target_faces, 0) << "faces under 300 px are not searched for";
 }
 
+// A good source gives no warning (ReportsFoundAndProcessedFaces); a small one (People-Jim.jpg, a
+// 52 px face) is named in the job's warnings with the size to use instead (issue 17: never a silent
+// bad result). The CLI prints report.warnings as "facefuse: warning: ...".
+TEST_F(ImageJobTest, WarnsAboutASmallSourceFace) {
+  pipeline::JobSpec spec;
+  spec.sources = {testdata("photos/People-Jim.jpg")};
+  spec.target = testdata("photos/jesper_2.jpg");
+  spec.output = tmp_ / "out.jpg";
+  spec.models_dir = models_dir();
+  auto report = pipeline::run_image_job(spec);
+  ASSERT_TRUE(report) << report.status().to_string();
+  EXPECT_EQ(report->processed_faces, 1);
+  bool small = false;
+  for (const auto& w : report->warnings) small = small || w.find("People-Jim.jpg is small") != std::string::npos;
+  EXPECT_TRUE(small) << "warnings: " << ::testing::PrintToString(report->warnings);
+}
+
 TEST_F(ImageJobTest, ReportsFoundAndProcessedFaces) {
   pipeline::JobSpec spec;
   spec.sources = {testdata("photos/astronaut.png")};

@@ -97,6 +97,14 @@ std::vector<int> JobEngine::source_face_counts() const {
   return {};
 }
 
+std::vector<std::string> JobEngine::processor_warnings() const {
+  std::vector<std::string> out;
+  for (const auto& processor : chain_) {
+    for (auto& w : processor->warnings()) out.push_back(std::move(w));
+  }
+  return out;
+}
+
 Status JobEngine::process(processors::FrameContext& frame) const {
   for (const auto& processor : chain_) FF_RETURN_IF_ERROR(processor->process(frame));
   return Status::ok();

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,9 @@ class JobEngine {
 
   // Runs the processors in order on one frame.
   Status process(processors::FrameContext& frame) const;
+  // What limited the result, from every processor (FrameProcessor::warnings): call after the last
+  // process() has returned, before close().
+  std::vector<std::string> processor_warnings() const;
   void close();
 
  private:

@@ -779,6 +779,7 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
     report.source_faces = part.source_faces;
     add_timings(report.timings, part.timings);
   }
+  std::vector<std::string> processor_warnings = engine->processor_warnings();
   engine->close();
   if (cancel != nullptr && cancel->is_cancelled()) return cancelled("cancelled");
   step("merging", 0.98);
@@ -789,6 +790,7 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
   // The merge read the same figures back from the segments, and warned about them (and about the
   // container) as a chunked job's merge does.
   report.warnings = std::move(merged.warnings);
+  for (auto& w : processor_warnings) report.warnings.push_back(std::move(w));
   step("done", 1.0);
   return report;
 }

@@ -58,6 +58,10 @@ class FrameProcessor {
   // Faces found in each source image at open(), one count per context.source_images entry; empty
   // for processors that do not analyse the sources. Reported to API clients (input_summary).
   virtual std::vector<int> source_face_counts() const { return {}; }
+  // What limited the result, for the job's `warnings` (e.g. a small or turned source face, targets
+  // whose pose is far from the source's), each a sentence saying what to change. Call after the
+  // last process() has returned.
+  virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 // Reads a validated option with its default.

@@ -16,6 +16,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/fold_free_warp.h"
+#include "facefuse/face/head_pose.h"
 
 namespace facefuse::processors {
 namespace {
@@ -37,6 +38,8 @@ constexpr float kForeheadGateBlur = 0.03f;  // sigma of the forehead gate, × fa
 constexpr float kOpenMouthRatio = 0.05f;    // target mouth-open ratio above which its inner mouth is kept
 constexpr float kOpenSourceMouthRatio = 0.10f;  // source mouth-open ratio above which the target's whole mouth is kept
 constexpr float kInnerMouthFeather = 0.008f;  // sigma of the kept inner mouth's edge, × face size
+constexpr float kDetailMinUpsample = 1.5f;      // source face upsampled more than this: add the target's fine detail
+constexpr float kDetailSigmaPerUpsample = 0.5f;  // px of blur per unit of upsampling: the band the source lacks
 
 // 68-point left/right permutation: index i of the mirrored face is index kMirror68[i] of the original.
 constexpr std::array<int, 68> kMirror68 = {
@@ -331,12 +334,22 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // outline by w_outline, the inner face by w_inner.
   Landmarks68 target_local(target.size());
   for (size_t i = 0; i < target.size(); ++i) target_local[i] = target[i] - origin;
+  // to_target places the source image's own points (the warp's rest layout and frame points).
   const Similarity to_target = fit_inner_face(src.points, target_local);
-  const bool target_expression = options.geometry == ClassicalGeometry::kTargetExpression;
+  const bool target_expression = options.geometry != ClassicalGeometry::kSourceExpression;
   const float w_outline = std::min(1.0f, 2.0f * options.morph);
   const float w_inner = std::max(0.0f, 2.0f * options.morph - 1.0f);
+  // The source's layout as its head would show it in the target's pose: the generic 3D face fitted
+  // to both gives each source point a depth, and the source is turned to the target's rotation
+  // (face/head_pose.h). Its proportions (identity) are kept; a frontal source's nose lands where a
+  // turned target's nose is. Then the similarity on the inner face places it.
+  Landmarks68 layout = src.points;
+  if (options.geometry == ClassicalGeometry::kTargetExpression) {
+    layout = face::repose_landmarks(src.points, face::fit_head_pose(src.points), face::fit_head_pose(target_local));
+  }
+  const Similarity layout_to_target = fit_inner_face(layout, target_local);
   Landmarks68 placed(target.size());
-  for (size_t i = 0; i < target.size(); ++i) placed[i] = to_target(src.points[i]);
+  for (size_t i = 0; i < target.size(); ++i) placed[i] = layout_to_target(layout[i]);
   Landmarks68 dst(target.size());
   for (size_t i = 0; i < target.size(); ++i) {
     float w = i <= 16 ? w_outline : w_inner;
@@ -537,7 +550,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     cv::Mat inside_outline = warped(outline_box);
     face::apply_lab_transfer(inside_outline, lab);
   }
-  cv::Mat gain_small;
+  cv::Mat gain_small, skin_small;
   {
     cv::Mat fg_small_lab = warped_small_lab.clone(), fg_small;
     face::apply_lab_transfer_lab(fg_small_lab, lab);
@@ -546,6 +559,21 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     weight.setTo(0.0f, hard_small == 0);
     gain_small = face::lighting_gain(fg_small, target_small_float, weight,
                                      kLightingSigma * target_size * analysis_scale);
+    skin_small = weight;
+  }
+  // Detail the source cannot carry: a source face upsampled by k (smaller than the target's) has no
+  // detail finer than ~k px. That band is taken from the target's own skin (its pores, grain and
+  // noise: the target minus a Gaussian blur of sigma kDetailSigmaPerUpsample·k px), only where both
+  // faces are skin (the skin weight above, which leaves out eyes, brows, nostrils and lips, so none
+  // of the target's features are drawn into the new face).
+  const float upsample = target_size / std::max(1.0f, face::face_size(src.points));
+  const bool add_detail = target_expression && upsample > kDetailMinUpsample;
+  cv::Mat detail;  // CV_16SC3 over `work`: target − blurred target
+  if (add_detail) {
+    cv::Mat blurred;
+    const double sigma = kDetailSigmaPerUpsample * upsample;
+    cv::GaussianBlur(target_region(work), blurred, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
+    cv::subtract(target_region(work), blurred, detail, cv::noArray(), CV_16SC3);
   }
   // Foreground (8-bit, in place): the colour-matched source times the lighting gain (sampled back
   // from the reduced grid) inside its outline, the target itself outside, so no source background
@@ -554,17 +582,26 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   const cv::Mat hard_work = hard(work);
   {
     face::BilinearUpsampler gain_up(gain_small, analysis_scale, work.tl(), work.width);
+    std::optional<face::BilinearUpsampler> skin_up;
+    if (add_detail) skin_up.emplace(skin_small, analysis_scale, work.tl(), work.width);
     for (int y = 0; y < work.height; ++y) {
       auto* f8 = fg8.ptr<cv::Vec3b>(y);
       const auto* b8 = bg8.ptr<cv::Vec3b>(y);
       const uchar* h = hard_work.ptr<uchar>(y);
       const float* g = gain_up.row(y);
+      const float* skin = add_detail ? skin_up->row(y) : nullptr;
+      const cv::Vec3s* d = add_detail ? detail.ptr<cv::Vec3s>(y) : nullptr;
       for (int x = 0; x < work.width; ++x) {
         if (h[x] == 0) {
           f8[x] = b8[x];
           continue;
         }
-        for (int c = 0; c < 3; ++c) f8[x][c] = cv::saturate_cast<uchar>(f8[x][c] * g[3 * x + c]);
+        if (skin != nullptr) {
+          const float w = std::clamp(skin[x], 0.0f, 1.0f);
+          for (int c = 0; c < 3; ++c) f8[x][c] = cv::saturate_cast<uchar>(f8[x][c] * g[3 * x + c] + w * d[x][c]);
+        } else {
+          for (int c = 0; c < 3; ++c) f8[x][c] = cv::saturate_cast<uchar>(f8[x][c] * g[3 * x + c]);
+        }
       }
     }
   }

@@ -19,8 +19,9 @@
 //      forehead, temples and upper cheeks it keeps only pixels that are skin in both faces (so
 //      neither face's hair is pasted as a patch); optional inner-mouth cut-out;
 //   4. colour: L*a*b* mean/std transfer inside the mask, then a smooth local lighting gain (the
-//      target's shading and coloured light, measured on skin only); an open target mouth keeps
-//      its own inner mouth (teeth, tongue);
+//      target's shading and coloured light, measured on skin only); a source face upsampled more
+//      than 1.5× gets the target's own fine skin detail (the band it cannot carry); an open target
+//      mouth keeps its own inner mouth (teeth, tongue);
 //   5. multi-band (Laplacian pyramid) or Poisson blend, then out = frame·(1 − m) + swapped·m with
 //      m = mask · blend.
 //
@@ -44,7 +45,8 @@ enum class ClassicalBlendMode { kMultiBand, kPoisson };
 // Which face's expression and pose the swap shows (issue 17).
 enum class ClassicalGeometry {
   // Default: identity from the source (its inner-face layout at rest, similarity-placed), the
-  // expression and pose from the target: the source's layout is re-posed to the target's yaw,
+  // expression and pose from the target: the source's layout is re-posed to the target's head pose
+  // (a generic 3D face fitted to both, face/head_pose.h),
   // the eyelids and the mouth (lips, opening, smile) take the target's shape around the source's
   // eye corners and mouth corners, and an open target mouth keeps its own inner mouth (teeth,
   // tongue). The warp never folds (face/fold_free_warp.h).
@@ -52,6 +54,9 @@ enum class ClassicalGeometry {
   // The pre-issue-17 geometry: the whole inner face is the source's (its mouth and eyelids too).
   // Kept as the quality benchmark's baseline (bench/quality_bench.cpp).
   kSourceExpression,
+  // kTargetExpression without the 3D re-posing: the source's 2D layout placed by the similarity
+  // only (the default until the generic 3D face; the quality benchmark's second baseline).
+  kTargetExpressionFlat,
 };
 
 struct ClassicalSwapOptions {

@@ -2,9 +2,11 @@
 
 #include "facefuse/face/blending.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/processors/face_swapper/source_quality.h"
 #include "facefuse/processors/model_files.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
@@ -89,9 +91,14 @@ Status FaceSwapper::open(const ProcessorContext& context) {
     if (largest->box.area() > best_area) {
       best_area = largest->box.area();
       source_ = {context.source_images[i], *largest};
+      source_name_ = i < context.source_names.size() ? std::filesystem::path(context.source_names[i]).filename().string()
+                                                     : fmt::format("source #{}", i);
     }
   }
-  if (best_area > 0.0f) source_face_size_ = face::face_size(source_.face.landmarks68);
+  if (best_area > 0.0f) {
+    source_face_size_ = face::face_size(source_.face.landmarks68);
+    source_warnings_ = source_quality_warnings(source_.image, source_.face, source_name_);
+  }
   if (best_area == 0.0f) {
     return no_face(fmt::format("no face found in the source image(s) {}: use a photo where the face is clearly "
                                "visible, frontal and at least ~40 pixels wide",
@@ -112,6 +119,15 @@ Status FaceSwapper::process(FrameContext& frame) const {
   }
   for (const auto& target : frame.target_faces) {
     if (!target.has_landmarks68()) continue;
+    const float yaw_difference = pose_yaw_difference(source_.face.landmarks68, target.landmarks68);
+    swapped_faces_.fetch_add(1, std::memory_order_relaxed);
+    if (yaw_difference > kPoseMismatchYaw) {
+      pose_mismatches_.fetch_add(1, std::memory_order_relaxed);
+      const int whole = static_cast<int>(yaw_difference);
+      int seen = worst_yaw_difference_.load(std::memory_order_relaxed);
+      while (whole > seen && !worst_yaw_difference_.compare_exchange_weak(seen, whole, std::memory_order_relaxed)) {
+      }
+    }
     float target_size = face::face_size(target.landmarks68);
     float full_size_limit = std::max(kMinFullSizeFace, kSourceDetailFactor * source_face_size_);
     if (target_size > full_size_limit) {
@@ -121,6 +137,19 @@ Status FaceSwapper::process(FrameContext& frame) const {
     }
   }
   return Status::ok();
+}
+
+std::vector<std::string> FaceSwapper::warnings() const {
+  if (onnx_) return {};
+  std::vector<std::string> out = source_warnings_;
+  const int64_t mismatches = pose_mismatches_.load(), swapped = swapped_faces_.load();
+  if (mismatches > 0) {
+    out.push_back(fmt::format("{} of {} swapped target face(s) are turned up to {}° away from the source face in {} "
+                              "(more than {:.0f}°): the swap re-poses the source and invents the side its photo does "
+                              "not show; a source photo turned like the target works better",
+                              mismatches, swapped, worst_yaw_difference_.load(), source_name_, kPoseMismatchYaw));
+  }
+  return out;
 }
 
 Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float scale) const {

@@ -4,7 +4,9 @@
 // hyperswap_1a_256, ..., see onnx_swapper.h), chosen by the option face_swapper_model.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "facefuse/processors/face_swapper/classical_swapper.h"
@@ -27,6 +29,9 @@ class FaceSwapper final : public FrameProcessor {
   std::vector<int> source_face_counts() const override {
     return onnx_ ? onnx_->source_face_counts() : source_face_counts_;
   }
+  // Classical backend: the source's quality warnings (source_quality.h) and, when some targets'
+  // yaw differs from the source's by more than kPoseMismatchYaw, how many.
+  std::vector<std::string> warnings() const override;
 
   const SwapSourceFace& source() const { return source_; }
   // The ONNX backend, or nullptr for the classical one.
@@ -43,6 +48,12 @@ class FaceSwapper final : public FrameProcessor {
   std::vector<int> source_face_counts_;  // classical backend; the ONNX one keeps its own
   ClassicalSwapOptions options_;
   std::unique_ptr<OnnxSwapper> onnx_;
+  std::vector<std::string> source_warnings_;  // classical backend, from open()
+  std::string source_name_;
+  // Target faces swapped, and those whose yaw is far from the source's (process() runs on several
+  // frames at once: counters only). Worst yaw difference in whole degrees.
+  mutable std::atomic<int64_t> swapped_faces_{0}, pose_mismatches_{0};
+  mutable std::atomic<int> worst_yaw_difference_{0};
 };
 
 }  // namespace facefuse::processors
