@@ -17,6 +17,7 @@
 #include "facefuse/core/status.h"
 #include "facefuse/inference/onnx_session.h"
 #include "facefuse/server/http_server.h"
+#include "facefuse/server/live_swap.h"
 
 namespace facefuse::jobs {
 class JobService;
@@ -28,7 +29,7 @@ namespace facefuse::server {
 // The version of the API contract, docs/openapi.yaml `info.version`, answered by GET
 // /api/v1/status as api_version (tests/contract checks they agree). Minor: additions; major:
 // anything removed or renamed, with a note in CHANGELOG.md.
-inline constexpr const char* kApiVersion = "1.1.0";
+inline constexpr const char* kApiVersion = "1.2.0";
 
 class MediaLinkSigner;
 class ServiceMetrics;
@@ -47,6 +48,9 @@ struct ApiServerConfig {
   int max_streams = 8192;
   int max_streams_per_address = 1024;
   int max_streams_per_key = 100;
+  // Live mode (GET /api/v1/live, live_swap.h): session caps, frame limits, worker threads.
+  // temp_dir defaults to a "live" folder beside the upload temp dir.
+  LiveConfig live;
   bool auth = true;                        // false: every request is tenant "local" with all scopes
   double key_rate_per_second = 20;         // token bucket per API key
   double key_rate_burst = 40;
