@@ -7,7 +7,7 @@ PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
 .PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
-        fuzz examples bench bench-quality bench-service bench-distributed bench-model-load clean
+        fuzz examples bench bench-quality bench-service bench-live bench-distributed bench-model-load clean
 
 setup:
 	scripts/setup
@@ -100,6 +100,11 @@ bench-quality: build
 # temporary data directory.
 bench-service: build
 	bench/service_bench.sh $(FACEFUSE)
+
+# Live mode (GET /api/v1/live) at 640x480: fps and latency of the swap against the face_debugger
+# chain on the same socket protocol, in the same run (docs/benchmarks.md).
+bench-live: build
+	bench/live_bench.py $(FACEFUSE) $(CACHE)/testdata
 
 # Job store latency: claim_task with 10 000 pending tasks and create_job, PostgreSQL (private server)
 # against SQLite in the same run (docs/benchmarks.md, docs/distributed.md).
