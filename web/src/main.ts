@@ -1023,6 +1023,7 @@ async function startLive(): Promise<void> {
       if (live !== session) return;
       live = null;
       updateLiveButtons();
+      $('live-stats').textContent = '';
       if (error) {
         const text = `Live mode stopped: ${plainMessage(error.message, state.source ? { source: state.source.file.name, target: '', body: null } : null)}`;
         $('live-error').textContent = text;

@@ -340,7 +340,7 @@ void LiveSwapService::open_engine(const std::shared_ptr<Session>& session) {
   fs::remove(local, ec);  // read by open(): the engine keeps the analysed source, not the file
   if (!engine) {
     return failed(jobs::client_facing_error(engine.status(),
-                                            {{local.string(), fmt::format("the source '{}'", source.filename)}}));
+                                            {{local.string(), fmt::format("'{}'", source.filename)}}));
   }
   std::lock_guard lock(session->mutex);
   if (session->phase != Session::Phase::kOpening) return;
