@@ -7,7 +7,7 @@ PHOTOS = $(CACHE)/testdata/photos
 FACEFUSE = $(BUILD)/bin/facefuse
 
 .PHONY: setup build build-asan build-fuzz build-tsan install serve demo test test-release test-fast test-asan test-tsan \
-        fuzz examples bench bench-quality bench-service bench-conns bench-distributed bench-model-load clean
+        fuzz examples bench bench-quality bench-service bench-conns bench-live bench-distributed bench-model-load clean
 
 setup:
 	scripts/setup
@@ -108,6 +108,11 @@ bench-service: build
 # HOLD_RUNS (5) runs against a `facefuse serve --workers 0` (docs/benchmarks.md, "Connection load").
 bench-conns: build
 	HOLD_ONLY=1 bench/service_bench.sh $(FACEFUSE)
+
+# Live mode (GET /api/v1/live) at 640x480: fps and latency of the swap against the face_debugger
+# chain on the same socket protocol, in the same run (docs/benchmarks.md).
+bench-live: build
+	bench/live_bench.py $(FACEFUSE) $(CACHE)/testdata
 
 # Job store latency: claim_task with 10 000 pending tasks and create_job, PostgreSQL (private server)
 # against SQLite in the same run (docs/benchmarks.md, docs/distributed.md).

@@ -190,22 +190,71 @@ describe('studio', () => {
     const output = Buffer.from(await (await fetch(server.url + job.output_url)).arrayBuffer());
     assert.notDeepEqual(output, readFileSync(TARGET));
     assert.equal(await page.locator('#job-warning').textContent(), '');
+    await page.locator('#job-faces').filter({ hasText: '1 face swapped, 1 found in the target.' }).waitFor();
     await page.locator('#jobs-body tr', { hasText: 'astronaut.png → jesper.jpg' }).first().waitFor();
     await screenshot(page, 'image-completed');
     await page.context().close();
   });
 
-  test('a target without a face: the preview and the finished job warn that nothing was swapped', async () => {
+  test('a target without a face: the finished job shows its own count of swapped faces and its warnings', async () => {
     const page = await newPage();
     await chooseInputs(page, SOURCE, NO_FACE);
     await page.locator('#preview-warning').filter({ hasText: 'grand_canyon_1.jpg' }).waitFor({ timeout: 60000 });
     await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
+    // The page used to guess the count from a preview of the first frame after the job ended.
+    const previews = [];
+    page.on('request', (r) => { if (r.url().endsWith('/api/v1/preview')) previews.push(r.url()); });
     await page.click('#swap-button');
     assert.equal(await waitJob(page, ['completed', 'failed']), 'completed');
-    await page.locator('#job-warning').filter({ hasText: 'No face was swapped' }).waitFor({ timeout: 30000 });
-    assert.match(await page.locator('#job-warning').textContent(), /grand_canyon_1\.jpg/);
+    const warning = page.locator('#job-warning');
+    await warning.filter({ hasText: 'No face was swapped' }).waitFor({ timeout: 30000 });
+    assert.equal(await warning.getAttribute('role'), 'alert');
+    assert.match(await warning.textContent(), /grand_canyon_1\.jpg/);
+    const jobId = await page.locator('#job-id').textContent();
+    const job = await server.api(`/api/v1/jobs/${jobId}`);
+    assert.equal(job.faces_swapped, 0);
+    assert.equal(job.input_summary.target_faces, 0);
+    assert.ok(job.warnings.length > 0, 'the job warns about the target');
+    assert.deepEqual(await page.locator('#job-warnings li').allTextContents(), job.warnings, 'the job\'s warnings are listed');
+    assert.equal(await page.locator('#job-faces').textContent(), '0 faces swapped, 0 found in the target.');
+    assert.deepEqual(previews, [], 'the figures come from the job, not from a preview');
     await screenshot(page, 'no-face-warning');
     await page.context().close();
+  });
+
+  test('without a working WebSocket the 4 s poll still brings the job to completed', async () => {
+    // A proxy that never completes the WebSocket handshake: the job's event socket stays
+    // "connecting" for ever, no event and no close reach the page (other sockets are real).
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.addInitScript(() => {
+      const Real = window.WebSocket;
+      window.stalledSockets = 0;
+      function Stalled(url, protocols) {
+        if (!String(url).includes('/ws/job/')) return new Real(url, protocols);
+        window.stalledSockets += 1;
+        return { url: String(url), readyState: 0, protocol: '', binaryType: 'blob', send() {}, close() {} };
+      }
+      Object.assign(Stalled, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+      window.WebSocket = Stalled;
+    });
+    const page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`); });
+    page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+    await page.goto(server.url + '/');
+    await page.waitForSelector('body[data-ready="true"]');
+    await chooseInputs(page, SOURCE, TARGET);
+    await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
+    const polls = [];
+    page.on('request', (r) => { if (/\/api\/v1\/jobs\/[A-Za-z0-9_]+$/.test(r.url()) && r.method() === 'GET') polls.push(Date.now()); });
+    const submitted = Date.now();
+    await page.click('#swap-button');
+    assert.equal(await waitJob(page, ['completed', 'failed'], 60000), 'completed');
+    assert.ok(await page.evaluate(() => window.stalledSockets) >= 1, 'the page tried its event WebSocket');
+    assert.ok(polls.some((t) => t - submitted >= 3500), 'the completion came from a poll after ~4 s without events');
+    await page.waitForFunction(() => document.querySelector('#result img')?.naturalWidth > 0);
+    await page.locator('#job-faces').filter({ hasText: '1 face swapped' }).waitFor();
+    await screenshot(page, 'completed-by-poll');
+    await context.close();
   });
 
   test('the preview changes when an option changes, with a before/after slider', async () => {
@@ -335,8 +384,16 @@ describe('studio', () => {
       return out;
     });
     assert.deepEqual(problems, []);
-    // Tab from the top: the skip link, then the source picker, then the target picker.
+    // Tab from the top: the skip link, the selected tab (one stop for the tab list), then the
+    // source picker, then the target picker; arrow keys move between the tabs.
     await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'tab-studio');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'tab-live');
+    assert.equal(await page.locator('#live-panel').isVisible(), true);
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'tab-studio');
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'source-file');
     const outline = await page.evaluate(() => getComputedStyle(document.activeElement.closest('.drop')).outlineStyle);

@@ -28,6 +28,7 @@ const NOT_DRIVEN = {
   'POST /api/v1/process/enhance 503': 'as POST /api/v1/jobs 503',
   'GET /api/v1/jobs/{job_id}/events 503': 'over --max-streams (the total): the per-key 429 is driven instead',
   'GET /ws/job/{job_id}/progress 503': 'as the events 503',
+  'GET /api/v1/live 503': 'over the live sessions in total (8 sockets, each swapping frames): the per-key 429 is driven in tests/server/test_live_mode.py',
   'POST /api/v1/process/enhance 201': 'needs the face enhancer model, which scripts/setup does not install (409 is driven)',
   'POST /api/v1/process/enhance 200': 'as POST /api/v1/process/enhance 201',
   // Direct uploads need S3 storage (this test's servers use files; there begin is 409, driven):
@@ -340,6 +341,19 @@ describe('API contract (docs/openapi.yaml) against facefuse serve', () => {
     const ws = '/ws/job/{job_id}/progress';
     await call(main, 'GET', ws, `/ws/job/${done.job_id}/progress?since=x`, { headers: UPGRADE, expect: 400 });
     await call(main, 'GET', ws, '/ws/job/job_0000000000000000/progress', { headers: UPGRADE, expect: 404 });
+
+    // Live mode: a plain GET is 400; upgraded, the config is answered with "ready"
+    // (the frames, limits and errors: tests/server/test_live_mode.py).
+    await call(main, 'GET', '/api/v1/live', '/api/v1/live', { expect: 400 });
+    const ready = await new Promise((resolve, reject) => {
+      const live = new WebSocket(main.url.replace('http', 'ws') + '/api/v1/live', [`facefuse.bearer.${key}`]);
+      const timer = setTimeout(() => { live.close(); reject(new Error('/api/v1/live: no answer in 120 s')); }, 120000);
+      live.onopen = () => live.send(JSON.stringify({ source: { upload_id: source.id } }));
+      live.onmessage = (m) => { clearTimeout(timer); live.close(1000); resolve(JSON.parse(m.data)); };
+      live.onerror = () => {};
+    });
+    assert.equal(ready.type, 'ready', JSON.stringify(ready));
+    contract.covered.add('GET /api/v1/live 101');
   });
 
   test('jobs: validation, missing uploads and models, quota, streams, cancel and delete', async () => {

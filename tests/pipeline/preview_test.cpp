@@ -1,6 +1,7 @@
 // The studio's preview (pipeline/preview.h) on real photos and a real face video: a reduced frame
 // whose face changed and whose background did not, an engine reused for equal keys, a target
-// without a face passing through unchanged, and a frame number past the end refused.
+// without a face passing through unchanged, a frame number past the end refused, and video frames
+// from the renderer's open decoders and frame cache equal to a fresh read, within the cache's bytes.
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -116,6 +117,38 @@ TEST_F(PreviewTest, RendersTheAskedVideoFrameAndRefusesOnePastTheEnd) {
   auto past = renderer.render(job, 100000, "k");
   ASSERT_FALSE(past);
   EXPECT_EQ(past.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(PreviewTest, VideoFramesFromTheOpenDecoderAndTheCacheEqualAFreshRead) {
+  // Fresh: a decoder opened and seeked for every frame, nothing kept (the behaviour before the cache).
+  pipeline::PreviewSettings fresh_settings;
+  fresh_settings.frame_cache_bytes = 0;
+  fresh_settings.open_videos = 0;
+  pipeline::PreviewRenderer fresh(fresh_settings);
+  pipeline::PreviewRenderer cached;
+  auto job = spec("videos/talking_head_640x480.mp4");
+  // Forward a little (decoded on from the open decoder), back (a seek), the same again (cache).
+  for (int64_t n : {30, 34, 35, 10, 30, 34, 67}) {
+    auto a = fresh.render(job, n, "", true);
+    auto b = cached.render(job, n, "", true);
+    ASSERT_TRUE(a) << a.status().to_string();
+    ASSERT_TRUE(b) << b.status().to_string();
+    EXPECT_EQ(a->jpeg, b->jpeg) << "frame " << n;
+  }
+  EXPECT_EQ(fresh.cached_frame_bytes(), 0u);
+  EXPECT_EQ(cached.cached_frame_bytes(), 5u * 640 * 480 * 3) << "frames 30, 34, 35, 10, 67 kept once each";
+  auto past = cached.render(job, 68, "", true);
+  ASSERT_FALSE(past);
+  EXPECT_EQ(past.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(PreviewTest, TheVideoFrameCacheStaysWithinItsBytes) {
+  pipeline::PreviewSettings settings;
+  settings.frame_cache_bytes = 2 * 640 * 480 * 3 + 100;  // two 640×480 frames
+  pipeline::PreviewRenderer renderer(settings);
+  auto job = spec("videos/talking_head_640x480.mp4");
+  for (int64_t n = 0; n < 6; ++n) ASSERT_TRUE(renderer.render(job, n, "", true));
+  EXPECT_EQ(renderer.cached_frame_bytes(), 2u * 640 * 480 * 3);
 }
 
 }  // namespace

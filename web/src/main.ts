@@ -6,6 +6,7 @@ import {
   ApiError, apiKey, call, isTerminal, JobWatcher, preview, setApiKey, upload,
   type Detection, type Job, type JobEvent, type OptionSchema, type ProcessorsDoc, type ServerStatus, type Upload,
 } from './api';
+import { LiveSession, type LiveStats } from './live';
 import { createControl, humanName, type OptionControl } from './options';
 
 type Role = 'source' | 'target';
@@ -421,6 +422,17 @@ function jobBody(): Record<string, unknown> | null {
   const s = state.source?.upload;
   const t = state.target?.upload;
   if (!s || !t) return null;
+  const options = currentOptions();
+  const mode = selectorMode();
+  if (mode === 'reference') {
+    if (state.referencePosition !== 0) options.reference_face_position = state.referencePosition;
+    if (state.referenceFrame !== 0) options.reference_frame_number = state.referenceFrame;
+  }
+  return withTarget(s, t, options);
+}
+
+// The processors and options chosen (face selector mode only when not the default).
+function currentOptions(): Record<string, unknown> {
   const processors = [...state.processors.entries()].filter(([, p]) => p.box.checked).map(([name]) => name);
   const options: Record<string, unknown> = { processors };
   for (const c of state.faceControls) {
@@ -437,10 +449,10 @@ function jobBody(): Record<string, unknown> | null {
   }
   const mode = selectorMode();
   if (mode !== state.selectorDefault) options.face_selector_mode = mode;
-  if (mode === 'reference') {
-    if (state.referencePosition !== 0) options.reference_face_position = state.referencePosition;
-    if (state.referenceFrame !== 0) options.reference_frame_number = state.referenceFrame;
-  }
+  return options;
+}
+
+function withTarget(s: Upload, t: Upload, options: Record<string, unknown>): Record<string, unknown> {
   const target: Record<string, unknown> = { upload_id: t.id };
   const output: Record<string, unknown> = {};
   const format = $<HTMLSelectElement>('out-format').value;
@@ -635,6 +647,7 @@ function updateButtons(): void {
   $<HTMLButtonElement>('swap-button').disabled = !ready || state.submitting || running;
   $<HTMLButtonElement>('preview-button').disabled = !ready;
   $<HTMLButtonElement>('cancel-button').hidden = !running;
+  updateLiveButtons();
 }
 
 async function submit(body: unknown, meta: JobMeta): Promise<void> {
@@ -670,6 +683,7 @@ async function openJob(jobId: string, push: boolean, known?: Job): Promise<void>
   $('job-id').textContent = jobId;
   clear($('result'));
   $('job-warning').textContent = '';
+  $('job-faces').textContent = '';
   $('job-error').textContent = '';
   let job = known;
   if (!job) {
@@ -750,12 +764,9 @@ function renderJob(job: Job): void {
       : `The job failed: ${plainMessage(job.error.message, meta)}`;
   }
   if (job.status === 'cancelled') $('job-warning').textContent = 'The job was cancelled; nothing was kept.';
-  const sourceFaces = job.input_summary?.source_faces;
-  if (typeof sourceFaces === 'number' && sourceFaces > 1) {
-    $('job-warning').textContent = `The source photo has ${sourceFaces} faces: the largest one was used.`;
-  }
   if (job.status === 'completed' && job.output_url && (!before || before.status !== 'completed' || $('result').childElementCount === 0)) {
     showResult(job);
+    void showOutcome(job);
   }
   updateButtons();
 }
@@ -784,24 +795,57 @@ function showResult(job: Job): void {
   link.id = 'download-link';
   link.textContent = `Download ${link.download}`;
   box.append(link);
-  void checkSwappedFaces(job);
 }
 
-// The job does not report how many target faces it swapped: ask the preview of the same settings
-// (one frame: the image, or the first frame of the video range) and warn on zero.
-async function checkSwappedFaces(job: Job): Promise<void> {
+// What the finished job reports (GET /api/v1/jobs/{id}: faces_swapped, input_summary.target_faces,
+// warnings): a count of faces swapped, a role=alert warning when none was, and the server's warnings
+// listed. Events may carry the figures already; otherwise the job is read once.
+async function showOutcome(event: Job): Promise<void> {
+  let job = event;
+  if (job.faces_swapped === undefined || job.faces_swapped === null || job.warnings === undefined) {
+    try {
+      job = await call<Job>('GET', `/api/v1/jobs/${encodeURIComponent(event.job_id)}`);
+    } catch { return; /* the server is away: the figures appear when the job is opened again */ }
+  }
+  if (state.jobId !== job.job_id) return;
   const meta = metaOf(job.job_id);
-  if (!meta?.body) return;
-  const body = meta.body as { target?: { frame_range?: [number, number]; frame_number?: number } };
-  const frame = body.target?.frame_number ?? body.target?.frame_range?.[0] ?? 0;
-  try {
-    const shot = await preview({ ...(meta.body as object), preview: { frame_number: frame } }, new AbortController().signal);
-    URL.revokeObjectURL(shot.url);
-    if (state.jobId !== job.job_id) return;
-    if (shot.processedFaces === 0) {
-      $('job-warning').textContent = `No face was swapped: none was found in the target “${meta.target}”${body.target?.frame_range || body.target?.frame_number ? ` at frame ${frame}` : ''} with these settings, so the result is the target unchanged.`;
+  const swapped = job.faces_swapped;
+  const found = job.input_summary?.target_faces;
+  const perFrame = job.kind === 'video' ? ' (counted in every frame)' : '';
+  const faces = $('job-faces');
+  if (typeof swapped === 'number') {
+    faces.textContent = `${swapped} face${swapped === 1 ? '' : 's'} swapped${typeof found === 'number' ? `, ${found} found in the target` : ''}${perFrame}.`;
+  } else {
+    faces.textContent = '';
+  }
+  const lines: string[] = [];
+  if (swapped === 0) {
+    lines.push(`No face was swapped: the result is ${meta ? `the target “${meta.target}”` : 'the target'} unchanged.`);
+  }
+  const sourceFaces = job.input_summary?.source_faces;
+  if (typeof sourceFaces === 'number' && sourceFaces > 1) {
+    lines.push(`The source photo has ${sourceFaces} faces: the largest one was used.`);
+  }
+  const warnings = (job.warnings ?? []).map((w) => plainMessage(w, meta));
+  const box = $('job-warning');
+  clear(box);
+  if (lines.length === 0 && warnings.length === 0) return;
+  for (const line of lines) {
+    const p = document.createElement('p');
+    p.textContent = line;
+    box.append(p);
+  }
+  if (warnings.length > 0) {
+    const list = document.createElement('ul');
+    list.id = 'job-warnings';
+    for (const w of warnings) {
+      const li = document.createElement('li');
+      li.textContent = w;
+      list.append(li);
     }
-  } catch { /* the inputs may be gone: no warning rather than a wrong one */ }
+    box.append(list);
+  }
+  announce(`Job ${job.job_id} completed${swapped === 0 ? ': no face was swapped' : ''}.`);
 }
 
 async function cancelJob(jobId: string): Promise<void> {
@@ -901,6 +945,118 @@ async function refreshJobs(): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------ tabs and live camera
+function selectTab(which: 'studio' | 'live', focus = false): void {
+  for (const name of ['studio', 'live'] as const) {
+    const tab = $(`tab-${name}`);
+    const on = name === which;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(`${name}-panel`).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+  if (which === 'studio') stopLive();
+  updateLiveButtons();
+}
+
+function wireTabs(): void {
+  $('tab-studio').addEventListener('click', () => selectTab('studio'));
+  $('tab-live').addEventListener('click', () => selectTab('live'));
+  // Arrow keys move between tabs (WAI-ARIA tabs pattern); Tab leaves the tab list.
+  $('tab-studio').parentElement?.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight' && e.key !== 'Home' && e.key !== 'End') return;
+    e.preventDefault();
+    const live = $('tab-live').getAttribute('aria-selected') === 'true';
+    selectTab(e.key === 'Home' ? 'studio' : e.key === 'End' ? 'live' : live ? 'studio' : 'live', true);
+  });
+}
+
+let live: LiveSession | null = null;
+let liveUrl = '';
+
+function updateLiveButtons(): void {
+  const hasSource = Boolean(state.source?.upload);
+  $<HTMLButtonElement>('live-start').disabled = !hasSource || live !== null;
+  $('live-start').hidden = live !== null;
+  $('live-stop').hidden = live === null;
+  $('live-hint').dataset.source = hasSource ? 'yes' : 'no';
+}
+
+// Live mode swaps every face the camera shows (or the largest with "one"): a reference face
+// chosen in a target's gallery has no meaning for the camera.
+function liveConfig(): Record<string, unknown> | null {
+  const s = state.source?.upload;
+  if (!s) return null;
+  const options = currentOptions();
+  options.face_selector_mode = selectorMode() === 'one' ? 'one' : 'many';
+  return { source: { upload_id: s.id }, options };
+}
+
+function showLiveStats(stats: LiveStats): void {
+  const el = $('live-stats');
+  el.dataset.fps = stats.fps.toFixed(2);
+  el.dataset.latency = String(Math.round(stats.latencyMs));
+  el.dataset.shown = String(stats.shown);
+  el.textContent = `${stats.fps.toFixed(1)} fps · latency ${Math.round(stats.latencyMs)} ms (server ${Math.round(stats.serverMs)} ms per frame)`
+    + ` · ${stats.swapped} of ${stats.faces} face${stats.faces === 1 ? '' : 's'} swapped · ${stats.dropped} dropped by the server`;
+}
+
+async function startLive(): Promise<void> {
+  const config = liveConfig();
+  if (!config || live) return;
+  $('live-error').textContent = '';
+  $('live-stats').textContent = 'Opening the camera…';
+  const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, {
+    onReady: (sourceFaces) => {
+      $('live-stats').textContent = 'Connected: waiting for the first swapped frame…';
+      announce(`Live camera on${sourceFaces && sourceFaces > 1 ? `: the source photo has ${sourceFaces} faces, the largest is used` : ''}.`);
+    },
+    onFrame: (url, stats) => {
+      if (live !== session) { URL.revokeObjectURL(url); return; }
+      const img = $<HTMLImageElement>('live-output');
+      if (liveUrl) URL.revokeObjectURL(liveUrl);
+      liveUrl = url;
+      img.src = url;
+      showLiveStats(stats);
+    },
+    onEnd: (error) => {
+      if (live !== session) return;
+      live = null;
+      updateLiveButtons();
+      $('live-stats').textContent = '';
+      if (error) {
+        const text = `Live mode stopped: ${plainMessage(error.message, state.source ? { source: state.source.file.name, target: '', body: null } : null)}`;
+        $('live-error').textContent = text;
+        announce(text);
+      } else {
+        announce('Live camera off.');
+      }
+    },
+  });
+  live = session;
+  updateLiveButtons();
+  try {
+    await session.start();
+  } catch (e) {
+    if (live !== session) return;
+    live = null;
+    updateLiveButtons();
+    const text = `Live mode cannot start: ${(e as Error).message}.`;
+    $('live-error').textContent = text;
+    $('live-stats').textContent = '';
+    announce(text);
+  }
+}
+
+function stopLive(): void {
+  if (!live) return;
+  const session = live;
+  live = null;
+  session.stop();
+  updateLiveButtons();
+  announce('Live camera off.');
+}
+
 // ------------------------------------------------------------------ key and start-up
 function askForKey(): void {
   const form = $('key-form');
@@ -937,6 +1093,9 @@ async function start(): Promise<void> {
 }
 
 function wire(): void {
+  wireTabs();
+  $('live-start').addEventListener('click', () => void startLive());
+  $('live-stop').addEventListener('click', stopLive);
   wirePicker('source');
   wirePicker('target');
   wireTrim();

@@ -7,6 +7,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/media/video_reader.h"
 #include "facefuse/pipeline/job_engine.h"
 #include "facefuse/pipeline/run_job.h"
 
@@ -39,6 +40,87 @@ Result<PreviewRenderer::Entry> PreviewRenderer::engine_for(const JobSpec& spec, 
   return entry;
 }
 
+cv::Mat PreviewRenderer::reduce(cv::Mat frame) const {
+  const int longest = std::max(frame.cols, frame.rows);
+  if (settings_.max_side <= 0 || longest <= settings_.max_side) return frame;
+  const double scale = static_cast<double>(settings_.max_side) / longest;
+  cv::Mat small;
+  cv::resize(frame, small, cv::Size(std::max(1, static_cast<int>(frame.cols * scale + 0.5)),
+                                    std::max(1, static_cast<int>(frame.rows * scale + 0.5))),
+             0, 0, cv::INTER_AREA);
+  return small;
+}
+
+Result<cv::Mat> PreviewRenderer::video_frame(const std::filesystem::path& path, int64_t frame_number) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  const auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
+  const std::string key = fmt::format("{}|{}|{}", path.string(), ec ? 0 : size, ec ? 0 : mtime);
+  OpenVideo video;
+  {
+    std::lock_guard lock(videos_mutex_);
+    for (auto it = frames_.begin(); it != frames_.end(); ++it) {
+      if (it->key == key && it->frame_number == frame_number) {
+        frames_.splice(frames_.begin(), frames_, it);
+        return frames_.front().image.clone();
+      }
+    }
+    auto it = std::find_if(videos_.begin(), videos_.end(), [&](const OpenVideo& v) { return v.key == key; });
+    if (it != videos_.end()) {
+      videos_.splice(videos_.begin(), videos_, it);
+      video = videos_.front();
+    }
+  }
+  if (!video.reader) {
+    // Opened outside the lock: probing and decoding frame 0 must not hold up other previews.
+    FF_ASSIGN_OR_RETURN(std::unique_ptr<media::VideoReader> opened, media::VideoReader::open(path));
+    video = {key, std::shared_ptr<media::VideoReader>(std::move(opened)), std::make_shared<std::mutex>()};
+    if (settings_.open_videos > 0) {
+      std::lock_guard lock(videos_mutex_);
+      videos_.push_front(video);
+      while (videos_.size() > settings_.open_videos) videos_.pop_back();
+    }
+  }
+  cv::Mat frame;
+  {
+    std::lock_guard in_use(*video.in_use);
+    media::VideoReader& reader = *video.reader;
+    const int64_t count = reader.info().frame_count;
+    if (frame_number >= count) {
+      return invalid_argument(fmt::format("frame {} is outside {}'s frames 0..{}", frame_number, path.string(), count - 1));
+    }
+    // At the asked frame already, or a little before it: seek_to_frame decodes forward from here.
+    if (reader.position() != frame_number) FF_RETURN_IF_ERROR(reader.seek_to_frame(frame_number));
+    int64_t index = 0;
+    FF_ASSIGN_OR_RETURN(bool ok, reader.read(frame, index));
+    if (!ok) return invalid_argument(fmt::format("cannot read frame {} of {}", frame_number, path.string()));
+    // read() may reuse its buffer on the next call: keep our own.
+    frame = reduce(frame.clone());
+  }
+  const size_t bytes = frame.total() * frame.elemSize();
+  if (settings_.frame_cache_bytes > 0 && bytes <= settings_.frame_cache_bytes) {
+    std::lock_guard lock(videos_mutex_);
+    const bool present = std::any_of(frames_.begin(), frames_.end(), [&](const CachedFrame& f) {
+      return f.key == key && f.frame_number == frame_number;  // another render decoded it meanwhile
+    });
+    if (!present) {
+      frames_.push_front({key, frame_number, frame.clone()});
+      frame_bytes_ += bytes;
+    }
+    while (frame_bytes_ > settings_.frame_cache_bytes && !frames_.empty()) {
+      const cv::Mat& last = frames_.back().image;
+      frame_bytes_ -= last.total() * last.elemSize();
+      frames_.pop_back();
+    }
+  }
+  return frame;
+}
+
+size_t PreviewRenderer::cached_frame_bytes() {
+  std::lock_guard lock(videos_mutex_);
+  return frame_bytes_;
+}
+
 Result<PreviewFrame> PreviewRenderer::render(const JobSpec& spec, int64_t frame_number, const std::string& engine_key,
                                              bool original) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -46,15 +128,12 @@ Result<PreviewFrame> PreviewRenderer::render(const JobSpec& spec, int64_t frame_
   FF_ASSIGN_OR_RETURN(TargetKind kind, detect_target_kind(spec.target));
   PreviewFrame out;
   out.frame_number = kind == TargetKind::kVideo ? frame_number : 0;
-  FF_ASSIGN_OR_RETURN(cv::Mat frame, read_target_frame(spec.target, out.frame_number, spec.max_pixels));
-  const int longest = std::max(frame.cols, frame.rows);
-  if (settings_.max_side > 0 && longest > settings_.max_side) {
-    const double scale = static_cast<double>(settings_.max_side) / longest;
-    cv::Mat small;
-    cv::resize(frame, small, cv::Size(std::max(1, static_cast<int>(frame.cols * scale + 0.5)),
-                                      std::max(1, static_cast<int>(frame.rows * scale + 0.5))),
-               0, 0, cv::INTER_AREA);
-    frame = std::move(small);
+  cv::Mat frame;
+  if (kind == TargetKind::kVideo) {
+    FF_ASSIGN_OR_RETURN(frame, video_frame(spec.target, out.frame_number));
+  } else {
+    FF_ASSIGN_OR_RETURN(cv::Mat full, read_target_frame(spec.target, 0, spec.max_pixels));
+    frame = reduce(std::move(full));
   }
 
   if (!original) {

@@ -290,10 +290,11 @@ struct ApiServer::Impl {
         started(std::chrono::steady_clock::now()),
         studio(s, {config.upload_temp_dir.parent_path() / "preview", {}, 8}),
         direct_uploads(s, config.direct_upload_ttl_seconds),
-        pusher(s.store(), [this](const json& event) { return signed_event(event); }) {
+        pusher(s.store(), [this](const json& event) { return signed_event(event); }),
+        live(s, live_config(config)) {
     if (!config.media_links) config.media_links = ephemeral_media_links();
     add_routes();
-    for (const char* p : {"/ws/job/([A-Za-z0-9_]+)/progress", "/api/v1/jobs/([A-Za-z0-9_]+)/events"}) {
+    for (const char* p : {"/ws/job/([A-Za-z0-9_]+)/progress", "/api/v1/jobs/([A-Za-z0-9_]+)/events", "/api/v1/live"}) {
       ws_routes.push_back(RoutePattern::parse(p).value());
     }
   }
@@ -313,6 +314,7 @@ struct ApiServer::Impl {
   std::vector<RoutePattern> ws_routes;
   ListenAddress listen;
   EventPusher pusher;
+  LiveSwapService live;  // GET /api/v1/live: camera frames swapped over a WebSocket
   StreamCounts stream_counts;
   std::unique_ptr<HttpServer> http;
 
@@ -536,6 +538,10 @@ struct ApiServer::Impl {
     add("DELETE", "/api/v1/uploads/([A-Za-z0-9_]+)", "/api/v1/uploads/{upload_id}", Access::kSubmit,
         [this](Request& r) { return delete_upload(r); });
     add("GET", "/api/v1/processors", "/api/v1/processors", Access::kRead, [this](Request&) { return reply(studio.processors()); });
+    add("GET", "/api/v1/live", "/api/v1/live", Access::kSubmit, [](Request&) -> Response {
+      fail(400, "invalid_argument", "/api/v1/live is a WebSocket: connect with ws:// (or wss://) and the subprotocol "
+                                    "facefuse.bearer.<key>; see docs/service.md, Live mode");
+    });
     add("POST", "/api/v1/preview", "/api/v1/preview", Access::kSubmit, [this](Request& r) { return reply(value_or_fail(studio.preview(r.caller.tenant, read_json_body(r)))); });
   }
 
@@ -1074,7 +1080,36 @@ struct ApiServer::Impl {
   // An upgrade to /ws/job/{id}/progress or the WebSocket twin of /api/v1/jobs/{id}/events:
   // checked like any request (rate limit, the one authenticate(), the job's tenant) and refused
   // with a real HTTP answer; accepted, the socket becomes a sink of the pusher.
+  static LiveConfig live_config(const ApiServerConfig& c) {
+    LiveConfig out = c.live;
+    if (out.temp_dir.empty()) out.temp_dir = c.upload_temp_dir.parent_path() / "live";
+    return out;
+  }
+
+  // GET /api/v1/live upgraded: authenticated like the job WebSocket (subprotocol
+  // facefuse.bearer.<key>, submit scope: it runs the swapper), one live-session slot per socket
+  // (429 per key / address, 503 in total), then every message goes to the live service.
+  Response live_websocket(Request& req, std::string& route_name) {
+    route_name = "/api/v1/live";
+    limit_address(req.http->remote_address);
+    check_local_origin(req);
+    req.caller = authenticate(req, Access::kSubmit);
+    limit_key(req.caller.key_id);
+    auto session = value_or_fail(live.admit(req.caller.tenant, req.caller.key_id, req.http->remote_address));
+    Response r;
+    r.stream = HttpResponse::Stream::kWebSocket;
+    r.on_stream = [this, session](std::shared_ptr<EventSink> sink) { live.attach(session, std::move(sink)); };
+    r.on_message = [this, session](std::string message, bool binary) {
+      live.on_message(session, std::move(message), binary);
+    };
+    r.max_message_bytes = live.max_message_bytes();
+    std::string protocol = websocket_credentials(req.header("Sec-WebSocket-Protocol")).protocol;
+    if (!protocol.empty()) r.headers.emplace_back("Sec-WebSocket-Protocol", std::move(protocol));
+    return r;
+  }
+
   Response websocket(Request& req, std::string& route_name) {
+    if (req.path == "/api/v1/live") return live_websocket(req, route_name);
     std::vector<std::string> captures;
     for (const auto& p : ws_routes) {
       if (p.match(req.path, captures)) {
@@ -1123,6 +1158,7 @@ Status ApiServer::start() {
     impl.http.reset();
     return started;
   }
+  FF_RETURN_IF_ERROR(impl.live.start());
   return impl.pusher.start();
 }
 
@@ -1139,6 +1175,7 @@ void ApiServer::notify_job_event() { impl_->pusher.poke(); }
 void ApiServer::stop() {
   if (!impl_->http) return;
   impl_->pusher.stop();
+  impl_->live.stop();
   impl_->http->stop();
   impl_->http.reset();
 }

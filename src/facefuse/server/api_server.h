@@ -17,6 +17,7 @@
 #include "facefuse/core/status.h"
 #include "facefuse/inference/onnx_session.h"
 #include "facefuse/server/http_server.h"
+#include "facefuse/server/live_swap.h"
 
 namespace facefuse::jobs {
 class JobService;
@@ -47,6 +48,9 @@ struct ApiServerConfig {
   int max_streams = 8192;
   int max_streams_per_address = 1024;
   int max_streams_per_key = 100;
+  // Live mode (GET /api/v1/live, live_swap.h): session caps, frame limits, worker threads.
+  // temp_dir defaults to a "live" folder beside the upload temp dir.
+  LiveConfig live;
   bool auth = true;                        // false: every request is tenant "local" with all scopes
   double key_rate_per_second = 20;         // token bucket per API key
   double key_rate_burst = 40;

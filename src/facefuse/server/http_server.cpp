@@ -260,9 +260,10 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
  public:
   WebSocketSession(HttpServer::Impl* impl, beast::tcp_stream stream, std::shared_ptr<ConnectionSlot> slot,
                    http::request<http::empty_body> request, std::function<void(std::shared_ptr<EventSink>)> on_open,
-                   Headers headers)
+                   Headers headers, std::function<void(std::string, bool)> on_message, std::size_t max_message_bytes)
       : impl_(impl), ws_(std::move(stream)), slot_(std::move(slot)), request_(std::move(request)),
-        on_open_(std::move(on_open)), headers_(std::move(headers)) {}
+        on_open_(std::move(on_open)), headers_(std::move(headers)), on_message_(std::move(on_message)),
+        max_message_bytes_(max_message_bytes) {}
   ~WebSocketSession() override { impl_->untrack(this, true); }
 
   void start() {
@@ -273,7 +274,9 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
     timeout.idle_timeout = to_ms(impl_->limits.websocket_idle_seconds);
     timeout.keep_alive_pings = true;  // a ping at half the idle time; no answer → closed
     ws_.set_option(timeout);
-    ws_.read_message_max(4096);  // clients only listen; a close or pong frame is small
+    // Event streams: clients only listen, a close or pong frame is small. Sockets that take
+    // messages (live mode) set their own bound.
+    ws_.read_message_max(on_message_ && max_message_bytes_ > 0 ? max_message_bytes_ : 4096);
     // The route's headers go on the 101 answer (e.g. the Sec-WebSocket-Protocol it chose: a
     // browser drops a socket whose offered subprotocols were not answered).
     ws_.set_option(websocket::stream_base::decorator([headers = headers_](websocket::response_type& res) {
@@ -289,22 +292,18 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
     });
   }
 
-  bool send(std::string text, int64_t) override {
-    if (!open_.load()) return false;
-    if (queued_.fetch_add(1) >= impl_->limits.event_queue_messages) {
-      close_now();  // a consumer this far behind would only grow our memory
-      return false;
-    }
-    net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
-      self->queue_.push_back(std::move(text));
-      if (!self->writing_) self->write_next();
-    });
-    return true;
-  }
+  bool send(std::string text, int64_t) override { return enqueue(std::move(text), false); }
 
-  void finish() override {
-    net::post(ws_.get_executor(), [self = shared_from_this()] {
+  bool send_binary(std::string data) override { return enqueue(std::move(data), true); }
+
+  void finish() override { close(static_cast<int>(websocket::close_code::normal), ""); }
+
+  void close(int code, std::string reason) override {
+    if (reason.size() > 123) reason.resize(123);  // RFC 6455: a close frame's payload is ≤ 125 bytes
+    net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+      if (self->finishing_) return;
       self->finishing_ = true;
+      self->close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
       if (!self->writing_) self->write_next();
     });
   }
@@ -320,13 +319,31 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
   }
 
  private:
+  bool enqueue(std::string data, bool binary) {
+    if (!open_.load()) return false;
+    if (queued_.fetch_add(1) >= impl_->limits.event_queue_messages) {
+      close_now();  // a consumer this far behind would only grow our memory
+      return false;
+    }
+    net::post(ws_.get_executor(), [self = shared_from_this(), data = std::move(data), binary]() mutable {
+      self->queue_.push_back({std::move(data), binary});
+      if (!self->writing_) self->write_next();
+    });
+    return true;
+  }
+
   void read() {
     ws_.async_read(read_buffer_, [self = shared_from_this()](error_code ec, std::size_t n) {
       if (ec) {
         self->open_.store(false);
+        self->on_message_ = nullptr;  // what the application captured goes with the socket
         return;
       }
-      self->read_buffer_.consume(n);  // clients only listen: whatever they send is dropped
+      if (self->on_message_) {
+        std::string message = beast::buffers_to_string(self->read_buffer_.data());
+        self->on_message_(std::move(message), self->ws_.got_binary());
+      }
+      self->read_buffer_.consume(n);  // without on_message: event streams drop what clients send
       self->read();
     });
   }
@@ -336,7 +353,7 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
       if (finishing_ && !closing_) {
         closing_ = true;
         writing_ = true;
-        ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](error_code) {
+        ws_.async_close(close_reason_, [self = shared_from_this()](error_code) {
           self->writing_ = false;
           self->open_.store(false);
         });
@@ -344,8 +361,8 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
       return;
     }
     writing_ = true;
-    ws_.text(true);
-    ws_.async_write(net::buffer(queue_.front()), [self = shared_from_this()](error_code ec, std::size_t) {
+    ws_.binary(queue_.front().binary);
+    ws_.async_write(net::buffer(queue_.front().data), [self = shared_from_this()](error_code ec, std::size_t) {
       self->writing_ = false;
       self->queue_.pop_front();
       self->queued_.fetch_sub(1);
@@ -363,8 +380,15 @@ class WebSocketSession : public EventSink, public Closable, public std::enable_s
   http::request<http::empty_body> request_;
   std::function<void(std::shared_ptr<EventSink>)> on_open_;
   Headers headers_;  // added to the 101 answer
+  std::function<void(std::string, bool)> on_message_;  // I/O thread only
+  std::size_t max_message_bytes_ = 0;
   beast::flat_buffer read_buffer_;
-  std::deque<std::string> queue_;
+  struct Outgoing {
+    std::string data;
+    bool binary = false;
+  };
+  std::deque<Outgoing> queue_;
+  websocket::close_reason close_reason_{websocket::close_code::normal};
   std::atomic<std::size_t> queued_{0};
   std::atomic<bool> open_{false};
   bool writing_ = false;
@@ -732,7 +756,8 @@ class Connection : public Closable, public std::enable_shared_from_this<Connecti
   void write_response(HttpResponse r) {
     if (r.stream == HttpResponse::Stream::kWebSocket && request_->websocket_upgrade) {
       auto session = std::make_shared<WebSocketSession>(impl_, std::move(stream_), slot_, parser_->release(),
-                                                        std::move(r.on_stream), std::move(r.headers));
+                                                        std::move(r.on_stream), std::move(r.headers),
+                                                        std::move(r.on_message), r.max_message_bytes);
       session->start();
       return;
     }

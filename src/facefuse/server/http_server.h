@@ -100,6 +100,11 @@ class EventSink {
   // Sends what is queued, then closes normally (WebSocket close 1000).
   virtual void finish() = 0;
   virtual bool is_open() const = 0;
+  // WebSocket only (false / finish() elsewhere). A binary frame, queued like send().
+  virtual bool send_binary(std::string) { return false; }
+  // Sends what is queued, then closes with `code` (1000–4999) and `reason` (cut to the 123 bytes a
+  // close frame carries).
+  virtual void close(int /*code*/, std::string /*reason*/) { finish(); }
 };
 
 struct HttpResponse {
@@ -119,6 +124,14 @@ struct HttpResponse {
   // the sink once it is open (never, when the client is gone first).
   Stream stream = Stream::kNone;
   std::function<void(std::shared_ptr<EventSink>)> on_stream;
+  // kWebSocket: each message the client sends (`binary`: a binary message, else text), called on
+  // an I/O thread — it must not block (hand the work to a thread of the application). Empty: what
+  // clients send is read and dropped (event streams only listen). The session keeps the function
+  // (and what it captures) until the socket is gone.
+  std::function<void(std::string message, bool binary)> on_message;
+  // kWebSocket with on_message: the largest message read, bytes; a bigger one closes the socket
+  // with 1009 (message too big). 0: 4096.
+  std::size_t max_message_bytes = 0;
 };
 
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;

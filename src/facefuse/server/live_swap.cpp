@@ -1,0 +1,422 @@
+#include "facefuse/server/live_swap.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <spdlog/spdlog.h>
+
+#include "facefuse/core/error_codes.h"
+#include "facefuse/jobs/job_request.h"
+#include "facefuse/jobs/job_service.h"
+#include "facefuse/jobs/job_store.h"
+#include "facefuse/pipeline/job_engine.h"
+#include "facefuse/server/client_text.h"
+
+namespace facefuse::server {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// WebSocket close codes 4000–4999 are the application's: 4000 + the HTTP status of the error.
+int close_code_for(const Status& status) { return 4000 + http_status_for(status.code()); }
+
+}  // namespace
+
+std::optional<JpegSize> jpeg_size(std::string_view b) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
+  if (b.size() < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return std::nullopt;  // SOI
+  size_t i = 2;
+  while (i + 4 <= b.size()) {
+    if (byte(i) != 0xFF) return std::nullopt;
+    unsigned char marker = byte(i + 1);
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {  // no length
+      i += 2;
+      continue;
+    }
+    if (marker == 0xD9 || marker == 0xDA) return std::nullopt;  // end or scan data before a frame header
+    const size_t length = (static_cast<size_t>(byte(i + 2)) << 8) | byte(i + 3);
+    if (length < 2) return std::nullopt;
+    // Start of frame: C0–CF except C4 (DHT), C8 (JPG) and CC (DAC).
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (i + 9 > b.size()) return std::nullopt;
+      JpegSize size;
+      size.height = (byte(i + 5) << 8) | byte(i + 6);
+      size.width = (byte(i + 7) << 8) | byte(i + 8);
+      if (size.width == 0 || size.height == 0) return std::nullopt;
+      return size;
+    }
+    i += 2 + length;
+  }
+  return std::nullopt;
+}
+
+// Open sockets per key and per address, shared with every session's slot.
+struct LiveSwapService::Counts {
+  std::mutex mutex;
+  int total = 0;
+  std::unordered_map<std::string, int> per_key;
+  std::unordered_map<std::string, int> per_address;
+};
+
+struct LiveSwapService::Session {
+  enum class Phase { kConfig, kOpening, kReady, kClosed };
+
+  std::shared_ptr<Counts> counts;
+  std::string tenant, key_id, address;
+  ~Session() {
+    std::lock_guard lock(counts->mutex);
+    --counts->total;
+    if (--counts->per_key[key_id] <= 0) counts->per_key.erase(key_id);
+    if (--counts->per_address[address] <= 0) counts->per_address.erase(address);
+  }
+
+  std::mutex mutex;  // guards everything below
+  std::weak_ptr<EventSink> sink;  // weak: the socket owns the session through its message handler
+  Phase phase = Phase::kConfig;
+  json config;                  // the client's first message
+  bool busy = false;            // in the service's queue or being worked on
+  std::optional<std::string> pending;  // the newest frame not yet taken (a newer one replaces it)
+  Clock::time_point pending_at;
+  int64_t pending_index = 0;
+  int64_t received = 0, processed = 0, dropped = 0;
+  // Set once the engine is open; used by one worker at a time (busy).
+  std::shared_ptr<pipeline::JobEngine> engine;
+  bool reference_set = false;
+
+  bool send_json(const json& message) {
+    auto s = sink.lock();
+    return s && s->send(message.dump(-1, ' ', false, json::error_handler_t::replace), 0);
+  }
+};
+
+LiveSwapService::LiveSwapService(jobs::JobService& service, LiveConfig config)
+    : service_(service), config_(std::move(config)), counts_(std::make_shared<Counts>()) {}
+
+LiveSwapService::~LiveSwapService() { stop(); }
+
+Status LiveSwapService::start() {
+  int n = config_.threads > 0 ? config_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < n; ++i) {
+    // ONNX Runtime's session set-up needs more than a small stack (see studio_routes.cpp).
+    FF_ASSIGN_OR_RETURN(StackThread t, StackThread::start("ff-live", kThreadStackBytes, [this] { run(); }));
+    threads_.push_back(std::move(t));
+  }
+  return Status::ok();
+}
+
+void LiveSwapService::stop() {
+  std::deque<std::shared_ptr<Session>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    dropped.swap(queue_);
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  for (auto& s : dropped) {
+    std::lock_guard lock(s->mutex);
+    s->phase = Session::Phase::kClosed;
+    if (auto sink = s->sink.lock()) sink->close(1001, R"({"error":"unavailable","message":"the server is stopping"})");
+  }
+}
+
+int LiveSwapService::open_sessions() const {
+  std::lock_guard lock(counts_->mutex);
+  return counts_->total;
+}
+
+Result<std::shared_ptr<LiveSwapService::Session>> LiveSwapService::admit(const std::string& tenant,
+                                                                         const std::string& key_id,
+                                                                         const std::string& address) {
+  {
+    std::lock_guard lock(counts_->mutex);
+    if (counts_->total >= config_.max_sessions) {
+      return unavailable(fmt::format("this server holds its limit of {} live sessions: retry later", config_.max_sessions));
+    }
+    auto key_it = counts_->per_key.find(key_id);
+    if (key_it != counts_->per_key.end() && key_it->second >= config_.max_sessions_per_key) {
+      return quota_exceeded(fmt::format("this API key has {} live sessions open, the limit: close one first",
+                                        config_.max_sessions_per_key));
+    }
+    auto address_it = counts_->per_address.find(address);
+    if (address_it != counts_->per_address.end() && address_it->second >= config_.max_sessions_per_address) {
+      return quota_exceeded(fmt::format("this address has {} live sessions open, the limit: close one first",
+                                        config_.max_sessions_per_address));
+    }
+    ++counts_->total;
+    ++counts_->per_key[key_id];
+    ++counts_->per_address[address];
+  }
+  auto session = std::make_shared<Session>();
+  session->counts = counts_;
+  session->tenant = tenant;
+  session->key_id = key_id;
+  session->address = address;
+  return session;
+}
+
+void LiveSwapService::attach(const std::shared_ptr<Session>& session, std::shared_ptr<EventSink> sink) {
+  std::lock_guard lock(session->mutex);
+  session->sink = std::move(sink);
+}
+
+void LiveSwapService::schedule(const std::shared_ptr<Session>& session) {
+  if (session->busy) return;  // the worker that has it looks for more work when done
+  session->busy = true;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    queue_.push_back(session);
+  }
+  cv_.notify_one();
+}
+
+void LiveSwapService::fail(const std::shared_ptr<Session>& session, const Status& status) {
+  // Called with session->mutex held.
+  if (session->phase == Session::Phase::kClosed) return;
+  session->phase = Session::Phase::kClosed;
+  session->pending.reset();
+  const char* code = status_code_name(status.code());
+  std::string message = client_text(status.message(), 1024);
+  session->send_json({{"type", "error"}, {"error", code}, {"message", message}});
+  // The close reason carries the same JSON, shortened to the 123 bytes a close frame allows.
+  json reason = {{"error", code}, {"message", message}};
+  std::string text = reason.dump(-1, ' ', false, json::error_handler_t::replace);
+  while (text.size() > 123 && message.size() > 8) {
+    message.resize(message.size() - std::min<size_t>(message.size() - 8, text.size() - 123 + 3));
+    while (!message.empty() && (static_cast<unsigned char>(message.back()) & 0xC0) == 0x80) message.pop_back();
+    reason["message"] = message + "...";
+    text = reason.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  if (auto sink = session->sink.lock()) sink->close(close_code_for(status), text);
+}
+
+void LiveSwapService::on_message(const std::shared_ptr<Session>& session, std::string message, bool binary) {
+  std::lock_guard lock(session->mutex);
+  switch (session->phase) {
+    case Session::Phase::kClosed:
+      return;  // an error ended the session: the close is on its way
+    case Session::Phase::kConfig: {
+      if (binary) {
+        return fail(session, invalid_argument("send the JSON config first: {\"source\": {\"upload_id\": \"...\"}, "
+                                              "\"options\": {...}}, then binary JPEG frames"));
+      }
+      json config = json::parse(message, nullptr, false);
+      if (config.is_discarded() || !config.is_object()) {
+        return fail(session, invalid_argument("the first message must be a JSON object: {\"source\": {\"upload_id\": "
+                                              "\"...\"}, \"options\": {...}}"));
+      }
+      session->config = std::move(config);
+      session->phase = Session::Phase::kOpening;
+      return schedule(session);
+    }
+    case Session::Phase::kOpening:
+    case Session::Phase::kReady: {
+      if (!binary) {
+        return fail(session, invalid_argument("after the config, send only binary JPEG frames (one per message)"));
+      }
+      if (message.size() > config_.max_frame_bytes) {
+        return fail(session, limit_exceeded(fmt::format("a frame of {} bytes is over the limit of {} bytes",
+                                                        message.size(), config_.max_frame_bytes)));
+      }
+      auto size = jpeg_size(message);
+      if (!size) return fail(session, unsupported("a frame is not a JPEG image: send canvas.toBlob('image/jpeg') bytes"));
+      if (static_cast<int64_t>(size->width) * size->height > config_.max_frame_pixels) {
+        return fail(session, limit_exceeded(fmt::format("a {}x{} frame is over the limit of {} pixels", size->width,
+                                                        size->height, config_.max_frame_pixels)));
+      }
+      ++session->received;
+      if (session->pending) ++session->dropped;  // a newer frame replaces the one still waiting
+      session->pending = std::move(message);
+      session->pending_at = Clock::now();
+      session->pending_index = session->received;
+      if (session->phase == Session::Phase::kReady) schedule(session);
+      return;
+    }
+  }
+}
+
+void LiveSwapService::run() {
+  while (true) {
+    std::shared_ptr<Session> session;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      session = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    work(session);
+  }
+}
+
+void LiveSwapService::work(const std::shared_ptr<Session>& session) {
+  Session::Phase phase;
+  {
+    std::lock_guard lock(session->mutex);
+    phase = session->phase;
+  }
+  if (phase == Session::Phase::kOpening) open_engine(session);
+  else if (phase == Session::Phase::kReady) process_frame(session);
+  std::lock_guard lock(session->mutex);
+  session->busy = false;
+  auto sink = session->sink.lock();
+  if (session->phase == Session::Phase::kReady && session->pending && sink && sink->is_open()) schedule(session);
+  if (!sink || !sink->is_open()) session->engine.reset();  // the socket is gone: free the engine now
+}
+
+void LiveSwapService::open_engine(const std::shared_ptr<Session>& session) {
+  const auto t0 = Clock::now();
+  json config;
+  {
+    std::lock_guard lock(session->mutex);
+    config = session->config;
+  }
+  auto failed = [&](const Status& s) {
+    std::lock_guard lock(session->mutex);
+    fail(session, s);
+  };
+  for (const auto& [key, value] : config.items()) {
+    if (key != "source" && key != "options") {
+      return failed(invalid_argument(fmt::format("unknown field {} in the live config: use source and options",
+                                                 client_text(key, 64))));
+    }
+  }
+  if (!config.contains("source")) {
+    return failed(invalid_argument("the live config needs source: {\"upload_id\": \"...\"} (upload the face photo first)"));
+  }
+  // A job request whose target is the source photo itself: the one validation of sources and
+  // options that jobs use (unknown fields, ranges, processors), with the same messages.
+  json body = {{"source", config["source"]}, {"options", config.value("options", json::object())}};
+  std::map<std::string, jobs::Upload> uploads;
+  auto lookup = [&](const std::string& id) -> Result<jobs::Upload> {
+    FF_ASSIGN_OR_RETURN(jobs::Upload upload, service_.store().get_upload(session->tenant, id));
+    uploads[id] = upload;
+    return upload;
+  };
+  if (config["source"].is_object() && config["source"].contains("upload_id")) body["target"] = {{"upload_id", config["source"]["upload_id"]}};
+  auto request = jobs::normalise_job_request(body, lookup);
+  if (!request) return failed(request.status());
+  const jobs::Upload& source = uploads.at((*request)["source"]["upload_id"].get<std::string>());
+  if (source.media != "image") {
+    return failed(invalid_argument(fmt::format("the source '{}' is a {}: live mode needs a photo of the face",
+                                               source.filename, source.media)));
+  }
+  std::error_code ec;
+  fs::create_directories(config_.temp_dir, ec);
+  auto id = jobs::new_id("live_");
+  if (!id) return failed(id.status());
+  const fs::path local = config_.temp_dir / (*id + ".img");
+  Status got = service_.blobs().get_file(source.storage_key, local);
+  if (!got.is_ok()) {
+    fs::remove(local, ec);
+    return failed(got);
+  }
+  pipeline::JobSpec spec = jobs::job_spec_for(*request, {local, local}, config_.temp_dir / "unused.jpg",
+                                              config_.temp_dir, service_.config().execution);
+  // The image jobs' smallest face (40 px), not the video jobs' 1/8 of the frame height: the one
+  // analyser also reads the source, and at 60 px BlazeFace's single whole-frame pass took a dog in
+  // dlib's dogs.jpg for a source face (tests/server/test_live_mode.py). Costs two more 256 px
+  // inferences per 640×480 frame.
+
+  auto engine = pipeline::JobEngine::open(spec);
+  fs::remove(local, ec);  // read by open(): the engine keeps the analysed source, not the file
+  if (!engine) {
+    return failed(jobs::client_facing_error(engine.status(),
+                                            {{local.string(), fmt::format("'{}'", source.filename)}}));
+  }
+  std::lock_guard lock(session->mutex);
+  if (session->phase != Session::Phase::kOpening) return;
+  session->engine = std::shared_ptr<pipeline::JobEngine>(std::move(engine).value());
+  session->phase = Session::Phase::kReady;
+  auto counts = session->engine->source_face_counts();
+  session->send_json({{"type", "ready"},
+                      {"source_faces", counts.empty() ? json(nullptr) : json(counts.front())},
+                      {"open_ms", ms_since(t0)},
+                      {"max_frame_bytes", config_.max_frame_bytes},
+                      {"max_frame_pixels", config_.max_frame_pixels}});
+}
+
+void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
+  std::string jpeg;
+  int64_t index = 0;
+  double queue_ms = 0;
+  std::shared_ptr<pipeline::JobEngine> engine;
+  bool reference_set = false;
+  {
+    std::lock_guard lock(session->mutex);
+    if (!session->pending) return;
+    jpeg = std::move(*session->pending);
+    session->pending.reset();
+    index = session->pending_index;
+    queue_ms = ms_since(session->pending_at);
+    engine = session->engine;
+    reference_set = session->reference_set;
+  }
+  const auto t0 = Clock::now();
+  auto processed = [&]() -> Result<std::pair<std::vector<unsigned char>, std::pair<int, int>>> {
+    cv::Mat frame;
+    try {
+      frame = cv::imdecode(cv::Mat(1, static_cast<int>(jpeg.size()), CV_8UC1, jpeg.data()), cv::IMREAD_COLOR);
+    } catch (const cv::Exception&) {
+    }
+    if (frame.empty()) return invalid_media("a frame could not be decoded: the JPEG is damaged");
+    FF_ASSIGN_OR_RETURN(auto faces, engine->analyser().analyse(frame));
+    const int found = static_cast<int>(faces.size());
+    if (engine->needs_reference() && !reference_set && !faces.empty()) {
+      // Reference mode: the face at reference_face_position in the first frame with a face.
+      FF_RETURN_IF_ERROR(engine->analyser().embed(frame, faces));
+      FF_RETURN_IF_ERROR(engine->set_reference_faces(frame, faces));
+      reference_set = true;
+    }
+    FF_ASSIGN_OR_RETURN(auto selected, engine->select(frame, std::move(faces)));
+    const int swapped = static_cast<int>(selected.size());
+    processors::FrameContext context{std::move(frame), std::move(selected), index};
+    FF_RETURN_IF_ERROR(engine->process(context));
+    std::vector<unsigned char> out;
+    const std::vector<int> params = {cv::IMWRITE_JPEG_QUALITY, std::clamp(config_.jpeg_quality, 0, 100)};
+    try {
+      if (!cv::imencode(".jpg", context.frame, out, params)) return internal_error("a frame could not be encoded");
+    } catch (const cv::Exception& e) {
+      return internal_error(fmt::format("a frame could not be encoded: {}", e.what()));
+    }
+    return std::make_pair(std::move(out), std::make_pair(found, swapped));
+  }();
+  const double server_ms = ms_since(t0);
+  std::lock_guard lock(session->mutex);
+  if (!processed) return fail(session, processed.status());
+  session->reference_set = reference_set;
+  ++session->processed;
+  auto sink = session->sink.lock();
+  if (!sink) return;
+  session->send_json({{"type", "frame"},
+                      {"frame", index},
+                      {"server_ms", server_ms},
+                      {"queue_ms", queue_ms},
+                      {"faces", processed->second.first},
+                      {"swapped", processed->second.second},
+                      {"received", session->received},
+                      {"processed", session->processed},
+                      {"dropped", session->dropped}});
+  auto& bytes = processed->first;
+  sink->send_binary(std::string(bytes.begin(), bytes.end()));
+}
+
+}  // namespace facefuse::server

@@ -1,0 +1,130 @@
+// Live mode of the web studio in a real browser: Debian's /usr/bin/chromium with its fake camera
+// fed from a real face video (the kphotoalbum talking head, 640×480, converted to .y4m by FFmpeg
+// here), against a real `facefuse serve --no-auth`. The page sends camera frames over
+// /api/v1/live and shows them swapped; the test waits for swapped frames, checks the figures the
+// page shows and prints the measured fps and latency. Screenshots go to $FACEFUSE_SCREENSHOTS.
+//
+// Run by CTest (label `browser`): node --test tests/browser/live_test.mjs
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { ServeProcess } from '../support/serve_process.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const { chromium } = createRequire(join(repo, 'web', 'package.json'))('playwright-core');
+
+const TESTDATA = process.env.FACEFUSE_TESTDATA ?? join(process.env.HOME, '.cache', 'facefuse', 'testdata');
+const SHOTS = process.env.FACEFUSE_SCREENSHOTS ?? join(repo, 'build', 'browser-screenshots');
+const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');        // one face (public domain)
+const NO_FACE = join(TESTDATA, 'dlib_faces', 'dogs.jpg');        // dogs, no human face (dlib examples)
+// 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
+const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
+
+mkdirSync(SHOTS, { recursive: true });
+
+const server = new ServeProcess(['--no-auth', '--workers', '1'], 'facefuse-live-browser-');
+const scratch = mkdtempSync(join(tmpdir(), 'facefuse-live-camera-'));
+const CLIP = join(scratch, 'talking_head.y4m');
+let browser;
+const consoleErrors = [];
+
+async function newPage() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(['camera'], { origin: server.url });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`); });
+  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  await page.goto(server.url + '/');
+  await page.waitForSelector('body[data-ready="true"]');
+  return page;
+}
+
+async function chooseSource(page, file) {
+  await page.setInputFiles('#source-file', file);
+  await page.waitForFunction(() => /^Uploaded/.test(document.getElementById('source-state').textContent), null,
+                             { timeout: 60000 });
+}
+
+before(async () => {
+  // Chromium's fake camera plays a raw .y4m in a loop.
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', VIDEO, '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', CLIP]);
+  await server.start();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--no-first-run', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+           `--use-file-for-fake-video-capture=${CLIP}`],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('live mode', () => {
+  test('the fake camera streams through the server and comes back swapped, with fps and latency shown', async () => {
+    const page = await newPage();
+    await page.click('#tab-live');
+    assert.equal(await page.locator('#live-panel').isVisible(), true);
+    assert.equal(await page.locator('#studio-panel').isVisible(), false);
+    assert.equal(await page.locator('#live-start').isDisabled(), true, 'no source photo yet');
+    await page.click('#tab-studio');
+    await chooseSource(page, SOURCE);
+    await page.click('#tab-live');
+    await page.waitForFunction(() => !document.getElementById('live-start').disabled);
+    const [socket] = await Promise.all([page.waitForEvent('websocket'), page.click('#live-start')]);
+    assert.match(socket.url(), /\/api\/v1\/live$/);
+    // 40 swapped frames: past the engine's warm-up, enough for a steady fps figure.
+    await page.waitForFunction(() => Number(document.getElementById('live-stats').dataset.shown ?? 0) >= 40, null,
+                               { timeout: 120000 });
+    const stats = await page.locator('#live-stats').evaluate((el) => ({ ...el.dataset, text: el.textContent }));
+    const fps = Number(stats.fps);
+    const latency = Number(stats.latency);
+    console.log(`live mode in Chromium (fake camera 640x480, talking head): ${fps.toFixed(1)} fps, ` +
+                `latency ${latency} ms — ${stats.text}`);
+    assert.ok(fps > 0, stats.text);
+    assert.ok(latency > 0, stats.text);
+    assert.match(stats.text, /\b1 of 1 face swapped/, 'the camera face is found and swapped');
+    const size = await page.locator('#live-output').evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+    assert.deepEqual(size, [640, 480]);
+    await page.screenshot({ path: join(SHOTS, 'live-1-streaming.png'), fullPage: true });
+
+    // Stop releases the camera and the socket.
+    await page.click('#live-stop');
+    await page.waitForFunction(() => !document.getElementById('live-start').hidden);
+    assert.equal(await page.locator('#live-camera').evaluate((v) => v.srcObject), null);
+    if (!socket.isClosed()) await socket.waitForEvent('close', { timeout: 5000 });
+    // Going back to the studio tab keeps the studio as it was.
+    await page.click('#tab-studio');
+    assert.match(await page.locator('#source-state').textContent(), /astronaut\.png/);
+    await page.context().close();
+  });
+
+  test('a source without a face: live mode stops with a message naming the photo', async () => {
+    const page = await newPage();
+    await chooseSource(page, NO_FACE);
+    await page.click('#tab-live');
+    await page.waitForFunction(() => !document.getElementById('live-start').disabled);
+    await page.click('#live-start');
+    const error = page.locator('#live-error');
+    await error.filter({ hasText: 'dogs.jpg' }).waitFor({ timeout: 60000 });
+    assert.equal(await error.getAttribute('role'), 'alert');
+    assert.match(await error.textContent(), /face/);
+    assert.doesNotMatch(await error.textContent(), /\/tmp\/|\/live\//, 'no server path');
+    assert.equal(await page.locator('#live-start').isVisible(), true, 'the page can start again');
+    await page.screenshot({ path: join(SHOTS, 'live-2-no-face-source.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  test('no console errors', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});

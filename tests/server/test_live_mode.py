@@ -1,0 +1,224 @@
+"""End-to-end: live mode (GET /api/v1/live, docs/service.md) on a real `facefuse serve` with API
+keys, driven by a real WebSocket client (python3-websockets) with real JPEG frames of a real face:
+the kphotoalbum talking head (talking_head_640x480.mp4), cut into JPEG frames by FFmpeg.
+
+- frames come back swapped: same size, the face area changed far more than the rest of the frame
+  (which only sees JPEG re-encoding);
+- frames sent faster than the server processes them are dropped, not queued: every frame sent is
+  either processed or counted dropped, and the newest one is always processed;
+- limits and errors: frame bytes and pixels, a frame that is not a JPEG, a binary frame before the
+  config, a bad config, an unknown upload, a source without a face, sessions per key — each with
+  its JSON error as the close reason and close code 4000 + HTTP status; no key → 401.
+"""
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import websockets
+
+sys.path.insert(0, os.path.dirname(__file__))
+import service_harness as h  # noqa: E402
+
+NO_FACE = os.path.join(h.TESTDATA, "dlib_faces", "dogs.jpg")
+FRAMES = 30
+
+
+def decode(jpeg):
+    """RGB pixels of a JPEG (FFmpeg decodes it: no imaging module in Debian's python3 here)."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-f", "image2pipe", "-c:v", "mjpeg", "-i", "-", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], input=jpeg, capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8)
+
+
+def jpeg_header(width, height):
+    """A JPEG's first bytes up to a baseline frame header claiming width × height (no pixel data)."""
+    sof = bytes([0xFF, 0xC0, 0x00, 0x11, 0x08, height >> 8, height & 255, width >> 8, width & 255, 0x03,
+                 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01])
+    return b"\xff\xd8" + sof + b"\x00" * 64
+
+
+class LiveMode(h.ServerTestCase):
+    SERVER_ARGS = ("--workers", "1")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix="facefuse-live-test-")
+        cls.addClassCleanup(lambda: subprocess.run(["rm", "-rf", cls.tmp]))
+        subprocess.run(["ffmpeg", "-v", "error", "-i", h.TARGET_VIDEO, "-frames:v", str(FRAMES), "-q:v", "3",
+                        os.path.join(cls.tmp, "%03d.jpg")], check=True)
+        cls.frames = [open(os.path.join(cls.tmp, f"{i:03d}.jpg"), "rb").read() for i in range(1, FRAMES + 1)]
+        # Where the face is in the first frame, by the server's own detector.
+        first = cls.api.upload(os.path.join(cls.tmp, "001.jpg"))
+        r = cls.api.post("/api/v1/detect", json={"upload_id": first["id"]})
+        assert r.status_code == 200, r.text
+        cls.face_box = r.json()["faces"][0]["box"]
+        cls.url = cls.server.url.replace("http://", "ws://") + "/api/v1/live"
+
+    def connect(self, key=None):
+        key = key or self.server.admin_key
+        return websockets.connect(self.url, subprotocols=[f"facefuse.bearer.{key}"], open_timeout=10,
+                                  max_size=8 << 20)
+
+    async def ready(self, ws, config=None):
+        await ws.send(json.dumps(config or {"source": {"upload_id": self.source["id"]},
+                                            "options": {"face_selector_mode": "many"}}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        self.assertEqual(message["type"], "ready", message)
+        return message
+
+    async def closed_with(self, ws, code, error):
+        """Reads to the end of the socket: the last text message is the error, the close carries it."""
+        last = None
+        try:
+            while True:
+                m = await asyncio.wait_for(ws.recv(), 60)
+                if isinstance(m, str):
+                    last = json.loads(m)
+        except websockets.ConnectionClosed:
+            pass
+        self.assertEqual(ws.close_code, code, ws.close_reason)
+        reason = json.loads(ws.close_reason)
+        self.assertEqual(reason["error"], error, reason)
+        self.assertTrue(reason["message"])
+        self.assertEqual(last and last.get("type"), "error", last)
+        self.assertEqual(last["error"], error)
+        return last["message"]
+
+    def test_frames_come_back_with_the_face_swapped(self):
+        async def run():
+            async with self.connect() as ws:
+                self.assertEqual(ws.subprotocol, f"facefuse.bearer.{self.server.admin_key}")
+                ready = await self.ready(ws)
+                self.assertEqual(ready["source_faces"], 1)
+                stats = []
+                for frame in self.frames[:10]:
+                    await ws.send(frame)
+                    s = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    out = await asyncio.wait_for(ws.recv(), 60)
+                    self.assertEqual(s["type"], "frame")
+                    self.assertIsInstance(out, bytes)
+                    self.assertEqual(out[:3], b"\xff\xd8\xff")
+                    stats.append((s, frame, out))
+                return stats
+
+        stats = asyncio.run(run())
+        x, y, w, h_ = (int(round(v)) for v in self.face_box)
+        for s, sent, got in stats:
+            self.assertGreaterEqual(s["faces"], 1, s)
+            self.assertGreaterEqual(s["swapped"], 1, s)
+            a = decode(sent).reshape(480, 640, 3).astype(np.int16)
+            b = decode(got).reshape(480, 640, 3).astype(np.int16)
+            diff = np.abs(a - b).mean(axis=2)
+            inside = diff[y:y + h_, x:x + w].mean()
+            mask = np.ones(diff.shape, bool)
+            mask[max(0, y - h_ // 2):y + h_ + h_ // 2, max(0, x - w // 2):x + w + w // 2] = False
+            outside = diff[mask].mean()
+            self.assertGreater(inside, 4 * outside + 3, f"frame {s['frame']}: inside {inside:.1f}, outside {outside:.1f}")
+        self.assertEqual([s["frame"] for s, _, _ in stats], list(range(1, 11)))
+        self.assertEqual(stats[-1][0]["dropped"], 0, "one frame at a time: nothing dropped")
+        ms = statistics.median(s["server_ms"] for s, _, _ in stats)
+        print(f"live: 640x480, median server time {ms:.1f} ms per frame over 10 frames", file=sys.stderr)
+
+    def test_frames_sent_faster_than_processed_are_dropped_not_queued(self):
+        async def run():
+            async with self.connect() as ws:
+                await self.ready(ws)
+                for frame in self.frames:
+                    await ws.send(frame)  # as fast as the socket takes them
+                got, images = [], 0
+                while True:
+                    m = await asyncio.wait_for(ws.recv(), 120)
+                    if isinstance(m, bytes):
+                        images += 1
+                        continue
+                    s = json.loads(m)
+                    got.append(s)
+                    if s["frame"] == FRAMES:
+                        break
+                images += isinstance(await asyncio.wait_for(ws.recv(), 60), bytes)
+                return got, images
+
+        got, images = asyncio.run(run())
+        last = got[-1]
+        self.assertEqual(last["received"], FRAMES)
+        self.assertGreater(last["dropped"], 0, "frames arriving while one waits replace it")
+        self.assertEqual(last["processed"] + last["dropped"], FRAMES, "every frame processed or dropped: no queue")
+        self.assertEqual(images, len(got), "one image per processed frame")
+        frames = [s["frame"] for s in got]
+        self.assertEqual(frames, sorted(frames), "frames come back in order")
+        print(f"live: {FRAMES} frames sent at once, {last['processed']} processed, {last['dropped']} dropped",
+              file=sys.stderr)
+
+    def test_limits_and_errors_close_with_a_json_reason(self):
+        async def error_after(messages, code, error, config=True):
+            async with self.connect() as ws:
+                if config:
+                    await self.ready(ws)
+                for m in messages:
+                    await ws.send(m)
+                return await self.closed_with(ws, code, error)
+
+        async def config_error(config, code, error):
+            async with self.connect() as ws:
+                await ws.send(config if isinstance(config, (str, bytes)) else json.dumps(config))
+                return await self.closed_with(ws, code, error)
+
+        async def run():
+            m = await error_after([jpeg_header(4000, 3000)], 4413, "limit_exceeded")
+            self.assertIn("4000x3000", m)
+            m = await error_after([b"\xff\xd8" + b"\x00" * (2 << 20)], 4413, "limit_exceeded")
+            self.assertIn("bytes", m)
+            m = await error_after([b"GIF89a not a jpeg"], 4415, "unsupported")
+            self.assertIn("JPEG", m)
+            m = await error_after([json.dumps({"source": {}})], 4400, "invalid_argument")
+            self.assertIn("binary JPEG frames", m)
+            m = await config_error(self.frames[0], 4400, "invalid_argument")
+            self.assertIn("config first", m)
+            m = await config_error("{not json", 4400, "invalid_argument")
+            m = await config_error({"source": {"upload_id": self.source["id"]}, "colour": 1}, 4400, "invalid_argument")
+            self.assertIn("colour", m)
+            m = await config_error({"source": {"upload_id": self.source["id"]}, "options": {"face_swapper_blend": 7}},
+                                   4400, "invalid_argument")
+            self.assertIn("face_swapper_blend", m)
+            await config_error({"source": {"upload_id": "up_doesnotexist"}}, 4404, "not_found")
+            dogs = self.api.upload(NO_FACE)
+            m = await config_error({"source": {"upload_id": dogs["id"]}}, 4422, "no_face")
+            self.assertIn("dogs.jpg", m)
+            self.assertNotIn("/", m.replace("n/a", ""), "no server path in the message")
+
+            # Two live sessions per key: a third is refused at the handshake.
+            async with self.connect() as a, self.connect() as b:
+                with self.assertRaises(websockets.InvalidStatusCode) as refused:
+                    async with self.connect():
+                        pass
+                self.assertEqual(refused.exception.status_code, 429)
+                await self.ready(a)
+                await self.ready(b)
+            # Closed sockets give their slots back.
+            for _ in range(50):
+                try:
+                    async with self.connect() as c:
+                        await self.ready(c)
+                    break
+                except websockets.InvalidStatusCode:
+                    await asyncio.sleep(0.1)
+            else:
+                self.fail("live session slots were not released")
+            with self.assertRaises(websockets.InvalidStatusCode) as unauthenticated:
+                async with websockets.connect(self.url, open_timeout=10):
+                    pass
+            self.assertEqual(unauthenticated.exception.status_code, 401)
+
+        asyncio.run(run())
+        plain = self.api.get("/api/v1/live")
+        self.assert_error(plain, 400, "invalid_argument", mentions=["WebSocket"])
+
+
+if __name__ == "__main__":
+    h.main()
