@@ -693,13 +693,7 @@ class SqliteJobStore final : public JobStore {
       any.executeStep();
       if (any.getColumn("any").getInt() != 0) return false;
       FF_RETURN_IF_ERROR(announce());
-      SQLite::Statement q(db_, "INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)");
-      q.bind(1, key.id);
-      q.bind(2, key.tenant);
-      q.bind(3, key.key_hash);
-      q.bind(4, key.scopes);
-      q.bind(5, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
-      q.exec();
+      insert_api_key(key);
       tx.commit();
       return true;
     });
@@ -707,13 +701,7 @@ class SqliteJobStore final : public JobStore {
 
   Status add_api_key(const ApiKeyRecord& key) override {
     return guarded("store an API key", [&]() -> Status {
-      SQLite::Statement q(db_, "INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)");
-      q.bind(1, key.id);
-      q.bind(2, key.tenant);
-      q.bind(3, key.key_hash);
-      q.bind(4, key.scopes);
-      q.bind(5, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
-      q.exec();
+      insert_api_key(key);
       return Status::ok();
     });
   }
@@ -799,6 +787,17 @@ class SqliteJobStore final : public JobStore {
   }
 
  private:
+  // One api_keys row (the caller holds the connection; add_first_api_key inside its transaction).
+  void insert_api_key(const ApiKeyRecord& key) {
+    SQLite::Statement q(db_, "INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)");
+    q.bind(1, key.id);
+    q.bind(2, key.tenant);
+    q.bind(3, key.key_hash);
+    q.bind(4, key.scopes);
+    q.bind(5, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
+    q.exec();
+  }
+
   Result<Upload> load_upload(const std::string& tenant, const std::string& upload_id) {
     SQLite::Statement q(db_, "SELECT id, tenant, storage_key, filename, sha256, size, media, info, created_at FROM "
                              "uploads WHERE id = ? AND tenant = ?");
