@@ -25,20 +25,12 @@
 #include "facefuse/core/paths.h"
 #include "facefuse/pipeline/image_job.h"
 #include "facefuse/pipeline/preview.h"
+#include "bench_support.h"
 
 using namespace facefuse;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
 
 double median_ms(int runs, const std::function<bool()>& fn) {
   std::vector<double> times;
@@ -84,7 +76,7 @@ int main(int argc, char** argv) {
   spec.models_dir = default_models_dir();
   spec.temp_dir = temp;
 
-  std::printf("facefuse preview benchmark\nmachine: %s, %u hardware threads\n", cpu_model().c_str(),
+  std::printf("facefuse preview benchmark\nmachine: %s, %u hardware threads\n", bench::cpu_model().c_str(),
               std::thread::hardware_concurrency());
   std::printf("inputs: source photos/astronaut.png; target jesper.jpg as 1280x720 JPEG; video videos/face_720p.mp4 "
               "frame 50; preview max side %d px; %d runs each (median)\n",

@@ -55,6 +55,7 @@
 #include "facefuse/face/head_pose.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
 #include "facefuse/processors/face_swapper/source_quality.h"
+#include "bench_support.h"
 
 using namespace facefuse;
 
@@ -77,15 +78,6 @@ const std::vector<Pair>& pairs() {
 #include "quality_pairs.inc"
   };
   return list;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
 }
 
 struct Photo {
@@ -466,7 +458,7 @@ int main(int argc, char** argv) {
 
   utsname uts{};
   uname(&uts);
-  std::printf("facefuse swap-quality benchmark\nmachine: %s, %u hardware threads, %s %s\n", cpu_model().c_str(),
+  std::printf("facefuse swap-quality benchmark\nmachine: %s, %u hardware threads, %s %s\n", bench::cpu_model().c_str(),
               std::thread::hardware_concurrency(), uts.sysname, uts.release);
   std::printf("%zu pairs from %s; variants: baseline = pre-issue-17 geometry, flat = target expression with 2D placement, default = today's\n\n",
               std::min(max_pairs, pairs().size()), testdata.c_str());
@@ -540,7 +532,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::ostringstream block;
-    block << begin << "\n" << "Machine: " << cpu_model() << "; " << std::min(max_pairs, pairs().size())
+    block << begin << "\n" << "Machine: " << bench::cpu_model() << "; " << std::min(max_pairs, pairs().size())
           << " pairs (bench/quality_pairs.inc).\n\n" << table.str() << end;
     text = text.substr(0, b) + block.str() + text.substr(e + end.size());
     std::ofstream out(markdown);

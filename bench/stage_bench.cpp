@@ -23,19 +23,11 @@
 #include "facefuse/face/dlib_recognizer.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
+#include "bench_support.h"
 
 using namespace facefuse;
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
 
 double median_ms(int runs, const std::function<void()>& fn) {
   std::vector<double> times;
@@ -94,7 +86,7 @@ int main(int argc, char** argv) {
 
   utsname uts{};
   uname(&uts);
-  std::printf("facefuse stage benchmark\nmachine: %s, %u hardware threads, %s %s\n", cpu_model().c_str(),
+  std::printf("facefuse stage benchmark\nmachine: %s, %u hardware threads, %s %s\n", bench::cpu_model().c_str(),
               std::thread::hardware_concurrency(), uts.sysname, uts.release);
   std::printf("source: photos/astronaut.png; target: photos/sample1.jpg cropped to 16:9; median of %d runs\n\n", runs);
   std::printf("%-6s %-6s %-11s %10s %10s\n", "frame", "faces", "stage", "ms", "x decode");

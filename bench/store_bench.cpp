@@ -21,19 +21,11 @@
 #include "facefuse/jobs/job_store_uri.h"
 #include "support/postgres_server.h"
 #include "support/test_support.h"
+#include "bench_support.h"
 
 using namespace facefuse;
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
 
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
@@ -86,7 +78,7 @@ int main(int argc, char** argv) {
   claims = std::min(claims, pending);
   utsname uts{};
   uname(&uts);
-  std::printf("facefuse store benchmark\nmachine: %s, %u hardware threads, %s %s\n", cpu_model().c_str(),
+  std::printf("facefuse store benchmark\nmachine: %s, %u hardware threads, %s %s\n", bench::cpu_model().c_str(),
               std::thread::hardware_concurrency(), uts.sysname, uts.release);
   std::printf("inputs: %d pending one-task jobs over 10 tenants (quota on), then %d claims each completed at once; "
               "one thread\n",

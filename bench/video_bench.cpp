@@ -22,6 +22,7 @@
 #include "facefuse/media/video_probe.h"
 #include "facefuse/media/video_writer.h"
 #include "facefuse/pipeline/run_job.h"
+#include "bench_support.h"
 
 using namespace facefuse;
 
@@ -61,22 +62,6 @@ ChildResult run_child(const std::vector<std::string>& argv) {
   return r;
 }
 
-std::string cpu_model() {
-  FILE* f = std::fopen("/proc/cpuinfo", "r");
-  char line[512];
-  std::string model = "unknown CPU";
-  while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
-    std::string s = line;
-    if (s.rfind("model name", 0) == 0) {
-      model = s.substr(s.find(':') + 2);
-      model.pop_back();
-      break;
-    }
-  }
-  if (f != nullptr) std::fclose(f);
-  return model;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,7 +84,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench: %s (run scripts/make_test_videos)\n", info.status().to_string().c_str());
     return 1;
   }
-  std::printf("facefuse video benchmark\nmachine: %s, %u hardware threads\n", cpu_model().c_str(),
+  std::printf("facefuse video benchmark\nmachine: %s, %u hardware threads\n", bench::cpu_model().c_str(),
               std::thread::hardware_concurrency());
   std::printf("clip: %s, %dx%d, %lld frames at %.2f fps; encoder libx264 preset %s CRF %d\n\n",
               clip.filename().c_str(), info->width, info->height, static_cast<long long>(info->frame_count), info->fps,
