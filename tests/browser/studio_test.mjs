@@ -243,6 +243,9 @@ describe('studio', () => {
     await page.goto(server.url + '/');
     await page.waitForSelector('body[data-ready="true"]');
     await chooseInputs(page, SOURCE, TARGET);
+    // PNG output: not the earlier image job's settings, so the result cache cannot answer at submit
+    // (a job completed at submit opens no event stream at all).
+    await page.locator('#out-format').evaluate((el) => { el.value = 'png'; el.dispatchEvent(new Event('change', { bubbles: true })); });
     await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
     const polls = [];
     page.on('request', (r) => { if (/\/api\/v1\/jobs\/[A-Za-z0-9_]+$/.test(r.url()) && r.method() === 'GET') polls.push(Date.now()); });
