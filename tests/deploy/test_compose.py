@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 import requests
 import yaml
@@ -159,9 +160,25 @@ class ComposeDeployment(unittest.TestCase):
         for volume in ("postgres", "minio"):
             podman("volume", "rm", "--force", f"{cls.project}_{volume}", check=False)
 
+    def download_output(self, job, name):
+        """The job's output through the API's /media route (which streams it from the bucket), saved
+        as work/name. The object key is the presigned output_url's path after the bucket (keys are
+        <tenant>/<yyyy>/<mm>/<dd>/outputs/<job>/output.<ext>, docs/storage.md)."""
+        prefix = "http://minio:9000/facefuse-media/"
+        self.assertTrue(job["output_url"].startswith(prefix), job["output_url"])
+        key = urllib.parse.unquote(job["output_url"][len(prefix):].split("?")[0])
+        self.assertIn(f"/outputs/{job['job_id']}/", key)
+        self.assertTrue(self.bucket_has(key), key)
+        media = self.session.get(f"{self.url}/media/{key}", timeout=120)
+        self.assertEqual(media.status_code, 200, media.text[:300])
+        path = os.path.join(self.work, name)
+        with open(path, "wb") as f:
+            f.write(media.content)
+        return path
+
     def bucket_has(self, key):
-        """Whether the S3 server holds the object (s3rver keeps an object as a directory per key)."""
-        return podman("exec", self.container("minio"), "test", "-e", f"/data/facefuse-media/{key}",
+        """Whether the S3 server holds the object (s3rver keeps its body in <bucket dir>/<key>._S3rver_object)."""
+        return podman("exec", self.container("minio"), "test", "-f", f"/data/facefuse-media/{key}._S3rver_object",
                       check=False).returncode == 0
 
     # ------------------------------------------------------------------ tests (run in name order)
@@ -174,17 +191,12 @@ class ComposeDeployment(unittest.TestCase):
                            timeout=300)
         self.assertEqual(job["status"], "completed", job)
         # S3 storage: the output_url is a presigned GET of the object in the bucket (the endpoint is
-        # the compose network's name, so curl inside a node container fetches it).
-        self.assertTrue(job["output_url"].startswith("http://minio:9000/facefuse-media/"), job["output_url"])
+        # the compose network's name, so curl inside a node container fetches it); clients outside
+        # that network get the same object through the API's /media.
+        path = self.download_output(job, "output.jpg")
         fetched = podman("exec", self.container("api-1"), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                          job["output_url"], check=False)
         self.assertEqual(fetched.stdout.strip(), "200", fetched.stderr)
-        # The API streams the same object through /media for clients outside that network.
-        media = self.session.get(f"{self.url}/media/outputs/{job['job_id']}/output.jpg", timeout=60)
-        self.assertEqual(media.status_code, 200, media.text[:300])
-        path = os.path.join(self.work, "output.jpg")
-        with open(path, "wb") as f:
-            f.write(media.content)
         self.assertEqual(media_size(path), media_size(TARGET_PHOTO))
         quality = psnr(path, TARGET_PHOTO)
         self.assertLess(quality, 45.0)  # a face changed...
@@ -199,16 +211,11 @@ class ComposeDeployment(unittest.TestCase):
         job_id = response.json()["job_id"]
         job = wait_for_job(self.session, self.url, job_id, {"completed", "failed", "cancelled"}, timeout=600)
         self.assertEqual(job["status"], "completed", job)
-        media = self.session.get(f"{self.url}/media/outputs/{job_id}/output.mp4", timeout=120)
-        self.assertEqual(media.status_code, 200, media.text[:300])
-        path = os.path.join(self.work, "output.mp4")
-        with open(path, "wb") as f:
-            f.write(media.content)
+        path = self.download_output(job, "output.mp4")
         frames = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                                  "stream=nb_read_frames", "-of", "csv=p=0", path], check=True, capture_output=True,
                                 text=True).stdout.strip()
         self.assertEqual(int(frames), 68)  # talking_head_640x480.mp4: 68 frames in 3 chunks of 1 s
-        self.assertTrue(self.bucket_has(f"outputs/{job_id}"))
         # The API nodes run no tasks (--workers 0): the workers did the work.
         ran = "".join(self.logs(w) for w in ("worker-1", "worker-2"))
         self.assertIn(job_id, ran)
