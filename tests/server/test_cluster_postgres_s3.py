@@ -135,7 +135,6 @@ class ClusterSlow(unittest.TestCase):
         self.apis = [n.client(self.key) for n in self.nodes]
         self.pg.psql("cluster", AUDIT_SQL)
         self.workers = []
-        self.killed_tasks = []  # ids of the tasks kill_mid_chunk interrupted
         self.addCleanup(self.stop_workers)
 
     def stop_workers(self):
@@ -154,32 +153,26 @@ class ClusterSlow(unittest.TestCase):
     def sql(self, query):
         return self.pg.query("cluster", query)
 
-    def holding(self, where):
-        """(the live worker, the task id) of an unexpired lease on a task matching `where`, else None."""
-        rows = self.sql(f"SELECT id, lease_owner FROM tasks WHERE state = 'leased' AND lease_expires_at > ff_now_ms() "
-                        f"AND {where} ORDER BY id")
-        by_pid = {str(w.process.pid): w for w in self.live_workers()}
-        for task_id, owner in rows:
-            pid = owner.split("/")[0].rsplit(":", 1)[-1]
-            if pid in by_pid:
-                return by_pid[pid], task_id
-        return None
-
     def holder(self, where):
         """The live worker holding an unexpired lease on a task matching `where`, else None."""
-        found = self.holding(where)
-        return found[0] if found else None
+        rows = self.sql(f"SELECT lease_owner FROM tasks WHERE state = 'leased' AND lease_expires_at > ff_now_ms() "
+                        f"AND {where} ORDER BY id")
+        by_pid = {str(w.process.pid): w for w in self.live_workers()}
+        for (owner,) in rows:
+            pid = owner.split("/")[0].rsplit(":", 1)[-1]
+            if pid in by_pid:
+                return by_pid[pid]
+        return None
 
     def kill_mid_chunk(self):
-        """kill -9 of a worker whose chunk has frames done, never twice on the same chunk; a new worker
-        replaces it. Returns the pid. A task whose lease ran out 3 times fails its job as
-        `crashed_worker` (the crash-loop cap), and the database restart can cost a chunk one lease, so
-        two kills on one chunk could trip the cap (seen on an idle machine)."""
-        spared = ",".join(str(t) for t in self.killed_tasks) or "0"
-        doomed, task_id = h.wait_for(lambda: self.holding(f"kind = 'chunk' AND frames_done > 0 AND id NOT IN ({spared})"),
-                                     timeout=120, interval=0.05)
+        """kill -9 of a worker whose chunk has frames done, on the chunk's first or second attempt; a
+        new worker replaces it. Returns the pid. A task whose lease runs out on its third attempt
+        fails its job as `crashed_worker` (the crash-loop cap), and the database restart can cost a
+        chunk a lease too: on an idle machine the first kill, the restart and the second kill once hit
+        the same chunk, on its third attempt."""
+        doomed = h.wait_for(lambda: self.holder("kind = 'chunk' AND frames_done > 0 AND attempts <= 2"), timeout=120,
+                            interval=0.05)
         doomed.kill()
-        self.killed_tasks.append(task_id)
         self.start_worker()
         return doomed.process.pid
 
