@@ -153,28 +153,33 @@ class ClusterSlow(unittest.TestCase):
     def sql(self, query):
         return self.pg.query("cluster", query)
 
-    def holder(self, where):
-        """The live worker holding an unexpired lease on a task matching `where`, else None."""
-        rows = self.sql(f"SELECT lease_owner FROM tasks WHERE state = 'leased' AND lease_expires_at > ff_now_ms() "
+    def holding(self, where):
+        """(the live worker, the task id) of an unexpired lease on a task matching `where`, else None."""
+        rows = self.sql(f"SELECT id, lease_owner FROM tasks WHERE state = 'leased' AND lease_expires_at > ff_now_ms() "
                         f"AND {where} ORDER BY id")
         by_pid = {str(w.process.pid): w for w in self.live_workers()}
-        for (owner,) in rows:
+        for task_id, owner in rows:
             pid = owner.split("/")[0].rsplit(":", 1)[-1]
             if pid in by_pid:
-                return by_pid[pid]
+                return by_pid[pid], task_id
         return None
 
-    def kill_mid_chunk(self):
-        """kill -9 of a worker whose chunk has frames done, on the chunk's first or second attempt; a
-        new worker replaces it. Returns the pid. A task whose lease runs out on its third attempt
-        fails its job as `crashed_worker` (the crash-loop cap), and the database restart can cost a
-        chunk a lease too: on an idle machine the first kill, the restart and the second kill once hit
-        the same chunk, on its third attempt."""
-        doomed = h.wait_for(lambda: self.holder("kind = 'chunk' AND frames_done > 0 AND attempts <= 2"), timeout=120,
-                            interval=0.05)
+    def holder(self, where):
+        """The live worker holding an unexpired lease on a task matching `where`, else None."""
+        found = self.holding(where)
+        return found[0] if found else None
+
+    def kill_mid_chunk(self, spared=()):
+        """kill -9 of a worker whose chunk has frames done, the chunk not one of `spared` (task ids); a
+        new worker replaces it. Returns (pid, task id). A task whose lease runs out three times fails
+        its job as `crashed_worker` (the crash-loop cap), so no chunk takes both kills."""
+        spared_sql = ",".join(str(t) for t in spared) or "0"
+        doomed, task_id = h.wait_for(
+            lambda: self.holding(f"kind = 'chunk' AND frames_done > 0 AND id NOT IN ({spared_sql})"), timeout=120,
+            interval=0.05)
         doomed.kill()
         self.start_worker()
-        return doomed.process.pid
+        return doomed.process.pid, task_id
 
     def submit_all(self):
         """20 jobs alternately on node 0 and node 1: the two videos first, then 18 images (distinct
@@ -205,9 +210,12 @@ class ClusterSlow(unittest.TestCase):
             follower.follow(other, self.key, job_id)
 
         # The faults, in an order that keeps work in flight for each of them (the videos' chunks are
-        # claimed first, the 18 images after them): kill -9 mid-chunk, restart PostgreSQL, kill -9
-        # mid-chunk again, SIGTERM a worker holding a task. Each stopped worker is replaced.
-        killed = [self.kill_mid_chunk()]
+        # claimed first, the 18 images after them): kill -9 mid-chunk twice (two different chunks:
+        # with the restart's lost leases one chunk could otherwise reach the crash-loop cap), restart
+        # PostgreSQL, SIGTERM a worker holding a task. Each stopped worker is replaced.
+        first_pid, first_task = self.kill_mid_chunk()
+        second_pid, _ = self.kill_mid_chunk(spared=[first_task])
+        killed = [first_pid, second_pid]
 
         # PostgreSQL restarts once, while work is in flight.
         h.wait_for(lambda: self.holder("TRUE"), timeout=120, interval=0.05)
@@ -221,7 +229,6 @@ class ClusterSlow(unittest.TestCase):
         for api in self.apis:
             h.wait_for(lambda: api.get("/ready").status_code == 200, timeout=30)
 
-        killed.append(self.kill_mid_chunk())
         # SIGTERM another worker while it holds a task: it finishes (or releases) it and exits 0.
         drained = h.wait_for(lambda: self.holder("TRUE"), timeout=120, interval=0.05)
         self.assertNotIn(drained.process.pid, killed)
