@@ -169,14 +169,16 @@ class ClusterSlow(unittest.TestCase):
         found = self.holding(where)
         return found[0] if found else None
 
-    def kill_mid_chunk(self, spared=()):
-        """kill -9 of a worker whose chunk has frames done, the chunk not one of `spared` (task ids); a
-        new worker replaces it. Returns (pid, task id). A task whose lease runs out three times fails
-        its job as `crashed_worker` (the crash-loop cap), so no chunk takes both kills."""
+    def kill_mid_task(self, kinds, spared=()):
+        """kill -9 of a worker holding a task of `kinds` with frames done (a chunk mid-way; an image task
+        has no frame count, any lease will do), the task not one of `spared` (ids); a new worker
+        replaces it. Returns (pid, task id). A task whose lease runs out three times fails its job as
+        `crashed_worker` (the crash-loop cap), so no task takes both kills."""
         spared_sql = ",".join(str(t) for t in spared) or "0"
+        kinds_sql = ",".join(f"'{k}'" for k in kinds)
         doomed, task_id = h.wait_for(
-            lambda: self.holding(f"kind = 'chunk' AND frames_done > 0 AND id NOT IN ({spared_sql})"), timeout=120,
-            interval=0.05)
+            lambda: self.holding(f"kind IN ({kinds_sql}) AND (frames_done > 0 OR kind <> 'chunk') "
+                                 f"AND id NOT IN ({spared_sql})"), timeout=120, interval=0.05)
         doomed.kill()
         self.start_worker()
         return doomed.process.pid, task_id
@@ -210,11 +212,13 @@ class ClusterSlow(unittest.TestCase):
             follower.follow(other, self.key, job_id)
 
         # The faults, in an order that keeps work in flight for each of them (the videos' chunks are
-        # claimed first, the 18 images after them): kill -9 mid-chunk twice (two different chunks:
-        # with the restart's lost leases one chunk could otherwise reach the crash-loop cap), restart
+        # claimed first, the 18 images after them): kill -9 mid-task twice (the first mid-chunk; two different
+        # tasks: with the restart's lost leases one task could otherwise reach the crash-loop cap), restart
         # PostgreSQL, SIGTERM a worker holding a task. Each stopped worker is replaced.
-        first_pid, first_task = self.kill_mid_chunk()
-        second_pid, _ = self.kill_mid_chunk(spared=[first_task])
+        first_pid, first_task = self.kill_mid_task(["chunk"])
+        # The second: another chunk, or an image task if the other chunks' short mid-way windows have
+        # passed (15-frame chunks last about a second on an idle machine).
+        second_pid, _ = self.kill_mid_task(["chunk", "image"], spared=[first_task])
         killed = [first_pid, second_pid]
 
         # PostgreSQL restarts once, while work is in flight.
