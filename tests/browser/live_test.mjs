@@ -6,27 +6,18 @@
 //
 // Run by CTest (label `browser`): node --test tests/browser/live_test.mjs
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { ServeProcess } from '../support/serve_process.mjs';
+import { SHOTS, TESTDATA, launchChromium } from './browser_support.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = join(here, '..', '..');
-const { chromium } = createRequire(join(repo, 'web', 'package.json'))('playwright-core');
-
-const TESTDATA = process.env.FACEFUSE_TESTDATA ?? join(process.env.HOME, '.cache', 'facefuse', 'testdata');
-const SHOTS = process.env.FACEFUSE_SCREENSHOTS ?? join(repo, 'build', 'browser-screenshots');
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');        // one face (public domain)
 const NO_FACE = join(TESTDATA, 'dlib_faces', 'dogs.jpg');        // dogs, no human face (dlib examples)
 // 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
 const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
-
-mkdirSync(SHOTS, { recursive: true });
 
 const server = new ServeProcess(['--no-auth', '--workers', '1'], 'facefuse-live-browser-');
 const scratch = mkdtempSync(join(tmpdir(), 'facefuse-live-camera-'));
@@ -55,12 +46,8 @@ before(async () => {
   // Chromium's fake camera plays a raw .y4m in a loop.
   execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', VIDEO, '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', CLIP]);
   await server.start();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-           '--disable-sync', '--no-first-run', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-           `--use-file-for-fake-video-capture=${CLIP}`],
-  });
+  browser = await launchChromium(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+                                   `--use-file-for-fake-video-capture=${CLIP}`]);
 });
 
 after(async () => {

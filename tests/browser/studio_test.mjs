@@ -5,20 +5,13 @@
 //
 // Run by CTest (label `browser`): node --test tests/browser/studio_test.mjs
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { ServeProcess } from '../support/serve_process.mjs';
+import { SHOTS, TESTDATA, launchChromium } from './browser_support.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = join(here, '..', '..');
-const { chromium } = createRequire(join(repo, 'web', 'package.json'))('playwright-core');
-
-const TESTDATA = process.env.FACEFUSE_TESTDATA ?? join(process.env.HOME, '.cache', 'facefuse', 'testdata');
-const SHOTS = process.env.FACEFUSE_SCREENSHOTS ?? join(repo, 'build', 'browser-screenshots');
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');          // one face (public domain)
 const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');             // one face (kphotoalbum demo)
 const NO_FACE = join(TESTDATA, 'photos', 'grand_canyon_1.jpg');    // a landscape, no face (kphotoalbum demo)
@@ -28,8 +21,6 @@ const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
 const LONG_VIDEO = join(TESTDATA, 'videos', 'face_720p.mp4');
 // 1280×720, 750 frames (30 s): a job that is surely still running when the test acts on it.
 const LONGER_VIDEO = join(TESTDATA, 'videos', 'bench_720p_30s.mp4');
-
-mkdirSync(SHOTS, { recursive: true });
 
 // One `facefuse serve` without API keys; kill() then start() is a server restart (same port and data).
 class Server extends ServeProcess {
@@ -104,11 +95,7 @@ async function imageHash(page, selector) {
 
 before(async () => {
   await server.start();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-           '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
