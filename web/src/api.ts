@@ -114,6 +114,15 @@ export function isTerminal(status: string): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
+// A WebSocket to `path` on this page's server (wss: under https:), the key (if any) offered as the
+// subprotocol facefuse.bearer.<key>: browsers cannot set headers on a WebSocket.
+export function openSocket(path: string): WebSocket {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const url = `${proto}//${location.host}${path}`;
+  const key = apiKey();
+  return key ? new WebSocket(url, [`facefuse.bearer.${key}`]) : new WebSocket(url);
+}
+
 // Follows a job's events over the WebSocket; on a dropped connection (network, server restart)
 // reconnects with backoff and resumes after the last sequence number received, until the job's
 // terminal event arrives or stop() is called. The key travels as the WebSocket subprotocol
@@ -141,10 +150,7 @@ export class JobWatcher {
 
   private connect(): void {
     if (this.stopped) return;
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const url = `${proto}//${location.host}/ws/job/${encodeURIComponent(this.jobId)}/progress?since=${this.lastSeq}`;
-    const key = apiKey();
-    const socket = key ? new WebSocket(url, [`facefuse.bearer.${key}`]) : new WebSocket(url);
+    const socket = openSocket(`/ws/job/${encodeURIComponent(this.jobId)}/progress?since=${this.lastSeq}`);
     this.socket = socket;
     let ended = false;
     socket.onopen = () => { this.retries = 0; this.onConnection(true, 0); };

@@ -7,7 +7,7 @@
 // latency); the server still drops what piles up (its `dropped` count). Latency is measured per
 // frame from canvas capture to the swapped frame's arrival; fps counts swapped frames shown over
 // the last two seconds.
-import { apiKey } from './api';
+import { openSocket } from './api';
 
 // Frames sent and not yet answered or dropped.
 const kInFlight = 1;
@@ -97,10 +97,7 @@ export class LiveSession {
   }
 
   private open(): void {
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const key = apiKey();
-    const url = `${proto}//${location.host}/api/v1/live`;
-    const socket = key ? new WebSocket(url, [`facefuse.bearer.${key}`]) : new WebSocket(url);
+    const socket = openSocket('/api/v1/live');
     socket.binaryType = 'blob';
     this.socket = socket;
     let error: { error: string; message: string } | null = null;
