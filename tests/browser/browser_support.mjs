@@ -20,3 +20,12 @@ export function launchChromium(extraArgs = []) {
            '--disable-sync', '--no-first-run', ...extraArgs],
   });
 }
+
+// Collects a page's console errors and uncaught exceptions into `errors` (a test then asserts it
+// stays empty), except console errors whose text `ignore` accepts.
+export function collectErrors(page, errors, ignore = () => false) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !ignore(m.text())) errors.push(`${m.text()} (${m.location().url})`);
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+}

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServeProcess } from '../support/serve_process.mjs';
-import { SHOTS, TESTDATA, launchChromium } from './browser_support.mjs';
+import { SHOTS, TESTDATA, collectErrors, launchChromium } from './browser_support.mjs';
 
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');        // one face (public domain)
 const NO_FACE = join(TESTDATA, 'dlib_faces', 'dogs.jpg');        // dogs, no human face (dlib examples)
@@ -29,8 +29,7 @@ async function newPage() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await context.grantPermissions(['camera'], { origin: server.url });
   const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`); });
-  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  collectErrors(page, consoleErrors);
   await page.goto(server.url + '/');
   await page.waitForSelector('body[data-ready="true"]');
   return page;

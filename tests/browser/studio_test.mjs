@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServeProcess } from '../support/serve_process.mjs';
-import { SHOTS, TESTDATA, launchChromium } from './browser_support.mjs';
+import { SHOTS, TESTDATA, collectErrors, launchChromium } from './browser_support.mjs';
 
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');          // one face (public domain)
 const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');             // one face (kphotoalbum demo)
@@ -38,15 +38,13 @@ const consoleErrors = [];
 let tolerateConnectionErrors = false;  // only while the server is down on purpose
 let shot = 0;
 
-async function newPage(viewport = { width: 1280, height: 900 }) {
+// initScript: run in the page before its own scripts (context.addInitScript).
+async function newPage(viewport = { width: 1280, height: 900 }, initScript = null) {
   const context = await browser.newContext({ viewport, acceptDownloads: true });
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    if (tolerateConnectionErrors && /WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(m.text())) return;
-    consoleErrors.push(`${m.text()} (${m.location().url})`);
-  });
-  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  collectErrors(page, consoleErrors, (text) =>
+    tolerateConnectionErrors && /WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(text));
   await page.goto(server.url + '/');
   await page.waitForSelector('body[data-ready="true"]');
   return page;
@@ -212,8 +210,7 @@ describe('studio', () => {
   test('without a working WebSocket the 4 s poll still brings the job to completed', async () => {
     // A proxy that never completes the WebSocket handshake: the job's event socket stays
     // "connecting" for ever, no event and no close reach the page (other sockets are real).
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await context.addInitScript(() => {
+    const page = await newPage(undefined, () => {
       const Real = window.WebSocket;
       window.stalledSockets = 0;
       function Stalled(url, protocols) {
@@ -224,11 +221,6 @@ describe('studio', () => {
       Object.assign(Stalled, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
       window.WebSocket = Stalled;
     });
-    const page = await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`); });
-    page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
-    await page.goto(server.url + '/');
-    await page.waitForSelector('body[data-ready="true"]');
     await chooseInputs(page, SOURCE, TARGET);
     // PNG output: not the earlier image job's settings, so the result cache cannot answer at submit
     // (a job completed at submit opens no event stream at all).
@@ -244,7 +236,7 @@ describe('studio', () => {
     await page.waitForFunction(() => document.querySelector('#result img')?.naturalWidth > 0);
     await page.locator('#job-faces').filter({ hasText: '1 face swapped' }).waitFor();
     await screenshot(page, 'completed-by-poll');
-    await context.close();
+    await page.context().close();
   });
 
   test('the preview changes when an option changes, with a before/after slider', async () => {
