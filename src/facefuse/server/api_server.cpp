@@ -1077,37 +1077,50 @@ struct ApiServer::Impl {
     return false;
   }
 
-  // An upgrade to /ws/job/{id}/progress or the WebSocket twin of /api/v1/jobs/{id}/events:
-  // checked like any request (rate limit, the one authenticate(), the job's tenant) and refused
-  // with a real HTTP answer; accepted, the socket becomes a sink of the pusher.
   static LiveConfig live_config(const ApiServerConfig& c) {
     LiveConfig out = c.live;
     if (out.temp_dir.empty()) out.temp_dir = c.upload_temp_dir.parent_path() / "live";
     return out;
   }
 
-  // GET /api/v1/live upgraded: authenticated like the job WebSocket (subprotocol
-  // facefuse.bearer.<key>, submit scope: it runs the swapper), one live-session slot per socket
-  // (429 per key / address, 503 in total), then every message goes to the live service.
-  Response live_websocket(Request& req, std::string& route_name) {
-    route_name = "/api/v1/live";
+  // What every upgrade is checked for, as any request: the address's rate limit, the origin, the
+  // one authenticate() (key as subprotocol facefuse.bearer.<key>), the key's rate limit.
+  void check_websocket_caller(Request& req, Access access) {
     limit_address(req.http->remote_address);
     check_local_origin(req);
-    req.caller = authenticate(req, Access::kSubmit);
+    req.caller = authenticate(req, access);
     limit_key(req.caller.key_id);
-    auto session = value_or_fail(live.admit(req.caller.tenant, req.caller.key_id, req.http->remote_address));
+  }
+
+  // An accepted upgrade. Echoes the subprotocol the credentials helper chose (never the bearer
+  // token when the client also offered facefuse.v1).
+  static Response websocket_accepted(Request& req) {
     Response r;
     r.stream = HttpResponse::Stream::kWebSocket;
-    r.on_stream = [this, session](std::shared_ptr<EventSink> sink) { live.attach(session, std::move(sink)); };
-    r.on_message = [this, session](std::string message, bool binary) {
-      live.on_message(session, std::move(message), binary);
-    };
-    r.max_message_bytes = live.max_message_bytes();
     std::string protocol = websocket_credentials(req.header("Sec-WebSocket-Protocol")).protocol;
     if (!protocol.empty()) r.headers.emplace_back("Sec-WebSocket-Protocol", std::move(protocol));
     return r;
   }
 
+  // GET /api/v1/live upgraded: checked like the job WebSocket (submit scope: it runs the swapper),
+  // one live-session slot per socket (429 per key / address, 503 in total), then every message
+  // goes to the live service.
+  Response live_websocket(Request& req, std::string& route_name) {
+    route_name = "/api/v1/live";
+    check_websocket_caller(req, Access::kSubmit);
+    auto session = value_or_fail(live.admit(req.caller.tenant, req.caller.key_id, req.http->remote_address));
+    Response r = websocket_accepted(req);
+    r.on_stream = [this, session](std::shared_ptr<EventSink> sink) { live.attach(session, std::move(sink)); };
+    r.on_message = [this, session](std::string message, bool binary) {
+      live.on_message(session, std::move(message), binary);
+    };
+    r.max_message_bytes = live.max_message_bytes();
+    return r;
+  }
+
+  // An upgrade to /ws/job/{id}/progress or the WebSocket twin of /api/v1/jobs/{id}/events:
+  // checked like any request (rate limit, the one authenticate(), the job's tenant) and refused
+  // with a real HTTP answer; accepted, the socket becomes a sink of the pusher.
   Response websocket(Request& req, std::string& route_name) {
     if (req.path == "/api/v1/live") return live_websocket(req, route_name);
     std::vector<std::string> captures;
@@ -1119,19 +1132,11 @@ struct ApiServer::Impl {
     }
     req.match.set(req.path, captures);
     const std::string job_id = req.match[1].str();
-    limit_address(req.http->remote_address);
-    check_local_origin(req);
-    req.caller = authenticate(req, Access::kRead);
-    limit_key(req.caller.key_id);
+    check_websocket_caller(req, Access::kRead);
     jobs::Job job = value_or_fail(service.get(req.caller.tenant, job_id));
     int64_t since = since_param(req);
-    Response r;
-    r.stream = HttpResponse::Stream::kWebSocket;
+    Response r = websocket_accepted(req);
     r.on_stream = watch(req, job_id, since, jobs::is_terminal(job.state));
-    // Echo the subprotocol the credentials helper chose (never the bearer token when the client
-    // also offered facefuse.v1).
-    std::string protocol = websocket_credentials(req.header("Sec-WebSocket-Protocol")).protocol;
-    if (!protocol.empty()) r.headers.emplace_back("Sec-WebSocket-Protocol", std::move(protocol));
     return r;
   }
 };
