@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -14,6 +16,7 @@
 #include "facefuse/jobs/job_request.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/jobs/job_store.h"
+#include "facefuse/media/image_io.h"
 #include "facefuse/pipeline/job_engine.h"
 #include "facefuse/server/client_text.h"
 
@@ -32,39 +35,17 @@ double ms_since(Clock::time_point t0) {
 // WebSocket close codes 4000–4999 are the application's: 4000 + the HTTP status of the error.
 int close_code_for(const Status& status) { return 4000 + http_status_for(status.code()); }
 
-}  // namespace
+std::span<const uint8_t> as_bytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
-std::optional<JpegSize> jpeg_size(std::string_view b) {
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
-  if (b.size() < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return std::nullopt;  // SOI
-  size_t i = 2;
-  while (i + 4 <= b.size()) {
-    if (byte(i) != 0xFF) return std::nullopt;
-    unsigned char marker = byte(i + 1);
-    if (marker == 0xFF) {  // fill byte
-      ++i;
-      continue;
-    }
-    if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {  // no length
-      i += 2;
-      continue;
-    }
-    if (marker == 0xD9 || marker == 0xDA) return std::nullopt;  // end or scan data before a frame header
-    const size_t length = (static_cast<size_t>(byte(i + 2)) << 8) | byte(i + 3);
-    if (length < 2) return std::nullopt;
-    // Start of frame: C0–CF except C4 (DHT), C8 (JPG) and CC (DAC).
-    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-      if (i + 9 > b.size()) return std::nullopt;
-      JpegSize size;
-      size.height = (byte(i + 5) << 8) | byte(i + 6);
-      size.width = (byte(i + 7) << 8) | byte(i + 8);
-      if (size.width == 0 || size.height == 0) return std::nullopt;
-      return size;
-    }
-    i += 2 + length;
-  }
-  return std::nullopt;
+// Width and height from a JPEG's frame header without decoding it (so a decompression bomb is
+// refused before any pixel is allocated). nullopt when `jpeg` is not a JPEG.
+std::optional<cv::Size> jpeg_size(std::string_view jpeg) {
+  if (media::sniff_image_format(as_bytes(jpeg)) != media::ImageFormat::kJpeg) return std::nullopt;
+  auto size = media::read_image_size(as_bytes(jpeg), media::ImageFormat::kJpeg);
+  return size ? std::optional<cv::Size>(*size) : std::nullopt;
 }
+
+}  // namespace
 
 // Open sockets per key and per address, shared with every session's slot.
 struct LiveSwapService::Counts {
@@ -331,11 +312,10 @@ void LiveSwapService::open_engine(const std::shared_ptr<Session>& session) {
   }
   pipeline::JobSpec spec = jobs::job_spec_for(*request, {local, local}, config_.temp_dir / "unused.jpg",
                                               config_.temp_dir, service_.config().execution);
-  // The image jobs' smallest face (40 px), not the video jobs' 1/8 of the frame height: the one
-  // analyser also reads the source, and at 60 px BlazeFace's single whole-frame pass took a dog in
-  // dlib's dogs.jpg for a source face (tests/server/test_live_mode.py). Costs two more 256 px
-  // inferences per 640×480 frame.
-
+  // spec.min_face_size stays the image jobs' smallest face (40 px), not the video jobs' 1/8 of the
+  // frame height: the one analyser also reads the source, and at 60 px BlazeFace's single
+  // whole-frame pass took a dog in dlib's dogs.jpg for a source face (tests/server/test_live_mode.py).
+  // Costs two more 256 px inferences per 640×480 frame.
   auto engine = pipeline::JobEngine::open(spec);
   fs::remove(local, ec);  // read by open(): the engine keeps the analysed source, not the file
   if (!engine) {
@@ -372,12 +352,10 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
   }
   const auto t0 = Clock::now();
   auto processed = [&]() -> Result<std::pair<std::vector<unsigned char>, std::pair<int, int>>> {
-    cv::Mat frame;
-    try {
-      frame = cv::imdecode(cv::Mat(1, static_cast<int>(jpeg.size()), CV_8UC1, jpeg.data()), cv::IMREAD_COLOR);
-    } catch (const cv::Exception&) {
-    }
-    if (frame.empty()) return invalid_media("a frame could not be decoded: the JPEG is damaged");
+    // The uploads' decoder: checks the header, completeness and the DICOM guard before cv::imdecode.
+    auto decoded = media::decode_image(as_bytes(jpeg), "a frame", {config_.max_frame_pixels});
+    if (!decoded) return invalid_media(fmt::format("the JPEG is damaged: {}", decoded.status().message()));
+    cv::Mat frame = std::move(decoded).value();
     FF_ASSIGN_OR_RETURN(auto faces, engine->analyser().analyse(frame));
     const int found = static_cast<int>(faces.size());
     if (engine->needs_reference() && !reference_set && !faces.empty()) {

@@ -28,9 +28,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -55,14 +53,6 @@ struct LiveConfig {
   int jpeg_quality = 80;                   // of the frames sent back, 0–100
   std::filesystem::path temp_dir;          // source copies while an engine opens (removed at once)
 };
-
-// Width and height from a JPEG's start-of-frame header without decoding it (so a decompression
-// bomb is refused before any pixel is allocated). nullopt when `bytes` is not a JPEG.
-struct JpegSize {
-  int width = 0;
-  int height = 0;
-};
-std::optional<JpegSize> jpeg_size(std::string_view bytes);
 
 class LiveSwapService {
  public:
