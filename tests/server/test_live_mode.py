@@ -176,6 +176,9 @@ class LiveMode(h.ServerTestCase):
             self.assertIn("bytes", m)
             m = await error_after([b"GIF89a not a jpeg"], 4415, "unsupported")
             self.assertIn("JPEG", m)
+            # A real frame cut in half: its header passes, the decoder (media/image_io) refuses it.
+            m = await error_after([self.frames[0][:len(self.frames[0]) // 2]], 4422, "invalid_media")
+            self.assertIn("damaged", m)
             m = await error_after([json.dumps({"source": {}})], 4400, "invalid_argument")
             self.assertIn("binary JPEG frames", m)
             m = await config_error(self.frames[0], 4400, "invalid_argument")

@@ -11,7 +11,7 @@
 // counts) followed by the swapped frame as a binary JPEG. Errors end the socket: a text
 // {"type": "error", "error", "message"} then a close with code 4000 + the HTTP status of the error
 // (4400 bad config or message, 4413 frame over a limit, 4415 not a JPEG, 4422 no face in the
-// source, 4404 unknown upload) and the same JSON, shortened to fit, as the close reason.
+// source or a damaged frame, 4404 unknown upload) and the same JSON, shortened to fit, as the close reason.
 //
 // Frame dropping: per socket at most one frame is being processed and one waits; a frame that
 // arrives while one waits replaces it (counted in `dropped`). Nothing queues without bound, and a
