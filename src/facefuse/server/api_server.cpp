@@ -640,7 +640,7 @@ struct ApiServer::Impl {
   Response metrics_text() {
     refresh_gauges();
     Response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.content_type = ServiceMetrics::kContentType;
     r.body = metrics.serialize();
     return r;
   }

@@ -52,7 +52,9 @@ class ServiceMetrics {
   // GPU `index` as NVML numbers it; utilisation in percent (0–100), memory in bytes.
   void set_gpu(unsigned index, double utilization_percent, double memory_used_bytes);
 
-  // Everything in the Prometheus text exposition format (version 0.0.4), for GET /metrics.
+  // Everything in the Prometheus text exposition format (version 0.0.4), for GET /metrics, served
+  // with kContentType.
+  static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
   std::string serialize() const;
   // For components that register metrics of their own.
   prometheus::Registry& registry();

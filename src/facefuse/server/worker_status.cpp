@@ -59,7 +59,7 @@ HttpResponse WorkerStatusServer::handle(HttpRequest& request) {
     if (auto depth = store_.queue_depth()) metrics_.set_queue_depth(static_cast<double>(*depth));
     metrics_.set_workers(pool_.size(), pool_.busy());
     HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.content_type = ServiceMetrics::kContentType;
     r.body = metrics_.serialize();
     return r;
   }
