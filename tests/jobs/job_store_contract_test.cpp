@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -40,6 +41,35 @@ class JobStoreContract : public ::testing::TestWithParam<StoreKind> {
   Result<std::unique_ptr<JobStore>> open_another() {
     if (GetParam() == StoreKind::kPostgres) return open_postgres_job_store(postgres_uri_);
     return open_sqlite_job_store(dir_ / "jobs.db");
+  }
+
+  // `n` more stores on the same data (n connections or nodes); fewer when one fails to open (the
+  // failure is recorded): callers ASSERT the size.
+  std::vector<std::unique_ptr<JobStore>> open_others(int n) {
+    std::vector<std::unique_ptr<JobStore>> stores;
+    for (int i = 0; i < n; ++i) {
+      auto opened = open_another();
+      if (!opened.is_ok()) {
+        ADD_FAILURE() << opened.status().to_string();
+        break;
+      }
+      stores.push_back(std::move(opened).value());
+    }
+    return stores;
+  }
+
+  // Runs body(0) … body(n − 1) on n threads released at the same moment; returns when all are done.
+  static void run_at_once(int n, const std::function<void(int)>& body) {
+    std::atomic<bool> start{false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        while (!start.load()) std::this_thread::yield();
+        body(i);
+      });
+    }
+    start.store(true);
+    for (auto& thread : threads) thread.join();
   }
 
   Job create(const std::string& id, std::vector<NewTask> tasks, const std::string& tenant = "t1",
@@ -354,29 +384,18 @@ TEST_P(JobStoreContract, KeysAreListedPerTenantAndRevokedAtOnce) {
 // add_first_api_key lets exactly one through, and only that one announces (prints) its key.
 TEST_P(JobStoreContract, NodesStartingAtOnceStoreExactlyOneFirstKey) {
   constexpr int kNodes = 8;
-  std::vector<std::unique_ptr<JobStore>> stores;
-  for (int i = 0; i < kNodes; ++i) {
-    auto opened = open_another();
-    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
-    stores.push_back(std::move(opened).value());
-  }
+  auto stores = open_others(kNodes);
+  ASSERT_EQ(stores.size(), static_cast<size_t>(kNodes));
   std::atomic<int> stored{0}, announced{0}, errors{0};
-  std::atomic<bool> start{false};
-  std::vector<std::thread> threads;
-  for (int n = 0; n < kNodes; ++n) {
-    threads.emplace_back([&, n] {
-      while (!start.load()) std::this_thread::yield();
-      auto result = stores[n]->add_first_api_key(
-          {fmt::format("key_{}", n), "default", fmt::format("hash_{}", n), "submit,read,admin", 1000}, [&] {
-            ++announced;
-            return Status::ok();
-          });
-      if (!result.is_ok()) ++errors;
-      else if (*result) ++stored;
-    });
-  }
-  start.store(true);
-  for (auto& thread : threads) thread.join();
+  run_at_once(kNodes, [&](int n) {
+    auto result = stores[n]->add_first_api_key(
+        {fmt::format("key_{}", n), "default", fmt::format("hash_{}", n), "submit,read,admin", 1000}, [&] {
+          ++announced;
+          return Status::ok();
+        });
+    if (!result.is_ok()) ++errors;
+    else if (*result) ++stored;
+  });
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(stored.load(), 1);
   EXPECT_EQ(announced.load(), 1) << "only the key that is stored is shown";
@@ -411,24 +430,13 @@ TEST_P(JobStoreContract, FirstKeyThatCannotBeAnnouncedIsNotStored) {
 // The media-link key of every API node (node_common.h): the first candidate stored wins for all.
 TEST_P(JobStoreContract, SharedSecretIsTheSameForEveryNodeWhateverTheyOffer) {
   constexpr int kNodes = 4;
-  std::vector<std::unique_ptr<JobStore>> stores;
-  for (int i = 0; i < kNodes; ++i) {
-    auto opened = open_another();
-    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
-    stores.push_back(std::move(opened).value());
-  }
+  auto stores = open_others(kNodes);
+  ASSERT_EQ(stores.size(), static_cast<size_t>(kNodes));
   std::vector<std::string> got(kNodes);
-  std::atomic<bool> start{false};
-  std::vector<std::thread> threads;
-  for (int n = 0; n < kNodes; ++n) {
-    threads.emplace_back([&, n] {
-      while (!start.load()) std::this_thread::yield();
-      auto secret = stores[n]->shared_secret("media_link", fmt::format("candidate_{}", n));
-      got[n] = secret.is_ok() ? *secret : "error: " + secret.status().to_string();
-    });
-  }
-  start.store(true);
-  for (auto& thread : threads) thread.join();
+  run_at_once(kNodes, [&](int n) {
+    auto secret = stores[n]->shared_secret("media_link", fmt::format("candidate_{}", n));
+    got[n] = secret.is_ok() ? *secret : "error: " + secret.status().to_string();
+  });
   EXPECT_TRUE(got[0].starts_with("candidate_")) << got[0];
   for (const auto& g : got) EXPECT_EQ(g, got[0]);
   EXPECT_EQ(*store_->shared_secret("media_link", "late"), got[0]) << "never replaced";
@@ -487,12 +495,8 @@ TEST_P(JobStoreContract, TenantJobCountsSeeOneTenant) {
 // submits through (the old code path overshot here).
 TEST_P(JobStoreContract, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
   constexpr int kLimit = 5, kConnections = 4, kThreads = 16, kSubmitsPerThread = 8;
-  std::vector<std::unique_ptr<JobStore>> stores;
-  for (int i = 0; i < kConnections; ++i) {
-    auto opened = open_another();
-    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
-    stores.push_back(std::move(opened).value());
-  }
+  auto stores = open_others(kConnections);
+  ASSERT_EQ(stores.size(), static_cast<size_t>(kConnections));
   auto new_job = [](const std::string& id, const std::string& tenant) {
     NewJob job;
     job.job.id = id;
@@ -504,26 +508,19 @@ TEST_P(JobStoreContract, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
     return job;
   };
   std::atomic<int> created{0}, refused{0}, other_errors{0};
-  std::atomic<bool> start{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      JobStore& store = *stores[t % kConnections];
-      while (!start.load()) std::this_thread::yield();
-      for (int i = 0; i < kSubmitsPerThread; ++i) {
-        auto result = store.create_job(new_job(fmt::format("job_{}_{}", t, i), "busy"));
-        if (result.is_ok()) {
-          ++created;
-        } else if (result.status().code() == StatusCode::kQuotaExceeded) {
-          ++refused;
-        } else {
-          ++other_errors;
-        }
+  run_at_once(kThreads, [&](int t) {
+    JobStore& store = *stores[t % kConnections];
+    for (int i = 0; i < kSubmitsPerThread; ++i) {
+      auto result = store.create_job(new_job(fmt::format("job_{}_{}", t, i), "busy"));
+      if (result.is_ok()) {
+        ++created;
+      } else if (result.status().code() == StatusCode::kQuotaExceeded) {
+        ++refused;
+      } else {
+        ++other_errors;
       }
-    });
-  }
-  start.store(true);
-  for (auto& thread : threads) thread.join();
+    }
+  });
   EXPECT_EQ(created.load(), kLimit);
   EXPECT_EQ(refused.load(), kThreads * kSubmitsPerThread - kLimit);
   EXPECT_EQ(other_errors.load(), 0);

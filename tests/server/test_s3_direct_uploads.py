@@ -25,8 +25,9 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from s3_server import S3Server  # noqa: E402
-from service_harness import (BINARY, PHOTOS, SOURCE_FACE, TARGET_PHOTO, TARGET_VIDEO, Server, error_of,  # noqa: E402
+from service_harness import (PHOTOS, SOURCE_FACE, TARGET_PHOTO, TARGET_VIDEO, Server, error_of,  # noqa: E402
                              frame_count, main, wait_for)
+from test_worker_processes import Worker  # noqa: E402
 
 AWS = "/usr/bin/aws"  # Debian's awscli
 BUCKET = "facefuse-test"
@@ -47,10 +48,15 @@ def s3_flags(prefix):
     return ["--storage", f"s3://{BUCKET}/{prefix}", "--s3-endpoint", S3.endpoint, "--s3-addressing", "path"]
 
 
+def aws_s3(*args):
+    """`aws s3 ARGS` (Debian's awscli) against the S3 test server with its credentials: the finished process."""
+    return subprocess.run([AWS, "--endpoint-url", S3.endpoint, "s3", *args], capture_output=True, text=True,
+                          env=dict(os.environ, **S3.env()))
+
+
 def bucket_keys(prefix):
     """The keys under s3://facefuse-test/<prefix>/ (without it), as awscli lists them."""
-    out = subprocess.run([AWS, "--endpoint-url", S3.endpoint, "s3", "ls", "--recursive", f"s3://{BUCKET}/{prefix}/"],
-                         capture_output=True, text=True, env=dict(os.environ, **S3.env()))
+    out = aws_s3("ls", "--recursive", f"s3://{BUCKET}/{prefix}/")
     if out.returncode == 1 and not out.stdout:
         return []  # nothing under the prefix
     assert out.returncode == 0, out.stderr
@@ -142,13 +148,11 @@ class DirectUploadTest(unittest.TestCase):
 
         # The target by key: an object of the tenant's own prefix (here one put there with awscli).
         target_key = f"default/inbox/{os.path.basename(TARGET_PHOTO)}"
-        subprocess.run([AWS, "--endpoint-url", S3.endpoint, "s3", "cp", TARGET_PHOTO,
-                        f"s3://{BUCKET}/{self.PREFIX}/{target_key}"], check=True, capture_output=True,
-                       env=dict(os.environ, **S3.env()))
+        cp = aws_s3("cp", TARGET_PHOTO, f"s3://{BUCKET}/{self.PREFIX}/{target_key}")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
         r = self.api.post("/api/v1/jobs", json={"source": {"upload_id": upload["id"]}, "target": {"key": target_key}})
         self.assertEqual(r.status_code, 201, r.text)
-        done = wait_for(lambda: (lambda j: j if j["status"] in ("completed", "failed") else None)(
-            self.api.get(f"/api/v1/jobs/{r.json()['job_id']}").json()), timeout=300)
+        done = self.api.wait(r.json()["job_id"], timeout=300)
         self.assertEqual(done["status"], "completed", done)
         self.assertEqual(done["progress_percent"], 100.0)
         self.assertIn(f"/{self.PREFIX}/{today_prefix('default')}/outputs/{done['job_id']}/output.jpg",
@@ -287,11 +291,7 @@ class ChunkedVideoOnS3Test(unittest.TestCase):
     def test_api_node_and_worker_process_on_s3(self):
         with Server("--workers", "0", *s3_flags(self.PREFIX), env=S3.env()) as server:
             api = server.client()
-            log = open(os.path.join(server.data_dir, "worker.log"), "a")
-            self.addCleanup(log.close)
-            worker = subprocess.Popen([BINARY, "worker", "--data", server.data_dir, "--workers", "1",
-                                       *s3_flags(self.PREFIX)], stdout=subprocess.DEVNULL, stderr=log,
-                                      env=dict(os.environ, **S3.env()))
+            worker = Worker(server.data_dir, "--workers", "1", *s3_flags(self.PREFIX), env=S3.env()).start()
             try:
                 source = api.upload(SOURCE_FACE)
                 target = api.upload(TARGET_VIDEO)
@@ -310,8 +310,7 @@ class ChunkedVideoOnS3Test(unittest.TestCase):
                 watcher = threading.Thread(target=watch)
                 watcher.start()
                 try:
-                    done = wait_for(lambda: (lambda j: j if j["status"] in ("completed", "failed", "cancelled")
-                                             else None)(api.job(job["job_id"])), timeout=600, interval=0.5)
+                    done = api.wait(job["job_id"], timeout=600)
                 finally:
                     stop.set()
                     watcher.join()
@@ -334,8 +333,7 @@ class ChunkedVideoOnS3Test(unittest.TestCase):
                                         "stream=width,height", "-of", "csv=p=0", path], capture_output=True, text=True)
                 self.assertEqual(probe.stdout.strip(), "320,240", "240p of a 640x480 target")
             finally:
-                worker.kill()
-                worker.wait()
+                worker.stop()
 
 
 if __name__ == "__main__":

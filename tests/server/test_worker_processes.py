@@ -23,21 +23,24 @@ FRAMES = 60
 
 
 class Worker:
-    """One `facefuse worker` process on `data_dir`; its JSON log lines go to <data>/worker-N.log."""
+    """One `facefuse worker` process on `data_dir`; its JSON log lines go to <data>/worker-N.log. `env` is
+    added to this process's environment (e.g. the S3 test server's credentials)."""
 
     count = 0
 
-    def __init__(self, data_dir, *args):
+    def __init__(self, data_dir, *args, env=None):
         Worker.count += 1
         self.data_dir = data_dir
         self.args = list(args)
+        self.env = env or {}
         self.log_path = os.path.join(data_dir, f"worker-{Worker.count}.log")
         self.process = None
 
     def start(self):
         self.log = open(self.log_path, "a")
         self.process = subprocess.Popen([h.BINARY, "worker", "--data", self.data_dir] + self.args,
-                                        stdout=subprocess.DEVNULL, stderr=self.log)
+                                        stdout=subprocess.DEVNULL, stderr=self.log,
+                                        env=dict(os.environ, **self.env))
         h.wait_for(lambda: self.process.poll() is not None or "worker started" in self.read_log(), timeout=30)
         assert self.process.poll() is None, f"worker exited with {self.process.returncode}: {self.read_log()}"
         return self

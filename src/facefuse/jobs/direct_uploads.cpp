@@ -28,19 +28,19 @@ constexpr int64_t kMaxManifestBytes = 16 * 1024;
 
 struct ContentType {
   const char* type;
-  const char* kind;  // "image" formats by sniff_image_format; "video" families by container magic
-  media::ImageFormat image;
-  const char* container;  // video: "iso" (MP4/QuickTime) or "ebml" (Matroska/WebM)
+  media::ImageFormat image;  // images (checked by sniff_image_format); kUnknown for videos
+  const char* container;     // videos (checked by container magic): "iso" (MP4/QuickTime) or "ebml" (Matroska/WebM)
 };
 
+// The content types a direct upload may declare (images and the video containers facefuse reads).
 constexpr ContentType kContentTypes[] = {
-    {"image/jpeg", "image", media::ImageFormat::kJpeg, ""},
-    {"image/png", "image", media::ImageFormat::kPng, ""},
-    {"image/webp", "image", media::ImageFormat::kWebp, ""},
-    {"video/mp4", "video", media::ImageFormat::kUnknown, "iso"},
-    {"video/quicktime", "video", media::ImageFormat::kUnknown, "iso"},
-    {"video/x-matroska", "video", media::ImageFormat::kUnknown, "ebml"},
-    {"video/webm", "video", media::ImageFormat::kUnknown, "ebml"},
+    {"image/jpeg", media::ImageFormat::kJpeg, ""},
+    {"image/png", media::ImageFormat::kPng, ""},
+    {"image/webp", media::ImageFormat::kWebp, ""},
+    {"video/mp4", media::ImageFormat::kUnknown, "iso"},
+    {"video/quicktime", media::ImageFormat::kUnknown, "iso"},
+    {"video/x-matroska", media::ImageFormat::kUnknown, "ebml"},
+    {"video/webm", media::ImageFormat::kUnknown, "ebml"},
 };
 
 const ContentType* find_content_type(const std::string& type) {
@@ -88,10 +88,6 @@ Status valid_upload_id(const std::string& upload_id) {
 
 }  // namespace
 
-bool is_direct_upload_content_type(const std::string& content_type) {
-  return find_content_type(content_type) != nullptr;
-}
-
 DirectUploads::DirectUploads(JobService& service, int64_t ttl_seconds) : service_(service), ttl_seconds_(ttl_seconds) {}
 
 Result<DirectUploadTicket> DirectUploads::begin(const std::string& tenant, const std::string& filename, int64_t size,
@@ -102,7 +98,7 @@ Result<DirectUploadTicket> DirectUploads::begin(const std::string& tenant, const
   if (size > limit) {
     return limit_exceeded(fmt::format("size: the upload is {} bytes, over this server's limit of {} bytes", size, limit));
   }
-  if (!is_direct_upload_content_type(content_type)) {
+  if (find_content_type(content_type) == nullptr) {
     return unsupported(fmt::format("content_type '{}' is not accepted: use one of {}", content_type.substr(0, 100),
                                    content_type_list()));
   }
@@ -181,14 +177,14 @@ Result<Upload> DirectUploads::complete_checked(const std::string& tenant, const 
   if (!head) return discard(head.status());
   const auto* bytes = reinterpret_cast<const uint8_t*>(head->data());
   const std::span<const uint8_t> head_bytes(bytes, head->size());
-  const bool type_ok = expected != nullptr && (std::string_view(expected->kind) == "image"
-                                                   ? media::sniff_image_format(head_bytes) == expected->image
-                                                   : container_of(*head) == expected->container);
+  const bool is_image = expected != nullptr && expected->image != media::ImageFormat::kUnknown;
+  const bool type_ok = expected != nullptr && (is_image ? media::sniff_image_format(head_bytes) == expected->image
+                                                        : container_of(*head) == expected->container);
   if (!type_ok) {
     return discard(unsupported(fmt::format("the uploaded bytes are not {} as the upload declared (the type is judged "
                                            "by content): begin a new upload with the file's real content_type", type)));
   }
-  if (expected->image != media::ImageFormat::kUnknown) {
+  if (is_image) {
     // Refuse an oversized image from its header, before fetching the whole object.
     auto dims = media::read_image_size(head_bytes, expected->image);
     const int64_t max_pixels = service_.config().limits.max_pixels;

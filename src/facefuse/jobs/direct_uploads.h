@@ -37,9 +37,6 @@ struct DirectUploadTicket {
   std::string content_type;    // the PUT's Content-Type
 };
 
-// The content types a direct upload may declare (images and the video containers facefuse reads).
-bool is_direct_upload_content_type(const std::string& content_type);
-
 class DirectUploads {
  public:
   // `ttl_seconds`: how long put_url is valid and the upload may be completed (1–604800).

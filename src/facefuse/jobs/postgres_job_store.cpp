@@ -726,8 +726,7 @@ class PostgresJobStore final : public JobStore {
 
   Status add_api_key(const ApiKeyRecord& key) override {
     return run_status("store an API key", [&](pqxx::work& tx) -> Status {
-      tx.exec_params("INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
-                     key.id, key.tenant, key.key_hash, key.scopes, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
+      insert_api_key(tx, key);
       return Status::ok();
     });
   }
@@ -755,8 +754,7 @@ class PostgresJobStore final : public JobStore {
       pqxx::result r = tx.exec("SELECT EXISTS (SELECT 1 FROM api_keys) AS any");
       if (col<bool>(r[0], "any")) return false;
       FF_RETURN_IF_ERROR(announce());
-      tx.exec_params("INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
-                     key.id, key.tenant, key.key_hash, key.scopes, key.created_at_ms);
+      insert_api_key(tx, key);
       return true;
     });
   }
@@ -828,6 +826,12 @@ class PostgresJobStore final : public JobStore {
   }
 
  private:
+  // One api_keys row (add_api_key, and add_first_api_key inside its locked transaction).
+  static void insert_api_key(pqxx::work& tx, const ApiKeyRecord& key) {
+    tx.exec_params("INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
+                   key.id, key.tenant, key.key_hash, key.scopes, key.created_at_ms > 0 ? key.created_at_ms : now_ms());
+  }
+
   // Runs `body` in one transaction on a pooled connection; commits when it returns ok, rolls back
   // otherwise. Database failures become kUnavailable (no exception leaves the store); a transaction
   // PostgreSQL rolled back (deadlock, serialisation) or a connection found dead is retried.
