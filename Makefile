@@ -39,8 +39,8 @@ demo: build
 # Everything CI runs (.ci/run), in this order: the release suite, then the fuzzers (clang ASan+UBSan
 # build, build-asan/). The ASan+UBSan subset (test-asan, same build) and the TSan subset (test-tsan)
 # join this list once each has run green end to end in one run on the 2-core CI machine within the
-# CI time (docs/testing.md, "CI time": every ASan entry has passed, not yet all in one run; TSan has
-# never been built to the end); each configuration is built once.
+# CI time (docs/testing.md, "CI time": the ASan entries have passed one by one, never all in one run;
+# TSan has never been built to the end); each configuration is built once.
 test: test-release fuzz
 
 # All tests (unit, integration, end-to-end CLI and service) on real photos, release build.

@@ -15,7 +15,6 @@ the tasks were committed by more than one colour (jobs running on the drained co
 
 Environment (tests/CMakeLists.txt): FACEFUSE_BINARY, FACEFUSE_SOURCE_DIR, FACEFUSE_TESTDATA.
 """
-import base64
 import os
 import shutil
 import subprocess
@@ -29,9 +28,9 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "server"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from postgres_server import PostgresServer  # noqa: E402
+from postgres_server import PostgresServer, lease_owner_pid  # noqa: E402
 from s3_server import S3Server  # noqa: E402
-from service_harness import BINARY, SOURCE_FACE, TARGET_PHOTO, free_port  # noqa: E402
+from service_harness import BINARY, SOURCE_FACE, TARGET_PHOTO, free_port, new_api_key  # noqa: E402
 
 SOURCE_DIR = os.environ["FACEFUSE_SOURCE_DIR"]
 SCRIPT = os.path.join(SOURCE_DIR, "deploy", "bluegreen", "bluegreen.sh")
@@ -223,16 +222,6 @@ class Submits(threading.Thread):
         self.join(timeout=30)
 
 
-# As tests/server/test_cluster_postgres_s3.py: every transition of a task to `done`, with its holder.
-AUDIT_SQL = """
-CREATE TABLE task_commits (task_id BIGINT NOT NULL, owner TEXT NOT NULL);
-CREATE FUNCTION audit_task_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO task_commits VALUES (NEW.id, OLD.lease_owner); RETURN NEW; END $$;
-CREATE TRIGGER audit_task_commit AFTER UPDATE OF state ON tasks
-  FOR EACH ROW WHEN (OLD.state <> 'done' AND NEW.state = 'done') EXECUTE FUNCTION audit_task_commit();
-"""
-
-
 class BlueGreenSharedStore(BlueGreenHarness):
     SUBMIT_RATE = 1.5  # jobs per second through nginx
 
@@ -247,7 +236,7 @@ class BlueGreenSharedStore(BlueGreenHarness):
         super().setUp()
         # Behind a proxy the nodes need keys (--no-auth accepts writes only for its own Host): every
         # colour registers the same admin key from the environment, the smoke job uses it too.
-        self.key = "ff_" + base64.b32encode(os.urandom(32)).decode().lower().rstrip("=")
+        self.key = new_api_key()
         self.env.update(self.s3.env(), FACEFUSE_ADMIN_KEY=self.key, FACEFUSE_SMOKE_KEY=self.key)
 
     def node(self, name):
@@ -266,7 +255,7 @@ class BlueGreenSharedStore(BlueGreenHarness):
     def test_jobs_submitted_across_two_switches_and_a_rollback_complete_exactly_once(self):
         ports = [free_port() for _ in range(3)]
         self.assertEqual(self.script("deploy", "--port", str(ports[0]), *self.node("blue")).returncode, 0)
-        self.pg.psql("bluegreen", AUDIT_SQL)
+        self.pg.audit_task_commits("bluegreen")
         pids = {self.pid_of("blue")}
         uploads = []
         for path in (SOURCE_FACE, TARGET_PHOTO):
@@ -329,7 +318,7 @@ class BlueGreenSharedStore(BlueGreenHarness):
         commits = self.pg.query("bluegreen", "SELECT task_id, owner FROM task_commits WHERE task_id IN "
                                              f"({','.join(t for t, _ in tasks)})")
         self.assertEqual(sorted(t for t, _ in commits), sorted(t for t, _ in tasks), "each task committed once")
-        committed_by = {owner.split("/")[0].rsplit(":", 1)[-1] for _, owner in commits}
+        committed_by = {lease_owner_pid(owner) for _, owner in commits}
         self.assertTrue(committed_by <= pids, (committed_by, pids))
         self.assertGreater(len(committed_by), 1, "jobs ran on more than one colour")
         print(f"{len(ids)} jobs submitted through nginx across two switches and a rollback: all completed once, "

@@ -15,7 +15,6 @@ file's command lists to the base file's instead of replacing them, so an overrid
 
 Environment (tests/CMakeLists.txt): FACEFUSE_BUILD_DIR, FACEFUSE_SOURCE_DIR, FACEFUSE_TESTDATA.
 """
-import base64
 import os
 import secrets
 import subprocess
@@ -30,7 +29,7 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "server"))
 sys.path.insert(0, os.path.dirname(__file__))
-from service_harness import SOURCE_FACE, TARGET_PHOTO, TARGET_VIDEO, free_port  # noqa: E402
+from service_harness import SOURCE_FACE, TARGET_PHOTO, TARGET_VIDEO, free_port, new_api_key  # noqa: E402
 from test_container import ENV, media_size, podman, psnr, upload, wait_for_job  # noqa: E402
 
 SOURCE_DIR = os.environ["FACEFUSE_SOURCE_DIR"]
@@ -97,8 +96,7 @@ class ComposeDeployment(unittest.TestCase):
         cls.work = tempfile.mkdtemp(prefix="facefuse-compose-test-")
         cls.project = f"facefuse-compose-test-{os.getpid()}"
         cls.http_port, cls.prometheus_port = free_port(), free_port()
-        # A facefuse key: "ff_" + 52 lowercase base32 characters (256 random bits), as example.env says.
-        admin_key = "ff_" + base64.b32encode(secrets.token_bytes(32)).decode().rstrip("=").lower()
+        admin_key = new_api_key()
         cls.env = dict(ENV, FACEFUSE_IMAGE=image, POSTGRES_PASSWORD=secrets.token_hex(8), MINIO_ROOT_PASSWORD="S3RVER",
                        FACEFUSE_ADMIN_KEY=admin_key, FACEFUSE_HTTP_PORT=str(cls.http_port),
                        PROMETHEUS_PORT=str(cls.prometheus_port))
@@ -150,9 +148,8 @@ class ComposeDeployment(unittest.TestCase):
 
     @classmethod
     def remove_project(cls):
-        subprocess.run(["podman-compose", "-p", cls.project, "-f", cls.compose_file, "down", "-v"], env=cls.env,
-                       capture_output=True, timeout=600)
-        # Whatever `down` left (a container that failed to start), by the project's label.
+        """The project's containers with their anonymous volumes (the image declares /var/lib/facefuse
+        a VOLUME; podman-compose 1.0.3's `down -v` leaves those behind), its network and named volumes."""
         left = podman("ps", "-a", "-q", "--filter", f"label=io.podman.compose.project={cls.project}", check=False)
         for container in left.stdout.split():
             podman("rm", "--force", "--volumes", container, check=False)

@@ -22,6 +22,24 @@ USER = "facefuse"
 PASSWORD = "facefuse-test-password"
 
 
+TASK_COMMIT_AUDIT_SQL = """
+CREATE TABLE task_commits (task_id BIGINT NOT NULL, job_id TEXT NOT NULL, kind TEXT NOT NULL, chunk_index INT NOT NULL,
+                           owner TEXT NOT NULL, attempts INT NOT NULL);
+CREATE FUNCTION audit_task_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO task_commits VALUES (NEW.id, NEW.job_id, NEW.kind, NEW.chunk_index, OLD.lease_owner, NEW.attempts);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER audit_task_commit AFTER UPDATE OF state ON tasks
+  FOR EACH ROW WHEN (OLD.state <> 'done' AND NEW.state = 'done') EXECUTE FUNCTION audit_task_commit();
+"""
+
+
+def lease_owner_pid(owner):
+    """The process id in a task's lease owner ("<host>:<pid>/<worker>")."""
+    return owner.split("/")[0].rsplit(":", 1)[-1]
+
+
 class PostgresServer:
     def __init__(self):
         self.dir = None
@@ -81,6 +99,13 @@ class PostgresServer:
             ["/usr/bin/psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p",
              str(self.port), "-U", USER, "-d", database, "-c", sql]), check=True, capture_output=True, text=True)
         return [tuple(line.split("\x1f")) for line in out.stdout.splitlines() if line]
+
+    def audit_task_commits(self, database):
+        """Installs a trigger on the job store's tasks table that records every transition of a task
+        to `done` (a commit of its result) in the committing transaction, into task_commits (task_id,
+        job_id, kind, chunk_index, owner = the lease owner, attempts): two rows for one task would be
+        a task committed twice. Call after the store has made its schema."""
+        self.psql(database, TASK_COMMIT_AUDIT_SQL)
 
     def uri(self, database, password=PASSWORD):
         return f"postgresql://{USER}:{password}@127.0.0.1:{self.port}/{database}"

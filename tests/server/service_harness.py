@@ -6,6 +6,7 @@ FACEFUSE_TEST_TIME_SCALE (the sanitizer test presets, CMakePresets.json) multipl
 deadline and request timeout here: an instrumented server is 2-5x slower (docs/testing.md). Limits
 the server itself enforces are never scaled.
 """
+import base64
 import datetime
 import json
 import os
@@ -29,6 +30,12 @@ TARGET_PHOTO = os.path.join(PHOTOS, "jesper.jpg")
 TARGET_VIDEO = os.path.join(VIDEOS, "talking_head_640x480.mp4")
 TERMINAL = {"completed", "failed", "cancelled"}
 TIME_SCALE = float(os.environ.get("FACEFUSE_TEST_TIME_SCALE", "1"))
+
+
+def new_api_key():
+    """A well-formed random facefuse key ("ff_" + 52 lowercase base32 characters, 256 bits), e.g. for
+    FACEFUSE_ADMIN_KEY when several nodes must register the same one."""
+    return "ff_" + base64.b32encode(os.urandom(32)).decode().rstrip("=").lower()
 
 
 def free_port():
