@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 import service_harness as h  # noqa: E402
-from postgres_server import PostgresServer  # noqa: E402
+from postgres_server import PostgresServer, lease_owner_pid  # noqa: E402
 from s3_server import S3Server  # noqa: E402
 from test_worker_processes import Worker, reference_video  # noqa: E402
 
@@ -46,21 +45,6 @@ CHUNK_SECONDS = 0.6  # 15 frames
 VIDEO_FRAMES = (45, 30)  # 3 + 2 chunks
 IMAGES = 18
 LEASE_SECONDS = "2"  # a killed worker's chunk is claimable again 2 s later
-
-# Every transition of a task to `done` (a commit of its result), written in the committing
-# transaction: two rows for one task would be a task committed twice.
-AUDIT_SQL = """
-CREATE TABLE task_commits (task_id BIGINT NOT NULL, job_id TEXT NOT NULL, kind TEXT NOT NULL, chunk_index INT NOT NULL,
-                           owner TEXT NOT NULL, attempts INT NOT NULL);
-CREATE FUNCTION audit_task_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO task_commits VALUES (NEW.id, NEW.job_id, NEW.kind, NEW.chunk_index, OLD.lease_owner, NEW.attempts);
-  RETURN NEW;
-END $$;
-CREATE TRIGGER audit_task_commit AFTER UPDATE OF state ON tasks
-  FOR EACH ROW WHEN (OLD.state <> 'done' AND NEW.state = 'done') EXECUTE FUNCTION audit_task_commit();
-"""
-
 
 class EventFollower:
     """Follows each job's WebSocket (/ws/job/{id}/progress) on a given node until its terminal event,
@@ -120,9 +104,6 @@ class ClusterSlow(unittest.TestCase):
         self.s3 = S3Server([BUCKET])
         self.addCleanup(self.s3.cleanup)
         self.s3.start()
-        # Workers inherit this process's environment: the S3 test server's credentials.
-        for k, v in self.s3.env().items():
-            os.environ[k] = v
         self.shared_args = ["--store", self.uri, "--storage", f"s3://{BUCKET}/cluster", "--s3-endpoint",
                             self.s3.endpoint, "--s3-addressing", "path"]
         self.nodes = []
@@ -133,7 +114,7 @@ class ClusterSlow(unittest.TestCase):
             self.nodes.append(node)
         self.key = self.nodes[0].admin_key
         self.apis = [n.client(self.key) for n in self.nodes]
-        self.pg.psql("cluster", AUDIT_SQL)
+        self.pg.audit_task_commits("cluster")
         self.workers = []
         self.addCleanup(self.stop_workers)
 
@@ -143,7 +124,7 @@ class ClusterSlow(unittest.TestCase):
 
     def start_worker(self):
         data = tempfile.mkdtemp(prefix="worker-", dir=self.base)
-        w = Worker(data, *self.shared_args, "--workers", "1", "--lease-seconds", LEASE_SECONDS)
+        w = Worker(data, *self.shared_args, "--workers", "1", "--lease-seconds", LEASE_SECONDS, env=self.s3.env())
         self.workers.append(w)
         return w.start()
 
@@ -159,7 +140,7 @@ class ClusterSlow(unittest.TestCase):
                         f"AND {where} ORDER BY id")
         by_pid = {str(w.process.pid): w for w in self.live_workers()}
         for task_id, owner in rows:
-            pid = owner.split("/")[0].rsplit(":", 1)[-1]
+            pid = lease_owner_pid(owner)
             if pid in by_pid:
                 return by_pid[pid], task_id
         return None
