@@ -84,18 +84,9 @@ Result<cv::Mat> PreviewRenderer::video_frame(const std::filesystem::path& path, 
   cv::Mat frame;
   {
     std::lock_guard in_use(*video.in_use);
-    media::VideoReader& reader = *video.reader;
-    const int64_t count = reader.info().frame_count;
-    if (frame_number >= count) {
-      return invalid_argument(fmt::format("frame {} is outside {}'s frames 0..{}", frame_number, path.string(), count - 1));
-    }
-    // At the asked frame already, or a little before it: seek_to_frame decodes forward from here.
-    if (reader.position() != frame_number) FF_RETURN_IF_ERROR(reader.seek_to_frame(frame_number));
-    int64_t index = 0;
-    FF_ASSIGN_OR_RETURN(bool ok, reader.read(frame, index));
-    if (!ok) return invalid_argument(fmt::format("cannot read frame {} of {}", frame_number, path.string()));
+    FF_ASSIGN_OR_RETURN(cv::Mat read, read_video_frame(*video.reader, path, frame_number));
     // read() may reuse its buffer on the next call: keep our own.
-    frame = reduce(frame.clone());
+    frame = reduce(read.clone());
   }
   const size_t bytes = frame.total() * frame.elemSize();
   if (settings_.frame_cache_bytes > 0 && bytes <= settings_.frame_cache_bytes) {

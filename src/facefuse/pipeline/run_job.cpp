@@ -18,16 +18,7 @@ namespace {
 
 Result<cv::Mat> read_video_frame(const std::filesystem::path& path, int64_t frame_number) {
   FF_ASSIGN_OR_RETURN(auto reader, media::VideoReader::open(path));
-  int64_t count = reader->info().frame_count;
-  if (frame_number < 0 || frame_number >= count) {
-    return invalid_argument(fmt::format("--frame {} is outside {}'s frames 0..{}", frame_number, path.string(), count - 1));
-  }
-  FF_RETURN_IF_ERROR(reader->seek_to_frame(frame_number));
-  cv::Mat frame;
-  int64_t index = 0;
-  FF_ASSIGN_OR_RETURN(bool ok, reader->read(frame, index));
-  if (!ok) return invalid_argument(fmt::format("cannot read frame {} of {}", frame_number, path.string()));
-  return frame;
+  return pipeline::read_video_frame(*reader, path, frame_number);
 }
 
 bool is_image_output(const std::filesystem::path& output) { return media::image_format_for_path(output).is_ok(); }
@@ -56,6 +47,21 @@ Result<cv::Mat> read_target_frame(const std::filesystem::path& target, int64_t f
   FF_ASSIGN_OR_RETURN(TargetKind kind, detect_target_kind(target));
   if (kind == TargetKind::kImage) return media::read_image(target, {max_pixels});
   return read_video_frame(target, frame_number);
+}
+
+Result<cv::Mat> read_video_frame(media::VideoReader& reader, const std::filesystem::path& path, int64_t frame_number) {
+  const int64_t count = reader.info().frame_count;
+  if (frame_number < 0 || frame_number >= count) {
+    return invalid_argument(fmt::format("--frame {} is outside {}'s frames 0..{}", frame_number, path.string(), count - 1));
+  }
+  // At the asked frame already (a fresh reader at 0, or the frame after the last one read):
+  // decode on from here instead of seeking back to the keyframe.
+  if (reader.position() != frame_number) FF_RETURN_IF_ERROR(reader.seek_to_frame(frame_number));
+  cv::Mat frame;
+  int64_t index = 0;
+  FF_ASSIGN_OR_RETURN(bool ok, reader.read(frame, index));
+  if (!ok) return invalid_argument(fmt::format("cannot read frame {} of {}", frame_number, path.string()));
+  return frame;
 }
 
 Result<JobReport> run_job(const JobSpec& spec, const ProgressCallback& progress, const CancelToken* cancel) {

@@ -6,6 +6,10 @@
 
 #include "facefuse/pipeline/job_spec.h"
 
+namespace facefuse::media {
+class VideoReader;
+}
+
 namespace facefuse::pipeline {
 
 enum class TargetKind { kImage, kVideo };
@@ -17,6 +21,10 @@ Result<TargetKind> detect_target_kind(const std::filesystem::path& target);
 // (kInvalidArgument when out of range).
 Result<cv::Mat> read_target_frame(const std::filesystem::path& target, int64_t frame_number,
                                   int64_t max_pixels = media::kDefaultMaxPixels);
+
+// Frame `frame_number` of an open video (`path` names it in messages): decoded on from the reader's
+// position when that is the frame, else seeked to. kInvalidArgument when out of range.
+Result<cv::Mat> read_video_frame(media::VideoReader& reader, const std::filesystem::path& path, int64_t frame_number);
 
 Result<JobReport> run_job(const JobSpec& spec, const ProgressCallback& progress = {}, const CancelToken* cancel = nullptr);
 

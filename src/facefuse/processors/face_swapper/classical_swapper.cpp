@@ -343,11 +343,11 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // to both gives each source point a depth, and the source is turned to the target's rotation
   // (face/head_pose.h). Its proportions (identity) are kept; a frontal source's nose lands where a
   // turned target's nose is. Then the similarity on the inner face places it.
-  Landmarks68 layout = src.points;
-  if (options.geometry == ClassicalGeometry::kTargetExpression) {
-    layout = face::repose_landmarks(src.points, face::fit_head_pose(src.points), face::fit_head_pose(target_local));
-  }
-  const Similarity layout_to_target = fit_inner_face(layout, target_local);
+  const bool repose = options.geometry == ClassicalGeometry::kTargetExpression;
+  const Landmarks68 layout =
+      repose ? face::repose_landmarks(src.points, face::fit_head_pose(src.points), face::fit_head_pose(target_local))
+             : src.points;
+  const Similarity layout_to_target = repose ? fit_inner_face(layout, target_local) : to_target;
   Landmarks68 placed(target.size());
   for (size_t i = 0; i < target.size(); ++i) placed[i] = layout_to_target(layout[i]);
   Landmarks68 dst(target.size());

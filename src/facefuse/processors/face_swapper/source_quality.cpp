@@ -1,6 +1,5 @@
 #include "facefuse/processors/face_swapper/source_quality.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -8,6 +7,7 @@
 
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/face/head_pose.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
 
 namespace facefuse::processors {

@@ -12,7 +12,6 @@
 #include <opencv2/core.hpp>
 
 #include "facefuse/face/face.h"
-#include "facefuse/face/head_pose.h"
 
 namespace facefuse::processors {
 
