@@ -9,7 +9,8 @@ What differs from a production host, and only that: no registry is reachable her
 upstream images (postgres, minio, minio/mc, nginx, prom/prometheus) are replaced by one image made
 locally from Debian's packages plus the S3 test server standing in for MinIO
 (tests/deploy/compose/Containerfile.services), with the commands those images would run; s3rver has
-one account (S3RVER), so the nodes sign as it; the published ports are free ones. The file is
+one account (S3RVER), so the nodes sign as it; the published ports are free ones (the S3 port too,
+with FACEFUSE_S3_PUBLIC_ENDPOINT pointing at it, so presigned URLs work from this host). The file is
 rewritten into a temporary directory with those changes (podman-compose 1.0.3 appends an override
 file's command lists to the base file's instead of replacing them, so an override file cannot do it).
 
@@ -95,11 +96,12 @@ class ComposeDeployment(unittest.TestCase):
         print(f"images built in {time.time() - started:.0f} s", file=sys.stderr)
         cls.work = tempfile.mkdtemp(prefix="facefuse-compose-test-")
         cls.project = f"facefuse-compose-test-{os.getpid()}"
-        cls.http_port, cls.prometheus_port = free_port(), free_port()
+        cls.http_port, cls.prometheus_port, cls.s3_port = free_port(), free_port(), free_port()
         admin_key = new_api_key()
         cls.env = dict(ENV, FACEFUSE_IMAGE=image, POSTGRES_PASSWORD=secrets.token_hex(8), MINIO_ROOT_PASSWORD="S3RVER",
                        FACEFUSE_ADMIN_KEY=admin_key, FACEFUSE_HTTP_PORT=str(cls.http_port),
-                       PROMETHEUS_PORT=str(cls.prometheus_port))
+                       PROMETHEUS_PORT=str(cls.prometheus_port), MINIO_PORT=str(cls.s3_port),
+                       FACEFUSE_S3_PUBLIC_ENDPOINT=f"http://localhost:{cls.s3_port}")
         cls.compose_file = local_compose_file(cls.work)
         cls.addClassCleanup(cls.remove_project)
         started = time.time()
@@ -158,19 +160,23 @@ class ComposeDeployment(unittest.TestCase):
             podman("volume", "rm", "--force", f"{cls.project}_{volume}", check=False)
 
     def download_output(self, job, name):
-        """The job's output through the API's /media route (which streams it from the bucket), saved
-        as work/name. The object key is the presigned output_url's path after the bucket (keys are
-        <tenant>/<yyyy>/<mm>/<dd>/outputs/<job>/output.<ext>, docs/storage.md)."""
-        prefix = "http://minio:9000/facefuse-media/"
+        """The job's output from its presigned output_url (on the public S3 endpoint: this host
+        reaches it without a key), saved as work/name; the same bytes as through the API's /media
+        route, which streams the object from the bucket. The object key is the URL's path after the
+        bucket (<tenant>/<yyyy>/<mm>/<dd>/outputs/<job>/output.<ext>, docs/storage.md)."""
+        prefix = f"http://localhost:{self.s3_port}/facefuse-media/"
         self.assertTrue(job["output_url"].startswith(prefix), job["output_url"])
         key = urllib.parse.unquote(job["output_url"][len(prefix):].split("?")[0])
         self.assertIn(f"/outputs/{job['job_id']}/", key)
         self.assertTrue(self.bucket_has(key), key)
+        presigned = requests.get(job["output_url"], timeout=120)
+        self.assertEqual(presigned.status_code, 200, presigned.text[:300])
         media = self.session.get(f"{self.url}/media/{key}", timeout=120)
         self.assertEqual(media.status_code, 200, media.text[:300])
+        self.assertEqual(presigned.content, media.content)
         path = os.path.join(self.work, name)
         with open(path, "wb") as f:
-            f.write(media.content)
+            f.write(presigned.content)
         return path
 
     def bucket_has(self, key):
@@ -179,21 +185,31 @@ class ComposeDeployment(unittest.TestCase):
                       check=False).returncode == 0
 
     # ------------------------------------------------------------------ tests (run in name order)
+    def direct_upload(self, path, content_type):
+        """Upload by the presigned PUT a node hands out (POST /api/v1/uploads), sent from this host to
+        the public S3 endpoint, then completed through nginx; the upload's id."""
+        with open(path, "rb") as f:
+            data = f.read()
+        begin = self.session.post(self.url + "/api/v1/uploads", json={
+            "filename": os.path.basename(path), "size": len(data), "content_type": content_type}, timeout=60)
+        self.assertEqual(begin.status_code, 201, begin.text)
+        ticket = begin.json()
+        self.assertTrue(ticket["put_url"].startswith(f"http://localhost:{self.s3_port}/"), ticket["put_url"])
+        put = requests.put(ticket["put_url"], data=data, headers=ticket["headers"], timeout=60)
+        self.assertEqual(put.status_code, 200, put.text[:300])
+        done = self.session.post(f"{self.url}/api/v1/uploads/{ticket['upload_id']}/complete", timeout=60)
+        self.assertEqual(done.status_code, 200, done.text)
+        return done.json()["id"]
+
     def test_1_image_job_through_nginx(self):
         response = self.session.post(self.url + "/api/v1/jobs", json={
-            "source": {"upload_id": upload(self.session, self.url, SOURCE_FACE)},
+            "source": {"upload_id": self.direct_upload(SOURCE_FACE, "image/png")},
             "target": {"upload_id": upload(self.session, self.url, TARGET_PHOTO)}}, timeout=60)
         self.assertEqual(response.status_code, 201, response.text)
         job = wait_for_job(self.session, self.url, response.json()["job_id"], {"completed", "failed", "cancelled"},
                            timeout=300)
         self.assertEqual(job["status"], "completed", job)
-        # S3 storage: the output_url is a presigned GET of the object in the bucket (the endpoint is
-        # the compose network's name, so curl inside a node container fetches it); clients outside
-        # that network get the same object through the API's /media.
         path = self.download_output(job, "output.jpg")
-        fetched = podman("exec", self.container("api-1"), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                         job["output_url"], check=False)
-        self.assertEqual(fetched.stdout.strip(), "200", fetched.stderr)
         self.assertEqual(media_size(path), media_size(TARGET_PHOTO))
         quality = psnr(path, TARGET_PHOTO)
         self.assertLess(quality, 45.0)  # a face changed...

@@ -14,6 +14,11 @@ void add_storage_flags(CLI::App& command, std::string& storage_uri, storage::S3O
   command.add_option("--s3-endpoint", s3.endpoint, "S3 endpoint as scheme://host[:port] (MinIO, R2, Ceph); default "
                                                    "AWS: https://s3.<region>.amazonaws.com")
       ->envname("FACEFUSE_S3_ENDPOINT");
+  command.add_option("--s3-public-endpoint", s3.public_endpoint,
+                     "scheme://host[:port] that presigned URLs name when clients reach the S3 server by another "
+                     "address than this node (e.g. http://localhost:9000 while nodes use http://minio:9000); "
+                     "default: --s3-endpoint")
+      ->envname("FACEFUSE_S3_PUBLIC_ENDPOINT");
   command.add_option("--s3-region", s3.region, "the bucket's region (signing scope; 'auto' for R2)")
       ->envname("FACEFUSE_S3_REGION")->capture_default_str();
   static const std::map<std::string, storage::S3Addressing> kAddressing = {

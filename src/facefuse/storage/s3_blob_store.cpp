@@ -214,6 +214,19 @@ bool retryable(const Reply& reply) {
   return code == "RequestTimeout" || code == "SlowDown" || code == "InternalError" || code == "ServiceUnavailable";
 }
 
+// "scheme://host[:port]" (trailing '/' allowed) → its parts; no path. `flag` names the option.
+Status split_endpoint(std::string endpoint, std::string_view flag, std::string& scheme, std::string& host) {
+  const std::string given = endpoint;
+  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+  const size_t scheme_end = endpoint.find("://");
+  scheme = endpoint.substr(0, scheme_end);
+  host = scheme_end == std::string::npos ? std::string() : endpoint.substr(scheme_end + 3);
+  if (host.empty() || host.find('/') != std::string::npos) {
+    return invalid_argument(fmt::format("{} '{}': give only scheme, host and port (no path)", flag, given));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status validate_s3_options(const S3Options& o) {
@@ -226,9 +239,11 @@ Status validate_s3_options(const S3Options& o) {
   if (o.part_size < kMinPartSize) {
     return invalid_argument(fmt::format("S3 part size {} bytes is below S3's minimum of 5 MiB", o.part_size));
   }
-  if (!o.endpoint.empty() && !o.endpoint.starts_with("http://") && !o.endpoint.starts_with("https://")) {
-    return invalid_argument(fmt::format("--s3-endpoint '{}': give the scheme and host, e.g. https://s3.example.com or "
-                                        "http://127.0.0.1:9000", o.endpoint));
+  for (const auto& [flag, value] : {std::pair{"--s3-endpoint", &o.endpoint}, {"--s3-public-endpoint", &o.public_endpoint}}) {
+    if (!value->empty() && !value->starts_with("http://") && !value->starts_with("https://")) {
+      return invalid_argument(fmt::format("{} '{}': give the scheme and host, e.g. https://s3.example.com or "
+                                          "http://127.0.0.1:9000", flag, *value));
+    }
   }
   if (o.region.empty()) return invalid_argument("--s3-region is empty: give the bucket's region (us-east-1, auto for R2)");
   if (o.max_attempts < 1) return invalid_argument("S3 max attempts must be at least 1");
@@ -241,6 +256,8 @@ struct S3BlobStore::Impl {
   S3Options options;
   std::string scheme;     // "http" / "https"
   std::string host;       // host[:port] of the endpoint
+  std::string public_scheme;  // of --s3-public-endpoint for presigned URLs; = scheme/host without it
+  std::string public_host;
   bool virtual_hosted = false;
   AwsCredentialCache credentials;
 
@@ -266,6 +283,7 @@ struct S3BlobStore::Impl {
   }
 
   std::string request_host() const { return virtual_hosted ? bucket + "." + host : host; }
+  std::string public_request_host() const { return virtual_hosted ? bucket + "." + public_host : public_host; }
 
   std::string request_path(const std::string& object_key) const {
     if (virtual_hosted) return "/" + object_key;
@@ -273,7 +291,12 @@ struct S3BlobStore::Impl {
   }
 
   std::string url(const std::string& path, const std::string& query) const {
-    std::string out = fmt::format("{}://{}{}", scheme, request_host(), aws_uri_encode(path, true));
+    return url_at(scheme, request_host(), path, query);
+  }
+
+  static std::string url_at(const std::string& url_scheme, const std::string& url_host, const std::string& path,
+                            const std::string& query) {
+    std::string out = fmt::format("{}://{}{}", url_scheme, url_host, aws_uri_encode(path, true));
     if (!query.empty()) out += "?" + query;
     return out;
   }
@@ -443,10 +466,10 @@ struct S3BlobStore::Impl {
     }
     FF_ASSIGN_OR_RETURN(AwsCredentials creds, credentials.get());
     request.path = request_path(object_key(key));
-    request.headers.emplace(request.headers.begin(), "host", request_host());
+    request.headers.emplace(request.headers.begin(), "host", public_request_host());
     request.payload_sha256 = std::string(kUnsignedPayload);
     const auto presigned = sigv4_presign(request, creds, {options.region, "s3"}, now(), ttl_seconds);
-    return url(request.path, presigned.query);
+    return url_at(public_scheme, public_request_host(), request.path, presigned.query);
   }
 
   Result<Reply> perform_ok(const Call& call) {
@@ -559,14 +582,15 @@ Result<std::unique_ptr<S3BlobStore>> S3BlobStore::open(const std::string& bucket
   }
   FF_RETURN_IF_ERROR(validate_s3_options(options));
   auto impl = std::make_unique<Impl>(bucket, prefix, options);
-  std::string endpoint = options.endpoint.empty() ? fmt::format("https://s3.{}.amazonaws.com", options.region)
-                                                  : options.endpoint;
-  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  const size_t scheme_end = endpoint.find("://");
-  impl->scheme = endpoint.substr(0, scheme_end);
-  impl->host = endpoint.substr(scheme_end + 3);
-  if (impl->host.empty() || impl->host.find('/') != std::string::npos) {
-    return invalid_argument(fmt::format("--s3-endpoint '{}': give only scheme, host and port (no path)", options.endpoint));
+  const std::string endpoint = options.endpoint.empty()
+                                   ? fmt::format("https://s3.{}.amazonaws.com", options.region)
+                                   : options.endpoint;
+  FF_RETURN_IF_ERROR(split_endpoint(endpoint, "--s3-endpoint", impl->scheme, impl->host));
+  impl->public_scheme = impl->scheme;
+  impl->public_host = impl->host;
+  if (!options.public_endpoint.empty()) {
+    FF_RETURN_IF_ERROR(split_endpoint(options.public_endpoint, "--s3-public-endpoint", impl->public_scheme,
+                                      impl->public_host));
   }
   impl->virtual_hosted = options.addressing == S3Addressing::kVirtual ||
                          (options.addressing == S3Addressing::kAuto && options.endpoint.empty());

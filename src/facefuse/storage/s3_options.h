@@ -22,6 +22,12 @@ enum class S3Addressing {
 struct S3Options {
   // Scheme + host[:port], e.g. "http://127.0.0.1:9000"; empty: https://s3.<region>.amazonaws.com.
   std::string endpoint;
+  // Scheme + host[:port] that presigned URLs (output_url, direct-upload put_url) name instead of
+  // `endpoint`, for clients that reach the same S3 server by another address than the nodes do
+  // (compose/Kubernetes: nodes use http://minio:9000, browsers http://localhost:9000). The server
+  // must see this host in the request (SigV4 signs it): a proxy in front keeps the Host header.
+  // Empty: presigned URLs name `endpoint`.
+  std::string public_endpoint;
   std::string region = "us-east-1";
   S3Addressing addressing = S3Addressing::kAuto;
   // Server-side encryption passed through on every object write: "" (bucket default), "AES256"

@@ -229,6 +229,32 @@ TEST_F(S3BlobStoreTest, PresignedGetDownloadsWithCurlAndIsRefusedWhenTamperedOrE
   EXPECT_TRUE(expired.ends_with(" 403")) << expired;
 }
 
+TEST_F(S3BlobStoreTest, PresignedUrlsNameThePublicEndpointAndSignItsHost) {
+  // Nodes reach the server as 127.0.0.1, clients as localhost (compose: minio:9000 vs localhost:9000).
+  S3Options options = server_.options();
+  const std::string internal = options.endpoint;
+  options.public_endpoint = "http://localhost:" + std::to_string(server_.port()) + "/";
+  auto store = open(options);
+  testing::write_file_bytes(dir_ / "f", "public content");
+  ASSERT_TRUE(store->put_file("out/pub.jpg", dir_ / "f").is_ok());  // writes still go to the internal endpoint
+  auto url = store->presigned_get_url("out/pub.jpg", 60);
+  ASSERT_TRUE(url.is_ok());
+  const std::string public_prefix = "http://localhost:" + std::to_string(server_.port()) + "/facefuse-test/p/out/pub.jpg?";
+  EXPECT_TRUE(url->starts_with(public_prefix)) << *url;
+  EXPECT_EQ(run("curl -s -f '" + *url + "'").second, "public content");
+  // The signature covers the host: the same URL sent to the internal address is refused.
+  std::string via_internal = internal + url->substr(url->find("/facefuse-test/"));
+  EXPECT_EQ(run("curl -s -o /dev/null -w '%{http_code}' '" + via_internal + "'").second, "403");
+
+  testing::write_file_bytes(dir_ / "up.jpg", "0123456789");
+  auto put = store->presigned_put_url("uploads/u2/in.jpg", 60, 10, "image/jpeg");
+  ASSERT_TRUE(put.is_ok());
+  EXPECT_TRUE(put->starts_with("http://localhost:")) << *put;
+  EXPECT_EQ(run("curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: image/jpeg' --data-binary @" +
+                (dir_ / "up.jpg").string() + " '" + *put + "'").second, "200");
+  EXPECT_EQ(*store->read_range("uploads/u2/in.jpg", 0, 100), "0123456789");
+}
+
 TEST_F(S3BlobStoreTest, PresignedPutAcceptsExactlyTheSignedSizeAndType) {
   auto store = open(server_.options());
   testing::write_file_bytes(dir_ / "upload.jpg", "0123456789");
@@ -292,6 +318,11 @@ TEST(S3Options, BadFlagsAreRefusedNamingTheFlag) {
   o = {};
   o.endpoint = "127.0.0.1:9000";
   EXPECT_NE(validate_s3_options(o).message().find("--s3-endpoint"), std::string::npos);
+  o = {};
+  o.public_endpoint = "localhost:9000";
+  EXPECT_NE(validate_s3_options(o).message().find("--s3-public-endpoint"), std::string::npos);
+  o.public_endpoint = "http://localhost:9000/bucket";
+  EXPECT_NE(S3BlobStore::open("ok-bucket", "", o).status().message().find("--s3-public-endpoint"), std::string::npos);
   EXPECT_EQ(S3BlobStore::open("Bad_Bucket", "", {}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(open_blob_store("s3://ok-bucket/../x").status().code(), StatusCode::kInvalidArgument);
   auto aws = open_blob_store("s3://ok-bucket/some/prefix/");
