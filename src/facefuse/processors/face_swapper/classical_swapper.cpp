@@ -361,7 +361,8 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // The source's layout as its head would show it in the target's pose: the generic 3D face fitted
   // to both gives each source point a depth, and the source is turned to the target's rotation
   // (face/head_pose.h). Its proportions (identity) are kept; a frontal source's nose lands where a
-  // turned target's nose is. Then the similarity on the inner face places it.
+  // turned target's nose is; a turned source is turned toward the camera by at most
+  // kMaxUnturnDegrees (limit_unturn). Then the similarity on the inner face places it.
   const bool repose = options.geometry == ClassicalGeometry::kTargetExpression;
   Landmarks68 layout = src.points;
   if (repose) {
