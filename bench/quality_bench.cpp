@@ -19,7 +19,8 @@
 // aggregate table.
 //
 //   facefuse_bench_quality TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE]
-//     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result crops per pair;
+//     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result crops per pair (the
+//     result with its re-detected points in red over the target's in green);
 //     --variant baseline|flat|default: run that variant only (while tuning)
 //   facefuse_bench_quality TESTDATA_DIR --video N     the talking-head clip, N frames: how the
 //                                                     result's mouth and eyes follow the target's
@@ -160,6 +161,7 @@ struct Metrics {
   float margin = 0, pose_mean = 0, mouth_err = 0, eye_err = 0, sharpness = 0, seam = 0, ghost = 0;
   float mouth_result = 0, mouth_target = 0;
   double swap_ms = 0;
+  face::Landmarks68 redetected;  // the result's 68 points (empty: no face found)
 };
 
 Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image, const face::Face& target,
@@ -189,6 +191,7 @@ Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image,
   }
   if (found == nullptr) return m;
   m.found = true;
+  m.redetected = found->landmarks68;
   const auto* recognizer = analyser.recognizer();
   auto er = recognizer->embed(result, *found);
   if (er) {
@@ -492,6 +495,15 @@ int main(int argc, char** argv) {
         const cv::Rect r = face::face_region(t->landmarks68, 0.15f, 0.4f, result.size());
         const cv::Rect sr = face::face_region(s->landmarks68, 0.15f, 0.4f, sp->image.size());
         cv::Mat a, b, c, row;
+        if (m.found) {
+          // The result's re-detected points (red) over the target's (green): where pose and
+          // expression errors come from.
+          result = result.clone();
+          for (int k = 0; k < face::kLandmarkCount68; ++k) {
+            cv::circle(result, t->landmarks68[k], 1, cv::Scalar(0, 255, 0), cv::FILLED);
+            cv::circle(result, m.redetected[k], 1, cv::Scalar(0, 0, 255), cv::FILLED);
+          }
+        }
         cv::resize(sp->image(sr), a, cv::Size(400 * sr.width / sr.height, 400));
         cv::resize(tp->image(r), b, cv::Size(400 * r.width / r.height, 400));
         cv::resize(result(r), c, cv::Size(400 * r.width / r.height, 400));
