@@ -3,7 +3,13 @@
 // SQLite (a file in a temporary directory, WAL) measured in the same run. Prints p50/p99 per store
 // and the PostgreSQL/SQLite ratio. Goal (issue 12): claim p99 < 10 ms on PostgreSQL.
 //
-// Usage: facefuse_bench_store [--pending N] [--claims N]
+// Then the claim before and after it became one statement (issue 12): the previous claim's
+// statement sequence (reproduced below as the baseline) against JobStore::claim_task, on one database
+// holding `pending` claimable tasks, in --compare-runs alternating runs of --compare-claims claims
+// each (the claimed tasks are put back and the tables vacuumed between runs, so every run starts at
+// the same `pending`); prints each run's p50/p99 with the load average and the medians.
+//
+// Usage: facefuse_bench_store [--pending N] [--claims N] [--compare-runs N] [--compare-claims N] [--compare-only]
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <pqxx/pqxx>
 
 #include "facefuse/jobs/job_store_uri.h"
 #include "support/postgres_server.h"
@@ -67,13 +74,166 @@ Figures measure(jobs::JobStore& store, int pending, int claims) {
   return {percentile(create, 0.5), percentile(create, 0.99), percentile(claim, 0.5), percentile(claim, 0.99)};
 }
 
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = 0, five = 0, fifteen = 0;
+  in >> one >> five >> fifteen;
+  return fmt::format("{:.1f} {:.1f} {:.1f}", one, five, fifteen);
+}
+
+// The claim as it was before the one-statement version (postgres_job_store.cpp at e7227e1): a
+// prepared selection, then the task update, the job start, the job's event (sequence bump,
+// insert, NOTIFY) and a read of the job — one round trip each, plus BEGIN and COMMIT. The
+// baseline for the comparison; its event payload is a small JSON instead of job_to_json (both
+// are built in the client, a few microseconds).
+class PreviousClaim {
+ public:
+  explicit PreviousClaim(const std::string& uri) : c_(uri) {
+    c_.prepare("previous_claim",
+               "SELECT t.id, t.state, t.attempts FROM tasks t JOIN jobs j ON j.id = t.job_id "
+               "WHERE t.state IN ('pending', 'leased') AND j.state IN ('pending', 'processing') AND NOT "
+               "j.cancel_requested AND ((t.state = 'pending' AND t.not_before <= ff_now_ms()) OR "
+               "(t.state = 'leased' AND t.lease_expires_at < ff_now_ms())) "
+               "ORDER BY t.job_priority DESC, t.job_seq, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED");
+  }
+
+  // The claimed task's id, 0 when none.
+  int64_t claim(const std::string& owner, int64_t lease_ms) {
+    pqxx::work tx(c_);
+    pqxx::result r = tx.exec_prepared("previous_claim");
+    if (r.empty()) return 0;
+    const int64_t id = r[0]["id"].as<int64_t>();
+    pqxx::result up = tx.exec_params(
+        "UPDATE tasks SET state = 'leased', lease_owner = $1, lease_expires_at = ff_now_ms() + $2, "
+        "attempts = attempts + 1, frames_done = 0, progress_at = ff_now_ms() WHERE id = $3 RETURNING id, job_id, kind, "
+        "chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, frames_done, "
+        "last_error, progress_at",
+        owner, lease_ms, id);
+    const std::string job_id = up[0]["job_id"].as<std::string>();
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    pqxx::result started = tx.exec_params("UPDATE jobs SET state = 'processing', step = 'processing', started_at = $1, "
+                                          "updated_at = $1 WHERE id = $2 AND state = 'pending' RETURNING id",
+                                          now, job_id);
+    if (!started.empty()) {
+      pqxx::result e = tx.exec_params("UPDATE jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING *", job_id);
+      const int64_t seq = e[0]["event_seq"].as<int64_t>();
+      tx.exec_params("INSERT INTO job_events (job_id, seq, created_at, data) VALUES ($1, $2, $3, $4)", job_id, seq, now,
+                     nlohmann::json{{"type", "state"}, {"seq", seq}, {"status", "processing"}}.dump());
+      tx.exec_params("SELECT pg_notify($1, $2)", std::string("ff_job_event"), job_id);
+    }
+    tx.exec_params("SELECT * FROM jobs WHERE id = $1", job_id);
+    tx.commit();
+    return id;
+  }
+
+ private:
+  pqxx::connection c_;
+};
+
+struct RunFigures {
+  double p50 = 0, p99 = 0;
+  std::string load;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : (v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
+}
+
+// Old vs new claim on one database of `pending` one-task jobs (filled in bulk by SQL), alternating.
+void compare_claims(facefuse::testing::PostgresServer& server, int pending, int runs, int claims) {
+  const std::string uri = server.create_database("bench_claims");
+  auto store = jobs::open_postgres_job_store(uri);
+  if (!store.is_ok()) {
+    std::fprintf(stderr, "%s\n", store.status().to_string().c_str());
+    std::exit(1);
+  }
+  pqxx::connection admin(uri);
+  {
+    pqxx::work tx(admin);
+    tx.exec_params("INSERT INTO jobs (id, tenant, state, request, kind, created_at, updated_at) "
+                   "SELECT 'job_' || g, 'tenant_' || (g % 10), 'pending', '{\"n\":' || g || '}', 'image', 0, 0 "
+                   "FROM generate_series(1, $1) g",
+                   pending);
+    tx.exec("INSERT INTO tasks (job_id, job_seq, kind, state) SELECT id, seq, 'image', 'pending' FROM jobs");
+    tx.commit();
+  }
+  auto reset = [&] {
+    {
+      pqxx::work tx(admin);
+      tx.exec("UPDATE tasks SET state = 'pending', lease_owner = '', lease_expires_at = 0, lease_renewed_at = 0, "
+              "attempts = 0, frames_done = 0 WHERE state != 'pending'");
+      tx.exec("UPDATE jobs SET state = 'pending', step = '', started_at = 0, finished_at = 0, output_key = '', "
+              "progress = 0, event_seq = 0 WHERE state != 'pending'");
+      tx.exec("DELETE FROM job_events");
+      tx.commit();
+    }
+    pqxx::nontransaction vacuum(admin);
+    vacuum.exec("VACUUM ANALYZE tasks, jobs, job_events");
+  };
+  reset();
+  PreviousClaim previous(uri);
+  jobs::TaskResult result;
+  result.output_key = "outputs/x/output.jpg";
+  std::vector<RunFigures> old_runs, new_runs;
+  for (int run = 0; run < runs; ++run) {
+    for (bool use_new : {false, true}) {
+      std::vector<double> latencies;
+      const std::string load = load_average();
+      for (int i = 0; i < claims; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        int64_t task_id = 0;
+        if (use_new) {
+          auto lease = (*store)->claim_task("bench", 600000);
+          if (!lease.is_ok() || !lease->has_value()) std::abort();
+          task_id = (*lease)->task.id;
+        } else {
+          task_id = previous.claim("bench", 600000);
+        }
+        latencies.push_back(ms_since(t0));
+        if (task_id == 0 || !(*store)->complete_task(task_id, "bench", result).is_ok()) std::abort();
+      }
+      RunFigures f{percentile(latencies, 0.5), percentile(latencies, 0.99), load};
+      std::printf("run %d %-8s claim p50 %6.2f ms  p99 %7.2f ms  (load average %s)\n", run + 1,
+                  use_new ? "new" : "previous", f.p50, f.p99, load.c_str());
+      std::fflush(stdout);
+      (use_new ? new_runs : old_runs).push_back(f);
+      reset();
+    }
+  }
+  auto medians = [](const std::vector<RunFigures>& v) {
+    std::vector<double> p50, p99;
+    for (const auto& f : v) {
+      p50.push_back(f.p50);
+      p99.push_back(f.p99);
+    }
+    return std::pair<double, double>(median(p50), median(p99));
+  };
+  const auto [old50, old99] = medians(old_runs);
+  const auto [new50, new99] = medians(new_runs);
+  std::printf("\n| claim (%d pending, %d claims per run, medians of %d runs) | p50 | p99 |\n|---|---|---|\n", pending,
+              claims, runs);
+  std::printf("| previous (9 round trips) | %.2f ms | %.2f ms |\n", old50, old99);
+  std::printf("| one statement (3-4 round trips) | %.2f ms | %.2f ms |\n", new50, new99);
+  std::printf("| ratio new / previous | %.2f | %.2f |\n", new50 / old50, new99 / old99);
+  std::printf("\nclaim p99 (one statement): %.2f ms (goal < 10 ms): %s\n", new99, new99 < 10 ? "met" : "NOT met");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int pending = 10000, claims = 2000;
+  int pending = 10000, claims = 2000, compare_runs = 5, compare_claims_per_run = 500;
+  bool compare_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--compare-only") == 0) compare_only = true;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--compare-only") == 0) --i;  // takes no value
     if (std::strcmp(argv[i], "--pending") == 0) pending = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--claims") == 0) claims = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--compare-runs") == 0) compare_runs = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--compare-claims") == 0) compare_claims_per_run = std::atoi(argv[i + 1]);
   }
   claims = std::min(claims, pending);
   utsname uts{};
@@ -84,34 +244,37 @@ int main(int argc, char** argv) {
               "one thread\n",
               pending, claims);
 
-  facefuse::testing::TempDir dir;
-  auto sqlite = jobs::open_sqlite_job_store(dir / "jobs.db");
-  if (!sqlite.is_ok()) {
-    std::fprintf(stderr, "%s\n", sqlite.status().to_string().c_str());
-    return 1;
-  }
-  const Figures base = measure(**sqlite, pending, claims);
-
   facefuse::testing::PostgresServer server;
   if (!server.ok()) {
     std::fprintf(stderr, "PostgreSQL: %s\n", server.error().c_str());
     return 1;
   }
-  auto pg = jobs::open_postgres_job_store(server.create_database("bench"));
-  if (!pg.is_ok()) {
-    std::fprintf(stderr, "%s\n", pg.status().to_string().c_str());
-    return 1;
-  }
-  const Figures p = measure(**pg, pending, claims);
+  if (!compare_only) {
+    facefuse::testing::TempDir dir;
+    auto sqlite = jobs::open_sqlite_job_store(dir / "jobs.db");
+    if (!sqlite.is_ok()) {
+      std::fprintf(stderr, "%s\n", sqlite.status().to_string().c_str());
+      return 1;
+    }
+    const Figures base = measure(**sqlite, pending, claims);
+    auto pg = jobs::open_postgres_job_store(server.create_database("bench"));
+    if (!pg.is_ok()) {
+      std::fprintf(stderr, "%s\n", pg.status().to_string().c_str());
+      return 1;
+    }
+    const Figures p = measure(**pg, pending, claims);
 
-  std::printf("\n| store | create_job p50 | p99 | claim_task p50 | p99 |\n|---|---|---|---|---|\n");
-  std::printf("| SQLite (baseline) | %.2f ms | %.2f ms | %.2f ms | %.2f ms |\n", base.create_p50, base.create_p99,
-              base.claim_p50, base.claim_p99);
-  std::printf("| PostgreSQL 15 (fsync off) | %.2f ms | %.2f ms | %.2f ms | %.2f ms |\n", p.create_p50, p.create_p99,
-              p.claim_p50, p.claim_p99);
-  std::printf("| ratio PostgreSQL / SQLite | %.2f | %.2f | %.2f | %.2f |\n", p.create_p50 / base.create_p50,
-              p.create_p99 / base.create_p99, p.claim_p50 / base.claim_p50, p.claim_p99 / base.claim_p99);
-  std::printf("\nclaim p99 on PostgreSQL: %.2f ms (goal < 10 ms): %s\n", p.claim_p99,
-              p.claim_p99 < 10 ? "met" : "NOT met");
+    std::printf("\n| store | create_job p50 | p99 | claim_task p50 | p99 |\n|---|---|---|---|---|\n");
+    std::printf("| SQLite (baseline) | %.2f ms | %.2f ms | %.2f ms | %.2f ms |\n", base.create_p50, base.create_p99,
+                base.claim_p50, base.claim_p99);
+    std::printf("| PostgreSQL 15 (fsync off) | %.2f ms | %.2f ms | %.2f ms | %.2f ms |\n", p.create_p50, p.create_p99,
+                p.claim_p50, p.claim_p99);
+    std::printf("| ratio PostgreSQL / SQLite | %.2f | %.2f | %.2f | %.2f |\n", p.create_p50 / base.create_p50,
+                p.create_p99 / base.create_p99, p.claim_p50 / base.claim_p50, p.claim_p99 / base.claim_p99);
+    std::printf("\nclaim p99 on PostgreSQL: %.2f ms (goal < 10 ms): %s\n", p.claim_p99,
+                p.claim_p99 < 10 ? "met" : "NOT met");
+    std::printf("load average at the end: %s\n\n", load_average().c_str());
+  }
+  if (compare_runs > 0) compare_claims(server, pending, compare_runs, std::min(compare_claims_per_run, pending));
   return 0;
 }

@@ -136,6 +136,54 @@ TEST_F(PostgresJobStore, CallsDuringARestartAreUnavailableAndLaterCallsWork) {
   EXPECT_TRUE(store->create_job(new_job("job_after", {{TaskKind::kImage}})).is_ok());
 }
 
+// A worker cannot renew its lease while the database is down: a lease that expired over a restart
+// was lost to the database, not to a crash of the task, and must not count toward the crash-loop
+// cap. With the cap at 1 (a crash fails the job at once), a chunk whose lease was last renewed
+// before the restart is handed on without an attempt and the job completes; a lease taken after
+// the restart that expires is still a crash (crashed_worker). No sleeping: leases that expire at
+// once (negative length) stand for the outage outlasting the lease.
+TEST_F(PostgresJobStore, ALeaseLostToADatabaseRestartDoesNotCountTowardTheCrashCap) {
+  constexpr int kCap = 1;
+  constexpr int64_t kExpiredAtOnceMs = -1000;
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_job(new_job("job_across", {{TaskKind::kChunk, 0, 0, 10}, {TaskKind::kMerge}})).is_ok());
+  auto before = store->claim_task("w1", kExpiredAtOnceMs, kCap);
+  ASSERT_TRUE(before.is_ok() && before->has_value()) << before.status().to_string();
+  EXPECT_EQ((*before)->task.attempts, 1);
+  ASSERT_TRUE(server().stop());
+  EXPECT_EQ(store->heartbeat((*before)->task.id, "w1", kLongLeaseMs).status().code(), StatusCode::kUnavailable)
+      << "w1 cannot renew while the database is down";
+  ASSERT_TRUE(server().start());
+
+  auto taken_over = store->claim_task("w2", kLongLeaseMs, kCap);
+  ASSERT_TRUE(taken_over.is_ok()) << taken_over.status().to_string();
+  ASSERT_TRUE(taken_over->has_value()) << "the job must not fail as crashed_worker: " << store->get_job("job_across")->error_message;
+  EXPECT_EQ((*taken_over)->task.id, (*before)->task.id);
+  EXPECT_TRUE((*taken_over)->lease_expired) << "still an interruption (lease_expired), only not an attempt";
+  EXPECT_EQ((*taken_over)->task.attempts, 1) << "the lost lease's attempt is not counted again";
+  EXPECT_EQ(store->heartbeat((*before)->task.id, "w1", kLongLeaseMs).status().code(), StatusCode::kFailedPrecondition)
+      << "w1, back, learns it lost the lease";
+  ASSERT_TRUE(store->complete_task((*taken_over)->task.id, "w2", {}).is_ok());
+  auto merge = store->claim_task("w2", kLongLeaseMs, kCap);
+  ASSERT_TRUE(merge.is_ok() && merge->has_value());
+  TaskResult merged;
+  merged.output_key = "outputs/x/output.mp4";
+  ASSERT_TRUE(store->complete_task((*merge)->task.id, "w2", merged).is_ok());
+  EXPECT_EQ(store->get_job("job_across")->state, JobState::kCompleted);
+
+  // After the restart the cap applies as before: a lease taken now that expires is a crash.
+  ASSERT_TRUE(store->create_job(new_job("job_after", {{TaskKind::kImage}})).is_ok());
+  auto crashed = store->claim_task("w3", kExpiredAtOnceMs, kCap);
+  ASSERT_TRUE(crashed.is_ok() && crashed->has_value());
+  auto none = store->claim_task("w4", kLongLeaseMs, kCap);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+  Job failed = *store->get_job("job_after");
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.error_code, kCrashedWorkerError);
+}
+
 TEST_F(PostgresJobStore, DatabaseOfANewerSchemaIsRefusedNamingBothVersions) {
   ASSERT_TRUE(open());
   ASSERT_TRUE(server().psql(database_, "UPDATE facefuse_schema SET version = 999, compatible_from = 999"));

@@ -54,8 +54,9 @@ Picked pick(const std::string& photo, cv::Point2f near) {
   return out;
 }
 
-bool mentions(const std::vector<std::string>& warnings, const std::string& word) {
-  return std::any_of(warnings.begin(), warnings.end(), [&](const std::string& w) { return w.find(word) != std::string::npos; });
+bool mentions(const std::vector<ProcessorWarning>& warnings, const std::string& word) {
+  return std::any_of(warnings.begin(), warnings.end(),
+                     [&](const ProcessorWarning& w) { return render_warning(w).find(word) != std::string::npos; });
 }
 
 std::string joined(const std::vector<std::string>& warnings) {
@@ -63,6 +64,8 @@ std::string joined(const std::vector<std::string>& warnings) {
   for (const auto& w : warnings) out += w + "\n";
   return out;
 }
+
+std::string joined(const std::vector<ProcessorWarning>& warnings) { return joined(render_warnings(warnings)); }
 
 // A sharp, frontal, upright, large source: nothing to warn about.
 TEST(SourceQuality, AGoodSourceGivesNoWarning) {
@@ -120,7 +123,8 @@ TEST(SourceQuality, FaceSwapperReportsTargetsFarFromTheSourcesPose) {
   context.source_names = {"/tmp/some/dir/new_wave_2.jpg"};
   FaceSwapper swapper;
   ASSERT_TRUE(swapper.open(context).is_ok());
-  EXPECT_TRUE(swapper.warnings().empty()) << joined(swapper.warnings());
+  const auto at_open = swapper.take_warnings();
+  EXPECT_TRUE(render_warnings(at_open).empty()) << joined(at_open);
   Picked frontal = pick("photos/jesper_2.jpg", {377, 281});
   Picked turned = pick("photos/sample5.jpg", {721, 560});
   EXPECT_LT(pose_yaw_difference(swapper.source().face.landmarks68, frontal.face.landmarks68), kPoseMismatchYaw);
@@ -128,7 +132,7 @@ TEST(SourceQuality, FaceSwapperReportsTargetsFarFromTheSourcesPose) {
   FrameContext a{frontal.image.clone(), {frontal.face}, 0}, b{turned.image.clone(), {turned.face}, 0};
   ASSERT_TRUE(swapper.process(a).is_ok());
   ASSERT_TRUE(swapper.process(b).is_ok());
-  const auto warnings = swapper.warnings();
+  const auto warnings = render_warnings(swapper.take_warnings());
   ASSERT_EQ(warnings.size(), 1u) << joined(warnings);
   EXPECT_NE(warnings[0].find("1 of 2 swapped target face(s)"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[0].find("in new_wave_2.jpg"), std::string::npos) << "the source is named by its file name only";

@@ -234,6 +234,38 @@ def stored_path(data_dir, kind, object_id, tenant="default"):
     return os.path.join(data_dir, "storage", tenant, f"{day:%Y}", f"{day:%m}", f"{day:%d}", kind, object_id)
 
 
+# 128×92, one face of ~52 px: the classical swapper warns that the source face is small.
+SMALL_SOURCE_FACE = os.path.join(PHOTOS, "People-Jim.jpg")
+
+
+def video_jobs_whole_and_chunked(api_whole, api_chunked, source_path, frames=30, chunk_frames=10):
+    """(whole, chunked): the same swap of `source_path` into the first `frames` frames of
+    TARGET_VIDEO, once whole (one chunk task and the merge: the default chunk_seconds covers the
+    frames; submitted through api_whole) and once in chunks of `chunk_frames` (through
+    api_chunked), each waited for until it ended."""
+    def body(api, chunked):
+        source = api.upload(source_path)
+        video = api.upload(TARGET_VIDEO)
+        output = {"format": "mp4", **({"chunk_frames": chunk_frames} if chunked else {})}
+        return {"source": {"upload_id": source["id"]},
+                "target": {"upload_id": video["id"], "frame_range": [0, frames]}, "output": output}
+    whole = api_whole.submit(body(api_whole, False))
+    chunked = api_chunked.submit(body(api_chunked, True))
+    return api_whole.wait(whole["job_id"]), api_chunked.wait(chunked["job_id"])
+
+
+def warning_kind(text):
+    """What a job warning is about (the processors' and the merge's sentences), for comparing the
+    warnings of two runs whose figures may differ: the first words up to a figure or a file name."""
+    for kind, phrase in (("source_small", "is small ("), ("source_blurred", "is blurred ("),
+                         ("source_turned", "is turned "), ("source_tilted", "is tilted "),
+                         ("pose_mismatch", "swapped target face(s) are turned up to"),
+                         ("no_face", "no face found"), ("reference_frame", "reference frame")):
+        if phrase in text:
+            return kind
+    return text
+
+
 def error_of(response):
     body = response.json()
     assert set(body) == {"error", "message"}, body

@@ -194,7 +194,7 @@ class ClusterSlow(unittest.TestCase):
 
         # The faults, in an order that keeps work in flight for each of them (the videos' chunks are
         # claimed first, the 18 images after them): kill -9 mid-task twice (the first mid-chunk; two different
-        # tasks: with the restart's lost leases one task could otherwise reach the crash-loop cap), restart
+        # tasks, so none nears the crash-loop cap; leases lost to the restart do not count toward it), restart
         # PostgreSQL, SIGTERM a worker holding a task. Each stopped worker is replaced.
         first_pid, first_task = self.kill_mid_task(["chunk"])
         # The second: another chunk, or an image task if the other chunks' short mid-way windows have

@@ -5,7 +5,8 @@ file storage see each other's jobs, and a WebSocket on one node follows a job su
 `facefuse migrate`; a bad URI, an unreachable database and a wrong password stop serve with exit 2
 and a message saying what to fix. Three API nodes started at once on an empty database print one
 admin key between them, and a /media link signed by one opens on the others. With the database down
-/ready is 503 with the reason and submits 503 + Retry-After; the node recovers by itself.
+/ready is 503 with the reason and submits 503 + Retry-After; the node recovers by itself. A chunked
+video job whose chunks run on both nodes warns as the same job run whole.
 """
 import os
 import shutil
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import service_harness as h  # noqa: E402
 from postgres_server import PostgresServer  # noqa: E402
 from test_api_e2e import ws_events  # noqa: E402
+from test_job_results import assert_chunked_warns_as_whole  # noqa: E402
 
 
 class PostgresStoreEndToEnd(unittest.TestCase):
@@ -59,6 +61,11 @@ class PostgresStoreEndToEnd(unittest.TestCase):
         self.assertEqual(out.content[:2], b"\xff\xd8", "a JPEG")
         listed = self.api_a.get("/api/v1/jobs").json()
         self.assertIn(job["job_id"], [j["job_id"] for j in listed["jobs"]])
+
+    def test_a_chunked_video_job_warns_as_the_whole_job_does(self):
+        # Two nodes, one worker each: the chunks run on both, the merge on either.
+        whole, chunked = h.video_jobs_whole_and_chunked(self.api_a, self.api_b, h.SMALL_SOURCE_FACE)
+        assert_chunked_warns_as_whole(self, whole, chunked)
 
     def test_ready_reports_the_database(self):
         self.assertEqual(self.api_a.get("/ready").status_code, 200)

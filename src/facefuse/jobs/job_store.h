@@ -12,7 +12,10 @@
 // (a worker that died holding it — possibly killed by the task itself, e.g. an input that crashes
 // the decoder). An expired lease on a task that already used max_attempts is not handed out
 // again: the task fails and its job fails with error code kCrashedWorkerError ("crashed_worker"),
-// so one poisonous input cannot take down every worker that touches it, forever.
+// so one poisonous input cannot take down every worker that touches it, forever. Except a lease
+// lost to the store itself: on PostgreSQL, a lease last renewed before the database server started
+// (a restart or failover cut every worker off, so no holder could renew) is handed on without
+// counting an attempt — still an interruption (Lease::lease_expired), not a crash of the task.
 //
 // Threading: implementations are safe to call from several threads.
 #pragma once

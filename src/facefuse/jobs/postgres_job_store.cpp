@@ -24,6 +24,8 @@
 #include <cstdlib>
 #include <iterator>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -138,6 +140,14 @@ CREATE TABLE node_secrets (
 );
 )sql";
 
+// Version 4 (issue 12): when the holder last took or renewed its lease (lease_renewed_at, ms, database
+// clock), so a claim can tell a lease lost to a database restart — last renewed before the server
+// started, so its holder could not renew it — from a worker that died (JobStore::claim_task). Additive:
+// older binaries leave it 0, which counts as before.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE tasks ADD COLUMN lease_renewed_at BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 // `compatible_from`: the oldest binary schema version that still runs correctly on the database once
 // this migration is applied (docs/decisions/0008-schema-compatibility-for-blue-green.md). Additive
 // changes an older binary ignores keep the previous value; a change an older binary would misuse
@@ -152,6 +162,7 @@ constexpr Migration kMigrations[] = {
     {1, 1, kSchemaV1},
     {2, 2, kSchemaV2},
     {3, 2, kSchemaV3},
+    {4, 2, kSchemaV4},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 constexpr int kCompatibleFrom = kMigrations[std::size(kMigrations) - 1].compatible_from;
@@ -171,16 +182,58 @@ constexpr const char* kTaskColumns =
     "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
     "frames_done, last_error, progress_at";
 
-// The claim's selection, prepared once per connection: planning it (~9 ms on the loaded 2-core
-// test machine, EXPLAIN ANALYZE) cost 15 times its execution (0.6 ms with 10 000 pending tasks).
-// Walks tasks_claim in claim order; rows another transaction holds are skipped, not waited on.
+// The claim, one statement prepared once per connection (planning it cost more than running it).
+// It walks tasks_claim in claim order and locks the first claimable row, skipping rows another
+// transaction holds (c); leases it (u) unless it is an expired lease that used up its attempts
+// (then it returns c alone and the caller fails the job as crashed_worker and claims again); starts
+// a pending job, bumping its event sequence for the "state" event (s); and returns the task and its
+// job (jr: the updated row when s ran, else the row as it is). A lease last renewed before the
+// database server started (pg_postmaster_start_time) was lost to the restart — its holder could
+// not renew — and is handed on without counting an attempt. Parameters: $1 owner, $2 lease ms,
+// $3 max attempts, $4 now (the caller's clock, for the job's display timestamps).
+// One round trip instead of six (selection, task update, job update, event sequence, job read);
+// with the transaction's BEGIN, the event insert (a started job) and COMMIT, 3–4 instead of 9.
 constexpr const char* kClaimStatement = "ff_claim";
-constexpr const char* kClaimSql =
-    "SELECT t.id, t.state, t.attempts FROM tasks t JOIN jobs j ON j.id = t.job_id "
-    "WHERE t.state IN ('pending', 'leased') AND j.state IN ('pending', 'processing') AND NOT j.cancel_requested "
-    "AND ((t.state = 'pending' AND t.not_before <= ff_now_ms()) OR "
-    "(t.state = 'leased' AND t.lease_expires_at < ff_now_ms())) "
-    "ORDER BY t.job_priority DESC, t.job_seq, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED";
+const std::string& claim_sql() {
+  static const std::string sql = [] {
+    // The task's columns as task_<name> (read_task's prefix), the job's by their own names.
+    std::string task_columns;
+    std::string_view rest = kTaskColumns;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(", ");
+      const std::string_view name = rest.substr(0, comma);
+      task_columns += fmt::format("{}u.{} AS task_{}", task_columns.empty() ? "" : ", ", name, name);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
+    }
+    return fmt::format(
+        "WITH c AS ("
+        " SELECT t.id, t.state AS was_state, t.attempts AS was_attempts,"
+        "  (t.state = 'leased' AND t.lease_renewed_at > 0 AND"
+        "   t.lease_renewed_at < (extract(epoch FROM pg_postmaster_start_time()) * 1000)::BIGINT) AS lost_to_restart"
+        " FROM tasks t JOIN jobs j ON j.id = t.job_id"
+        " WHERE t.state IN ('pending', 'leased') AND j.state IN ('pending', 'processing') AND NOT j.cancel_requested"
+        " AND ((t.state = 'pending' AND t.not_before <= ff_now_ms()) OR"
+        " (t.state = 'leased' AND t.lease_expires_at < ff_now_ms()))"
+        " ORDER BY t.job_priority DESC, t.job_seq, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED),"
+        "u AS ("
+        " UPDATE tasks t SET state = 'leased', lease_owner = $1, lease_expires_at = ff_now_ms() + $2,"
+        "  lease_renewed_at = ff_now_ms(), attempts = t.attempts + CASE WHEN c.lost_to_restart THEN 0 ELSE 1 END,"
+        "  frames_done = 0, progress_at = ff_now_ms()"
+        " FROM c WHERE t.id = c.id AND (c.was_state = 'pending' OR c.lost_to_restart OR c.was_attempts < $3)"
+        " RETURNING t.*),"
+        "s AS ("
+        " UPDATE jobs j SET state = 'processing', step = 'processing', started_at = $4, updated_at = $4,"
+        "  event_seq = j.event_seq + 1"
+        " FROM u WHERE j.id = u.job_id AND j.state = 'pending' RETURNING j.*),"
+        "jr AS ("
+        " SELECT *, event_seq AS started_event_seq FROM s"
+        " UNION ALL SELECT *, NULL::BIGINT FROM jobs WHERE id IN (SELECT job_id FROM u) AND NOT EXISTS (SELECT 1 FROM s))"
+        "SELECT c.id AS claimed_id, c.was_state, c.was_attempts, c.lost_to_restart, {}, job.*"
+        " FROM c LEFT JOIN u ON TRUE LEFT JOIN (SELECT {}, started_event_seq FROM jr) job ON TRUE",
+        task_columns, kJobColumns);
+  }();
+  return sql;
+}
 
 template <typename T>
 T col(const pqxx::row& r, const char* name) {
@@ -216,22 +269,24 @@ Job read_job(const pqxx::row& r) {
   return j;
 }
 
-Task read_task(const pqxx::row& r) {
+// `prefix`: the claim names the task's columns task_id, task_job_id, ... beside its job's.
+Task read_task(const pqxx::row& r, const std::string& prefix = "") {
+  auto name = [&](const char* column) { return prefix + column; };
   Task t;
-  t.id = col<int64_t>(r, "id");
-  t.job_id = col<std::string>(r, "job_id");
-  t.kind = parse_task_kind(col<std::string>(r, "kind"));
-  t.chunk_index = col<int>(r, "chunk_index");
-  t.frame_begin = col<int64_t>(r, "frame_begin");
-  t.frame_end = col<int64_t>(r, "frame_end");
-  t.state = parse_task_state(col<std::string>(r, "state"));
-  t.attempts = col<int>(r, "attempts");
-  t.lease_owner = col<std::string>(r, "lease_owner");
-  t.lease_expires_at_ms = col<int64_t>(r, "lease_expires_at");
-  t.not_before_ms = col<int64_t>(r, "not_before");
-  t.frames_done = col<int64_t>(r, "frames_done");
-  t.last_error = col<std::string>(r, "last_error");
-  t.progress_at_ms = col<int64_t>(r, "progress_at");
+  t.id = r[name("id")].as<int64_t>();
+  t.job_id = r[name("job_id")].as<std::string>();
+  t.kind = parse_task_kind(r[name("kind")].as<std::string>());
+  t.chunk_index = r[name("chunk_index")].as<int>();
+  t.frame_begin = r[name("frame_begin")].as<int64_t>();
+  t.frame_end = r[name("frame_end")].as<int64_t>();
+  t.state = parse_task_state(r[name("state")].as<std::string>());
+  t.attempts = r[name("attempts")].as<int>();
+  t.lease_owner = r[name("lease_owner")].as<std::string>();
+  t.lease_expires_at_ms = r[name("lease_expires_at")].as<int64_t>();
+  t.not_before_ms = r[name("not_before")].as<int64_t>();
+  t.frames_done = r[name("frames_done")].as<int64_t>();
+  t.last_error = r[name("last_error")].as<std::string>();
+  t.progress_at_ms = r[name("progress_at")].as<int64_t>();
   return t;
 }
 
@@ -308,7 +363,7 @@ class ConnectionPool {
     lock.unlock();
     try {
       auto c = std::make_unique<pqxx::connection>(uri_);
-      c->prepare(kClaimStatement, kClaimSql);  // libpqxx prepares it on first use
+      c->prepare(kClaimStatement, claim_sql());  // libpqxx prepares it on first use
       return c;
     } catch (...) {
       lock.lock();
@@ -519,40 +574,37 @@ class PostgresJobStore final : public JobStore {
 
   Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms, int max_attempts) override {
     return run<std::optional<Lease>>("claim a task", [&](pqxx::work& tx) -> Result<std::optional<Lease>> {
-      int64_t task_id = 0;
-      bool expired = false;
-      while (true) {
-        pqxx::result r = tx.exec_prepared(kClaimStatement);
-        if (r.empty()) return std::optional<Lease>();  // committed: keeps the jobs failed below, if any
-        task_id = col<int64_t>(r[0], "id");
-        expired = col<std::string>(r[0], "state") == "leased";
-        const int attempts = col<int>(r[0], "attempts");
-        if (!expired || attempts < max_attempts) break;
-        Task task = load_task(tx, task_id);
-        fail_job_with_task(tx, task, kCrashedWorkerError, crashed_worker_message(task, attempts),
-                           fmt::format("{}: lease expired on attempt {} of {}", kCrashedWorkerError, attempts,
-                                       max_attempts));
-      }
-      pqxx::result up = tx.exec_params(
-          fmt::format("UPDATE tasks SET state = 'leased', lease_owner = $1, lease_expires_at = ff_now_ms() + $2, "
-                      "attempts = attempts + 1, frames_done = 0, progress_at = ff_now_ms() WHERE id = $3 RETURNING {}",
-                      kTaskColumns),
-          owner, lease_ms, task_id);
-      Task task = read_task(up[0]);
       const int64_t now = now_ms();
-      pqxx::result started = tx.exec_params("UPDATE jobs SET state = 'processing', step = 'processing', started_at = $1, "
-                                            "updated_at = $1 WHERE id = $2 AND state = 'pending' RETURNING id",
-                                            now, task.job_id);
-      if (!started.empty()) append_event(tx, task.job_id, "state");
-      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, task.job_id));
-      return std::optional<Lease>(Lease{std::move(task), std::move(job), expired});
+      while (true) {
+        pqxx::result r = tx.exec_prepared(kClaimStatement, owner, lease_ms, max_attempts, now);
+        if (r.empty()) return std::optional<Lease>();  // committed: keeps the jobs failed below, if any
+        const pqxx::row row = r[0];
+        if (row["task_id"].is_null()) {  // an expired lease that used up its attempts
+          Task task = load_task(tx, col<int64_t>(row, "claimed_id"));
+          const int attempts = col<int>(row, "was_attempts");
+          fail_job_with_task(tx, task, kCrashedWorkerError, crashed_worker_message(task, attempts),
+                             fmt::format("{}: lease expired on attempt {} of {}", kCrashedWorkerError, attempts,
+                                         max_attempts));
+          continue;
+        }
+        Task task = read_task(row, "task_");
+        Job job = read_job(row);
+        const bool expired = col<std::string>(row, "was_state") == "leased";
+        if (expired && col<bool>(row, "lost_to_restart")) {
+          spdlog::info(nlohmann::json{{"msg", "lease lost to a database restart: attempt not counted"},
+                                      {"job_id", job.id}, {"task_id", task.id}, {"attempt", task.attempts}}.dump());
+        }
+        if (!row["started_event_seq"].is_null()) insert_event(tx, job, col<int64_t>(row, "started_event_seq"), "state");
+        return std::optional<Lease>(Lease{std::move(task), std::move(job), expired});
+      }
     });
   }
 
   Result<bool> heartbeat(int64_t task_id, const std::string& owner, int64_t lease_ms) override {
     return run<bool>("extend a lease", [&](pqxx::work& tx) -> Result<bool> {
       FF_ASSIGN_OR_RETURN(Task task, held_task(tx, task_id, owner));
-      tx.exec_params("UPDATE tasks SET lease_expires_at = ff_now_ms() + $1 WHERE id = $2", lease_ms, task_id);
+      tx.exec_params("UPDATE tasks SET lease_expires_at = ff_now_ms() + $1, lease_renewed_at = ff_now_ms() WHERE id = $2",
+                     lease_ms, task_id);
       FF_ASSIGN_OR_RETURN(Job job, load_job(tx, task.job_id));
       return job.cancel_requested || is_terminal(job.state);
     });
@@ -1004,15 +1056,20 @@ class PostgresJobStore final : public JobStore {
     pqxx::result r = tx.exec_params(
         fmt::format("UPDATE jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING {}, event_seq", kJobColumns),
         job_id);
-    Job job = read_job(r[0]);
-    const int64_t seq = col<int64_t>(r[0], "event_seq");
+    insert_event(tx, read_job(r[0]), col<int64_t>(r[0], "event_seq"), type, extra);
+  }
+
+  // The event `seq` (already taken from the job's event_seq) of `job` as it is now, and its NOTIFY,
+  // in one statement.
+  void insert_event(pqxx::work& tx, const Job& job, int64_t seq, const char* type,
+                    const nlohmann::json& extra = nlohmann::json::object()) {
     nlohmann::json data = job_to_json(job);
     data["type"] = type;
     data["seq"] = seq;
     for (const auto& [k, v] : extra.items()) data[k] = v;
-    tx.exec_params("INSERT INTO job_events (job_id, seq, created_at, data) VALUES ($1, $2, $3, $4)", job_id, seq,
-                   now_ms(), data.dump());
-    tx.exec_params("SELECT pg_notify($1, $2)", std::string(kEventChannel), job_id);
+    tx.exec_params("WITH e AS (INSERT INTO job_events (job_id, seq, created_at, data) VALUES ($1, $2, $3, $4) "
+                   "RETURNING job_id) SELECT pg_notify($5, job_id) FROM e",
+                   job.id, seq, now_ms(), data.dump(), std::string(kEventChannel));
   }
 
   void notify_task_ready(pqxx::work& tx) { tx.exec_params("SELECT pg_notify($1, '')", std::string(kTaskChannel)); }

@@ -46,7 +46,8 @@ Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const st
   step("processing", 0.7);
   processors::FrameContext frame{std::move(target), std::move(selected), 0};
   FF_RETURN_IF_ERROR(engine->process(frame));
-  for (auto& w : engine->processor_warnings()) report.warnings.push_back(std::move(w));
+  for (auto& w : processors::render_warnings(engine->take_processor_warnings()))
+    report.warnings.push_back(std::move(w));
   engine->close();
   report.timings.process_ms = clock.lap_ms();
 

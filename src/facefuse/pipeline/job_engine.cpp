@@ -97,10 +97,10 @@ std::vector<int> JobEngine::source_face_counts() const {
   return {};
 }
 
-std::vector<std::string> JobEngine::processor_warnings() const {
-  std::vector<std::string> out;
+std::vector<processors::ProcessorWarning> JobEngine::take_processor_warnings() const {
+  std::vector<processors::ProcessorWarning> out;
   for (const auto& processor : chain_) {
-    for (auto& w : processor->warnings()) out.push_back(std::move(w));
+    for (auto& w : processor->take_warnings()) out.push_back(std::move(w));
   }
   return out;
 }

@@ -45,9 +45,9 @@ class JobEngine {
 
   // Runs the processors in order on one frame.
   Status process(processors::FrameContext& frame) const;
-  // What limited the result, from every processor (FrameProcessor::warnings): call after the last
-  // process() has returned, before close().
-  std::vector<std::string> processor_warnings() const;
+  // What limited the result of the frames processed since open or the previous call, from every
+  // processor (FrameProcessor::take_warnings): call when no process() is running, before close().
+  std::vector<processors::ProcessorWarning> take_processor_warnings() const;
   void close();
 
  private:

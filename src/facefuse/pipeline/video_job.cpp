@@ -100,19 +100,23 @@ std::pair<int, int> fps_fraction(double fps) {
 }
 
 // A segment's figures in its container `comment` tag: "facefuse-chunk " + JSON
-// {"target_faces", "processed_faces", "reference_frame" (null when none)}.
+// {"target_faces", "processed_faces", "reference_frame" (null when none), "warnings" (the chunk's
+// processor warnings, processors::warnings_to_json; absent in segments of older builds)}.
 constexpr std::string_view kChunkSummaryPrefix = "facefuse-chunk ";
 
-std::string chunk_summary_tag(int target_faces, int processed_faces, std::optional<int64_t> reference_frame) {
+std::string chunk_summary_tag(int target_faces, int processed_faces, std::optional<int64_t> reference_frame,
+                              const std::vector<processors::ProcessorWarning>& warnings) {
   nlohmann::json j = {{"target_faces", target_faces},
                       {"processed_faces", processed_faces},
-                      {"reference_frame", reference_frame ? nlohmann::json(*reference_frame) : nlohmann::json()}};
+                      {"reference_frame", reference_frame ? nlohmann::json(*reference_frame) : nlohmann::json()},
+                      {"warnings", processors::warnings_to_json(warnings)}};
   return std::string(kChunkSummaryPrefix) + j.dump();
 }
 
 struct ChunkSummary {
   int target_faces = 0, processed_faces = 0;
   std::optional<int64_t> reference_frame;
+  std::vector<processors::ProcessorWarning> warnings;
 };
 
 std::optional<ChunkSummary> parse_chunk_summary_tag(const std::string& tag) {
@@ -121,8 +125,9 @@ std::optional<ChunkSummary> parse_chunk_summary_tag(const std::string& tag) {
   if (!j.is_object() || !j["target_faces"].is_number_integer() || !j["processed_faces"].is_number_integer()) {
     return std::nullopt;
   }
-  ChunkSummary s{j["target_faces"].get<int>(), j["processed_faces"].get<int>(), std::nullopt};
+  ChunkSummary s{j["target_faces"].get<int>(), j["processed_faces"].get<int>(), std::nullopt, {}};
   if (j["reference_frame"].is_number_integer()) s.reference_frame = j["reference_frame"].get<int64_t>();
+  if (j.contains("warnings")) s.warnings = processors::warnings_from_json(j["warnings"]);
   return s;
 }
 
@@ -486,10 +491,13 @@ struct ChunkRun {
       }
     }
     {
-      // The chunk's figures travel with its segment, so a merge (perhaps on another worker, after
-      // retries) sums exactly the chunks it joins.
+      // The chunk's figures and processor warnings travel with its segment, so a merge (perhaps on
+      // another worker, after retries) sums exactly the chunks it joins. Every frame of the range
+      // has been processed by now (taken above), and frames past it are never processed: the
+      // warnings taken here are this chunk's alone, also when one engine runs every chunk.
       std::lock_guard lock(stats_mutex);
-      (*writer)->set_metadata("comment", chunk_summary_tag(target_faces, processed_faces, reference_frame));
+      (*writer)->set_metadata("comment", chunk_summary_tag(target_faces, processed_faces, reference_frame,
+                                                           engine.take_processor_warnings()));
     }
     FF_RETURN_IF_ERROR((*writer)->finish());
     return total;
@@ -694,6 +702,7 @@ Result<JobReport> merge_video_chunks(const JobSpec& spec, const VideoPlan& plan,
   JobReport report;
   report.output = spec.output;
   bool counted = true;
+  std::vector<processors::ProcessorWarning> processor_warnings;
   for (const auto& segment : segments) {
     FF_ASSIGN_OR_RETURN(media::VideoInfo info, media::probe_video(segment));
     auto tag = info.tags.find("comment");
@@ -706,6 +715,7 @@ Result<JobReport> merge_video_chunks(const JobSpec& spec, const VideoPlan& plan,
     report.target_faces += summary->target_faces;
     report.processed_faces += summary->processed_faces;
     report.reference_frame = summary->reference_frame;
+    processor_warnings.insert(processor_warnings.end(), summary->warnings.begin(), summary->warnings.end());
   }
   media::AudioOptions audio;
   audio.volume = spec.video.audio_volume / 100.0;
@@ -736,6 +746,9 @@ Result<JobReport> merge_video_chunks(const JobSpec& spec, const VideoPlan& plan,
   }
   FF_ASSIGN_OR_RETURN(nlohmann::json options, processors::validate_options(spec.processors, spec.options));
   add_result_warnings(spec, options, spec.target.string(), report);
+  for (auto& w : processors::render_warnings(processors::merge_warnings(processor_warnings))) {
+    report.warnings.push_back(std::move(w));
+  }
   return report;
 }
 
@@ -779,7 +792,6 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
     report.source_faces = part.source_faces;
     add_timings(report.timings, part.timings);
   }
-  std::vector<std::string> processor_warnings = engine->processor_warnings();
   engine->close();
   if (cancel != nullptr && cancel->is_cancelled()) return cancelled("cancelled");
   step("merging", 0.98);
@@ -787,10 +799,9 @@ Result<JobReport> run_video_job(const JobSpec& job, const ProgressCallback& prog
   report.timings.open_ms = open_ms;
   report.seconds = clock.total_ms() / 1000.0;
   report.reference_frame = reference_frame;
-  // The merge read the same figures back from the segments, and warned about them (and about the
-  // container) as a chunked job's merge does.
+  // The merge read the same figures and processor warnings back from the segments, and warned
+  // about them (and about the container) as a chunked job's merge does.
   report.warnings = std::move(merged.warnings);
-  for (auto& w : processor_warnings) report.warnings.push_back(std::move(w));
   step("done", 1.0);
   return report;
 }

@@ -17,6 +17,7 @@
 #include "facefuse/face/face.h"
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/inference/onnx_session.h"
+#include "facefuse/processors/processor_warning.h"
 
 namespace facefuse::processors {
 
@@ -58,10 +59,12 @@ class FrameProcessor {
   // Faces found in each source image at open(), one count per context.source_images entry; empty
   // for processors that do not analyse the sources. Reported to API clients (input_summary).
   virtual std::vector<int> source_face_counts() const { return {}; }
-  // What limited the result, for the job's `warnings` (e.g. a small or turned source face, targets
-  // whose pose is far from the source's), each a sentence saying what to change. Call after the
-  // last process() has returned.
-  virtual std::vector<std::string> warnings() const { return {}; }
+  // What limited the result of the frames processed since open() or the previous call, for the
+  // job's `warnings` (e.g. a small or turned source face, targets whose pose is far from the
+  // source's), each a sentence saying what to change; counters start again at 0. A video's chunk
+  // takes its own figures this way, and the merge joins the chunks' (merge_warnings). Call when no
+  // process() is running (it is const for the same reason process() is: the figures are counters).
+  virtual std::vector<ProcessorWarning> take_warnings() const { return {}; }
 };
 
 // Reads a validated option with its default.

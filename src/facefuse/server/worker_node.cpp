@@ -35,18 +35,19 @@ namespace {
 
 constexpr const char* kScratchPrefix = "worker-";
 
-Status check_options(const WorkerOptions& o) {
+// The options checked before anything starts; returns the --metrics-listen address (parsed once,
+// nullopt when the flag is not given).
+Result<std::optional<ListenAddress>> check_options(const WorkerOptions& o) {
   if (o.workers < 1 || o.workers > 64) return invalid_argument("--workers must be between 1 and 64");
   FF_RETURN_IF_ERROR(check_worker_pool_options(o));
   if (o.max_tasks < 0) return invalid_argument("--max-tasks must be 0 (no limit) or more");
   if (o.idle_exit_seconds < 0) return invalid_argument("--idle-exit-seconds must be 0 (never) or more");
   if (o.device_id < -1) return invalid_argument("--device-id must be a GPU index (0 or more)");
   if (o.media_link_ttl_seconds < 1) return invalid_argument("--media-link-ttl must be at least 1 (seconds)");
-  if (!o.metrics_listen.empty()) {
-    auto address = parse_listen_address(o.metrics_listen);
-    if (!address) return invalid_argument(fmt::format("--metrics-listen: {}", address.status().message()));
-  }
-  return Status::ok();
+  if (o.metrics_listen.empty()) return std::optional<ListenAddress>();
+  auto address = parse_listen_address(o.metrics_listen);
+  if (!address) return invalid_argument(fmt::format("--metrics-listen: {}", address.status().message()));
+  return std::optional<ListenAddress>(*address);
 }
 
 // Scratch directories of workers that no longer run (kill -9, power loss): nobody else removes them.
@@ -81,7 +82,7 @@ Status run_worker(const WorkerOptions& options) {
   const sigset_t signals = block_stop_signals();
 
   FF_RETURN_IF_ERROR(init_json_logging(options.log_level));
-  FF_RETURN_IF_ERROR(check_options(options));
+  FF_ASSIGN_OR_RETURN(const std::optional<ListenAddress> metrics_listen, check_options(options));
   const fs::path data = options.data_dir;
   FF_RETURN_IF_ERROR(check_private_directory(data, "data directory"));
   const fs::path scratch = data / "tmp" / fmt::format("{}{}", kScratchPrefix, ::getpid());
@@ -143,13 +144,13 @@ Status run_worker(const WorkerOptions& options) {
   jobs::ScopedStoreListeners listeners(*store, {[&pool] { pool.wake(); }, {}});
   FF_RETURN_IF_ERROR(pool.start());
   WorkerStatusServer status_server(pool_config.node_id, options.version, pool, *store, metrics);
-  if (!options.metrics_listen.empty()) {
-    if (Status listening = status_server.start(options.metrics_listen); !listening.is_ok()) {
+  if (metrics_listen) {
+    if (Status listening = status_server.start(*metrics_listen); !listening.is_ok()) {
       pool.drain(0);
       return Status(listening.code(), fmt::format("--metrics-listen {}: {}", options.metrics_listen, listening.message()));
     }
-    ListenAddress address = parse_listen_address(options.metrics_listen).value();
-    address.port = status_server.port();
+    ListenAddress address = *metrics_listen;
+    address.port = status_server.port();  // the bound port when the flag asked for port 0
     spdlog::info(json{{"msg", "metrics listener"}, {"url", fmt::format("http://{}/metrics", address.authority())}}.dump());
   }
   spdlog::info(json{{"msg", "worker started"}, {"node", pool_config.node_id}, {"data", fs::absolute(data).string()},

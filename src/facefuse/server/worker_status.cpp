@@ -27,8 +27,7 @@ WorkerStatusServer::WorkerStatusServer(std::string node, std::string version, jo
 
 WorkerStatusServer::~WorkerStatusServer() { stop(); }
 
-Status WorkerStatusServer::start(const std::string& listen) {
-  FF_ASSIGN_OR_RETURN(ListenAddress address, parse_listen_address(listen));
+Status WorkerStatusServer::start(const ListenAddress& address) {
   // Probes and scrapes only: a couple of threads, a handful of connections.
   HttpLimits limits;
   limits.io_threads = 1;

@@ -35,9 +35,9 @@ class WorkerStatusServer {
                      ServiceMetrics& metrics);
   ~WorkerStatusServer();
 
-  // Binds `listen` (parse_listen_address form). kInvalidArgument for a bad address, kUnavailable
-  // when it cannot be bound.
-  Status start(const std::string& listen);
+  // Binds `listen` (parsed by the caller with parse_listen_address). kUnavailable when it cannot be
+  // bound.
+  Status start(const ListenAddress& listen);
   int port() const;
   void set_draining() { draining_.store(true); }
   void stop();

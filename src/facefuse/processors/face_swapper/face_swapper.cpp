@@ -139,15 +139,24 @@ Status FaceSwapper::process(FrameContext& frame) const {
   return Status::ok();
 }
 
-std::vector<std::string> FaceSwapper::warnings() const {
+std::vector<ProcessorWarning> FaceSwapper::take_warnings() const {
   if (onnx_) return {};
-  std::vector<std::string> out = source_warnings_;
-  const int64_t mismatches = pose_mismatches_.load(), swapped = swapped_faces_.load();
-  if (mismatches > 0) {
-    out.push_back(fmt::format("{} of {} swapped target face(s) are turned up to {}° away from the source face in {} "
-                              "(more than {:.0f}°): the swap re-poses the source and invents the side its photo does "
-                              "not show; a source photo turned like the target works better",
-                              mismatches, swapped, worst_yaw_difference_.load(), source_name_, kPoseMismatchYaw));
+  std::vector<ProcessorWarning> out = source_warnings_;
+  const int64_t mismatches = pose_mismatches_.exchange(0), swapped = swapped_faces_.exchange(0);
+  const int worst = worst_yaw_difference_.exchange(0);
+  if (swapped > 0) {
+    // The figures are placeholders: a chunked job's merge sums them over its chunks, those without
+    // a mismatch too (their faces count in "of {swapped}"); shown only when some target mismatched.
+    out.push_back(
+        {"pose_mismatch",
+         fmt::format("{{mismatches}} of {{swapped}} swapped target face(s) are turned up to {{worst_yaw}}° away "
+                     "from the source face in {} (more than {:.0f}°): the swap re-poses the source and "
+                     "invents the side its photo does not show; a source photo turned like the target works "
+                     "better",
+                     source_name_, kPoseMismatchYaw),
+         {{"mismatches", mismatches}, {"swapped", swapped}},
+         {{"worst_yaw", worst}},
+         "mismatches"});
   }
   return out;
 }

@@ -29,9 +29,10 @@ class FaceSwapper final : public FrameProcessor {
   std::vector<int> source_face_counts() const override {
     return onnx_ ? onnx_->source_face_counts() : source_face_counts_;
   }
-  // Classical backend: the source's quality warnings (source_quality.h) and, when some targets'
-  // yaw differs from the source's by more than kPoseMismatchYaw, how many.
-  std::vector<std::string> warnings() const override;
+  // Classical backend: the source's quality warnings (source_quality.h, every call) and, when some
+  // targets' yaw differs from the source's by more than kPoseMismatchYaw, how many since the last
+  // call (kind "pose_mismatch": sums "mismatches" of "swapped", maximum "worst_yaw" in degrees).
+  std::vector<ProcessorWarning> take_warnings() const override;
 
   const SwapSourceFace& source() const { return source_; }
   // The ONNX backend, or nullptr for the classical one.
@@ -48,7 +49,7 @@ class FaceSwapper final : public FrameProcessor {
   std::vector<int> source_face_counts_;  // classical backend; the ONNX one keeps its own
   ClassicalSwapOptions options_;
   std::unique_ptr<OnnxSwapper> onnx_;
-  std::vector<std::string> source_warnings_;  // classical backend, from open()
+  std::vector<ProcessorWarning> source_warnings_;  // classical backend, from open()
   std::string source_name_;
   // Target faces swapped, and those whose yaw is far from the source's (process() runs on several
   // frames at once: counters only). Worst yaw difference in whole degrees.

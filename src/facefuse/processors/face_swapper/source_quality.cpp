@@ -46,30 +46,36 @@ float source_face_sharpness(const cv::Mat& image, const face::Face& face) {
   return e_mid > 0 ? static_cast<float>(std::sqrt(e_high / e_mid)) : 0.0f;
 }
 
-std::vector<std::string> source_quality_warnings(const cv::Mat& image, const face::Face& face, const std::string& name) {
-  std::vector<std::string> out;
+std::vector<ProcessorWarning> source_quality_warnings(const cv::Mat& image, const face::Face& face,
+                                                      const std::string& name) {
+  std::vector<ProcessorWarning> out;
   if (!face.has_landmarks68()) return out;
   const float size = face::face_size(face.landmarks68);
   if (size < kSmallSourceFace) {
-    out.push_back(fmt::format("the source face in {} is small ({:.0f} px): the swapped face will be soft where it is "
-                              "shown larger than that; use a source photo where the face is at least {:.0f} px",
-                              name, size, kSmallSourceFace));
+    out.push_back({"source_small",
+                   fmt::format("the source face in {} is small ({:.0f} px): the swapped face will be soft where it is "
+                               "shown larger than that; use a source photo where the face is at least {:.0f} px",
+                               name, size, kSmallSourceFace)});
   } else if (float sharpness = source_face_sharpness(image, face); sharpness < kBlurredSourceSharpness) {
-    out.push_back(fmt::format("the source face in {} is blurred (sharpness {:.3f}, a sharp photo gives ≥ {:.2f}): the "
-                              "swapped face will be soft; use a sharper source photo",
-                              name, sharpness, kBlurredSourceSharpness));
+    out.push_back({"source_blurred",
+                   fmt::format("the source face in {} is blurred (sharpness {:.3f}, a sharp photo gives ≥ {:.2f}): the "
+                               "swapped face will be soft; use a sharper source photo",
+                               name, sharpness, kBlurredSourceSharpness)});
   }
   const face::HeadPose pose = face::fit_head_pose(face.landmarks68);
   if (std::abs(pose.yaw) > kTurnedSourceYaw) {
-    out.push_back(fmt::format("the source face in {} is turned {:.0f}° to the side: its far side is hidden and the swap "
-                              "has to invent it; a source facing the camera (within {:.0f}°) works better",
-                              name, std::abs(pose.yaw), kTurnedSourceYaw));
+    out.push_back(
+        {"source_turned",
+         fmt::format("the source face in {} is turned {:.0f}° to the side: its far side is hidden and the swap "
+                     "has to invent it; a source facing the camera (within {:.0f}°) works better",
+                     name, std::abs(pose.yaw), kTurnedSourceYaw)});
   }
   const float roll = face::roll_degrees(face.landmarks68);
   if (std::abs(roll) > kTiltedSourceRoll) {
-    out.push_back(fmt::format("the source face in {} is tilted {:.0f}° sideways: its landmarks are less reliable; a "
-                              "source with the head upright (within {:.0f}°) works better",
-                              name, std::abs(roll), kTiltedSourceRoll));
+    out.push_back({"source_tilted",
+                   fmt::format("the source face in {} is tilted {:.0f}° sideways: its landmarks are less reliable; a "
+                               "source with the head upright (within {:.0f}°) works better",
+                               name, std::abs(roll), kTiltedSourceRoll)});
   }
   return out;
 }

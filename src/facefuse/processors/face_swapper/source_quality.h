@@ -12,6 +12,7 @@
 #include <opencv2/core.hpp>
 
 #include "facefuse/face/face.h"
+#include "facefuse/processors/processor_warning.h"
 
 namespace facefuse::processors {
 
@@ -44,8 +45,11 @@ inline constexpr float kPoseMismatchYaw = 30.0f;
 float source_face_sharpness(const cv::Mat& image, const face::Face& face);
 
 // Warnings about the source face itself (small, blurred, turned, tilted), each a sentence that
-// says what limits the result and what to use instead. `name` names the source in the messages.
-std::vector<std::string> source_quality_warnings(const cv::Mat& image, const face::Face& face, const std::string& name);
+// says what limits the result and what to use instead; kinds "source_small", "source_blurred",
+// "source_turned", "source_tilted" (no figures: every run of a job finds the same). `name` names
+// the source in the messages.
+std::vector<ProcessorWarning> source_quality_warnings(const cv::Mat& image, const face::Face& face,
+                                                      const std::string& name);
 
 // Yaw difference (degrees) between the source as the swap uses it (mirrored when the two look
 // opposite ways, classical_swapper.h) and the target.
