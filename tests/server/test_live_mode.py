@@ -244,12 +244,15 @@ class LiveModeLimitFlags(h.ServerTestCase):
 
     def test_a_limit_of_one_session_refuses_the_second_socket(self):
         async def run():
-            async with self.connect() as first:
+            first = await self.connect_when_free()
+            try:
                 await self.ready(first)
                 with self.assertRaises(websockets.InvalidStatusCode) as refused:
                     async with self.connect():
                         pass
                 self.assertEqual(refused.exception.status_code, 503, "over --max-live-sessions: 503 at the upgrade")
+            finally:
+                await first.close()
             # The slot comes back when the socket closes.
             for _ in range(50):
                 try:
@@ -262,22 +265,36 @@ class LiveModeLimitFlags(h.ServerTestCase):
 
         asyncio.run(run())
 
+    async def connect_when_free(self):
+        """A connected socket (close it). The one session slot is given back shortly after a socket
+        closes (when the server has seen the close): the upgrade's 503 is retried for up to 5 s."""
+        for _ in range(50):
+            try:
+                return await self.connect()
+            except websockets.InvalidStatusCode as e:
+                self.assertEqual(e.status_code, 503)
+                await asyncio.sleep(0.1)
+        self.fail("the live session slot was not released")
+
+    async def limit_error(self, frame):
+        ws = await self.connect_when_free()
+        try:
+            ready = await self.ready(ws)
+            self.assertEqual(ready["max_frame_pixels"], 320 * 240)
+            self.assertEqual(ready["max_frame_bytes"], int(0.1 * 1024 * 1024))
+            await ws.send(frame)
+            return await self.closed_with(ws, 4413, "limit_exceeded")
+        finally:
+            await ws.close()
+
     def test_frame_limits_come_from_the_flags(self):
         async def run():
             self.assertGreater(len(self.frame), 0)
-            async with self.connect() as ws:
-                ready = await self.ready(ws)
-                self.assertEqual(ready["max_frame_pixels"], 320 * 240)
-                self.assertEqual(ready["max_frame_bytes"], int(0.1 * 1024 * 1024))
-                await ws.send(self.frame)  # a real 640×480 frame: within the bytes, over the pixels
-                m = await self.closed_with(ws, 4413, "limit_exceeded")
-                self.assertIn("640x480", m)
-                self.assertIn(str(320 * 240), m)
-            async with self.connect() as ws:
-                await self.ready(ws)
-                await ws.send(jpeg_header(320, 240) + b"\x00" * (110 << 10))  # small picture, over 0.1 MiB
-                m = await self.closed_with(ws, 4413, "limit_exceeded")
-                self.assertIn(str(int(0.1 * 1024 * 1024)), m)
+            m = await self.limit_error(self.frame)  # a real 640×480 frame: within the bytes, over the pixels
+            self.assertIn("640x480", m)
+            self.assertIn(str(320 * 240), m)
+            m = await self.limit_error(jpeg_header(320, 240) + b"\x00" * (110 << 10))  # small picture, over 0.1 MiB
+            self.assertIn(str(int(0.1 * 1024 * 1024)), m)
 
         asyncio.run(run())
 
