@@ -110,8 +110,9 @@ bench-service: build
 bench-conns: build
 	HOLD_ONLY=1 bench/service_bench.sh $(FACEFUSE)
 
-# Live mode (GET /api/v1/live) at 640x480: fps and latency of the swap against the face_debugger
-# chain on the same socket protocol, in the same run (docs/benchmarks.md).
+# Live mode (GET /api/v1/live) at 640x480: fps and latency of the swap against frames without a
+# face on the same socket protocol, in the same run (docs/benchmarks.md). Against another binary:
+# bench/live_bench.py NEW TESTDATA --runs 5 --compare OLD (runs alternate, medians).
 bench-live: build
 	bench/live_bench.py $(FACEFUSE) $(CACHE)/testdata
 

@@ -88,6 +88,18 @@ describe('live mode', () => {
     await page.waitForFunction(() => !document.getElementById('live-start').hidden);
     assert.equal(await page.locator('#live-camera').evaluate((v) => v.srcObject), null);
     if (!socket.isClosed()) await socket.waitForEvent('close', { timeout: 5000 });
+    // The camera resolution choice (FaceFusion's webcam resolution): 320×240 frames go and come back.
+    assert.equal(await page.locator('#live-size').isDisabled(), false);
+    await page.selectOption('#live-size', '320x240');
+    await page.click('#live-start');
+    assert.equal(await page.locator('#live-size').isDisabled(), true, 'fixed while the camera runs');
+    await page.waitForFunction(() => document.getElementById('live-output').naturalWidth === 320, null,
+                               { timeout: 120000 });
+    const small = await page.locator('#live-output').evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+    assert.deepEqual(small, [320, 240]);
+    await page.screenshot({ path: join(SHOTS, 'live-1b-320x240.png'), fullPage: true });
+    await page.click('#live-stop');
+    await page.waitForFunction(() => !document.getElementById('live-start').hidden);
     // Going back to the studio tab keeps the studio as it was.
     await page.click('#tab-studio');
     assert.match(await page.locator('#source-state').textContent(), /astronaut\.png/);

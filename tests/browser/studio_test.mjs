@@ -126,6 +126,15 @@ describe('studio', () => {
     assert.equal(Number(await slider.getAttribute('min')), blend.min);
     assert.equal(Number(await slider.getAttribute('max')), blend.max);
     for (const p of doc.processors) assert.equal(await page.locator(`#proc-${p.name}`).count(), 1, p.name);
+    // FaceFusion's face selector panel: the order and the reference distance beside the mode, not
+    // in the analyser panel; the order's choices are the API's.
+    const order = doc.face_options.find((o) => o.name === 'face_selector_order');
+    const orderSelect = page.locator('section.faces [data-option="face_selector_order"] select');
+    assert.deepEqual(await orderSelect.locator('option').evaluateAll((os) => os.map((o) => o.value)), order.choices);
+    assert.equal(await orderSelect.inputValue(), order.default);
+    assert.equal(await page.locator('section.faces [data-option="reference_face_distance"] input').count(), 1);
+    assert.equal(await page.locator('#analyser-options [data-option^="face_selector"], ' +
+                                    '#analyser-options [data-option^="reference_"]').count(), 0);
     await screenshot(page, 'start');
     await page.context().close();
   });

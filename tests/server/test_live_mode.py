@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import unittest
 
 import numpy as np
 import websockets
@@ -221,6 +222,124 @@ class LiveMode(h.ServerTestCase):
         asyncio.run(run())
         plain = self.api.get("/api/v1/live")
         self.assert_error(plain, 400, "invalid_argument", mentions=["WebSocket"])
+
+
+class LiveModeLimitFlags(h.ServerTestCase):
+    """serve's --max-live-* flags reach the live service: one session in total, frames of at most
+    0.1 MiB and 320×240 pixels."""
+
+    SERVER_ARGS = ("--workers", "1", "--max-live-sessions", "1", "--max-live-frame-mb", "0.1",
+                   "--max-live-frame-pixels", str(320 * 240))
+
+    connect = LiveMode.connect
+    ready = LiveMode.ready
+    closed_with = LiveMode.closed_with
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.url = cls.server.url.replace("http://", "ws://") + "/api/v1/live"
+        cls.frame = subprocess.run(["ffmpeg", "-v", "error", "-i", h.TARGET_VIDEO, "-frames:v", "1", "-q:v", "3",
+                                    "-f", "image2pipe", "-c:v", "mjpeg", "-"], capture_output=True, check=True).stdout
+
+    def test_a_limit_of_one_session_refuses_the_second_socket(self):
+        async def run():
+            first = await self.connect_when_free()
+            try:
+                await self.ready(first)
+                with self.assertRaises(websockets.InvalidStatusCode) as refused:
+                    async with self.connect():
+                        pass
+                self.assertEqual(refused.exception.status_code, 503, "over --max-live-sessions: 503 at the upgrade")
+            finally:
+                await first.close()
+            # The slot comes back when the socket closes.
+            for _ in range(50):
+                try:
+                    async with self.connect() as again:
+                        await self.ready(again)
+                    return
+                except websockets.InvalidStatusCode:
+                    await asyncio.sleep(0.1)
+            self.fail("the live session slot was not released")
+
+        asyncio.run(run())
+
+    async def connect_when_free(self):
+        """A connected socket (close it). The one session slot is given back shortly after a socket
+        closes (when the server has seen the close): the upgrade's 503 is retried for up to 5 s."""
+        for _ in range(50):
+            try:
+                return await self.connect()
+            except websockets.InvalidStatusCode as e:
+                self.assertEqual(e.status_code, 503)
+                await asyncio.sleep(0.1)
+        self.fail("the live session slot was not released")
+
+    async def limit_error(self, frame):
+        ws = await self.connect_when_free()
+        try:
+            ready = await self.ready(ws)
+            self.assertEqual(ready["max_frame_pixels"], 320 * 240)
+            self.assertEqual(ready["max_frame_bytes"], int(0.1 * 1024 * 1024))
+            await ws.send(frame)
+            return await self.closed_with(ws, 4413, "limit_exceeded")
+        finally:
+            await ws.close()
+
+    def test_frame_limits_come_from_the_flags(self):
+        async def run():
+            self.assertGreater(len(self.frame), 0)
+            m = await self.limit_error(self.frame)  # a real 640×480 frame: within the bytes, over the pixels
+            self.assertIn("640x480", m)
+            self.assertIn(str(320 * 240), m)
+            m = await self.limit_error(jpeg_header(320, 240) + b"\x00" * (110 << 10))  # small picture, over 0.1 MiB
+            self.assertIn(str(int(0.1 * 1024 * 1024)), m)
+
+        asyncio.run(run())
+
+
+class LiveModeSessionsPerKeyAndAddress(h.ServerTestCase):
+    SERVER_ARGS = ("--workers", "1", "--max-live-sessions-per-key", "1", "--max-live-sessions-per-address", "2")
+
+    connect = LiveMode.connect
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.url = cls.server.url.replace("http://", "ws://") + "/api/v1/live"
+
+    def new_key(self, tenant):
+        r = self.api.post("/api/v1/keys", json={"tenant": tenant, "scopes": "submit,read"})
+        self.assertEqual(r.status_code, 201, r.text)
+        return r.json()["key"]
+
+    def test_per_key_and_per_address_limits_come_from_the_flags(self):
+        other, third = self.new_key("other"), self.new_key("third")
+
+        async def run():
+            async with self.connect() as a:
+                with self.assertRaises(websockets.InvalidStatusCode) as same_key:
+                    async with self.connect():
+                        pass
+                self.assertEqual(same_key.exception.status_code, 429, "over --max-live-sessions-per-key")
+                async with self.connect(other) as b:
+                    with self.assertRaises(websockets.InvalidStatusCode) as same_address:
+                        async with self.connect(third):
+                            pass
+                    self.assertEqual(same_address.exception.status_code, 429, "over --max-live-sessions-per-address")
+                    self.assertTrue(a.open and b.open)
+
+        asyncio.run(run())
+
+
+class LiveModeFlagValues(unittest.TestCase):
+    def test_out_of_range_live_flags_exit_2_naming_the_flag(self):
+        for flag, value in (("--max-live-sessions", "0"), ("--max-live-frame-mb", "0"),
+                            ("--max-live-frame-pixels", "-1")):
+            code, stderr = h.serve_exit(flag, value, "--no-auth")
+            self.assertEqual(code, 2, stderr)
+            self.assertIn(flag, stderr)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ import { openSocket } from './api';
 
 // Frames sent and not yet answered or dropped.
 const kInFlight = 1;
-const kWidth = 640;
-const kHeight = 480;
 const kJpegQuality = 0.8;
+
+// Size of the frames sent, pixels (the page's camera resolution choice); a camera that gives
+// less is sent as it is, never scaled up.
+export interface LiveSize { width: number; height: number }
 
 export interface LiveStats {
   fps: number;          // swapped frames shown per second (last 2 s)
@@ -61,7 +63,7 @@ export class LiveSession {
   private timer = 0;
 
   constructor(private readonly video: HTMLVideoElement, private readonly config: unknown,
-              private readonly callbacks: LiveCallbacks) {}
+              private readonly size: LiveSize, private readonly callbacks: LiveCallbacks) {}
 
   // Opens the camera, then the socket. Rejects with a readable message when the camera is refused.
   async start(): Promise<void> {
@@ -69,7 +71,8 @@ export class LiveSession {
       throw new Error('this browser gives no camera access here (a secure https:// or localhost page is needed)');
     }
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: kWidth, height: kHeight }, audio: false });
+      this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: this.size.width, height: this.size.height },
+                                                              audio: false });
     } catch (e) {
       const name = (e as Error).name;
       throw new Error(name === 'NotAllowedError' ? 'the camera was not allowed: allow it in the browser and try again'
@@ -166,7 +169,7 @@ export class LiveSession {
     if (!socket || !this.ready || this.encoding || socket.readyState !== WebSocket.OPEN) return;
     if (this.sent - this.answered >= kInFlight) return;
     if (this.video.readyState < 2 || this.video.videoWidth === 0) return;
-    const w = Math.min(kWidth, this.video.videoWidth);
+    const w = Math.min(this.size.width, this.video.videoWidth);
     const h = Math.round((this.video.videoHeight * w) / this.video.videoWidth);
     this.canvas.width = w;
     this.canvas.height = h;

@@ -340,6 +340,8 @@ function frameChanged(): void {
 }
 
 // ------------------------------------------------------------------ options
+const kSelectorOptions = new Set(['face_selector_order', 'reference_face_distance']);
+
 function buildOptions(doc: ProcessorsDoc): void {
   const host = $('processors');
   clear(host);
@@ -372,15 +374,19 @@ function buildOptions(doc: ProcessorsDoc): void {
     state.processors.set(p.name, { box, controls });
   }
   // The shared face options; the selector mode and the reference face have their own controls above.
+  // The selector's order and the reference distance sit beside the mode, where FaceFusion's users
+  // look for them (its face selector panel), not in the analyser panel.
   const analyser = $('analyser-options');
+  const selector = $('selector-options');
   clear(analyser);
+  clear(selector);
   state.faceControls = [];
   for (const o of doc.face_options) {
     if (o.name === 'face_selector_mode') { buildSelector(o); continue; }
     if (o.name === 'reference_face_position' || o.name === 'reference_frame_number') continue;
     const c = createControl(o, changed);
     state.faceControls.push(c);
-    analyser.append(c.element);
+    (kSelectorOptions.has(o.name) ? selector : analyser).append(c.element);
   }
 }
 
@@ -979,6 +985,7 @@ function updateLiveButtons(): void {
   $<HTMLButtonElement>('live-start').disabled = !hasSource || live !== null;
   $('live-start').hidden = live !== null;
   $('live-stop').hidden = live === null;
+  $<HTMLSelectElement>('live-size').disabled = live !== null;
   $('live-hint').dataset.source = hasSource ? 'yes' : 'no';
 }
 
@@ -1006,7 +1013,8 @@ async function startLive(): Promise<void> {
   if (!config || live) return;
   $('live-error').textContent = '';
   $('live-stats').textContent = 'Opening the camera…';
-  const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, {
+  const [width, height] = $<HTMLSelectElement>('live-size').value.split('x').map(Number);
+  const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, { width, height }, {
     onReady: (sourceFaces) => {
       $('live-stats').textContent = 'Connected: waiting for the first swapped frame…';
       announce(`Live camera on${sourceFaces && sourceFaces > 1 ? `: the source photo has ${sourceFaces} faces, the largest is used` : ''}.`);

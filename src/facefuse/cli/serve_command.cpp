@@ -68,6 +68,23 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--min-free-mb", o.min_free_mb, "free-space reserve of the data directory, MiB: uploads and new "
                                                     "jobs are refused (507) and /readyz is 503 at or below it; 0 = none")
       ->capture_default_str();
+  auto& live = o.live;
+  serve->add_option("--max-live-sessions", live.max_sessions, "open live-camera WebSockets (GET /api/v1/live) in "
+                                                             "total; more are answered 503 (each can keep a core busy)")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  serve->add_option("--max-live-sessions-per-key", live.max_sessions_per_key,
+                    "open live-camera WebSockets per API key (429 beyond)")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  serve->add_option("--max-live-sessions-per-address", live.max_sessions_per_address,
+                    "open live-camera WebSockets per client address (429 beyond)")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  serve->add_option("--max-live-frame-mb", flags.max_live_frame_mb, "largest live-camera JPEG frame, MiB (the "
+                                                                    "socket is closed with 4413 beyond)")
+      ->check(CLI::Range(0.001, 64.0))->capture_default_str();
+  serve->add_option("--max-live-frame-pixels", live.max_frame_pixels, "largest live-camera frame, width x height "
+                                                                      "pixels, read from the JPEG header before "
+                                                                      "decoding (4413 beyond)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))->capture_default_str();
   serve->add_option("--media-link-ttl", o.media_link_ttl_seconds, "seconds a signed output_url link stays valid "
                                                                   "(a fresh one comes with every read of the job)")
       ->capture_default_str();
@@ -82,6 +99,7 @@ int run_serve_command(ServeFlags flags, const std::string& models_dir, const inf
     return kExitBadInput;
   }
   o.limits.max_upload_bytes = static_cast<int64_t>(flags.max_upload_mb * 1024 * 1024);
+  o.live.max_frame_bytes = static_cast<std::size_t>(flags.max_live_frame_mb * 1024 * 1024);
   if (o.min_free_mb < 0) {
     std::fprintf(stderr, "facefuse: error: --min-free-mb must be 0 (no reserve) or more\n");
     return kExitBadInput;

@@ -13,6 +13,7 @@ namespace facefuse::cli {
 struct ServeFlags {
   server::ServeOptions options;
   double max_upload_mb = 500;
+  double max_live_frame_mb = 2;  // → options.live.max_frame_bytes
   bool no_auth = false;
 };
 

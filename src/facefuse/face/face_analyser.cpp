@@ -58,20 +58,39 @@ Result<std::string> face_recognizer_model_id(const std::string& name, const std:
   return std::string(installed ? kArcfaceModelId : kDlibRecognizerModelId);
 }
 
-Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptions& options) {
-  std::unique_ptr<FaceAnalyser> analyser(new FaceAnalyser());
+namespace {
+
+Result<std::shared_ptr<FaceDetector>> open_detector(const FaceAnalyserOptions& options) {
   DetectorOptions detector_options;
   if (options.detector_score >= 0.0f) detector_options.score_threshold = options.detector_score;
   detector_options.session = options.session;
   detector_options.min_face_size = options.min_face_size;
   detector_options.size = options.detector_size;
   detector_options.angles = options.detector_angles;
-  FF_ASSIGN_OR_RETURN(analyser->detector_, create_face_detector(options.detector, options.models_dir, detector_options));
+  return create_face_detector(options.detector, options.models_dir, detector_options);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptions& options) {
+  std::unique_ptr<FaceAnalyser> analyser(new FaceAnalyser());
+  analyser->options_ = options;
+  FF_ASSIGN_OR_RETURN(analyser->detector_, open_detector(options));
   FF_ASSIGN_OR_RETURN(analyser->landmarker_,
                       create_face_landmarker(options.landmarker, options.models_dir, options.session));
   if (options.with_recognizer) {
     FF_ASSIGN_OR_RETURN(analyser->recognizer_, open_recognizer(options));
   }
+  return analyser;
+}
+
+Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::with_min_face_size(int min_face_size) const {
+  std::unique_ptr<FaceAnalyser> analyser(new FaceAnalyser());
+  analyser->options_ = options_;
+  analyser->options_.min_face_size = min_face_size;
+  FF_ASSIGN_OR_RETURN(analyser->detector_, open_detector(analyser->options_));
+  analyser->landmarker_ = landmarker_;
+  analyser->recognizer_ = recognizer_;
   return analyser;
 }
 

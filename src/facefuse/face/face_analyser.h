@@ -58,6 +58,11 @@ class FaceAnalyser {
   // Thread-safe.
   Status embed(const cv::Mat& bgr, std::vector<Face>& faces) const;
 
+  // The same landmarker and recognizer (shared, not reloaded) with a detector that looks for faces
+  // down to `min_face_size` pixels instead (FaceAnalyserOptions::min_face_size): e.g. a coarser,
+  // faster one for video or camera frames while sources keep this one. Thread-safe.
+  Result<std::unique_ptr<FaceAnalyser>> with_min_face_size(int min_face_size) const;
+
   const FaceDetector& detector() const { return *detector_; }
   const FaceRecognizer* recognizer() const { return recognizer_.get(); }
 
@@ -66,6 +71,7 @@ class FaceAnalyser {
   // Landmarks of the face in `box` on the frame turned by `angle` (0/90/180/270, frame_rotation),
   // in frame pixels.
   Result<Landmarks68> landmarks_upright(const cv::Mat& bgr, const cv::Rect2f& box, int angle) const;
+  FaceAnalyserOptions options_;  // as opened (with_min_face_size)
   std::shared_ptr<FaceDetector> detector_;
   std::shared_ptr<FaceLandmarker> landmarker_;
   std::shared_ptr<FaceRecognizer> recognizer_;

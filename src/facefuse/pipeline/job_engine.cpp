@@ -55,7 +55,10 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
   int min_size = engine->options_.at("face_detector_min_size").get<int>();
   analyser_options.min_face_size = min_size > 0 ? min_size : spec.min_face_size;
   FF_ASSIGN_OR_RETURN(engine->analyser_, face::FaceAnalyser::open(analyser_options));
-  context.analyser = engine->analyser_.get();
+  context.analyser = engine->analyser_.get();  // the processors read the sources with it
+  if (min_size <= 0 && spec.frame_min_face_size && *spec.frame_min_face_size != analyser_options.min_face_size) {
+    FF_ASSIGN_OR_RETURN(engine->frame_analyser_, engine->analyser_->with_min_face_size(*spec.frame_min_face_size));
+  }
 
   for (const auto& name : spec.processors) {
     FF_ASSIGN_OR_RETURN(const processors::ProcessorInfo* info, processors::find_processor(name));
@@ -67,14 +70,14 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
 }
 
 Status JobEngine::set_reference_frame(const cv::Mat& frame) {
-  FF_ASSIGN_OR_RETURN(auto faces, analyser_->analyse(frame));
+  FF_ASSIGN_OR_RETURN(auto faces, analyser().analyse(frame));
   return set_reference_faces(frame, std::move(faces));
 }
 
 Status JobEngine::set_reference_faces(const cv::Mat& frame, std::vector<face::Face> faces) {
   reference_.reset();
   if (faces.empty()) return Status::ok();
-  FF_RETURN_IF_ERROR(analyser_->embed(frame, faces));
+  FF_RETURN_IF_ERROR(analyser().embed(frame, faces));
   FF_ASSIGN_OR_RETURN(face::Face reference, face::select_reference_face(faces, selector_));
   reference_ = reference.embedding;
   return Status::ok();
@@ -84,8 +87,8 @@ Result<std::vector<face::Face>> JobEngine::select(const cv::Mat& frame, std::vec
   if (faces.empty()) return faces;
   if (!needs_reference()) return face::select_faces(faces, selector_);
   if (!reference_) return std::vector<face::Face>{};
-  FF_RETURN_IF_ERROR(analyser_->embed(frame, faces));
-  face::FaceReference reference{{*reference_}, analyser_->recognizer()};
+  FF_RETURN_IF_ERROR(analyser().embed(frame, faces));
+  face::FaceReference reference{{*reference_}, analyser().recognizer()};
   return face::select_faces(faces, selector_, &reference);
 }
 

@@ -25,7 +25,10 @@ class JobEngine {
   static Result<std::unique_ptr<JobEngine>> open(const JobSpec& spec);
 
   const nlohmann::json& options() const { return options_; }
-  const face::FaceAnalyser& analyser() const { return *analyser_; }
+  // The analyser of the target's frames (JobSpec::frame_min_face_size); the sources were read by
+  // source_analyser() at open. The same object unless frame_min_face_size set another size.
+  const face::FaceAnalyser& analyser() const { return frame_analyser_ ? *frame_analyser_ : *analyser_; }
+  const face::FaceAnalyser& source_analyser() const { return *analyser_; }
   const face::FaceSelectorOptions& selector() const { return selector_; }
   bool needs_reference() const { return selector_.mode == face::FaceSelectorMode::kReference; }
 
@@ -54,7 +57,8 @@ class JobEngine {
   JobEngine() = default;
   nlohmann::json options_;
   face::FaceSelectorOptions selector_;
-  std::unique_ptr<face::FaceAnalyser> analyser_;
+  std::unique_ptr<face::FaceAnalyser> analyser_;        // sources (and frames unless frame_analyser_)
+  std::unique_ptr<face::FaceAnalyser> frame_analyser_;  // frames, when their smallest face differs
   std::vector<std::unique_ptr<processors::FrameProcessor>> chain_;
   std::optional<std::vector<float>> reference_;
 };

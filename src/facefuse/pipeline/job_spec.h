@@ -47,6 +47,13 @@ struct JobSpec {
   // Smallest face the detector looks for, pixels (larger = faster), unless the job's option
   // face_detector_min_size sets it. Video jobs raise it to 1/8 of the frame height.
   int min_face_size = 40;
+  // Smallest face looked for in the target's frames, pixels, when it should differ from the
+  // sources' (min_face_size): the engine then opens a second detector for frames and keeps
+  // reading the source photos at min_face_size, so a coarser, faster frame detector never changes
+  // which source face is found (at 60 px BlazeFace's single pass took a dog for a face in dlib's
+  // dogs.jpg). nullopt = min_face_size for both. The job's face_detector_min_size, when set, still
+  // applies to both.
+  std::optional<int> frame_min_face_size;
   std::filesystem::path temp_dir;  // parent of the job's private temp directory; empty = system temp
   // Mark outputs as altered by face swapping (IPTC DigitalSourceType in XMP / container metadata,
   // media/synthetic_label.h). CLI --no-synthetic-label turns it off.

@@ -35,6 +35,10 @@ double ms_since(Clock::time_point t0) {
 // WebSocket close codes 4000–4999 are the application's: 4000 + the HTTP status of the error.
 int close_code_for(const Status& status) { return 4000 + http_status_for(status.code()); }
 
+// Smallest face looked for in camera frames, pixels: 1/8 of a 480-line frame (the video jobs'
+// rule), one BlazeFace pass on 640×480 where the source's 40 px costs three.
+constexpr int kFrameMinFaceSize = 60;
+
 std::span<const uint8_t> as_bytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 // Width and height from a JPEG's frame header without decoding it (so a decompression bomb is
@@ -312,10 +316,14 @@ void LiveSwapService::open_engine(const std::shared_ptr<Session>& session) {
   }
   pipeline::JobSpec spec = jobs::job_spec_for(*request, {local, local}, config_.temp_dir / "unused.jpg",
                                               config_.temp_dir, service_.config().execution);
-  // spec.min_face_size stays the image jobs' smallest face (40 px), not the video jobs' 1/8 of the
-  // frame height: the one analyser also reads the source, and at 60 px BlazeFace's single
-  // whole-frame pass took a dog in dlib's dogs.jpg for a source face (tests/server/test_live_mode.py).
-  // Costs two more 256 px inferences per 640×480 frame.
+  // The source is read as an image job reads it (faces down to 40 px: with a coarser detector
+  // BlazeFace's single pass took a dog in dlib's dogs.jpg for a source face); camera frames are
+  // close-ups, looked for down to kFrameMinFaceSize with the engine's second detector.
+  spec.frame_min_face_size = kFrameMinFaceSize;
+  // One ORT thread per inference: frames run in parallel on the ff-live pool instead. ORT's
+  // intra-op pool spin-waits (`pause`) between and after runs: profiled on this 2-core machine it
+  // was 36 % of the live threads' CPU, against 17 % of actual inference (docs/benchmarks.md).
+  spec.session.intra_op_threads = 1;
   auto engine = pipeline::JobEngine::open(spec);
   fs::remove(local, ec);  // read by open(): the engine keeps the analysed source, not the file
   if (!engine) {
@@ -350,14 +358,26 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
     engine = session->engine;
     reference_set = session->reference_set;
   }
+  // Where a frame's server time goes, ms (sent with the frame: the bench and the page read them).
+  struct Stages {
+    double decode = 0, analyse = 0, process = 0, encode = 0;
+  } stages;
+  struct Output {
+    std::string jpeg;  // the frame sent back
+    int found = 0, swapped = 0;
+  };
   const auto t0 = Clock::now();
-  auto processed = [&]() -> Result<std::pair<std::vector<unsigned char>, std::pair<int, int>>> {
+  auto processed = [&]() -> Result<Output> {
+    auto t = Clock::now();
     // The uploads' decoder: checks the header, completeness and the DICOM guard before cv::imdecode.
     auto decoded = media::decode_image(as_bytes(jpeg), "a frame", {config_.max_frame_pixels});
     if (!decoded) return invalid_media(fmt::format("the JPEG is damaged: {}", decoded.status().message()));
     cv::Mat frame = std::move(decoded).value();
+    stages.decode = ms_since(t);
+    t = Clock::now();
     FF_ASSIGN_OR_RETURN(auto faces, engine->analyser().analyse(frame));
-    const int found = static_cast<int>(faces.size());
+    Output out;
+    out.found = static_cast<int>(faces.size());
     if (engine->needs_reference() && !reference_set && !faces.empty()) {
       // Reference mode: the face at reference_face_position in the first frame with a face.
       FF_RETURN_IF_ERROR(engine->analyser().embed(frame, faces));
@@ -365,17 +385,28 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
       reference_set = true;
     }
     FF_ASSIGN_OR_RETURN(auto selected, engine->select(frame, std::move(faces)));
-    const int swapped = static_cast<int>(selected.size());
+    out.swapped = static_cast<int>(selected.size());
+    stages.analyse = ms_since(t);
+    if (selected.empty()) {
+      // Nothing to change: the frame goes back as it came, without a re-encode.
+      out.jpeg = std::move(jpeg);
+      return out;
+    }
+    t = Clock::now();
     processors::FrameContext context{std::move(frame), std::move(selected), index};
     FF_RETURN_IF_ERROR(engine->process(context));
-    std::vector<unsigned char> out;
+    stages.process = ms_since(t);
+    t = Clock::now();
+    std::vector<unsigned char> bytes;
     const std::vector<int> params = {cv::IMWRITE_JPEG_QUALITY, std::clamp(config_.jpeg_quality, 0, 100)};
     try {
-      if (!cv::imencode(".jpg", context.frame, out, params)) return internal_error("a frame could not be encoded");
+      if (!cv::imencode(".jpg", context.frame, bytes, params)) return internal_error("a frame could not be encoded");
     } catch (const cv::Exception& e) {
       return internal_error(fmt::format("a frame could not be encoded: {}", e.what()));
     }
-    return std::make_pair(std::move(out), std::make_pair(found, swapped));
+    out.jpeg.assign(bytes.begin(), bytes.end());
+    stages.encode = ms_since(t);
+    return out;
   }();
   const double server_ms = ms_since(t0);
   std::lock_guard lock(session->mutex);
@@ -388,13 +419,16 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
                       {"frame", index},
                       {"server_ms", server_ms},
                       {"queue_ms", queue_ms},
-                      {"faces", processed->second.first},
-                      {"swapped", processed->second.second},
+                      {"decode_ms", stages.decode},
+                      {"analyse_ms", stages.analyse},
+                      {"process_ms", stages.process},
+                      {"encode_ms", stages.encode},
+                      {"faces", processed->found},
+                      {"swapped", processed->swapped},
                       {"received", session->received},
                       {"processed", session->processed},
                       {"dropped", session->dropped}});
-  auto& bytes = processed->first;
-  sink->send_binary(std::string(bytes.begin(), bytes.end()));
+  sink->send_binary(std::move(processed->jpeg));
 }
 
 }  // namespace facefuse::server

@@ -7,8 +7,9 @@
 // per socket (source read and analysed once; ONNX sessions from the process's SessionCache, warm
 // after the first socket) and answers {"type": "ready", ...}. Then the client sends binary JPEG
 // frames; for each frame processed the server sends a text {"type": "frame", ...} with its figures
-// (server_ms: decode + swap + encode, queue_ms: waiting for a worker, received/processed/dropped
-// counts) followed by the swapped frame as a binary JPEG. Errors end the socket: a text
+// (server_ms: decode + swap + encode, split into decode_ms / analyse_ms / process_ms / encode_ms;
+// queue_ms: waiting for a worker; received/processed/dropped counts) followed by the swapped frame
+// as a binary JPEG — the client's own bytes when no face was swapped (no re-encode). Errors end the socket: a text
 // {"type": "error", "error", "message"} then a close with code 4000 + the HTTP status of the error
 // (4400 bad config or message, 4413 frame over a limit, 4415 not a JPEG, 4422 no face in the
 // source or a damaged frame, 4404 unknown upload) and the same JSON, shortened to fit, as the close reason.
@@ -61,8 +62,13 @@ class LiveSwapService {
   LiveSwapService(const LiveSwapService&) = delete;
   LiveSwapService& operator=(const LiveSwapService&) = delete;
 
+  // Starts the `threads` workers (ff-live). Call once, before the first admit().
   Status start();
-  // Ends the workers; sockets still open are closed with 1001 (going away).
+  // Stops taking work and joins the workers: a frame or an engine opening already in progress
+  // finishes (its answer is still sent), nothing queued is started. Sessions that were waiting in
+  // the queue (a socket's config or frame not yet taken) are closed with 1001 (going away); other
+  // open sockets are not touched here — the transport closes them when the server stops, and a
+  // frame they send meanwhile is accepted but never processed. Idempotent; the destructor calls it.
   void stop();
 
   struct Session;

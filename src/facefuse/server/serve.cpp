@@ -242,6 +242,7 @@ Status serve(const ServeOptions& options) {
   api_config.media_links = media_links;
   api_config.operator_tenant = kAdminTenant;
   api_config.direct_upload_ttl_seconds = options.presign_ttl_seconds;
+  api_config.live = options.live;
   ApiServer api(api_config, service, pool, metrics, system);
   FF_RETURN_IF_ERROR(api.start());
   // Other nodes' writes (PostgreSQL NOTIFY): idle workers claim at once, watchers get events at once.

@@ -18,6 +18,7 @@
 #include "facefuse/core/status.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/server/http_server.h"
+#include "facefuse/server/live_swap.h"
 #include "facefuse/server/node_common.h"
 
 namespace facefuse::server {
@@ -39,6 +40,7 @@ struct ServeOptions : NodeOptions {
   int64_t max_active_jobs = 100;  // per tenant (pending + processing)
   int64_t min_free_mb = 512;      // free-space reserve of the data directory (storage/free_space.h)
   jobs::ServiceLimits limits;
+  LiveConfig live;                // GET /api/v1/live: sessions per server, key and address; frame limits
 };
 
 // Runs until SIGTERM, SIGINT or SIGHUP, then drains (not ready, no new claims, running tasks finished or
