@@ -138,6 +138,8 @@ const main = new Server(['--workers', '1', '--max-upload-mb', '4', '--max-active
 const full = new Server(['--workers', '1', '--min-free-mb', '1000000000', '--metrics-listen', '127.0.0.1:0']);
 // One request per key and then none for 1000 s: every later request of the key is 429.
 const limited = new Server(['--workers', '1', '--rate-limit', '0.001', '--rate-burst', '1']);
+// Outputs expire 1 s after their job finished (the retention janitor, every 200 ms): GET /media 410.
+const retaining = new Server(['--workers', '1', '--retain-outputs', '1s', '--janitor-interval', '200ms']);
 const UPGRADE = { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
                   'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' };
 let key;         // main's admin key
@@ -170,10 +172,10 @@ const swapBody = (extra = {}) => ({ source: { upload_id: source.id }, target: { 
 
 describe('API contract (docs/openapi.yaml) against facefuse serve', () => {
   before(async () => {
-    await Promise.all([main.start(), full.start(), limited.start()]);
+    await Promise.all([main.start(), full.start(), limited.start(), retaining.start()]);
     key = main.adminKey;
   });
-  after(async () => { await Promise.all([main.stop(), full.stop(), limited.stop()]); });
+  after(async () => { await Promise.all([main.stop(), full.stop(), limited.stop(), retaining.stop()]); });
 
   test('the page, its assets, health, readiness and metrics', async () => {
     const page = await call(main, 'GET', '/', '/', { anonymous: true, expect: 200 });
@@ -465,6 +467,33 @@ describe('API contract (docs/openapi.yaml) against facefuse serve', () => {
     await call(main, 'GET', media, link.replace(/sig=[0-9a-f]/, 'sig=z'), { anonymous: true, expect: 403 });
     await call(main, 'GET', media, '/media/outputs/..%2F..%2Fkeys', { expect: 400 });
     await call(main, 'GET', media, '/media/outputs/job_0000000000000000/output.jpg', { expect: 404 });
+  });
+
+  test('media: an output the retention deleted answers 410; the job stays with output_expired_at', async () => {
+    const rkey = retaining.adminKey;
+    const up = async (file, name) => {
+      const form = multipart([{ name: 'file', filename: name, data: readFileSync(file) }]);
+      return (await call(retaining, 'POST', '/api/v1/upload', '/api/v1/upload',
+                         { key: rkey, body: form.body, headers: { 'Content-Type': form.type }, expect: 201 })).body;
+    };
+    const [s, t] = [await up(SOURCE, 'face.png'), await up(TARGET, 'target.jpg')];
+    const created = (await call(retaining, 'POST', '/api/v1/jobs', '/api/v1/jobs',
+                                { key: rkey, json: { source: { upload_id: s.id }, target: { upload_id: t.id } }, expect: 201 })).body;
+    let job;
+    const deadline = Date.now() + 180000 * TIME_SCALE;
+    for (;;) {
+      job = (await call(retaining, 'GET', '/api/v1/jobs/{job_id}', `/api/v1/jobs/${created.job_id}`, { key: rkey, expect: 200 })).body;
+      if (job.output_expired_at || ['failed', 'cancelled'].includes(job.status)) break;
+      if (Date.now() > deadline) throw new Error(`output of ${created.job_id} did not expire: ${job.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(job.status, 'completed');
+    assert.equal(job.output_url, null);
+    const events = (await call(retaining, 'GET', '/api/v1/jobs/{job_id}/events', `/api/v1/jobs/${created.job_id}/events`,
+                               { key: rkey, expect: 200 })).body;
+    const recorded = events.events.map((e) => e.output_url).find((u) => u);
+    assert.ok(recorded, 'the completed event recorded the output');
+    await call(retaining, 'GET', '/media/{key}', recorded.split('?')[0], { key: rkey, expect: 410 });
   });
 
   test('uploads: delete', async () => {

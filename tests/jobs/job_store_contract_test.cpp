@@ -5,6 +5,7 @@
 // (negative lengths), so nothing here sleeps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -701,6 +702,129 @@ TEST(SqliteJobStorePath, OverSqlitesLimitSaysWhyAndHowToFixIt) {
   }
   ASSERT_EQ((fits / "jobs.db").string().size(), kSqliteMaxPathBytes);
   EXPECT_TRUE(open_sqlite_job_store(fits / "jobs.db").is_ok()) << (fits / "jobs.db").string().size();
+}
+
+// ---- Retention (jobs/janitor.h): the selections the janitor's TTLs rely on. Cut-offs around "now"
+// select by finished_at / created_at without sleeping.
+
+// A terminal job of each kind plus a pending and a processing one: job_done (completed, output
+// outputs/job_done/output.jpg, fingerprint "fp"), job_failed, job_cancelled, job_pending, job_running.
+void make_retention_jobs(JobStore& store) {
+  auto add = [&](const std::string& id) {
+    NewJob job;
+    job.job.id = id;
+    job.job.tenant = "t1";
+    job.job.kind = "image";
+    job.job.request = {{"n", id}};
+    job.job.fingerprint = "fp_" + id;
+    job.tasks = {{TaskKind::kImage}};
+    ASSERT_TRUE(store.create_job(job).is_ok());
+  };
+  for (const char* id : {"job_done", "job_failed", "job_cancelled", "job_running", "job_pending"}) add(id);
+  auto lease = store.claim_task("w1", kLongLeaseMs);  // oldest first: job_done
+  ASSERT_TRUE(lease.is_ok() && lease->has_value());
+  ASSERT_EQ((*lease)->job.id, "job_done");
+  ASSERT_TRUE(store.complete_task((*lease)->task.id, "w1", {"outputs/job_done/output.jpg", std::nullopt}).is_ok());
+  lease = store.claim_task("w1", kLongLeaseMs);
+  ASSERT_EQ((*lease)->job.id, "job_failed");
+  ASSERT_TRUE(store.fail_task((*lease)->task.id, "w1", internal_error("bad input"), false, RetryPolicy{}).is_ok());
+  ASSERT_TRUE(store.request_cancel("job_cancelled").is_ok());
+  lease = store.claim_task("w1", kLongLeaseMs);
+  ASSERT_EQ((*lease)->job.id, "job_running");
+}
+
+std::vector<std::string> ids_of(const std::vector<Job>& jobs) {
+  std::vector<std::string> ids;
+  for (const auto& job : jobs) ids.push_back(job.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST_P(JobStoreContract, RetentionSelectsOnlyTerminalJobsFinishedBeforeTheCutoff) {
+  make_retention_jobs(*store_);
+  const int64_t later = now_ms() + 1000;
+  auto all = store_->terminal_jobs_finished_before(later, false, "", 100);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_EQ(ids_of(*all), (std::vector<std::string>{"job_cancelled", "job_done", "job_failed"}))
+      << "pending and processing jobs are never selected";
+  auto with_output = store_->terminal_jobs_finished_before(later, true, "", 100);
+  EXPECT_EQ(ids_of(*with_output), (std::vector<std::string>{"job_done"}));
+  EXPECT_TRUE(store_->terminal_jobs_finished_before(now_ms() - 60000, false, "", 100)->empty())
+      << "jobs that finished after the cut-off are kept";
+  // Pages in id order from after_id.
+  auto first = store_->terminal_jobs_finished_before(later, false, "", 2);
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, "job_cancelled");
+  auto rest = store_->terminal_jobs_finished_before(later, false, (*first)[1].id, 2);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id, "job_failed");
+}
+
+TEST_P(JobStoreContract, AnExpiredOutputKeepsTheJobButLeavesTheCacheAndTheSelection) {
+  make_retention_jobs(*store_);
+  ASSERT_TRUE(store_->find_cached("t1", "fp_job_done")->has_value());
+  EXPECT_EQ(store_->expire_output("job_running", 5000).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->expire_output("job_nope", 5000).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->expire_output("job_done", 5000).is_ok());
+  ASSERT_TRUE(store_->expire_output("job_done", 9000).is_ok()) << "idempotent";
+  auto job = store_->get_job("job_done");
+  ASSERT_TRUE(job.is_ok());
+  EXPECT_EQ(job->state, JobState::kCompleted);
+  EXPECT_EQ(job->output_expired_at_ms, 5000) << "the first expiry time stays";
+  EXPECT_EQ(job->output_key, "outputs/job_done/output.jpg") << "kept, so /media can answer 410";
+  EXPECT_TRUE(job_to_json(*job)["output_url"].is_null());
+  EXPECT_TRUE(job_to_json(*job).contains("output_expired_at"));
+  EXPECT_FALSE(store_->find_cached("t1", "fp_job_done")->has_value()) << "an expired output is no cache hit";
+  EXPECT_TRUE(store_->terminal_jobs_finished_before(now_ms() + 1000, true, "", 100)->empty());
+  EXPECT_EQ(store_->terminal_jobs_finished_before(now_ms() + 1000, false, "", 100)->size(), 3u)
+      << "the job itself is still there for --retain-jobs";
+}
+
+TEST_P(JobStoreContract, RetentionLooksUpUploadsAndJobsByAgeAndId) {
+  make_retention_jobs(*store_);
+  for (auto [id, created] : {std::pair{"up_old", int64_t{1000}}, std::pair{"up_mid", int64_t{2000}},
+                             std::pair{"up_new", now_ms()}}) {
+    Upload u;
+    u.id = id;
+    u.tenant = id == std::string("up_mid") ? "t2" : "t1";
+    u.storage_key = fmt::format("uploads/{}/input.jpg", id);
+    u.media = "image";
+    u.created_at_ms = created;
+    ASSERT_TRUE(store_->add_upload(u).is_ok());
+  }
+  auto old = store_->uploads_created_before(3000, "", 100);
+  ASSERT_TRUE(old.is_ok()) << old.status().to_string();
+  ASSERT_EQ(old->size(), 2u) << "every tenant's uploads, only those made before the cut-off";
+  EXPECT_EQ((*old)[0].id, "up_mid");
+  EXPECT_EQ((*old)[1].id, "up_old");
+  EXPECT_EQ((*old)[1].storage_key, "uploads/up_old/input.jpg");
+  EXPECT_EQ(store_->uploads_created_before(3000, "up_mid", 100)->size(), 1u);
+  auto existing = store_->existing_upload_ids({"up_old", "up_gone", "up_new"});
+  ASSERT_TRUE(existing.is_ok());
+  std::sort(existing->begin(), existing->end());
+  EXPECT_EQ(*existing, (std::vector<std::string>{"up_new", "up_old"}));
+  EXPECT_TRUE(store_->existing_upload_ids({})->empty());
+  auto jobs = store_->jobs_by_ids({"job_done", "job_gone", "job_pending"});
+  ASSERT_TRUE(jobs.is_ok());
+  EXPECT_EQ(ids_of(*jobs), (std::vector<std::string>{"job_done", "job_pending"}));
+  EXPECT_TRUE(store_->jobs_by_ids({})->empty());
+}
+
+TEST_P(JobStoreContract, TheJanitorLockIsHeldByOneStoreAtATime) {
+  auto others = open_others(1);
+  ASSERT_EQ(others.size(), 1u);
+  auto held = store_->try_lock("janitor");
+  ASSERT_TRUE(held.is_ok()) << held.status().to_string();
+  ASSERT_TRUE(*held != nullptr);
+  auto second = others[0]->try_lock("janitor");
+  ASSERT_TRUE(second.is_ok()) << second.status().to_string();
+  EXPECT_TRUE(*second == nullptr) << "another node (connection) must skip while the lock is held";
+  auto other_name = others[0]->try_lock("something else");
+  EXPECT_TRUE(other_name.is_ok() && *other_name != nullptr) << "locks are per name";
+  held->reset();
+  auto after = others[0]->try_lock("janitor");
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_TRUE(*after != nullptr) << "released when the holder drops it";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, JobStoreContract, ::testing::Values(StoreKind::kSqlite, StoreKind::kPostgres),

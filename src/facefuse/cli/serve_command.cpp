@@ -4,6 +4,7 @@
 
 #include "facefuse/cli/node_flags.h"
 #include "facefuse/core/error_codes.h"
+#include "facefuse/jobs/janitor.h"
 
 namespace facefuse::cli {
 
@@ -88,6 +89,25 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& flags) {
   serve->add_option("--media-link-ttl", o.media_link_ttl_seconds, "seconds a signed output_url link stays valid "
                                                                   "(a fresh one comes with every read of the job)")
       ->capture_default_str();
+  // Retention (jobs/janitor.h): API nodes only — `facefuse worker` processes never delete.
+  serve->add_option("--retain-uploads", flags.retain_uploads, "delete uploads this long after they were made "
+                                                              "(7d, 12h, 30m, 45s; 0 = keep forever), except "
+                                                              "those a pending or processing job reads")
+      ->envname("FACEFUSE_RETAIN_UPLOADS")->capture_default_str();
+  serve->add_option("--retain-outputs", flags.retain_outputs, "delete a finished job's output this long after it "
+                                                              "finished; the job stays and its output answers 410 "
+                                                              "(0 = keep forever)")
+      ->envname("FACEFUSE_RETAIN_OUTPUTS")->capture_default_str();
+  serve->add_option("--retain-jobs", flags.retain_jobs, "delete finished jobs (row, events, remaining objects) this "
+                                                        "long after they finished (0 = keep forever)")
+      ->envname("FACEFUSE_RETAIN_JOBS")->capture_default_str();
+  serve->add_option("--janitor-interval", flags.janitor_interval, "time between retention passes (one node at a "
+                                                                  "time on PostgreSQL); each pass also updates the "
+                                                                  "facefuse_storage_* metrics")
+      ->envname("FACEFUSE_JANITOR_INTERVAL")->capture_default_str();
+  serve->add_option("--orphan-grace", flags.orphan_grace, "with any --retain-* set, objects without a row and rows "
+                                                          "without an object are removed once older than this")
+      ->envname("FACEFUSE_ORPHAN_GRACE")->capture_default_str();
   return serve;
 }
 
@@ -107,6 +127,26 @@ int run_serve_command(ServeFlags flags, const std::string& models_dir, const inf
   if (o.media_link_ttl_seconds < 1) {
     std::fprintf(stderr, "facefuse: error: --media-link-ttl must be at least 1 (seconds)\n");
     return kExitBadInput;
+  }
+  struct Duration {
+    const std::string& text;
+    const char* flag;
+    int64_t& ms;
+    bool zero_ok;
+  };
+  for (const Duration& d : {Duration{flags.retain_uploads, "--retain-uploads", o.retention.uploads_ms, true},
+                            Duration{flags.retain_outputs, "--retain-outputs", o.retention.outputs_ms, true},
+                            Duration{flags.retain_jobs, "--retain-jobs", o.retention.jobs_ms, true},
+                            Duration{flags.janitor_interval, "--janitor-interval", o.janitor_interval_ms, false},
+                            Duration{flags.orphan_grace, "--orphan-grace", o.retention.orphan_grace_ms, true}}) {
+    auto ms = jobs::parse_retention_duration(d.text, d.flag);
+    if (!ms.is_ok() || (!d.zero_ok && *ms == 0)) {
+      std::fprintf(stderr, "facefuse: error: %s\n",
+                   ms.is_ok() ? (std::string(d.flag) + " must be more than 0 (e.g. 5m)").c_str()
+                              : ms.status().message().c_str());
+      return kExitBadInput;
+    }
+    d.ms = *ms;
   }
   o.auth = !flags.no_auth;
   set_node_globals(o, models_dir, session, log_level);

@@ -15,6 +15,9 @@ struct ServeFlags {
   double max_upload_mb = 500;
   double max_live_frame_mb = 2;  // → options.live.max_frame_bytes
   bool no_auth = false;
+  // Retention durations as given ("7d", "12h", "0"), parsed by run_serve_command (jobs/janitor.h).
+  std::string retain_uploads = "0", retain_outputs = "0", retain_jobs = "0";
+  std::string janitor_interval = "5m", orphan_grace = "1h";
 };
 
 // Adds the `serve` verb with its flags bound to `flags`.

@@ -108,7 +108,8 @@ nlohmann::json job_to_json(const Job& job) {
       // processors were applied to (videos: summed over frames), and what the user should know.
       {"faces_swapped", job.input_summary.value("faces_swapped", nlohmann::json())},
       {"warnings", job.input_summary.value("warnings", nlohmann::json::array())},
-      {"output_url", job.output_key.empty() ? nlohmann::json(nullptr) : nlohmann::json("/media/" + job.output_key)},
+      {"output_url", job.output_key.empty() || job.output_expired_at_ms > 0 ? nlohmann::json(nullptr)
+                                                                             : nlohmann::json("/media/" + job.output_key)},
       {"cached", job.cached},
       {"created_at", timestamp_json(job.created_at_ms)},
       {"updated_at", timestamp_json(job.updated_at_ms)},
@@ -119,6 +120,8 @@ nlohmann::json job_to_json(const Job& job) {
   };
   if (job.cancel_requested && !is_terminal(job.state)) out["cancel_requested"] = true;
   out["priority"] = job.priority;
+  // Retention deleted the output (serve --retain-outputs): the job stays, its output is gone.
+  if (job.output_expired_at_ms > 0) out["output_expired_at"] = timestamp_json(job.output_expired_at_ms);
   if (job.attempts >= 0) out["attempts"] = job.attempts;
   if (!job.tasks.empty()) {
     nlohmann::json tasks = nlohmann::json::array();

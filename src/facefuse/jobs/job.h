@@ -64,6 +64,9 @@ struct Job {
   double fps = 0.0;
   nlohmann::json input_summary = nlohmann::json::object();
   std::string output_key;        // storage key of the committed output; empty until completed
+  // When retention deleted the output (or found it missing), Unix ms; 0 = not expired. output_key
+  // stays, so /media of it can answer 410 Gone instead of 404.
+  int64_t output_expired_at_ms = 0;
   std::string error_code, error_message;
   bool cached = false;
   bool cancel_requested = false;

@@ -164,6 +164,13 @@ struct StoreListeners {
   std::function<void(const std::string& job_id)> job_event;
 };
 
+// A named lock one process holds across nodes sharing a store (JobStore::try_lock): released when
+// this object is destroyed (or the process dies: PostgreSQL drops a dead session's locks).
+class StoreLock {
+ public:
+  virtual ~StoreLock() = default;
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
@@ -281,6 +288,33 @@ class JobStore {
   // `candidate` first when there is none. Nodes starting together all get the same value (insert if
   // absent, then read). Anyone who can read the store can read it.
   virtual Result<std::string> shared_secret(const std::string& name, const std::string& candidate) = 0;
+
+  // ---- Retention (jobs/janitor.h). Pages are ordered by id; `after_id` is the last id of the
+  // previous page ("" for the first), so a caller deleting rows as it goes never skips one.
+
+  // Uploads of every tenant created before `before_ms` (Unix ms), at most `limit`.
+  virtual Result<std::vector<Upload>> uploads_created_before(int64_t before_ms, const std::string& after_id,
+                                                             int limit) = 0;
+  // Terminal jobs of every tenant that finished before `before_ms`, at most `limit` (Job::tasks not
+  // filled). `with_live_output`: only completed jobs whose output has not expired (output_key set,
+  // output_expired_at_ms 0).
+  virtual Result<std::vector<Job>> terminal_jobs_finished_before(int64_t before_ms, bool with_live_output,
+                                                                 const std::string& after_id, int limit) = 0;
+  // Records that the job's output objects are gone (retention deleted them, or they were found
+  // missing): output_expired_at_ms = at_ms, so the job keeps its row and output_key but shows no
+  // output_url, /media of the output answers 410 and find_cached never returns it. Idempotent (an
+  // expired output keeps its first time); kNotFound for a missing job, kFailedPrecondition for one
+  // that is not terminal.
+  virtual Status expire_output(const std::string& job_id, int64_t at_ms) = 0;
+  // The jobs among `ids` that exist (any order; Job::tasks not filled): the orphan sweep's look-up.
+  virtual Result<std::vector<Job>> jobs_by_ids(const std::vector<std::string>& ids) = 0;
+  // The ids among `ids` that have an upload row (any tenant, any order).
+  virtual Result<std::vector<std::string>> existing_upload_ids(const std::vector<std::string>& ids) = 0;
+
+  // Takes the lock `name` without waiting: a lock object while held, nullptr when another holder
+  // (another node on PostgreSQL: pg_try_advisory_lock on a session of its own; another thread of
+  // this process on SQLite, whose store has one node) has it.
+  virtual Result<std::unique_ptr<StoreLock>> try_lock(const std::string& name) = 0;
 };
 
 // Installs listeners on a store for the life of this object: declared after what the listeners call

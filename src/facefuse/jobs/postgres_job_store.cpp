@@ -140,11 +140,18 @@ CREATE TABLE node_secrets (
 );
 )sql";
 
-// Version 4 (issue 12): when the holder last took or renewed its lease (lease_renewed_at, ms, database
+// Version 4 (issue 13, retention, as SQLite's version 4): when the janitor deleted a job's output.
+// Additive: expire_output also clears the fingerprint, so an older binary's result cache never
+// answers with an expired output.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE jobs ADD COLUMN output_expired_at BIGINT NOT NULL DEFAULT 0;
+)sql";
+
+// Version 5 (issue 12): when the holder last took or renewed its lease (lease_renewed_at, ms, database
 // clock), so a claim can tell a lease lost to a database restart — last renewed before the server
 // started, so its holder could not renew it — from a worker that died (JobStore::claim_task). Additive:
 // older binaries leave it 0, which counts as before.
-constexpr const char* kSchemaV4 = R"sql(
+constexpr const char* kSchemaV5 = R"sql(
 ALTER TABLE tasks ADD COLUMN lease_renewed_at BIGINT NOT NULL DEFAULT 0;
 )sql";
 
@@ -163,6 +170,7 @@ constexpr Migration kMigrations[] = {
     {2, 2, kSchemaV2},
     {3, 2, kSchemaV3},
     {4, 2, kSchemaV4},
+    {5, 2, kSchemaV5},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 constexpr int kCompatibleFrom = kMigrations[std::size(kMigrations) - 1].compatible_from;
@@ -177,7 +185,7 @@ constexpr int kRetries = 3;
 constexpr const char* kJobColumns =
     "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, '') AS idempotency_key, progress, step, "
     "eta_seconds, frames_done, frames_total, fps, input_summary, output_key, error_code, error_message, cached, "
-    "cancel_requested, priority, created_at, updated_at, started_at, finished_at";
+    "cancel_requested, priority, created_at, updated_at, started_at, finished_at, output_expired_at";
 constexpr const char* kTaskColumns =
     "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
     "frames_done, last_error, progress_at";
@@ -266,6 +274,7 @@ Job read_job(const pqxx::row& r) {
   j.updated_at_ms = col<int64_t>(r, "updated_at");
   j.started_at_ms = col<int64_t>(r, "started_at");
   j.finished_at_ms = col<int64_t>(r, "finished_at");
+  j.output_expired_at_ms = col<int64_t>(r, "output_expired_at");
   return j;
 }
 
@@ -554,7 +563,8 @@ class PostgresJobStore final : public JobStore {
   Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) override {
     return run<std::optional<Job>>("look up the result cache", [&](pqxx::work& tx) -> Result<std::optional<Job>> {
       pqxx::result r = tx.exec_params(fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND fingerprint = $2 AND state = "
-                                                  "'completed' AND output_key != '' ORDER BY seq DESC LIMIT 1",
+                                                  "'completed' AND output_key != '' AND output_expired_at = 0 "
+                                                  "ORDER BY seq DESC LIMIT 1",
                                                   kJobColumns),
                                       tenant, fingerprint);
       if (r.empty()) return std::optional<Job>();
@@ -877,7 +887,102 @@ class PostgresJobStore final : public JobStore {
     });
   }
 
+  Result<std::vector<Upload>> uploads_created_before(int64_t before_ms, const std::string& after_id,
+                                                     int limit) override {
+    return run<std::vector<Upload>>("list expired uploads", [&](pqxx::work& tx) -> Result<std::vector<Upload>> {
+      pqxx::result r = tx.exec_params("SELECT id, tenant, storage_key, filename, sha256, size, media, info, created_at "
+                                      "FROM uploads WHERE created_at < $1 AND id > $2 ORDER BY id LIMIT $3",
+                                      before_ms, after_id, limit);
+      std::vector<Upload> out;
+      for (const auto& row : r) out.push_back(read_upload(row));
+      return out;
+    });
+  }
+
+  Result<std::vector<Job>> terminal_jobs_finished_before(int64_t before_ms, bool with_live_output,
+                                                         const std::string& after_id, int limit) override {
+    return run<std::vector<Job>>("list expired jobs", [&](pqxx::work& tx) -> Result<std::vector<Job>> {
+      pqxx::result r = tx.exec_params(
+          fmt::format("SELECT {} FROM jobs WHERE {} AND finished_at < $1 AND id > $2 ORDER BY id LIMIT $3", kJobColumns,
+                      with_live_output ? "state = 'completed' AND output_key != '' AND output_expired_at = 0"
+                                       : "state IN ('completed', 'failed', 'cancelled')"),
+          before_ms, after_id, limit);
+      std::vector<Job> out;
+      for (const auto& row : r) out.push_back(read_job(row));
+      return out;
+    });
+  }
+
+  Status expire_output(const std::string& job_id, int64_t at_ms) override {
+    return run_status("expire a job's output", [&](pqxx::work& tx) -> Status {
+      FF_ASSIGN_OR_RETURN(Job job, load_job(tx, job_id, /*for_update=*/true));
+      if (!is_terminal(job.state)) {
+        return failed_precondition(fmt::format("job {} is {}: only a finished job's output can expire", job_id,
+                                               job_state_name(job.state)));
+      }
+      // The fingerprint goes too: no result cache (of this or an older binary) answers with it again.
+      tx.exec_params("UPDATE jobs SET output_expired_at = $1, fingerprint = '' WHERE id = $2 AND output_expired_at = 0",
+                     at_ms, job_id);
+      return Status::ok();
+    });
+  }
+
+  Result<std::vector<Job>> jobs_by_ids(const std::vector<std::string>& ids) override {
+    return run<std::vector<Job>>("look up jobs", [&](pqxx::work& tx) -> Result<std::vector<Job>> {
+      std::vector<Job> out;
+      if (ids.empty()) return out;
+      pqxx::result r = tx.exec_params(
+          fmt::format("SELECT {} FROM jobs WHERE id = ANY(string_to_array($1, ','))", kJobColumns), joined(ids));
+      for (const auto& row : r) out.push_back(read_job(row));
+      return out;
+    });
+  }
+
+  Result<std::vector<std::string>> existing_upload_ids(const std::vector<std::string>& ids) override {
+    return run<std::vector<std::string>>("look up uploads", [&](pqxx::work& tx) -> Result<std::vector<std::string>> {
+      std::vector<std::string> out;
+      if (ids.empty()) return out;
+      pqxx::result r = tx.exec_params("SELECT id FROM uploads WHERE id = ANY(string_to_array($1, ','))", joined(ids));
+      for (const auto& row : r) out.push_back(col<std::string>(row, "id"));
+      return out;
+    });
+  }
+
+  // A session-level advisory lock on a connection of its own (not the pool's: the lock must stay with
+  // one session for as long as the holder keeps the object). Closing the connection releases it,
+  // also when the process dies.
+  Result<std::unique_ptr<StoreLock>> try_lock(const std::string& name) override {
+    class Held final : public StoreLock {
+     public:
+      explicit Held(std::unique_ptr<pqxx::connection> conn) : conn_(std::move(conn)) {}
+      ~Held() override = default;  // closing the session releases its advisory locks
+
+     private:
+      std::unique_ptr<pqxx::connection> conn_;
+    };
+    try {
+      auto conn = std::make_unique<pqxx::connection>(pool_.uri());
+      pqxx::nontransaction tx(*conn);
+      pqxx::result r = tx.exec_params(
+          "SELECT pg_try_advisory_lock(hashtextextended('facefuse lock ' || $1, 0)) AS taken", name);
+      if (!col<bool>(r[0], "taken")) return std::unique_ptr<StoreLock>();
+      return std::unique_ptr<StoreLock>(std::make_unique<Held>(std::move(conn)));
+    } catch (const std::exception& e) {
+      return unavailable(fmt::format("job store: cannot take the lock '{}': {}", name, one_line(e.what())));
+    }
+  }
+
  private:
+  // Ids of [A-Za-z0-9_] (job and upload ids) joined by ',' for string_to_array: no quoting needed.
+  static std::string joined(const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) {
+      if (!out.empty()) out += ',';
+      out += id;
+    }
+    return out;
+  }
+
   // One api_keys row (add_api_key, and add_first_api_key inside its locked transaction).
   static void insert_api_key(pqxx::work& tx, const ApiKeyRecord& key) {
     tx.exec_params("INSERT INTO api_keys (id, tenant, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iterator>
 #include <mutex>
+#include <set>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
@@ -112,6 +113,13 @@ CREATE TABLE node_secrets (
 );
 )sql";
 
+// Version 4 (issue 13, retention): when the janitor deleted a job's output (jobs/janitor.h). Additive
+// and safe for version-2/3 binaries: expire_output also clears the job's fingerprint, so an older
+// binary's result cache (which does not know the column) can never answer with an expired output.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE jobs ADD COLUMN output_expired_at INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // `compatible_from`: the oldest binary schema version that still runs correctly on the store once this
 // migration is applied (docs/decisions/0008-schema-compatibility-for-blue-green.md); as in
 // postgres_job_store.cpp (version 2: a version-1 binary never sets progress_at).
@@ -124,6 +132,7 @@ constexpr Migration kMigrations[] = {
     {1, 1, kSchemaV1},
     {2, 2, kSchemaV2},
     {3, 2, kSchemaV3},
+    {4, 2, kSchemaV4},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 constexpr int kCompatibleFrom = kMigrations[std::size(kMigrations) - 1].compatible_from;
@@ -132,7 +141,7 @@ static_assert(kCompatibleFrom <= kSchemaVersion);
 constexpr const char* kJobColumns =
     "id, tenant, state, request, kind, fingerprint, COALESCE(idempotency_key, '') AS idempotency_key, progress, step, eta_seconds, "
     "frames_done, frames_total, fps, input_summary, output_key, error_code, error_message, cached, cancel_requested, "
-    "created_at, updated_at, started_at, finished_at, priority";
+    "created_at, updated_at, started_at, finished_at, priority, output_expired_at";
 
 constexpr const char* kTaskColumns =
     "id, job_id, kind, chunk_index, frame_begin, frame_end, state, attempts, lease_owner, lease_expires_at, not_before, "
@@ -166,6 +175,7 @@ Job read_job(SQLite::Statement& q) {
   j.started_at_ms = q.getColumn("started_at").getInt64();
   j.finished_at_ms = q.getColumn("finished_at").getInt64();
   j.priority = q.getColumn("priority").getInt();
+  j.output_expired_at_ms = q.getColumn("output_expired_at").getInt64();
   return j;
 }
 
@@ -366,7 +376,8 @@ class SqliteJobStore final : public JobStore {
   Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) override {
     return guarded_result<std::optional<Job>>("look up the result cache", [&]() -> Result<std::optional<Job>> {
       SQLite::Statement q(db_, fmt::format("SELECT {} FROM jobs WHERE tenant = ? AND fingerprint = ? AND state = "
-                                           "'completed' AND output_key != '' ORDER BY seq DESC LIMIT 1",
+                                           "'completed' AND output_key != '' AND output_expired_at = 0 ORDER BY seq DESC "
+                                           "LIMIT 1",
                                            kJobColumns));
       q.bind(1, tenant);
       q.bind(2, fingerprint);
@@ -784,6 +795,116 @@ class SqliteJobStore final : public JobStore {
       tx.commit();
       return value;
     });
+  }
+
+  Result<std::vector<Upload>> uploads_created_before(int64_t before_ms, const std::string& after_id,
+                                                     int limit) override {
+    return guarded_result<std::vector<Upload>>("list expired uploads", [&]() -> Result<std::vector<Upload>> {
+      SQLite::Statement q(db_, "SELECT id, tenant, storage_key, filename, sha256, size, media, info, created_at FROM "
+                               "uploads WHERE created_at < ? AND id > ? ORDER BY id LIMIT ?");
+      q.bind(1, before_ms);
+      q.bind(2, after_id);
+      q.bind(3, limit);
+      std::vector<Upload> out;
+      while (q.executeStep()) out.push_back(read_upload(q));
+      return out;
+    });
+  }
+
+  Result<std::vector<Job>> terminal_jobs_finished_before(int64_t before_ms, bool with_live_output,
+                                                         const std::string& after_id, int limit) override {
+    return guarded_result<std::vector<Job>>("list expired jobs", [&]() -> Result<std::vector<Job>> {
+      SQLite::Statement q(
+          db_, fmt::format("SELECT {} FROM jobs WHERE {} AND finished_at < ? AND id > ? ORDER BY id LIMIT ?",
+                           kJobColumns,
+                           with_live_output ? "state = 'completed' AND output_key != '' AND output_expired_at = 0"
+                                            : "state IN ('completed', 'failed', 'cancelled')"));
+      q.bind(1, before_ms);
+      q.bind(2, after_id);
+      q.bind(3, limit);
+      std::vector<Job> out;
+      while (q.executeStep()) out.push_back(read_job(q));
+      return out;
+    });
+  }
+
+  Status expire_output(const std::string& job_id, int64_t at_ms) override {
+    return guarded("expire a job's output", [&]() -> Status {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      FF_ASSIGN_OR_RETURN(Job job, load_job(job_id));
+      if (!is_terminal(job.state)) {
+        return failed_precondition(fmt::format("job {} is {}: only a finished job's output can expire", job_id,
+                                               job_state_name(job.state)));
+      }
+      // The fingerprint goes too: no result cache (of this or an older binary) answers with it again.
+      SQLite::Statement u(db_, "UPDATE jobs SET output_expired_at = ?, fingerprint = '' WHERE id = ? AND "
+                               "output_expired_at = 0");
+      u.bind(1, at_ms);
+      u.bind(2, job_id);
+      u.exec();
+      tx.commit();
+      return Status::ok();
+    });
+  }
+
+  Result<std::vector<Job>> jobs_by_ids(const std::vector<std::string>& ids) override {
+    return guarded_result<std::vector<Job>>("look up jobs", [&]() -> Result<std::vector<Job>> {
+      std::vector<Job> out;
+      // Chunks of 500 stay under SQLite's bound-parameter limit (999 in older builds).
+      for (size_t start = 0; start < ids.size(); start += 500) {
+        const size_t n = std::min<size_t>(500, ids.size() - start);
+        std::string marks;
+        for (size_t i = 0; i < n; ++i) marks += i == 0 ? "?" : ", ?";
+        SQLite::Statement q(db_, fmt::format("SELECT {} FROM jobs WHERE id IN ({})", kJobColumns, marks));
+        for (size_t i = 0; i < n; ++i) q.bind(static_cast<int>(i + 1), ids[start + i]);
+        while (q.executeStep()) out.push_back(read_job(q));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<std::string>> existing_upload_ids(const std::vector<std::string>& ids) override {
+    return guarded_result<std::vector<std::string>>("look up uploads", [&]() -> Result<std::vector<std::string>> {
+      std::vector<std::string> out;
+      for (size_t start = 0; start < ids.size(); start += 500) {
+        const size_t n = std::min<size_t>(500, ids.size() - start);
+        std::string marks;
+        for (size_t i = 0; i < n; ++i) marks += i == 0 ? "?" : ", ?";
+        SQLite::Statement q(db_, fmt::format("SELECT id FROM uploads WHERE id IN ({})", marks));
+        for (size_t i = 0; i < n; ++i) q.bind(static_cast<int>(i + 1), ids[start + i]);
+        while (q.executeStep()) out.push_back(q.getColumn("id").getString());
+      }
+      return out;
+    });
+  }
+
+  // One node per SQLite store (serve.lock), so the lock only has to exclude this process: every store
+  // object open on the same file (tests open several) shares the process-wide set of held names.
+  Result<std::unique_ptr<StoreLock>> try_lock(const std::string& name) override {
+    class Held final : public StoreLock {
+     public:
+      explicit Held(std::string id) : id_(std::move(id)) {}
+      ~Held() override {
+        std::lock_guard lock(held_mutex());
+        held_names().erase(id_);
+      }
+
+     private:
+      std::string id_;
+    };
+    const std::string id = db_.getFilename() + "\n" + name;
+    std::lock_guard lock(held_mutex());
+    if (!held_names().insert(id).second) return std::unique_ptr<StoreLock>();
+    return std::unique_ptr<StoreLock>(std::make_unique<Held>(id));
+  }
+
+  static std::mutex& held_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::set<std::string>& held_names() {
+    static std::set<std::string> names;
+    return names;
   }
 
  private:

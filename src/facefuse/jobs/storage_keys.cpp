@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "facefuse/core/ids.h"
+
 namespace facefuse::jobs {
 
 namespace {
@@ -31,15 +33,7 @@ bool all_digits(std::string_view s, size_t n) {
   return true;
 }
 
-// A job id as the routes accept it ([A-Za-z0-9_]+, at most 64) and a file name of key characters.
-bool is_job_id(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!is_alnum(c) && c != '_') return false;
-  }
-  return true;
-}
-
+// A file name of key characters.
 bool is_file_name(std::string_view s) {
   if (s.empty() || s.size() > 255 || s.front() == '.') return false;
   for (char c : s) {
@@ -109,8 +103,25 @@ std::string output_key_job_id(std::string_view key) {
   } else if (parts.size() != 3) {
     return "";
   }
-  if (parts[at] != "outputs" || !is_job_id(parts[at + 1]) || !is_file_name(parts[at + 2])) return "";
+  if (parts[at] != "outputs" || !is_valid_id(parts[at + 1]) || !is_file_name(parts[at + 2])) return "";
   return std::string(parts[at + 1]);
+}
+
+std::optional<LayoutKey> parse_layout_key(std::string_view key) {
+  std::vector<std::string_view> parts = split(key);
+  size_t at = 0;
+  if (parts.size() >= 7 && all_digits(parts[1], 4) && all_digits(parts[2], 2) && all_digits(parts[3], 2) &&
+      parts[0] != kIncomingRoot) {
+    at = 4;
+  } else if (parts.size() < 3) {
+    return std::nullopt;
+  }
+  std::string_view kind = parts[at];
+  if (at == 0 && kind == "jobs") kind = "work";  // the old layout's segments: jobs/<job>/segments/...
+  else if (at == 0 && kind == "work") return std::nullopt;
+  if (kind != "uploads" && kind != "outputs" && kind != "work") return std::nullopt;
+  if (!is_valid_id(parts[at + 1])) return std::nullopt;
+  return LayoutKey{std::string(kind), std::string(parts[at + 1])};
 }
 
 bool key_belongs_to_tenant(std::string_view key, const std::string& tenant) {

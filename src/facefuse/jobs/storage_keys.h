@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,18 @@ std::string incoming_prefix(const std::string& upload_id);
 // The job id of an output key of either layout ("outputs/<job>/<file>" or
 // "<tenant>/<yyyy>/<mm>/<dd>/outputs/<job>/<file>", file of [A-Za-z0-9._-]), or "" for any other key.
 std::string output_key_job_id(std::string_view key);
+
+// What the retention janitor reads from a key of the service's layout (either generation):
+// kind "uploads" (<...>/uploads/<upload_id>/...), "outputs" (<...>/outputs/<job_id>/...) or "work"
+// (<...>/work/<job_id>/... and the old jobs/<job_id>/...), and the id. Keys of the new layout need the
+// full "<tenant>/<yyyy>/<mm>/<dd>/<kind>/<id>/<file...>" shape with digits in the date, so an object a
+// tenant put elsewhere in its prefix (an input by reference) never parses. nullopt for any other key
+// (the _incoming staging area included).
+struct LayoutKey {
+  std::string kind;
+  std::string id;
+};
+std::optional<LayoutKey> parse_layout_key(std::string_view key);
 
 // Whether `key` lies in the tenant's own prefix ("<tenant segment>/..."): the only keys a job may
 // name as an input by reference.

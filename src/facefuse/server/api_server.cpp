@@ -959,6 +959,12 @@ struct ApiServer::Impl {
     // A verified signed link names its job by path: no tenant to check it against.
     auto job = signed_link ? service.store().get_job(job_id) : service.get(req.caller.tenant, job_id);
     if (!job || job->output_key != key) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
+    if (job->output_expired_at_ms > 0) {
+      fail(410, "output_expired",
+           fmt::format("the output of job {} was deleted at {} by the server's retention (--retain-outputs): submit "
+                       "the job again to make it anew",
+                       job_id, jobs::rfc3339_utc(job->output_expired_at_ms)));
+    }
     auto info = service.blobs().stat(key);
     if (!info) fail(404, "not_found", fmt::format("no media '{}'", client_text(key)));
     const int64_t size = info->size;

@@ -17,6 +17,8 @@ const prometheus::Histogram::BucketBoundaries kProcessingBuckets = {0.1, 0.5, 1,
 
 constexpr const char* kJobStates[] = {"pending", "processing", "completed", "failed", "cancelled"};
 constexpr const char* kInterruptionReasons[] = {"lease_expired", "released"};
+constexpr const char* kJanitorReasons[] = {"expired_upload", "expired_output", "expired_job", "orphan"};
+const prometheus::Histogram::BucketBoundaries kJanitorBuckets = {0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300};
 
 }  // namespace
 
@@ -70,8 +72,32 @@ struct ServiceMetrics::Families {
                           .Name("facefuse_task_interruptions_total")
                           .Help("Tasks interrupted: claimed here after their holder's lease expired "
                                 "(lease_expired) or given back by this process's workers (released)")
-                          .Register(r)) {
+                          .Register(r)),
+        storage_bytes(prometheus::BuildGauge()
+                          .Name("facefuse_storage_bytes")
+                          .Help("Bytes in the blob store by kind, as the last janitor pass of this node listed them")
+                          .Register(r)),
+        storage_objects(prometheus::BuildGauge()
+                            .Name("facefuse_storage_objects")
+                            .Help("Objects in the blob store by kind, as the last janitor pass of this node listed them")
+                            .Register(r)),
+        janitor_deleted(prometheus::BuildCounter()
+                            .Name("facefuse_janitor_deleted_objects_total")
+                            .Help("Objects the retention janitor deleted, by reason (expired_upload, expired_output, "
+                                  "expired_job, orphan)")
+                            .Register(r)),
+        janitor_passes(prometheus::BuildCounter()
+                           .Name("facefuse_janitor_passes_total")
+                           .Help("Janitor passes by result: ran, skipped (another node held the lock), failed")
+                           .Register(r)),
+        janitor_seconds(prometheus::BuildHistogram()
+                            .Name("facefuse_janitor_pass_seconds")
+                            .Help("Duration of the janitor passes this node ran")
+                            .Register(r)
+                            .Add({}, kJanitorBuckets)) {
     for (const char* state : kJobStates) jobs.Add({{"state", state}});
+    for (const char* reason : kJanitorReasons) janitor_deleted.Add({{"reason", reason}});
+    for (const char* result : {"ran", "skipped", "failed"}) janitor_passes.Add({{"result", result}});
     for (const char* reason : kInterruptionReasons) interruptions.Add({{"reason", reason}});
   }
 
@@ -88,6 +114,11 @@ struct ServiceMetrics::Families {
   prometheus::Family<prometheus::Gauge>& gpu_utilization;
   prometheus::Family<prometheus::Gauge>& gpu_memory_used;
   prometheus::Family<prometheus::Counter>& interruptions;
+  prometheus::Family<prometheus::Gauge>& storage_bytes;
+  prometheus::Family<prometheus::Gauge>& storage_objects;
+  prometheus::Family<prometheus::Counter>& janitor_deleted;
+  prometheus::Family<prometheus::Counter>& janitor_passes;
+  prometheus::Histogram& janitor_seconds;
 };
 
 ServiceMetrics::ServiceMetrics()
@@ -127,6 +158,20 @@ void ServiceMetrics::set_gpu(unsigned index, double utilization_percent, double 
   const prometheus::Labels labels{{"gpu", std::to_string(index)}};
   families_->gpu_utilization.Add(labels).Set(utilization_percent);
   families_->gpu_memory_used.Add(labels).Set(memory_used_bytes);
+}
+
+void ServiceMetrics::set_storage_usage(std::string_view kind, double objects, double bytes) {
+  families_->storage_objects.Add({{"kind", std::string(kind)}}).Set(objects);
+  families_->storage_bytes.Add({{"kind", std::string(kind)}}).Set(bytes);
+}
+
+void ServiceMetrics::add_janitor_deleted(std::string_view reason, double objects) {
+  families_->janitor_deleted.Add({{"reason", std::string(reason)}}).Increment(objects);
+}
+
+void ServiceMetrics::observe_janitor_pass(std::string_view result, double seconds) {
+  families_->janitor_passes.Add({{"result", std::string(result)}}).Increment();
+  if (result == "ran") families_->janitor_seconds.Observe(seconds);
 }
 
 std::string ServiceMetrics::serialize() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }

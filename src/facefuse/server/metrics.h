@@ -14,6 +14,13 @@
 //   workers, workers_busy                          gauges
 //   facefuse_task_interruptions_total{reason}      counter, reason lease_expired | released (the
 //                                                  name issue 12 gives it; both series always exported)
+//   facefuse_storage_bytes{kind}, facefuse_storage_objects{kind}   gauges, the blob store by kind
+//                                                  (uploads, outputs, segments, staging, other) as
+//                                                  this node's last janitor pass listed it
+//   facefuse_janitor_deleted_objects_total{reason} counter, expired_upload | expired_output |
+//                                                  expired_job | orphan
+//   facefuse_janitor_passes_total{result}          counter, ran | skipped (another node) | failed
+//   facefuse_janitor_pass_seconds                  histogram, passes this node ran
 //   gpu_utilization_percent{gpu}, gpu_memory_used_bytes{gpu}   gauges, only once set_gpu() is
 //                                                  called (NVML present, see system_stats.h)
 #pragma once
@@ -49,6 +56,11 @@ class ServiceMetrics {
   void set_workers(double total, double busy);
   // A task interrupted: "lease_expired" (claimed after its holder's lease expired) or "released".
   void add_task_interruption(std::string_view reason);
+  // The retention janitor (jobs/janitor.h): what a pass found in the blob store, what it deleted,
+  // and each pass's result ("ran", "skipped", "failed") with its duration.
+  void set_storage_usage(std::string_view kind, double objects, double bytes);
+  void add_janitor_deleted(std::string_view reason, double objects);
+  void observe_janitor_pass(std::string_view result, double seconds);
   // GPU `index` as NVML numbers it; utilisation in percent (0–100), memory in bytes.
   void set_gpu(unsigned index, double utilization_percent, double memory_used_bytes);
 

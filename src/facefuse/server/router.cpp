@@ -7,19 +7,7 @@ namespace facefuse::server {
 namespace {
 constexpr std::string_view kIdGroup = "([A-Za-z0-9_]+)";
 constexpr std::string_view kTailGroup = "(.*)";
-
-bool is_id_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
 }  // namespace
-
-bool is_route_id(std::string_view text) {
-  if (text.empty() || text.size() > kMaxIdBytes) return false;
-  for (char c : text) {
-    if (!is_id_char(c)) return false;
-  }
-  return true;
-}
 
 Result<RoutePattern> RoutePattern::parse(std::string_view pattern) {
   if (pattern.empty() || pattern.front() != '/') {

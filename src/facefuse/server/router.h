@@ -16,15 +16,13 @@
 #include <string_view>
 #include <vector>
 
+#include "facefuse/core/ids.h"
 #include "facefuse/core/status.h"
 
 namespace facefuse::server {
 
-// Longest id accepted in a path segment (job, upload, key ids are ~30 characters).
-constexpr std::size_t kMaxIdBytes = 64;
-
-// 1..kMaxIdBytes characters of [A-Za-z0-9_].
-bool is_route_id(std::string_view text);
+// A path segment an id group matches: core/ids.h's rule, the same as storage keys' id segments.
+inline bool is_route_id(std::string_view text) { return is_valid_id(text); }
 
 class RoutePattern {
  public:

@@ -251,6 +251,36 @@ Status serve(const ServeOptions& options) {
       *store, {[&pool] { pool.wake(); }, [&api](const std::string&) { api.notify_job_event(); }});
   FF_RETURN_IF_ERROR(pool.start());
 
+  // Retention and storage accounting on this API node (one node per pass: the store's lock).
+  jobs::Janitor janitor(*store, *blobs, options.retention);
+  janitor.start(options.janitor_interval_ms, [&metrics](const Result<jobs::JanitorPass>& pass) {
+    if (!pass.is_ok()) {
+      metrics.observe_janitor_pass("failed", 0);
+      spdlog::warn(json{{"msg", "janitor pass failed"}, {"error", pass.status().message()}}.dump());
+      return;
+    }
+    if (!pass->ran) {
+      metrics.observe_janitor_pass("skipped", 0);
+      return;
+    }
+    metrics.observe_janitor_pass("ran", pass->seconds);
+    for (const auto& [kind, usage] : pass->usage) {
+      metrics.set_storage_usage(kind, static_cast<double>(usage.objects), static_cast<double>(usage.bytes));
+    }
+    json deleted = json::object();
+    for (const auto& [reason, n] : pass->deleted_objects) {
+      metrics.add_janitor_deleted(reason, static_cast<double>(n));
+      deleted[reason] = n;
+    }
+    const bool changed = !deleted.empty() || pass->uploads_deleted > 0 || pass->outputs_expired > 0 ||
+                         pass->jobs_deleted > 0;
+    // A pass that changed nothing (most of them) is logged at debug only.
+    spdlog::log(changed ? spdlog::level::info : spdlog::level::debug,
+                json{{"msg", "janitor pass"}, {"seconds", pass->seconds}, {"deleted_objects", deleted},
+                     {"uploads_deleted", pass->uploads_deleted}, {"uploads_kept_in_use", pass->uploads_kept_in_use},
+                     {"outputs_expired", pass->outputs_expired}, {"jobs_deleted", pass->jobs_deleted}}.dump());
+  });
+
   const std::string& host = listen.host;
   if (!options.auth && host != "127.0.0.1" && host != "localhost" && host != "::1") {
     spdlog::warn(json{{"msg", "--no-auth on a non-loopback address: anyone who can reach it can submit jobs and read "
@@ -276,6 +306,7 @@ Status serve(const ServeOptions& options) {
   spdlog::info(json{{"msg", "draining"}, {"signal", signal_number}, {"grace_seconds", options.grace_seconds}}.dump());
   exit_on_next_stop_signal(signals);  // a second signal while draining ends the process at once
   api.set_draining();
+  janitor.stop();
   pool.drain(static_cast<int64_t>(options.grace_seconds * 1000));
   api.stop();
   webhooks.stop();

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "facefuse/core/status.h"
+#include "facefuse/jobs/janitor.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/server/http_server.h"
 #include "facefuse/server/live_swap.h"
@@ -41,6 +42,8 @@ struct ServeOptions : NodeOptions {
   int64_t min_free_mb = 512;      // free-space reserve of the data directory (storage/free_space.h)
   jobs::ServiceLimits limits;
   LiveConfig live;                // GET /api/v1/live: sessions per server, key and address; frame limits
+  jobs::RetentionPolicy retention;         // --retain-* and --orphan-grace (all 0: nothing is deleted)
+  int64_t janitor_interval_ms = 5 * 60 * 1000;  // between janitor passes
 };
 
 // Runs until SIGTERM, SIGINT or SIGHUP, then drains (not ready, no new claims, running tasks finished or

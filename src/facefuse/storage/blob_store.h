@@ -33,6 +33,13 @@ struct BlobInfo {
   int64_t size = 0;  // bytes
 };
 
+// One object of a listing with what retention and accounting need (storage::BlobStore::list_entries).
+struct BlobEntry {
+  std::string key;
+  int64_t size = 0;         // bytes
+  int64_t modified_ms = 0;  // last write, Unix ms (S3: LastModified; file store: mtime)
+};
+
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
@@ -62,6 +69,14 @@ class BlobStore {
 
   // Keys under `prefix` + "/", sorted.
   virtual Result<std::vector<std::string>> list(std::string_view prefix) = 0;
+  // Every object under `prefix` + "/" (or of the whole store for ""), sorted by key, with its size
+  // and last-modified time: one ListObjectsV2 walk on S3, one directory walk on files. Objects under
+  // names that are not valid keys (another program's, temporary files) are left out.
+  virtual Result<std::vector<BlobEntry>> list_entries(std::string_view prefix) = 0;
+  // Removes these keys; missing ones are not an error. S3 sends DeleteObjects requests of up to
+  // 1000 keys; the file store unlinks each and then drops the directories that became empty.
+  // Every key is validated first (nothing is removed when one is invalid).
+  virtual Status remove_keys(const std::vector<std::string>& keys) = 0;
 
   // Can this store write and read right now? (readiness probe)
   virtual Status check_ready() = 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <fstream>
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include "facefuse/core/paths.h"
@@ -120,6 +122,49 @@ Result<std::vector<std::string>> FileBlobStore::list(std::string_view prefix) {
   if (ec) return unavailable(fmt::format("cannot list storage prefix '{}': {}", prefix, ec.message()));
   std::sort(keys.begin(), keys.end());
   return keys;
+}
+
+Result<std::vector<BlobEntry>> FileBlobStore::list_entries(std::string_view prefix) {
+  fs::path dir = root_;
+  if (!prefix.empty()) {
+    FF_ASSIGN_OR_RETURN(dir, path_of(prefix));
+  }
+  std::vector<BlobEntry> entries;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return entries;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    std::error_code entry_ec;
+    if (!it->is_regular_file(entry_ec)) continue;
+    std::string relative = fs::relative(it->path(), root_).generic_string();
+    if (!validate_key(relative).is_ok()) continue;  // temporary files and foreign names
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) != 0) continue;  // removed while listing
+    const int64_t modified_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    entries.push_back({std::move(relative), static_cast<int64_t>(st.st_size), modified_ms});
+  }
+  if (ec) return unavailable(fmt::format("cannot list storage prefix '{}': {}", prefix, ec.message()));
+  std::sort(entries.begin(), entries.end(), [](const BlobEntry& a, const BlobEntry& b) { return a.key < b.key; });
+  return entries;
+}
+
+Status FileBlobStore::remove_keys(const std::vector<std::string>& keys) {
+  std::vector<fs::path> paths;
+  for (const auto& key : keys) {
+    FF_ASSIGN_OR_RETURN(fs::path target, path_of(key));
+    paths.push_back(std::move(target));
+  }
+  for (size_t i = 0; i < paths.size(); ++i) {
+    std::error_code ec;
+    fs::remove(paths[i], ec);
+    if (ec) return unavailable(fmt::format("cannot remove storage key '{}': {}", keys[i], ec.message()));
+    // Day and id directories would pile up empty otherwise; fs::remove refuses a non-empty one.
+    for (fs::path dir = paths[i].parent_path(); dir != root_ && dir.string().size() > root_.string().size();
+         dir = dir.parent_path()) {
+      if (!fs::remove(dir, ec) || ec) break;
+    }
+  }
+  return Status::ok();
 }
 
 Status FileBlobStore::check_ready() {

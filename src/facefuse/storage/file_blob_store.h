@@ -19,6 +19,8 @@ class FileBlobStore final : public BlobStore {
   Status remove(std::string_view key) override;
   Status remove_prefix(std::string_view prefix) override;
   Result<std::vector<std::string>> list(std::string_view prefix) override;
+  Result<std::vector<BlobEntry>> list_entries(std::string_view prefix) override;
+  Status remove_keys(const std::vector<std::string>& keys) override;
   Status check_ready() override;
 
   // The file that holds `key` (validated). For serving files without a copy.

@@ -89,6 +89,20 @@ std::string xml_escape(std::string_view text) {
   return out;
 }
 
+// "2026-12-06T06:12:44.123Z" (ListObjectsV2's LastModified, always UTC) → Unix ms; 0 when malformed.
+int64_t parse_iso8601_ms(const std::string& text) {
+  std::tm t{};
+  int millis = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &t.tm_year, &t.tm_mon, &t.tm_mday, &t.tm_hour, &t.tm_min,
+                  &t.tm_sec) != 6) {
+    return 0;
+  }
+  if (text.size() > 20 && text[19] == '.') millis = std::atoi(text.substr(20, 3).c_str());
+  t.tm_year -= 1900;
+  t.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&t)) * 1000 + millis;
+}
+
 // Base64 of the MD5 of `data`: the Content-MD5 header S3 requires on DeleteObjects.
 std::string content_md5(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -553,8 +567,10 @@ struct S3BlobStore::Impl {
     return Status::ok();
   }
 
-  Result<std::vector<std::string>> list_objects(const std::string& object_prefix) {
-    std::vector<std::string> keys;
+  // Every object under `object_prefix` (full object names, the store prefix included), in S3's
+  // order (by key), with size and LastModified from the <Contents> entries.
+  Result<std::vector<BlobEntry>> list_objects(const std::string& object_prefix) {
+    std::vector<BlobEntry> entries;
     std::string token;
     for (;;) {
       Call call;
@@ -562,12 +578,44 @@ struct S3BlobStore::Impl {
       if (!token.empty()) call.query.emplace_back("continuation-token", token);
       call.what = fmt::format("listing of '{}'", object_prefix);
       FF_ASSIGN_OR_RETURN(Reply reply, perform_ok(call));
-      for (auto& key : xml_values(reply.body, "Key")) keys.push_back(std::move(key));
+      for (const auto& contents : xml_values(reply.body, "Contents")) {
+        BlobEntry entry;
+        entry.key = xml_value(contents, "Key");
+        const std::string size = xml_value(contents, "Size");
+        entry.size = size.empty() ? 0 : std::strtoll(size.c_str(), nullptr, 10);
+        entry.modified_ms = parse_iso8601_ms(xml_value(contents, "LastModified"));
+        if (!entry.key.empty()) entries.push_back(std::move(entry));
+      }
       if (xml_value(reply.body, "IsTruncated") != "true") break;
       token = xml_value(reply.body, "NextContinuationToken");
       if (token.empty()) break;
     }
-    return keys;
+    return entries;
+  }
+
+  // DeleteObjects in batches of kDeleteBatch (S3's limit per request); `objects` are full object
+  // names. Quiet mode: the answer lists only the keys that could not be deleted.
+  Status delete_objects(const std::vector<std::string>& objects, std::string_view what) {
+    for (size_t start = 0; start < objects.size(); start += kDeleteBatch) {
+      std::string body = "<Delete><Quiet>true</Quiet>";
+      for (size_t i = start; i < std::min(objects.size(), start + kDeleteBatch); ++i) {
+        body += fmt::format("<Object><Key>{}</Key></Object>", xml_escape(objects[i]));
+      }
+      body += "</Delete>";
+      Call call;
+      call.method = "POST";
+      call.query = {{"delete", ""}};
+      call.headers = {{"content-type", "application/xml"}, {"content-md5", content_md5(body)}};
+      call.text_body = std::move(body);
+      call.what = std::string(what);
+      FF_ASSIGN_OR_RETURN(Reply reply, perform_ok(call));
+      if (reply.body.find("<Error>") != std::string::npos) {
+        return unavailable(fmt::format("S3 at {} did not delete '{}' ({}: {})", endpoint_text(),
+                                       xml_value(reply.body, "Key"), xml_value(reply.body, "Code"),
+                                       xml_value(reply.body, "Message")));
+      }
+    }
+    return Status::ok();
   }
 };
 
@@ -707,41 +755,45 @@ Status S3BlobStore::remove(std::string_view key) {
 
 Status S3BlobStore::remove_prefix(std::string_view prefix) {
   FF_RETURN_IF_ERROR(validate_key(prefix));
-  FF_ASSIGN_OR_RETURN(auto objects, impl_->list_objects(impl_->object_key(prefix) + "/"));
-  for (size_t start = 0; start < objects.size(); start += kDeleteBatch) {
-    std::string body = "<Delete><Quiet>true</Quiet>";
-    for (size_t i = start; i < std::min(objects.size(), start + kDeleteBatch); ++i) {
-      body += fmt::format("<Object><Key>{}</Key></Object>", xml_escape(objects[i]));
-    }
-    body += "</Delete>";
-    Call call;
-    call.method = "POST";
-    call.query = {{"delete", ""}};
-    call.headers = {{"content-type", "application/xml"}, {"content-md5", content_md5(body)}};
-    call.text_body = std::move(body);
-    call.what = fmt::format("batch delete under '{}'", impl_->object_key(prefix));
-    FF_ASSIGN_OR_RETURN(Reply reply, impl_->perform_ok(call));
-    // Quiet mode lists only the keys that could not be deleted.
-    if (reply.body.find("<Error>") != std::string::npos) {
-      return unavailable(fmt::format("S3 at {} did not delete '{}' ({}: {})", impl_->endpoint_text(),
-                                     xml_value(reply.body, "Key"), xml_value(reply.body, "Code"),
-                                     xml_value(reply.body, "Message")));
-    }
+  FF_ASSIGN_OR_RETURN(auto entries, impl_->list_objects(impl_->object_key(prefix) + "/"));
+  std::vector<std::string> objects;
+  for (auto& entry : entries) objects.push_back(std::move(entry.key));
+  return impl_->delete_objects(objects, fmt::format("batch delete under '{}'", impl_->object_key(prefix)));
+}
+
+Status S3BlobStore::remove_keys(const std::vector<std::string>& keys) {
+  std::vector<std::string> objects;
+  for (const auto& key : keys) {
+    FF_RETURN_IF_ERROR(validate_key(key));
+    objects.push_back(impl_->object_key(key));
   }
-  return Status::ok();
+  return impl_->delete_objects(objects, fmt::format("batch delete of {} objects", objects.size()));
 }
 
 Result<std::vector<std::string>> S3BlobStore::list(std::string_view prefix) {
-  FF_RETURN_IF_ERROR(validate_key(prefix));
-  FF_ASSIGN_OR_RETURN(auto objects, impl_->list_objects(impl_->object_key(prefix) + "/"));
+  FF_ASSIGN_OR_RETURN(auto entries, list_entries(prefix));
   std::vector<std::string> keys;
+  for (auto& entry : entries) keys.push_back(std::move(entry.key));
+  return keys;
+}
+
+Result<std::vector<BlobEntry>> S3BlobStore::list_entries(std::string_view prefix) {
+  std::string object_prefix;
+  if (!prefix.empty()) {
+    FF_RETURN_IF_ERROR(validate_key(prefix));
+    object_prefix = impl_->object_key(prefix) + "/";
+  } else if (!impl_->prefix.empty()) {
+    object_prefix = impl_->prefix + "/";
+  }
+  FF_ASSIGN_OR_RETURN(auto objects, impl_->list_objects(object_prefix));
+  std::vector<BlobEntry> entries;
   const size_t strip = impl_->prefix.empty() ? 0 : impl_->prefix.size() + 1;
   for (auto& object : objects) {
-    std::string key = object.substr(strip);
-    if (validate_key(key).is_ok()) keys.push_back(std::move(key));  // objects others wrote under odd names are skipped
+    object.key = object.key.substr(strip);
+    if (validate_key(object.key).is_ok()) entries.push_back(std::move(object));  // objects others wrote under odd names are skipped
   }
-  std::sort(keys.begin(), keys.end());
-  return keys;
+  std::sort(entries.begin(), entries.end(), [](const BlobEntry& a, const BlobEntry& b) { return a.key < b.key; });
+  return entries;
 }
 
 Status S3BlobStore::check_ready() {

@@ -35,6 +35,8 @@ class S3BlobStore final : public BlobStore {
   Status remove(std::string_view key) override;
   Status remove_prefix(std::string_view prefix) override;
   Result<std::vector<std::string>> list(std::string_view prefix) override;
+  Result<std::vector<BlobEntry>> list_entries(std::string_view prefix) override;
+  Status remove_keys(const std::vector<std::string>& keys) override;
   // HEAD of the bucket.
   Status check_ready() override;
   Result<std::string> presigned_get_url(std::string_view key, int64_t ttl_seconds) override;

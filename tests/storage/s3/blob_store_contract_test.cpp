@@ -2,6 +2,8 @@
 // (@20minutes/s3rver, tests/support/s3_server.h): the same calls must give the same results.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "facefuse/storage/blob_store.h"
 #include "facefuse/storage/file_blob_store.h"
 #include "facefuse/storage/s3_blob_store.h"
@@ -12,6 +14,11 @@ namespace facefuse::storage {
 namespace {
 
 namespace fs = std::filesystem;
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // One S3 server for the whole suite: starting node costs seconds.
 testing::S3Server* shared_server() {
@@ -99,6 +106,48 @@ TEST_P(BlobStoreContract, ListAndRemovePrefix) {
   ASSERT_TRUE(store_->remove("jobs/j2/a").is_ok());
   EXPECT_EQ(store_->stat("jobs/j2/a").status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(store_->remove("jobs/j2/missing").is_ok());
+}
+
+TEST_P(BlobStoreContract, ListEntriesGivesSizesAndTimesAndRemoveKeysBatches) {
+  const int64_t before = unix_ms() - 5000;  // allow a little clock skew to the server
+  put("a/b/one", "12345");
+  put("a/c/two", "");
+  put("z/three", "abc");
+  auto all = store_->list_entries("");
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  ASSERT_EQ(all->size(), 3u) << "the whole store (under the S3 prefix only)";
+  EXPECT_EQ((*all)[0].key, "a/b/one");
+  EXPECT_EQ((*all)[0].size, 5);
+  EXPECT_EQ((*all)[1].size, 0);
+  EXPECT_EQ((*all)[2].key, "z/three");
+  for (const auto& e : *all) {
+    EXPECT_GT(e.modified_ms, before) << e.key;
+    EXPECT_LT(e.modified_ms, unix_ms() + 5000) << e.key;
+  }
+  auto under = store_->list_entries("a");
+  ASSERT_EQ(under->size(), 2u);
+  EXPECT_EQ(store_->remove_keys({"a/b/one", "a/b/missing", "z/three"}).code(), StatusCode::kOk)
+      << "missing keys are not an error";
+  auto left = store_->list_entries("");
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].key, "a/c/two");
+  EXPECT_EQ(store_->remove_keys({"a/c/two", "../escape"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->list_entries("")->size(), 1u) << "nothing is removed when one key is invalid";
+  EXPECT_TRUE(store_->remove_keys({}).is_ok());
+}
+
+TEST_P(BlobStoreContract, RemoveKeysDeletesMoreThanOneBatch) {
+  // 1001 keys: two DeleteObjects requests on S3 (at most 1000 keys each).
+  testing::write_file_bytes(dir_ / "one", "1");
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1001; ++i) {
+    keys.push_back("batch/k" + std::to_string(i));
+    ASSERT_TRUE(store_->put_file(keys.back(), dir_ / "one").is_ok());
+  }
+  put("keep/me", "x");
+  ASSERT_TRUE(store_->remove_keys(keys).is_ok());
+  EXPECT_TRUE(store_->list("batch")->empty());
+  EXPECT_EQ(store_->list_entries("")->size(), 1u);
 }
 
 TEST_P(BlobStoreContract, ListFollowsContinuationPastOneThousandKeys) {
