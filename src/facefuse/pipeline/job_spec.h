@@ -45,7 +45,8 @@ struct JobSpec {
   VideoOutputOptions video;
   int processing_threads = 0;  // frames processed in parallel; 0 = one per hardware thread
   // Smallest face the detector looks for, pixels (larger = faster), unless the job's option
-  // face_detector_min_size sets it. Video jobs raise it to 1/8 of the frame height.
+  // face_detector_min_size sets it. Video jobs raise the frames' (frame_min_face_size) to 1/8 of
+  // the frame height.
   int min_face_size = 40;
   // Smallest face looked for in the target's frames, pixels, when it should differ from the
   // sources' (min_face_size): the engine then opens a second detector for frames and keeps
