@@ -60,6 +60,20 @@ TEST_F(VideoJobTest, OutputHasTheTargetsFramesDurationAndAudio) {
   expect_no_temp_files();
 }
 
+// Video jobs look for faces of at least 1/8 of the frame height in the frames (60 px at 480p) but
+// read the source photo as image jobs do (40 px): at 60 px BlazeFace's single pass took a dog in
+// dlib's dogs.jpg for a face, and a 480p video job swapped that dog in (found in session 7).
+TEST_F(VideoJobTest, TheSourcePhotoIsReadAsInImageJobs) {
+  auto s = spec("talking_head_640x480.mp4", "dog.mp4");
+  s.sources = {testdata("dlib_faces/dogs.jpg")};
+  s.video.trim_frame_end = 3;
+  auto report = pipeline::run_job(s);
+  ASSERT_FALSE(report) << "a dog was taken for the source face";
+  EXPECT_NE(report.status().message().find("no face found in the source"), std::string::npos)
+      << report.status().to_string();
+  EXPECT_FALSE(std::filesystem::exists(s.output));
+}
+
 TEST_F(VideoJobTest, TrimmingIsFrameExactAndTrimsTheAudio) {
   auto s = spec("face_720p.mp4", "trim.mp4");
   s.video.trim_frame_start = 10;

@@ -618,8 +618,8 @@ void add_timings(StageTimings& total, const StageTimings& part) {
 // unless asked with face_detector_min_size (tiling for 40-px faces costs 9–22 model runs per
 // 720p–1080p frame, 1/8 costs 3). 1/6 (1–3 runs) made a 720p job only ~7 % faster, not worth
 // missing medium-shot faces for. Only the frames' detector is raised (frame_min_face_size): the
-// source photo is still read at min_face_size, as in image jobs, so a source face smaller than 1/8
-// of the *target's* height is found and no coarser pass takes a dog for it (JobSpec).
+// source photo is still read at min_face_size, as in image jobs: at 60 px (480p targets) the
+// coarser detector took dlib's dogs.jpg for a source face (JobSpec, VideoJobTest).
 JobSpec tuned_for_video(const JobSpec& spec, const VideoPlan& plan) {
   JobSpec tuned = spec;
   if (tuned.session.intra_op_threads == 0) tuned.session.intra_op_threads = 1;
