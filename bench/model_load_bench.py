@@ -74,9 +74,11 @@ def main():
                     "options": {"face_swapper_blend": 0.5 + next(blend) / 10000}}
             t0 = time.time()
             job = requests.post(url + "/jobs", json=body, timeout=60).json()
-            while job["status"] not in ("completed", "failed", "cancelled"):
-                time.sleep(0.005)
-                job = requests.get(f"{url}/jobs/{job['job_id']}", timeout=30).json()
+            job_id = job["job_id"]
+            while job.get("status") not in ("completed", "failed", "cancelled"):
+                # 20 ms between polls: an idle machine at 5 ms outran the node's rate limit (429s).
+                time.sleep(0.02)
+                job = requests.get(f"{url}/jobs/{job_id}", timeout=30).json()
             wall = time.time() - t0
             if job["status"] != "completed":
                 sys.exit(f"bench job ended {job['status']}: {job.get('error')}")
