@@ -47,6 +47,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/core/series_stats.h"
 #include "facefuse/core/paths.h"
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
@@ -324,19 +325,7 @@ struct Aggregate {
 };
 
 double correlation(const std::vector<double>& a, const std::vector<double>& b) {
-  const double n = static_cast<double>(a.size());
-  double ma = 0, mb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ma += a[i] / n;
-    mb += b[i] / n;
-  }
-  double sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
+  return pearson_correlation(a, b).value_or(0.0);
 }
 
 // The talking-head clip: every `step`-th frame's largest face swapped with a still source photo
@@ -386,10 +375,7 @@ int video_check(const face::FaceAnalyser& analyser, const std::filesystem::path&
     eye_old.push_back(e[0]);
     eye_new.push_back(e[1]);
   }
-  auto spread = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0.0 : v[v.size() * 95 / 100] - v[v.size() * 5 / 100];
-  };
+  const auto spread = percentile_spread;
   std::printf("talking_head.avi, every %d. frame, %zu frames, source %s\n", step, mouth_t.size(), source_ref.photo);
   std::printf("| variant | mouth-open correlation | mouth-open range × target | eye-open correlation | eye-open range × target |\n");
   std::printf("|---|---|---|---|---|\n");

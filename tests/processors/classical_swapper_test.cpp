@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/core/series_stats.h"
 #include "facefuse/face/blending.h"
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
@@ -707,24 +709,10 @@ TEST(ClassicalSwapperRealism, KeepsATalkingHeadTalking) {
     result_mouth.push_back(face::mouth_open_ratio(face::largest_face(*again)->landmarks68));
   }
   ASSERT_GE(target_mouth.size(), 30u) << "faces found in too few frames";
-  const double n = static_cast<double>(target_mouth.size());
-  double mt = 0, mr = 0;
-  for (size_t i = 0; i < target_mouth.size(); ++i) {
-    mt += target_mouth[i] / n;
-    mr += result_mouth[i] / n;
-  }
-  double stt = 0, srr = 0, str = 0;
-  for (size_t i = 0; i < target_mouth.size(); ++i) {
-    stt += (target_mouth[i] - mt) * (target_mouth[i] - mt);
-    srr += (result_mouth[i] - mr) * (result_mouth[i] - mr);
-    str += (target_mouth[i] - mt) * (result_mouth[i] - mr);
-  }
-  ASSERT_GT(stt * srr, 0.0);
-  const double correlation = str / std::sqrt(stt * srr);
-  auto spread = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() * 95 / 100] - v[v.size() * 5 / 100];
-  };
+  const std::optional<double> follows = pearson_correlation(target_mouth, result_mouth);
+  ASSERT_TRUE(follows.has_value()) << "the target's or the result's mouth never moved";
+  const double correlation = *follows;
+  const auto spread = percentile_spread;
   const double range = spread(result_mouth) / spread(target_mouth);
   std::printf("[ video ] %zu frames: mouth-open correlation %.2f, range %.2f × the target's\n", target_mouth.size(),
               correlation, range);
