@@ -585,6 +585,12 @@ class PostgresJobStore final : public JobStore {
   Result<std::optional<Lease>> claim_task(const std::string& owner, int64_t lease_ms, int max_attempts) override {
     return run<std::optional<Lease>>("claim a task", [&](pqxx::work& tx) -> Result<std::optional<Lease>> {
       const int64_t now = now_ms();
+      // The claim must walk tasks_claim in its order and stop at the first free task whatever the
+      // statistics say. Right after a burst of submissions, before autovacuum has analysed the new
+      // rows, the planner estimates one candidate and sorts them all instead (10 000 pending tasks:
+      // 39 ms per claim instead of 0.5). Disabling sorts for this transaction leaves it the index
+      // order; nothing else in a claim's transaction needs a sort (lookups by id).
+      tx.exec("SET LOCAL enable_sort = off");
       while (true) {
         pqxx::result r = tx.exec_prepared(kClaimStatement, owner, lease_ms, max_attempts, now);
         if (r.empty()) return std::optional<Lease>();  // committed: keeps the jobs failed below, if any

@@ -120,6 +120,13 @@ constexpr const char* kSchemaV4 = R"sql(
 ALTER TABLE jobs ADD COLUMN output_expired_at INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 5 (issue 12, claim latency): the claimable jobs in claim order, so claim_task walks jobs
+// from the first in line and stops at its first claimable task instead of sorting every candidate
+// (10 000 pending one-task jobs: 12 ms per claim before, < 0.3 ms after). Additive: an index.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE INDEX jobs_claim_order ON jobs (priority DESC, seq) WHERE state IN ('pending', 'processing');
+)sql";
+
 // `compatible_from`: the oldest binary schema version that still runs correctly on the store once this
 // migration is applied (docs/decisions/0008-schema-compatibility-for-blue-green.md); as in
 // postgres_job_store.cpp (version 2: a version-1 binary never sets progress_at).
@@ -133,6 +140,7 @@ constexpr Migration kMigrations[] = {
     {2, 2, kSchemaV2},
     {3, 2, kSchemaV3},
     {4, 2, kSchemaV4},
+    {5, 2, kSchemaV5},
 };
 constexpr int kSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
 constexpr int kCompatibleFrom = kMigrations[std::size(kMigrations) - 1].compatible_from;
@@ -404,7 +412,10 @@ class SqliteJobStore final : public JobStore {
       bool lease_expired = false;
       while (true) {
         SQLite::Statement q(db_,
-            "SELECT t.id, t.state, t.attempts FROM tasks t JOIN jobs j ON j.id = t.job_id "
+            // CROSS JOIN fixes the join order (SQLite's rule): jobs in jobs_claim_order's order,
+            // each probed for its tasks through tasks_job (in id order), so the first claimable
+            // task ends the scan; joined from tasks, SQLite sorts every candidate task per claim.
+            "SELECT t.id, t.state, t.attempts FROM jobs j CROSS JOIN tasks t ON t.job_id = j.id "
             "WHERE j.state IN ('pending', 'processing') AND j.cancel_requested = 0 AND "
             "((t.state = 'pending' AND t.not_before <= ?) OR (t.state = 'leased' AND t.lease_expires_at < ?)) "
             "ORDER BY j.priority DESC, j.seq, t.id LIMIT 1");
