@@ -3,13 +3,18 @@
 // many claimers on many connections never get the same task, it survives a database restart, it
 // refuses a database of a newer schema, its claim reads the claim index from the head even before
 // new rows are analysed, it says what is wrong with a bad URI, an unreachable server
-// or a wrong password, and its LISTEN/NOTIFY wake-ups reach another store instance. Every test runs
+// or a wrong password, a network partition fails calls instead of hanging them, and its
+// LISTEN/NOTIFY wake-ups reach another store instance. Every test runs
 // on the private server of tests/support/postgres_server.h, in a database of its own.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -294,6 +299,60 @@ TEST_F(PostgresJobStore, BadUriUnreachableServerAndWrongPasswordSayWhatToFix) {
   EXPECT_EQ(wrong.status().code(), StatusCode::kPermissionDenied) << wrong.status().to_string();
   EXPECT_NE(wrong.status().message().find("password"), std::string::npos) << wrong.status().message();
   EXPECT_EQ(wrong.status().message().find("not-the-password"), std::string::npos) << wrong.status().message();
+}
+
+TEST(PostgresConnectionDefaults, AddWhatTheUriLeavesOutAndKeepWhatItSets) {
+  EXPECT_EQ(with_connection_defaults("postgresql://u:p@db:5432/jobs"),
+            "postgresql://u:p@db:5432/jobs?connect_timeout=10&keepalives=1&keepalives_idle=10&keepalives_interval=5&"
+            "keepalives_count=3&tcp_user_timeout=20000");
+  EXPECT_EQ(with_connection_defaults("postgresql://db/jobs?sslmode=require&connect_timeout=3&tcp_user_timeout=500"),
+            "postgresql://db/jobs?sslmode=require&connect_timeout=3&tcp_user_timeout=500&keepalives=1&keepalives_idle=10&"
+            "keepalives_interval=5&keepalives_count=3");
+  EXPECT_EQ(with_connection_defaults("postgresql://?"),
+            "postgresql://?connect_timeout=10&keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3&"
+            "tcp_user_timeout=20000");
+}
+
+// A network partition while the database stays up: packets to the server vanish (an iptables DROP
+// rule on its loopback port: no reset, no answer). Without a TCP user timeout and keepalives a call
+// blocked for the kernel's retransmission timeout (~15 min: a worker's heartbeat, a submit, the
+// LISTEN connection); with the store's defaults (with_connection_defaults: 20 s TCP user timeout,
+// 10 s connect timeout for the retry) it fails as kUnavailable in about 30 s, and once the route is
+// back the next call works on a fresh connection.
+TEST_F(PostgresJobStore, APartitionedDatabaseFailsCallsInsteadOfHangingThemAndTheStoreRecovers) {
+  ASSERT_EQ(std::system("iptables -L INPUT -n >/dev/null 2>&1"), 0)
+      << "iptables is needed (scripts/setup installs it; the tests run as root)";
+  PostgresStoreOptions options;
+  options.pool_size = 1;
+  auto opened = open_postgres_job_store(uri_, options);
+  ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+  std::shared_ptr<JobStore> store = std::move(opened).value();
+  ASSERT_TRUE(store->create_job(new_job("job_before", {{TaskKind::kImage}})).is_ok());
+
+  const std::string rule = fmt::format("INPUT -i lo -p tcp --dport {} -m comment --comment facefuse-partition-test -j DROP",
+                                       server().port());
+  ASSERT_EQ(std::system(("iptables -I " + rule).c_str()), 0);
+  struct RemoveRule {
+    std::string rule;
+    ~RemoveRule() { std::system(("iptables -D " + rule + " 2>/dev/null").c_str()); }
+  } remove_rule{rule};
+
+  // The call runs on a thread of its own, so a hang is reported as a failure instead of stalling
+  // the suite; the thread keeps its own reference to the store.
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = done->get_future();
+  std::thread([store, done] { done->set_value(store->get_job("job_before").status()); }).detach();
+  const auto partitioned_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(90)), std::future_status::ready)
+      << "a call to a partitioned database hung for 90 s";
+  std::printf("a call to the partitioned database failed after %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - partitioned_at).count());
+  EXPECT_EQ(result.get().code(), StatusCode::kUnavailable);
+
+  std::system(("iptables -D " + rule).c_str());
+  auto after = store->get_job("job_before");
+  ASSERT_TRUE(after.is_ok()) << "the store must recover once the route is back: " << after.status().to_string();
+  EXPECT_EQ(after->id, "job_before");
 }
 
 // Another node's writes reach this store's listeners: a created task wakes workers, an event wakes

@@ -43,6 +43,15 @@ Result<std::unique_ptr<JobStore>> open_postgres_job_store(const std::string& uri
 // what was done ("schema version 0 -> 1").
 Result<std::string> migrate_job_store(const StoreUri& uri);
 
+// `uri` (postgresql://…) with libpq's connection-failure settings added where the URI does not set
+// them: connect_timeout=10 (s), keepalives=1, keepalives_idle=10, keepalives_interval=5,
+// keepalives_count=3 (s; an idle connection whose peer vanished is found dead in ≤ 25 s) and
+// tcp_user_timeout=20000 (ms; a request the database never acknowledges fails after 20 s).
+// Without them a network partition (a dropped route, a NAT that forgot the connection, a database
+// host that vanished) blocks a call — a worker's heartbeat, an API node's submit, the LISTEN
+// connection — for the kernel's TCP retransmission timeout, about 15 minutes.
+std::string with_connection_defaults(const std::string& uri);
+
 // `uri` with its password replaced by "***", for messages and logs.
 std::string redact_store_uri(const std::string& uri);
 

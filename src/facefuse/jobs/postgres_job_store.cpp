@@ -18,6 +18,7 @@
 // Threading: every call borrows a pooled connection for one transaction; safe from any thread.
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -346,7 +347,7 @@ Status connect_error(const std::string& uri, const std::exception& e, bool at_st
 // Connects once, at start, so a bad address or password is reported as such (connect_error).
 Status probe_connection(const std::string& uri) {
   try {
-    pqxx::connection probe(uri);
+    pqxx::connection probe(with_connection_defaults(uri));
   } catch (const std::exception& e) {
     return connect_error(uri, e, true);
   }
@@ -357,7 +358,8 @@ Status probe_connection(const std::string& uri) {
 // acquire opens a fresh one, which is how the store reconnects after a database restart.
 class ConnectionPool {
  public:
-  ConnectionPool(std::string uri, int size) : uri_(std::move(uri)), size_(std::max(1, size)) {}
+  ConnectionPool(std::string uri, int size)
+      : uri_(std::move(uri)), conninfo_(with_connection_defaults(uri_)), size_(std::max(1, size)) {}
 
   // Throws what pqxx::connection throws when a new connection cannot be opened.
   std::unique_ptr<pqxx::connection> acquire() {
@@ -371,7 +373,7 @@ class ConnectionPool {
     ++open_;
     lock.unlock();
     try {
-      auto c = std::make_unique<pqxx::connection>(uri_);
+      auto c = std::make_unique<pqxx::connection>(conninfo_);
       c->prepare(kClaimStatement, claim_sql());  // libpqxx prepares it on first use
       return c;
     } catch (...) {
@@ -401,10 +403,12 @@ class ConnectionPool {
     cv_.notify_all();
   }
 
-  const std::string& uri() const { return uri_; }
+  const std::string& uri() const { return uri_; }            // as the user gave it: for messages
+  const std::string& conninfo() const { return conninfo_; }  // what connections open with
 
  private:
   const std::string uri_;
+  const std::string conninfo_;
   const int size_;
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -967,7 +971,7 @@ class PostgresJobStore final : public JobStore {
       std::unique_ptr<pqxx::connection> conn_;
     };
     try {
-      auto conn = std::make_unique<pqxx::connection>(pool_.uri());
+      auto conn = std::make_unique<pqxx::connection>(pool_.conninfo());
       pqxx::nontransaction tx(*conn);
       pqxx::result r = tx.exec_params(
           "SELECT pg_try_advisory_lock(hashtextextended('facefuse lock ' || $1, 0)) AS taken", name);
@@ -1199,7 +1203,7 @@ class PostgresJobStore final : public JobStore {
     };
     while (!stop_.load()) {
       try {
-        pqxx::connection c(pool_.uri());
+        pqxx::connection c(pool_.conninfo());
         Receiver tasks(c, kTaskChannel, [&](const std::string&) { call_task_ready(); });
         Receiver events(c, kEventChannel, [&](const std::string& job_id) {
           std::lock_guard lock(listeners_mutex_);
@@ -1228,6 +1232,28 @@ class PostgresJobStore final : public JobStore {
 };
 
 }  // namespace
+
+std::string with_connection_defaults(const std::string& uri) {
+  static constexpr std::pair<const char*, const char*> kDefaults[] = {
+      {"connect_timeout", "10"}, {"keepalives", "1"},       {"keepalives_idle", "10"},
+      {"keepalives_interval", "5"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "20000"}};
+  const size_t query = uri.find('?');
+  // The keys the URI already sets (?key=value&key=value), which are kept as given.
+  std::vector<std::string> given;
+  for (size_t at = query; at != std::string::npos && at + 1 < uri.size();) {
+    const size_t end = uri.find('&', at + 1);
+    const std::string pair = uri.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+    given.push_back(pair.substr(0, pair.find('=')));
+    at = end;
+  }
+  std::string out = query == std::string::npos ? uri + '?' : uri;  // a URI without ?: no key is given
+  for (const auto& [key, value] : kDefaults) {
+    if (std::find(given.begin(), given.end(), key) != given.end()) continue;
+    if (out.back() != '?' && out.back() != '&') out += '&';
+    out += fmt::format("{}={}", key, value);
+  }
+  return out;
+}
 
 std::string redact_store_uri(const std::string& uri) {
   // scheme://user:password@host → scheme://user:***@host
