@@ -100,7 +100,7 @@ std::vector<int> JobEngine::source_face_counts() const {
   return {};
 }
 
-std::vector<processors::ProcessorWarning> JobEngine::take_processor_warnings() const {
+std::vector<processors::ProcessorWarning> JobEngine::take_processor_warnings() {
   std::vector<processors::ProcessorWarning> out;
   for (const auto& processor : chain_) {
     for (auto& w : processor->take_warnings()) out.push_back(std::move(w));

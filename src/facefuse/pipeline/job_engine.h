@@ -50,7 +50,7 @@ class JobEngine {
   Status process(processors::FrameContext& frame) const;
   // What limited the result of the frames processed since open or the previous call, from every
   // processor (FrameProcessor::take_warnings): call when no process() is running, before close().
-  std::vector<processors::ProcessorWarning> take_processor_warnings() const;
+  std::vector<processors::ProcessorWarning> take_processor_warnings();
   void close();
 
  private:

@@ -155,7 +155,7 @@ struct WorkQueue {
 struct ChunkRun {
   const JobSpec& spec;
   const VideoPlan& plan;
-  const JobEngine& engine;
+  JobEngine& engine;  // non-const: the chunk takes the processors' warnings at its end
   FrameRange range;
   const CancelToken* cancel;
   const ProgressCallback& progress;
@@ -171,7 +171,7 @@ struct ChunkRun {
   int target_faces = 0, processed_faces = 0;
   std::optional<int64_t> reference_frame;  // where the reference face came from (prepare_reference)
 
-  ChunkRun(const JobSpec& s, const VideoPlan& p, const JobEngine& e, FrameRange r, const CancelToken* c,
+  ChunkRun(const JobSpec& s, const VideoPlan& p, JobEngine& e, FrameRange r, const CancelToken* c,
            const ProgressCallback& pr, int budget_frames)
       : spec(s), plan(p), engine(e), range(r), cancel(c), progress(pr), budget(budget_frames) {}
 
@@ -509,7 +509,7 @@ int worker_count(const JobSpec& spec) {
   return available_cpus();
 }
 
-Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, const JobEngine& engine,
+Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, JobEngine& engine,
                             std::optional<int64_t> reference_frame, FrameRange range,
                             const std::filesystem::path& segment, const ProgressCallback& progress,
                             const CancelToken* cancel) {
