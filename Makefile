@@ -116,9 +116,12 @@ bench-live: build
 
 # Job store latency: claim_task with 10 000 pending tasks and create_job, PostgreSQL (private server)
 # against SQLite in the same run, then the previous claim against the one-statement claim in 5
-# alternating runs (docs/benchmarks.md, docs/distributed.md).
+# alternating runs; then end to end: submit p50/p99 at 200 req/s through one API node and jobs per
+# minute with 1, 2 and 3 `facefuse worker` processes, PostgreSQL against SQLite (bench/cluster_bench.py;
+# docs/benchmarks.md, docs/distributed.md).
 bench-distributed: build
 	$(BUILD)/bench/facefuse_bench_store --pending 10000 --claims 2000 --compare-runs 5 --compare-claims 500
+	bench/cluster_bench.py $(FACEFUSE) $(CACHE)/testdata --runs 3
 
 # Model loading paid once per worker: a 720p image job as the first task of a fresh `facefuse worker`
 # (cold) vs a later task of one worker (warm), medians of N runs in one invocation.

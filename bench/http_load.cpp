@@ -7,6 +7,7 @@
 // (coordinated omission corrected, as in wrk2). One thread, poll(2), plain POSIX sockets.
 //
 //   facefuse_bench_http --url http://127.0.0.1:PORT/healthz --rate 1000 --duration 10 [--json]
+//   facefuse_bench_http --url http://127.0.0.1:PORT/api/v1/jobs --body-file job.json --rate 200   (POST)
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,6 +24,8 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -291,6 +294,7 @@ struct Options {
   int connections = 16;
   double timeout = 10;    // seconds a request may wait for its answer (or, at the end, for a connection)
   std::vector<std::string> headers;
+  std::string body_file;  // when set: every request is a POST of this file's bytes (application/json)
   bool json = false;
 };
 
@@ -619,24 +623,27 @@ class LoadGenerator {
 
   const Options& options_;
   const addrinfo& address_;
-  const std::string request_text_;  // every request is the same GET
+  const std::string request_text_;  // every request is the same GET (or POST of the same body)
   std::vector<Connection> connections_;
   std::deque<Request> pending_;     // due, waiting for an idle connection
   size_t next_connection_ = 0;
   Results results_;
 };
 
-std::string build_request(const Url& url, const std::vector<std::string>& headers) {
-  std::string text = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: facefuse_bench_http\r\n", url.target,
-                                 url.authority);
+// `body` empty: a GET; else a POST of `body` as application/json.
+std::string build_request(const Url& url, const std::vector<std::string>& headers, const std::string& body) {
+  std::string text = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: facefuse_bench_http\r\n",
+                                 body.empty() ? "GET" : "POST", url.target, url.authority);
+  if (!body.empty()) text += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
   for (const auto& h : headers) text += h + "\r\n";
-  return text + "\r\n";
+  return text + "\r\n" + body;
 }
 
 double largest(const std::vector<double>& sorted) { return sorted.empty() ? 0.0 : sorted.back(); }
 
 void print_text(const Options& o, const Results& r, double achieved_rate) {
-  fmt::print("GET {}: open loop at {:g} req/s for {:g} s after a {:g} s warm-up, {} connections\n", o.url, o.rate,
+  fmt::print("{} {}: open loop at {:g} req/s for {:g} s after a {:g} s warm-up, {} connections\n",
+             o.body_file.empty() ? "GET" : "POST", o.url, o.rate,
              o.duration, o.warmup, o.connections);
   fmt::print("requests: sent {}, completed {}, non-2xx {}, errors {}, reconnects {}\n", r.sent, r.completed,
              r.non_2xx, r.errors, r.reconnects);
@@ -709,7 +716,9 @@ constexpr const char* kDescription =
 int main(int argc, char** argv) {
   Options o;
   CLI::App app(kDescription, "facefuse_bench_http");
-  app.add_option("--url", o.url, "http://HOST[:PORT]/PATH to GET")->required();
+  app.add_option("--url", o.url, "http://HOST[:PORT]/PATH to GET (or POST with --body-file)")->required();
+  app.add_option("--body-file", o.body_file, "POST this file's bytes as application/json with every request")
+      ->check(CLI::ExistingFile);
   app.add_option("--rate", o.rate, "requests per second (fixed schedule)")
       ->check(CLI::Range(0.001, 1e6))->capture_default_str();
   app.add_option("--duration", o.duration, "measured seconds")->check(CLI::Range(0.001, 86400.0))
@@ -759,7 +768,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "facefuse_bench_http: cannot resolve %s: %s\n", url->host.c_str(), ::gai_strerror(rc));
     return kExitUnreachable;
   }
-  LoadGenerator generator(o, *resolved, build_request(*url, o.headers));
+  std::string body;
+  if (!o.body_file.empty()) {
+    std::ifstream in(o.body_file, std::ios::binary);
+    body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (body.empty()) {
+      std::fprintf(stderr, "facefuse_bench_http: error: --body-file %s is empty\n", o.body_file.c_str());
+      ::freeaddrinfo(resolved);
+      return kExitBadFlags;
+    }
+  }
+  LoadGenerator generator(o, *resolved, build_request(*url, o.headers, body));
   if (!generator.connect_all(error)) {
     std::fprintf(stderr, "facefuse_bench_http: cannot connect to %s: %s (is the server running?)\n",
                  url->authority.c_str(), error.c_str());
