@@ -53,7 +53,13 @@ case "$mode" in
     cmake --install "$build_dir" --prefix "$tmp/tree" >/dev/null
     args+=(--build-arg TREE=prebuilt --build-context "tree=$tmp/tree" --file "$here/Containerfile") ;;
   builder)
-    args+=(--build-arg TREE=builder --file "$here/Containerfile") ;;
+    args+=(--build-arg TREE=builder --file "$here/Containerfile")
+    # The builder's scripts/setup fetches npm packages over HTTPS: behind a TLS-intercepting proxy
+    # the host's node trusts the proxy's CA through NODE_EXTRA_CA_CERTS, and so must the build
+    # (mounted for the RUN steps only, never stored in a layer).
+    if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+      args+=(--volume "$NODE_EXTRA_CA_CERTS:/run/facefuse-build-ca.crt:ro")
+    fi ;;
   cuda)
     tag=${tag%-cuda}-cuda
     args=(--format docker --layers --tag "$tag" --build-context "ort-gpu=$ort_gpu" --build-context "cuda=$cuda_libs"
