@@ -23,6 +23,7 @@
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/face/ghost_jaw.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/processors/face_debugger/face_debugger_draw.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
@@ -757,6 +758,49 @@ TEST(ClassicalSwapperRealism, ASmallSourceGetsTheTargetsFineDetail) {
   auto et = recognizer->embed(t.image, t.face);
   ASSERT_TRUE(er.is_ok() && es.is_ok() && et.is_ok());
   EXPECT_LT(recognizer->distance(*er, *es), recognizer->distance(*er, *et)) << "the detail gave identity back";
+}
+
+// The ghost-jaw measure (face/ghost_jaw.h) on a real face: nothing on the unchanged photo, nothing
+// for the jaw's own contour moved by a pixel, most of the jaw for a dark line drawn 0.2 IOD inside it.
+TEST(GhostJaw, SeesASecondLineInsideTheJawAndNothingElse) {
+  PickedFace t = pick(kJesper2);
+  ASSERT_TRUE(t.found);
+  const Landmarks68& p = t.face.landmarks68;
+  EXPECT_EQ(face::ghost_jaw_fraction(t.image, t.image, p), 0.0f);
+  cv::Mat shifted;
+  const cv::Matx23f one_px(1, 0, 1, 0, 1, 1);
+  cv::warpAffine(t.image, shifted, one_px, t.image.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  const float moved = face::ghost_jaw_fraction(t.image, shifted, p);
+  EXPECT_LT(moved, 0.05f) << "the jaw moved by a pixel is no second line";
+  cv::Point2f nose(0, 0);
+  for (int i = 27; i <= 35; ++i) nose += p[i] * (1.0f / 9.0f);
+  const float iod = face::inter_ocular_distance(p);
+  std::vector<cv::Point> inside;
+  for (int i = 1; i <= 15; ++i) {
+    cv::Point2f towards = nose - p[i];
+    inside.emplace_back(p[i] + towards * (0.2f * iod / static_cast<float>(cv::norm(towards))));
+  }
+  cv::Mat ghost = t.image.clone();
+  cv::polylines(ghost, inside, false, cv::Scalar(40, 40, 60), std::max(2, cvRound(0.03f * iod)), cv::LINE_AA);
+  const float drawn = face::ghost_jaw_fraction(t.image, ghost, p);
+  std::printf("[ ghost jaw ] unchanged 0, moved 1 px %.2f, line drawn inside %.2f\n", moved, drawn);
+  EXPECT_GT(drawn, 0.6f);
+}
+
+// The ghost jaw (issue 17) on frontal pairs: no second jaw line. Measured (bench-quality, ghost
+// column: fraction of the target's jaw with a second line inside it): 0.04 and 0.01 (pre-issue-17
+// geometry 0.07 and 0.03). Bound 0.10. Turned and tilted targets still show one (0.3–0.6, the
+// source's under-jaw shadow warped inside the target's near-side jaw: docs/decisions/0006), so they
+// are not held here.
+TEST(ClassicalSwapperRealism, LeavesNoSecondJawLineOnFrontalPairs) {
+  for (const SwapPair& pair : {SwapPair{kTom, kJesper2}, SwapPair{kJesper2, kNewWave}}) {
+    SCOPED_TRACE(pair.source.photo + " → " + pair.target.photo);
+    SwapRun run = run_swap(pair, {});
+    const float ghost = face::ghost_jaw_fraction(run.original, run.result, run.target.landmarks68);
+    std::printf("[ ghost jaw ] %.2f of the jaw\n", ghost);
+    EXPECT_LE(ghost, 0.10f);
+    EXPECT_GT(cv::countNonZero(changed_pixels(run.original, run.result)), 1000) << "nothing was swapped";
+  }
 }
 
 TEST(ClassicalSwapper, RejectsInvalidInput) {
