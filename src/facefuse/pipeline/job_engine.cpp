@@ -138,11 +138,15 @@ void add_result_warnings(const JobSpec& spec, const nlohmann::json& options, con
   const bool video = report.frames > 0;
   const bool reference_mode = options.value("face_selector_mode", std::string()) == "reference";
   const auto requested = static_cast<int64_t>(options.value("reference_frame_number", 0.0));
+  const bool filtered = options.value("face_selector_gender", nlohmann::json()).is_string() ||
+                        options.value("face_selector_age_start", 0.0) > face::kMinFaceSelectorAge ||
+                        options.value("face_selector_age_end", 100.0) < face::kMaxFaceSelectorAge;
   if (video && reference_mode && report.target_faces > 0) {
     if (!report.reference_frame) {
-      report.warnings.push_back(fmt::format("no face found from reference_frame_number {} on to take the reference "
+      report.warnings.push_back(fmt::format("no face {}found from reference_frame_number {} on to take the reference "
                                             "face from: nothing was swapped (face_selector_mode many or one swaps "
                                             "faces without a reference)",
+                                            filtered ? "passing the face selector's gender/age filters " : "",
                                             requested));
     } else if (*report.reference_frame != requested) {
       report.warnings.push_back(fmt::format("reference frame {} has no face: the reference face was taken from frame "
@@ -162,9 +166,6 @@ void add_result_warnings(const JobSpec& spec, const nlohmann::json& options, con
   const bool swapper =
       std::find(spec.processors.begin(), spec.processors.end(), "face_swapper") != spec.processors.end();
   std::string why = "the face selector kept none of them";
-  const bool filtered = options.value("face_selector_gender", nlohmann::json()).is_string() ||
-                        options.value("face_selector_age_start", 0.0) > face::kMinFaceSelectorAge ||
-                        options.value("face_selector_age_end", 100.0) < face::kMaxFaceSelectorAge;
   if (filtered && !reference_mode) {
     why = "none passes the face selector's gender/age filters (face_selector_gender, face_selector_age_start/end)";
   } else if (filtered && video && !report.reference_frame) {
