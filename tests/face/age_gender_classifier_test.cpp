@@ -59,9 +59,9 @@ TEST(AgeGenderClassifier, MatchesFaceApiOnDlibLandmarks) {
   // differ by a level here and there, which alone moves the age by up to 0.04 years.
   facefuse::testing::TempDir tmp;
   const auto png = tmp / "photo.png";
-  const auto decoded = facefuse::testing::run_shell("ffmpeg -v error -i '" +
-                                                    testdata("dlib_faces/2008_001322.jpg").string() +
-                                                    "' -frames:v 1 '" + png.string() + "'");
+  const auto decoded =
+      facefuse::testing::run_shell("ffmpeg -v error -i '" + testdata("dlib_faces/2008_001322.jpg").string() +
+                                   "' -frames:v 1 '" + png.string() + "'");
   ASSERT_EQ(decoded.exit_code, 0) << decoded.output;
   const cv::Mat photo = cv::imread(png.string(), cv::IMREAD_COLOR);
   ASSERT_FALSE(photo.empty());

@@ -67,10 +67,11 @@ Result<std::shared_ptr<AgeGenderClassifier>> AgeGenderClassifier::open(const std
   const bool output_ok = out.size() == 2 && out[0].name == "age" && out[1].name == "gender" &&
                          out[1].shape.size() == 2 && out[1].shape[1] == 2;
   if (!input_ok || !output_ok) {
-    return invalid_argument(fmt::format(
-        "{} is not face-api's age/gender model: expected input [1,{},{},3] and outputs age [1,1], gender [1,2]; "
-        "re-run scripts/setup",
-        path.string(), kInputSize, kInputSize));
+    return invalid_argument(
+        fmt::format("{} is not face-api's age/gender model: expected input [1,{},{},3] and outputs age [1,1], gender "
+                    "[1,2]; "
+                    "re-run scripts/setup",
+                    path.string(), kInputSize, kInputSize));
   }
   return std::shared_ptr<AgeGenderClassifier>(new AgeGenderClassifier(std::move(session)));
 }
@@ -83,11 +84,16 @@ Result<cv::Rect> AgeGenderClassifier::crop_box(const Face& face, cv::Size frame_
     x1 = y1 = -std::numeric_limits<double>::infinity();
     for (const auto& p : face.landmarks68) {
       if (!std::isfinite(p.x) || !std::isfinite(p.y)) return invalid_argument("face has non-finite landmarks");
-      x0 = std::min<double>(x0, p.x), y0 = std::min<double>(y0, p.y);
-      x1 = std::max<double>(x1, p.x), y1 = std::max<double>(y1, p.y);
+      x0 = std::min<double>(x0, p.x);
+      y0 = std::min<double>(y0, p.y);
+      x1 = std::max<double>(x1, p.x);
+      y1 = std::max<double>(y1, p.y);
     }
   } else {
-    x0 = face.box.x, y0 = face.box.y, x1 = face.box.x + face.box.width, y1 = face.box.y + face.box.height;
+    x0 = face.box.x;
+    y0 = face.box.y;
+    x1 = face.box.x + face.box.width;
+    y1 = face.box.y + face.box.height;
     if (!std::isfinite(x0) || !std::isfinite(y0) || !std::isfinite(x1) || !std::isfinite(y1)) {
       return invalid_argument("face has a non-finite box");
     }
@@ -115,8 +121,8 @@ Result<cv::Mat> AgeGenderClassifier::model_input(const cv::Mat& bgr, const Face&
   const int after = static_cast<int>(std::floor(diff * 0.5 + 0.5));  // JS Math.round
   const int before = diff - after;
   cv::Mat square(side, side, CV_32FC3, cv::Scalar::all(0));
-  const cv::Rect inner = box.width >= box.height ? cv::Rect(0, before, box.width, box.height)
-                                                 : cv::Rect(before, 0, box.width, box.height);
+  const cv::Rect inner =
+      box.width >= box.height ? cv::Rect(0, before, box.width, box.height) : cv::Rect(before, 0, box.width, box.height);
   cv::Mat rgb;
   cv::cvtColor(bgr(box), rgb, cv::COLOR_BGR2RGB);
   rgb.convertTo(square(inner), CV_32FC3);

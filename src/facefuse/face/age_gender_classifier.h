@@ -39,8 +39,8 @@ namespace facefuse::face {
 class AgeGenderClassifier {
  public:
   static constexpr std::string_view kModelFile = "face_api_age_gender.onnx";
-  static constexpr int kInputSize = 112;       // model input side, pixels
-  static constexpr double kBoxPadding = 0.2;   // face-api's minBoxPadding: total growth, half per side
+  static constexpr int kInputSize = 112;      // model input side, pixels
+  static constexpr double kBoxPadding = 0.2;  // face-api's minBoxPadding: total growth, half per side
 
   // Opens models_dir/face_api_age_gender.onnx and checks its contract. Missing file →
   // kFailedPrecondition naming the file and telling to run scripts/setup.
