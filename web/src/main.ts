@@ -4,7 +4,7 @@
 import './style.css';
 import {
   ApiError, apiKey, call, isTerminal, JobWatcher, preview, setApiKey, upload,
-  type Detection, type Job, type JobEvent, type OptionSchema, type ProcessorsDoc, type ServerStatus, type Upload,
+  type DetectedFace, type Detection, type Job, type JobEvent, type OptionSchema, type ProcessorsDoc, type ServerStatus, type Upload,
 } from './api';
 import { LiveSession, type LiveStats } from './live';
 import { createControl, humanName, type OptionControl } from './options';
@@ -340,7 +340,8 @@ function frameChanged(): void {
 }
 
 // ------------------------------------------------------------------ options
-const kSelectorOptions = new Set(['face_selector_order', 'reference_face_distance']);
+const kSelectorOptions = new Set(['face_selector_order', 'reference_face_distance', 'face_selector_gender',
+  'face_selector_age_start', 'face_selector_age_end']);
 
 function buildOptions(doc: ProcessorsDoc): void {
   const host = $('processors');
@@ -388,6 +389,31 @@ function buildOptions(doc: ProcessorsDoc): void {
     state.faceControls.push(c);
     (kSelectorOptions.has(o.name) ? selector : analyser).append(c.element);
   }
+  linkAgeRange(selector);
+}
+
+// The age range's two sliders never cross (the server refuses a start above the end): moving one
+// past the other takes the other along.
+function linkAgeRange(host: HTMLElement): void {
+  const start = host.querySelector<HTMLInputElement>('[data-option=face_selector_age_start] input[type=range]');
+  const end = host.querySelector<HTMLInputElement>('[data-option=face_selector_age_end] input[type=range]');
+  if (!start || !end) return;
+  const follow = (moved: HTMLInputElement, other: HTMLInputElement, push: (a: number, b: number) => boolean) => {
+    moved.addEventListener('input', () => {
+      if (!push(Number(moved.value), Number(other.value))) return;
+      other.value = moved.value;
+      const out = other.closest('.opt')?.querySelector('output');
+      if (out) out.textContent = other.value;
+    });
+  };
+  follow(start, end, (s, e) => s > e);
+  follow(end, start, (e, s) => e < s);
+}
+
+// "female, 34" for a detected face, when the server classified it.
+function faceTraits(face: DetectedFace): string {
+  if (face.gender === undefined || face.age === undefined) return '';
+  return `${face.gender}, ${Math.floor(face.age)}`;
 }
 
 function buildSelector(o: OptionSchema): void {
@@ -564,12 +590,20 @@ async function detectFaces(role: Role): Promise<void> {
     const caption = document.createElement('span');
     caption.textContent = `Face ${face.index + 1}`;
     item.append(canvas, caption);
+    const traits = faceTraits(face);
+    if (traits) {
+      // Apparent gender and age (what the selector's gender/age filters go by).
+      const small = document.createElement('small');
+      small.className = 'traits';
+      small.textContent = traits;
+      item.append(small);
+    }
     if (role === 'target') {
       const button = item as HTMLButtonElement;
       button.type = 'button';
       button.setAttribute('role', 'option');
       button.dataset.index = String(face.index);
-      button.setAttribute('aria-label', `Face ${face.index + 1}, score ${face.score.toFixed(2)}`);
+      button.setAttribute('aria-label', `Face ${face.index + 1}${traits ? `, ${traits}` : ''}, score ${face.score.toFixed(2)}`);
       const selected = selectorMode() === 'reference' && state.referencePosition === face.index && state.referenceFrame === frame;
       button.setAttribute('aria-selected', String(selected));
       button.addEventListener('click', () => {

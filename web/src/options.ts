@@ -64,6 +64,14 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
     select.id = id;
     select.setAttribute('aria-describedby', help.id);
     const missing = new Set(schema.missing_models ?? []);
+    // No default (e.g. face_selector_gender): a first, empty choice stands for "not set".
+    const unset = schema.default === null || schema.default === undefined;
+    if (unset) {
+      const option = document.createElement('option');
+      option.value = '';
+      option.textContent = 'any';
+      select.append(option);
+    }
     for (const choice of schema.choices) {
       const option = document.createElement('option');
       option.value = choice;
@@ -71,13 +79,14 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
       option.disabled = missing.has(choice) && choice !== schema.default;
       select.append(option);
     }
-    select.value = String(schema.default ?? schema.choices[0]);
+    const initial = unset ? '' : String(schema.default);
+    select.value = initial;
     select.addEventListener('change', onChange);
     wrap.append(label(humanName(schema.name), id), select, help);
     return {
       schema, element: wrap,
-      value: () => (select.value === String(schema.default) ? undefined : select.value),
-      set: (v) => { select.value = v === undefined ? String(schema.default) : String(v); },
+      value: () => (select.value === initial ? undefined : select.value),
+      set: (v) => { select.value = v === undefined || v === null ? initial : String(v); },
     };
   }
 

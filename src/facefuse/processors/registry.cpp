@@ -56,6 +56,14 @@ const std::vector<OptionSpec>& common_options() {
       {"reference_face_distance", "number", nullptr,
        "how unlike the reference a face may be and still count as the same person (default: the recognizer's own "
        "rule)", {}, 0.0, 2.0},
+      {"face_selector_gender", "string", nullptr,
+       "only faces the age/gender classifier calls female or male (default: both); in reference mode it filters "
+       "the reference frame's faces",
+       {"female", "male"}},
+      {"face_selector_age_start", "number", 0,
+       "only faces of at least this apparent age, in whole years (0 = no lower limit)", {}, 0, 100},
+      {"face_selector_age_end", "number", 100,
+       "only faces of at most this apparent age, in whole years (100 = no upper limit)", {}, 0, 100},
   };
   return specs;
 }
@@ -146,6 +154,17 @@ Result<nlohmann::json> validate_options(std::span<const std::string> processor_n
   }
   for (const OptionSpec* spec : specs) {
     if (!out.contains(spec->name)) out[spec->name] = spec->default_value;
+  }
+  // The face selector's age range: whole years, start not above end (FaceFusion's are integers).
+  const double age_start = out.at("face_selector_age_start").get<double>();
+  const double age_end = out.at("face_selector_age_end").get<double>();
+  for (const auto& [key, v] : {std::pair{"face_selector_age_start", age_start}, {"face_selector_age_end", age_end}}) {
+    if (v != std::floor(v)) return invalid_argument(fmt::format("option {} = {} must be a whole number of years", key, v));
+  }
+  if (age_start > age_end) {
+    return invalid_argument(fmt::format("option face_selector_age_start = {} is above face_selector_age_end = {}: the "
+                                        "age range must not be empty",
+                                        age_start, age_end));
   }
   return out;
 }
