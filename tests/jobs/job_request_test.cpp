@@ -111,6 +111,51 @@ TEST(JobRequest, VideoTargetsTakeFrameRangesAndVideoFormats) {
   EXPECT_EQ(output_file_name(*r), "output.mp4");
 }
 
+// Issue 15: FaceFusion's encoder, preset and audio volume reach the pipeline's VideoOutputOptions.
+TEST(JobRequest, VideoOutputsTakeEncoderPresetAndAudioVolume) {
+  json b = body("up_clip");
+  b["output"] = {{"format", "mkv"}, {"video_encoder", "libx265"}, {"video_preset", "slow"}, {"audio_volume", 40}};
+  auto r = normalise_job_request(b, fake_upload);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const pipeline::JobSpec spec = job_spec_for(*r, {"s.png", "t.mp4"}, "out.mkv", "tmp", {});
+  EXPECT_EQ(spec.video.encoder, "libx265");
+  EXPECT_EQ(spec.video.preset, "slow");
+  EXPECT_DOUBLE_EQ(spec.video.audio_volume, 40);
+
+  auto defaults = normalise_job_request(body("up_clip"), fake_upload);
+  ASSERT_TRUE(defaults.is_ok());
+  EXPECT_EQ((*defaults)["output"]["video_encoder"], "libx264");
+  EXPECT_EQ((*defaults)["output"]["video_preset"], "veryfast");
+  EXPECT_EQ((*defaults)["output"]["audio_volume"], 100.0);
+  json webm = body("up_clip");
+  webm["output"] = {{"format", "webm"}};
+  auto vp9 = normalise_job_request(webm, fake_upload);
+  ASSERT_TRUE(vp9.is_ok()) << vp9.status().to_string();
+  EXPECT_EQ((*vp9)["output"]["video_encoder"], "libvpx-vp9") << "webm holds VP9 only";
+  // A request stored before these fields existed runs with the pipeline's defaults.
+  json old = *defaults;
+  for (const char* name : {"video_encoder", "video_preset", "audio_volume"}) old["output"].erase(name);
+  const pipeline::JobSpec old_spec = job_spec_for(old, {"s.png", "t.mp4"}, "out.mp4", "tmp", {});
+  EXPECT_EQ(old_spec.video.encoder, "libx264");
+  EXPECT_DOUBLE_EQ(old_spec.video.audio_volume, 100);
+  // Image outputs have no encoding: their normalised form is unchanged (equal cache fingerprints).
+  auto image = normalise_job_request(body(), fake_upload);
+  ASSERT_TRUE(image.is_ok());
+  EXPECT_FALSE((*image)["output"].contains("video_encoder"));
+
+  for (const auto& [output, field] : std::vector<std::pair<json, std::string>>{
+           {{{"video_encoder", "h264"}}, "output.video_encoder"},
+           {{{"video_encoder", nullptr}, {"video_preset", "placebo"}}, "output.video_preset"},
+           {{{"audio_volume", 100.5}}, "output.audio_volume"},
+           {{{"audio_volume", "50"}}, "output.audio_volume"},
+           {{{"format", "webm"}, {"video_encoder", "libx265"}}, "output.video_encoder"},
+           {{{"format", "png"}, {"audio_volume", 0}}, "output.audio_volume"}}) {
+    json bad = body("up_clip");
+    bad["output"] = output;
+    EXPECT_NE(error_of(bad).find(field), std::string::npos) << output.dump() << ": " << error_of(bad);
+  }
+}
+
 TEST(JobRequest, ResolutionAsHeightKeepsTheAspectRatio) {
   json b = body("up_clip");  // 640x480
   b["output"] = {{"resolution", "720p"}};

@@ -35,6 +35,7 @@ const state = {
   source: null as Chosen | null,
   target: null as Chosen | null,
   processors: new Map<string, { box: HTMLInputElement; controls: OptionControl[] }>(),
+  outputControls: [] as OptionControl[],  // video encoder, preset, audio volume (output_options)
   faceControls: [] as OptionControl[],
   selectorDefault: 'reference',
   referencePosition: 0,
@@ -373,6 +374,11 @@ function buildOptions(doc: ProcessorsDoc): void {
     host.append(panel);
     state.processors.set(p.name, { box, controls });
   }
+  // Video encoding of the output panel (encoders: those of the server's FFmpeg).
+  const encoding = $('output-encoding');
+  clear(encoding);
+  state.outputControls = (doc.output_options ?? []).map((o) => createControl(o, changed));
+  for (const c of state.outputControls) encoding.append(c.element);
   // The shared face options; the selector mode and the reference face have their own controls above.
   // The selector's order and the reference distance sit beside the mode, where FaceFusion's users
   // look for them (its face selector panel), not in the analyser panel.
@@ -477,6 +483,10 @@ function withTarget(s: Upload, t: Upload, options: Record<string, unknown>): Rec
       if (resolution) output.resolution = resolution;
       const fps = Number($<HTMLInputElement>('out-fps').value);
       if (fps > 0) output.fps = fps;
+      for (const c of state.outputControls) {
+        const v = c.value();
+        if (v !== undefined) output[c.schema.name] = v;
+      }
     }
   }
   const body: Record<string, unknown> = { source: { upload_id: s.id }, target, options };
