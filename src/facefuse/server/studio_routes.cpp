@@ -33,7 +33,7 @@ json option_json(const processors::OptionSpec& spec, const fs::path& models_dir)
     }
     if (!missing.empty()) out["missing_models"] = missing;
   }
-  if (spec.type == "number") {
+  if (spec.type == "number" || spec.type == "padding") {
     out["min"] = spec.min;
     out["max"] = spec.max;
   }
