@@ -996,6 +996,7 @@ function updateLiveButtons(): void {
   $('live-start').hidden = live !== null;
   $('live-stop').hidden = live === null;
   $<HTMLSelectElement>('live-size').disabled = live !== null;
+  $<HTMLSelectElement>('live-fps').disabled = live !== null;
   $('live-hint').dataset.source = hasSource ? 'yes' : 'no';
 }
 
@@ -1014,6 +1015,7 @@ function showLiveStats(stats: LiveStats): void {
   el.dataset.fps = stats.fps.toFixed(2);
   el.dataset.latency = String(Math.round(stats.latencyMs));
   el.dataset.shown = String(stats.shown);
+  el.dataset.sent = String(stats.sent);
   el.textContent = `${stats.fps.toFixed(1)} fps · latency ${Math.round(stats.latencyMs)} ms (server ${Math.round(stats.serverMs)} ms per frame)`
     + ` · ${stats.swapped} of ${stats.faces} face${stats.faces === 1 ? '' : 's'} swapped · ${stats.dropped} dropped by the server`;
 }
@@ -1023,8 +1025,11 @@ async function startLive(): Promise<void> {
   if (!config || live) return;
   $('live-error').textContent = '';
   $('live-stats').textContent = 'Opening the camera…';
+  // The figures are this session's: a previous session's must not show (or be read) as current.
+  for (const key of ['fps', 'latency', 'shown', 'sent']) delete $('live-stats').dataset[key];
   const [width, height] = $<HTMLSelectElement>('live-size').value.split('x').map(Number);
-  const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, { width, height }, {
+  const maxFps = Number($<HTMLSelectElement>('live-fps').value);
+  const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, { width, height, maxFps }, {
     onReady: (sourceFaces) => {
       $('live-stats').textContent = 'Connected: waiting for the first swapped frame…';
       announce(`Live camera on${sourceFaces && sourceFaces > 1 ? `: the source photo has ${sourceFaces} faces, the largest is used` : ''}.`);
