@@ -316,10 +316,12 @@ describe('studio', () => {
     assert.equal(response.status(), 200, 'the server takes the body');
     await page.waitForFunction(() => !/Rendering/.test(document.getElementById('preview-info').textContent));
     await screenshot(page, 'mask-and-encoding-controls');
-    // An image output has no video encoding.
+    // An image output has no video encoding: the controls go, and the body has none.
+    const imageBody = previewBody((b) => b.output?.format === 'jpg');
     await page.selectOption('#out-format', 'jpg');
-    const imageBody = await previewBody((b) => b.output?.format === 'jpg');
-    assert.equal(imageBody.postDataJSON().output.video_encoder, undefined);
+    assert.equal((await imageBody).postDataJSON().output.video_encoder, undefined);
+    assert.equal(await page.locator('#output-encoding').isVisible(), false);
+    assert.equal(await page.locator('#out-fps').isVisible(), false);
     await page.context().close();
   });
 

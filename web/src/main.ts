@@ -308,6 +308,15 @@ function targetChanged(): void {
     }
     scale.append(o);
   }
+  outputFormatChanged();
+}
+
+// Resolution, frame rate and video encoding apply to video outputs only: hidden for a video
+// target written as one frame (jpg, png).
+function outputFormatChanged(): void {
+  const format = $<HTMLSelectElement>('out-format').value;
+  const imageOut = format === 'jpg' || format === 'png' || format === 'webp';
+  for (const el of document.querySelectorAll<HTMLElement>('.video-output')) el.hidden = !isVideoTarget() || imageOut;
 }
 
 function updateTrimLabels(): void {
@@ -1130,6 +1139,7 @@ function wire(): void {
   });
   $('preview-button').addEventListener('click', () => void runPreview());
   $('compare-slider').addEventListener('input', applyCompare);
+  $('out-format').addEventListener('change', outputFormatChanged);
   for (const id of ['out-format', 'out-quality', 'out-scale', 'out-fps', 'trim-start', 'trim-end']) {
     $(id).addEventListener('change', () => schedulePreview());
   }
