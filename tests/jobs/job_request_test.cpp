@@ -122,23 +122,26 @@ TEST(JobRequest, VideoOutputsTakeEncoderPresetAndAudioVolume) {
   EXPECT_EQ(spec.video.preset, "slow");
   EXPECT_DOUBLE_EQ(spec.video.audio_volume, 40);
 
+  // Defaults are not stored: a video request that sets none normalises as before these fields
+  // existed (the same cache fingerprint), and so do explicit defaults.
   auto defaults = normalise_job_request(body("up_clip"), fake_upload);
   ASSERT_TRUE(defaults.is_ok());
-  EXPECT_EQ((*defaults)["output"]["video_encoder"], "libx264");
-  EXPECT_EQ((*defaults)["output"]["video_preset"], "veryfast");
-  EXPECT_EQ((*defaults)["output"]["audio_volume"], 100.0);
+  EXPECT_FALSE((*defaults)["output"].contains("video_encoder"));
+  EXPECT_FALSE((*defaults)["output"].contains("audio_volume"));
+  json explicit_defaults = body("up_clip");
+  explicit_defaults["output"] = {{"video_encoder", "libx264"}, {"video_preset", "veryfast"}, {"audio_volume", 100}};
+  EXPECT_EQ(*normalise_job_request(explicit_defaults, fake_upload), *defaults);
+  const pipeline::JobSpec default_spec = job_spec_for(*defaults, {"s.png", "t.mp4"}, "out.mp4", "tmp", {});
+  EXPECT_EQ(default_spec.video.encoder, "libx264");
+  EXPECT_EQ(default_spec.video.preset, "veryfast");
+  EXPECT_DOUBLE_EQ(default_spec.video.audio_volume, 100);
   json webm = body("up_clip");
   webm["output"] = {{"format", "webm"}};
   auto vp9 = normalise_job_request(webm, fake_upload);
   ASSERT_TRUE(vp9.is_ok()) << vp9.status().to_string();
-  EXPECT_EQ((*vp9)["output"]["video_encoder"], "libvpx-vp9") << "webm holds VP9 only";
-  // A request stored before these fields existed runs with the pipeline's defaults.
-  json old = *defaults;
-  for (const char* name : {"video_encoder", "video_preset", "audio_volume"}) old["output"].erase(name);
-  const pipeline::JobSpec old_spec = job_spec_for(old, {"s.png", "t.mp4"}, "out.mp4", "tmp", {});
-  EXPECT_EQ(old_spec.video.encoder, "libx264");
-  EXPECT_DOUBLE_EQ(old_spec.video.audio_volume, 100);
-  // Image outputs have no encoding: their normalised form is unchanged (equal cache fingerprints).
+  EXPECT_EQ(job_spec_for(*vp9, {"s.png", "t.mp4"}, "out.webm", "tmp", {}).video.encoder, "libvpx-vp9")
+      << "webm holds VP9 only";
+  // Image outputs have no encoding.
   auto image = normalise_job_request(body(), fake_upload);
   ASSERT_TRUE(image.is_ok());
   EXPECT_FALSE((*image)["output"].contains("video_encoder"));

@@ -86,12 +86,21 @@ Result<double> resolution_scale(const std::string& text, int tw, int th) {
   return scale;
 }
 
+// The encoder of a video output without output.video_encoder: libvpx-vp9 for webm (the only one it
+// holds), else the pipeline's (libx264).
+std::string default_video_encoder(const std::string& format) {
+  return format == "webm" ? "libvpx-vp9" : pipeline::VideoOutputOptions{}.encoder;
+}
+
 // output.video_encoder, video_preset and audio_volume of a video output (FaceFusion's
-// --output-video-encoder, --output-video-preset, --output-audio-volume), defaults filled in: the
-// encoder defaults to libvpx-vp9 for webm (the only one it takes), else libx264.
+// --output-video-encoder, --output-video-preset, --output-audio-volume), only those that differ
+// from the defaults: equal requests still normalise equally, and a video request that sets none
+// normalises as it did before these fields existed (same cache fingerprint; an older worker runs it
+// as asked during a blue/green switch).
 Result<json> video_encoding(const json& output, const std::string& format) {
   const std::vector<std::string> encoders = media::available_video_encoders();
-  std::string encoder = format == "webm" ? "libvpx-vp9" : "libx264";
+  const pipeline::VideoOutputOptions defaults;
+  std::string encoder = default_video_encoder(format);
   if (output.contains("video_encoder") && !output["video_encoder"].is_null()) {
     const json& v = output["video_encoder"];
     if (!v.is_string() || std::find(encoders.begin(), encoders.end(), v.get<std::string>()) == encoders.end()) {
@@ -108,7 +117,7 @@ Result<json> video_encoding(const json& output, const std::string& format) {
     return invalid_argument(fmt::format("output.video_encoder {} cannot be written to {}: use {} or another "
                                         "output.format", encoder, format, fmt::join(fitting, " or ")));
   }
-  std::string preset = pipeline::VideoOutputOptions{}.preset;
+  std::string preset = defaults.preset;
   if (output.contains("video_preset") && !output["video_preset"].is_null()) {
     const json& v = output["video_preset"];
     const auto& presets = media::video_preset_names();
@@ -118,7 +127,7 @@ Result<json> video_encoding(const json& output, const std::string& format) {
     }
     preset = v.get<std::string>();
   }
-  double volume = pipeline::VideoOutputOptions{}.audio_volume;
+  double volume = defaults.audio_volume;
   if (output.contains("audio_volume") && !output["audio_volume"].is_null()) {
     const json& v = output["audio_volume"];
     if (!v.is_number() || !(v.get<double>() >= 0) || !(v.get<double>() <= 100)) {
@@ -127,7 +136,11 @@ Result<json> video_encoding(const json& output, const std::string& format) {
     }
     volume = v.get<double>();
   }
-  return json{{"video_encoder", encoder}, {"video_preset", preset}, {"audio_volume", volume}};
+  json out = json::object();
+  if (encoder != default_video_encoder(format)) out["video_encoder"] = encoder;
+  if (preset != defaults.preset) out["video_preset"] = preset;
+  if (volume != defaults.audio_volume) out["audio_volume"] = volume;
+  return out;
 }
 
 Result<Upload> resolve_upload(const json& part, const std::string& where, const UploadLookup& lookup) {
@@ -348,8 +361,8 @@ pipeline::JobSpec job_spec_for(const json& request, const JobInputs& inputs, con
   spec.video.scale = out["scale"].get<double>();
   spec.video.fps = out["fps"].get<double>();
   spec.video.chunk_frames = out["chunk_frames"].get<int64_t>();
-  // Requests stored before output.video_encoder existed lack these: the pipeline's defaults.
-  spec.video.encoder = out.value("video_encoder", spec.video.encoder);
+  // Absent: the default (normalise_job_request stores only what differs from it).
+  spec.video.encoder = out.value("video_encoder", default_video_encoder(out["format"].get<std::string>()));
   spec.video.preset = out.value("video_preset", spec.video.preset);
   spec.video.audio_volume = out.value("audio_volume", spec.video.audio_volume);
   const json& target = request["target"];

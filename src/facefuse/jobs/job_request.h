@@ -13,7 +13,8 @@
 // normalise_job_request() checks every field (unknown keys, types, ranges, processor whitelist,
 // processor options through processors::validate_options) and returns the stored form: upload ids
 // resolved to storage keys and checksums, option aliases mapped to engine names (blend_ratio →
-// face_swapper_blend, enhancer_model → face_enhancer_model), defaults filled in, so equal requests
+// face_swapper_blend, enhancer_model → face_enhancer_model), defaults filled in (except the output's
+// video_encoder / video_preset / audio_volume, stored only when not the default), so equal requests
 // normalise to equal JSON (the result cache's fingerprint hashes it).
 #pragma once
 

@@ -146,7 +146,10 @@ namespace {
 
 Status check_value(const OptionSpec& spec, const nlohmann::json& value);
 
-// The value in its stored form (string_list and padding as arrays), or kInvalidArgument.
+// The value in its stored form, or kInvalidArgument. string_list and padding values are stored in
+// the text form API 1.3 took and its binaries read ("box area", "10 20"; padding in its shortest
+// CSS form): a job submitted to a new node then still runs on an older worker during a blue/green
+// switch on a shared store (docs/deploy.md), and the defaults' cache fingerprints stay as they were.
 Result<nlohmann::json> normalised_value(const OptionSpec& spec, const nlohmann::json& value) {
   if (value.is_null()) return value;
   if (spec.type == "string_list") {
@@ -163,12 +166,20 @@ Result<nlohmann::json> normalised_value(const OptionSpec& spec, const nlohmann::
                                             fmt::join(spec.choices, ", ")));
       }
     }
-    return nlohmann::json(words);
+    return nlohmann::json(fmt::format("{}", fmt::join(words, " ")));
   }
   if (spec.type == "padding") {
-    FF_ASSIGN_OR_RETURN(auto padding, padding_values(value, spec.name, static_cast<int>(spec.min),
-                                                     static_cast<int>(spec.max)));
-    return nlohmann::json(padding);
+    FF_ASSIGN_OR_RETURN(auto p, padding_values(value, spec.name, static_cast<int>(spec.min),
+                                               static_cast<int>(spec.max)));
+    std::vector<int> shortest(p.begin(), p.end());  // CSS shorthand: drop what repeats
+    if (p[3] == p[1]) {
+      shortest.pop_back();
+      if (p[2] == p[0]) {
+        shortest.pop_back();
+        if (p[1] == p[0]) shortest.pop_back();
+      }
+    }
+    return nlohmann::json(fmt::format("{}", fmt::join(shortest, " ")));
   }
   FF_RETURN_IF_ERROR(check_value(spec, value));
   return value;
@@ -235,7 +246,9 @@ Result<nlohmann::json> validate_options(std::span<const std::string> processor_n
     FF_ASSIGN_OR_RETURN(out[key], normalised_value(**it, value));
   }
   for (const OptionSpec* spec : specs) {
-    if (!out.contains(spec->name)) out[spec->name] = spec->default_value;
+    if (!out.contains(spec->name)) {
+      FF_ASSIGN_OR_RETURN(out[spec->name], normalised_value(*spec, spec->default_value));  // stored form
+    }
   }
   return out;
 }
