@@ -322,6 +322,62 @@ describe('studio', () => {
     await page.context().close();
   });
 
+  test('mask settings and video encoding are controls generated from the schemas, and reach the job body', async () => {
+    const page = await newPage();
+    const doc = await server.api('/api/v1/processors');
+    const swapper = Object.fromEntries(doc.processors.find((p) => p.name === 'face_swapper').options.map((o) => [o.name, o]));
+    // Multi-choice options are checkbox groups listing the API's choices, the defaults ticked.
+    for (const name of ['face_mask_types', 'face_mask_regions', 'face_mask_areas']) {
+      const group = page.locator(`.processor[data-processor="face_swapper"] [data-option="${name}"] input[type=checkbox]`);
+      assert.deepEqual(await group.evaluateAll((bs) => bs.map((b) => b.value)), swapper[name].choices, name);
+      assert.deepEqual(await group.evaluateAll((bs) => bs.filter((b) => b.checked).map((b) => b.value)),
+                       swapper[name].default, name);
+    }
+    // The box padding: four sliders, top right bottom left, in the API's range.
+    const padding = page.locator('.processor[data-processor="face_swapper"] [data-option="face_mask_padding"] input[type=range]');
+    assert.deepEqual(await padding.evaluateAll((rs) => rs.map((r) => r.dataset.side)), ['top', 'right', 'bottom', 'left']);
+    assert.deepEqual(await padding.evaluateAll((rs) => rs.map((r) => [Number(r.min), Number(r.max)])),
+                     Array(4).fill([swapper.face_mask_padding.min, swapper.face_mask_padding.max]));
+    await chooseInputs(page, SOURCE, VIDEO);
+    await page.waitForFunction(() => document.getElementById('preview-after').src.startsWith('blob:'), null, { timeout: 60000 });
+    // The output panel: encoder, preset and audio volume from output_options, for video outputs.
+    await page.locator('#output-panel').evaluate((d) => { d.open = true; });
+    const encoders = doc.output_options.find((o) => o.name === 'video_encoder');
+    const encoderSelect = page.locator('#output-encoding [data-option="video_encoder"] select');
+    assert.deepEqual(await encoderSelect.locator('option').evaluateAll((os) => os.map((o) => o.value)), encoders.choices);
+    assert.equal(await page.locator('#output-encoding').isVisible(), true);
+
+    const scope = '.processor[data-processor="face_swapper"]';
+    const previewBody = (check) => page.waitForRequest((r) => r.url().endsWith('/api/v1/preview') && check(r.postDataJSON()),
+                                                       { timeout: 60000 });
+    // Tick the area mask, untick a region and an area, pad the top: the preview body carries them.
+    const waited = previewBody((b) => JSON.stringify(b.options.face_mask_types) === '["box","area"]' &&
+                                      Array.isArray(b.options.face_mask_regions) && !b.options.face_mask_regions.includes('nose') &&
+                                      JSON.stringify(b.options.face_mask_areas) === '["upper-face","lower-face"]' &&
+                                      JSON.stringify(b.options.face_mask_padding) === '[10,0,0,0]' &&
+                                      b.output?.video_encoder === encoders.choices.at(-1) &&
+                                      b.output?.video_preset === 'ultrafast' && b.output?.audio_volume === 0);
+    await page.locator(`${scope} [data-option="face_mask_types"] input[value="area"]`).check();
+    await page.locator(`${scope} [data-option="face_mask_regions"] input[value="nose"]`).uncheck();
+    await page.locator(`${scope} [data-option="face_mask_areas"] input[value="mouth"]`).uncheck();
+    await setRange(page, `${scope} [data-option="face_mask_padding"] input[data-side="top"]`, 10);
+    await encoderSelect.selectOption(encoders.choices.at(-1));
+    await page.locator('#output-encoding [data-option="video_preset"] select').selectOption('ultrafast');
+    await setRange(page, '#output-encoding [data-option="audio_volume"] input[type=range]', 0);
+    const request = await waited;
+    const response = await request.response();
+    assert.equal(response.status(), 200, 'the server takes the body');
+    await page.waitForFunction(() => !/Rendering/.test(document.getElementById('preview-info').textContent));
+    await screenshot(page, 'mask-and-encoding-controls');
+    // An image output has no video encoding: the controls go, and the body has none.
+    const imageBody = previewBody((b) => b.output?.format === 'jpg');
+    await page.selectOption('#out-format', 'jpg');
+    assert.equal((await imageBody).postDataJSON().output.video_encoder, undefined);
+    assert.equal(await page.locator('#output-encoding').isVisible(), false);
+    assert.equal(await page.locator('#out-fps').isVisible(), false);
+    await page.context().close();
+  });
+
   test('a video job with trim and the reference face chosen in the gallery', async () => {
     const page = await newPage();
     await chooseInputs(page, SOURCE, VIDEO);

@@ -127,6 +127,94 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
     };
   }
 
+  if (schema.type === 'string_list') {
+    // A multi-choice: one checkbox per choice. No box ticked sends [] and the server says what to
+    // tick, rather than silently falling back to the default.
+    const group = document.createElement('fieldset');
+    group.className = 'checks';
+    group.setAttribute('aria-describedby', help.id);
+    const legend = document.createElement('legend');
+    legend.textContent = humanName(schema.name);
+    group.append(legend);
+    const defaults = Array.isArray(schema.default) ? (schema.default as unknown[]).map(String) : [];
+    const boxes: HTMLInputElement[] = [];
+    for (const [i, choice] of (schema.choices ?? []).entries()) {
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.id = `${id}-${i}`;
+      box.value = choice;
+      box.checked = defaults.includes(choice);
+      box.addEventListener('change', onChange);
+      const l = label('', box.id);
+      l.className = 'inline';
+      l.append(box, ` ${choice}`);
+      group.append(l);
+      boxes.push(box);
+    }
+    group.append(help);
+    wrap.append(group);
+    const current = () => boxes.filter((b) => b.checked).map((b) => b.value);
+    const same = (v: string[]) => v.length === defaults.length && v.every((x) => defaults.includes(x));
+    return {
+      schema, element: wrap,
+      value: () => { const v = current(); return same(v) ? undefined : v; },
+      set: (v) => {
+        const list = Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/[\s,]+/) : defaults;
+        for (const b of boxes) b.checked = list.includes(b.value);
+      },
+    };
+  }
+
+  if (schema.type === 'padding') {
+    // Four sliders, top / right / bottom / left (CSS order, as the API takes them).
+    const group = document.createElement('fieldset');
+    group.className = 'padding';
+    group.setAttribute('aria-describedby', help.id);
+    const legend = document.createElement('legend');
+    legend.textContent = humanName(schema.name);
+    group.append(legend);
+    const defaults = Array.isArray(schema.default) ? (schema.default as unknown[]).map(Number) : [0, 0, 0, 0];
+    const sliders: HTMLInputElement[] = [];
+    const outs: HTMLOutputElement[] = [];
+    for (const [i, side] of ['top', 'right', 'bottom', 'left'].entries()) {
+      const range = document.createElement('input');
+      range.type = 'range';
+      range.id = `${id}-${side}`;
+      range.min = String(schema.min ?? 0);
+      range.max = String(schema.max ?? 100);
+      range.step = '1';
+      range.value = String(defaults[i] ?? 0);
+      range.dataset.side = side;
+      const out = document.createElement('output');
+      out.htmlFor.add(range.id);
+      out.textContent = `${range.value} %`;
+      range.addEventListener('input', () => { out.textContent = `${range.value} %`; });
+      range.addEventListener('change', onChange);
+      const l = label(`${side.charAt(0).toUpperCase()}${side.slice(1)} `, range.id);
+      l.append(out);
+      const cell = document.createElement('div');
+      cell.append(l, range);
+      group.append(cell);
+      sliders.push(range);
+      outs.push(out);
+    }
+    group.append(help);
+    wrap.append(group);
+    const current = () => sliders.map((r) => Number(r.value));
+    return {
+      schema, element: wrap,
+      value: () => { const v = current(); return v.every((x, i) => x === defaults[i]) ? undefined : v; },
+      set: (v) => {
+        const list = Array.isArray(v) ? v.map(Number) : defaults;
+        // CSS shorthand, as the server expands it.
+        const full = list.length === 1 ? [list[0], list[0], list[0], list[0]]
+          : list.length === 2 ? [list[0], list[1], list[0], list[1]]
+            : list.length === 3 ? [list[0], list[1], list[2], list[1]] : list;
+        sliders.forEach((r, i) => { r.value = String(full[i] ?? 0); outs[i].textContent = `${r.value} %`; });
+      },
+    };
+  }
+
   if (schema.type === 'number' && typeof schema.default === 'number') {
     // A slider with its value beside it (and the number field for exact entry).
     const range = document.createElement('input');
