@@ -12,15 +12,17 @@
 //               same region of the target (same image, same scale): < 1 = softer than the target;
 //   seam        mean gradient magnitude on the mask's half-strength contour over the mean gradient
 //               of the target's face region (> ~1.5: a visible edge);
-//   ghost       fraction of the target's own jaw line (points 2–14) left uncovered by the new face
-//               (mask < 0.5): there the old contour can show beside the new one.
+//   ghost       a second jaw line: the fraction of the target's jaw (points 1–15) along which the
+//               result has an edge parallel to it, 0.06–0.35 IOD inside, that the target has not
+//               (at least half as strong as the jaw contour; face/ghost_jaw.h).
 // Prints one row per pair and variant, then the aggregate; with --markdown FILE it also replaces the
 // block between "<!-- bench-quality:begin -->" and "<!-- bench-quality:end -->" of FILE with the
 // aggregate table.
 //
 //   facefuse_bench_quality TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE]
-//     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result crops per pair (the
-//     result with its re-detected points in red over the target's in green);
+//     --first/--pairs: run pairs I … I+N−1 only; --save: source | target | result | result crops per pair (the
+//     last with the result's re-detected points in red over the target's in green), and
+//     target | result at 100 % (I_VARIANT_100.png);
 //     --variant baseline|flat|default: run that variant only (while tuning)
 //   facefuse_bench_quality TESTDATA_DIR --video N     the talking-head clip, N frames: how the
 //                                                     result's mouth and eyes follow the target's
@@ -52,6 +54,7 @@
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/face/ghost_jaw.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/face/head_pose.h"
@@ -226,15 +229,8 @@ Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image,
   const double own = cv::mean(mag_target)[0];
   if (cv::countNonZero(contour) > 0 && own > 0) m.seam = static_cast<float>(cv::mean(mag_result, contour)[0] / own);
 
-  // Ghost: how much of the target's own jaw line (points 2–14, where the cheek meets the
-  // background or the neck) the new face leaves uncovered (mask < 0.5) — there the old contour
-  // shows beside the new one.
-  cv::Mat jaw(region.size(), CV_8UC1, cv::Scalar(0));
-  std::vector<cv::Point> line;
-  for (int i = 2; i <= 14; ++i) line.emplace_back(cvRound(tp[i].x - region.x), cvRound(tp[i].y - region.y));
-  cv::polylines(jaw, line, false, cv::Scalar(255), 1);
-  const int on_jaw = cv::countNonZero(jaw);
-  if (on_jaw > 0) m.ghost = static_cast<float>(cv::countNonZero(jaw & (mask_region < 0.5f))) / on_jaw;
+  // Ghost jaw: a second jaw line inside the target's (face/ghost_jaw.h).
+  m.ghost = face::ghost_jaw_fraction(target_image, result, tp);
   return m;
 }
 
@@ -480,21 +476,26 @@ int main(int argc, char** argv) {
         // The target's face region, the result's, and the source face side by side.
         const cv::Rect r = face::face_region(t->landmarks68, 0.15f, 0.4f, result.size());
         const cv::Rect sr = face::face_region(s->landmarks68, 0.15f, 0.4f, sp->image.size());
-        cv::Mat a, b, c, row;
+        cv::Mat a, b, c, d, row;
+        cv::Mat marked = result.clone();
         if (m.found) {
           // The result's re-detected points (red) over the target's (green): where pose and
           // expression errors come from.
-          result = result.clone();
           for (int k = 0; k < face::kLandmarkCount68; ++k) {
-            cv::circle(result, t->landmarks68[k], 1, cv::Scalar(0, 255, 0), cv::FILLED);
-            cv::circle(result, m.redetected[k], 1, cv::Scalar(0, 0, 255), cv::FILLED);
+            cv::circle(marked, t->landmarks68[k], 1, cv::Scalar(0, 255, 0), cv::FILLED);
+            cv::circle(marked, m.redetected[k], 1, cv::Scalar(0, 0, 255), cv::FILLED);
           }
         }
         cv::resize(sp->image(sr), a, cv::Size(400 * sr.width / sr.height, 400));
         cv::resize(tp->image(r), b, cv::Size(400 * r.width / r.height, 400));
         cv::resize(result(r), c, cv::Size(400 * r.width / r.height, 400));
-        cv::hconcat(std::vector<cv::Mat>{a, b, c}, row);
+        cv::resize(marked(r), d, cv::Size(400 * r.width / r.height, 400));
+        cv::hconcat(std::vector<cv::Mat>{a, b, c, d}, row);
         (void)media::write_image(std::filesystem::path(save_dir) / (std::to_string(i) + "_" + kVariantName[variant] + ".png"), row);
+        // Target and result at 100 % (the face region at its own pixels): how it looks up close.
+        cv::Mat native;
+        cv::hconcat(std::vector<cv::Mat>{tp->image(r), result(r)}, native);
+        (void)media::write_image(std::filesystem::path(save_dir) / (std::to_string(i) + "_" + kVariantName[variant] + "_100.png"), native);
       }
       all[variant].add(m);
       std::string label = std::string(pair.source.photo) + " -> " + pair.target.photo + " (" + pair.why + ")";
@@ -513,7 +514,7 @@ int main(int argc, char** argv) {
   std::ostringstream table;
   table << "| variant | re-detected | source wins | mean margin | pose mean / worst (IOD) | mouth-open error mean / "
            "worst (worst on open-mouth targets) | eye-open error mean / worst | sharpness mean / worst (× target) | "
-           "seam | uncovered target jaw mean / worst | swap ms (median) |\n";
+           "seam | ghost jaw mean / worst | swap ms (median) |\n";
   table << "|---|---|---|---|---|---|---|---|---|---|---|\n";
   table << all[0].row("baseline (pre-issue-17)") << "\n" << all[1].row("target expression, 2D placement") << "\n"
         << all[2].row("default (+ 3D re-pose)") << "\n";

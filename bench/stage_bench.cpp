@@ -1,5 +1,6 @@
 // Per-stage timings of the image workflow on a 720p and a 1080p frame made from a real photo:
-// decode (the baseline), detect, landmarks, recognise, warp, mask + colour, blend and encode.
+// decode (the baseline), detect, landmarks, recognise, age/gender (the face selector's filters),
+// warp, mask + colour (and, alone, the glasses check inside it), blend and encode.
 // Prints the machine, the inputs, the median of N runs per stage and each stage as a ratio of
 // the JPEG decode of the same frame, so runs on different machines can be compared.
 //
@@ -19,8 +20,11 @@
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/core/paths.h"
+#include "facefuse/face/age_gender_classifier.h"
 #include "facefuse/face/detector_factory.h"
 #include "facefuse/face/dlib_recognizer.h"
+#include "facefuse/face/face_mask.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
 #include "bench_support.h"
@@ -72,6 +76,8 @@ int main(int argc, char** argv) {
   if (!landmarker) return fail(landmarker.status());
   auto recognizer = face::DlibRecognizer::open(models, {});
   if (!recognizer) return fail(recognizer.status());
+  auto classifier = face::AgeGenderClassifier::open(models, {});
+  if (!classifier) return fail(classifier.status());
 
   // Source: one face; target: a real group photo of several people (1920×1280).
   auto source_image = media::read_image(testdata / "photos/astronaut.png");
@@ -110,6 +116,9 @@ int main(int argc, char** argv) {
     double recognise = median_ms(runs, [&] {
       for (auto& f : faces) f.embedding = *(*recognizer)->embed(frame, f);
     });
+    double age_gender = median_ms(runs, [&] {
+      for (auto& f : faces) f.attributes = *(*classifier)->classify(frame, f);
+    });
     processors::ClassicalSwapOptions options;
     std::vector<processors::ClassicalSwapTimings> parts;
     (void)median_ms(runs, [&] {
@@ -124,6 +133,16 @@ int main(int argc, char** argv) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];
     };
+    // The glasses check inside mask+color (face/glasses.h), alone: what keeping the target's glasses
+    // costs per swap, on the same faces' regions as the swap reads.
+    double glasses = median_ms(runs, [&] {
+      for (const auto& f : faces) {
+        const cv::Rect region = face::face_region(f.landmarks68, 0.15f, 0.25f, frame.size());
+        face::Landmarks68 local(f.landmarks68.size());
+        for (size_t i = 0; i < local.size(); ++i) local[i] = f.landmarks68[i] - cv::Point2f(region.tl());
+        (void)face::glasses_frame_mask(frame(region), local);
+      }
+    });
     double encode = median_ms(runs, [&] {
       std::vector<uchar> out;
       cv::imencode(".jpg", frame, out, {cv::IMWRITE_JPEG_QUALITY, 95});
@@ -136,8 +155,10 @@ int main(int argc, char** argv) {
     row("detect", detect);
     row("landmarks", landmarks);
     row("recognise", recognise);
+    row("age/gender", age_gender);
     row("warp", median_part(&processors::ClassicalSwapTimings::warp_ms));
     row("mask+color", median_part(&processors::ClassicalSwapTimings::mask_ms));
+    row("  glasses", glasses);
     row("blend", median_part(&processors::ClassicalSwapTimings::blend_ms));
     row("encode", encode);
     std::printf("\n");

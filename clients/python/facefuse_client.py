@@ -30,7 +30,7 @@ import uuid
 
 __all__ = ["ApiError", "Client", "TERMINAL"]
 
-API_VERSION = "1.3.0"  # the docs/openapi.yaml info.version this client was written against
+API_VERSION = "1.4.0"  # the docs/openapi.yaml info.version this client was written against
 TERMINAL = ("completed", "failed", "cancelled")
 CHUNK = 256 * 1024  # bytes per read/write when streaming files
 

@@ -100,6 +100,32 @@ describe('live mode', () => {
     await page.screenshot({ path: join(SHOTS, 'live-1b-320x240.png'), fullPage: true });
     await page.click('#live-stop');
     await page.waitForFunction(() => !document.getElementById('live-start').hidden);
+    // The camera fps cap (FaceFusion's webcam fps): at 2 fps the page sends and shows at most 2
+    // frames a second although the server keeps up with more at 320×240 (the uncapped run above;
+    // 640×480 ran at 4.8 fps on a machine at load 13, docs/benchmarks.md).
+    const uncapped = Number(await page.locator('#live-stats').getAttribute('data-fps'));
+    assert.equal(await page.locator('#live-fps').inputValue(), '30', 'default: 30');
+    await page.selectOption('#live-fps', '2');
+    await page.click('#live-start');
+    assert.equal(await page.locator('#live-fps').isDisabled(), true, 'fixed while the camera runs');
+    await page.waitForFunction(() => Number(document.getElementById('live-stats').dataset.shown ?? 0) >= 3, null,
+                               { timeout: 120000 });
+    const t0 = Date.now();
+    const sent0 = Number(await page.locator('#live-stats').getAttribute('data-sent'));
+    await page.waitForFunction(() => Number(document.getElementById('live-stats').dataset.shown ?? 0) >= 11, null,
+                               { timeout: 120000 });
+    const seconds = (Date.now() - t0) / 1000;
+    const sentDelta = Number(await page.locator('#live-stats').getAttribute('data-sent')) - sent0;
+    const sentRate = sentDelta / seconds;
+    const capped = Number(await page.locator('#live-stats').getAttribute('data-fps'));
+    console.log(`live mode capped at 2 fps: ${capped.toFixed(2)} fps shown, ${sentRate.toFixed(2)} frames/s sent ` +
+                `(uncapped at 320x240: ${uncapped.toFixed(1)} fps)`);
+    assert.ok(capped > 0 && capped <= 2 * 1.1, `shown ${capped} fps with a cap of 2`);
+    // One frame more than the cap allows: the window's edges cut the schedule anywhere.
+    assert.ok(sentDelta <= 2 * seconds + 1, `sent ${sentDelta} frames in ${seconds} s with a cap of 2`);
+    await page.screenshot({ path: join(SHOTS, 'live-1c-2fps.png'), fullPage: true });
+    await page.click('#live-stop');
+    await page.waitForFunction(() => !document.getElementById('live-start').hidden);
     // Going back to the studio tab keeps the studio as it was.
     await page.click('#tab-studio');
     assert.match(await page.locator('#source-state').textContent(), /astronaut\.png/);

@@ -15,6 +15,8 @@ import { SHOTS, TESTDATA, collectErrors, launchChromium } from './browser_suppor
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');          // one face (public domain)
 const TARGET = join(TESTDATA, 'photos', 'jesper.jpg');             // one face (kphotoalbum demo)
 const NO_FACE = join(TESTDATA, 'photos', 'grand_canyon_1.jpg');    // a landscape, no face (kphotoalbum demo)
+// dlib's example 2008_001322.jpg, labelled by eye: left to right a man, a woman, an older man.
+const GROUP = join(TESTDATA, 'dlib_faces', '2008_001322.jpg');
 // 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
 const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
 // 1280×720, 100 frames, a synthetic zoom over a real photo.
@@ -136,6 +138,57 @@ describe('studio', () => {
     assert.equal(await page.locator('#analyser-options [data-option^="face_selector"], ' +
                                     '#analyser-options [data-option^="reference_"]').count(), 0);
     await screenshot(page, 'start');
+    await page.context().close();
+  });
+
+  test('gender and age filters in the faces panel; the gallery shows each face\'s gender and age', async () => {
+    const page = await newPage();
+    const doc = await server.api('/api/v1/processors');
+    const gender = doc.face_options.find((o) => o.name === 'face_selector_gender');
+    const genderSelect = page.locator('section.faces [data-option="face_selector_gender"] select');
+    // "any" (no filter, the API's null default) first, then the API's choices.
+    assert.deepEqual(await genderSelect.locator('option').evaluateAll((os) => os.map((o) => o.value)),
+                     ['', ...gender.choices]);
+    assert.equal(await genderSelect.inputValue(), '');
+    const start = 'section.faces [data-option="face_selector_age_start"] input[type=range]';
+    const end = 'section.faces [data-option="face_selector_age_end"] input[type=range]';
+    for (const [selector, name] of [[start, 'face_selector_age_start'], [end, 'face_selector_age_end']]) {
+      const o = doc.face_options.find((x) => x.name === name);
+      assert.equal(Number(await page.locator(selector).inputValue()), o.default, name);
+      assert.equal(Number(await page.locator(selector).getAttribute('max')), o.max, name);
+    }
+    // The two sliders never cross: end below start takes start along, and back.
+    await setRange(page, end, 30);
+    await setRange(page, start, 50);
+    assert.equal(await page.locator(end).inputValue(), '50');
+    await setRange(page, end, 100);
+    await setRange(page, start, 0);
+
+    await chooseInputs(page, SOURCE, GROUP);
+    await page.waitForFunction(() => document.querySelectorAll('#target-faces button.face').length === 3, null,
+                               { timeout: 60000 });
+    await page.selectOption('section.faces [data-option="face_selector_order"] select', 'left-right');
+    // The gallery lists faces in the detect order (large-small); read them back by position.
+    const traits = await page.locator('#target-faces button.face .traits').allTextContents();
+    assert.equal(traits.length, 3);
+    for (const t of traits) assert.match(t, /^(female|male), \d+$/);
+    assert.equal(traits.filter((t) => t.startsWith('female')).length, 1, traits.join(' / '));
+    assert.match(await page.locator('#target-faces button.face').first().getAttribute('aria-label'), /(female|male), \d+/);
+
+    // Every face, women only: one of the three is swapped.
+    await page.locator('input[name=face_selector_mode][value=many]').check();
+    await genderSelect.selectOption('female');
+    await screenshot(page, 'gender-filter');
+    await page.waitForFunction(() => !document.getElementById('swap-button').disabled);
+    const submitted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/jobs');
+    await page.locator('#swap-button').click();
+    const body = JSON.parse((await submitted).postData());
+    assert.equal(body.options.face_selector_gender, 'female');
+    assert.equal(body.options.face_selector_mode, 'many');
+    assert.equal('face_selector_age_start' in body.options, false, 'unchanged defaults are not sent');
+    assert.equal(await waitJob(page, ['completed', 'failed']), 'completed');
+    await page.locator('#job-faces').filter({ hasText: '1 face swapped, 3 found in the target.' }).waitFor();
+    await screenshot(page, 'gender-filter-completed');
     await page.context().close();
   });
 
@@ -266,6 +319,62 @@ describe('studio', () => {
     const clip = await page.locator('#preview-after').evaluate((el) => el.style.clipPath);
     assert.match(clip, /80%/);
     await screenshot(page, 'preview-compare');
+    await page.context().close();
+  });
+
+  test('mask settings and video encoding are controls generated from the schemas, and reach the job body', async () => {
+    const page = await newPage();
+    const doc = await server.api('/api/v1/processors');
+    const swapper = Object.fromEntries(doc.processors.find((p) => p.name === 'face_swapper').options.map((o) => [o.name, o]));
+    // Multi-choice options are checkbox groups listing the API's choices, the defaults ticked.
+    for (const name of ['face_mask_types', 'face_mask_regions', 'face_mask_areas']) {
+      const group = page.locator(`.processor[data-processor="face_swapper"] [data-option="${name}"] input[type=checkbox]`);
+      assert.deepEqual(await group.evaluateAll((bs) => bs.map((b) => b.value)), swapper[name].choices, name);
+      assert.deepEqual(await group.evaluateAll((bs) => bs.filter((b) => b.checked).map((b) => b.value)),
+                       swapper[name].default, name);
+    }
+    // The box padding: four sliders, top right bottom left, in the API's range.
+    const padding = page.locator('.processor[data-processor="face_swapper"] [data-option="face_mask_padding"] input[type=range]');
+    assert.deepEqual(await padding.evaluateAll((rs) => rs.map((r) => r.dataset.side)), ['top', 'right', 'bottom', 'left']);
+    assert.deepEqual(await padding.evaluateAll((rs) => rs.map((r) => [Number(r.min), Number(r.max)])),
+                     Array(4).fill([swapper.face_mask_padding.min, swapper.face_mask_padding.max]));
+    await chooseInputs(page, SOURCE, VIDEO);
+    await page.waitForFunction(() => document.getElementById('preview-after').src.startsWith('blob:'), null, { timeout: 60000 });
+    // The output panel: encoder, preset and audio volume from output_options, for video outputs.
+    await page.locator('#output-panel').evaluate((d) => { d.open = true; });
+    const encoders = doc.output_options.find((o) => o.name === 'video_encoder');
+    const encoderSelect = page.locator('#output-encoding [data-option="video_encoder"] select');
+    assert.deepEqual(await encoderSelect.locator('option').evaluateAll((os) => os.map((o) => o.value)), encoders.choices);
+    assert.equal(await page.locator('#output-encoding').isVisible(), true);
+
+    const scope = '.processor[data-processor="face_swapper"]';
+    const previewBody = (check) => page.waitForRequest((r) => r.url().endsWith('/api/v1/preview') && check(r.postDataJSON()),
+                                                       { timeout: 60000 });
+    // Tick the area mask, untick a region and an area, pad the top: the preview body carries them.
+    const waited = previewBody((b) => JSON.stringify(b.options.face_mask_types) === '["box","area"]' &&
+                                      Array.isArray(b.options.face_mask_regions) && !b.options.face_mask_regions.includes('nose') &&
+                                      JSON.stringify(b.options.face_mask_areas) === '["upper-face","lower-face"]' &&
+                                      JSON.stringify(b.options.face_mask_padding) === '[10,0,0,0]' &&
+                                      b.output?.video_encoder === encoders.choices.at(-1) &&
+                                      b.output?.video_preset === 'ultrafast' && b.output?.audio_volume === 0);
+    await page.locator(`${scope} [data-option="face_mask_types"] input[value="area"]`).check();
+    await page.locator(`${scope} [data-option="face_mask_regions"] input[value="nose"]`).uncheck();
+    await page.locator(`${scope} [data-option="face_mask_areas"] input[value="mouth"]`).uncheck();
+    await setRange(page, `${scope} [data-option="face_mask_padding"] input[data-side="top"]`, 10);
+    await encoderSelect.selectOption(encoders.choices.at(-1));
+    await page.locator('#output-encoding [data-option="video_preset"] select').selectOption('ultrafast');
+    await setRange(page, '#output-encoding [data-option="audio_volume"] input[type=range]', 0);
+    const request = await waited;
+    const response = await request.response();
+    assert.equal(response.status(), 200, 'the server takes the body');
+    await page.waitForFunction(() => !/Rendering/.test(document.getElementById('preview-info').textContent));
+    await screenshot(page, 'mask-and-encoding-controls');
+    // An image output has no video encoding: the controls go, and the body has none.
+    const imageBody = previewBody((b) => b.output?.format === 'jpg');
+    await page.selectOption('#out-format', 'jpg');
+    assert.equal((await imageBody).postDataJSON().output.video_encoder, undefined);
+    assert.equal(await page.locator('#output-encoding').isVisible(), false);
+    assert.equal(await page.locator('#out-fps').isVisible(), false);
     await page.context().close();
   });
 

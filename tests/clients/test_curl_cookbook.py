@@ -55,7 +55,7 @@ class CurlCookbookTest(h.ServerTestCase):
             self.assertEqual(len(matches), 1, fragment)
             return matches[0]
 
-        self.assertEqual(output_of("/api/v1/status").strip(), "1.3.0")
+        self.assertEqual(output_of("/api/v1/status").strip(), "1.4.0")
         events = output_of("text/event-stream")
         self.assertIn("id: 1", events)
         self.assertRegex(events, r'"status":\s*"completed"')

@@ -111,6 +111,54 @@ TEST(JobRequest, VideoTargetsTakeFrameRangesAndVideoFormats) {
   EXPECT_EQ(output_file_name(*r), "output.mp4");
 }
 
+// Issue 15: FaceFusion's encoder, preset and audio volume reach the pipeline's VideoOutputOptions.
+TEST(JobRequest, VideoOutputsTakeEncoderPresetAndAudioVolume) {
+  json b = body("up_clip");
+  b["output"] = {{"format", "mkv"}, {"video_encoder", "libx265"}, {"video_preset", "slow"}, {"audio_volume", 40}};
+  auto r = normalise_job_request(b, fake_upload);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const pipeline::JobSpec spec = job_spec_for(*r, {"s.png", "t.mp4"}, "out.mkv", "tmp", {});
+  EXPECT_EQ(spec.video.encoder, "libx265");
+  EXPECT_EQ(spec.video.preset, "slow");
+  EXPECT_DOUBLE_EQ(spec.video.audio_volume, 40);
+
+  // Defaults are not stored: a video request that sets none normalises as before these fields
+  // existed (the same cache fingerprint), and so do explicit defaults.
+  auto defaults = normalise_job_request(body("up_clip"), fake_upload);
+  ASSERT_TRUE(defaults.is_ok());
+  EXPECT_FALSE((*defaults)["output"].contains("video_encoder"));
+  EXPECT_FALSE((*defaults)["output"].contains("audio_volume"));
+  json explicit_defaults = body("up_clip");
+  explicit_defaults["output"] = {{"video_encoder", "libx264"}, {"video_preset", "veryfast"}, {"audio_volume", 100}};
+  EXPECT_EQ(*normalise_job_request(explicit_defaults, fake_upload), *defaults);
+  const pipeline::JobSpec default_spec = job_spec_for(*defaults, {"s.png", "t.mp4"}, "out.mp4", "tmp", {});
+  EXPECT_EQ(default_spec.video.encoder, "libx264");
+  EXPECT_EQ(default_spec.video.preset, "veryfast");
+  EXPECT_DOUBLE_EQ(default_spec.video.audio_volume, 100);
+  json webm = body("up_clip");
+  webm["output"] = {{"format", "webm"}};
+  auto vp9 = normalise_job_request(webm, fake_upload);
+  ASSERT_TRUE(vp9.is_ok()) << vp9.status().to_string();
+  EXPECT_EQ(job_spec_for(*vp9, {"s.png", "t.mp4"}, "out.webm", "tmp", {}).video.encoder, "libvpx-vp9")
+      << "webm holds VP9 only";
+  // Image outputs have no encoding.
+  auto image = normalise_job_request(body(), fake_upload);
+  ASSERT_TRUE(image.is_ok());
+  EXPECT_FALSE((*image)["output"].contains("video_encoder"));
+
+  for (const auto& [output, field] : std::vector<std::pair<json, std::string>>{
+           {{{"video_encoder", "h264"}}, "output.video_encoder"},
+           {{{"video_encoder", nullptr}, {"video_preset", "placebo"}}, "output.video_preset"},
+           {{{"audio_volume", 100.5}}, "output.audio_volume"},
+           {{{"audio_volume", "50"}}, "output.audio_volume"},
+           {{{"format", "webm"}, {"video_encoder", "libx265"}}, "output.video_encoder"},
+           {{{"format", "png"}, {"audio_volume", 0}}, "output.audio_volume"}}) {
+    json bad = body("up_clip");
+    bad["output"] = output;
+    EXPECT_NE(error_of(bad).find(field), std::string::npos) << output.dump() << ": " << error_of(bad);
+  }
+}
+
 TEST(JobRequest, ResolutionAsHeightKeepsTheAspectRatio) {
   json b = body("up_clip");  // 640x480
   b["output"] = {{"resolution", "720p"}};

@@ -158,5 +158,110 @@ TEST(ImageJobSessionCache, SecondJobOnOneCacheLoadsNoModelAndWritesTheSameImage)
   EXPECT_EQ(cv::norm(a, b, cv::NORM_INF), 0.0) << "shared sessions change nothing in the output";
 }
 
+// The face selector's gender/age filters in a job: dlib's 2008_001322.jpg shows, left to right, a man
+// of about 50, a woman of about 60 and an older man (labelled by eye; age_gender_classifier_test.cpp).
+class GenderAgeFilterJobTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kTarget = "dlib_faces/2008_001322.jpg";
+
+  void SetUp() override {
+    face::FaceAnalyserOptions options;
+    options.models_dir = models_dir();
+    auto analyser = face::FaceAnalyser::open(options);
+    ASSERT_TRUE(analyser) << analyser.status().to_string();
+    target_ = load_photo(kTarget);
+    auto faces = (*analyser)->analyse(target_);
+    ASSERT_TRUE(faces);
+    faces_ = face::sort_faces(*faces, face::FaceSelectorOrder::kLeftRight);
+    ASSERT_EQ(faces_.size(), 3u);
+  }
+
+  pipeline::JobSpec spec(const nlohmann::json& options, const std::filesystem::path& models) {
+    pipeline::JobSpec spec;
+    spec.sources = {testdata("photos/astronaut.png")};
+    spec.target = testdata(kTarget);
+    spec.output = tmp_ / "out.png";
+    spec.models_dir = models;
+    spec.options = options;
+    return spec;
+  }
+
+  // Per face, left to right: whether the central half of its box changed.
+  std::vector<bool> changed_faces(const nlohmann::json& options) {
+    auto report = pipeline::run_image_job(spec(options, models_dir()));
+    EXPECT_TRUE(report) << report.status().to_string();
+    cv::Mat out = cv::imread((tmp_ / "out.png").string());
+    std::vector<bool> changed;
+    for (const auto& f : faces_) {
+      cv::Rect r = cv::Rect(cv::Rect2f(f.box.x + f.box.width * 0.25f, f.box.y + f.box.height * 0.25f,
+                                       f.box.width * 0.5f, f.box.height * 0.5f)) &
+                   cv::Rect(0, 0, out.cols, out.rows);
+      changed.push_back(!out.empty() && cv::norm(out(r), target_(r), cv::NORM_INF) > 0);
+    }
+    return changed;
+  }
+
+  TempDir tmp_;
+  cv::Mat target_;
+  std::vector<face::Face> faces_;
+};
+
+TEST_F(GenderAgeFilterJobTest, GenderAndAgeDecideWhichFacesAreSwapped) {
+  EXPECT_EQ(changed_faces({{"face_selector_mode", "many"}, {"face_selector_gender", "female"}}),
+            (std::vector<bool>{false, true, false}));
+  EXPECT_EQ(changed_faces({{"face_selector_mode", "many"}, {"face_selector_gender", "male"}}),
+            (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(changed_faces({{"face_selector_mode", "many"}, {"face_selector_age_end", 59}}),
+            (std::vector<bool>{true, false, false}));
+  // One: the first face in order that passes (left-right: the woman, not the man beside her).
+  EXPECT_EQ(changed_faces({{"face_selector_mode", "one"}, {"face_selector_order", "left-right"},
+                           {"face_selector_gender", "female"}}),
+            (std::vector<bool>{false, true, false}));
+  // Reference: the filters pick among the reference frame's faces; position 0 of the men
+  // (large-small: the right, larger one) is the reference person.
+  EXPECT_EQ(changed_faces({{"face_selector_mode", "reference"}, {"face_selector_gender", "male"},
+                           {"face_selector_order", "left-right"}, {"reference_face_position", 1}}),
+            (std::vector<bool>{false, false, true}));
+}
+
+TEST_F(GenderAgeFilterJobTest, NobodyPassingWarnsAndChangesNothing) {
+  auto report = pipeline::run_image_job(
+      spec({{"face_selector_mode", "many"}, {"face_selector_age_start", 90}}, models_dir()));
+  ASSERT_TRUE(report) << report.status().to_string();
+  EXPECT_EQ(report->target_faces, 3);
+  EXPECT_EQ(report->processed_faces, 0);
+  ASSERT_FALSE(report->warnings.empty());
+  EXPECT_NE(report->warnings.back().find("gender/age filters"), std::string::npos) << report->warnings.back();
+}
+
+TEST_F(GenderAgeFilterJobTest, ClassifierIsOpenedOnlyWithAFilter) {
+  // A models directory with everything but the age/gender model: jobs without a filter run, a job
+  // with one says which file is missing and how to get it.
+  TempDir models;
+  for (const auto& entry : std::filesystem::directory_iterator(models_dir())) {
+    if (entry.path().filename() == "face_api_age_gender.onnx") continue;
+    std::filesystem::create_symlink(entry.path(), models / entry.path().filename().string());
+  }
+  auto plain = pipeline::run_image_job(spec({{"face_selector_mode", "many"}}, models.path()));
+  EXPECT_TRUE(plain) << plain.status().to_string();
+  auto filtered = pipeline::run_image_job(
+      spec({{"face_selector_mode", "many"}, {"face_selector_gender", "male"}}, models.path()));
+  ASSERT_FALSE(filtered);
+  EXPECT_EQ(filtered.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(filtered.status().message().find("scripts/setup"), std::string::npos);
+}
+
+TEST_F(GenderAgeFilterJobTest, BadFilterValuesAreRefusedBeforeAnyWork) {
+  for (const nlohmann::json& options :
+       {nlohmann::json{{"face_selector_gender", "other"}}, nlohmann::json{{"face_selector_age_start", -1}},
+        nlohmann::json{{"face_selector_age_end", 101}}, nlohmann::json{{"face_selector_age_start", 12.5}},
+        nlohmann::json{{"face_selector_age_start", 50}, {"face_selector_age_end", 40}}}) {
+    auto report = pipeline::run_image_job(spec(options, models_dir()));
+    ASSERT_FALSE(report) << options.dump();
+    EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument) << options.dump();
+    EXPECT_FALSE(std::filesystem::exists(tmp_ / "out.png")) << options.dump();
+  }
+}
+
 }  // namespace
 }  // namespace facefuse::testing

@@ -60,6 +60,37 @@ TEST_F(VideoJobTest, OutputHasTheTargetsFramesDurationAndAudio) {
   expect_no_temp_files();
 }
 
+// The face selector's gender filter in video jobs, judged once per face track: the real talking
+// head is a man (by eye). Modes many (target faces) and reference (the reference frame's faces).
+TEST_F(VideoJobTest, GenderFilterKeepsOrDropsTheTrackedFace) {
+  auto s = spec("talking_head_640x480.mp4", "men.mp4");
+  s.options = {{"face_selector_mode", "many"}, {"face_selector_gender", "male"}};
+  auto men = pipeline::run_job(s);
+  ASSERT_TRUE(men) << men.status().to_string();
+  EXPECT_GT(men->processed_faces, men->frames * 9 / 10);
+
+  s = spec("talking_head_640x480.mp4", "women.mp4");
+  s.options = {{"face_selector_mode", "many"}, {"face_selector_gender", "female"}};
+  auto women = pipeline::run_job(s);
+  ASSERT_TRUE(women) << women.status().to_string();
+  EXPECT_GT(women->target_faces, women->frames * 9 / 10);
+  EXPECT_EQ(women->processed_faces, 0);
+  ASSERT_FALSE(women->warnings.empty());
+  EXPECT_NE(women->warnings.back().find("gender/age filters"), std::string::npos) << women->warnings.back();
+
+  s = spec("talking_head_640x480.mp4", "reference.mp4");
+  s.options = {{"face_selector_mode", "reference"}, {"face_selector_gender", "female"}};
+  auto reference = pipeline::run_job(s);
+  ASSERT_TRUE(reference) << reference.status().to_string();
+  EXPECT_EQ(reference->processed_faces, 0);
+  EXPECT_FALSE(reference->reference_frame.has_value()) << "no face of any searched frame passes";
+  ASSERT_FALSE(reference->warnings.empty());
+  bool names_filters = false;
+  for (const auto& w : reference->warnings) names_filters |= w.find("gender/age filters") != std::string::npos;
+  EXPECT_TRUE(names_filters);
+  expect_no_temp_files();
+}
+
 // Video jobs look for faces of at least 1/8 of the frame height in the frames (60 px at 480p) but
 // read the source photo as image jobs do (40 px): at 60 px BlazeFace's single pass took a dog in
 // dlib's dogs.jpg for a face, and a 480p video job swapped that dog in (found in session 7).

@@ -23,6 +23,8 @@
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/face/ghost_jaw.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/processors/face_debugger/face_debugger_draw.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
@@ -757,6 +759,107 @@ TEST(ClassicalSwapperRealism, ASmallSourceGetsTheTargetsFineDetail) {
   auto et = recognizer->embed(t.image, t.face);
   ASSERT_TRUE(er.is_ok() && es.is_ok() && et.is_ok());
   EXPECT_LT(recognizer->distance(*er, *es), recognizer->distance(*er, *et)) << "the detail gave identity back";
+}
+
+// The ghost-jaw measure (face/ghost_jaw.h) on a real face: nothing on the unchanged photo, nothing
+// for the jaw's own contour moved by a pixel, most of the jaw for a dark line drawn 0.2 IOD inside it.
+TEST(GhostJaw, SeesASecondLineInsideTheJawAndNothingElse) {
+  PickedFace t = pick(kJesper2);
+  ASSERT_TRUE(t.found);
+  const Landmarks68& p = t.face.landmarks68;
+  EXPECT_EQ(face::ghost_jaw_fraction(t.image, t.image, p), 0.0f);
+  cv::Mat shifted;
+  const cv::Matx23f one_px(1, 0, 1, 0, 1, 1);
+  cv::warpAffine(t.image, shifted, one_px, t.image.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  const float moved = face::ghost_jaw_fraction(t.image, shifted, p);
+  EXPECT_LT(moved, 0.05f) << "the jaw moved by a pixel is no second line";
+  cv::Point2f nose(0, 0);
+  for (int i = 27; i <= 35; ++i) nose += p[i] * (1.0f / 9.0f);
+  const float iod = face::inter_ocular_distance(p);
+  std::vector<cv::Point> inside;
+  for (int i = 1; i <= 15; ++i) {
+    cv::Point2f towards = nose - p[i];
+    inside.emplace_back(p[i] + towards * (0.2f * iod / static_cast<float>(cv::norm(towards))));
+  }
+  cv::Mat ghost = t.image.clone();
+  cv::polylines(ghost, inside, false, cv::Scalar(40, 40, 60), std::max(2, cvRound(0.03f * iod)), cv::LINE_AA);
+  const float drawn = face::ghost_jaw_fraction(t.image, ghost, p);
+  std::printf("[ ghost jaw ] unchanged 0, moved 1 px %.2f, line drawn inside %.2f\n", moved, drawn);
+  EXPECT_GT(drawn, 0.6f);
+}
+
+// The ghost jaw (issue 17) on frontal pairs: no second jaw line. Measured (bench-quality, ghost
+// column: fraction of the target's jaw with a second line inside it): 0.04 and 0.01 (pre-issue-17
+// geometry 0.07 and 0.03). Bound 0.10. Turned and tilted targets still show one (0.3–0.6, the
+// source's under-jaw shadow warped inside the target's near-side jaw: docs/decisions/0006), so they
+// are not held here.
+TEST(ClassicalSwapperRealism, LeavesNoSecondJawLineOnFrontalPairs) {
+  for (const SwapPair& pair : {SwapPair{kTom, kJesper2}, SwapPair{kJesper2, kNewWave}}) {
+    SCOPED_TRACE(pair.source.photo + " → " + pair.target.photo);
+    SwapRun run = run_swap(pair, {});
+    const float ghost = face::ghost_jaw_fraction(run.original, run.result, run.target.landmarks68);
+    std::printf("[ ghost jaw ] %.2f of the jaw\n", ghost);
+    EXPECT_LE(ghost, 0.10f);
+    EXPECT_GT(cv::countNonZero(changed_pixels(run.original, run.result)), 1000) << "nothing was swapped";
+  }
+}
+
+// Glasses (face/glasses.h): found on the two bench-quality targets that wear them (bridge 1.00), on
+// none of six faces without (measured bridge 0.07–0.23; bound 0.8).
+const FaceRef kGlassesMan{"photos/qt-logo.jpg", {618, 122}};
+const FaceRef kGlassesMan2{"dlib_faces/2008_002506.jpg", {383, 137}};
+
+TEST(Glasses, FindsTheFrameOnlyOnFacesThatWearGlasses) {
+  const std::vector<std::pair<FaceRef, bool>> faces = {{kGlassesMan, true},  {kGlassesMan2, true}, {kJesper2, false},
+                                                       {kNewWave, false},    {kTom, false},        {kAstronaut, false},
+                                                       {kSample6Middle, false}, {kQtMiddle, false}};
+  for (const auto& [ref, wears] : faces) {
+    SCOPED_TRACE(ref.photo);
+    PickedFace f = pick(ref);
+    ASSERT_TRUE(f.found);
+    face::GlassesEvidence evidence;
+    const cv::Mat frame = face::glasses_frame_mask(f.image, f.face.landmarks68, &evidence);
+    std::printf("[ glasses ] %s: bridge %.2f\n", ref.photo.c_str(), evidence.bridge);
+    EXPECT_EQ(evidence.found, wears);
+    EXPECT_EQ(frame.empty(), !wears);
+    if (wears) {
+      ASSERT_EQ(frame.size(), f.image.size());
+      // The frame lies between the brows and the nose tip, thin: a few per cent of the face box.
+      const float iod = face::inter_ocular_distance(f.face.landmarks68);
+      const int on = cv::countNonZero(frame > 0.5f);
+      EXPECT_GT(on, 2.0 * iod) << "less than a rim's length of frame";
+      EXPECT_LT(on, 0.25 * f.face.box.area()) << "more than a frame";
+    }
+  }
+}
+
+// Glasses on the target stay: the swap keeps the target's pixels on the frame (mean difference
+// measured 0.6 and 0.0 grey levels) where the pre-issue-17 geometry painted the source's face over it
+// (28.5 and 34.0).
+TEST(ClassicalSwapperRealism, KeepsTheTargetsGlasses) {
+  for (const FaceRef& target : {kGlassesMan, kGlassesMan2}) {
+    SCOPED_TRACE(target.photo);
+    const SwapPair pair{kSample3Right, target};
+    SwapRun now = run_swap(pair, {});
+    ClassicalSwapOptions old;
+    old.geometry = ClassicalGeometry::kSourceExpression;
+    SwapRun before = run_swap(pair, old);
+    const cv::Mat frame = face::glasses_frame_mask(now.original, now.target.landmarks68);
+    ASSERT_FALSE(frame.empty());
+    const cv::Mat on_frame = frame > 0.9f;
+    ASSERT_GT(cv::countNonZero(on_frame), 20);
+    cv::Mat diff_now, diff_before;
+    cv::absdiff(now.original, now.result, diff_now);
+    cv::absdiff(before.original, before.result, diff_before);
+    const cv::Scalar a = cv::mean(diff_now, on_frame), b = cv::mean(diff_before, on_frame);
+    const double kept = (a[0] + a[1] + a[2]) / 3, painted = (b[0] + b[1] + b[2]) / 3;
+    std::printf("[ glasses ] frame: mean |result - target| %.1f (pre-issue-17 geometry %.1f)\n", kept, painted);
+    EXPECT_LT(kept, 5.0);
+    EXPECT_GT(painted, 3 * kept);
+    // The face around the frame is still swapped.
+    const cv::Rect box = cv::Rect(now.target.box) & cv::Rect(0, 0, now.result.cols, now.result.rows);
+    EXPECT_GT(cv::countNonZero(changed_pixels(now.original(box), now.result(box))), 0.5 * box.area());
+  }
 }
 
 TEST(ClassicalSwapper, RejectsInvalidInput) {

@@ -6,6 +6,7 @@
 #include "facefuse/face/face_occluder.h"
 #include "facefuse/face/paste_back.h"
 #include "facefuse/processors/crop_masks.h"
+#include "facefuse/processors/registry.h"
 #include "onnx_fixtures.h"
 
 namespace facefuse::testing {
@@ -79,6 +80,75 @@ TEST(CropMasks, OptionsParseListsAndPadding) {
   EXPECT_FALSE(processors::parse_crop_mask_options({{"face_mask_padding", "1 2 3 4 5"}}, true));
   EXPECT_FALSE(processors::parse_crop_mask_options({{"face_mask_padding", "101"}}, true));
   EXPECT_FALSE(processors::parse_crop_mask_options({{"face_mask_types", "region"}, {"face_mask_regions", "ear"}}, true));
+}
+
+// The API's forms (issue 15): face_mask_types, regions and areas as lists of choices, the padding
+// as four numbers; the text forms of earlier versions are still accepted. Jobs store the text form
+// API 1.3's binaries read (a job from a new node runs on an old worker during a blue/green switch),
+// and the defaults stay as they were (equal cache fingerprints across the upgrade).
+TEST(CropMasks, ValidatedOptionsAreListsOfChoicesAndFourPaddings) {
+  const std::vector<std::string> swapper{"face_swapper"};
+  auto defaults = processors::validate_options(swapper, nlohmann::json::object());
+  ASSERT_TRUE(defaults) << defaults.status().to_string();
+  EXPECT_EQ((*defaults)["face_mask_types"], "box");
+  EXPECT_EQ((*defaults)["face_mask_padding"], "0");
+  EXPECT_EQ((*defaults)["face_mask_areas"], "upper-face lower-face mouth");
+  EXPECT_EQ((*defaults)["face_mask_regions"],
+            "skin left-eyebrow right-eyebrow left-eye right-eye glasses nose mouth upper-lip lower-lip");
+
+  auto lists = processors::validate_options(swapper, {{"face_mask_types", {"box", "area"}},
+                                                      {"face_mask_regions", {"nose", "skin"}},
+                                                      {"face_mask_areas", {"mouth"}},
+                                                      {"face_mask_padding", {10, 0, 5, 0}}});
+  ASSERT_TRUE(lists) << lists.status().to_string();
+  EXPECT_EQ((*lists)["face_mask_types"], "box area");
+  EXPECT_EQ((*lists)["face_mask_regions"], "nose skin");
+  EXPECT_EQ((*lists)["face_mask_padding"], "10 0 5");
+  auto parsed = processors::parse_crop_mask_options(*lists, true);
+  ASSERT_TRUE(parsed) << parsed.status().to_string();
+  EXPECT_TRUE(parsed->box && parsed->area && !parsed->occlusion && !parsed->region);
+  EXPECT_EQ(parsed->padding, (std::array<int, 4>{10, 0, 5, 0}));
+  EXPECT_EQ(parsed->areas, std::vector<face::FaceMaskArea>{face::FaceMaskArea::kMouth});
+  // The engine also reads the arrays as such (options that did not go through validate_options).
+  auto raw = processors::parse_crop_mask_options({{"face_mask_types", {"box", "area"}}, {"face_mask_areas", {"mouth"}},
+                                                  {"face_mask_padding", {10, 0, 5, 0}}}, true);
+  ASSERT_TRUE(raw) << raw.status().to_string();
+  EXPECT_TRUE(raw->box && raw->area);
+  EXPECT_EQ(raw->padding, (std::array<int, 4>{10, 0, 5, 0}));
+
+  auto text = processors::validate_options(swapper, {{"face_mask_types", "box, area"}, {"face_mask_padding", "10 20 10 20"}});
+  ASSERT_TRUE(text) << text.status().to_string();
+  EXPECT_EQ((*text)["face_mask_types"], "box area");
+  EXPECT_EQ((*text)["face_mask_padding"], "10 20");
+  for (const auto& [given, stored] : std::vector<std::pair<nlohmann::json, std::string>>{
+           {7, "7"}, {{1, 2, 3, 4}, "1 2 3 4"}, {{1, 2, 3, 2}, "1 2 3"}, {{4, 4, 4, 4}, "4"}, {"0 0 0 0", "0"}}) {
+    auto v = processors::validate_options(swapper, {{"face_mask_padding", given}});
+    ASSERT_TRUE(v) << given.dump();
+    EXPECT_EQ((*v)["face_mask_padding"], stored) << given.dump();
+  }
+
+  // The enhancer's schema takes the swapper's list, so one job can give both processors.
+  const std::vector<std::string> both{"face_enhancer", "face_swapper"};
+  EXPECT_TRUE(processors::validate_options(both, {{"face_mask_types", {"box", "region"}}}));
+
+  for (const auto& [name, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"face_mask_types", nlohmann::json::array()},
+           {"face_mask_types", {"box", "box"}},
+           {"face_mask_types", {"box", "hull"}},
+           {"face_mask_types", 3},
+           {"face_mask_regions", {"ear"}},
+           {"face_mask_areas", {"chin"}},
+           {"face_mask_padding", {1, 2, 3, 4, 5}},
+           {"face_mask_padding", {101}},
+           {"face_mask_padding", {-1}},
+           {"face_mask_padding", {2.5}},
+           {"face_mask_padding", "ten"},
+           {"face_mask_padding", true}}) {
+    auto bad = processors::validate_options(swapper, {{name, value}});
+    ASSERT_FALSE(bad) << name << " = " << value.dump();
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find(name), std::string::npos) << bad.status().message();
+  }
 }
 
 TEST(PasteBack, WritesOnlyInsideTheInverseMappedCropBox) {

@@ -231,6 +231,24 @@ class ServiceEndToEnd(h.ServerTestCase):
         self.assertEqual(body["faces"][0]["index"], 0)
         self.assertEqual(len(body["faces"][0]["box"]), 4)
         self.assertNotIn("image", body, "no server paths in responses")
+        # Each face's apparent gender and age (API 1.4.0), unless asked not to.
+        self.assertTrue(body["age_gender"])
+        face = body["faces"][0]
+        self.assertIn(face["gender"], ("female", "male"))
+        self.assertTrue(0.5 <= face["gender_probability"] <= 1.0)
+        self.assertTrue(0 < face["age"] < 120)
+        bare = self.api.post("/api/v1/detect", json={"upload_id": self.target["id"], "age_gender": False}).json()
+        self.assertFalse(bare["age_gender"])
+        self.assertNotIn("gender", bare["faces"][0])
+        self.assert_error(self.api.post("/api/v1/detect", json={"upload_id": self.target["id"], "age_gender": "yes"}),
+                          400, "invalid_argument", ["age_gender"])
+
+    def test_detect_tells_the_man_from_the_woman_in_a_group_photo(self):
+        # dlib's 2008_001322.jpg, labelled by eye: a man, a woman, a man, left to right.
+        group = self.api.upload(os.path.join(h.TESTDATA, "dlib_faces", "2008_001322.jpg"))
+        r = self.api.post("/api/v1/detect", json={"upload_id": group["id"], "order": "left-right"})
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual([f["gender"] for f in r.json()["faces"]], ["male", "female", "male"])
 
     def test_models_status_health_ready_and_page(self):
         models = self.api.get("/api/v1/models").json()

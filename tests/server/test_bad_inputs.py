@@ -42,6 +42,18 @@ class BadInputs(h.ServerTestCase):
         self.assert_error(self.api.post("/api/v1/jobs", data=""), 400)
         self.assert_error(self.api.post("/api/v1/jobs", json=[1, 2]), 400, mentions=["object"])
 
+    def test_face_selector_gender_and_age_values(self):
+        # Refused at submission (400, no job created), each naming the option to fix.
+        body = self.api.swap_body(self.source["id"], self.target["id"])
+        for options, mention in (({"face_selector_gender": "other"}, "face_selector_gender"),
+                                 ({"face_selector_gender": 1}, "face_selector_gender"),
+                                 ({"face_selector_age_start": -1}, "face_selector_age_start"),
+                                 ({"face_selector_age_end": 101}, "face_selector_age_end"),
+                                 ({"face_selector_age_start": 20.5}, "whole number"),
+                                 ({"face_selector_age_start": 50, "face_selector_age_end": 40}, "age range")):
+            self.assert_error(self.api.post("/api/v1/jobs", json=dict(body, options=options)), 400,
+                              "invalid_argument", [mention])
+
     def test_unknown_fields_processors_and_options(self):
         body = self.api.swap_body(self.source["id"], self.target["id"])
         self.assert_error(self.api.post("/api/v1/jobs", json=dict(body, options={"processors": ["face_melter"]})),

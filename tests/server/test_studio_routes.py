@@ -41,6 +41,26 @@ class StudioRoutes(h.ServerTestCase):
         self.assertTrue(blend["min"] <= blend["default"] <= blend["max"], blend)
         for o in doc["face_options"] + [o for p in doc["processors"] for o in p["options"]]:
             self.assertTrue(o["help"], o)
+        # Mask settings (issue 15): multi-choices with their choices, the padding as four numbers.
+        types = swapper["face_mask_types"]
+        self.assertEqual((types["type"], types["choices"], types["default"]),
+                         ("string_list", ["box", "occlusion", "region", "area"], ["box"]))
+        self.assertIn("nose", swapper["face_mask_regions"]["choices"])
+        self.assertEqual(swapper["face_mask_regions"]["type"], "string_list")
+        self.assertEqual(swapper["face_mask_regions"]["default"], swapper["face_mask_regions"]["choices"])
+        self.assertEqual(swapper["face_mask_areas"]["choices"], ["upper-face", "lower-face", "mouth"])
+        padding = swapper["face_mask_padding"]
+        self.assertEqual((padding["type"], padding["default"], padding["min"], padding["max"]),
+                         ("padding", [0, 0, 0, 0], 0, 100))
+        # Submit takes the lists and the old text spellings, and refuses a choice not listed.
+        for options in ({"face_mask_types": ["box", "area"], "face_mask_padding": [10, 0, 0, 0]},
+                        {"face_mask_types": "box area", "face_mask_padding": "10 20"}):
+            ok = self.api.post("/api/v1/preview", json=self.api.swap_body(self.source["id"], self.target["id"],
+                                                                         options=options))
+            self.assertEqual(ok.status_code, 200, ok.text)
+        bad = self.api.post("/api/v1/jobs", json=self.api.swap_body(
+            self.source["id"], self.target["id"], options={"face_mask_regions": ["nose", "ear"]}))
+        self.assert_error(bad, 400, "invalid_argument", mentions=("face_mask_regions", "ear"))
         # The published range is the one submit enforces.
         over = self.api.post("/api/v1/jobs", json=self.api.swap_body(
             self.source["id"], self.target["id"], options={"face_swapper_blend": blend["max"] + 1}))

@@ -4,7 +4,9 @@
 // Rate: the next frame is captured and sent when the previous one has come back, so the camera
 // runs at the rate the server keeps up with and every frame sent is fresh (a second frame in
 // flight would only wait on the server behind the first, adding its processing time to the
-// latency); the server still drops what piles up (its `dropped` count). Latency is measured per
+// latency); the server still drops what piles up (its `dropped` count). The camera fps choice
+// (FaceFusion's webcam fps) caps the rate: a frame is captured at least 1/maxFps s after the
+// previous one. Latency is measured per
 // frame from canvas capture to the swapped frame's arrival; fps counts swapped frames shown over
 // the last two seconds.
 import { openSocket } from './api';
@@ -14,8 +16,8 @@ const kInFlight = 1;
 const kJpegQuality = 0.8;
 
 // Size of the frames sent, pixels (the page's camera resolution choice); a camera that gives
-// less is sent as it is, never scaled up.
-export interface LiveSize { width: number; height: number }
+// less is sent as it is, never scaled up. maxFps: frames sent per second at most.
+export interface LiveSize { width: number; height: number; maxFps: number }
 
 export interface LiveStats {
   fps: number;          // swapped frames shown per second (last 2 s)
@@ -61,6 +63,7 @@ export class LiveSession {
   private serverTimes: number[] = [];
   private shown = 0;
   private timer = 0;
+  private nextCaptureAt = 0;  // performance.now(), ms, before which no frame is captured (the fps cap)
 
   constructor(private readonly video: HTMLVideoElement, private readonly config: unknown,
               private readonly size: LiveSize, private readonly callbacks: LiveCallbacks) {}
@@ -169,6 +172,13 @@ export class LiveSession {
     if (!socket || !this.ready || this.encoding || socket.readyState !== WebSocket.OPEN) return;
     if (this.sent - this.answered >= kInFlight) return;
     if (this.video.readyState < 2 || this.video.videoWidth === 0) return;
+    // The cap: captures are due every 1/maxFps s. A capture made late (the 10 ms timer, a slow
+    // server) keeps the schedule, so the average is the cap, but is never followed by one sooner
+    // than half an interval (no bursts to catch up).
+    const now = performance.now();
+    if (now < this.nextCaptureAt) return;
+    const interval = 1000 / this.size.maxFps;
+    this.nextCaptureAt = Math.max(this.nextCaptureAt + interval, now + interval / 2);
     const w = Math.min(this.size.width, this.video.videoWidth);
     const h = Math.round((this.video.videoHeight * w) / this.video.videoWidth);
     this.canvas.width = w;

@@ -4,7 +4,7 @@
 import './style.css';
 import {
   ApiError, apiKey, call, isTerminal, JobWatcher, preview, setApiKey, upload,
-  type Detection, type Job, type JobEvent, type OptionSchema, type ProcessorsDoc, type ServerStatus, type Upload,
+  type DetectedFace, type Detection, type Job, type JobEvent, type OptionSchema, type ProcessorsDoc, type ServerStatus, type Upload,
 } from './api';
 import { LiveSession, type LiveStats } from './live';
 import { createControl, humanName, type OptionControl } from './options';
@@ -35,6 +35,7 @@ const state = {
   source: null as Chosen | null,
   target: null as Chosen | null,
   processors: new Map<string, { box: HTMLInputElement; controls: OptionControl[] }>(),
+  outputControls: [] as OptionControl[],  // video encoder, preset, audio volume (output_options)
   faceControls: [] as OptionControl[],
   selectorDefault: 'reference',
   referencePosition: 0,
@@ -307,6 +308,15 @@ function targetChanged(): void {
     }
     scale.append(o);
   }
+  outputFormatChanged();
+}
+
+// Resolution, frame rate and video encoding apply to video outputs only: hidden for a video
+// target written as one frame (jpg, png).
+function outputFormatChanged(): void {
+  const format = $<HTMLSelectElement>('out-format').value;
+  const imageOut = format === 'jpg' || format === 'png' || format === 'webp';
+  for (const el of document.querySelectorAll<HTMLElement>('.video-output')) el.hidden = !isVideoTarget() || imageOut;
 }
 
 function updateTrimLabels(): void {
@@ -340,7 +350,8 @@ function frameChanged(): void {
 }
 
 // ------------------------------------------------------------------ options
-const kSelectorOptions = new Set(['face_selector_order', 'reference_face_distance']);
+const kSelectorOptions = new Set(['face_selector_order', 'reference_face_distance', 'face_selector_gender',
+  'face_selector_age_start', 'face_selector_age_end']);
 
 function buildOptions(doc: ProcessorsDoc): void {
   const host = $('processors');
@@ -373,6 +384,11 @@ function buildOptions(doc: ProcessorsDoc): void {
     host.append(panel);
     state.processors.set(p.name, { box, controls });
   }
+  // Video encoding of the output panel (encoders: those of the server's FFmpeg).
+  const encoding = $('output-encoding');
+  clear(encoding);
+  state.outputControls = (doc.output_options ?? []).map((o) => createControl(o, changed));
+  for (const c of state.outputControls) encoding.append(c.element);
   // The shared face options; the selector mode and the reference face have their own controls above.
   // The selector's order and the reference distance sit beside the mode, where FaceFusion's users
   // look for them (its face selector panel), not in the analyser panel.
@@ -388,6 +404,31 @@ function buildOptions(doc: ProcessorsDoc): void {
     state.faceControls.push(c);
     (kSelectorOptions.has(o.name) ? selector : analyser).append(c.element);
   }
+  linkAgeRange(selector);
+}
+
+// The age range's two sliders never cross (the server refuses a start above the end): moving one
+// past the other takes the other along.
+function linkAgeRange(host: HTMLElement): void {
+  const start = host.querySelector<HTMLInputElement>('[data-option=face_selector_age_start] input[type=range]');
+  const end = host.querySelector<HTMLInputElement>('[data-option=face_selector_age_end] input[type=range]');
+  if (!start || !end) return;
+  const follow = (moved: HTMLInputElement, other: HTMLInputElement, push: (a: number, b: number) => boolean) => {
+    moved.addEventListener('input', () => {
+      if (!push(Number(moved.value), Number(other.value))) return;
+      other.value = moved.value;
+      const out = other.closest('.opt')?.querySelector('output');
+      if (out) out.textContent = other.value;
+    });
+  };
+  follow(start, end, (s, e) => s > e);
+  follow(end, start, (e, s) => e < s);
+}
+
+// "female, 34" for a detected face, when the server classified it.
+function faceTraits(face: DetectedFace): string {
+  if (face.gender === undefined || face.age === undefined) return '';
+  return `${face.gender}, ${Math.floor(face.age)}`;
 }
 
 function buildSelector(o: OptionSchema): void {
@@ -477,6 +518,10 @@ function withTarget(s: Upload, t: Upload, options: Record<string, unknown>): Rec
       if (resolution) output.resolution = resolution;
       const fps = Number($<HTMLInputElement>('out-fps').value);
       if (fps > 0) output.fps = fps;
+      for (const c of state.outputControls) {
+        const v = c.value();
+        if (v !== undefined) output[c.schema.name] = v;
+      }
     }
   }
   const body: Record<string, unknown> = { source: { upload_id: s.id }, target, options };
@@ -564,12 +609,20 @@ async function detectFaces(role: Role): Promise<void> {
     const caption = document.createElement('span');
     caption.textContent = `Face ${face.index + 1}`;
     item.append(canvas, caption);
+    const traits = faceTraits(face);
+    if (traits) {
+      // Apparent gender and age (what the selector's gender/age filters go by).
+      const small = document.createElement('small');
+      small.className = 'traits';
+      small.textContent = traits;
+      item.append(small);
+    }
     if (role === 'target') {
       const button = item as HTMLButtonElement;
       button.type = 'button';
       button.setAttribute('role', 'option');
       button.dataset.index = String(face.index);
-      button.setAttribute('aria-label', `Face ${face.index + 1}, score ${face.score.toFixed(2)}`);
+      button.setAttribute('aria-label', `Face ${face.index + 1}${traits ? `, ${traits}` : ''}, score ${face.score.toFixed(2)}`);
       const selected = selectorMode() === 'reference' && state.referencePosition === face.index && state.referenceFrame === frame;
       button.setAttribute('aria-selected', String(selected));
       button.addEventListener('click', () => {
@@ -986,6 +1039,7 @@ function updateLiveButtons(): void {
   $('live-start').hidden = live !== null;
   $('live-stop').hidden = live === null;
   $<HTMLSelectElement>('live-size').disabled = live !== null;
+  $<HTMLSelectElement>('live-fps').disabled = live !== null;
   $('live-hint').dataset.source = hasSource ? 'yes' : 'no';
 }
 
@@ -1004,6 +1058,7 @@ function showLiveStats(stats: LiveStats): void {
   el.dataset.fps = stats.fps.toFixed(2);
   el.dataset.latency = String(Math.round(stats.latencyMs));
   el.dataset.shown = String(stats.shown);
+  el.dataset.sent = String(stats.sent);
   el.textContent = `${stats.fps.toFixed(1)} fps · latency ${Math.round(stats.latencyMs)} ms (server ${Math.round(stats.serverMs)} ms per frame)`
     + ` · ${stats.swapped} of ${stats.faces} face${stats.faces === 1 ? '' : 's'} swapped · ${stats.dropped} dropped by the server`;
 }
@@ -1013,8 +1068,11 @@ async function startLive(): Promise<void> {
   if (!config || live) return;
   $('live-error').textContent = '';
   $('live-stats').textContent = 'Opening the camera…';
+  // The figures are this session's: a previous session's must not show (or be read) as current.
+  for (const key of ['fps', 'latency', 'shown', 'sent']) delete $('live-stats').dataset[key];
   const [width, height] = $<HTMLSelectElement>('live-size').value.split('x').map(Number);
-  const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, { width, height }, {
+  const maxFps = Number($<HTMLSelectElement>('live-fps').value);
+  const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, { width, height, maxFps }, {
     onReady: (sourceFaces) => {
       $('live-stats').textContent = 'Connected: waiting for the first swapped frame…';
       announce(`Live camera on${sourceFaces && sourceFaces > 1 ? `: the source photo has ${sourceFaces} faces, the largest is used` : ''}.`);
@@ -1115,6 +1173,7 @@ function wire(): void {
   });
   $('preview-button').addEventListener('click', () => void runPreview());
   $('compare-slider').addEventListener('input', applyCompare);
+  $('out-format').addEventListener('change', outputFormatChanged);
   for (const id of ['out-format', 'out-quality', 'out-scale', 'out-fps', 'trim-start', 'trim-end']) {
     $(id).addEventListener('change', () => schedulePreview());
   }

@@ -64,6 +64,14 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
     select.id = id;
     select.setAttribute('aria-describedby', help.id);
     const missing = new Set(schema.missing_models ?? []);
+    // No default (e.g. face_selector_gender): a first, empty choice stands for "not set".
+    const unset = schema.default === null || schema.default === undefined;
+    if (unset) {
+      const option = document.createElement('option');
+      option.value = '';
+      option.textContent = 'any';
+      select.append(option);
+    }
     for (const choice of schema.choices) {
       const option = document.createElement('option');
       option.value = choice;
@@ -71,13 +79,14 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
       option.disabled = missing.has(choice) && choice !== schema.default;
       select.append(option);
     }
-    select.value = String(schema.default ?? schema.choices[0]);
+    const initial = unset ? '' : String(schema.default);
+    select.value = initial;
     select.addEventListener('change', onChange);
     wrap.append(label(humanName(schema.name), id), select, help);
     return {
       schema, element: wrap,
-      value: () => (select.value === String(schema.default) ? undefined : select.value),
-      set: (v) => { select.value = v === undefined ? String(schema.default) : String(v); },
+      value: () => (select.value === initial ? undefined : select.value),
+      set: (v) => { select.value = v === undefined || v === null ? initial : String(v); },
     };
   }
 
@@ -114,6 +123,94 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
       set: (v) => {
         const list = Array.isArray(v) ? v.map(Number) : defaults;
         for (const b of boxes) b.checked = list.includes(Number(b.value));
+      },
+    };
+  }
+
+  if (schema.type === 'string_list') {
+    // A multi-choice: one checkbox per choice. No box ticked sends [] and the server says what to
+    // tick, rather than silently falling back to the default.
+    const group = document.createElement('fieldset');
+    group.className = 'checks';
+    group.setAttribute('aria-describedby', help.id);
+    const legend = document.createElement('legend');
+    legend.textContent = humanName(schema.name);
+    group.append(legend);
+    const defaults = Array.isArray(schema.default) ? (schema.default as unknown[]).map(String) : [];
+    const boxes: HTMLInputElement[] = [];
+    for (const [i, choice] of (schema.choices ?? []).entries()) {
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.id = `${id}-${i}`;
+      box.value = choice;
+      box.checked = defaults.includes(choice);
+      box.addEventListener('change', onChange);
+      const l = label('', box.id);
+      l.className = 'inline';
+      l.append(box, ` ${choice}`);
+      group.append(l);
+      boxes.push(box);
+    }
+    group.append(help);
+    wrap.append(group);
+    const current = () => boxes.filter((b) => b.checked).map((b) => b.value);
+    const same = (v: string[]) => v.length === defaults.length && v.every((x) => defaults.includes(x));
+    return {
+      schema, element: wrap,
+      value: () => { const v = current(); return same(v) ? undefined : v; },
+      set: (v) => {
+        const list = Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/[\s,]+/) : defaults;
+        for (const b of boxes) b.checked = list.includes(b.value);
+      },
+    };
+  }
+
+  if (schema.type === 'padding') {
+    // Four sliders, top / right / bottom / left (CSS order, as the API takes them).
+    const group = document.createElement('fieldset');
+    group.className = 'padding';
+    group.setAttribute('aria-describedby', help.id);
+    const legend = document.createElement('legend');
+    legend.textContent = humanName(schema.name);
+    group.append(legend);
+    const defaults = Array.isArray(schema.default) ? (schema.default as unknown[]).map(Number) : [0, 0, 0, 0];
+    const sliders: HTMLInputElement[] = [];
+    const outs: HTMLOutputElement[] = [];
+    for (const [i, side] of ['top', 'right', 'bottom', 'left'].entries()) {
+      const range = document.createElement('input');
+      range.type = 'range';
+      range.id = `${id}-${side}`;
+      range.min = String(schema.min ?? 0);
+      range.max = String(schema.max ?? 100);
+      range.step = '1';
+      range.value = String(defaults[i] ?? 0);
+      range.dataset.side = side;
+      const out = document.createElement('output');
+      out.htmlFor.add(range.id);
+      out.textContent = `${range.value} %`;
+      range.addEventListener('input', () => { out.textContent = `${range.value} %`; });
+      range.addEventListener('change', onChange);
+      const l = label(`${side.charAt(0).toUpperCase()}${side.slice(1)} `, range.id);
+      l.append(out);
+      const cell = document.createElement('div');
+      cell.append(l, range);
+      group.append(cell);
+      sliders.push(range);
+      outs.push(out);
+    }
+    group.append(help);
+    wrap.append(group);
+    const current = () => sliders.map((r) => Number(r.value));
+    return {
+      schema, element: wrap,
+      value: () => { const v = current(); return v.every((x, i) => x === defaults[i]) ? undefined : v; },
+      set: (v) => {
+        const list = Array.isArray(v) ? v.map(Number) : defaults;
+        // CSS shorthand, as the server expands it.
+        const full = list.length === 1 ? [list[0], list[0], list[0], list[0]]
+          : list.length === 2 ? [list[0], list[1], list[0], list[1]]
+            : list.length === 3 ? [list[0], list[1], list[2], list[1]] : list;
+        sliders.forEach((r, i) => { r.value = String(full[i] ?? 0); outs[i].textContent = `${r.value} %`; });
       },
     };
   }

@@ -133,7 +133,7 @@ std::string default_text(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (!value.is_array()) return value.dump();
   std::string text;
-  for (const auto& item : value) text += (text.empty() ? "" : ",") + item.dump();
+  for (const auto& item : value) text += (text.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
   return text;
 }
 

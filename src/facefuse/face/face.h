@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -34,6 +35,16 @@ struct Detection {
   Landmarks5 landmarks5{};  // from the detector; dlib_hog has none and estimates them from the box
 };
 
+// Apparent gender and age of a face (AgeGenderClassifier: face-api's AgeGenderNet). The model
+// only knows the two classes it was trained on; it says nothing about identity.
+enum class Gender { kFemale, kMale };
+
+struct FaceAttributes {
+  float male_probability = 0.5f;  // P(male) in [0, 1]; P(female) = 1 − P(male)
+  float age = 0.0f;               // years, a regression (fractional, not clamped)
+  Gender gender() const { return male_probability > 0.5f ? Gender::kMale : Gender::kFemale; }
+};
+
 // One analysed face.
 struct Face {
   cv::Rect2f box;  // in the landmarker's input convention (FaceLandmarker::input_box)
@@ -41,6 +52,7 @@ struct Face {
   Landmarks5 landmarks5{};   // derived from landmarks68 when those exist, else the detector's
   Landmarks68 landmarks68;   // empty when no landmarker ran
   std::vector<float> embedding;  // identity descriptor of the active recognizer; empty if not computed
+  std::optional<FaceAttributes> attributes;  // gender/age; unset until a classifier ran (only when needed)
 
   bool has_landmarks68() const { return landmarks68.size() == kLandmarkCount68; }
 };

@@ -11,6 +11,7 @@ namespace facefuse::face {
 namespace {
 
 const std::vector<std::string_view> kModeNames = {"many", "one", "reference"};
+const std::vector<std::string_view> kGenderNames = {"female", "male"};  // Gender order
 const std::vector<std::string_view> kOrderNames = {"left-right",  "right-left",  "top-bottom", "bottom-top",
                                                    "small-large", "large-small", "best-worst", "worst-best"};
 
@@ -42,6 +43,12 @@ Result<FaceSelectorOrder> parse_face_selector_order(std::string_view name) {
   return parse_name<FaceSelectorOrder>(name, kOrderNames, "face selector order");
 }
 
+const std::vector<std::string_view>& face_selector_gender_names() { return kGenderNames; }
+std::string_view gender_name(Gender gender) { return kGenderNames.at(static_cast<size_t>(gender)); }
+Result<Gender> parse_face_selector_gender(std::string_view name) {
+  return parse_name<Gender>(name, kGenderNames, "face selector gender");
+}
+
 Status validate_face_selector_options(const FaceSelectorOptions& options) {
   if (options.reference_face_position < 0) {
     return invalid_argument(
@@ -52,7 +59,31 @@ Status validate_face_selector_options(const FaceSelectorOptions& options) {
     return invalid_argument(fmt::format("reference face distance must be a number above 0, got {}",
                                         *options.reference_face_distance));
   }
+  const auto in_range = [](int age) { return age >= kMinFaceSelectorAge && age <= kMaxFaceSelectorAge; };
+  if (!in_range(options.age_start) || !in_range(options.age_end) || options.age_start > options.age_end) {
+    return invalid_argument(fmt::format("face selector age range {}..{} is not valid: use whole years from {} to {}, "
+                                        "start not above end",
+                                        options.age_start, options.age_end, kMinFaceSelectorAge, kMaxFaceSelectorAge));
+  }
   return Status::ok();
+}
+
+Result<std::vector<Face>> filter_faces(std::vector<Face> faces, const FaceSelectorOptions& options) {
+  if (!options.filters_faces()) return faces;
+  std::vector<Face> kept;
+  for (auto& face : faces) {
+    if (!face.attributes) {
+      return failed_precondition("the face selector's gender/age filters need every face classified first "
+                                 "(AgeGenderClassifier::classify)");
+    }
+    if (options.gender && face.attributes->gender() != *options.gender) continue;
+    // Whole years, as people state an age; the top of the range is open-ended.
+    const double years = std::floor(face.attributes->age);
+    if (years < options.age_start) continue;
+    if (options.age_end < kMaxFaceSelectorAge && years > options.age_end) continue;
+    kept.push_back(std::move(face));
+  }
+  return kept;
 }
 
 std::vector<Face> sort_faces(std::vector<Face> faces, FaceSelectorOrder order) {
@@ -86,9 +117,13 @@ const Face* face_at_position(const std::vector<Face>& faces, int position) {
 
 Result<Face> select_reference_face(const std::vector<Face>& reference_frame_faces, const FaceSelectorOptions& options) {
   FF_RETURN_IF_ERROR(validate_face_selector_options(options));
-  const auto ordered = sort_faces(reference_frame_faces, options.order);
+  FF_ASSIGN_OR_RETURN(const auto ordered, filter_faces(sort_faces(reference_frame_faces, options.order), options));
   const Face* face = face_at_position(ordered, options.reference_face_position);
   if (face == nullptr) {
+    if (!reference_frame_faces.empty()) {
+      return no_face("no face of the reference frame passes the face selector's gender/age filters: widen them, pick "
+                     "another --reference-frame-number or another face selector mode");
+    }
     return no_face("the reference frame has no face: pick another --reference-frame-number or another face selector mode");
   }
   if (face->embedding.empty()) {
@@ -111,9 +146,9 @@ Result<std::vector<Face>> select_faces(const std::vector<Face>& target_faces, co
   FF_RETURN_IF_ERROR(validate_face_selector_options(options));
   switch (options.mode) {
     case FaceSelectorMode::kMany:
-      return sort_faces(target_faces, options.order);
+      return filter_faces(sort_faces(target_faces, options.order), options);
     case FaceSelectorMode::kOne: {
-      const auto ordered = sort_faces(target_faces, options.order);
+      FF_ASSIGN_OR_RETURN(const auto ordered, filter_faces(sort_faces(target_faces, options.order), options));
       if (ordered.empty()) return std::vector<Face>{};
       return std::vector<Face>{ordered.front()};
     }

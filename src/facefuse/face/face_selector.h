@@ -16,6 +16,19 @@
 //                             (0-based; past the end means the last face, as FaceFusion's get_one_face)
 //   --reference-face-distance a target face matches when recognizer.distance(target, reference) is
 //                             strictly below this value
+//   --face-selector-gender    female | male (default: unset = both). Keeps the faces the age/gender
+//                             classifier (age_gender_classifier.h) calls that gender
+//   --face-selector-age-start, --face-selector-age-end
+//                             keep faces whose apparent age, in whole years (floor of the
+//                             classifier's estimate), is within [start, end]; defaults 0 and 100 (no
+//                             filter); an end of 100 has no upper limit ("100 and over")
+// The filters are FaceFusion's sort_and_filter_faces: in modes many and one they apply to the target
+// faces after ordering (one = the first face that passes); in reference mode to the faces of the
+// reference frame, before --reference-face-position picks the reference (the matches are then the
+// reference person's, whatever the classifier says about them frame by frame). They need
+// Face::attributes on the faces they look at (kFailedPrecondition otherwise): callers classify
+// only when filters_faces() is true, so no filter costs nothing. FaceFusion's race filter is not
+// offered: no race classifier is obtainable here (docs/service.md).
 //
 // The distance rule belongs to the recognizer (FaceRecognizer::distance and
 // same_person_threshold), so --reference-face-distance is in the active recognizer's own scale and
@@ -67,27 +80,48 @@ std::string_view face_selector_order_name(FaceSelectorOrder order);
 Result<FaceSelectorMode> parse_face_selector_mode(std::string_view name);
 Result<FaceSelectorOrder> parse_face_selector_order(std::string_view name);
 
+// FaceFusion's age range: 0..100 years.
+inline constexpr int kMinFaceSelectorAge = 0;
+inline constexpr int kMaxFaceSelectorAge = 100;
+
+const std::vector<std::string_view>& face_selector_gender_names();  // "female", "male" (Gender order)
+std::string_view gender_name(Gender gender);
+Result<Gender> parse_face_selector_gender(std::string_view name);
+
 struct FaceSelectorOptions {
   FaceSelectorMode mode = kDefaultFaceSelectorMode;
   FaceSelectorOrder order = kDefaultFaceSelectorOrder;
   int reference_face_position = 0;
   // In the recognizer's distance scale; unset = the recognizer's same_person_threshold().
   std::optional<float> reference_face_distance;
+  std::optional<Gender> gender;  // unset: both
+  int age_start = kMinFaceSelectorAge;  // years, inclusive
+  int age_end = kMaxFaceSelectorAge;    // years, inclusive; kMaxFaceSelectorAge = no upper limit
+
+  // True when a gender or age filter is set (the faces then need Face::attributes).
+  bool filters_faces() const {
+    return gender.has_value() || age_start > kMinFaceSelectorAge || age_end < kMaxFaceSelectorAge;
+  }
 };
 
-// kInvalidArgument for a negative position or a distance that is not a finite number > 0.
+// kInvalidArgument for a negative position, a distance that is not a finite number > 0, or an age
+// range outside 0..100 or with start > end.
 Status validate_face_selector_options(const FaceSelectorOptions& options);
 
 // `faces` ordered by `order` (stable).
 std::vector<Face> sort_faces(std::vector<Face> faces, FaceSelectorOrder order);
 
+// The faces that pass the gender and age filters, in their order; all of them when no filter is set.
+// kFailedPrecondition when a filter is set and a face has no attributes.
+Result<std::vector<Face>> filter_faces(std::vector<Face> faces, const FaceSelectorOptions& options);
+
 // FaceFusion's get_one_face: the face at `position`, clamped to the last face; nullptr when
 // `faces` is empty. Negative positions count as 0.
 const Face* face_at_position(const std::vector<Face>& faces, int position);
 
-// The reference face from the faces of the reference frame: ordered by options.order, then the
-// one at options.reference_face_position. kNoFace when the frame has no face; kInvalidArgument
-// when the chosen face has no embedding.
+// The reference face from the faces of the reference frame: ordered by options.order, filtered by
+// gender/age, then the one at options.reference_face_position. kNoFace when the frame has no face
+// (or none passes the filters); kInvalidArgument when the chosen face has no embedding.
 Result<Face> select_reference_face(const std::vector<Face>& reference_frame_faces, const FaceSelectorOptions& options);
 
 // What reference mode compares target faces with.

@@ -27,7 +27,7 @@ const ModelEntry* ModelCatalog::find(std::string_view id) const {
 const std::vector<std::string>& model_kinds() {
   static const std::vector<std::string> kinds = {"face_detector", "face_landmarker", "face_recognizer",
                                                  "face_swapper",  "face_enhancer",   "face_occluder",
-                                                 "face_parser",   "embedding_converter"};
+                                                 "face_parser",   "embedding_converter", "face_classifier"};
   return kinds;
 }
 

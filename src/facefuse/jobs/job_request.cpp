@@ -1,11 +1,13 @@
 #include "facefuse/jobs/job_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "facefuse/media/video_writer.h"
 #include "facefuse/processors/registry.h"
 
 namespace facefuse::jobs {
@@ -84,6 +86,63 @@ Result<double> resolution_scale(const std::string& text, int tw, int th) {
   return scale;
 }
 
+// The encoder of a video output without output.video_encoder: libvpx-vp9 for webm (the only one it
+// holds), else the pipeline's (libx264).
+std::string default_video_encoder(const std::string& format) {
+  return format == "webm" ? "libvpx-vp9" : pipeline::VideoOutputOptions{}.encoder;
+}
+
+// output.video_encoder, video_preset and audio_volume of a video output (FaceFusion's
+// --output-video-encoder, --output-video-preset, --output-audio-volume), only those that differ
+// from the defaults: equal requests still normalise equally, and a video request that sets none
+// normalises as it did before these fields existed (same cache fingerprint; an older worker runs it
+// as asked during a blue/green switch).
+Result<json> video_encoding(const json& output, const std::string& format) {
+  const std::vector<std::string> encoders = media::available_video_encoders();
+  const pipeline::VideoOutputOptions defaults;
+  std::string encoder = default_video_encoder(format);
+  if (output.contains("video_encoder") && !output["video_encoder"].is_null()) {
+    const json& v = output["video_encoder"];
+    if (!v.is_string() || std::find(encoders.begin(), encoders.end(), v.get<std::string>()) == encoders.end()) {
+      return invalid_argument(fmt::format("output.video_encoder {} is not available: use one of {} (the encoders of "
+                                          "this server's FFmpeg)", v.dump(), fmt::join(encoders, ", ")));
+    }
+    encoder = v.get<std::string>();
+  }
+  if (!media::container_takes_encoder(format, encoder)) {
+    std::vector<std::string> fitting;
+    for (const auto& e : encoders) {
+      if (media::container_takes_encoder(format, e)) fitting.push_back(e);
+    }
+    return invalid_argument(fmt::format("output.video_encoder {} cannot be written to {}: use {} or another "
+                                        "output.format", encoder, format, fmt::join(fitting, " or ")));
+  }
+  std::string preset = defaults.preset;
+  if (output.contains("video_preset") && !output["video_preset"].is_null()) {
+    const json& v = output["video_preset"];
+    const auto& presets = media::video_preset_names();
+    if (!v.is_string() || std::find(presets.begin(), presets.end(), v.get<std::string>()) == presets.end()) {
+      return invalid_argument(
+          fmt::format("output.video_preset {} is not valid: use one of {}", v.dump(), fmt::join(presets, ", ")));
+    }
+    preset = v.get<std::string>();
+  }
+  double volume = defaults.audio_volume;
+  if (output.contains("audio_volume") && !output["audio_volume"].is_null()) {
+    const json& v = output["audio_volume"];
+    if (!v.is_number() || !(v.get<double>() >= 0) || !(v.get<double>() <= 100)) {
+      return invalid_argument(fmt::format("output.audio_volume must be a number from 0 (no audio track) to 100 "
+                                          "(the target's volume), got {}", v.dump()));
+    }
+    volume = v.get<double>();
+  }
+  json out = json::object();
+  if (encoder != default_video_encoder(format)) out["video_encoder"] = encoder;
+  if (preset != defaults.preset) out["video_preset"] = preset;
+  if (volume != defaults.audio_volume) out["audio_volume"] = volume;
+  return out;
+}
+
 Result<Upload> resolve_upload(const json& part, const std::string& where, const UploadLookup& lookup) {
   if (!part.contains("upload_id")) {
     return invalid_argument(fmt::format("{0}.upload_id (or {0}.url, {0}.key) is required", where));
@@ -106,7 +165,8 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
   FF_RETURN_IF_ERROR(check_keys(source, {"upload_id", "url", "image_url", "key", "reference_face_index"}, "source"));
   FF_RETURN_IF_ERROR(check_keys(target, {"upload_id", "url", "image_url", "video_url", "key", "frame_range",
                                          "frame_number"}, "target"));
-  FF_RETURN_IF_ERROR(check_keys(output, {"format", "resolution", "quality", "fps", "chunk_frames", "chunk_seconds"}, "output"));
+  FF_RETURN_IF_ERROR(check_keys(output, {"format", "resolution", "quality", "fps", "chunk_frames", "chunk_seconds",
+                                         "video_encoder", "video_preset", "audio_volume"}, "output"));
 
   FF_ASSIGN_OR_RETURN(Upload source_upload, resolve_upload(source, "source", lookup));
   if (source_upload.media != "image") {
@@ -207,6 +267,16 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
     chunk_seconds = v.get<double>();
   }
   norm_output["chunk_seconds"] = chunk_seconds;
+  if (!image_output) {
+    FF_ASSIGN_OR_RETURN(json encoding, video_encoding(output, format));
+    norm_output.update(encoding);
+  } else {
+    for (const char* name : {"video_encoder", "video_preset", "audio_volume"}) {
+      if (output.contains(name) && !output[name].is_null()) {
+        return invalid_argument(fmt::format("output.{} applies to video outputs only (output.format is {})", name, format));
+      }
+    }
+  }
   out["output"] = norm_output;
 
   // Processors (whitelist) and their options; the seed's names are aliases of the engine's.
@@ -258,6 +328,20 @@ Result<json> normalise_job_request(const json& body, const UploadLookup& lookup)
   return out;
 }
 
+std::vector<processors::OptionSpec> video_output_option_specs() {
+  const pipeline::VideoOutputOptions defaults;
+  return {
+      {"video_encoder", "string", defaults.encoder,
+       "video codec of a video output: the encoders of this server's FFmpeg (webm takes libvpx-vp9 only and "
+       "defaults to it)", media::available_video_encoders()},
+      {"video_preset", "string", defaults.preset,
+       "encoder speed against file size, x264/x265 names (libvpx-vp9 maps them to its speeds): slower = smaller file "
+       "at the same quality", media::video_preset_names()},
+      {"audio_volume", "number", defaults.audio_volume,
+       "volume of the target's audio in the output, percent (0 = no audio track)", {}, 0, 100},
+  };
+}
+
 pipeline::JobSpec job_spec_for(const json& request, const JobInputs& inputs, const std::filesystem::path& output,
                                const std::filesystem::path& temp_dir, const ExecutionSettings& settings) {
   pipeline::JobSpec spec;
@@ -277,6 +361,10 @@ pipeline::JobSpec job_spec_for(const json& request, const JobInputs& inputs, con
   spec.video.scale = out["scale"].get<double>();
   spec.video.fps = out["fps"].get<double>();
   spec.video.chunk_frames = out["chunk_frames"].get<int64_t>();
+  // Absent: the default (normalise_job_request stores only what differs from it).
+  spec.video.encoder = out.value("video_encoder", default_video_encoder(out["format"].get<std::string>()));
+  spec.video.preset = out.value("video_preset", spec.video.preset);
+  spec.video.audio_volume = out.value("audio_volume", spec.video.audio_volume);
   const json& target = request["target"];
   if (target["frame_range"].is_array()) {
     spec.video.trim_frame_start = target["frame_range"][0].get<int64_t>();
@@ -294,6 +382,8 @@ Status client_facing_error(const Status& error, const std::vector<std::pair<std:
       {"--trim-frame-end", "target.frame_range[1]"}, {"--output-video-fps", "output.fps"},
       {"--output-video-scale", "output.resolution"}, {"--output-video-quality", "output.quality"},
       {"--output-image-quality", "output.quality"},  {"--chunk-frames", "output.chunk_frames"},
+      {"--output-video-encoder", "output.video_encoder"}, {"--output-video-preset", "output.video_preset"},
+      {"--output-audio-volume", "output.audio_volume"},
   };
   std::string message = error.message();
   for (const auto& [path, name] : names) {

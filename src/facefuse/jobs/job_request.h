@@ -3,7 +3,9 @@
 //   {"source": {"upload_id": "..." | "url": "https://...", "reference_face_index": 0},
 //    "target": {"upload_id": "..." | "url": "https://...", "frame_range": [start, end], "frame_number": N},
 //    "output": {"format": "jpg|png|webp|mp4|mkv|mov|webm", "resolution": "WxH", "quality": 0-100,
-//               "fps": 0, "chunk_frames": 0, "chunk_seconds": 10},
+//               "fps": 0, "chunk_frames": 0, "chunk_seconds": 10,
+//               "video_encoder": "libx264|libx265|libvpx-vp9", "video_preset": "ultrafast..veryslow",
+//               "audio_volume": 0-100},
 //    "options": {"processors": ["face_swapper"], "face_detector": "blazeface", "blend_ratio": 0.8, ...},
 //    "webhook": {"url": "...", "secret": "..."}, "priority": 0-9}
 //
@@ -11,7 +13,8 @@
 // normalise_job_request() checks every field (unknown keys, types, ranges, processor whitelist,
 // processor options through processors::validate_options) and returns the stored form: upload ids
 // resolved to storage keys and checksums, option aliases mapped to engine names (blend_ratio →
-// face_swapper_blend, enhancer_model → face_enhancer_model), defaults filled in, so equal requests
+// face_swapper_blend, enhancer_model → face_enhancer_model), defaults filled in (except the output's
+// video_encoder / video_preset / audio_volume, stored only when not the default), so equal requests
 // normalise to equal JSON (the result cache's fingerprint hashes it).
 #pragma once
 
@@ -25,6 +28,7 @@
 
 #include "facefuse/jobs/job_store.h"
 #include "facefuse/pipeline/job_spec.h"
+#include "facefuse/processors/processor.h"
 
 namespace facefuse::jobs {
 
@@ -41,6 +45,10 @@ inline constexpr int64_t kDefaultJobPriority = 0;
 using UploadLookup = std::function<Result<Upload>(const std::string& upload_id)>;
 
 Result<nlohmann::json> normalise_job_request(const nlohmann::json& body, const UploadLookup& lookup);
+
+// The schemas of output.video_encoder, video_preset and audio_volume (GET /api/v1/processors
+// publishes them as output_options; the encoder's choices are those of the linked FFmpeg).
+std::vector<processors::OptionSpec> video_output_option_specs();
 
 // Local files of a job's inputs (downloaded from storage into the job's temp directory).
 struct JobInputs {

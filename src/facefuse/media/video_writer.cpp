@@ -59,6 +59,24 @@ Result<const char*> muxer_for_output(const std::filesystem::path& path) {
   return muxer;
 }
 
+std::vector<std::string> available_video_encoders() {
+  std::vector<std::string> out;
+  for (const auto& name : video_encoder_names()) {
+    if (avcodec_find_encoder_by_name(name.c_str()) != nullptr) out.push_back(name);
+  }
+  return out;
+}
+
+bool container_takes_encoder(const std::string& container, const std::string& encoder) {
+  const char* muxer = muxer_for_extension("." + container);
+  const AVCodec* codec = avcodec_find_encoder_by_name(encoder.c_str());
+  if (muxer == nullptr || codec == nullptr) return false;
+  // MPEG-TS cannot be asked (no codec table) and takes H.264/HEVC; VP9 is not defined there.
+  if (std::string(muxer) == "mpegts") return codec->id != AV_CODEC_ID_VP9;
+  const AVOutputFormat* format = av_guess_format(muxer, nullptr, nullptr);
+  return format != nullptr && avformat_query_codec(format, codec->id, FF_COMPLIANCE_NORMAL) == 1;
+}
+
 int quality_to_crf(const std::string& encoder, int quality) {
   double q = std::clamp(quality, 0, 100);
   if (encoder == "libvpx-vp9") return static_cast<int>(std::lround(63.0 - q * 0.63));
@@ -305,11 +323,7 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   impl->format = av_guess_format(muxer, nullptr, nullptr);
   impl->codec = avcodec_find_encoder_by_name(o.encoder.c_str());
   if (impl->format == nullptr) return unsupported(fmt::format("the {} muxer is not compiled into this FFmpeg", muxer));
-  // MPEG-TS cannot be asked (no codec table) and takes H.264/HEVC; VP9 is not defined there.
-  bool is_ts = std::string(muxer) == "mpegts";
-  bool allowed = is_ts ? impl->codec->id != AV_CODEC_ID_VP9
-                       : avformat_query_codec(impl->format, impl->codec->id, FF_COMPLIANCE_NORMAL) == 1;
-  if (!allowed) {
+  if (!container_takes_encoder(path.extension().string().substr(1), o.encoder)) {
     return invalid_argument(
         fmt::format("{} cannot hold {} video: choose another container or encoder "
                     "(webm takes libvpx-vp9 only)",
@@ -321,7 +335,7 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   // it starts at 0 — only segment 0 has negative times, so the segments would no longer line up.
   // MP4/MOV store negative times (edit lists); Matroska shifts by presentation times (already
   // >= 0); MPEG-TS adds its own mux delay, so negatives are fine there once the shift is off.
-  if (is_ts) impl->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+  if (std::string(muxer) == "mpegts") impl->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
   detail::route_ffmpeg_logs();
   // A unique temporary name beside `path`: the final rename is atomic, and two writers of the
   // same output never share a file. Opened as "file:" so a colon in the name is no protocol.

@@ -32,6 +32,15 @@ inline const std::vector<std::string>& video_preset_names() {
   return kNames;
 }
 
+// The names of video_encoder_names() compiled into the FFmpeg this binary runs with, in that
+// order (what the API offers as output.video_encoder).
+std::vector<std::string> available_video_encoders();
+
+// Whether a container (an output extension without the dot: "mp4", "mkv", "mov", "webm", "ts")
+// can hold the encoder's video, as VideoWriter::open decides (webm takes libvpx-vp9 only, MPEG-TS
+// no VP9). False for an unknown container or an encoder not in this FFmpeg.
+bool container_takes_encoder(const std::string& container, const std::string& encoder);
+
 struct VideoEncoderOptions {
   std::string encoder = "libx264";  // libx264 | libx265 | libvpx-vp9
   std::string preset = "veryfast";  // ultrafast .. veryslow (video_preset_names())

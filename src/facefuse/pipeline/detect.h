@@ -26,12 +26,18 @@ struct DetectRequest {
   std::string landmarker = "dlib_68";
   std::string order = "large-small";
   bool include_landmarks68 = false;
+  // Classify each face's apparent gender and age (face_api_age_gender.onnx; ~0.4× the dlib
+  // descriptor's time per face, docs/benchmarks.md). Skipped, with "age_gender": false in the answer, when the model is not
+  // installed.
+  bool include_attributes = true;
   int64_t max_pixels = media::kDefaultMaxPixels;
 };
 
-// {"image", "width", "height", "detector", "landmarker", "order", "faces": [{"index",
-//  "box": [x, y, w, h], "score", "landmarks_5": [[x, y] × 5], "landmarks_68"?: [[x, y] × 68]}]}
-// in image pixels; "box" is in the landmarker's input convention (face.h).
+// {"image", "width", "height", "detector", "landmarker", "order", "age_gender", "faces": [{"index",
+//  "box": [x, y, w, h], "score", "landmarks_5": [[x, y] × 5], "landmarks_68"?: [[x, y] × 68],
+//  "gender"?: "female"|"male", "gender_probability"?: P(that gender), "age"?: years (0.1)}]}
+// in image pixels; "box" is in the landmarker's input convention (face.h). "age_gender" says
+// whether the gender/age fields are present.
 Result<nlohmann::json> detect_faces(const DetectRequest& request);
 
 }  // namespace facefuse::pipeline

@@ -18,6 +18,12 @@ Result<face::FaceSelectorOptions> selector_options(const nlohmann::json& options
   if (options.at("reference_face_distance").is_number()) {
     s.reference_face_distance = options.at("reference_face_distance").get<float>();
   }
+  if (options.at("face_selector_gender").is_string()) {
+    FF_ASSIGN_OR_RETURN(s.gender, face::parse_face_selector_gender(options.at("face_selector_gender").get<std::string>()));
+  }
+  // Whole years, start <= end: checked by processors::validate_options.
+  s.age_start = options.at("face_selector_age_start").get<int>();
+  s.age_end = options.at("face_selector_age_end").get<int>();
   FF_RETURN_IF_ERROR(face::validate_face_selector_options(s));
   return s;
 }
@@ -55,6 +61,9 @@ Result<std::unique_ptr<JobEngine>> JobEngine::open(const JobSpec& spec) {
   int min_size = engine->options_.at("face_detector_min_size").get<int>();
   analyser_options.min_face_size = min_size > 0 ? min_size : spec.min_face_size;
   FF_ASSIGN_OR_RETURN(engine->analyser_, face::FaceAnalyser::open(analyser_options));
+  if (engine->selector_.filters_faces()) {  // opened only when a gender/age filter is set
+    FF_ASSIGN_OR_RETURN(engine->classifier_, face::AgeGenderClassifier::open(spec.models_dir, spec.session));
+  }
   context.analyser = engine->analyser_.get();  // the processors read the sources with it
   if (min_size <= 0 && spec.frame_min_face_size && *spec.frame_min_face_size != analyser_options.min_face_size) {
     FF_ASSIGN_OR_RETURN(engine->frame_analyser_, engine->analyser_->with_min_face_size(*spec.frame_min_face_size));
@@ -77,15 +86,26 @@ Status JobEngine::set_reference_frame(const cv::Mat& frame) {
 Status JobEngine::set_reference_faces(const cv::Mat& frame, std::vector<face::Face> faces) {
   reference_.reset();
   if (faces.empty()) return Status::ok();
+  FF_RETURN_IF_ERROR(classify(frame, faces));
+  FF_ASSIGN_OR_RETURN(auto kept, face::filter_faces(faces, selector_));
+  if (kept.empty()) return Status::ok();  // no face of this frame passes the gender/age filters
   FF_RETURN_IF_ERROR(analyser().embed(frame, faces));
   FF_ASSIGN_OR_RETURN(face::Face reference, face::select_reference_face(faces, selector_));
   reference_ = reference.embedding;
   return Status::ok();
 }
 
+Status JobEngine::classify(const cv::Mat& frame, std::vector<face::Face>& faces) const {
+  if (!classifier_) return Status::ok();
+  return classifier_->classify(frame, faces);
+}
+
 Result<std::vector<face::Face>> JobEngine::select(const cv::Mat& frame, std::vector<face::Face> faces) const {
   if (faces.empty()) return faces;
-  if (!needs_reference()) return face::select_faces(faces, selector_);
+  if (!needs_reference()) {
+    FF_RETURN_IF_ERROR(classify(frame, faces));
+    return face::select_faces(faces, selector_);
+  }
   if (!reference_) return std::vector<face::Face>{};
   FF_RETURN_IF_ERROR(analyser().embed(frame, faces));
   face::FaceReference reference{{*reference_}, analyser().recognizer()};
@@ -118,11 +138,15 @@ void add_result_warnings(const JobSpec& spec, const nlohmann::json& options, con
   const bool video = report.frames > 0;
   const bool reference_mode = options.value("face_selector_mode", std::string()) == "reference";
   const auto requested = static_cast<int64_t>(options.value("reference_frame_number", 0.0));
+  const bool filtered = options.value("face_selector_gender", nlohmann::json()).is_string() ||
+                        options.value("face_selector_age_start", 0.0) > face::kMinFaceSelectorAge ||
+                        options.value("face_selector_age_end", 100.0) < face::kMaxFaceSelectorAge;
   if (video && reference_mode && report.target_faces > 0) {
     if (!report.reference_frame) {
-      report.warnings.push_back(fmt::format("no face found from reference_frame_number {} on to take the reference "
+      report.warnings.push_back(fmt::format("no face {}found from reference_frame_number {} on to take the reference "
                                             "face from: nothing was swapped (face_selector_mode many or one swaps "
                                             "faces without a reference)",
+                                            filtered ? "passing the face selector's gender/age filters " : "",
                                             requested));
     } else if (*report.reference_frame != requested) {
       report.warnings.push_back(fmt::format("reference frame {} has no face: the reference face was taken from frame "
@@ -142,7 +166,12 @@ void add_result_warnings(const JobSpec& spec, const nlohmann::json& options, con
   const bool swapper =
       std::find(spec.processors.begin(), spec.processors.end(), "face_swapper") != spec.processors.end();
   std::string why = "the face selector kept none of them";
-  if (reference_mode) {
+  if (filtered && !reference_mode) {
+    why = "none passes the face selector's gender/age filters (face_selector_gender, face_selector_age_start/end)";
+  } else if (filtered && video && !report.reference_frame) {
+    why = "no face of the reference frames passes the face selector's gender/age filters, so there is no reference "
+          "face";
+  } else if (reference_mode) {
     why = video && !report.reference_frame
               ? "there is no reference face"
               : "none is the person of the reference face: raise reference_face_distance, choose the reference "

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
+#include "facefuse/face/age_gender_classifier.h"
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_selector.h"
 #include "facefuse/pipeline/job_spec.h"
@@ -32,8 +33,9 @@ class JobEngine {
   const face::FaceSelectorOptions& selector() const { return selector_; }
   bool needs_reference() const { return selector_.mode == face::FaceSelectorMode::kReference; }
 
-  // Reference mode: the face at reference_face_position (selector order) of `frame` becomes the
-  // reference. A frame without faces leaves no reference (nothing will be selected).
+  // Reference mode: the face at reference_face_position (selector order, after the gender/age
+  // filters) of `frame` becomes the reference. A frame without faces, or none passing the filters,
+  // leaves no reference (nothing will be selected).
   Status set_reference_frame(const cv::Mat& frame);
   // The same with the frame's faces already analysed (an image job's target): no second detection.
   Status set_reference_faces(const cv::Mat& frame, std::vector<face::Face> faces);
@@ -45,6 +47,10 @@ class JobEngine {
   // Faces found in each source image by the first processor that analysed the sources (the face
   // swapper); empty when none did (e.g. an enhancer-only chain).
   std::vector<int> source_face_counts() const;
+
+  // Fills Face::attributes (gender/age) of `faces` when a gender/age filter is set; a no-op
+  // otherwise, so jobs without filters never run the classifier. Thread-safe.
+  Status classify(const cv::Mat& frame, std::vector<face::Face>& faces) const;
 
   // Runs the processors in order on one frame.
   Status process(processors::FrameContext& frame) const;
@@ -61,6 +67,7 @@ class JobEngine {
   std::unique_ptr<face::FaceAnalyser> frame_analyser_;  // frames, when their smallest face differs
   std::vector<std::unique_ptr<processors::FrameProcessor>> chain_;
   std::optional<std::vector<float>> reference_;
+  std::shared_ptr<face::AgeGenderClassifier> classifier_;  // only with a gender/age filter
 };
 
 // Adds the warnings a finished job's figures call for to `report`, from report.target_faces,

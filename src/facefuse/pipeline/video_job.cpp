@@ -444,8 +444,16 @@ struct ChunkRun {
   }
 
   // Whether a new track is one of the faces to process (decided on its first frame).
+  // Modes many and one: the gender/age filters, judged on the track's first frame (a per-frame
+  // verdict would flicker when the estimate hovers at a boundary).
   Result<bool> select_track(const cv::Mat& frame, const face::TrackedFace& t) {
-    if (engine.selector().mode != face::FaceSelectorMode::kReference) return true;
+    if (engine.selector().mode != face::FaceSelectorMode::kReference) {
+      if (!engine.selector().filters_faces()) return true;
+      std::vector<face::Face> one{t.face};
+      FF_RETURN_IF_ERROR(engine.classify(frame, one));
+      FF_ASSIGN_OR_RETURN(auto kept, face::filter_faces(std::move(one), engine.selector()));
+      return !kept.empty();
+    }
     const auto& reference = engine.reference_embedding();
     if (!reference) return false;
     std::vector<face::Face> one{t.face};
@@ -599,6 +607,7 @@ Result<std::optional<int64_t>> prepare_reference(const JobSpec& spec, const Vide
     FF_ASSIGN_OR_RETURN(auto faces, engine.analyser().analyse(frame));
     if (faces.empty()) continue;
     FF_RETURN_IF_ERROR(engine.set_reference_faces(frame, std::move(faces)));
+    if (!engine.reference_embedding()) continue;  // no face here passes the gender/age filters
     return std::optional<int64_t>(k);
   }
   return std::optional<int64_t>();

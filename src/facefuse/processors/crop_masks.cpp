@@ -1,44 +1,38 @@
 #include "facefuse/processors/crop_masks.h"
 
-#include <sstream>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "facefuse/processors/model_files.h"
+#include "facefuse/processors/registry.h"
 
 namespace facefuse::processors {
 
-std::vector<std::string> split_option_list(const std::string& text) {
-  std::string spaced = text;
-  for (char& c : spaced) {
-    if (c == ',') c = ' ';
-  }
-  std::istringstream in(spaced);
-  std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
-  return words;
-}
+std::vector<std::string> split_option_list(const std::string& text) { return option_words(text); }
 
 OptionSpec face_mask_blur_option() {
   return {"face_mask_blur", "number", 0.3, "feathering of the mask edge, relative to face size", {}, 0, 1};
 }
 
 std::vector<OptionSpec> crop_mask_option_specs(bool with_regions_and_areas) {
+  // One job's face_mask_types is shared by all its processors, so the enhancer accepts region and
+  // area too (and ignores them).
   std::vector<OptionSpec> specs = {
       face_mask_blur_option(),
-      {"face_mask_types", "string", "box",
-       with_regions_and_areas ? "masks of model-based processors, several separated by spaces: box, occlusion, region, area"
-                              : "masks of model-based processors, several separated by spaces: box, occlusion"},
-      {"face_mask_padding", "string", "0",
-       "box mask padding in percent of the crop: 1 to 4 integers 0-100 (top right bottom left, CSS order)"},
+      {"face_mask_types", "string_list", nlohmann::json::array({"box"}),
+       with_regions_and_areas ? "masks of model-based processors, combined by minimum"
+                              : "masks of model-based processors, combined by minimum (region and area: face_swapper "
+                                "only)",
+       {"box", "occlusion", "region", "area"}},
+      {"face_mask_padding", "padding", nlohmann::json::array({0, 0, 0, 0}),
+       "box mask padding in percent of the crop: top, right, bottom, left (1 to 4 values, CSS order)", {}, 0, 100},
       {"face_occluder_model", "string", "xseg_1", "occlusion mask model", catalog_model_ids("face_occluder")},
   };
   if (with_regions_and_areas) {
-    const std::string regions = fmt::format("{}", fmt::join(face::face_mask_region_names(), " "));
-    specs.push_back({"face_mask_regions", "string", regions, "regions kept by the region mask: " + regions});
-    specs.push_back({"face_mask_areas", "string", "upper-face lower-face mouth",
-                     "areas kept by the area mask: upper-face, lower-face, mouth"});
+    const std::vector<std::string> regions(face::face_mask_region_names().begin(), face::face_mask_region_names().end());
+    specs.push_back({"face_mask_regions", "string_list", regions, "face parts kept by the region mask", regions});
+    const std::vector<std::string> areas = {"upper-face", "lower-face", "mouth"};
+    specs.push_back({"face_mask_areas", "string_list", areas, "face areas kept by the area mask", areas});
     specs.push_back({"face_parser_model", "string", "bisenet_resnet_34", "region mask model",
                      catalog_model_ids("face_parser")});
   }
@@ -49,7 +43,8 @@ Result<CropMaskOptions> parse_crop_mask_options(const nlohmann::json& options, b
   CropMaskOptions out;
   out.blur = option_or(options, "face_mask_blur", out.blur);
   out.box = false;
-  const auto types = split_option_list(option_or<std::string>(options, "face_mask_types", "box"));
+  const auto at = options.find("face_mask_types");
+  const auto types = at == options.end() || at->is_null() ? std::vector<std::string>{"box"} : option_words(*at);
   if (types.empty()) return invalid_argument("option face_mask_types is empty: use box, occlusion, region or area");
   for (const auto& t : types) {
     if (t == "box") out.box = true;
@@ -58,36 +53,18 @@ Result<CropMaskOptions> parse_crop_mask_options(const nlohmann::json& options, b
     else if (t == "area") out.area = with_regions_and_areas;
     else return invalid_argument(fmt::format("option face_mask_types: '{}' is not valid: use box, occlusion, region or area", t));
   }
-  std::vector<int> padding;
-  for (const auto& word : split_option_list(option_or<std::string>(options, "face_mask_padding", "0"))) {
-    size_t used = 0;
-    int v = -1;
-    try {
-      v = std::stoi(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != word.size() || v < 0 || v > 100) {
-      return invalid_argument(fmt::format("option face_mask_padding: '{}' is not an integer from 0 to 100", word));
-    }
-    padding.push_back(v);
-  }
-  switch (padding.size()) {  // CSS shorthand, as FaceFusion's --face-mask-padding
-    case 1: out.padding = {padding[0], padding[0], padding[0], padding[0]}; break;
-    case 2: out.padding = {padding[0], padding[1], padding[0], padding[1]}; break;
-    case 3: out.padding = {padding[0], padding[1], padding[2], padding[1]}; break;
-    case 4: out.padding = {padding[0], padding[1], padding[2], padding[3]}; break;
-    default: return invalid_argument("option face_mask_padding takes 1 to 4 integers (top right bottom left)");
+  if (auto padding = options.find("face_mask_padding"); padding != options.end() && !padding->is_null()) {
+    FF_ASSIGN_OR_RETURN(out.padding, padding_values(*padding, "face_mask_padding", 0, 100));
   }
   if (out.region) {
-    for (const auto& word : split_option_list(option_or<std::string>(options, "face_mask_regions", ""))) {
+    for (const auto& word : option_words(options.value("face_mask_regions", nlohmann::json()))) {
       FF_ASSIGN_OR_RETURN(auto region, face::parse_face_mask_region(word));
       out.regions.push_back(region);
     }
     if (out.regions.empty()) return invalid_argument("option face_mask_regions is empty but the region mask is on");
   }
   if (out.area) {
-    for (const auto& word : split_option_list(option_or<std::string>(options, "face_mask_areas", ""))) {
+    for (const auto& word : option_words(options.value("face_mask_areas", nlohmann::json()))) {
       FF_ASSIGN_OR_RETURN(auto area, face::parse_face_mask_area(word));
       out.areas.push_back(area);
     }

@@ -1,10 +1,12 @@
 // The masks of FaceFusion's model-based processors (face_swapper ONNX backends, face_enhancer),
 // computed on the aligned crop, and the options that choose them (shared by both processors):
-//   face_mask_types    box | occlusion | region | area, several separated by spaces or commas (default box)
+//   face_mask_types    string_list of box | occlusion | region | area (default [box])
 //   face_mask_blur     0–1, box mask feather (default 0.3)
-//   face_mask_padding  1–4 integers, percent of the crop, CSS order top right bottom left (default 0)
-//   face_mask_regions  BiSeNet regions kept by the region mask (default all)
-//   face_mask_areas    upper-face | lower-face | mouth (default all)
+//   face_mask_padding  padding: percent of the crop, top right bottom left (default [0, 0, 0, 0])
+//   face_mask_regions  string_list of the BiSeNet regions kept by the region mask (default all)
+//   face_mask_areas    string_list of upper-face | lower-face | mouth (default all)
+// (string_list and padding: processor.h; the text forms "box occlusion" and "10 20" of earlier
+// versions are accepted too.)
 //   face_occluder_model xseg_1 | xseg_2 | xseg_3, face_parser_model bisenet_resnet_18 | bisenet_resnet_34
 // Order (CONTRACTS.md): box and occlusion on the target crop before the model; area and region on
 // the processed crop after it; the final mask is the minimum of all, clipped to [0, 1].

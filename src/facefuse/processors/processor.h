@@ -24,7 +24,12 @@ namespace facefuse::processors {
 // One option of a processor, as shown by --help, validated by the API and listed by /models.
 struct OptionSpec {
   std::string name;           // snake_case key in the job's options, e.g. "face_swapper_blend"
-  std::string type;           // "number" | "string" | "boolean" | "number_list" (JSON array)
+  // "number" | "string" | "boolean" | "number_list" (JSON array of numbers) | "string_list" (JSON
+  // array of distinct `choices`: a multi-choice; the text form "box occlusion" / "box,occlusion" is
+  // accepted too) | "padding" (4 integers in [min, max]: top, right, bottom, left; 1 to 4 values
+  // as a number, an array or text "10 20" are accepted as CSS shorthand). validate_options stores
+  // string_list and padding values in their text form ("box area", "10 20"; registry.cpp says why).
+  std::string type;
   nlohmann::json default_value;
   std::string help;
   std::vector<std::string> choices = {};  // allowed values of a string option or list item; empty = free

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -56,6 +57,14 @@ const std::vector<OptionSpec>& common_options() {
       {"reference_face_distance", "number", nullptr,
        "how unlike the reference a face may be and still count as the same person (default: the recognizer's own "
        "rule)", {}, 0.0, 2.0},
+      {"face_selector_gender", "string", nullptr,
+       "only faces the age/gender classifier calls female or male (default: both); in reference mode it filters "
+       "the reference frame's faces",
+       {"female", "male"}},
+      {"face_selector_age_start", "number", 0,
+       "only faces of at least this apparent age, in whole years (0 = no lower limit)", {}, 0, 100},
+      {"face_selector_age_end", "number", 100,
+       "only faces of at most this apparent age, in whole years (100 = no upper limit)", {}, 0, 100},
   };
   return specs;
 }
@@ -81,7 +90,108 @@ Result<const ProcessorInfo*> find_processor(std::string_view name) {
   return invalid_argument(fmt::format("unknown processor '{}': valid processors are {}", name, fmt::join(names, ", ")));
 }
 
+std::vector<std::string> option_words(const nlohmann::json& value) {
+  std::vector<std::string> words;
+  if (value.is_string()) {
+    std::string spaced = value.get<std::string>();
+    for (char& c : spaced) {
+      if (c == ',') c = ' ';
+    }
+    std::istringstream in(spaced);
+    for (std::string w; in >> w;) words.push_back(w);
+  } else if (value.is_array()) {
+    for (const auto& item : value) {
+      if (!item.is_string()) return {};
+      words.push_back(item.get<std::string>());
+    }
+  }
+  return words;
+}
+
+Result<std::array<int, 4>> padding_values(const nlohmann::json& value, const std::string& name, int min, int max) {
+  const auto bad = [&](const std::string& what) {
+    return invalid_argument(fmt::format("option {}: {}: give 1 to 4 integers from {} to {} (top right bottom left, "
+                                        "CSS order), e.g. [10, 0, 0, 0]", name, what, min, max));
+  };
+  std::vector<nlohmann::json> items;
+  if (value.is_array()) {
+    items.assign(value.begin(), value.end());
+  } else if (value.is_number()) {
+    items.push_back(value);
+  } else if (value.is_string()) {
+    for (const auto& word : option_words(value)) {
+      size_t used = 0;
+      int v = 0;
+      try {
+        v = std::stoi(word, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != word.size()) return bad(fmt::format("'{}' is not an integer", word));
+      items.push_back(v);
+    }
+  } else {
+    return bad(fmt::format("{} is not a padding", value.dump()));
+  }
+  std::vector<int> v;
+  for (const auto& item : items) {
+    if (!item.is_number() || item.get<double>() != std::floor(item.get<double>()) || item.get<double>() < min ||
+        item.get<double>() > max) {
+      return bad(fmt::format("{} is not an integer from {} to {}", item.dump(), min, max));
+    }
+    v.push_back(static_cast<int>(item.get<double>()));
+  }
+  switch (v.size()) {  // CSS shorthand, as FaceFusion's --face-mask-padding
+    case 1: return std::array<int, 4>{v[0], v[0], v[0], v[0]};
+    case 2: return std::array<int, 4>{v[0], v[1], v[0], v[1]};
+    case 3: return std::array<int, 4>{v[0], v[1], v[2], v[1]};
+    case 4: return std::array<int, 4>{v[0], v[1], v[2], v[3]};
+    default: return bad(fmt::format("{} values", v.size()));
+  }
+}
+
 namespace {
+
+Status check_value(const OptionSpec& spec, const nlohmann::json& value);
+
+// The value in its stored form, or kInvalidArgument. string_list and padding values are stored in
+// the text form API 1.3 took and its binaries read ("box area", "10 20"; padding in its shortest
+// CSS form): a job submitted to a new node then still runs on an older worker during a blue/green
+// switch on a shared store (docs/deploy.md), and the defaults' cache fingerprints stay as they were.
+Result<nlohmann::json> normalised_value(const OptionSpec& spec, const nlohmann::json& value) {
+  if (value.is_null()) return value;
+  if (spec.type == "string_list") {
+    // A non-empty list of distinct choices; the text form of earlier versions is accepted.
+    const auto bad = invalid_argument(fmt::format("option {} must be a non-empty list of distinct values from {}",
+                                                  spec.name, fmt::join(spec.choices, ", ")));
+    const std::vector<std::string> words = option_words(value);
+    if (words.empty()) return bad;
+    std::set<std::string> seen;
+    for (const auto& word : words) {
+      if (!seen.insert(word).second) return bad;
+      if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), word) == spec.choices.end()) {
+        return invalid_argument(fmt::format("option {}: '{}' is not valid: use {}", spec.name, word,
+                                            fmt::join(spec.choices, ", ")));
+      }
+    }
+    return nlohmann::json(fmt::format("{}", fmt::join(words, " ")));
+  }
+  if (spec.type == "padding") {
+    FF_ASSIGN_OR_RETURN(auto p, padding_values(value, spec.name, static_cast<int>(spec.min),
+                                               static_cast<int>(spec.max)));
+    std::vector<int> shortest(p.begin(), p.end());  // CSS shorthand: drop what repeats
+    if (p[3] == p[1]) {
+      shortest.pop_back();
+      if (p[2] == p[0]) {
+        shortest.pop_back();
+        if (p[1] == p[0]) shortest.pop_back();
+      }
+    }
+    return nlohmann::json(fmt::format("{}", fmt::join(shortest, " ")));
+  }
+  FF_RETURN_IF_ERROR(check_value(spec, value));
+  return value;
+}
 
 Status check_value(const OptionSpec& spec, const nlohmann::json& value) {
   if (value.is_null()) return Status::ok();
@@ -141,11 +251,23 @@ Result<nlohmann::json> validate_options(std::span<const std::string> processor_n
     if (it == specs.end()) {
       return invalid_argument(fmt::format("unknown option '{}' for processors {}", key, fmt::join(processor_names, ", ")));
     }
-    FF_RETURN_IF_ERROR(check_value(**it, value));
-    out[key] = value;
+    FF_ASSIGN_OR_RETURN(out[key], normalised_value(**it, value));
   }
   for (const OptionSpec* spec : specs) {
-    if (!out.contains(spec->name)) out[spec->name] = spec->default_value;
+    if (!out.contains(spec->name)) {
+      FF_ASSIGN_OR_RETURN(out[spec->name], normalised_value(*spec, spec->default_value));  // stored form
+    }
+  }
+  // The face selector's age range: whole years, start not above end (FaceFusion's are integers).
+  const double age_start = out.at("face_selector_age_start").get<double>();
+  const double age_end = out.at("face_selector_age_end").get<double>();
+  for (const auto& [key, v] : {std::pair{"face_selector_age_start", age_start}, {"face_selector_age_end", age_end}}) {
+    if (v != std::floor(v)) return invalid_argument(fmt::format("option {} = {} must be a whole number of years", key, v));
+  }
+  if (age_start > age_end) {
+    return invalid_argument(fmt::format("option face_selector_age_start = {} is above face_selector_age_end = {}: the "
+                                        "age range must not be empty",
+                                        age_start, age_end));
   }
   return out;
 }

@@ -45,6 +45,11 @@ Result<std::vector<RequiredModel>> required_models(const std::vector<std::string
     FF_ASSIGN_OR_RETURN(std::string id, face::face_recognizer_model_id(recognizer, models_dir));
     add(out, id, "face_recognizer", fmt::format("face_recognizer '{}' (face_selector_mode 'reference')", recognizer));
   }
+  const bool gender_filter = options.contains("face_selector_gender") && options["face_selector_gender"].is_string();
+  if (gender_filter || option_or<double>(options, "face_selector_age_start", 0.0) > 0.0 ||
+      option_or<double>(options, "face_selector_age_end", 100.0) < 100.0) {
+    add(out, "face_api_age_gender", "face_classifier", "the face selector's gender/age filters");
+  }
 
   for (const std::string& processor : processors) {
     if (processor == "face_swapper") {

@@ -887,7 +887,7 @@ struct ApiServer::Impl {
     json body = read_json_body(req);
     if (!body.is_object() || !body.contains("upload_id") || !body["upload_id"].is_string()) {
       fail(400, "invalid_argument", "the body must be {\"upload_id\": \"...\"} (optional: frame_number, face_detector, "
-                                    "face_detector_score, order, landmarks_68)");
+                                    "face_detector_score, order, landmarks_68, age_gender)");
     }
     auto upload = value_or_fail(service.store().get_upload(req.caller.tenant, body["upload_id"].get<std::string>()));
     pipeline::DetectRequest request;
@@ -905,9 +905,10 @@ struct ApiServer::Impl {
       request.detector_score = body.value("face_detector_score", -1.0f);
       request.order = body.value("order", request.order);
       request.include_landmarks68 = body.value("landmarks_68", false);
+      request.include_attributes = body.value("age_gender", true);
     } catch (const json::exception&) {
       fail(400, "invalid_argument", "frame_number must be an integer, face_detector/order strings, "
-                                    "face_detector_score a number, landmarks_68 a boolean");
+                                    "face_detector_score a number, landmarks_68 and age_gender booleans");
     }
     // Handler threads have 8 MiB stacks (http_server.h): ONNX Runtime's session set-up needs far
     // more than the 100 KiB civetweb gave its workers.

@@ -29,7 +29,7 @@ namespace facefuse::server {
 // The version of the API contract, docs/openapi.yaml `info.version`, answered by GET
 // /api/v1/status as api_version (tests/contract checks they agree). Minor: additions; major:
 // anything removed or renamed, with a note in CHANGELOG.md.
-inline constexpr const char* kApiVersion = "1.3.0";
+inline constexpr const char* kApiVersion = "1.4.0";
 
 class MediaLinkSigner;
 class ServiceMetrics;

@@ -33,7 +33,7 @@ json option_json(const processors::OptionSpec& spec, const fs::path& models_dir)
     }
     if (!missing.empty()) out["missing_models"] = missing;
   }
-  if (spec.type == "number") {
+  if (spec.type == "number" || spec.type == "padding") {
     out["min"] = spec.min;
     out["max"] = spec.max;
   }
@@ -93,8 +93,10 @@ StudioReply StudioRoutes::processors() const {
     for (const auto& spec : p.options) options.push_back(option_json(spec, models_dir));
     list.push_back({{"name", std::string(p.name)}, {"description", std::string(p.description)}, {"options", options}});
   }
+  json output_options = json::array();
+  for (const auto& spec : jobs::video_output_option_specs()) output_options.push_back(option_json(spec, models_dir));
   StudioReply reply;
-  reply.body = json{{"face_options", face_options}, {"processors", list}}.dump();
+  reply.body = json{{"face_options", face_options}, {"processors", list}, {"output_options", output_options}}.dump();
   return reply;
 }
 

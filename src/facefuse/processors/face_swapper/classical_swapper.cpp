@@ -16,6 +16,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/fold_free_warp.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/face/head_pose.h"
 
 namespace facefuse::processors {
@@ -538,6 +539,14 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       const double sigma = kForeheadGateBlur * target_size * analysis_scale;
       if (sigma > 0.3) cv::GaussianBlur(gate, gate, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
       gate_small = gate;
+    }
+  }
+  if (target_expression) {
+    // Glasses on the target stay the target's: their frame is kept out of the mask (face/glasses.h).
+    const cv::Mat frame_mask = face::glasses_frame_mask(frame(region), target_local);
+    if (!frame_mask.empty()) {
+      cv::Mat keep = 1.0f - frame_mask(work);
+      cv::multiply(mask_work, keep, mask_work);
     }
   }
   if (options.mouth_mask) {

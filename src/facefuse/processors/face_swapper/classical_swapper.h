@@ -17,7 +17,8 @@
 //   3. mask = hull of the warped jaw + raised brows (and the target's raised brows), only where the
 //      source has pixels, eroded and feathered by fractions of the face size (face_mask.h); on the
 //      forehead, temples and upper cheeks it keeps only pixels that are skin in both faces (so
-//      neither face's hair is pasted as a patch); optional inner-mouth cut-out;
+//      neither face's hair is pasted as a patch); glasses on the target keep their frame (the
+//      target's pixels, face/glasses.h); optional inner-mouth cut-out;
 //   4. colour: L*a*b* mean/std transfer inside the mask, then a smooth local lighting gain (the
 //      target's shading and coloured light, measured on skin only); a source face upsampled more
 //      than 1.5× gets the target's own fine skin detail (the band it cannot carry); an open target

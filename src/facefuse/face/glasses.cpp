@@ -1,0 +1,81 @@
+#include "facefuse/face/glasses.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
+
+#include "facefuse/face/face_geometry.h"
+
+namespace facefuse::face {
+namespace {
+
+// All lengths in inter-ocular distances (IOD) unless said otherwise.
+constexpr float kGlassesIod = 48.0f;       // px: glasses are looked for on a copy with at most this IOD
+constexpr float kGlassesLine = 0.1f;       // a frame is thinner than this
+constexpr float kGlassesContrast = 14.0f;  // grey levels: a frame stands out from its surroundings by this
+constexpr float kGlassesBridge = 0.8f;     // fraction of the bridge box's width a frame's bridge crosses
+
+}  // namespace
+
+cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points, GlassesEvidence* evidence) {
+  if (points.size() != static_cast<size_t>(kLandmarkCount68) || region_bgr.empty() || region_bgr.type() != CV_8UC3) return {};
+  const float iod = inter_ocular_distance(points);
+  if (iod < 12.0f) return {};
+  const float scale = std::min(1.0f, kGlassesIod / iod);
+  cv::Mat gray;
+  cv::cvtColor(region_bgr, gray, cv::COLOR_BGR2GRAY);
+  if (scale < 1.0f) cv::resize(gray, gray, cv::Size(), scale, scale, cv::INTER_AREA);
+  Landmarks68 p(points.size());
+  for (size_t i = 0; i < points.size(); ++i) p[i] = (points[i] + cv::Point2f(0.5f, 0.5f)) * scale - cv::Point2f(0.5f, 0.5f);
+  const float d = iod * scale;
+  const int k = std::max(3, 2 * static_cast<int>(kGlassesLine * d / 2.0f) + 1);
+  const cv::Mat disc = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k));
+  cv::Mat dark, bright, thin;
+  cv::morphologyEx(gray, dark, cv::MORPH_BLACKHAT, disc);
+  cv::morphologyEx(gray, bright, cv::MORPH_TOPHAT, disc);
+  thin = cv::max(dark, bright) > kGlassesContrast;
+  const cv::Rect all(0, 0, gray.cols, gray.rows);
+  const float x0 = p[39].x + 0.25f * (p[42].x - p[39].x), x1 = p[39].x + 0.75f * (p[42].x - p[39].x);
+  const float y0 = std::max(p[21].y, p[22].y) + 0.08f * d, y1 = p[29].y;
+  const cv::Rect bridge = cv::Rect(cv::Point(cvRound(x0), cvRound(y0)), cv::Point(cvRound(x1) + 1, cvRound(y1) + 1)) & all;
+  if (bridge.width < 3 || bridge.height < 2) return {};
+  float best = 0;
+  for (int y = bridge.y; y + 1 < bridge.y + bridge.height; ++y) {
+    int hit = 0;
+    for (int x = bridge.x; x < bridge.x + bridge.width; ++x) hit += (thin.at<uchar>(y, x) | thin.at<uchar>(y + 1, x)) ? 1 : 0;
+    best = std::max(best, static_cast<float>(hit) / bridge.width);
+  }
+  if (evidence != nullptr) *evidence = {best, best >= kGlassesBridge};
+  if (best < kGlassesBridge) return {};
+  cv::Mat zone(gray.size(), CV_8UC1, cv::Scalar(0));
+  for (int first : {36, 42}) {
+    cv::Point2f c(0, 0);
+    for (int i = first; i < first + 6; ++i) c += p[i] * (1.0f / 6.0f);
+    const float angle = std::atan2(p[first + 3].y - p[first].y, p[first + 3].x - p[first].x) * 180.0f / static_cast<float>(CV_PI);
+    cv::ellipse(zone, cv::RotatedRect(c, cv::Size2f(1.1f * d, 0.8f * d), angle), cv::Scalar(255), cv::FILLED);
+  }
+  zone(bridge).setTo(255);
+  const int line = std::max(1, cvRound(0.12f * d));
+  for (int first : {36, 42}) {
+    std::vector<cv::Point> eye;
+    for (int i = first; i < first + 6; ++i) eye.emplace_back(cvRound(p[i].x), cvRound(p[i].y));
+    cv::fillConvexPoly(zone, eye, cv::Scalar(0));
+    cv::polylines(zone, eye, true, cv::Scalar(0), std::max(1, cvRound(0.08f * d)));
+  }
+  for (int first : {17, 22}) {
+    std::vector<cv::Point> brow;
+    for (int i = first; i < first + 5; ++i) brow.emplace_back(cvRound(p[i].x), cvRound(p[i].y));
+    cv::polylines(zone, brow, false, cv::Scalar(0), line);
+  }
+  cv::Mat frame8 = thin & zone;
+  cv::Mat frame;
+  frame8.convertTo(frame, CV_32F, 1.0 / 255.0);
+  if (scale < 1.0f) cv::resize(frame, frame, region_bgr.size(), 0, 0, cv::INTER_LINEAR);
+  const double sigma = 0.5 / scale;  // px: half a pixel of the copy, so the kept frame has no hard edge
+  cv::GaussianBlur(frame, frame, cv::Size(0, 0), sigma, sigma);
+  return cv::min(frame * 1.5, 1.0);
+}
+
+}  // namespace facefuse::face

@@ -1,0 +1,37 @@
+// Glasses on a face, found from its 68 points and pixels, so a face swap can keep the target's
+// frame (issue 17: glasses on the target were partly erased). Classical methods only, no model.
+//
+// Thread-safety: pure functions of their arguments.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include "facefuse/face/face.h"
+
+namespace facefuse::face {
+
+// What glasses_frame_mask looked at (for tests and the benchmark).
+struct GlassesEvidence {
+  // Largest fraction of the nose-bridge box's width crossed by a thin line in one row (0–1).
+  float bridge = 0.0f;
+  bool found = false;  // bridge ≥ the threshold: the face wears glasses
+};
+
+// The frame of the glasses worn by the face with 68 points `points` (in `image` pixels) over
+// `image` (BGR uint8, e.g. a face region), as CV_32FC1 of image's size in [0, 1] (1 = frame), or an
+// empty Mat when the face wears none (or its inter-ocular distance, IOD, is under 12 px).
+//
+// A frame is a thin line, darker or brighter than what is around it, and its bridge crosses the nose
+// between the eyes, which nothing else on a face does (brows stop at the nose, the nose's own shading
+// runs along it). On a grey copy with the IOD at most 48 px: thin structures = max(black-hat, top-hat)
+// with a disc of 0.1 IOD, standing out by ≥ 14 grey levels; glasses when in some row of the bridge box
+// (the middle half between the inner eye corners 39 and 42, from 0.08 IOD under the brows' inner ends
+// to point 29) at least 80 % of the columns are thin structures (with the row below). The frame is
+// then the thin structures inside an ellipse of 1.1 × 0.8 IOD around each eye and in the bridge box,
+// less the eyes (their outline grown by 0.04 IOD) and the brows (a 0.12 IOD line along 17–21,
+// 22–26). Measured on the 34 targets of bench-quality: the two with glasses 1.00, the others
+// 0.00–0.44; a small face behind thin frames (2008_001009.jpg, IOD ~30 px) 0.30 is missed, and
+// sunglasses (anne_helene.jpg) 0.09.
+cv::Mat glasses_frame_mask(const cv::Mat& image, const Landmarks68& points, GlassesEvidence* evidence = nullptr);
+
+}  // namespace facefuse::face
