@@ -40,8 +40,8 @@ from onnx import TensorProto, helper
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_face_api_recognizer import (  # noqa: E402  (the shared tfjs weight loader)
-    ConversionError, Graph, load_weights, package_info)
+from convert_face_api_recognizer import (  # noqa: E402  (the shared tfjs weight loader and checks)
+    ConversionError, Graph, check_tensors, load_weights, package_info)
 
 EXPECTED_PARAMS = 421_731
 OPSET = 13
@@ -84,22 +84,7 @@ def expected_shapes():
 
 
 def validate(tensors):
-    shapes = expected_shapes()
-    missing = sorted(set(shapes) - set(tensors))
-    extra = sorted(set(tensors) - set(shapes))
-    if missing:
-        raise ConversionError(f"manifest lacks {len(missing)} tensor(s), e.g. {missing[:5]}")
-    if extra:
-        raise ConversionError(f"manifest has unexpected tensor(s): {extra[:5]}")
-    for name, shape in shapes.items():
-        if list(tensors[name].shape) != shape:
-            raise ConversionError(f"{name}: shape {list(tensors[name].shape)}, expected {shape}")
-    total = sum(t.size for t in tensors.values())
-    if total != EXPECTED_PARAMS:
-        raise ConversionError(f"{total} parameters, expected {EXPECTED_PARAMS}")
-    for name, t in tensors.items():
-        if not np.all(np.isfinite(t)):
-            raise ConversionError(f"{name}: non-finite values")
+    check_tensors(tensors, expected_shapes(), EXPECTED_PARAMS)
 
 
 def same_pads(size, k, stride):

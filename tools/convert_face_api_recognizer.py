@@ -140,7 +140,12 @@ def load_weights(manifest_path):
 
 
 def validate(tensors):
-    shapes = expected_shapes()
+    check_tensors(tensors, expected_shapes(), EXPECTED_PARAMS)
+
+
+def check_tensors(tensors, shapes, expected_params):
+    """The loaded tensors are exactly `shapes` (name -> shape), `expected_params` values in all, all
+    finite; ConversionError saying what differs otherwise. Shared with the age/gender converter."""
     missing = sorted(set(shapes) - set(tensors))
     extra = sorted(set(tensors) - set(shapes))
     if missing:
@@ -151,8 +156,8 @@ def validate(tensors):
         if list(tensors[name].shape) != shape:
             raise ConversionError(f"{name}: shape {list(tensors[name].shape)}, expected {shape}")
     total = sum(t.size for t in tensors.values())
-    if total != EXPECTED_PARAMS:
-        raise ConversionError(f"{total} parameters, expected {EXPECTED_PARAMS}")
+    if total != expected_params:
+        raise ConversionError(f"{total} parameters, expected {expected_params}")
     for name, t in tensors.items():
         if not np.all(np.isfinite(t)):
             raise ConversionError(f"{name}: non-finite values")

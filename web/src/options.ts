@@ -31,6 +31,19 @@ function stepFor(schema: OptionSchema): number {
   return values.every((v) => Number.isInteger(v)) && (schema.max ?? 0) - (schema.min ?? 0) > 4 ? 1 : 0.01;
 }
 
+
+// A <fieldset> named by a <legend> (the option's name) and described by its help text: one
+// control made of several inputs (checkbox groups, the four padding sliders).
+function labelledGroup(className: string, name: string, helpId: string): HTMLFieldSetElement {
+  const group = document.createElement('fieldset');
+  group.className = className;
+  group.setAttribute('aria-describedby', helpId);
+  const legend = document.createElement('legend');
+  legend.textContent = humanName(name);
+  group.append(legend);
+  return group;
+}
+
 export function createControl(schema: OptionSchema, onChange: () => void): OptionControl {
   const id = `opt-${schema.name}-${++counter}`;
   const wrap = document.createElement('div');
@@ -130,12 +143,7 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
   if (schema.type === 'string_list') {
     // A multi-choice: one checkbox per choice. No box ticked sends [] and the server says what to
     // tick, rather than silently falling back to the default.
-    const group = document.createElement('fieldset');
-    group.className = 'checks';
-    group.setAttribute('aria-describedby', help.id);
-    const legend = document.createElement('legend');
-    legend.textContent = humanName(schema.name);
-    group.append(legend);
+    const group = labelledGroup('checks', schema.name, help.id);
     const defaults = Array.isArray(schema.default) ? (schema.default as unknown[]).map(String) : [];
     const boxes: HTMLInputElement[] = [];
     for (const [i, choice] of (schema.choices ?? []).entries()) {
@@ -167,12 +175,7 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
 
   if (schema.type === 'padding') {
     // Four sliders, top / right / bottom / left (CSS order, as the API takes them).
-    const group = document.createElement('fieldset');
-    group.className = 'padding';
-    group.setAttribute('aria-describedby', help.id);
-    const legend = document.createElement('legend');
-    legend.textContent = humanName(schema.name);
-    group.append(legend);
+    const group = labelledGroup('padding', schema.name, help.id);
     const defaults = Array.isArray(schema.default) ? (schema.default as unknown[]).map(Number) : [0, 0, 0, 0];
     const sliders: HTMLInputElement[] = [];
     const outs: HTMLOutputElement[] = [];
