@@ -53,7 +53,18 @@ case "$mode" in
     cmake --install "$build_dir" --prefix "$tmp/tree" >/dev/null
     args+=(--build-arg TREE=prebuilt --build-context "tree=$tmp/tree" --file "$here/Containerfile") ;;
   builder)
-    args+=(--build-arg TREE=builder --file "$here/Containerfile")
+    # Node.js: the studio's build (Vite 8) needs Node.js 20 or newer and Debian 12's nodejs is 18,
+    # so the builder takes the build host's Node.js package (the one `make build` uses here) as the
+    # build context `node`; the host needs Node.js >= 20 for `make build` anyway.
+    node_major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\)\..*/\1/p')
+    if [ -z "$node_major" ] || [ "$node_major" -lt 20 ] || ! dpkg -L nodejs >/dev/null 2>&1; then
+      echo "build_image.sh: --from-source needs Node.js 20 or newer installed as the Debian package nodejs on this host (found: $(node --version 2>/dev/null || echo none))" >&2
+      exit 2
+    fi
+    tmp=$(mktemp -d /tmp/facefuse-image-node.XXXXXX)
+    dpkg -L nodejs | while IFS= read -r f; do if [ -L "$f" ] || [ -f "$f" ]; then printf '%s\n' "${f#/}"; fi; done |
+      tar -C / -cf - -T - | tar -C "$tmp" -xf -
+    args+=(--build-arg TREE=builder --build-context "node=$tmp" --file "$here/Containerfile")
     # The builder's scripts/setup fetches npm packages over HTTPS: behind a TLS-intercepting proxy
     # the host's node trusts the proxy's CA through NODE_EXTRA_CA_CERTS, and so must the build
     # (mounted for the RUN steps only, never stored in a layer).
