@@ -124,8 +124,11 @@ def submit_latency(args, store, source, target):
                               str(args.rate), "--duration", str(args.seconds), "--warmup", "2", "--json"],
                              check=True, capture_output=True, text=True).stdout
         r = json.loads(out)
-        if r["non_2xx"] or r["errors"]:
-            raise SystemExit(f"submits failed: {r['statuses']} {r['error_kinds']}")
+        failed = r["non_2xx"] + r["errors"]
+        if failed:
+            # Printed and counted, not fatal: a node that cannot keep up at this rate is a result.
+            print(f"  {store and 'postgresql' or 'sqlite'}: {failed} of {r['sent']} submits failed: "
+                  f"{r['statuses']} {r['error_kinds']}", flush=True)
         return r["latency_ms"]["p50"], r["latency_ms"]["p99"], r["achieved_rate"]
     finally:
         cluster.close()
