@@ -30,7 +30,6 @@ Usage: /usr/bin/python3 tools/convert_face_api_age_gender.py --manifest M.json -
 Needs only numpy and onnx (Debian python3-numpy, python3-onnx).
 """
 
-import argparse
 import os
 import sys
 
@@ -41,7 +40,7 @@ from onnx import TensorProto, helper
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert_face_api_recognizer import (  # noqa: E402  (the shared tfjs weight loader and checks)
-    ConversionError, Graph, check_tensors, load_weights, package_info)
+    ConversionError, Graph, check_tensors, run_conversion)
 
 EXPECTED_PARAMS = 421_731
 OPSET = 13
@@ -201,32 +200,8 @@ def build_model(w, bin_sha256, pkg):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--manifest", required=True,
-                    help="age_gender_model-weights_manifest.json (shards next to it)")
-    ap.add_argument("--output", required=True, help="ONNX file to write")
-    args = ap.parse_args(argv)
-    try:
-        weights, sha, unused = load_weights(args.manifest)
-        validate(weights)
-        if unused:
-            raise ConversionError(f"{unused} bytes of the weight shards are not in the manifest")
-        model = build_model(weights, sha, package_info(args.manifest))
-        onnx.checker.check_model(model)
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-        dims = [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in inferred.graph.output]
-        if dims != [[1, 1], [1, 2]]:
-            raise ConversionError(f"internal error: inferred output shapes {dims}")
-        onnx.save(model, args.output)
-    except ConversionError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (onnx.checker.ValidationError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output}: {len(weights)} tensors, {EXPECTED_PARAMS} parameters, "
-          f"weights sha256 {sha[:16]}...")
-    return 0
+    return run_conversion(argv, __doc__.split("\n")[0], "age_gender_model-weights_manifest.json", validate,
+                          build_model, [[1, 1], [1, 2]], EXPECTED_PARAMS)
 
 
 if __name__ == "__main__":

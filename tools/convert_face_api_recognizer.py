@@ -302,10 +302,13 @@ def package_info(manifest_path):
     return {k: str(found.get(k, info[k])) for k in info}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--manifest", required=True,
-                    help="face_recognition_model-weights_manifest.json (shards next to it)")
+def run_conversion(argv, description, manifest_file, validate, build_model, output_dims, expected_params):
+    """The command line of a face-api converter (this one and convert_face_api_age_gender.py):
+    --manifest MANIFEST_FILE --output FILE; loads and checks the weights, builds the model, checks
+    it (onnx.checker, inferred output shapes = `output_dims`, one list per output) and saves it.
+    Returns the exit code: 0, or 1 with "error: ..." on stderr."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--manifest", required=True, help=f"{manifest_file} (shards next to it)")
     ap.add_argument("--output", required=True, help="ONNX file to write")
     args = ap.parse_args(argv)
     try:
@@ -316,19 +319,21 @@ def main(argv=None):
         model = build_model(weights, sha, package_info(args.manifest))
         onnx.checker.check_model(model)
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-        dims = [d.dim_value for d in inferred.graph.output[0].type.tensor_type.shape.dim]
-        if dims != [1, DESCRIPTOR_SIZE]:
-            raise ConversionError(f"internal error: inferred output shape {dims}")
+        dims = [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in inferred.graph.output]
+        if dims != output_dims:
+            raise ConversionError(f"internal error: inferred output shapes {dims}")
         onnx.save(model, args.output)
-    except ConversionError as e:
+    except (ConversionError, onnx.checker.ValidationError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (onnx.checker.ValidationError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output}: {len(weights)} tensors, {EXPECTED_PARAMS} parameters, "
+    print(f"wrote {args.output}: {len(weights)} tensors, {expected_params} parameters, "
           f"weights sha256 {sha[:16]}...")
     return 0
+
+
+def main(argv=None):
+    return run_conversion(argv, __doc__.split("\n")[0], "face_recognition_model-weights_manifest.json", validate,
+                          build_model, [[1, DESCRIPTOR_SIZE]], EXPECTED_PARAMS)
 
 
 if __name__ == "__main__":

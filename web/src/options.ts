@@ -32,6 +32,21 @@ function stepFor(schema: OptionSchema): number {
 }
 
 
+// One labelled checkbox of a choice group (value = the choice), appended to `group`.
+function checkbox(group: HTMLElement, id: string, choice: string, checked: boolean, onChange: () => void): HTMLInputElement {
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  box.id = id;
+  box.value = choice;
+  box.checked = checked;
+  box.addEventListener('change', onChange);
+  const l = label('', box.id);
+  l.className = 'inline';
+  l.append(box, ` ${choice}`);
+  group.append(l);
+  return box;
+}
+
 // A <fieldset> named by a <legend> (the option's name) and described by its help text: one
 // control made of several inputs (checkbox groups, the four padding sliders).
 function labelledGroup(className: string, name: string, helpId: string): HTMLFieldSetElement {
@@ -110,20 +125,8 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
     legend.textContent = humanName(schema.name);
     group.append(legend);
     const defaults = Array.isArray(schema.default) ? (schema.default as number[]).map(Number) : [];
-    const boxes: HTMLInputElement[] = [];
-    for (const choice of schema.choices ?? []) {
-      const box = document.createElement('input');
-      box.type = 'checkbox';
-      box.id = `${id}-${choice}`;
-      box.value = choice;
-      box.checked = defaults.includes(Number(choice));
-      box.addEventListener('change', onChange);
-      const l = label('', box.id);
-      l.className = 'inline';
-      l.append(box, ` ${choice}`);
-      group.append(l);
-      boxes.push(box);
-    }
+    const boxes = (schema.choices ?? []).map((choice) =>
+      checkbox(group, `${id}-${choice}`, choice, defaults.includes(Number(choice)), onChange));
     group.append(help);
     wrap.append(group);
     const current = () => boxes.filter((b) => b.checked).map((b) => Number(b.value));
@@ -145,20 +148,8 @@ export function createControl(schema: OptionSchema, onChange: () => void): Optio
     // tick, rather than silently falling back to the default.
     const group = labelledGroup('checks', schema.name, help.id);
     const defaults = Array.isArray(schema.default) ? (schema.default as unknown[]).map(String) : [];
-    const boxes: HTMLInputElement[] = [];
-    for (const [i, choice] of (schema.choices ?? []).entries()) {
-      const box = document.createElement('input');
-      box.type = 'checkbox';
-      box.id = `${id}-${i}`;
-      box.value = choice;
-      box.checked = defaults.includes(choice);
-      box.addEventListener('change', onChange);
-      const l = label('', box.id);
-      l.className = 'inline';
-      l.append(box, ` ${choice}`);
-      group.append(l);
-      boxes.push(box);
-    }
+    const boxes = (schema.choices ?? []).map((choice, i) =>
+      checkbox(group, `${id}-${i}`, choice, defaults.includes(choice), onChange));
     group.append(help);
     wrap.append(group);
     const current = () => boxes.filter((b) => b.checked).map((b) => b.value);

@@ -51,19 +51,14 @@ cv::Mat resize_bilinear_legacy(const cv::Mat& square, int size) {
 Result<std::shared_ptr<AgeGenderClassifier>> AgeGenderClassifier::open(const std::filesystem::path& models_dir,
                                                                        const inference::SessionOptions& options) {
   const auto path = models_dir / kModelFile;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return failed_precondition(fmt::format(
-        "age/gender model {} is missing (needed by the face selector's gender and age filters): run scripts/setup "
-        "(it converts face-api's classifier from npm @vladmandic/face-api with tools/convert_face_api_age_gender.py)",
-        path.string()));
-  }
-  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(path, options));
+  FF_ASSIGN_OR_RETURN(auto session,
+                      inference::open_setup_model(path, "age/gender model (for the face selector's gender and age filters)",
+                                                  "it converts face-api's classifier from npm @vladmandic/face-api with "
+                                                  "tools/convert_face_api_age_gender.py",
+                                                  options));
   const auto& in = session->inputs();
   const auto& out = session->outputs();
-  const auto dim_ok = [](int64_t got, int64_t want) { return got == want || got < 0; };
-  const bool input_ok = in.size() == 1 && in[0].shape.size() == 4 && dim_ok(in[0].shape[0], 1) &&
-                        in[0].shape[1] == kInputSize && in[0].shape[2] == kInputSize && in[0].shape[3] == 3;
+  const bool input_ok = in.size() == 1 && inference::is_square_nhwc_image(in[0], kInputSize);
   const bool output_ok = out.size() == 2 && out[0].name == "age" && out[1].name == "gender" &&
                          out[1].shape.size() == 2 && out[1].shape[1] == 2;
   if (!input_ok || !output_ok) {

@@ -94,21 +94,16 @@ DlibRecognizer::DlibRecognizer(std::shared_ptr<inference::OnnxSession> session) 
 Result<std::shared_ptr<DlibRecognizer>> DlibRecognizer::open(const std::filesystem::path& models_dir,
                                                              const inference::SessionOptions& options) {
   const auto path = models_dir / kModelFile;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return failed_precondition(fmt::format(
-        "identity model {} is missing: run scripts/setup (it converts dlib's face descriptor from npm "
-        "@vladmandic/face-api with tools/convert_face_api_recognizer.py)",
-        path.string()));
-  }
-  FF_ASSIGN_OR_RETURN(auto session, inference::open_session(path, options));
+  FF_ASSIGN_OR_RETURN(auto session, inference::open_setup_model(path, "identity model",
+                                                                "it converts dlib's face descriptor from npm "
+                                                                "@vladmandic/face-api with tools/convert_face_api_recognizer.py",
+                                                                options));
   // Check the contract once here rather than on the first face (CONTRACTS: input `image`
   // [1,150,150,3] NHWC, output `descriptor` [1,128]).
   const auto& in = session->inputs();
   const auto& out = session->outputs();
   const auto dim_ok = [](int64_t got, int64_t want) { return got == want || got < 0; };
-  const bool input_ok = in.size() == 1 && in[0].shape.size() == 4 && dim_ok(in[0].shape[0], 1) &&
-                        in[0].shape[1] == kChipSize && in[0].shape[2] == kChipSize && in[0].shape[3] == 3;
+  const bool input_ok = in.size() == 1 && inference::is_square_nhwc_image(in[0], kChipSize);
   const bool output_ok = out.size() == 1 && out[0].shape.size() == 2 && dim_ok(out[0].shape[0], 1) &&
                          out[0].shape[1] == kDescriptorSize;
   if (!input_ok || !output_ok) {

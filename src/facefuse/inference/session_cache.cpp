@@ -1,5 +1,7 @@
 #include "facefuse/inference/session_cache.h"
 
+#include <fmt/format.h>
+
 namespace facefuse::inference {
 
 std::string SessionCache::canonical_name(const std::filesystem::path& model_path) {
@@ -42,6 +44,21 @@ Result<std::shared_ptr<OnnxSession>> open_session(const std::filesystem::path& m
                                                   const SessionOptions& options) {
   if (options.cache != nullptr) return options.cache->get_or_open(model_path, options);
   return OnnxSession::open(model_path, options);
+}
+
+Result<std::shared_ptr<OnnxSession>> open_setup_model(const std::filesystem::path& model_path, std::string_view what,
+                                                      std::string_view how, const SessionOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model_path, ec)) {
+    return failed_precondition(
+        fmt::format("{} {} is missing: run scripts/setup ({})", what, model_path.string(), how));
+  }
+  return open_session(model_path, options);
+}
+
+bool is_square_nhwc_image(const TensorInfo& input, int64_t size) {
+  return input.shape.size() == 4 && (input.shape[0] == 1 || input.shape[0] < 0) && input.shape[1] == size &&
+         input.shape[2] == size && input.shape[3] == 3;
 }
 
 }  // namespace facefuse::inference

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "facefuse/core/status.h"
@@ -68,5 +69,14 @@ class SessionCache {
 // users), else a session of its own.
 Result<std::shared_ptr<OnnxSession>> open_session(const std::filesystem::path& model_path,
                                                   const SessionOptions& options);
+
+// open_session for a model file scripts/setup makes (the face-api conversions, not a catalogue
+// download). A missing file is failed_precondition "<what> <path> is missing: run scripts/setup
+// (<how>)": what needs it and how setup makes it, so the user knows which step to run again.
+Result<std::shared_ptr<OnnxSession>> open_setup_model(const std::filesystem::path& model_path, std::string_view what,
+                                                      std::string_view how, const SessionOptions& options);
+
+// Whether `input` is one NHWC image [1, size, size, 3] (a dynamic batch dimension accepted).
+bool is_square_nhwc_image(const TensorInfo& input, int64_t size);
 
 }  // namespace facefuse::inference
