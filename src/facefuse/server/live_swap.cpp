@@ -1,6 +1,7 @@
 #include "facefuse/server/live_swap.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -64,12 +65,19 @@ struct LiveSwapService::Session {
 
   std::shared_ptr<Counts> counts;
   std::string tenant, key_id, address;
-  ~Session() {
+  ~Session() { release_slot(); }
+
+  // Gives the session's place in the counts back, once. An error gives it back before the close
+  // goes out, so a client that reads the close can reconnect at once; otherwise it goes when the
+  // socket's handlers (and a worker busy with the session) let go of it.
+  void release_slot() {
+    if (slot_released.exchange(true)) return;
     std::lock_guard lock(counts->mutex);
     --counts->total;
     if (--counts->per_key[key_id] <= 0) counts->per_key.erase(key_id);
     if (--counts->per_address[address] <= 0) counts->per_address.erase(address);
   }
+  std::atomic<bool> slot_released{false};
 
   std::mutex mutex;  // guards everything below
   std::weak_ptr<EventSink> sink;  // weak: the socket owns the session through its message handler
@@ -118,6 +126,7 @@ void LiveSwapService::stop() {
   for (auto& s : dropped) {
     std::lock_guard lock(s->mutex);
     s->phase = Session::Phase::kClosed;
+    s->release_slot();
     if (auto sink = s->sink.lock()) sink->close(1001, R"({"error":"unavailable","message":"the server is stopping"})");
   }
 }
@@ -190,6 +199,7 @@ void LiveSwapService::fail(const std::shared_ptr<Session>& session, const Status
     reason["message"] = message + "...";
     text = reason.dump(-1, ' ', false, json::error_handler_t::replace);
   }
+  session->release_slot();
   if (auto sink = session->sink.lock()) sink->close(close_code_for(status), text);
 }
 
