@@ -4,6 +4,10 @@ through one API node, and jobs per minute with 1, 2 and 3 `facefuse worker` proc
 PostgreSQL against SQLite (the embedded default) measured in the same invocation.
 
   cluster_bench.py FACEFUSE TESTDATA [--rate 200] [--seconds 10] [--jobs 12] [--workers 1,2,3] [--runs 3]
+                   [--baseline OLD_FACEFUSE] [--submit-only]
+
+--baseline: the submit latency on PostgreSQL of another facefuse binary too (an older build),
+alternating with FACEFUSE's in every run, and their ratio. --submit-only: no throughput runs.
 
 Submit latency: `facefuse serve --workers 0` (an API node: nothing runs the jobs, so only the API and
 the store are measured) on a private PostgreSQL (tests/server/postgres_server.py) or on SQLite in
@@ -113,8 +117,8 @@ class Cluster:
         shutil.rmtree(self.data, ignore_errors=True)
 
 
-def submit_latency(args, store, source, target):
-    cluster = Cluster(args.facefuse, store, 0)
+def submit_latency(args, store, source, target, facefuse=None):
+    cluster = Cluster(facefuse or args.facefuse, store, 0)
     try:
         body = os.path.join(cluster.data, "job.json")
         with open(body, "w") as f:
@@ -192,6 +196,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=12)
     ap.add_argument("--workers", default="1,2,3")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline", help="an older facefuse binary: its PostgreSQL submit latency, alternating")
+    ap.add_argument("--submit-only", action="store_true", help="measure the submit latency only")
     args = ap.parse_args()
     args.http_load = args.http_load or os.path.join(os.path.dirname(os.path.abspath(args.facefuse)), "..", "bench",
                                                     "facefuse_bench_http")
@@ -210,14 +216,19 @@ def main():
         def store_uri(kind):
             return pg.create_database(f"bench_{next(database)}") if kind == "postgresql" else None
 
-        latency = {"sqlite": [], "postgresql": []}
+        kinds = ["sqlite", "postgresql"] + (["baseline"] if args.baseline else [])
+        latency = {kind: [] for kind in kinds}
         rates = {}
         for run in range(args.runs):
-            for kind in ("sqlite", "postgresql"):
-                p50, p99, achieved = submit_latency(args, store_uri(kind), source, target)
-                latency[kind].append((p50, p99))
+            for kind in kinds:
+                binary = args.baseline if kind == "baseline" else args.facefuse
+                uri = store_uri("sqlite" if kind == "sqlite" else "postgresql")
+                p50, p99, achieved = submit_latency(args, uri, source, target, binary)
+                latency[kind].append((p50, p99, achieved))
                 print(f"run {run + 1} submit {kind:10}: p50 {p50:6.2f} ms  p99 {p99:7.2f} ms  "
                       f"{achieved:.0f} req/s  (load {os.getloadavg()[0]:.1f})", flush=True)
+            if args.submit_only:
+                continue
             for kind, workers in [("sqlite", 1)] + [("postgresql", n) for n in worker_counts]:
                 per_minute, wall = throughput(args, store_uri(kind), workers, source, target, blends)
                 rates.setdefault((kind, workers), []).append((per_minute, wall))
@@ -227,15 +238,23 @@ def main():
         def med(rows, i):
             return statistics.median(r[i] for r in rows)
 
-        print(f"\n| submit at {args.rate:g} req/s, one API node (medians of {args.runs} runs) | p50 | p99 |")
-        print("|---|---|---|")
-        for kind in ("sqlite", "postgresql"):
-            print(f"| {kind} | {med(latency[kind], 0):.2f} ms | {med(latency[kind], 1):.2f} ms |")
+        print(f"\n| submit at {args.rate:g} req/s, one API node (medians of {args.runs} runs) | p50 | p99 | achieved |")
+        print("|---|---|---|---|")
+        for kind in kinds:
+            name = f"postgresql, baseline {os.path.basename(args.baseline)}" if kind == "baseline" else kind
+            print(f"| {name} | {med(latency[kind], 0):.2f} ms | {med(latency[kind], 1):.2f} ms | "
+                  f"{med(latency[kind], 2):.0f} req/s |")
         print(f"| ratio PostgreSQL / SQLite | {med(latency['postgresql'], 0) / med(latency['sqlite'], 0):.2f} | "
-              f"{med(latency['postgresql'], 1) / med(latency['sqlite'], 1):.2f} |")
+              f"{med(latency['postgresql'], 1) / med(latency['sqlite'], 1):.2f} | |")
+        if args.baseline:
+            print(f"| ratio PostgreSQL / baseline | {med(latency['postgresql'], 0) / med(latency['baseline'], 0):.2f} | "
+                  f"{med(latency['postgresql'], 1) / med(latency['baseline'], 1):.2f} | "
+                  f"{med(latency['postgresql'], 2) / med(latency['baseline'], 2):.2f} |")
         pg99 = med(latency["postgresql"], 1)
         print(f"\nsubmit p99 on PostgreSQL: {pg99:.2f} ms (goal < 20 ms): {'met' if pg99 < 20 else 'NOT met'}")
 
+        if args.submit_only:
+            return
         print(f"\n| {args.jobs} image jobs (720p), workers (medians of {args.runs} runs) | jobs/min | wall |")
         print("|---|---|---|")
         for (kind, workers), rows in rates.items():

@@ -12,7 +12,14 @@
 // each (the claimed tasks are put back and the tables vacuumed between runs, so every run starts at
 // the same `pending`); prints each run's p50/p99 with the load average and the medians.
 //
+// Then one tenant's submits from many threads, before and after create_job took the tenant's lock
+// last (issue 12: one API node took only 95 submits/s for one tenant): the previous create's
+// statement sequence (the lock first, reproduced below) against JobStore::create_job, each thread
+// on a connection of its own, quota on; --submit-runs alternating runs of --submits creates over
+// --submit-threads threads; prints creates per second and each create's p50/p99.
+//
 // Usage: facefuse_bench_store [--pending N] [--claims N] [--compare-runs N] [--compare-claims N] [--compare-only]
+//                             [--submit-runs N] [--submit-threads N] [--submits N]
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -21,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -134,6 +142,42 @@ class PreviousClaim {
   pqxx::connection c_;
 };
 
+// create_job as it was before it took the tenant's lock last (postgres_job_store.cpp at 15afa7e): the
+// lock first, then the quota count, the job insert, one insert per task, the task NOTIFY, the
+// event (sequence bump, then insert + NOTIFY) and a read of the job, one round trip each, all under
+// the lock, plus BEGIN and COMMIT. The baseline of compare_submits; its event payload is a small
+// JSON instead of job_to_json.
+class PreviousCreate {
+ public:
+  explicit PreviousCreate(const std::string& uri) : c_(uri) {}
+
+  void create(const std::string& id, const std::string& tenant, int64_t max_active_jobs) {
+    pqxx::work tx(c_);
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('facefuse tenant ' || $1, 0))", tenant);
+    pqxx::result n = tx.exec_params(
+        "SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ('pending', 'processing')", tenant);
+    if (n[0]["n"].as<int64_t>() >= max_active_jobs) std::abort();
+    pqxx::result ins = tx.exec_params(
+        "INSERT INTO jobs (id, tenant, state, request, kind, created_at, updated_at) VALUES ($1, $2, 'pending', "
+        "'{\"n\":1}', 'image', 0, 0) RETURNING seq",
+        id, tenant);
+    tx.exec_params("INSERT INTO tasks (job_id, job_seq, job_priority, kind, state) VALUES ($1, $2, 0, 'image', "
+                   "'pending')",
+                   id, ins[0]["seq"].as<int64_t>());
+    tx.exec("SELECT pg_notify('ff_task_ready', '')");
+    pqxx::result e = tx.exec_params("UPDATE jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING *", id);
+    const int64_t seq = e[0]["event_seq"].as<int64_t>();
+    tx.exec_params("WITH e AS (INSERT INTO job_events (job_id, seq, created_at, data) VALUES ($1, $2, 0, $3) "
+                   "RETURNING job_id) SELECT pg_notify('ff_job_event', job_id) FROM e",
+                   id, seq, nlohmann::json{{"type", "state"}, {"seq", seq}, {"status", "pending"}}.dump());
+    tx.exec_params("SELECT * FROM jobs WHERE id = $1", id);
+    tx.commit();
+  }
+
+ private:
+  pqxx::connection c_;
+};
+
 struct RunFigures {
   double p50 = 0, p99 = 0;
   std::string load;
@@ -223,10 +267,102 @@ void compare_claims(facefuse::testing::PostgresServer& server, int pending, int 
   std::printf("\nclaim p99 (one statement): %.2f ms (goal < 10 ms): %s\n", new99, new99 < 10 ? "met" : "NOT met");
 }
 
+// Old vs new create for one tenant, `threads` threads on connections of their own, alternating runs
+// of `submits` creates; the jobs are deleted and the tables vacuumed between runs.
+void compare_submits(facefuse::testing::PostgresServer& server, int runs, int threads, int submits) {
+  const std::string uri = server.create_database("bench_submits");
+  constexpr int64_t kQuota = 1'000'000'000;  // on, so every create counts, never reached
+  std::vector<std::unique_ptr<jobs::JobStore>> stores;
+  std::vector<std::unique_ptr<PreviousCreate>> previous;
+  for (int t = 0; t < threads; ++t) {
+    auto store = jobs::open_postgres_job_store(uri, {.pool_size = 1});
+    if (!store.is_ok()) {
+      std::fprintf(stderr, "%s\n", store.status().to_string().c_str());
+      std::exit(1);
+    }
+    stores.push_back(std::move(*store));
+    previous.push_back(std::make_unique<PreviousCreate>(uri));
+  }
+  pqxx::connection admin(uri);
+  auto reset = [&] {
+    {
+      pqxx::work tx(admin);
+      tx.exec("DELETE FROM jobs");
+      tx.commit();
+    }
+    pqxx::nontransaction vacuum(admin);
+    vacuum.exec("VACUUM ANALYZE tasks, jobs, job_events");
+  };
+  struct SubmitFigures {
+    double per_second = 0, p50 = 0, p99 = 0;
+  };
+  std::vector<SubmitFigures> old_runs, new_runs;
+  int64_t next_id = 0;
+  for (int run = 0; run < runs; ++run) {
+    for (bool use_new : {false, true}) {
+      reset();
+      std::vector<std::vector<double>> latencies(threads);
+      const std::string load = load_average();
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<std::thread> workers;
+      for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+          for (int i = t; i < submits; i += threads) {
+            const std::string id = fmt::format("job_{}", next_id + i);
+            const auto started = std::chrono::steady_clock::now();
+            if (use_new) {
+              jobs::NewJob job;
+              job.job.id = id;
+              job.job.tenant = "busy";
+              job.job.kind = "image";
+              job.job.request = {{"n", 1}};
+              job.tasks = {{jobs::TaskKind::kImage}};
+              job.max_active_jobs = kQuota;
+              if (!stores[t]->create_job(job).is_ok()) std::abort();
+            } else {
+              previous[t]->create(id, "busy", kQuota);
+            }
+            latencies[t].push_back(ms_since(started));
+          }
+        });
+      }
+      for (auto& w : workers) w.join();
+      const double seconds = ms_since(t0) / 1000;
+      next_id += submits;
+      std::vector<double> all;
+      for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+      SubmitFigures f{static_cast<double>(all.size()) / seconds, percentile(all, 0.5), percentile(all, 0.99)};
+      std::printf("run %d %-8s %7.0f creates/s  p50 %6.2f ms  p99 %7.2f ms  (load average %s)\n", run + 1,
+                  use_new ? "new" : "previous", f.per_second, f.p50, f.p99, load.c_str());
+      std::fflush(stdout);
+      (use_new ? new_runs : old_runs).push_back(f);
+    }
+  }
+  auto medians = [](const std::vector<SubmitFigures>& v) {
+    std::vector<double> rate, p50, p99;
+    for (const auto& f : v) {
+      rate.push_back(f.per_second);
+      p50.push_back(f.p50);
+      p99.push_back(f.p99);
+    }
+    return SubmitFigures{median(rate), median(p50), median(p99)};
+  };
+  const SubmitFigures o = medians(old_runs), n = medians(new_runs);
+  std::printf("\n| one tenant, %d threads, %d creates per run, medians of %d runs | creates/s | p50 | p99 |\n"
+              "|---|---|---|---|\n",
+              threads, submits, runs);
+  std::printf("| previous (lock first, ~10 round trips under it) | %.0f | %.2f ms | %.2f ms |\n", o.per_second, o.p50,
+              o.p99);
+  std::printf("| lock last (2 round trips under it) | %.0f | %.2f ms | %.2f ms |\n", n.per_second, n.p50, n.p99);
+  std::printf("| ratio new / previous | %.2f | %.2f | %.2f |\n", n.per_second / o.per_second, n.p50 / o.p50,
+              n.p99 / o.p99);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int pending = 10000, claims = 2000, compare_runs = 5, compare_claims_per_run = 500;
+  int submit_runs = 5, submit_threads = 8, submits = 2000;
   bool compare_only = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--compare-only") == 0) compare_only = true;
@@ -237,6 +373,9 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--claims") == 0) claims = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--compare-runs") == 0) compare_runs = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--compare-claims") == 0) compare_claims_per_run = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--submit-runs") == 0) submit_runs = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--submit-threads") == 0) submit_threads = std::max(1, std::atoi(argv[i + 1]));
+    if (std::strcmp(argv[i], "--submits") == 0) submits = std::max(1, std::atoi(argv[i + 1]));
   }
   claims = std::min(claims, pending);
   utsname uts{};
@@ -286,5 +425,6 @@ int main(int argc, char** argv) {
     std::printf("load average at the end: %s\n\n", load_average().c_str());
   }
   if (compare_runs > 0) compare_claims(server, pending, compare_runs, std::min(compare_claims_per_run, pending));
+  if (submit_runs > 0) compare_submits(server, submit_runs, submit_threads, submits);
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -544,6 +545,46 @@ TEST_P(JobStoreContract, ConcurrentSubmitsNeverExceedTheActiveJobQuota) {
   ASSERT_TRUE(store_->complete_task(lease.task.id, "w1", {"outputs/x/output.jpg", std::nullopt}).is_ok());
   EXPECT_TRUE(store_->create_job(new_job("job_room", "busy")).is_ok());
   EXPECT_EQ(store_->create_job(new_job("job_full", "busy")).status().code(), StatusCode::kQuotaExceeded);
+}
+
+// Retries of one submit racing each other (a client timing out and resending while the first is
+// still being created, through different API nodes): one job, and every call answers with it.
+TEST_P(JobStoreContract, ConcurrentSubmitsOfOneIdempotencyKeyCreateOneJob) {
+  constexpr int kConnections = 4, kThreads = 12;
+  auto stores = open_others(kConnections);
+  ASSERT_EQ(stores.size(), static_cast<size_t>(kConnections));
+  std::mutex mutex;
+  std::vector<std::string> answered;
+  std::atomic<int> created{0}, errors{0};
+  run_at_once(kThreads, [&](int t) {
+    NewJob job;
+    job.job.id = fmt::format("job_try_{}", t);
+    job.job.tenant = "t1";
+    job.job.kind = "image";
+    job.job.request = {{"n", 1}};
+    job.job.idempotency_key = "order-7";
+    job.tasks = {{TaskKind::kImage}};
+    job.max_active_jobs = 100;
+    auto result = stores[t % kConnections]->create_job(job);
+    if (!result.is_ok()) {
+      ++errors;
+      return;
+    }
+    created += result->created;
+    std::lock_guard lock(mutex);
+    answered.push_back(result->job.id);
+  });
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(created.load(), 1);
+  ASSERT_EQ(answered.size(), static_cast<size_t>(kThreads));
+  for (const auto& id : answered) EXPECT_EQ(id, answered.front());
+  auto page = store_->list_jobs("t1", std::nullopt, 100, "");
+  ASSERT_TRUE(page.is_ok());
+  ASSERT_EQ(page->jobs.size(), 1u);
+  EXPECT_EQ(page->jobs[0].id, answered.front());
+  auto tasks = store_->job_tasks(answered.front());
+  ASSERT_TRUE(tasks.is_ok());
+  EXPECT_EQ(tasks->size(), 1u) << "the winner's task only";
 }
 
 TEST_P(JobStoreContract, IdempotentReplayIsAnsweredEvenAtTheQuota) {

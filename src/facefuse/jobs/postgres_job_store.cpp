@@ -5,8 +5,9 @@
 //   - a task row is locked before its job row everywhere a call touches both (claim, progress,
 //     complete, fail), and complete_task locks the job before counting the chunks left, so two
 //     last chunks finishing together cannot both miss (or both do) the merge unblock;
-//   - create_job takes pg_advisory_xact_lock on the tenant before the idempotency look-up and the
-//     quota count (READ COMMITTED alone would let two submits both count N−1);
+//   - create_job inserts, then takes pg_advisory_xact_lock on the tenant and counts the quota
+//     (READ COMMITTED alone would let two submits both count N−1); the idempotency key is a unique
+//     constraint (ON CONFLICT DO NOTHING waits for a racing insert of the same key);
 //   - a deadlock or serialisation failure PostgreSQL detects is retried (the transaction was rolled
 //     back whole), as is a call that found its pooled connection dead (a database restart);
 //   - lease times come from the database clock (ff_now_ms()), so nodes with skewed clocks agree on
@@ -476,51 +477,72 @@ class PostgresJobStore final : public JobStore {
     });
   }
 
+  // Inserts first and checks last, so the tenant's lock is held only for the check and the commit
+  // (2 round trips, not the whole create's 10: one tenant's submits serialise on it):
+  //   1. the job, its tasks (one statement) and its first event; a second submit of the same
+  //      Idempotency-Key finds the unique (tenant, idempotency_key) taken — ON CONFLICT waits for a
+  //      racing creator to commit — and returns that job instead;
+  //   2. the tenant's lock, then the quota count under a fresh snapshot (READ COMMITTED: a statement
+  //      after the lock sees every create that held it before), which counts this job too.
+  // The lock also keeps delete_upload's busy check and delete apart from a create's commit.
   Result<CreatedJob> create_job(const NewJob& in) override {
     return run<CreatedJob>("create job", [&](pqxx::work& tx) -> Result<CreatedJob> {
       const Job& j = in.job;
-      // Serialises every create of the tenant (idempotency look-up, quota count, insert) across
-      // connections and nodes; released at commit or rollback.
-      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('facefuse tenant ' || $1, 0))", j.tenant);
-      if (!j.idempotency_key.empty()) {
-        pqxx::result r = tx.exec_params(
-            fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND idempotency_key = $2", kJobColumns), j.tenant,
-            j.idempotency_key);
-        if (!r.empty()) return CreatedJob{read_job(r[0]), false};
-      }
-      if (in.max_active_jobs > 0 && !is_terminal(j.state)) {
-        pqxx::result r = tx.exec_params(
-            "SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ('pending', 'processing')", j.tenant);
-        const int64_t active = col<int64_t>(r[0], "n");
-        if (active >= in.max_active_jobs) {
-          return quota_exceeded(fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for "
-                                            "some to finish, then submit again",
-                                            active, in.max_active_jobs));
-        }
-      }
       const int64_t now = now_ms();
       const int64_t finished = is_terminal(j.state) ? now : 0;
       const int priority = j.priority;  // 0–9, checked by job_request.cpp
+      // The tasks as five parallel array literals for unnest (kinds and states are fixed words).
+      std::vector<std::string> kinds, chunks, begins, ends, states;
+      for (const auto& t : in.tasks) {
+        kinds.push_back(task_kind_name(t.kind));
+        chunks.push_back(std::to_string(t.chunk_index));
+        begins.push_back(std::to_string(t.frame_begin));
+        ends.push_back(std::to_string(t.frame_end));
+        states.push_back(task_state_name(t.kind == TaskKind::kMerge ? TaskState::kBlocked : TaskState::kPending));
+      }
+      auto array = [](const std::vector<std::string>& items) { return fmt::format("{{{}}}", fmt::join(items, ",")); };
       pqxx::result ins = tx.exec_params(
-          "INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, step, "
-          "frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at, priority) "
-          "VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $14, $15, $15, $16) "
-          "RETURNING seq",
+          fmt::format(
+              "WITH j AS (INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, "
+              " step, frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at,"
+              " priority, event_seq)"
+              " VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $14, $15, $15, $16, 1)"
+              " ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING seq, {}),"
+              "t AS (INSERT INTO tasks (job_id, job_seq, job_priority, kind, chunk_index, frame_begin, frame_end, state)"
+              " SELECT j.id, j.seq, j.priority, x.kind, x.chunk_index, x.frame_begin, x.frame_end, x.state"
+              " FROM j, unnest($17::TEXT[], $18::INTEGER[], $19::BIGINT[], $20::BIGINT[], $21::TEXT[])"
+              "  AS x (kind, chunk_index, frame_begin, frame_end, state))"
+              "SELECT * FROM j",
+              kJobColumns),
           j.id, j.tenant, std::string(job_state_name(j.state)), j.request.dump(), j.kind, j.fingerprint,
           j.idempotency_key, j.progress, j.step, j.frames_total, j.input_summary.dump(), j.output_key, j.cached, now,
-          finished, priority);
-      const int64_t seq = col<int64_t>(ins[0], "seq");
-      for (const auto& t : in.tasks) {
-        tx.exec_params("INSERT INTO tasks (job_id, job_seq, job_priority, kind, chunk_index, frame_begin, frame_end, "
-                       "state) VALUES ($1, $2, $8, $3, $4, $5, $6, $7)",
-                       j.id, seq, std::string(task_kind_name(t.kind)), t.chunk_index, t.frame_begin, t.frame_end,
-                       std::string(task_state_name(t.kind == TaskKind::kMerge ? TaskState::kBlocked
-                                                                              : TaskState::kPending)),
-                       priority);
+          finished, priority, array(kinds), array(chunks), array(begins), array(ends), array(states));
+      if (ins.empty()) {  // the key's job exists (committed now, if it was racing this one)
+        pqxx::result r = tx.exec_params(
+            fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND idempotency_key = $2", kJobColumns), j.tenant,
+            j.idempotency_key);
+        if (r.empty()) {
+          return unavailable(
+              fmt::format("the job with Idempotency-Key '{}' was deleted while this submit ran: submit again",
+                          j.idempotency_key));
+        }
+        return CreatedJob{read_job(r[0]), false};
       }
+      Job created = read_job(ins[0]);
       if (!in.tasks.empty()) notify_task_ready(tx);
-      append_event(tx, j.id, "state");
-      FF_ASSIGN_OR_RETURN(Job created, load_job(tx, j.id));
+      insert_event(tx, created, 1, "state");
+
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('facefuse tenant ' || $1, 0))", j.tenant);
+      if (in.max_active_jobs > 0 && !is_terminal(j.state)) {
+        pqxx::result r = tx.exec_params(
+            "SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ('pending', 'processing')", j.tenant);
+        const int64_t others = col<int64_t>(r[0], "n") - 1;  // this job is one of them
+        if (others >= in.max_active_jobs) {
+          return quota_exceeded(fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for "
+                                            "some to finish, then submit again",
+                                            others, in.max_active_jobs));
+        }
+      }
       return CreatedJob{std::move(created), true};
     });
   }
@@ -543,7 +565,7 @@ class PostgresJobStore final : public JobStore {
   Result<JobPage> list_jobs(const std::string& tenant, std::optional<JobState> state, int limit,
                             const std::string& cursor) override {
     FF_ASSIGN_OR_RETURN(const int64_t before, parse_job_cursor(cursor));
-    return run<JobPage>("list jobs", [&](pqxx::work& tx) -> Result<JobPage> {
+    return read<JobPage>("list jobs", [&](pqxx::transaction_base& tx) -> Result<JobPage> {
       // $3 = '' matches every state.
       pqxx::result r = tx.exec_params(
           fmt::format("SELECT {}, seq FROM jobs WHERE tenant = $1 AND seq < $2 AND ($3 = '' OR state = $3) "
@@ -565,7 +587,7 @@ class PostgresJobStore final : public JobStore {
   }
 
   Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) override {
-    return run<std::optional<Job>>("look up the result cache", [&](pqxx::work& tx) -> Result<std::optional<Job>> {
+    return read<std::optional<Job>>("look up the result cache", [&](pqxx::transaction_base& tx) -> Result<std::optional<Job>> {
       pqxx::result r = tx.exec_params(fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND fingerprint = $2 AND state = "
                                                   "'completed' AND output_key != '' AND output_expired_at = 0 "
                                                   "ORDER BY seq DESC LIMIT 1",
@@ -768,7 +790,7 @@ class PostgresJobStore final : public JobStore {
   }
 
   Result<std::vector<JobEvent>> events_since(const std::string& job_id, int64_t since, int limit) override {
-    return run<std::vector<JobEvent>>("read job events", [&](pqxx::work& tx) -> Result<std::vector<JobEvent>> {
+    return read<std::vector<JobEvent>>("read job events", [&](pqxx::transaction_base& tx) -> Result<std::vector<JobEvent>> {
       pqxx::result r = tx.exec_params(
           "SELECT seq, created_at, data FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3", job_id,
           since, limit);
@@ -782,7 +804,7 @@ class PostgresJobStore final : public JobStore {
   }
 
   Result<int64_t> queue_depth() override {
-    return run<int64_t>("count queued tasks", [&](pqxx::work& tx) -> Result<int64_t> {
+    return read<int64_t>("count queued tasks", [&](pqxx::transaction_base& tx) -> Result<int64_t> {
       pqxx::result r = tx.exec("SELECT COUNT(*) AS n FROM tasks WHERE state = 'pending'");
       return col<int64_t>(r[0], "n");
     });
@@ -804,7 +826,7 @@ class PostgresJobStore final : public JobStore {
   }
 
   Result<std::optional<ApiKeyRecord>> find_api_key(const std::string& key_hash) override {
-    return run<std::optional<ApiKeyRecord>>("look up an API key", [&](pqxx::work& tx) -> Result<std::optional<ApiKeyRecord>> {
+    return read<std::optional<ApiKeyRecord>>("look up an API key", [&](pqxx::transaction_base& tx) -> Result<std::optional<ApiKeyRecord>> {
       pqxx::result r =
           tx.exec_params("SELECT id, tenant, key_hash, scopes, created_at FROM api_keys WHERE key_hash = $1", key_hash);
       if (r.empty()) return std::optional<ApiKeyRecord>();
@@ -861,7 +883,7 @@ class PostgresJobStore final : public JobStore {
   }
 
   Result<Upload> get_upload(const std::string& tenant, const std::string& upload_id) override {
-    return run<Upload>("read an upload", [&](pqxx::work& tx) -> Result<Upload> {
+    return read<Upload>("read an upload", [&](pqxx::transaction_base& tx) -> Result<Upload> {
       return load_upload(tx, tenant, upload_id, false);
     });
   }
@@ -1002,7 +1024,7 @@ class PostgresJobStore final : public JobStore {
   // Runs `body` in one transaction on a pooled connection; commits when it returns ok, rolls back
   // otherwise. Database failures become kUnavailable (no exception leaves the store); a transaction
   // PostgreSQL rolled back (deadlock, serialisation) or a connection found dead is retried.
-  template <typename T, typename F>
+  template <typename T, typename Transaction = pqxx::work, typename F>
   Result<T> run(const char* what, F&& body) {
     std::string last;
     for (int attempt = 0; attempt < kRetries; ++attempt) {
@@ -1013,7 +1035,7 @@ class PostgresJobStore final : public JobStore {
         return unavailable(fmt::format("job store: cannot {}: {}", what, connect_error(pool_.uri(), e, false).message()));
       }
       try {
-        pqxx::work tx(*conn);
+        Transaction tx(*conn);
         Result<T> result = body(tx);
         if (result.is_ok()) tx.commit();
         else tx.abort();
@@ -1040,6 +1062,13 @@ class PostgresJobStore final : public JobStore {
     return unavailable(fmt::format("job store: cannot {}: {}", what, last));
   }
 
+  // `body`'s one SELECT without BEGIN and COMMIT around it (one round trip instead of three): for
+  // the calls on every request's path (uploads, the result cache, API keys, event pages).
+  template <typename T, typename F>
+  Result<T> read(const char* what, F&& body) {
+    return run<T, pqxx::nontransaction>(what, std::forward<F>(body));
+  }
+
   template <typename F>
   Status run_status(const char* what, F&& body) {
     return run<bool>(what, [&](pqxx::work& tx) -> Result<bool> {
@@ -1057,7 +1086,7 @@ class PostgresJobStore final : public JobStore {
     });
   }
 
-  Result<Upload> load_upload(pqxx::work& tx, const std::string& tenant, const std::string& upload_id, bool for_update) {
+  Result<Upload> load_upload(pqxx::transaction_base& tx, const std::string& tenant, const std::string& upload_id, bool for_update) {
     pqxx::result r = tx.exec_params(fmt::format("SELECT id, tenant, storage_key, filename, sha256, size, media, info, "
                                                 "created_at FROM uploads WHERE id = $1 AND tenant = $2{}",
                                                 for_update ? " FOR UPDATE" : ""),
