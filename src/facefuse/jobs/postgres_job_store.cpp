@@ -245,6 +245,51 @@ const std::string& claim_sql() {
   return sql;
 }
 
+// The statements every submit runs, prepared on each pooled connection like the claim: planning
+// them on every call cost about as much as running them (pg_stat_statements at 200 submits/s:
+// 1.0 ms of planning per submit against 1.6 ms of execution).
+constexpr const char* kCreateJobStatement = "ff_create_job";
+constexpr const char* kActiveJobsStatement = "ff_active_jobs";
+constexpr const char* kInsertEventStatement = "ff_insert_event";
+constexpr const char* kUploadStatement = "ff_upload";
+constexpr const char* kCachedJobStatement = "ff_cached_job";
+constexpr const char* kJobStatement = "ff_job";
+
+// Parameters: $1–$16 the job's columns (see create_job), $17–$21 its tasks as parallel arrays of
+// kind, chunk index, first frame, end frame and state.
+const std::string& create_job_sql() {
+  static const std::string sql = fmt::format(
+      "WITH j AS (INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, "
+      " step, frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at,"
+      " priority, event_seq)"
+      " VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $14, $15, $15, $16, 1)"
+      " ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING seq, {}),"
+      "t AS (INSERT INTO tasks (job_id, job_seq, job_priority, kind, chunk_index, frame_begin, frame_end, state)"
+      " SELECT j.id, j.seq, j.priority, x.kind, x.chunk_index, x.frame_begin, x.frame_end, x.state"
+      " FROM j, unnest($17::TEXT[], $18::INTEGER[], $19::BIGINT[], $20::BIGINT[], $21::TEXT[])"
+      "  AS x (kind, chunk_index, frame_begin, frame_end, state))"
+      "SELECT * FROM j",
+      kJobColumns);
+  return sql;
+}
+
+void prepare_statements(pqxx::connection& c) {  // libpqxx prepares each on first use
+  c.prepare(kClaimStatement, claim_sql());
+  c.prepare(kCreateJobStatement, create_job_sql());
+  c.prepare(kActiveJobsStatement,
+            "SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ('pending', 'processing')");
+  c.prepare(kInsertEventStatement,
+            "WITH e AS (INSERT INTO job_events (job_id, seq, created_at, data) VALUES ($1, $2, $3, $4) "
+            "RETURNING job_id) SELECT pg_notify($5, job_id) FROM e");
+  c.prepare(kUploadStatement, "SELECT id, tenant, storage_key, filename, sha256, size, media, info, created_at "
+                              "FROM uploads WHERE id = $1 AND tenant = $2");
+  c.prepare(kCachedJobStatement, fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND fingerprint = $2 AND state = "
+                                             "'completed' AND output_key != '' AND output_expired_at = 0 "
+                                             "ORDER BY seq DESC LIMIT 1",
+                                             kJobColumns));
+  c.prepare(kJobStatement, fmt::format("SELECT {} FROM jobs WHERE id = $1", kJobColumns));
+}
+
 template <typename T>
 T col(const pqxx::row& r, const char* name) {
   return r[name].as<T>();
@@ -375,7 +420,7 @@ class ConnectionPool {
     lock.unlock();
     try {
       auto c = std::make_unique<pqxx::connection>(conninfo_);
-      c->prepare(kClaimStatement, claim_sql());  // libpqxx prepares it on first use
+      prepare_statements(*c);
       return c;
     } catch (...) {
       lock.lock();
@@ -501,22 +546,10 @@ class PostgresJobStore final : public JobStore {
         states.push_back(task_state_name(t.kind == TaskKind::kMerge ? TaskState::kBlocked : TaskState::kPending));
       }
       auto array = [](const std::vector<std::string>& items) { return fmt::format("{{{}}}", fmt::join(items, ",")); };
-      pqxx::result ins = tx.exec_params(
-          fmt::format(
-              "WITH j AS (INSERT INTO jobs (id, tenant, state, request, kind, fingerprint, idempotency_key, progress, "
-              " step, frames_total, input_summary, output_key, cached, created_at, updated_at, started_at, finished_at,"
-              " priority, event_seq)"
-              " VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $14, $15, $15, $16, 1)"
-              " ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING seq, {}),"
-              "t AS (INSERT INTO tasks (job_id, job_seq, job_priority, kind, chunk_index, frame_begin, frame_end, state)"
-              " SELECT j.id, j.seq, j.priority, x.kind, x.chunk_index, x.frame_begin, x.frame_end, x.state"
-              " FROM j, unnest($17::TEXT[], $18::INTEGER[], $19::BIGINT[], $20::BIGINT[], $21::TEXT[])"
-              "  AS x (kind, chunk_index, frame_begin, frame_end, state))"
-              "SELECT * FROM j",
-              kJobColumns),
-          j.id, j.tenant, std::string(job_state_name(j.state)), j.request.dump(), j.kind, j.fingerprint,
-          j.idempotency_key, j.progress, j.step, j.frames_total, j.input_summary.dump(), j.output_key, j.cached, now,
-          finished, priority, array(kinds), array(chunks), array(begins), array(ends), array(states));
+      pqxx::result ins = tx.exec_prepared(
+          kCreateJobStatement, j.id, j.tenant, std::string(job_state_name(j.state)), j.request.dump(), j.kind,
+          j.fingerprint, j.idempotency_key, j.progress, j.step, j.frames_total, j.input_summary.dump(), j.output_key,
+          j.cached, now, finished, priority, array(kinds), array(chunks), array(begins), array(ends), array(states));
       if (ins.empty()) {  // the key's job exists (committed now, if it was racing this one)
         pqxx::result r = tx.exec_params(
             fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND idempotency_key = $2", kJobColumns), j.tenant,
@@ -534,8 +567,7 @@ class PostgresJobStore final : public JobStore {
 
       tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('facefuse tenant ' || $1, 0))", j.tenant);
       if (in.max_active_jobs > 0 && !is_terminal(j.state)) {
-        pqxx::result r = tx.exec_params(
-            "SELECT COUNT(*) AS n FROM jobs WHERE tenant = $1 AND state IN ('pending', 'processing')", j.tenant);
+        pqxx::result r = tx.exec_prepared(kActiveJobsStatement, j.tenant);
         const int64_t others = col<int64_t>(r[0], "n") - 1;  // this job is one of them
         if (others >= in.max_active_jobs) {
           return quota_exceeded(fmt::format("this tenant already has {} pending or processing jobs (limit {}): wait for "
@@ -588,11 +620,7 @@ class PostgresJobStore final : public JobStore {
 
   Result<std::optional<Job>> find_cached(const std::string& tenant, const std::string& fingerprint) override {
     return read<std::optional<Job>>("look up the result cache", [&](pqxx::transaction_base& tx) -> Result<std::optional<Job>> {
-      pqxx::result r = tx.exec_params(fmt::format("SELECT {} FROM jobs WHERE tenant = $1 AND fingerprint = $2 AND state = "
-                                                  "'completed' AND output_key != '' AND output_expired_at = 0 "
-                                                  "ORDER BY seq DESC LIMIT 1",
-                                                  kJobColumns),
-                                      tenant, fingerprint);
+      pqxx::result r = tx.exec_prepared(kCachedJobStatement, tenant, fingerprint);
       if (r.empty()) return std::optional<Job>();
       return std::optional<Job>(read_job(r[0]));
     });
@@ -1087,10 +1115,10 @@ class PostgresJobStore final : public JobStore {
   }
 
   Result<Upload> load_upload(pqxx::transaction_base& tx, const std::string& tenant, const std::string& upload_id, bool for_update) {
-    pqxx::result r = tx.exec_params(fmt::format("SELECT id, tenant, storage_key, filename, sha256, size, media, info, "
-                                                "created_at FROM uploads WHERE id = $1 AND tenant = $2{}",
-                                                for_update ? " FOR UPDATE" : ""),
-                                    upload_id, tenant);
+    pqxx::result r = for_update ? tx.exec_params("SELECT id, tenant, storage_key, filename, sha256, size, media, info, "
+                                                 "created_at FROM uploads WHERE id = $1 AND tenant = $2 FOR UPDATE",
+                                                 upload_id, tenant)
+                                : tx.exec_prepared(kUploadStatement, upload_id, tenant);
     if (r.empty()) {
       return not_found(fmt::format("upload '{}' does not exist: upload the file first with POST /api/v1/upload",
                                    upload_id));
@@ -1099,8 +1127,9 @@ class PostgresJobStore final : public JobStore {
   }
 
   Result<Job> load_job(pqxx::work& tx, const std::string& job_id, bool for_update = false) {
-    pqxx::result r = tx.exec_params(
-        fmt::format("SELECT {} FROM jobs WHERE id = $1{}", kJobColumns, for_update ? " FOR UPDATE" : ""), job_id);
+    pqxx::result r = for_update ? tx.exec_params(fmt::format("SELECT {} FROM jobs WHERE id = $1 FOR UPDATE", kJobColumns),
+                                                 job_id)
+                                : tx.exec_prepared(kJobStatement, job_id);
     if (r.empty()) return not_found(fmt::format("job '{}' does not exist", job_id));
     return read_job(r[0]);
   }
@@ -1211,9 +1240,7 @@ class PostgresJobStore final : public JobStore {
     data["type"] = type;
     data["seq"] = seq;
     for (const auto& [k, v] : extra.items()) data[k] = v;
-    tx.exec_params("WITH e AS (INSERT INTO job_events (job_id, seq, created_at, data) VALUES ($1, $2, $3, $4) "
-                   "RETURNING job_id) SELECT pg_notify($5, job_id) FROM e",
-                   job.id, seq, now_ms(), data.dump(), std::string(kEventChannel));
+    tx.exec_prepared(kInsertEventStatement, job.id, seq, now_ms(), data.dump(), std::string(kEventChannel));
   }
 
   void notify_task_ready(pqxx::work& tx) { tx.exec_params("SELECT pg_notify($1, '')", std::string(kTaskChannel)); }
