@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -247,7 +248,8 @@ std::string JobService::fingerprint(const json& request) const {
   return storage::sha256_hex(material.dump());
 }
 
-Result<NewJob> JobService::plan(const std::string& job_id, const std::string& tenant, json request) {
+Result<NewJob> JobService::plan(const std::string& job_id, const std::string& tenant, json request,
+                                const Upload& target_upload) {
   NewJob out;
   Job& job = out.job;
   job.id = job_id;
@@ -255,8 +257,6 @@ Result<NewJob> JobService::plan(const std::string& job_id, const std::string& te
   job.step = "queued";
   // Where the job's objects go, fixed now: the keys stay the same whatever day its tasks run.
   request["storage"] = job_storage_prefixes(tenant, now_ms(), job_id);
-  const json& target = request["target"];
-  FF_ASSIGN_OR_RETURN(Upload target_upload, store_.get_upload(tenant, target["upload_id"].get<std::string>()));
   const bool video_output =
       target_upload.media == "video" && !is_image_output_format(request["output"]["format"].get<std::string>());
   job.input_summary = {{"target_media", target_upload.media}, {"source_faces", nullptr}};
@@ -314,8 +314,11 @@ Result<CreatedJob> JobService::submit_checked(const std::string& tenant, const j
   FF_RETURN_IF_ERROR(check_free_space());
   json resolved = body;
   FF_RETURN_IF_ERROR(fetch_url_inputs(tenant, resolved));
-  FF_ASSIGN_OR_RETURN(json request, normalise_job_request(resolved, [&](const std::string& id) {
-                        return store_.get_upload(tenant, id);
+  std::map<std::string, Upload> uploads;  // by id, as the checks read them: planning needs the target's
+  FF_ASSIGN_OR_RETURN(json request, normalise_job_request(resolved, [&](const std::string& id) -> Result<Upload> {
+                        auto upload = store_.get_upload(tenant, id);
+                        if (upload) uploads.insert_or_assign(id, *upload);
+                        return upload;
                       }));
   // A webhook to an internal address would be refused at delivery, after the job ran: refuse the
   // job now. A host that does not resolve right now may later (delivery retries): not refused.
@@ -333,7 +336,13 @@ Result<CreatedJob> JobService::submit_checked(const std::string& tenant, const j
   FF_RETURN_IF_ERROR(processors::check_required_models(request["processors"].get<std::vector<std::string>>(),
                                                        request["options"], config_.execution.models_dir));
   FF_ASSIGN_OR_RETURN(std::string job_id, new_id("job_"));
-  FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request)));
+  const std::string target_id = request["target"]["upload_id"].get<std::string>();
+  auto target = uploads.find(target_id);
+  if (target == uploads.end()) {  // normalise_job_request reads every upload it names; in case it did not
+    FF_ASSIGN_OR_RETURN(Upload read, store_.get_upload(tenant, target_id));
+    target = uploads.emplace(target_id, std::move(read)).first;
+  }
+  FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request), target->second));
   job.job.idempotency_key = idempotency_key;
   job.job.fingerprint = fingerprint(job.job.request);
   job.max_active_jobs = config_.max_active_jobs;

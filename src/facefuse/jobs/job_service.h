@@ -93,7 +93,9 @@ class JobService {
   // there is room.
   void make_room_for_delete();
   void restore_ballast();
-  Result<NewJob> plan(const std::string& job_id, const std::string& tenant, nlohmann::json request);
+  // `target_upload`: the request's target upload, as the submit's checks read it.
+  Result<NewJob> plan(const std::string& job_id, const std::string& tenant, nlohmann::json request,
+                      const Upload& target_upload);
   // Replaces {"url": ...} (or its aliases image_url / video_url) and {"key": ...} (an object of the
   // tenant's prefix in this store) in body.source / body.target by an upload of that file.
   Status fetch_url_inputs(const std::string& tenant, nlohmann::json& body);
