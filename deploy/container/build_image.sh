@@ -54,16 +54,22 @@ case "$mode" in
     args+=(--build-arg TREE=prebuilt --build-context "tree=$tmp/tree" --file "$here/Containerfile") ;;
   builder)
     # Node.js: the studio's build (Vite 8) needs Node.js 20 or newer and Debian 12's nodejs is 18,
-    # so the builder takes the build host's Node.js package (the one `make build` uses here) as the
-    # build context `node`; the host needs Node.js >= 20 for `make build` anyway.
+    # so the builder takes the build host's node and npm (the ones `make build` uses here) as the
+    # build context `node`; the host needs Node.js >= 20 for `make build` anyway. The files as they
+    # are on disk, not dpkg's list of the nodejs package: an npm updated in place (npm install -g
+    # npm) has files that list does not name, and a tree cut from it could not start npm.
     node_major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\)\..*/\1/p')
-    if [ -z "$node_major" ] || [ "$node_major" -lt 20 ] || ! dpkg -L nodejs >/dev/null 2>&1; then
-      echo "build_image.sh: --from-source needs Node.js 20 or newer installed as the Debian package nodejs on this host (found: $(node --version 2>/dev/null || echo none))" >&2
+    npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm 2>/dev/null || echo /nonexistent)")")")
+    if [ -z "$node_major" ] || [ "$node_major" -lt 20 ] || [ ! -f "$npm_dir/bin/npm-cli.js" ]; then
+      echo "build_image.sh: --from-source needs Node.js 20 or newer and its npm on this host (found: node $(node --version 2>/dev/null || echo none), npm in ${npm_dir:-nowhere})" >&2
       exit 2
     fi
     tmp=$(mktemp -d /tmp/facefuse-image-node.XXXXXX)
-    dpkg -L nodejs | while IFS= read -r f; do if [ -L "$f" ] || [ -f "$f" ]; then printf '%s\n' "${f#/}"; fi; done |
-      tar -C / -cf - -T - | tar -C "$tmp" -xf -
+    mkdir -p "$tmp/usr/bin" "$tmp/usr/lib/node_modules"
+    cp "$(readlink -f "$(command -v node)")" "$tmp/usr/bin/node"
+    cp -a "$npm_dir" "$tmp/usr/lib/node_modules/npm"
+    ln -s ../lib/node_modules/npm/bin/npm-cli.js "$tmp/usr/bin/npm"
+    ln -s ../lib/node_modules/npm/bin/npx-cli.js "$tmp/usr/bin/npx"
     args+=(--build-arg TREE=builder --build-context "node=$tmp" --file "$here/Containerfile")
     # The builder's scripts/setup fetches npm packages over HTTPS: behind a TLS-intercepting proxy
     # the host's node trusts the proxy's CA through NODE_EXTRA_CA_CERTS, and so must the build
