@@ -25,6 +25,20 @@ namespace {
 constexpr int64_t kLongLeaseMs = 600000;
 constexpr int64_t kExpiredLeaseMs = -1000;
 
+// A one-task image job of `tenant` with an Idempotency-Key and a quota.
+NewJob keyed_image_job(const std::string& id, const std::string& tenant, const std::string& idempotency_key,
+                       int64_t max_active_jobs) {
+  NewJob job;
+  job.job.id = id;
+  job.job.tenant = tenant;
+  job.job.kind = "image";
+  job.job.request = {{"n", 1}};
+  job.job.idempotency_key = idempotency_key;
+  job.tasks = {{TaskKind::kImage}};
+  job.max_active_jobs = max_active_jobs;
+  return job;
+}
+
 class JobStoreContract : public ::testing::TestWithParam<StoreKind> {
  protected:
   void SetUp() override {
@@ -557,15 +571,7 @@ TEST_P(JobStoreContract, ConcurrentSubmitsOfOneIdempotencyKeyCreateOneJob) {
   std::vector<std::string> answered;
   std::atomic<int> created{0}, errors{0};
   run_at_once(kThreads, [&](int t) {
-    NewJob job;
-    job.job.id = fmt::format("job_try_{}", t);
-    job.job.tenant = "t1";
-    job.job.kind = "image";
-    job.job.request = {{"n", 1}};
-    job.job.idempotency_key = "order-7";
-    job.tasks = {{TaskKind::kImage}};
-    job.max_active_jobs = 100;
-    auto result = stores[t % kConnections]->create_job(job);
+    auto result = stores[t % kConnections]->create_job(keyed_image_job(fmt::format("job_try_{}", t), "t1", "order-7", 100));
     if (!result.is_ok()) {
       ++errors;
       return;
@@ -588,14 +594,7 @@ TEST_P(JobStoreContract, ConcurrentSubmitsOfOneIdempotencyKeyCreateOneJob) {
 }
 
 TEST_P(JobStoreContract, IdempotentReplayIsAnsweredEvenAtTheQuota) {
-  NewJob job;
-  job.job.id = "job_a";
-  job.job.tenant = "t1";
-  job.job.kind = "image";
-  job.job.request = {{"n", 1}};
-  job.job.idempotency_key = "order-1";
-  job.tasks = {{TaskKind::kImage}};
-  job.max_active_jobs = 1;
+  NewJob job = keyed_image_job("job_a", "t1", "order-1", 1);
   ASSERT_TRUE(store_->create_job(job).is_ok());
   job.job.id = "job_b";
   auto replay = store_->create_job(job);
