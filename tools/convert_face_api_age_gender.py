@@ -34,16 +34,13 @@ import os
 import sys
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert_face_api_recognizer import (  # noqa: E402  (the shared tfjs weight loader and checks)
-    ConversionError, Graph, check_tensors, run_conversion)
+    ConversionError, Graph, check_tensors, finish_model, run_conversion)
 
 EXPECTED_PARAMS = 421_731
-OPSET = 13
 INPUT_SIZE = 112
 # TinyXception.forwardInput: normalize(batch, meanRgb).div(255).
 MEAN_RGB = (122.782, 117.001, 104.298)
@@ -177,26 +174,16 @@ def build_model(w, bin_sha256, pkg):
     logits = g.fully_connected(x, "fc/gender")
     g.op("Softmax", [logits], "gender", axis=1)
 
-    graph = helper.make_graph(
-        g.nodes, "face_api_age_gender",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, INPUT_SIZE, INPUT_SIZE, 3])],
-        [helper.make_tensor_value_info("age", TensorProto.FLOAT, [1, 1]),
-         helper.make_tensor_value_info("gender", TensorProto.FLOAT, [1, 2])],
-        g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="facefuse/convert_face_api_age_gender.py")
-    model.doc_string = (
+    return finish_model(
+        g, "face_api_age_gender", INPUT_SIZE, [("age", [1, 1]), ("gender", [1, 2])],
+        "facefuse/convert_face_api_age_gender.py",
         f"face-api AgeGenderNet (TinyXception, 2 main blocks), converted from the npm package "
         f"{pkg['name']}@{pkg['version']} (licence: {pkg['license']}), files "
         f"model/age_gender_model-weights_manifest.json + age_gender_model.bin (sha256 "
         f"{bin_sha256}). Input 'image' float32 [1,112,112,3] NHWC RGB 0..255 (face crop padded "
         f"to a square, resized); the model subtracts mean {MEAN_RGB} and divides by 255. "
-        f"Outputs 'age' float32 [1,1] in years and 'gender' float32 [1,2] softmax [male, female].")
-    meta = {"source_package": pkg["name"], "source_version": pkg["version"],
-            "source_license": pkg["license"], "weights_sha256": bin_sha256,
-            "input_layout": "NHWC RGB float32 0..255", "gender_order": "male,female"}
-    onnx.helper.set_model_props(model, meta)
-    return model
+        f"Outputs 'age' float32 [1,1] in years and 'gender' float32 [1,2] softmax [male, female].",
+        pkg, bin_sha256, {"gender_order": "male,female"})
 
 
 def main(argv=None):

@@ -264,23 +264,33 @@ def build_model(w, bin_sha256, pkg):
     x = g.op("ReduceMean", [x], "global_mean", axes=[2, 3], keepdims=0)
     g.op("MatMul", [x, g.const("fc", w["fc"])], "descriptor")
 
-    graph = helper.make_graph(
-        g.nodes, "dlib_face_descriptor",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, INPUT_SIZE, INPUT_SIZE, 3])],
-        [helper.make_tensor_value_info("descriptor", TensorProto.FLOAT, [1, DESCRIPTOR_SIZE])],
-        g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="facefuse/convert_face_api_recognizer.py")
-    model.doc_string = (
+    return finish_model(
+        g, "dlib_face_descriptor", INPUT_SIZE, [("descriptor", [1, DESCRIPTOR_SIZE])],
+        "facefuse/convert_face_api_recognizer.py",
         f"dlib ResNet face descriptor (dlib_face_recognition_resnet_model_v1), converted from the "
         f"npm package {pkg['name']}@{pkg['version']} (licence: {pkg['license']}), files "
         f"model/face_recognition_model-weights_manifest.json + face_recognition_model.bin "
         f"(sha256 {bin_sha256}). Input 'image' float32 [1,150,150,3] NHWC RGB 0..255 (dlib face "
         f"chip); the model subtracts mean {MEAN_RGB} and divides by 256. Output 'descriptor' "
-        f"float32 [1,128], not L2-normalised; same person if euclidean distance < 0.6.")
+        f"float32 [1,128], not L2-normalised; same person if euclidean distance < 0.6.",
+        pkg, bin_sha256, {"distance_threshold": "0.6"})
+
+
+def finish_model(g, graph_name, input_size, outputs, producer, doc, pkg, bin_sha256, extra_meta):
+    """The ONNX model of a face-api converter (this one and convert_face_api_age_gender.py): graph
+    `g` with the float32 NHWC input 'image' [1, input_size, input_size, 3] and `outputs` (name,
+    shape), at OPSET, with `doc` and the source package's name, version, licence and weights hash
+    (+ `extra_meta`) as metadata."""
+    graph = helper.make_graph(
+        g.nodes, graph_name,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, input_size, input_size, 3])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in outputs],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=producer)
+    model.doc_string = doc
     meta = {"source_package": pkg["name"], "source_version": pkg["version"],
             "source_license": pkg["license"], "weights_sha256": bin_sha256,
-            "input_layout": "NHWC RGB float32 0..255", "distance_threshold": "0.6"}
+            "input_layout": "NHWC RGB float32 0..255", **extra_meta}
     onnx.helper.set_model_props(model, meta)
     return model
 

@@ -13,31 +13,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const VALUE_ARGS = ['--package', '--input', '--sizes', '--output'];
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (VALUE_ARGS.includes(a) && i + 1 < argv.length) out[a.slice(2)] = argv[++i];
-    else throw new Error(`unknown or incomplete argument: ${a}`);
-  }
-  for (const k of ['package', 'input', 'sizes', 'output']) {
-    if (!out[k]) throw new Error(`--${k} is required`);
-  }
-  return out;
-}
+import { loadFaceApi, parseArgs } from './face_api_node.mjs';
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  // See face_api_reference.mjs: a worker scope makes the ESM bundle's tfjs use its browser
-  // platform (Node has fetch/TextEncoder globals); face-api's fs comes from monkeyPatch.
-  globalThis.WorkerGlobalScope ??= class {};
-  const faceapi = await import(path.resolve(args.package, 'dist', 'face-api.esm.js'));
+  const args = parseArgs(process.argv.slice(2), {
+    valueArgs: ['--package', '--input', '--sizes', '--output'],
+    required: ['package', 'input', 'sizes', 'output'],
+  });
+  const faceapi = await loadFaceApi(args.package);
   const { tf } = faceapi;
-  if (!(await tf.setBackend('cpu'))) throw new Error('tfjs cpu backend unavailable');
-  await tf.ready();
-  faceapi.env.monkeyPatch({ readFile: (p) => fs.promises.readFile(p) });
 
   const net = new faceapi.AgeGenderNet();
   await net.loadFromDisk(path.resolve(args.package, 'model', 'age_gender_model-weights_manifest.json'));

@@ -15,39 +15,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { loadFaceApi, parseArgs } from './face_api_node.mjs';
+
 const MEAN_RGB = [122.782, 117.001, 104.298];
 const SIZE = 150;
 const DIM = 128;
-const VALUE_ARGS = ['--package', '--input', '--output', '--manifest'];
-
-function parseArgs(argv) {
-  const out = { faceApiDivisor: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--face-api-divisor') out.faceApiDivisor = true;
-    else if (VALUE_ARGS.includes(a) && i + 1 < argv.length) out[a.slice(2)] = argv[++i];
-    else throw new Error(`unknown or incomplete argument: ${a}`);
-  }
-  for (const k of ['package', 'input', 'output']) {
-    if (!out[k]) throw new Error(`--${k} is required`);
-  }
-  out.manifest ??= path.join(out.package, 'model', 'face_recognition_model-weights_manifest.json');
-  return out;
-}
-
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
-
-  // The ESM bundle (tfjs 4.22 + face-api) sees Node and then expects require('util') for its
-  // TextEncoder, which an ESM bundle cannot provide. Declaring a worker scope makes tfjs pick its
-  // browser platform instead (fetch/TextEncoder/performance exist as Node globals). face-api's
-  // own environment still detects Node; it only lacks fs (no require in ESM), patched below.
-  globalThis.WorkerGlobalScope ??= class {};
-  const faceapi = await import(path.resolve(args.package, 'dist', 'face-api.esm.js'));
+  const args = parseArgs(process.argv.slice(2), {
+    valueArgs: ['--package', '--input', '--output', '--manifest'],
+    required: ['package', 'input', 'output'],
+    flags: ['--face-api-divisor'],
+  });
+  args.manifest ??= path.join(args.package, 'model', 'face_recognition_model-weights_manifest.json');
+  const faceapi = await loadFaceApi(args.package);
   const { tf } = faceapi;
-  if (!(await tf.setBackend('cpu'))) throw new Error('tfjs cpu backend unavailable');
-  await tf.ready();
-  faceapi.env.monkeyPatch({ readFile: (p) => fs.promises.readFile(p) });
 
   // face-api's loader: tf.io.weightsLoaderFactory does the dequantisation (q * scale + min).
   const net = new faceapi.FaceRecognitionNet();
@@ -61,7 +42,7 @@ async function main() {
   const n = raw.length / (chipFloats * 4);
   const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
   const out = new Float32Array(n * DIM);
-  const k = args.faceApiDivisor ? 1 : 255 / 256;
+  const k = args['face-api-divisor'] ? 1 : 255 / 256;
   for (let i = 0; i < n; i++) {
     const chip = all.slice(i * chipFloats, (i + 1) * chipFloats);
     for (let j = 0; j < chip.length; j++) {

@@ -22,7 +22,6 @@ Exits 0 on pass.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,6 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_recognizer_converter as rc  # noqa: E402  (numpy ONNX interpreter, image decoding)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 DLIB_FACES = "/usr/share/doc/libdlib19.1/examples/faces"
 SIZE = 112
 # Measured: ~1e-5 years and ~1e-6 in probability (float64 numpy vs tfjs float32). A wrong
@@ -129,19 +127,6 @@ def build_crops():
     return crops, labels
 
 
-def check_contract(model):
-    def sig(v):
-        t = v.type.tensor_type
-        return v.name, t.elem_type, [d.dim_value for d in t.shape.dim]
-    inits = {i.name for i in model.graph.initializer}
-    inputs = [sig(v) for v in model.graph.input if v.name not in inits]
-    outputs = [sig(v) for v in model.graph.output]
-    f32 = onnx.TensorProto.FLOAT
-    assert inputs == [("image", f32, [1, SIZE, SIZE, 3])], f"bad inputs {inputs}"
-    assert outputs == [("age", f32, [1, 1]), ("gender", f32, [1, 2])], f"bad outputs {outputs}"
-    assert "face-api" in model.doc_string and "MIT" in model.doc_string, "doc string lacks source"
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--package", required=True, help="extracted @vladmandic/face-api package")
@@ -150,7 +135,7 @@ def main():
     start = time.monotonic()
 
     model = onnx.load(args.model)
-    check_contract(model)
+    rc.check_contract(model, SIZE, (("age", [1, 1]), ("gender", [1, 2])))
     crops, labels = build_crops()
 
     t0 = time.monotonic()
@@ -169,16 +154,8 @@ def main():
                 f.write(c.astype("<f4").tobytes())
         with open(sizes_path, "w") as f:
             json.dump([list(c.shape[:2]) for c in crops], f)
-        t0 = time.monotonic()
-        node = subprocess.run(
-            ["node", "--no-warnings", os.path.join(HERE, "face_api_age_gender_reference.mjs"),
-             "--package", args.package, "--input", crops_path, "--sizes", sizes_path,
-             "--output", ref_path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if node.returncode != 0:
-            print(node.stdout + node.stderr, file=sys.stderr)
-            sys.exit(f"FAIL: face_api_age_gender_reference.mjs exited with {node.returncode}")
-        t_ref = time.monotonic() - t0
+        t_ref = rc.run_reference("face_api_age_gender_reference.mjs", "--package", args.package, "--input",
+                                 crops_path, "--sizes", sizes_path, "--output", ref_path)
         ref = np.fromfile(ref_path, "<f4").reshape(-1, 3).astype(np.float64)
 
     assert ref.shape == ours.shape, f"reference gave {ref.shape}, model {ours.shape}"

@@ -158,17 +158,32 @@ def build_chips():
 
 
 # ---------------------------------------------------------------- checks
-def check_contract(model):
+def check_contract(model, size=SIZE, outputs=(("descriptor", [1, 128]),)):
+    """The converted model's interface: one float32 NHWC input 'image' [1, size, size, 3], the
+    named float32 `outputs` with their shapes, and a doc string that names its source and licence."""
     def sig(v):
         t = v.type.tensor_type
         return v.name, t.elem_type, [d.dim_value for d in t.shape.dim]
     inits = {i.name for i in model.graph.initializer}
-    inputs = [sig(v) for v in model.graph.input if v.name not in inits]
-    outputs = [sig(v) for v in model.graph.output]
+    got_inputs = [sig(v) for v in model.graph.input if v.name not in inits]
+    got_outputs = [sig(v) for v in model.graph.output]
     f32 = onnx.TensorProto.FLOAT
-    assert inputs == [("image", f32, [1, SIZE, SIZE, 3])], f"bad inputs {inputs}"
-    assert outputs == [("descriptor", f32, [1, 128])], f"bad outputs {outputs}"
+    assert got_inputs == [("image", f32, [1, size, size, 3])], f"bad inputs {got_inputs}"
+    assert got_outputs == [(name, f32, shape) for name, shape in outputs], f"bad outputs {got_outputs}"
     assert "face-api" in model.doc_string and "MIT" in model.doc_string, "doc string lacks source"
+
+
+def run_reference(script, *args):
+    """Runs the Node reference `script` (beside this file) with `args`; exits the test with its
+    output when it fails. Returns its wall time in seconds."""
+    t0 = time.monotonic()
+    # stderr carries tfjs' "install tfjs-node" banner; only shown if the reference fails.
+    node = subprocess.run(["node", "--no-warnings", os.path.join(HERE, script), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if node.returncode != 0:
+        print(node.stdout + node.stderr, file=sys.stderr)
+        sys.exit(f"FAIL: {script} exited with {node.returncode}")
+    return time.monotonic() - t0
 
 
 def main():
@@ -189,16 +204,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         chips_path, ref_path = os.path.join(tmp, "chips.f32"), os.path.join(tmp, "ref.f32")
         chips.astype("<f4").tofile(chips_path)
-        t0 = time.monotonic()
-        # stderr carries tfjs' "install tfjs-node" banner; only shown if the reference fails.
-        node = subprocess.run(
-            ["node", "--no-warnings", os.path.join(HERE, "face_api_reference.mjs"),
-             "--package", args.package, "--input", chips_path, "--output", ref_path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if node.returncode != 0:
-            print(node.stdout + node.stderr, file=sys.stderr)
-            sys.exit(f"FAIL: face_api_reference.mjs exited with {node.returncode}")
-        t_ref = time.monotonic() - t0
+        t_ref = run_reference("face_api_reference.mjs", "--package", args.package, "--input", chips_path,
+                              "--output", ref_path)
         ref = np.fromfile(ref_path, "<f4").reshape(-1, 128).astype(np.float64)
 
     assert ref.shape == ours.shape, f"reference gave {ref.shape}, model {ours.shape}"

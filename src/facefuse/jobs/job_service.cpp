@@ -336,13 +336,9 @@ Result<CreatedJob> JobService::submit_checked(const std::string& tenant, const j
   FF_RETURN_IF_ERROR(processors::check_required_models(request["processors"].get<std::vector<std::string>>(),
                                                        request["options"], config_.execution.models_dir));
   FF_ASSIGN_OR_RETURN(std::string job_id, new_id("job_"));
-  const std::string target_id = request["target"]["upload_id"].get<std::string>();
-  auto target = uploads.find(target_id);
-  if (target == uploads.end()) {  // normalise_job_request reads every upload it names; in case it did not
-    FF_ASSIGN_OR_RETURN(Upload read, store_.get_upload(tenant, target_id));
-    target = uploads.emplace(target_id, std::move(read)).first;
-  }
-  FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request), target->second));
+  // normalise_job_request has read the target's upload (resolve_upload) or failed above.
+  const Upload& target = uploads.at(request["target"]["upload_id"].get<std::string>());
+  FF_ASSIGN_OR_RETURN(NewJob job, plan(job_id, tenant, std::move(request), target));
   job.job.idempotency_key = idempotency_key;
   job.job.fingerprint = fingerprint(job.job.request);
   job.max_active_jobs = config_.max_active_jobs;
