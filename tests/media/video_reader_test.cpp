@@ -3,6 +3,7 @@
 // its upscaled copy, plus broken files (truncated, text named .mp4, audio only, unknown codec).
 // Expected values below are what the script generates (see its header).
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -15,6 +16,10 @@
 #include "facefuse/media/video_probe.h"
 #include "facefuse/media/video_reader.h"
 #include "support/test_support.h"
+
+extern "C" {
+#include <libavutil/mem.h>
+}
 
 namespace facefuse::testing {
 namespace {
@@ -128,6 +133,27 @@ TEST(VideoProbe, DescribesAudioStreams) {
   EXPECT_EQ(real->audio[0].sample_rate, 11024);
   EXPECT_EQ(real->audio[0].channels, 1);
   EXPECT_EQ(real->pixel_format, "yuvj422p");
+}
+
+// fuzz_video_probe: a 2.7 KB MP4 whose header counts made FFmpeg's mov demuxer ask for 1.7 GB at
+// once (fuzz/corpus/video_probe/crash-oom-mov-header-count). The allocation is refused by the cap
+// configure_ffmpeg sets, and the probe fails with a message instead.
+TEST(VideoProbe, DamagedHeaderCountsCannotAllocateGigabytes) {
+  const auto path = std::filesystem::path(FACEFUSE_SOURCE_DIR) / "fuzz/corpus/video_probe/crash-oom-mov-header-count";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  if (media::looks_like_video(path)) {
+    auto info = media::probe_video(path);
+    ASSERT_FALSE(info.is_ok()) << "a damaged file probed as a video";
+    EXPECT_FALSE(info.status().message().empty());
+  }
+  // The cap itself: FFmpeg now refuses one allocation over it and grants one under it.
+  media::detail::configure_ffmpeg();
+  void* over = av_malloc(media::detail::kFfmpegMaxAllocBytes + 1);
+  EXPECT_EQ(over, nullptr);
+  av_free(over);
+  void* under = av_malloc(64 << 20);
+  EXPECT_NE(under, nullptr);
+  av_free(under);
 }
 
 TEST(VideoProbe, MissingFileIsNotFound) {

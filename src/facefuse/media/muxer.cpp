@@ -651,7 +651,7 @@ Status assemble_video(const std::vector<std::filesystem::path>& segments,
   FF_ASSIGN_OR_RETURN(const char* muxer, muxer_for_output(output));
   const AVOutputFormat* ofmt = av_guess_format(muxer, nullptr, nullptr);
   if (ofmt == nullptr) return unsupported(fmt::format("the {} muxer is not compiled into this FFmpeg", muxer));
-  detail::route_ffmpeg_logs();
+  detail::configure_ffmpeg();
 
   SegmentChain video(segments);
   FF_RETURN_IF_ERROR(video.open());

@@ -16,6 +16,7 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/display.h>
+#include <libavutil/mem.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -43,9 +44,12 @@ void ffmpeg_log_callback(void* avcl, int level, const char* format, va_list args
 
 }  // namespace
 
-void route_ffmpeg_logs() {
+void configure_ffmpeg() {
   static std::once_flag once;
-  std::call_once(once, [] { av_log_set_callback(&ffmpeg_log_callback); });
+  std::call_once(once, [] {
+    av_log_set_callback(&ffmpeg_log_callback);
+    av_max_alloc(kFfmpegMaxAllocBytes);
+  });
 }
 
 std::string av_error_text(int error) {
@@ -74,7 +78,7 @@ MediaInput::~MediaInput() {
 
 Result<std::unique_ptr<MediaInput>> MediaInput::open(const std::filesystem::path& path, bool find_stream_info,
                                                      int64_t max_probe_bytes) {
-  route_ffmpeg_logs();
+  configure_ffmpeg();
   std::unique_ptr<MediaInput> input(new MediaInput());
   AVFormatContext* ctx = avformat_alloc_context();
   if (ctx == nullptr) return internal_error("out of memory allocating a demuxer");

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -123,8 +124,14 @@ int find_video_stream(AVFormatContext* ctx);
 int stream_rotation_degrees(const AVStream* stream);
 // FFmpeg's text for an AVERROR code.
 std::string av_error_text(int error);
-// Routes FFmpeg's log lines to the facefuse logger (debug level). Idempotent, process-wide.
-void route_ffmpeg_logs();
+// FFmpeg's process-wide settings, before any FFmpeg call: its log lines go to the facefuse logger
+// (debug level), and no single av_malloc may exceed kFfmpegMaxAllocBytes. Idempotent.
+void configure_ffmpeg();
+
+// A demuxer trusting a count in a damaged header asks for that much at once (the video_probe
+// fuzzer: a 2.7 KB MP4 made mov's reader allocate 1.7 GB); refused, the open fails with ENOMEM.
+// The largest real allocation is a decoded frame: 50 megapixels (kDefaultMaxPixels) as RGBA is 200 MB.
+inline constexpr size_t kFfmpegMaxAllocBytes = size_t{512} << 20;
 
 }  // namespace detail
 }  // namespace facefuse::media

@@ -11,7 +11,7 @@
 #include <random>
 #include <system_error>
 
-#include "facefuse/media/video_probe.h"  // detail::route_ffmpeg_logs, av_error_text
+#include "facefuse/media/video_probe.h"  // detail::configure_ffmpeg, av_error_text
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -336,7 +336,7 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::filesystem::pa
   // MP4/MOV store negative times (edit lists); Matroska shifts by presentation times (already
   // >= 0); MPEG-TS adds its own mux delay, so negatives are fine there once the shift is off.
   if (std::string(muxer) == "mpegts") impl->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
-  detail::route_ffmpeg_logs();
+  detail::configure_ffmpeg();
   // A unique temporary name beside `path`: the final rename is atomic, and two writers of the
   // same output never share a file. Opened as "file:" so a colon in the name is no protocol.
   impl->temp = temp_path_beside(path);
