@@ -87,7 +87,7 @@ examples: build
 bench: build
 	scripts/make_test_videos
 	$(BUILD)/bench/facefuse_bench_stages $(CACHE)/testdata
-	$(BUILD)/bench/facefuse_bench_video $(CACHE)/testdata
+	$(BUILD)/bench/facefuse_bench_video $(CACHE)/testdata --split
 
 # Swap quality of the classical swapper (identity, pose, expression, sharpness, seam, ghost jaw) on
 # real photo pairs, the pre-issue-17 geometry as the baseline in the same run; the aggregate table
