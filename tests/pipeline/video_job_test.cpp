@@ -2,10 +2,15 @@
 // (scripts/make_test_videos): frame counts, durations, audio, trimming, rotation, chunked vs
 // single-pass equivalence, cancellation, temporary files, temporal stability.
 
+#include <algorithm>
+#include <numeric>
+
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
+#include "facefuse/core/series_stats.h"
 #include "facefuse/face/face_analyser.h"
+#include "facefuse/face/face_geometry.h"
 #include "facefuse/media/video_probe.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/pipeline/run_job.h"
@@ -29,6 +34,15 @@ class VideoJobTest : public ::testing::Test {
     s.video.preset = "ultrafast";
     s.options = {{"face_selector_mode", "many"}};
     return s;
+  }
+
+  // The analyser outputs are re-analysed with (the default models).
+  std::unique_ptr<face::FaceAnalyser> open_analyser() {
+    face::FaceAnalyserOptions options;
+    options.models_dir = models_dir();
+    auto analyser = face::FaceAnalyser::open(options);
+    EXPECT_TRUE(analyser) << analyser.status().to_string();
+    return analyser ? std::move(*analyser) : nullptr;
   }
 
   void expect_no_temp_files() {
@@ -344,16 +358,73 @@ TEST_F(VideoJobTest, VideoFrameToImage) {
   EXPECT_TRUE(std::filesystem::exists(s.output));
 }
 
+// Issue 17, "in video the mouth freezes", through the whole video pipeline (detection every few
+// frames, tracking, the reduced-copy swap of a large face, encoding): the real talking-head clip as a
+// 720p shot whose face fills a third of the frame, 272 frames (the 68 real ones forward and back,
+// twice), swapped with a still source whose mouth is open in a smile. The result, re-analysed every
+// 2nd frame, keeps talking and blinking: its mouth-open ratio follows the target's with a correlation
+// ≥ 0.8 and spans ≥ 0.8× its range (the issue's bounds; measured 0.92 and 0.97×), and its eyes
+// follow the target's (eye-open correlation measured 0.74, bound 0.7) and close where it blinks:
+// at the tenth of the frames where the target's eyes are least open (eye-open ratio 0.09–0.21
+// against a median of 0.24) the result's are 0.88× their median (bound 0.92; 1.0 = never
+// closing). Not yet the target's depth: the tracker's smoothing flattens 3-frame blinks, and
+// re-detection reads a closed eye inside the new face as half open (docs/decisions/0006).
+TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
+  auto s = spec("talking_head_720p.mp4", "talking.mp4");
+  s.video.quality = 90;
+  auto report = pipeline::run_job(s);
+  ASSERT_TRUE(report) << report.status().to_string();
+  auto analyser = open_analyser();
+  ASSERT_NE(analyser, nullptr);
+  auto input = read_video_frames(s.target);
+  auto output = read_video_frames(s.output);
+  ASSERT_EQ(input.size(), output.size());
+  std::vector<double> target_mouth, result_mouth, target_eyes, result_eyes;
+  for (size_t i = 0; i < input.size(); i += 2) {
+    auto t = analyser->analyse(input[i]);
+    auto r = analyser->analyse(output[i]);
+    ASSERT_TRUE(t && r);
+    if (t->empty() || r->empty()) continue;
+    const auto& tp = face::largest_face(*t)->landmarks68;
+    const auto& rp = face::largest_face(*r)->landmarks68;
+    target_mouth.push_back(face::mouth_open_ratio(tp));
+    result_mouth.push_back(face::mouth_open_ratio(rp));
+    target_eyes.push_back(face::eye_open_ratio(tp));
+    result_eyes.push_back(face::eye_open_ratio(rp));
+  }
+  ASSERT_GE(target_mouth.size(), input.size() / 2 - 4) << "faces missing in the target or the result";
+  const auto mouth_follows = pearson_correlation(target_mouth, result_mouth);
+  const auto eyes_follow = pearson_correlation(target_eyes, result_eyes);
+  ASSERT_TRUE(mouth_follows && eyes_follow) << "the target's or the result's mouth or eyes never moved";
+  const double mouth_range = percentile_spread(result_mouth) / percentile_spread(target_mouth);
+  // The blink frames: the tenth of the frames where the target's eyes are least open.
+  std::vector<size_t> order(target_eyes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return target_eyes[a] < target_eyes[b]; });
+  std::vector<double> result_at_blinks;
+  for (size_t k = 0; k < std::max<size_t>(1, order.size() / 10); ++k) result_at_blinks.push_back(result_eyes[order[k]]);
+  std::vector<double> sorted_result = result_eyes;
+  std::sort(sorted_result.begin(), sorted_result.end());
+  const double result_median = sorted_result[sorted_result.size() / 2];
+  const double blink_depth = std::accumulate(result_at_blinks.begin(), result_at_blinks.end(), 0.0) /
+                             static_cast<double>(result_at_blinks.size()) / result_median;
+  std::printf("[ talking head 720p ] %zu frames: mouth correlation %.2f, range %.2f x; eye correlation %.2f, "
+              "eyes at the target's blinks %.2f x the result's median\n",
+              target_mouth.size(), *mouth_follows, mouth_range, *eyes_follow, blink_depth);
+  EXPECT_GE(*mouth_follows, 0.8);
+  EXPECT_GE(mouth_range, 0.8);
+  EXPECT_GE(*eyes_follow, 0.7);
+  EXPECT_LE(blink_depth, 0.92);
+}
+
 // Temporal stability on a real static-camera clip: the swapped face's landmarks move from frame
 // to frame no more than 1.2× the target's own, and every frame where the target's face is found
 // is swapped (no flashes of the original face).
 TEST_F(VideoJobTest, SwappedFaceDoesNotJitterOrFlash) {
   auto s = spec("talking_head_640x480.mp4", "stable.mp4");
   ASSERT_TRUE(pipeline::run_job(s));
-  face::FaceAnalyserOptions options;
-  options.models_dir = models_dir();
-  auto analyser = face::FaceAnalyser::open(options);
-  ASSERT_TRUE(analyser);
+  auto analyser = open_analyser();
+  ASSERT_NE(analyser, nullptr);
   auto input = read_video_frames(s.target);
   auto output = read_video_frames(s.output);
   ASSERT_EQ(input.size(), output.size());
@@ -363,7 +434,7 @@ TEST_F(VideoJobTest, SwappedFaceDoesNotJitterOrFlash) {
     int steps = 0;
     std::vector<cv::Point2f> previous;
     for (const auto& f : frames) {
-      auto faces = (*analyser)->analyse(f);
+      auto faces = analyser->analyse(f);
       bool has = faces && !faces->empty();
       if (found) found->push_back(has);
       if (!has) {

@@ -27,13 +27,17 @@ float mouth_open_ratio(const Landmarks68& p) {
   return distance(mean_of(p, 61, 63), mean_of(p, 65, 67)) / width;
 }
 
+float one_eye_open_ratio(const Landmarks68& p, int first) {
+  if (p.size() != kLandmarkCount68 || (first != 36 && first != 42)) return 0.0f;
+  // Corners first and first + 3; upper lid first + 1, + 2 over lower lid first + 5, + 4.
+  const float width = distance(p[first], p[first + 3]);
+  if (width <= 0.0f) return 0.0f;
+  return (distance(p[first + 1], p[first + 5]) + distance(p[first + 2], p[first + 4])) / (2.0f * width);
+}
+
 float eye_open_ratio(const Landmarks68& p) {
   if (p.size() != kLandmarkCount68) return 0.0f;
-  auto one = [&](int c0, int t1, int t2, int c3, int b4, int b5) {
-    const float width = distance(p[c0], p[c3]);
-    return width > 0.0f ? (distance(p[t1], p[b5]) + distance(p[t2], p[b4])) / (2.0f * width) : 0.0f;
-  };
-  return 0.5f * (one(36, 37, 38, 39, 40, 41) + one(42, 43, 44, 45, 46, 47));
+  return 0.5f * (one_eye_open_ratio(p, 36) + one_eye_open_ratio(p, 42));
 }
 
 float roll_degrees(const Landmarks68& p) {

@@ -20,6 +20,9 @@ float mouth_open_ratio(const Landmarks68& points);
 // Eye opening (the usual eye aspect ratio), both eyes averaged: (|37−41| + |38−40|) / (2·|36−39|)
 // and the same for 42–47. ~0.3 open, < 0.15 closed (a blink).
 float eye_open_ratio(const Landmarks68& points);
+// The same for one eye: `first` = 36 (the image-left eye, points 36–41) or 42 (points 42–47); 0 for
+// any other index.
+float one_eye_open_ratio(const Landmarks68& points, int first);
 
 // Roll of the face, degrees: angle of the line from the image-left eye centre to the image-right
 // one (positive = clockwise in the image, y down). 0 for an upright face.

@@ -39,6 +39,13 @@ constexpr float kForeheadGateBlur = 0.03f;  // sigma of the forehead gate, × fa
 constexpr float kOpenMouthRatio = 0.05f;    // target mouth-open ratio above which its inner mouth is kept
 constexpr float kOpenSourceMouthRatio = 0.10f;  // source mouth-open ratio above which the target's whole mouth is kept
 constexpr float kInnerMouthFeather = 0.008f;  // sigma of the kept inner mouth's edge, × face size
+constexpr float kBlinkRatioStart = 0.55f;  // target eye open less than this × the source's: its own eye fades in
+constexpr float kBlinkRatioFull = 0.4f;    // ... and replaces the source's entirely below this
+constexpr float kClosedEyeStart = 0.15f;   // ... and its eye-open ratio under this (a nearly closed eye)
+constexpr float kClosedEyeFull = 0.10f;
+constexpr float kBlinkGrow = 1.15f;        // the pasted eye: the eye's outline grown about its centre
+constexpr float kBlinkReach = 0.2f;        // ... and reaching this × the eye's width above and below its lids
+constexpr float kBlinkFeather = 0.12f;     // sigma of its edge, × the eye's width
 constexpr float kMaxUnturnDegrees = 20.0f;  // the re-pose turns a source at most this far toward the camera
 constexpr float kDetailMinUpsample = 1.5f;      // source face upsampled more than this: add the target's fine detail
 constexpr float kDetailSigmaPerUpsample = 0.5f;  // px of blur per unit of upsampling: the band the source lacks
@@ -147,24 +154,23 @@ Similarity apply_target_expression(Landmarks68& dst, const Landmarks68& target) 
   return {};  // the mouth is the target's own: identity
 }
 
-// The target's own inner mouth (teeth, tongue, the dark opening) moved by `mouth_to_dst` into the
-// destination's inner-lip polygon (60–67) of the foreground `fg8` (the region's `work` part):
-// a swapped face whose lips open like the target's must show what is behind them, and the
-// source has nothing there (its mouth may be closed). Feathered by kInnerMouthFeather × face size.
-void paste_target_inner_mouth(cv::Mat& fg8, const cv::Rect& work, const cv::Mat& target_region,
-                              const Landmarks68& dst, const Similarity& mouth_to_dst, float face_size,
-                              bool whole_mouth) {
-  std::vector<cv::Point2f> lips(dst.begin() + (whole_mouth ? 48 : 60), dst.begin() + (whole_mouth ? 60 : 68));
-  const float sigma = kInnerMouthFeather * face_size;
+// The target's own pixels moved by `target_to_dst` into `polygon` (destination, region coordinates)
+// of the foreground `fg8` (the region's `work` part), with an edge feathered by `sigma` px and at
+// most `strength` (0–1). Used for the target's inner mouth (teeth, tongue, the dark opening: a
+// swapped face whose lips open like the target's must show what is behind them, and the source has
+// nothing there) and for a blinking target's closed eyes.
+void paste_target_polygon(cv::Mat& fg8, const cv::Rect& work, const cv::Mat& target_region,
+                          const std::vector<cv::Point2f>& polygon, const Similarity& target_to_dst, float sigma,
+                          float strength) {
   const int pad = static_cast<int>(std::ceil(3.0f * sigma)) + 1;
-  cv::Rect box = cv::boundingRect(lips);
+  cv::Rect box = cv::boundingRect(polygon);
   box = cv::Rect(box.x - pad, box.y - pad, box.width + 2 * pad, box.height + 2 * pad) & work;
-  if (box.width < 2 || box.height < 2) return;
+  if (box.width < 2 || box.height < 2 || strength <= 0.0f) return;
   cv::Mat alpha;
-  face::polygon_mask(lips, box).convertTo(alpha, CV_32F, 1.0 / 255.0);
+  face::polygon_mask(polygon, box).convertTo(alpha, CV_32F, strength / 255.0);
   if (sigma > 0.3f) cv::GaussianBlur(alpha, alpha, cv::Size(0, 0), sigma, sigma, cv::BORDER_CONSTANT);
-  // Target pixels: the destination pixel p (region coordinates) shows target pixel mouth_to_dst⁻¹(p).
-  const Similarity& m = mouth_to_dst;
+  // Target pixels: the destination pixel p (region coordinates) shows target pixel target_to_dst⁻¹(p).
+  const Similarity& m = target_to_dst;
   const cv::Matx23f forward(m.a, -m.b, m.tx - static_cast<float>(box.x), m.b, m.a, m.ty - static_cast<float>(box.y));
   cv::Mat inner;
   cv::warpAffine(target_region, inner, forward, box.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
@@ -178,6 +184,19 @@ void paste_target_inner_mouth(cv::Mat& fg8, const cv::Rect& work, const cv::Mat&
       for (int c = 0; c < 3; ++c) f[x][c] = cv::saturate_cast<uchar>(f[x][c] + (t[x][c] - f[x][c]) * a[x]);
     }
   }
+}
+
+// A blinking target: how much of its own eye (lids, lashes) replaces the source's (one eye). The
+// target's eye must be nearly closed (eye-open ratio under kClosedEyeStart, fully from
+// kClosedEyeFull: a smile's squint, 0.17–0.18 on the test photos, is not a blink) and much less open
+// than the source's (under kBlinkRatioStart of it, fully from kBlinkRatioFull). An open source eye
+// squeezed between closing lids still shows its iris, and re-detection reads it as open (talking
+// head: the result's eyes stayed at 0.89× their median where the target blinked).
+float blink_strength(float target_ratio, float source_ratio) {
+  if (source_ratio <= 0.0f) return 0.0f;
+  auto ramp = [](float v, float start, float full) { return std::clamp((start - v) / (start - full), 0.0f, 1.0f); };
+  return std::min(ramp(target_ratio / source_ratio, kBlinkRatioStart, kBlinkRatioFull),
+                  ramp(target_ratio, kClosedEyeStart, kClosedEyeFull));
 }
 
 bool valid_options(const ClassicalSwapOptions& o) {
@@ -640,7 +659,33 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // show between any lips. Then the target's whole mouth (lips too) is kept.
   const bool source_mouth_open = face::mouth_open_ratio(src.points) > kOpenSourceMouthRatio;
   if (target_expression && (source_mouth_open || face::mouth_open_ratio(target_local) > kOpenMouthRatio)) {
-    paste_target_inner_mouth(fg8, work, target_region, dst, mouth_to_dst, target_size, source_mouth_open);
+    // The whole mouth (outer lips 48–59) or its inside (inner lips 60–67).
+    const std::vector<cv::Point2f> lips = source_mouth_open ? std::vector<cv::Point2f>(dst.begin() + 48, dst.begin() + 60)
+                                                            : std::vector<cv::Point2f>(dst.begin() + 60, dst.begin() + 68);
+    paste_target_polygon(fg8, work, target_region, lips, mouth_to_dst, kInnerMouthFeather * target_size, 1.0f);
+  }
+  if (target_expression) {
+    // A blinking target keeps its own closed eyes (lids and lashes, moved by the similarity of the
+    // eye corners like the lids of the warp): the eye's outline grown about its centre so the lid
+    // creases and lashes come along.
+    for (int c0 : {36, 42}) {
+      const float strength =
+          blink_strength(face::one_eye_open_ratio(target_local, c0), face::one_eye_open_ratio(src.points, c0));
+      if (strength <= 0.0f) continue;
+      const Similarity eye_to_dst = similarity_from_two(target_local[c0], target_local[c0 + 3], dst[c0], dst[c0 + 3]);
+      cv::Point2f centre(0, 0);
+      for (int i = c0; i < c0 + 6; ++i) centre += dst[i] * (1.0f / 6.0f);
+      const float eye_width = static_cast<float>(cv::norm(dst[c0 + 3] - dst[c0]));
+      const cv::Point2f up = face::face_up_direction(dst);
+      // The lids of a closed eye nearly touch: the patch also reaches kBlinkReach eye widths above
+      // the upper lid (37, 38) and below the lower one (40, 41).
+      std::vector<cv::Point2f> patch;
+      for (int k = 0; k < 6; ++k) {
+        const float side = (k == 1 || k == 2) ? 1.0f : (k >= 4 ? -1.0f : 0.0f);
+        patch.push_back(centre + (dst[c0 + k] - centre) * kBlinkGrow + up * (side * kBlinkReach * eye_width));
+      }
+      paste_target_polygon(fg8, work, target_region, patch, eye_to_dst, kBlinkFeather * eye_width, strength);
+    }
   }
 
   lap(&ClassicalSwapTimings::mask_ms);

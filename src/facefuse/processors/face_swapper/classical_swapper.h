@@ -22,7 +22,7 @@
 //   4. colour: L*a*b* mean/std transfer inside the mask, then a smooth local lighting gain (the
 //      target's shading and coloured light, measured on skin only); a source face upsampled more
 //      than 1.5× gets the target's own fine skin detail (the band it cannot carry); an open target
-//      mouth keeps its own inner mouth (teeth, tongue);
+//      mouth keeps its own inner mouth (teeth, tongue), a blinking target its own closed eyes;
 //   5. multi-band (Laplacian pyramid) or Poisson blend, then out = frame·(1 − m) + swapped·m with
 //      m = mask · blend.
 //
