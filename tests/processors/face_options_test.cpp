@@ -42,6 +42,15 @@ TEST(FaceOptions, RefusesBadAnglesSizesAndNames) {
     ASSERT_FALSE(options.is_ok()) << angles.dump();
     EXPECT_NE(options.status().message().find("0, 90, 180, 270"), std::string::npos) << options.status().message();
   }
+  // Numbers no integer type holds (fuzz/corpus/job_request/crash-ub-huge-angle: a 64-digit angle
+  // was cast to long long, undefined behaviour) are refused like any other angle.
+  const std::string sixty_four_digits = "7777777777777777777777777777777777777777777777777777777777777770";
+  for (const nlohmann::json& angles :
+       {nlohmann::json::parse("[" + sixty_four_digits + ", 90]"), nlohmann::json::parse("[18446744073709551615]"),
+        nlohmann::json::array({-1e300}), nlohmann::json::array({9.3e18})}) {
+    auto options = validate({{"face_detector_angles", angles}});
+    EXPECT_FALSE(options.is_ok()) << angles.dump();
+  }
   EXPECT_FALSE(validate({{"face_detector_size", "641x641"}}).is_ok());
   EXPECT_FALSE(validate({{"face_landmarker", "peppa_wutz"}}).is_ok());
   EXPECT_FALSE(validate({{"face_detector", "yoloface"}}).is_ok());

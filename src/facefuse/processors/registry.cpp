@@ -210,9 +210,11 @@ Status check_value(const OptionSpec& spec, const nlohmann::json& value) {
     std::set<double> seen;
     for (const auto& item : value) {
       if (!item.is_number() || !seen.insert(item.get<double>()).second) return bad;
-      const std::string text = item.is_number_integer() || item.get<double>() == std::floor(item.get<double>())
-                                   ? fmt::format("{}", static_cast<long long>(item.get<double>()))
-                                   : item.dump();
+      // Whole numbers are compared as integers ("90" also for 90.0). One outside long long's range
+      // (a 64-digit angle, 1e300) is no choice; casting it would be undefined (found by fuzz_job_request).
+      const double number = item.get<double>();
+      const bool whole = number == std::floor(number) && std::abs(number) < 9.0e18;
+      const std::string text = whole ? fmt::format("{}", static_cast<long long>(number)) : item.dump();
       if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end()) {
         return bad;
       }
