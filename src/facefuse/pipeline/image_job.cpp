@@ -44,7 +44,7 @@ Result<JobReport> run_image_job_on(const JobSpec& spec, cv::Mat target, const st
   add_result_warnings(spec, engine->options(), target_name, report);
 
   step("processing", 0.7);
-  processors::FrameContext frame{std::move(target), std::move(selected), 0};
+  processors::FrameContext frame{std::move(target), std::move(selected), 0, /*still_image=*/true};
   FF_RETURN_IF_ERROR(engine->process(frame));
   for (auto& w : processors::render_warnings(engine->take_processor_warnings()))
     report.warnings.push_back(std::move(w));

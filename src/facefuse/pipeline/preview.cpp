@@ -140,7 +140,8 @@ Result<PreviewFrame> PreviewRenderer::render(const JobSpec& spec, int64_t frame_
     }
     FF_ASSIGN_OR_RETURN(auto selected, engine.select(frame, std::move(faces)));
     out.processed_faces = static_cast<int>(selected.size());
-    processors::FrameContext context{std::move(frame), std::move(selected), out.frame_number};
+    processors::FrameContext context{std::move(frame), std::move(selected), out.frame_number,
+                                     /*still_image=*/kind != TargetKind::kVideo};
     FF_RETURN_IF_ERROR(engine.process(context));
     frame = std::move(context.frame);
   }

@@ -51,6 +51,10 @@ struct FrameContext {
   cv::Mat frame;                         // BGR uint8, modified in place
   std::vector<face::Face> target_faces;  // faces selected for processing, with 68 landmarks
   int64_t frame_index = 0;
+  // A still image (image job, image preview): every face is swapped at full resolution. Video and
+  // live frames swap a large face on a reduced copy to keep up with the frame rate
+  // (FaceSwapper::swap_reduced), which leaves it softer than the rest of the frame.
+  bool still_image = false;
 };
 
 class FrameProcessor {

@@ -107,8 +107,9 @@ Status FaceSwapper::open(const ProcessorContext& context) {
   return Status::ok();
 }
 
-// Target faces are swapped at full size up to this size (pixels, face::face_size), or up to
-// kSourceDetailFactor × the source's face size when that is larger.
+// In video and live frames, target faces are swapped at full size up to this size (pixels,
+// face::face_size), or up to kSourceDetailFactor × the source's face size when that is larger;
+// still images always at full size (FrameContext::still_image).
 constexpr float kMinFullSizeFace = 256.0f;
 constexpr float kSourceDetailFactor = 1.0f;
 
@@ -130,7 +131,7 @@ Status FaceSwapper::process(FrameContext& frame) const {
     }
     float target_size = face::face_size(target.landmarks68);
     float full_size_limit = std::max(kMinFullSizeFace, kSourceDetailFactor * source_face_size_);
-    if (target_size > full_size_limit) {
+    if (!frame.still_image && target_size > full_size_limit) {
       FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, full_size_limit / target_size));
     } else {
       FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, options_));

@@ -39,9 +39,9 @@ class FaceSwapper final : public FrameProcessor {
   const OnnxSwapper* onnx_swapper() const { return onnx_.get(); }
 
  private:
-  // A target face much larger than the source face gains no detail from being swapped at full
-  // size (the pasted face cannot be sharper than the source): it is swapped on a reduced copy of
-  // its region and the result scaled back and composited at full resolution.
+  // Video and live frames: a target face much larger than the source face is swapped on a reduced
+  // copy of its region and the result scaled back and composited at full resolution (for speed; the
+  // face comes out softer than at full size, so still images never take this path).
   Status swap_reduced(cv::Mat& frame, const face::Face& target, float scale) const;
 
   SwapSourceFace source_;
