@@ -138,10 +138,13 @@ int main(int argc, char** argv) {
   const std::string preset = "veryfast";
   const int quality = 80;
   const int crf = media::quality_to_crf("libx264", quality);
-  std::printf("facefuse video benchmark\nmachine: %s, %u hardware threads; encoder libx264 preset %s CRF %d, source %s\n",
+  std::printf("facefuse video benchmark\nmachine: %s, %u hardware threads; encoder libx264 preset %s CRF %d, "
+              "source %s\n",
               bench::cpu_model().c_str(), std::thread::hardware_concurrency(), preset.c_str(), crf,
               source.filename().c_str());
-  if (!baseline_cli.empty()) std::printf("baseline binary: %s (run alternately with this build's)\n", baseline_cli.c_str());
+  if (!baseline_cli.empty()) {
+    std::printf("baseline binary: %s (run alternately with this build's)\n", baseline_cli.c_str());
+  }
 
   for (const auto& name : clip_names) {
     const auto clip = data / name;
@@ -210,8 +213,9 @@ int main(int argc, char** argv) {
     double cpu = t.analyse_ms + t.track_ms + t.process_ms + t.write_ms;
     std::printf("  time split (ms per frame, summed over threads; encode runs in its own thread; %d faces swapped):\n",
                 report->processed_faces);
-    for (auto [stage, ms] : {std::pair{"analyse (detect + landmarks)", t.analyse_ms}, std::pair{"track + select", t.track_ms},
-                             std::pair{"process (swap)", t.process_ms}, std::pair{"encode", t.write_ms}}) {
+    for (auto [stage, ms] : {std::pair{"analyse (detect + landmarks)", t.analyse_ms},
+                             std::pair{"track + select", t.track_ms}, std::pair{"process (swap)", t.process_ms},
+                             std::pair{"encode", t.write_ms}}) {
       std::printf("    %-30s %8.2f  %5.1f %%\n", stage, ms / static_cast<double>(report->frames), 100.0 * ms / cpu);
     }
     std::printf("    %-30s %8.0f ms\n", "model loading (once)", t.open_ms);

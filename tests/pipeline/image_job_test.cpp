@@ -30,14 +30,21 @@ class ImageJobTest : public ::testing::Test {
     ASSERT_GE(faces_.size(), 3u) << kGroupPhoto << " shows three people";
   }
 
+  // An image job of one source photo onto a target photo (test-data paths), written as
+  // `output_name` in the test's temporary directory.
+  pipeline::JobSpec image_spec(const std::string& source, const std::string& target, const std::string& output_name) {
+    pipeline::JobSpec spec;
+    spec.sources = {testdata(source)};
+    spec.target = testdata(target);
+    spec.output = tmp_ / output_name;
+    spec.models_dir = models_dir();
+    return spec;
+  }
+
   // Runs a swap job with `options` and returns, per face (large-small order), whether the
   // central half of its box changed.
   std::vector<bool> changed_faces(const nlohmann::json& options) {
-    pipeline::JobSpec spec;
-    spec.sources = {testdata("photos/astronaut.png")};
-    spec.target = testdata(kGroupPhoto);
-    spec.output = tmp_ / "out.png";
-    spec.models_dir = models_dir();
+    pipeline::JobSpec spec = image_spec("photos/astronaut.png", kGroupPhoto, "out.png");
     spec.options = options;
     auto report = pipeline::run_image_job(spec);
     EXPECT_TRUE(report) << report.status().to_string();
@@ -102,11 +109,7 @@ TEST(ImageJob, DetectorMinimumFaceSizeOptionIsHonoured) {
 // 52 px face) is named in the job's warnings with the size to use instead (issue 17: never a silent
 // bad result). The CLI prints report.warnings as "facefuse: warning: ...".
 TEST_F(ImageJobTest, WarnsAboutASmallSourceFace) {
-  pipeline::JobSpec spec;
-  spec.sources = {testdata("photos/People-Jim.jpg")};
-  spec.target = testdata("photos/jesper_2.jpg");
-  spec.output = tmp_ / "out.jpg";
-  spec.models_dir = models_dir();
+  const pipeline::JobSpec spec = image_spec("photos/People-Jim.jpg", "photos/jesper_2.jpg", "out.jpg");
   auto report = pipeline::run_image_job(spec);
   ASSERT_TRUE(report) << report.status().to_string();
   EXPECT_EQ(report->processed_faces, 1);
@@ -121,11 +124,7 @@ TEST_F(ImageJobTest, WarnsAboutASmallSourceFace) {
 // speed: the inner face came out at 0.55× the target's Laplacian energy (new_wave_2.jpg, a 210 px
 // source face) where the rest of the photo kept its own. Now 1.43×; bound the issue's 0.8×.
 TEST_F(ImageJobTest, ALargeTargetFaceIsSwappedAtFullResolution) {
-  pipeline::JobSpec spec;
-  spec.sources = {testdata("photos/new_wave_2.jpg")};
-  spec.target = testdata("photos/jesper.jpg");
-  spec.output = tmp_ / "large.png";
-  spec.models_dir = models_dir();
+  const pipeline::JobSpec spec = image_spec("photos/new_wave_2.jpg", "photos/jesper.jpg", "large.png");
   auto report = pipeline::run_image_job(spec);
   ASSERT_TRUE(report) << report.status().to_string();
   ASSERT_EQ(report->processed_faces, 1);
@@ -158,11 +157,7 @@ TEST_F(ImageJobTest, ALargeTargetFaceIsSwappedAtFullResolution) {
 }
 
 TEST_F(ImageJobTest, ReportsFoundAndProcessedFaces) {
-  pipeline::JobSpec spec;
-  spec.sources = {testdata("photos/astronaut.png")};
-  spec.target = testdata(kGroupPhoto);
-  spec.output = tmp_ / "out.jpg";
-  spec.models_dir = models_dir();
+  pipeline::JobSpec spec = image_spec("photos/astronaut.png", kGroupPhoto, "out.jpg");
   spec.options = {{"face_selector_mode", "many"}};
   std::vector<std::string> stages;
   auto report = pipeline::run_image_job(spec, [&](const pipeline::ProgressEvent& e) { stages.push_back(e.stage); });
