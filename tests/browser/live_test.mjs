@@ -35,6 +35,17 @@ async function newPage() {
   return page;
 }
 
+// [naturalWidth, naturalHeight] of the live picture once a frame `width` pixels wide has decoded. The
+// page replaces the picture's src at every frame, and until the new one has decoded its natural size
+// is 0: the size is read in the same poll that sees the width (a separate read could see 0 × 0).
+async function decodedLiveSize(page, width) {
+  const handle = await page.waitForFunction((w) => {
+    const img = document.getElementById('live-output');
+    return img.naturalWidth === w ? [img.naturalWidth, img.naturalHeight] : false;
+  }, width, { timeout: 120000 });
+  return handle.jsonValue();
+}
+
 async function chooseSource(page, file) {
   await page.setInputFiles('#source-file', file);
   await page.waitForFunction(() => /^Uploaded/.test(document.getElementById('source-state').textContent), null,
@@ -79,8 +90,7 @@ describe('live mode', () => {
     assert.ok(fps > 0, stats.text);
     assert.ok(latency > 0, stats.text);
     assert.match(stats.text, /\b1 of 1 face swapped/, 'the camera face is found and swapped');
-    const size = await page.locator('#live-output').evaluate((img) => [img.naturalWidth, img.naturalHeight]);
-    assert.deepEqual(size, [640, 480]);
+    assert.deepEqual(await decodedLiveSize(page, 640), [640, 480]);
     await page.screenshot({ path: join(SHOTS, 'live-1-streaming.png'), fullPage: true });
 
     // Stop releases the camera and the socket.
@@ -93,10 +103,7 @@ describe('live mode', () => {
     await page.selectOption('#live-size', '320x240');
     await page.click('#live-start');
     assert.equal(await page.locator('#live-size').isDisabled(), true, 'fixed while the camera runs');
-    await page.waitForFunction(() => document.getElementById('live-output').naturalWidth === 320, null,
-                               { timeout: 120000 });
-    const small = await page.locator('#live-output').evaluate((img) => [img.naturalWidth, img.naturalHeight]);
-    assert.deepEqual(small, [320, 240]);
+    assert.deepEqual(await decodedLiveSize(page, 320), [320, 240]);
     await page.screenshot({ path: join(SHOTS, 'live-1b-320x240.png'), fullPage: true });
     await page.click('#live-stop');
     await page.waitForFunction(() => !document.getElementById('live-start').hidden);
