@@ -9,7 +9,8 @@
 //   expression  |mouth-open ratio| and |eye-open ratio| of the result minus the target's
 //               (face_geometry.h);
 //   sharpness   Laplacian energy of the inner face (hull of points 17–67) in the result over the
-//               same region of the target (same image, same scale): < 1 = softer than the target;
+//               same region of the target (same image, same scale): < 1 = softer than the target
+//               (face/inner_face_sharpness.h);
 //   seam        mean gradient magnitude on the mask's half-strength contour over the mean gradient
 //               of the target's face region (> ~1.5: a visible edge);
 //   ghost       a second jaw line: the fraction of the target's jaw (points 1–15) along which the
@@ -55,6 +56,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/ghost_jaw.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/face/head_pose.h"
@@ -143,14 +145,6 @@ cv::Mat gray_float(const cv::Mat& bgr) {
   return f;
 }
 
-// Mean squared Laplacian of `gray` inside `mask` (CV_8UC1).
-double laplacian_energy(const cv::Mat& gray, const cv::Mat& mask) {
-  cv::Mat lap;
-  cv::Laplacian(gray, lap, CV_32F, 3);
-  cv::Mat sq = lap.mul(lap);
-  return cv::mean(sq, mask)[0];
-}
-
 cv::Mat gradient_magnitude(const cv::Mat& gray) {
   cv::Mat gx, gy, mag;
   cv::Sobel(gray, gx, CV_32F, 1, 0, 3);
@@ -214,14 +208,11 @@ Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image,
   m.mouth_err = std::abs(m.mouth_result - m.mouth_target);
   m.eye_err = std::abs(face::eye_open_ratio(rp) - face::eye_open_ratio(tp));
 
-  // Sharpness and seam on the target's face region.
+  m.sharpness = static_cast<float>(face::inner_face_sharpness_ratio(target_image, result, tp));
+
+  // Seam on the target's face region.
   const cv::Rect region = face::face_region(tp, 0.15f, 0.25f, target_image.size());
   cv::Mat g_result = gray_float(result(region)), g_target = gray_float(target_image(region));
-  std::vector<cv::Point2f> inner(tp.begin() + 17, tp.end()), hull;
-  cv::convexHull(inner, hull);
-  cv::Mat inner_mask = face::polygon_mask(hull, region);
-  const double e_target = laplacian_energy(g_target, inner_mask);
-  m.sharpness = e_target > 0 ? static_cast<float>(laplacian_energy(g_result, inner_mask) / e_target) : 0.0f;
 
   cv::Mat mask_region = mask(region);
   cv::Mat mag_result = gradient_magnitude(g_result), mag_target = gradient_magnitude(g_target);

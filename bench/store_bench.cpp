@@ -183,11 +183,6 @@ struct RunFigures {
   std::string load;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : (v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
-}
-
 // Old vs new claim on one database of `pending` one-task jobs (filled in bulk by SQL), alternating.
 void compare_claims(facefuse::testing::PostgresServer& server, int pending, int runs, int claims) {
   const std::string uri = server.create_database("bench_claims");
@@ -255,7 +250,7 @@ void compare_claims(facefuse::testing::PostgresServer& server, int pending, int 
       p50.push_back(f.p50);
       p99.push_back(f.p99);
     }
-    return std::pair<double, double>(median(p50), median(p99));
+    return std::pair<double, double>(bench::median(p50), bench::median(p99));
   };
   const auto [old50, old99] = medians(old_runs);
   const auto [new50, new99] = medians(new_runs);
@@ -345,7 +340,7 @@ void compare_submits(facefuse::testing::PostgresServer& server, int runs, int th
       p50.push_back(f.p50);
       p99.push_back(f.p99);
     }
-    return SubmitFigures{median(rate), median(p50), median(p99)};
+    return SubmitFigures{bench::median(rate), bench::median(p50), bench::median(p99)};
   };
   const SubmitFigures o = medians(old_runs), n = medians(new_runs);
   std::printf("\n| one tenant, %d threads, %d creates per run, medians of %d runs | creates/s | p50 | p99 |\n"

@@ -82,12 +82,6 @@ ChildResult run_facefuse(const std::string& binary, const std::filesystem::path&
                     std::to_string(quality), "--face-selector-mode", "many"});
 }
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
 std::string join_figures(const std::vector<double>& v) {
   std::string out;
   for (double x : v) out += fmt::format("{}{:.2f}", out.empty() ? "" : ", ", x);
@@ -188,12 +182,12 @@ int main(int argc, char** argv) {
       if (!measure(FACEFUSE_BINARY, wall_new, cpu_new)) return 1;
       if (!baseline_cli.empty() && !old_first && !measure(baseline_cli, wall_old, cpu_old)) return 1;
     }
-    std::printf("  %-34s %.1f fps\n", "ffmpeg decode + encode, median", median_of(ffmpeg_fps));
+    std::printf("  %-34s %.1f fps\n", "ffmpeg decode + encode, median", bench::median(ffmpeg_fps));
     std::printf("  %-34s wall %.2f [%s], CPU %.2f [%s]   (target >= 0.50)\n", "ratio facefuse / ffmpeg, median",
-                median_of(wall_new), join_figures(wall_new).c_str(), median_of(cpu_new), join_figures(cpu_new).c_str());
+                bench::median(wall_new), join_figures(wall_new).c_str(), bench::median(cpu_new), join_figures(cpu_new).c_str());
     if (!baseline_cli.empty()) {
-      std::printf("  %-34s wall %.2f [%s], CPU %.2f [%s]\n", "baseline binary, median", median_of(wall_old),
-                  join_figures(wall_old).c_str(), median_of(cpu_old), join_figures(cpu_old).c_str());
+      std::printf("  %-34s wall %.2f [%s], CPU %.2f [%s]\n", "baseline binary, median", bench::median(wall_old),
+                  join_figures(wall_old).c_str(), bench::median(cpu_old), join_figures(cpu_old).c_str());
     }
     if (!split) continue;
     pipeline::JobSpec spec;
@@ -227,9 +221,8 @@ int main(int argc, char** argv) {
     long rss[2] = {0, 0};
     const char* clips[2] = {"videos/long_720p_1min.mp4", "videos/long_720p_10min.mp4"};
     for (int i = 0; i < 2; ++i) {
-      auto r = run_child({FACEFUSE_BINARY, "run", "--log-level", "error", "-s", source.string(), "-t",
-                          (data / clips[i]).string(), "-o", (tmp / "long.mp4").string(), "--output-video-preset",
-                          "ultrafast", "--face-selector-mode", "many"});
+      // ultrafast: only the length matters for memory.
+      auto r = run_facefuse(FACEFUSE_BINARY, source, data / clips[i], tmp / "long.mp4", "ultrafast", quality);
       if (r.exit_code != 0) {
         std::fprintf(stderr, "bench: facefuse failed on %s (make it with scripts/make_test_videos --long)\n", clips[i]);
         return 1;

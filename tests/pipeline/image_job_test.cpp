@@ -1,10 +1,10 @@
 // The image workflow end to end on real photos: face selection modes decide which faces change.
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/face/face_selector.h"
 #include "facefuse/inference/session_cache.h"
 #include "facefuse/pipeline/image_job.h"
@@ -139,19 +139,7 @@ TEST_F(ImageJobTest, ALargeTargetFaceIsSwappedAtFullResolution) {
   ASSERT_TRUE(faces && !faces->empty());
   const face::Landmarks68& points = face::largest_face(*faces)->landmarks68;
   ASSERT_GT(face::face_size(points), 400.0f) << "the target face must be larger than the reduced copy's 256 px";
-  // Laplacian energy of the inner face (hull of points 17–67), result over target.
-  std::vector<cv::Point2f> inner(points.begin() + 17, points.end()), hull;
-  cv::convexHull(inner, hull);
-  const cv::Rect all(cv::Point(0, 0), target.size());
-  const cv::Mat inner_mask = face::polygon_mask(hull, all);
-  auto energy = [&](const cv::Mat& image) {
-    cv::Mat gray, f, lap;
-    cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
-    gray.convertTo(f, CV_32F);
-    cv::Laplacian(f, lap, CV_32F, 3);
-    return cv::mean(lap.mul(lap), inner_mask)[0];
-  };
-  const double ratio = energy(result) / energy(target);
+  const double ratio = face::inner_face_sharpness_ratio(target, result, points);
   std::printf("[ sharpness ] 650 px target face, image job: %.2f x the target's\n", ratio);
   EXPECT_GE(ratio, 0.8);
 }

@@ -24,6 +24,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/ghost_jaw.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/face/glasses.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/processors/face_debugger/face_debugger_draw.h"
@@ -736,19 +737,7 @@ TEST(ClassicalSwapperRealism, ASmallSourceGetsTheTargetsFineDetail) {
   ASSERT_GT(face::face_size(t.face.landmarks68), 5.0f * face::face_size(s.face.landmarks68));
   cv::Mat result = t.image.clone();
   ASSERT_TRUE(classical_swap(result, t.face, {s.image, s.face}, {}).is_ok());
-  const Landmarks68& tp = t.face.landmarks68;
-  const cv::Rect region = face::face_region(tp, 0.15f, 0.25f, t.image.size());
-  std::vector<cv::Point2f> inner(tp.begin() + 17, tp.end()), hull;
-  cv::convexHull(inner, hull);
-  const cv::Mat inner_mask = face::polygon_mask(hull, region);
-  auto energy = [&](const cv::Mat& image) {
-    cv::Mat gray, f, lap;
-    cv::cvtColor(image(region), gray, cv::COLOR_BGR2GRAY);
-    gray.convertTo(f, CV_32F);
-    cv::Laplacian(f, lap, CV_32F, 3);
-    return cv::mean(lap.mul(lap), inner_mask)[0];
-  };
-  const double ratio = energy(result) / energy(t.image);
+  const double ratio = face::inner_face_sharpness_ratio(t.image, result, t.face.landmarks68);
   std::printf("[ sharpness ] small source: %.2f × the target's\n", ratio);
   EXPECT_GE(ratio, 0.3);
   std::vector<Face> storage;

@@ -668,6 +668,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     // A blinking target keeps its own closed eyes (lids and lashes, moved by the similarity of the
     // eye corners like the lids of the warp): the eye's outline grown about its centre so the lid
     // creases and lashes come along.
+    const cv::Point2f up = face::face_up_direction(dst);
     for (int c0 : {36, 42}) {
       const float strength =
           blink_strength(face::one_eye_open_ratio(target_local, c0), face::one_eye_open_ratio(src.points, c0));
@@ -676,7 +677,6 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       cv::Point2f centre(0, 0);
       for (int i = c0; i < c0 + 6; ++i) centre += dst[i] * (1.0f / 6.0f);
       const float eye_width = static_cast<float>(cv::norm(dst[c0 + 3] - dst[c0]));
-      const cv::Point2f up = face::face_up_direction(dst);
       // The lids of a closed eye nearly touch: the patch also reaches kBlinkReach eye widths above
       // the upper lid (37, 38) and below the lower one (40, 41).
       std::vector<cv::Point2f> patch;
