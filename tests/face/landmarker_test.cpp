@@ -5,13 +5,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
+#include <dlib/image_processing/shape_predictor.h>
 #include <gtest/gtest.h>
 
 #include "face/dlib_ground_truth.h"
 #include "facefuse/face/detector_factory.h"
 #include "facefuse/face/dlib_landmarker.h"
+#include "facefuse/face/dlib_shape_model.h"
 #include "support/test_support.h"
 
 namespace facefuse::face {
@@ -230,6 +234,86 @@ TEST(DlibLandmarker, RejectsAFileThatIsNotAShapePredictor) {
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(DlibLandmarker::open(models_dir() / "no_such_file.dat", {}).status().code(), StatusCode::kNotFound);
+}
+
+std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Our reader of the model file against dlib's own deserialiser: every number bit for bit.
+TEST(DlibShapeModel, ReadsTheModelExactlyAsDlibDoes) {
+  const auto path = models_dir() / "dlib_shape_predictor_68.dat";
+  auto parsed = parse_dlib_shape_model(read_bytes(path));
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().message();
+  // dlib::shape_predictor keeps its fields private; its serialisation order is public: read them
+  // with dlib's deserialize one by one.
+  std::ifstream in(path, std::ios::binary);
+  int version = 0;
+  dlib::matrix<float, 0, 1> initial_shape;
+  std::vector<std::vector<dlib::impl::regression_tree>> forests;
+  std::vector<std::vector<unsigned long>> anchor_idx;
+  std::vector<std::vector<dlib::vector<float, 2>>> deltas;
+  dlib::deserialize(version, in);
+  dlib::deserialize(initial_shape, in);
+  dlib::deserialize(forests, in);
+  dlib::deserialize(anchor_idx, in);
+  dlib::deserialize(deltas, in);
+  ASSERT_EQ(version, 1);
+
+  const DlibShapeModel& model = *parsed;
+  ASSERT_EQ(model.initial_shape.size(), static_cast<size_t>(initial_shape.size()));
+  for (size_t i = 0; i < model.initial_shape.size(); ++i) ASSERT_EQ(model.initial_shape[i], initial_shape(i));
+  ASSERT_EQ(model.cascades.size(), forests.size());
+  size_t leaf_values = 0;
+  for (size_t c = 0; c < forests.size(); ++c) {
+    const auto& cascade = model.cascades[c];
+    ASSERT_EQ(cascade.trees(), forests[c].size());
+    for (size_t t = 0; t < forests[c].size(); ++t) {
+      const auto& tree = forests[c][t];
+      const uint32_t begin = cascade.split_begin[t];
+      ASSERT_EQ(cascade.split_begin[t + 1] - begin, tree.splits.size());
+      for (size_t s = 0; s < tree.splits.size(); ++s) {
+        ASSERT_EQ(cascade.splits[begin + s].idx1, tree.splits[s].idx1);
+        ASSERT_EQ(cascade.splits[begin + s].idx2, tree.splits[s].idx2);
+        ASSERT_EQ(cascade.splits[begin + s].thresh, tree.splits[s].thresh);
+      }
+      for (size_t l = 0; l < tree.leaf_values.size(); ++l) {
+        const float* leaf = cascade.leaves.data() + (begin + t + l) * model.initial_shape.size();
+        for (long k = 0; k < tree.leaf_values[l].size(); ++k, ++leaf_values) ASSERT_EQ(leaf[k], tree.leaf_values[l](k));
+      }
+    }
+    ASSERT_EQ(cascade.anchor_idx.size(), anchor_idx[c].size());
+    for (size_t f = 0; f < anchor_idx[c].size(); ++f) {
+      ASSERT_EQ(cascade.anchor_idx[f], anchor_idx[c][f]);
+      ASSERT_EQ(cascade.deltas[2 * f], deltas[c][f].x());
+      ASSERT_EQ(cascade.deltas[2 * f + 1], deltas[c][f].y());
+    }
+  }
+  std::printf("  %zu cascades, %zu leaf values, all equal to dlib's\n", forests.size(), leaf_values);
+  EXPECT_GT(leaf_values, 1000000u);
+}
+
+// Damaged copies of the real model are refused with a message, never read out of bounds.
+TEST(DlibShapeModel, RefusesDamagedModels) {
+  const auto bytes = read_bytes(models_dir() / "dlib_shape_predictor_68.dat");
+  ASSERT_GT(bytes.size(), 1000u);
+  for (size_t size : {size_t{0}, size_t{1}, size_t{100}, bytes.size() / 2, bytes.size() - 1}) {
+    auto truncated = parse_dlib_shape_model(std::span(bytes.data(), size));
+    ASSERT_FALSE(truncated.is_ok()) << size;
+    EXPECT_EQ(truncated.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_FALSE(truncated.status().message().empty());
+  }
+  auto wrong_version = bytes;
+  wrong_version[1] = 2;  // version 1 is control byte 0x01, value byte 0x01
+  EXPECT_NE(parse_dlib_shape_model(wrong_version).status().message().find("version 2"), std::string::npos);
+  // The cascade count (after the 136-value mean shape) made huge: refused before any allocation.
+  std::vector<uint8_t> huge_count = {0x01, 0x01, 0x81, 0x02, 0x81, 0x01};  // version 1, a 2×1 matrix
+  for (int i = 0; i < 2; ++i) huge_count.insert(huge_count.end(), {0x01, 0x01, 0x01, 0x00});  // floats 1·2^0
+  huge_count.insert(huge_count.end(), {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f});
+  auto huge = parse_dlib_shape_model(huge_count);
+  ASSERT_FALSE(huge.is_ok());
+  EXPECT_NE(huge.status().message().find("elements"), std::string::npos) << huge.status().message();
 }
 
 TEST(FaceLandmarkerFactory, RejectsUnknownNamesAndMissingModels) {

@@ -1,19 +1,24 @@
 #include "facefuse/face/dlib_landmarker.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
-#include <fstream>
 
 #include <dlib/image_processing/shape_predictor.h>
 #include <fmt/format.h>
 
+#include "facefuse/face/dlib_shape_model.h"
+
 namespace facefuse::face {
 
-// The fields of dlib::shape_predictor, in its serialisation order (version 1).
+// The parsed model (face/dlib_shape_model.h) and what predict() needs in dlib's own types.
 struct DlibLandmarker::Model {
+  DlibShapeModel trees;
   dlib::matrix<float, 0, 1> initial_shape;  // mean shape, box-normalised (0..1), x0 y0 x1 y1 ...
-  std::vector<std::vector<dlib::impl::regression_tree>> forests;
-  std::vector<std::vector<unsigned long>> anchor_idx;
-  std::vector<std::vector<dlib::vector<float, 2>>> deltas;
+  std::vector<std::vector<dlib::vector<float, 2>>> deltas;  // per cascade, per feature
   // Least-squares solution for box_from_landmarks: x-coordinates x_i = left + u_i·span_x.
   double mean_u = 0, mean_v = 0, var_u = 0, var_v = 0;
 };
@@ -40,27 +45,34 @@ Result<std::unique_ptr<DlibLandmarker>> DlibLandmarker::open(const std::filesyst
   if (options.refine_passes < 0 || options.refine_passes > 5) {
     return invalid_argument(fmt::format("dlib_68 refine passes must be 0..5, got {}", options.refine_passes));
   }
-  std::ifstream in(model_path, std::ios::binary);
-  if (!in) return not_found(fmt::format("landmark model {} cannot be opened", model_path.string()));
-  auto model = std::make_unique<Model>();
-  try {
-    int version = 0;
-    dlib::deserialize(version, in);
-    if (version != 1) {
-      return invalid_argument(fmt::format("{} is not a dlib shape predictor (version {})", model_path.string(), version));
-    }
-    dlib::deserialize(model->initial_shape, in);
-    dlib::deserialize(model->forests, in);
-    dlib::deserialize(model->anchor_idx, in);
-    dlib::deserialize(model->deltas, in);
-  } catch (const std::exception& e) {  // dlib::serialization_error, or bad_alloc on garbage sizes
-    return invalid_argument(fmt::format("{} is not a valid dlib shape predictor: {}", model_path.string(), e.what()));
+  // Mapped, not read: the ~100 MB file is parsed straight from the page cache (reading it into a
+  // buffer first cost as much as the parse, in copies and fresh pages).
+  const int fd = ::open(model_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return not_found(fmt::format("landmark model {} cannot be opened", model_path.string()));
+  struct stat info {};
+  const bool sized = ::fstat(fd, &info) == 0 && info.st_size > 0;
+  void* mapped = sized ? ::mmap(nullptr, static_cast<size_t>(info.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+                       : MAP_FAILED;
+  ::close(fd);
+  if (mapped == MAP_FAILED) {
+    return invalid_argument(fmt::format("landmark model {} is empty or cannot be read", model_path.string()));
   }
-  const long parts = model->initial_shape.size() / 2;
-  if (parts != kLandmarkCount68 || model->forests.size() != model->deltas.size() ||
-      model->forests.size() != model->anchor_idx.size()) {
+  auto parsed = parse_dlib_shape_model({static_cast<const uint8_t*>(mapped), static_cast<size_t>(info.st_size)});
+  ::munmap(mapped, static_cast<size_t>(info.st_size));
+  if (!parsed) return invalid_argument(fmt::format("{}: {}", model_path.string(), parsed.status().message()));
+  auto model = std::make_unique<Model>();
+  model->trees = std::move(*parsed);
+  const auto& initial = model->trees.initial_shape;
+  const long parts = static_cast<long>(initial.size() / 2);
+  if (parts != kLandmarkCount68) {
     return invalid_argument(fmt::format("{} is a {}-point shape predictor; dlib_68 needs the 68-point model",
                                         model_path.string(), parts));
+  }
+  model->initial_shape.set_size(static_cast<long>(initial.size()));
+  for (size_t i = 0; i < initial.size(); ++i) model->initial_shape(static_cast<long>(i)) = initial[i];
+  for (const auto& cascade : model->trees.cascades) {
+    auto& deltas = model->deltas.emplace_back(cascade.anchor_idx.size());
+    for (size_t i = 0; i < deltas.size(); ++i) deltas[i] = {cascade.deltas[2 * i], cascade.deltas[2 * i + 1]};
   }
   for (long i = 0; i < parts; ++i) {
     model->mean_u += model->initial_shape(2 * i);
@@ -80,16 +92,17 @@ Landmarks68 DlibLandmarker::predict(const cv::Mat& bgr, const cv::Rect2f& box) c
   const BoxFrame frame(box);
   dlib::matrix<float, 0, 1> shape = m.initial_shape;
   std::vector<float> features;
-  for (size_t iter = 0; iter < m.forests.size(); ++iter) {
+  const size_t shape_values = m.trees.initial_shape.size();
+  for (size_t iter = 0; iter < m.trees.cascades.size(); ++iter) {
+    const DlibShapeModel::Cascade& cascade = m.trees.cascades[iter];
     // As dlib::impl::extract_feature_pixel_values: reference pixels move with the similarity
     // transform between the mean shape and the current estimate; intensity = (R+G+B)/3.
     const dlib::matrix<float, 2, 2> tform =
         dlib::matrix_cast<float>(dlib::impl::find_tform_between_shapes(m.initial_shape, shape).get_m());
-    const auto& anchors = m.anchor_idx[iter];
     const auto& deltas = m.deltas[iter];
     features.resize(deltas.size());
     for (size_t i = 0; i < deltas.size(); ++i) {
-      const dlib::vector<float, 2> q = tform * deltas[i] + dlib::impl::location(shape, anchors[i]);
+      const dlib::vector<float, 2> q = tform * deltas[i] + dlib::impl::location(shape, cascade.anchor_idx[i]);
       const cv::Point2f p = frame.to_image(q.x(), q.y());
       const long x = static_cast<long>(std::floor(p.x + 0.5f));
       const long y = static_cast<long>(std::floor(p.y + 0.5f));
@@ -100,8 +113,20 @@ Landmarks68 DlibLandmarker::predict(const cv::Mat& bgr, const cv::Rect2f& box) c
         features[i] = 0.0f;
       }
     }
-    unsigned long leaf = 0;
-    for (const auto& tree : m.forests[iter]) shape += tree(features, leaf);
+    // As dlib::impl::regression_tree::operator(): walk the complete tree (children of node i are
+    // 2i + 1 and 2i + 2) to a leaf, and add that leaf's shape increment.
+    float* s = &shape(0);
+    for (size_t t = 0; t < cascade.trees(); ++t) {
+      const uint32_t begin = cascade.split_begin[t], splits = cascade.split_begin[t + 1] - begin;
+      const DlibShapeModel::Split* split = cascade.splits.data() + begin;
+      uint32_t node = 0;
+      while (node < splits) {
+        const auto& sp = split[node];
+        node = features[sp.idx1] - features[sp.idx2] > sp.thresh ? 2 * node + 1 : 2 * node + 2;
+      }
+      const float* leaf = cascade.leaves.data() + (static_cast<size_t>(begin) + t + (node - splits)) * shape_values;
+      for (size_t k = 0; k < shape_values; ++k) s[k] += leaf[k];
+    }
   }
   Landmarks68 points(kLandmarkCount68);
   for (int i = 0; i < kLandmarkCount68; ++i) points[i] = frame.to_image(shape(2 * i), shape(2 * i + 1));
