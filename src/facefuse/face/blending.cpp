@@ -211,13 +211,7 @@ BilinearUpsampler::BilinearUpsampler(const cv::Mat& small, cv::Point2f scale, cv
     x1_[x] = i1 * channels_;
     ax_[x] = a;
   }
-  // Columns read only part of the small row when the output is a window of the large grid: only
-  // that part is interpolated vertically.
-  if (width > 0) {
-    used_begin_ = std::min(x0_.front(), x1_.front());
-    used_end_ = std::max(x0_.back(), x1_.back()) + channels_;
-  }
-  tmp_.resize(static_cast<size_t>(sw) * channels_);
+  for (auto& row : rows_) row.resize(static_cast<size_t>(width) * channels_);
   out_.resize(static_cast<size_t>(width) * channels_);
 }
 
@@ -226,30 +220,47 @@ const float* BilinearUpsampler::row(int y) {
   float fy = (static_cast<float>(y + offset_.y) + 0.5f) * scale_y_ - 0.5f;
   int j = static_cast<int>(std::floor(fy));
   const float b = fy - static_cast<float>(j);
-  const float* r0 = small_.ptr<float>(std::clamp(j, 0, sh - 1));
-  const float* r1 = small_.ptr<float>(std::clamp(j + 1, 0, sh - 1));
-  float* t = tmp_.data();
-  for (int i = used_begin_; i < used_end_; ++i) t[i] = r0[i] + (r1[i] - r0[i]) * b;
+  const int j0 = std::clamp(j, 0, sh - 1), j1 = std::clamp(j + 1, 0, sh - 1);
+  if (cached_[0] != j0) {
+    if (cached_[1] == j0) {  // moved down one small row: the lower row becomes the upper one
+      std::swap(rows_[0], rows_[1]);
+      std::swap(cached_[0], cached_[1]);
+    } else {
+      columns_of_row(j0, rows_[0].data());
+      cached_[0] = j0;
+    }
+  }
+  if (cached_[1] != j1) {
+    columns_of_row(j1, rows_[1].data());
+    cached_[1] = j1;
+  }
+  const float* r0 = rows_[0].data();
+  const float* r1 = rows_[1].data();
+  float* o = out_.data();
+  const size_t n = out_.size();
+  for (size_t i = 0; i < n; ++i) o[i] = r0[i] + (r1[i] - r0[i]) * b;
+  return o;
+}
+
+void BilinearUpsampler::columns_of_row(int index, float* dst) const {
   // The channel count as a constant for the common cases, so the inner loop unrolls.
   switch (channels_) {
-    case 1: interpolate_columns<1>(); break;
-    case 3: interpolate_columns<3>(); break;
-    case 4: interpolate_columns<4>(); break;
-    default: interpolate_columns<0>(); break;
+    case 1: interpolate_columns<1>(index, dst); break;
+    case 3: interpolate_columns<3>(index, dst); break;
+    case 4: interpolate_columns<4>(index, dst); break;
+    default: interpolate_columns<0>(index, dst); break;
   }
-  return out_.data();
 }
 
 template <int kChannels>
-void BilinearUpsampler::interpolate_columns() {
+void BilinearUpsampler::interpolate_columns(int index, float* dst) const {
   const int width = static_cast<int>(ax_.size()), cn = kChannels > 0 ? kChannels : channels_;
-  const float* t = tmp_.data();
-  float* o = out_.data();
+  const float* t = small_.ptr<float>(index);
   for (int x = 0; x < width; ++x) {
     const float* p0 = t + x0_[x];
     const float* p1 = t + x1_[x];
     const float a = ax_[x];
-    for (int c = 0; c < cn; ++c) o[x * cn + c] = p0[c] + (p1[c] - p0[c]) * a;
+    for (int c = 0; c < cn; ++c) dst[x * cn + c] = p0[c] + (p1[c] - p0[c]) * a;
   }
 }
 

@@ -101,17 +101,22 @@ class BilinearUpsampler {
   const float* row(int y);
 
  private:
-  // out_ = the vertically interpolated row tmp_ sampled at every output column (0 = channels_).
+  // Row `index` of the small image sampled at every output column into `dst` (width × channels).
   template <int kChannels>
-  void interpolate_columns();
+  void interpolate_columns(int index, float* dst) const;
+  void columns_of_row(int index, float* dst) const;
 
   cv::Mat small_;
   float scale_y_;
   cv::Point offset_;
   int channels_;
   std::vector<int> x0_, x1_;  // float offsets of the two source pixels of each output column
-  int used_begin_ = 0, used_end_ = 0;  // float offsets of the small row the columns read
-  std::vector<float> ax_, tmp_, out_;
+  std::vector<float> ax_;
+  // The two small rows the current output row lies between, already sampled at the output
+  // columns (rows_[0] = row cached_[0], rows_[1] = row cached_[1]): an upscale by k reuses them for
+  // k output rows, so the column gathers run once per small row, not once per output row.
+  std::vector<float> rows_[2], out_;
+  int cached_[2] = {-1, -1};
 };
 
 // Poisson blend: cv::seamlessClone (NORMAL_CLONE) of `foreground` into `background` where

@@ -48,6 +48,40 @@ std::optional<YuvMatrix> yuv_matrix_for_colour_space(const std::string& colour_s
   return std::nullopt;
 }
 
+namespace {
+
+// Offset of the first byte where a and b differ (n if none), and one past the last one (0 if
+// none); compared 8 bytes at a time.
+size_t first_difference(const uint8_t* a, const uint8_t* b, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t wa, wb;
+    std::memcpy(&wa, a + i, 8);
+    std::memcpy(&wb, b + i, 8);
+    if (wa != wb) break;
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i]) return i;
+  }
+  return n;
+}
+
+size_t end_of_difference(const uint8_t* a, const uint8_t* b, size_t n) {
+  size_t i = n;
+  for (; i >= 8; i -= 8) {
+    uint64_t wa, wb;
+    std::memcpy(&wa, a + i - 8, 8);
+    std::memcpy(&wb, b + i - 8, 8);
+    if (wa != wb) break;
+  }
+  for (; i > 0; --i) {
+    if (a[i - 1] != b[i - 1]) return i;
+  }
+  return 0;
+}
+
+}  // namespace
+
 cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, YuvFrame& yuv) {
   CV_Assert(before.type() == CV_8UC3 && after.type() == CV_8UC3 && before.size() == after.size() &&
             after.size() == yuv.size() && yuv.size().width % 2 == 0 && yuv.size().height % 2 == 0);
@@ -66,7 +100,17 @@ cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, Y
     uint8_t* luma[2] = {yuv.y.ptr<uint8_t>(y), yuv.y.ptr<uint8_t>(y + 1)};
     uint8_t* cb = yuv.u.ptr<uint8_t>(y / 2);
     uint8_t* cr = yuv.v.ptr<uint8_t>(y / 2);
-    for (int x = 0; x < after.cols; x += 2) {
+    // Only the 2×2 blocks between the first and last changed byte of the two rows are visited (a
+    // face is a fraction of the frame's width; the blocks outside would all be skipped anyway).
+    size_t first = row_bytes, end = 0;
+    for (int dy = 0; dy < 2; ++dy) {
+      if (!row_changed[dy]) continue;
+      first = std::min(first, first_difference(rows_before[dy], rows_after[dy], row_bytes));
+      end = std::max(end, end_of_difference(rows_before[dy], rows_after[dy], row_bytes));
+    }
+    const int x_begin = static_cast<int>(first / 3) & ~1;
+    const int x_end = std::min(after.cols, static_cast<int>((end + 2) / 3));
+    for (int x = x_begin; x < x_end; x += 2) {
       bool block_changed = false;
       int r_sum = 0, g_sum = 0, b_sum = 0;
       for (int dy = 0; dy < 2; ++dy) {
