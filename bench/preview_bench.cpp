@@ -46,9 +46,8 @@ double median_ms(int runs, const std::function<bool()>& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--runs N]\n", argv[0]);
-    return 2;
+  if (int code = bench::usage_exit(argc, argv, "usage: %s TESTDATA_DIR [--runs N]\n"); code >= 0) {
+    return code;
   }
   const fs::path testdata = argv[1];
   int runs = 7;

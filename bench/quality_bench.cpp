@@ -377,9 +377,11 @@ int video_check(const face::FaceAnalyser& analyser, const std::filesystem::path&
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] | --survey [--landmarks FILE] | --video N\n", argv[0]);
-    return 2;
+  if (int code = bench::usage_exit(argc, argv,
+                                    "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] "
+                                    "[--variant baseline|flat|default] | --survey [--landmarks FILE] | --video N\n");
+      code >= 0) {
+    return code;
   }
   std::filesystem::path testdata = argv[1];
   size_t max_pairs = pairs().size();

@@ -61,9 +61,8 @@ int fail(const Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s TESTDATA_DIR [--runs N]\n", argv[0]);
-    return 2;
+  if (int code = bench::usage_exit(argc, argv, "usage: %s TESTDATA_DIR [--runs N]\n"); code >= 0) {
+    return code;
   }
   std::filesystem::path testdata = argv[1];
   int runs = 7;

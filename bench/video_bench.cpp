@@ -99,9 +99,8 @@ int main(int argc, char** argv) {
       "  --baseline-cli BIN  also run an older build's facefuse binary, alternating with this one\n"
       "  --split             also run the pipeline in-process once per clip and print its time split\n";
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each run's line shows as it ends, also into a file
-  if (argc < 2) {
-    std::fprintf(stderr, usage, argv[0]);
-    return 2;
+  if (int code = bench::usage_exit(argc, argv, usage); code >= 0) {
+    return code;
   }
   std::filesystem::path data = argv[1];
   bool long_run = false, split = false;
