@@ -279,7 +279,7 @@ TEST(DlibShapeModel, ReadsTheModelExactlyAsDlibDoes) {
         ASSERT_EQ(cascade.splits[begin + s].thresh, tree.splits[s].thresh);
       }
       for (size_t l = 0; l < tree.leaf_values.size(); ++l) {
-        const float* leaf = cascade.leaves.data() + (begin + t + l) * model.initial_shape.size();
+        const float* leaf = model.leaves.data() + cascade.leaf_begin + (begin + t + l) * model.initial_shape.size();
         for (long k = 0; k < tree.leaf_values[l].size(); ++k, ++leaf_values) ASSERT_EQ(leaf[k], tree.leaf_values[l](k));
       }
     }

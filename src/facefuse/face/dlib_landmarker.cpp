@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <dlib/image_processing/shape_predictor.h>
@@ -46,19 +47,30 @@ Result<std::unique_ptr<DlibLandmarker>> DlibLandmarker::open(const std::filesyst
     return invalid_argument(fmt::format("dlib_68 refine passes must be 0..5, got {}", options.refine_passes));
   }
   // Mapped, not read: the ~100 MB file is parsed straight from the page cache (reading it into a
-  // buffer first cost as much as the parse, in copies and fresh pages).
+  // buffer first cost as much as the parse, in copies and fresh pages). The pages already parsed
+  // are dropped from the mapping as the parse goes (they stay in the page cache), so the peak
+  // memory is the parsed model plus a few MB, not the model plus the whole file.
   const int fd = ::open(model_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return not_found(fmt::format("landmark model {} cannot be opened", model_path.string()));
   struct stat info {};
   const bool sized = ::fstat(fd, &info) == 0 && info.st_size > 0;
-  void* mapped = sized ? ::mmap(nullptr, static_cast<size_t>(info.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
-                       : MAP_FAILED;
+  const size_t size = sized ? static_cast<size_t>(info.st_size) : 0;
+  void* mapped = sized ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
   ::close(fd);
   if (mapped == MAP_FAILED) {
     return invalid_argument(fmt::format("landmark model {} is empty or cannot be read", model_path.string()));
   }
-  auto parsed = parse_dlib_shape_model({static_cast<const uint8_t*>(mapped), static_cast<size_t>(info.st_size)});
-  ::munmap(mapped, static_cast<size_t>(info.st_size));
+  auto* base = static_cast<uint8_t*>(mapped);
+  ::madvise(base, size, MADV_SEQUENTIAL);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t dropped = 0;
+  auto drop_parsed = [&](size_t consumed) {
+    const size_t until = consumed / page * page;
+    if (until > dropped) ::madvise(base + dropped, until - dropped, MADV_DONTNEED);
+    dropped = std::max(dropped, until);
+  };
+  auto parsed = parse_dlib_shape_model({base, size}, drop_parsed);
+  ::munmap(mapped, size);
   if (!parsed) return invalid_argument(fmt::format("{}: {}", model_path.string(), parsed.status().message()));
   auto model = std::make_unique<Model>();
   model->trees = std::move(*parsed);
@@ -93,6 +105,7 @@ Landmarks68 DlibLandmarker::predict(const cv::Mat& bgr, const cv::Rect2f& box) c
   dlib::matrix<float, 0, 1> shape = m.initial_shape;
   std::vector<float> features;
   const size_t shape_values = m.trees.initial_shape.size();
+  const float* leaves = m.trees.leaves.data();
   for (size_t iter = 0; iter < m.trees.cascades.size(); ++iter) {
     const DlibShapeModel::Cascade& cascade = m.trees.cascades[iter];
     // As dlib::impl::extract_feature_pixel_values: reference pixels move with the similarity
@@ -124,7 +137,8 @@ Landmarks68 DlibLandmarker::predict(const cv::Mat& bgr, const cv::Rect2f& box) c
         const auto& sp = split[node];
         node = features[sp.idx1] - features[sp.idx2] > sp.thresh ? 2 * node + 1 : 2 * node + 2;
       }
-      const float* leaf = cascade.leaves.data() + (static_cast<size_t>(begin) + t + (node - splits)) * shape_values;
+      const float* leaf =
+          leaves + cascade.leaf_begin + (static_cast<size_t>(begin) + t + (node - splits)) * shape_values;
       for (size_t k = 0; k < shape_values; ++k) s[k] += leaf[k];
     }
   }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <new>
 #include <string>
@@ -44,6 +45,7 @@ class Reader {
   const std::string& error() const { return error_; }
   bool failed() const { return !error_.empty(); }
   size_t remaining() const { return bytes_.size() - pos_; }
+  size_t position() const { return pos_; }
 
   // Value bytes of an integer of `max_bytes` bytes; `negative` only for signed types.
   bool magnitude(size_t max_bytes, bool is_signed, uint64_t& value, bool& negative, const char* what) {
@@ -153,7 +155,8 @@ class Reader {
   std::string error_;
 };
 
-bool read_tree(Reader& in, DlibShapeModel::Cascade& cascade, size_t shape_values) {
+bool read_tree(Reader& in, DlibShapeModel::Cascade& cascade, DlibShapeModel::Leaves& all_leaves,
+               size_t shape_values) {
   size_t splits = 0;
   if (!in.vector_size(kMinSplitBytes, splits, "a tree's split count")) return false;
   for (size_t s = 0; s < splits; ++s) {
@@ -176,7 +179,7 @@ bool read_tree(Reader& in, DlibShapeModel::Cascade& cascade, size_t shape_values
   }
   for (size_t l = 0; l < leaves; ++l) {
     size_t rows = 0;
-    if (!in.column(cascade.leaves, rows, "a leaf")) return false;
+    if (!in.column(all_leaves, rows, "a leaf")) return false;
     if (rows != shape_values) {
       return in.fail(fmt::format("a leaf has {} values, the shape {}", rows, shape_values));
     }
@@ -203,8 +206,11 @@ void* allocate_model_array(size_t bytes) {
 
 void free_model_array(void* block) noexcept { std::free(block); }
 
-Result<DlibShapeModel> parse_dlib_shape_model(std::span<const uint8_t> bytes) {
+Result<DlibShapeModel> parse_dlib_shape_model(std::span<const uint8_t> bytes,
+                                              const std::function<void(size_t)>& consumed) {
   Reader in(bytes);
+  constexpr size_t kConsumedStep = size_t{8} << 20;
+  size_t reported = 0;
   DlibShapeModel model;
   auto refuse = [&] { return invalid_argument("not a dlib shape predictor: " + in.error()); };
 
@@ -230,16 +236,22 @@ Result<DlibShapeModel> parse_dlib_shape_model(std::span<const uint8_t> bytes) {
     size_t trees = 0;
     if (!in.vector_size(kMinTreeBytes + min_leaf_bytes, trees, "a cascade's tree count")) return refuse();
     cascade.split_begin.reserve(trees + 1);
+    cascade.leaf_begin = model.leaves.size();
     cascade.split_begin.push_back(0);
     for (size_t t = 0; t < trees; ++t) {
-      if (!read_tree(in, cascade, shape_values)) return refuse();
+      if (!read_tree(in, cascade, model.leaves, shape_values)) return refuse();
+      if (consumed && in.position() - reported >= kConsumedStep) consumed(reported = in.position());
       if (t == 0) {
-        // dlib's trees of one cascade all have the same depth: room for all of them at once (the
-        // leaves are ~65 MB; growing them step by step copied them twice over). Never more than the
-        // bytes left could encode, so a hostile first tree reserves nothing the data cannot back.
-        const size_t per_tree = cascade.splits.size(), leaves_per_tree = cascade.leaves.size();
-        cascade.splits.reserve(std::min(trees * per_tree, in.remaining() / kMinSplitBytes + per_tree));
-        cascade.leaves.reserve(std::min(trees * leaves_per_tree, in.remaining() / kMinFloatBytes + leaves_per_tree));
+        // dlib's trees all have the same depth: room for every tree at once (the leaves are ~65 MB;
+        // growing them step by step copied them twice over). Never more than the bytes left could
+        // encode, so a hostile first tree reserves nothing the data cannot back.
+        const size_t splits_per_tree = cascade.splits.size();
+        const size_t leaf_values_per_tree = model.leaves.size() - cascade.leaf_begin;
+        const size_t later_cascades = cascades - 1 - static_cast<size_t>(&cascade - model.cascades.data());
+        const size_t trees_left = trees - 1 + later_cascades * trees;
+        cascade.splits.reserve(std::min(trees * splits_per_tree, in.remaining() / kMinSplitBytes + splits_per_tree));
+        model.leaves.reserve(model.leaves.size() +
+                             std::min(trees_left * leaf_values_per_tree, in.remaining() / kMinFloatBytes));
       }
     }
   }

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -56,21 +57,30 @@ struct DlibShapeModel {
     std::vector<uint32_t> anchor_idx;  // per feature: the landmark the pixel is placed from
     std::vector<float> deltas;         // per feature: x, y offset from that landmark (mean-shape units)
     // Tree t's splits are splits[split_begin[t] .. split_begin[t + 1]); its leaf l is the shape
-    // increment at leaves[(split_begin[t] + t + l) · shape_values] (a tree has one more leaf than
-    // splits), shape_values floats long.
-    std::vector<Split, ModelArrayAllocator<Split>> splits;
+    // increment at the model's leaves[leaf_begin + (split_begin[t] + t + l) · shape_values] (a tree
+    // has one more leaf than splits), shape_values = initial_shape.size() floats long.
+    std::vector<Split> splits;
     std::vector<uint32_t> split_begin;  // trees + 1 entries
-    std::vector<float, ModelArrayAllocator<float>> leaves;
+    size_t leaf_begin = 0;
     size_t trees() const { return split_begin.empty() ? 0 : split_begin.size() - 1; }
+    size_t leaf_values(size_t shape_values) const { return (splits.size() + trees()) * shape_values; }
   };
   std::vector<float> initial_shape;  // mean shape in the unit box: x0 y0 x1 y1 … (2 × parts values)
   std::vector<Cascade> cascades;
+  // Every cascade's leaves, in cascade order (~65 MB for the 68-point model): one block, so its
+  // huge pages are rounded up once.
+  using Leaves = std::vector<float, ModelArrayAllocator<float>>;
+  Leaves leaves;
 };
 
 // kInvalidArgument (saying what is wrong) for anything that is not a complete, consistent version-1
 // shape predictor: truncated data, integers wider than their type, dlib's old text float format,
 // counts larger than the remaining bytes could hold, trees whose leaf count or leaf size does not
 // match, feature or landmark indices out of range. Bytes after the model are ignored (as dlib does).
-Result<DlibShapeModel> parse_dlib_shape_model(std::span<const uint8_t> bytes);
+// `consumed(n)`, when given, is called every few MB with the number of leading bytes that will not
+// be read again (the landmarker drops those pages of its file mapping, so the mapping and the
+// parsed model are never both whole in memory).
+Result<DlibShapeModel> parse_dlib_shape_model(std::span<const uint8_t> bytes,
+                                              const std::function<void(size_t)>& consumed = {});
 
 }  // namespace facefuse::face
