@@ -348,6 +348,25 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
   const cv::Mat inner_mask = face::polygon_mask(hull, work);
   if (cv::countNonZero(inner_mask) == 0) return;
 
+  // How sharp the blend's grey image is without sharpening (L: the 3×3 Laplacian of the grey image,
+  // cv::COLOR_BGR2GRAY's weights; the grey of a sum is the sum of the greys), against the goal.
+  const cv::Matx13f to_gray(0.114f, 0.587f, 0.299f);
+  cv::Mat fg, fg_gray, bg_gray;
+  fg8.convertTo(fg, CV_32FC3);
+  cv::transform(fg, fg_gray, to_gray);
+  {
+    cv::Mat bg;
+    bg8.convertTo(bg, CV_32FC3);
+    cv::transform(bg, bg_gray, to_gray);
+  }
+  const cv::Mat shown = bg_gray + mask.mul(fg_gray - bg_gray);
+  cv::Mat l_shown, l_target;
+  cv::Laplacian(shown, l_shown, CV_32F, 3);
+  cv::Laplacian(bg_gray, l_target, CV_32F, 3);
+  const double e0 = cv::mean(l_shown.mul(l_shown), inner_mask)[0];
+  const double goal = kSharpenGoal * cv::mean(l_target.mul(l_target), inner_mask)[0];
+  if (e0 >= goal) return;
+
   // Where: the outline without the mouth, feathered.
   cv::Mat where;
   {
@@ -362,8 +381,7 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
     if (sigma > 0.3) cv::GaussianBlur(where, where, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
   }
   // The cored detail (grey levels per channel), already weighted by `where`.
-  cv::Mat fg, detail;
-  fg8.convertTo(fg, CV_32FC3);
+  cv::Mat detail;
   cv::GaussianBlur(fg, detail, cv::Size(0, 0), kSharpenSigma, kSharpenSigma, cv::BORDER_REPLICATE);
   detail = fg - detail;
   const float core2 = kSharpenCoring * kSharpenCoring;
@@ -375,28 +393,13 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
       d[x] *= w[x] * m / (m + core2);
     }
   }
-  // Energy of the blend's grey image with gain a: mean (L(shown) + a·L(mask·detail))² over the inner
-  // face, L the 3×3 Laplacian of the grey image (cv::COLOR_BGR2GRAY's weights: the grey of a sum is
-  // the sum of the greys).
-  const cv::Matx13f to_gray(0.114f, 0.587f, 0.299f);
-  cv::Mat fg_gray, bg_gray, detail_gray;
-  cv::transform(fg, fg_gray, to_gray);
+  // With gain a the energy is mean (L(shown) + a·L(mask·detail))² over the inner face.
+  cv::Mat detail_gray, l_added;
   cv::transform(detail, detail_gray, to_gray);
-  {
-    cv::Mat bg;
-    bg8.convertTo(bg, CV_32FC3);
-    cv::transform(bg, bg_gray, to_gray);
-  }
-  const cv::Mat shown = bg_gray + mask.mul(fg_gray - bg_gray), added = mask.mul(detail_gray);
-  cv::Mat l_shown, l_added, l_target;
-  cv::Laplacian(shown, l_shown, CV_32F, 3);
-  cv::Laplacian(added, l_added, CV_32F, 3);
-  cv::Laplacian(bg_gray, l_target, CV_32F, 3);
-  const double e0 = cv::mean(l_shown.mul(l_shown), inner_mask)[0];
+  cv::Laplacian(mask.mul(detail_gray), l_added, CV_32F, 3);
   const double e1 = cv::mean(l_shown.mul(l_added), inner_mask)[0];
   const double e2 = cv::mean(l_added.mul(l_added), inner_mask)[0];
-  const double goal = kSharpenGoal * cv::mean(l_target.mul(l_target), inner_mask)[0];
-  if (e0 >= goal || e2 <= 0.0) return;
+  if (e2 <= 0.0) return;
   // e0 + 2·a·e1 + a²·e2 = goal: the positive root (real, since e0 < goal).
   const float a = static_cast<float>(std::min(cap, (-e1 + std::sqrt(e1 * e1 + e2 * (goal - e0))) / e2));
   if (a <= 0.0f) return;
