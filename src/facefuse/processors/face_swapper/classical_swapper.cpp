@@ -54,8 +54,8 @@ constexpr double kSharpenGoal = 0.85;     // inner-face Laplacian energy aimed a
 constexpr double kSharpenSigma = 1.0;     // px: blur of the unsharp mask (the finest band, the one the 3×3 Laplacian sees)
 constexpr float kSharpenCoring = 2.0f;    // grey levels: source detail weaker than this is noise or quantisation, left alone
 constexpr double kSharpenMaxGain = 3.0;   // at most this × the source's own (cored) detail is added
-constexpr float kSharpenMinIod = 36.0f;   // px: target faces with a smaller inter-ocular distance are not sharpened,
-constexpr float kSharpenFullIod = 42.0f;  // ... from this one the gain may reach kSharpenMaxGain (linear between)
+constexpr float kSharpenMinIod = 40.0f;   // px: target faces with a smaller inter-ocular distance are not sharpened,
+constexpr float kSharpenFullIod = 60.0f;  // ... from this one the gain may reach kSharpenMaxGain (linear between)
 constexpr float kSharpenMouthGrow = 1.5f;  // the mouth is left as it is: outer lips grown this × about their centre
 constexpr float kSharpenFeather = 0.02f;   // sigma of the sharpened zone's edge, × face size
 
@@ -331,8 +331,9 @@ face::HeadPose limit_unturn(const face::HeadPose& from, face::HeadPose to) {
 //   went 0.075 → 0.104 IOD);
 // - target faces under kSharpenMinIod px between the eyes are not sharpened and the gain ramps up
 //   to kSharpenFullIod (sharpened fully, the laughing 30 px face's mouth error went 0.050 → 0.064
-//   and the 35 px tilted one's pose 0.083 → 0.087, averaged over re-detection noise; the bench's
-//   41 and 44 px faces move by ≤ 0.005 or improve, the threshold lies between them);
+//   and the pose of a 35 px one 0.083 → 0.087, averaged over re-detection noise; a gain ramp from
+//   36 to 42 px brought a 44 px pair to 0.84× but made the dark strands a tilted source leaves on
+//   its cheek plainly crisper: ghost jaw 0.17 → 0.33, against 0.21 with this ramp);
 // - the gain is at most kSharpenMaxGain (at 5× a motion-blurred source's streaks, a halo along its
 //   nose and a turned source's warp tear stand out at 100 %, for 0.32 → 0.51× on the worst pair).
 // `fg8` (CV_8UC3) is changed in place; `bg8` is the target under it, `mask` (CV_32FC1) the blend's
