@@ -432,7 +432,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!markdown.empty() && (!only_variant.empty() || probe_noise_seed != 0)) {
-    std::fprintf(stderr, "bench: --markdown needs every variant and no probe noise: drop --variant and --probe-noise\n");
+    std::fprintf(stderr, "bench: --markdown needs every variant and no probe noise (drop --variant, --probe-noise)\n");
     return 2;
   }
   face::FaceAnalyserOptions options;

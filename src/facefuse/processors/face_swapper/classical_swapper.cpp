@@ -51,8 +51,8 @@ constexpr float kDetailMinUpsample = 1.5f;      // source face upsampled more th
 constexpr float kDetailSigmaPerUpsample = 0.5f;  // px of blur per unit of upsampling: the band the source lacks
 // Sharpening matched to the target's sharpness (match_target_sharpness).
 constexpr double kSharpenGoal = 0.85;     // inner-face Laplacian energy aimed at, × the target's (the bound is 0.8)
-constexpr double kSharpenSigma = 1.0;     // px: blur of the unsharp mask (the finest band, the one the 3×3 Laplacian sees)
-constexpr float kSharpenCoring = 2.0f;    // grey levels: source detail weaker than this is noise or quantisation, left alone
+constexpr double kSharpenSigma = 1.0;     // px: blur of the unsharp mask (the finest band: what a 3×3 Laplacian sees)
+constexpr float kSharpenCoring = 2.0f;    // grey levels: detail weaker than this is noise or quantisation, left alone
 constexpr double kSharpenMaxGain = 3.0;   // at most this × the source's own (cored) detail is added
 constexpr float kSharpenMinIod = 40.0f;   // px: target faces with a smaller inter-ocular distance are not sharpened,
 constexpr float kSharpenFullIod = 60.0f;  // ... from this one the gain may reach kSharpenMaxGain (linear between)
@@ -340,7 +340,8 @@ face::HeadPose limit_unturn(const face::HeadPose& from, face::HeadPose to) {
 // mask and `hard` (CV_8UC1) the source's outline, all over `work` (region coordinates, as `dst`
 // and `target`).
 void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mask, const cv::Mat& hard,
-                            const cv::Rect& work, const Landmarks68& dst, const Landmarks68& target, float target_size) {
+                            const cv::Rect& work, const Landmarks68& dst, const Landmarks68& target,
+                            float target_size) {
   const float iod = face::inter_ocular_distance(target);
   const double cap =
       kSharpenMaxGain * std::clamp((iod - kSharpenMinIod) / (kSharpenFullIod - kSharpenMinIod), 0.0f, 1.0f);
