@@ -25,6 +25,10 @@
 //     last with the result's re-detected points in red over the target's in green), and
 //     target | result at 100 % (I_VARIANT_100.png);
 //     --variant baseline|flat|default: run that variant only (while tuning)
+//     --probe-noise SEED (≠ 0): re-analyse each result with Gaussian noise of 1 grey level added (the
+//     pixel measures — sharpness, seam, ghost — use the result itself): dlib's re-detection moves by
+//     a few hundredths of an IOD for such noise, so compare worst cases over several seeds
+//     (decision 0006)
 //   facefuse_bench_quality TESTDATA_DIR --video N     the talking-head clip, N frames: how the
 //                                                     result's mouth and eyes follow the target's
 //   facefuse_bench_quality TESTDATA_DIR --survey [--landmarks FILE]
@@ -38,7 +42,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -165,7 +171,7 @@ struct Metrics {
 Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image, const face::Face& target,
                 const processors::SwapSourceFace& source, const std::vector<float>& source_embedding,
                 const std::vector<float>& target_embedding, const processors::ClassicalSwapOptions& options,
-                cv::Mat* result_out) {
+                std::uint64_t probe_noise_seed, cv::Mat* result_out) {
   Metrics m;
   cv::Mat result = target_image.clone(), mask;
   auto t0 = std::chrono::steady_clock::now();
@@ -175,8 +181,20 @@ Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image,
     std::fprintf(stderr, "bench: swap failed: %s\n", status.to_string().c_str());
     return m;
   }
+  // The copy that is re-analysed: with --probe-noise, the result plus Gaussian noise of 1 grey level
+  // (invisible), to see how much of a change in the re-detected points is dlib's own sensitivity.
+  cv::Mat probed = result;
+  if (probe_noise_seed != 0) {
+    cv::Mat noise(result.size(), CV_32FC3), f;
+    cv::RNG rng(probe_noise_seed);
+    rng.fill(noise, cv::RNG::NORMAL, 0.0, 1.0);
+    result.convertTo(f, CV_32FC3);
+    f += noise;
+    probed = cv::Mat();
+    f.convertTo(probed, CV_8UC3);
+  }
   if (result_out != nullptr) *result_out = result;
-  auto faces = analyser.analyse(result);
+  auto faces = analyser.analyse(probed);
   if (!faces) return m;
   const face::Face* found = nullptr;
   float best = 0.3f;
@@ -191,7 +209,7 @@ Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image,
   m.found = true;
   m.redetected = found->landmarks68;
   const auto* recognizer = analyser.recognizer();
-  auto er = recognizer->embed(result, *found);
+  auto er = recognizer->embed(probed, *found);
   if (er) {
     float ds = recognizer->distance(*er, source_embedding), dt = recognizer->distance(*er, target_embedding);
     m.win = ds < dt;
@@ -379,7 +397,8 @@ int video_check(const face::FaceAnalyser& analyser, const std::filesystem::path&
 int main(int argc, char** argv) {
   if (int code = bench::usage_exit(argc, argv,
                                     "usage: %s TESTDATA_DIR [--first I] [--pairs N] [--save DIR] [--markdown FILE] "
-                                    "[--variant baseline|flat|default] | --survey [--landmarks FILE] | --video N\n");
+                                    "[--variant baseline|flat|default] [--probe-noise SEED] | --survey [--landmarks FILE] "
+                                    "| --video N\n");
       code >= 0) {
     return code;
   }
@@ -389,6 +408,7 @@ int main(int argc, char** argv) {
   bool do_survey = false;
   int video_frames = 0;
   size_t first_pair = 0;
+  std::uint64_t probe_noise_seed = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--survey") {
@@ -407,13 +427,15 @@ int main(int argc, char** argv) {
       landmarks_out = argv[++i];
     } else if (a == "--markdown" && i + 1 < argc) {
       markdown = argv[++i];
+    } else if (a == "--probe-noise" && i + 1 < argc) {
+      probe_noise_seed = std::strtoull(argv[++i], nullptr, 10);
     } else {
       std::fprintf(stderr, "bench: unknown argument '%s'\n", a.c_str());
       return 2;
     }
   }
-  if (!markdown.empty() && !only_variant.empty()) {
-    std::fprintf(stderr, "bench: --markdown needs every variant: drop --variant\n");
+  if (!markdown.empty() && (!only_variant.empty() || probe_noise_seed != 0)) {
+    std::fprintf(stderr, "bench: --markdown needs every variant and no probe noise (drop --variant, --probe-noise)\n");
     return 2;
   }
   face::FaceAnalyserOptions options;
@@ -464,7 +486,7 @@ int main(int argc, char** argv) {
       processors::ClassicalSwapOptions o;
       o.geometry = kVariantGeometry[variant];
       cv::Mat result;
-      Metrics m = measure(**analyser, tp->image, *t, source, *es, *et, o, &result);
+      Metrics m = measure(**analyser, tp->image, *t, source, *es, *et, o, probe_noise_seed, &result);
       if (!save_dir.empty() && !result.empty()) {
         // The target's face region, the result's, and the source face side by side.
         const cv::Rect r = face::face_region(t->landmarks68, 0.15f, 0.4f, result.size());

@@ -725,10 +725,10 @@ TEST(ClassicalSwapperRealism, KeepsATalkingHeadTalking) {
 
 // A small source face (42 px, 2008_002470.jpg) onto a 235 px target: upsampled 5.6×, it has no
 // detail finer than ~6 px, and the face came out smeared (Laplacian energy of the inner face 0.07×
-// the target's). The target's own fine skin detail is now added where both faces are skin:
-// measured 0.43× (bench 0.43×; the eyes stay the source's, soft), and the result is still the
-// source (margin 0.31, bench). Bound ≥ 0.3× — the 0.8× is not met for such sources, which
-// get a "small source" warning instead (source_quality.h).
+// the target's). The target's own fine skin detail is added where both faces are skin (0.43×),
+// and since the sharpness match (match_target_sharpness) the source's own remaining detail is
+// sharpened up to the target's: measured 0.85× (the goal; bench 0.85×), and the result is still the
+// source (margin 0.31, bench 0.33). Bound 0.8×: the issue's.
 TEST(ClassicalSwapperRealism, ASmallSourceGetsTheTargetsFineDetail) {
   const auto* recognizer = analyser().recognizer();
   ASSERT_NE(recognizer, nullptr);
@@ -739,7 +739,7 @@ TEST(ClassicalSwapperRealism, ASmallSourceGetsTheTargetsFineDetail) {
   ASSERT_TRUE(classical_swap(result, t.face, {s.image, s.face}, {}).is_ok());
   const double ratio = face::inner_face_sharpness_ratio(t.image, result, t.face.landmarks68);
   std::printf("[ sharpness ] small source: %.2f × the target's\n", ratio);
-  EXPECT_GE(ratio, 0.3);
+  EXPECT_GE(ratio, 0.8);
   std::vector<Face> storage;
   const Face* found = redetect(result, t.face.box, storage, nullptr);
   ASSERT_NE(found, nullptr);
@@ -748,6 +748,57 @@ TEST(ClassicalSwapperRealism, ASmallSourceGetsTheTargetsFineDetail) {
   auto et = recognizer->embed(t.image, t.face);
   ASSERT_TRUE(er.is_ok() && es.is_ok() && et.is_ok());
   EXPECT_LT(recognizer->distance(*er, *es), recognizer->distance(*er, *et)) << "the detail gave identity back";
+}
+
+// "Soft at 100 %": pairs of the quality bench whose swapped face was under 0.8× the target's
+// inner-face sharpness (face/inner_face_sharpness.h) — a lower-resolution or smoother source
+// (Tom Cruise → jesper_2, 0.43×), blurred sources (sample5 → sample6, 0.31×; sample2 → bar55_2,
+// 0.17×), a tilted turned one (bald_guys → jesper_2, 0.24×) and a turned one (sample5 → sample3,
+// 0.28×). The sharpness match brings each to 0.82–0.85× (its goal is 0.85×), and each result is
+// still recognised as its source (bench margins 0.13–0.31). Bound 0.8×: the issue's.
+TEST(ClassicalSwapperRealism, MatchesTheTargetsSharpness) {
+  const auto* recognizer = analyser().recognizer();
+  ASSERT_NE(recognizer, nullptr);
+  const std::vector<SwapPair> pairs = {
+      {{"dlib_faces/Tom_Cruise_avp_2014_4.jpg", {265, 506}}, {"photos/jesper_2.jpg", {377, 281}}},
+      {{"photos/sample5.jpg", {1183, 334}}, {"photos/sample6.jpg", {745, 512}}},
+      {{"photos/sample2.jpg", {1535, 310}}, {"photos/bar55_2.jpg", {327, 209}}},
+      {{"dlib_faces/bald_guys.jpg", {1892, 1394}}, {"photos/jesper_2.jpg", {377, 281}}},
+      {{"photos/sample5.jpg", {1478, 555}}, {"photos/sample3.jpg", {671, 483}}},
+  };
+  for (const auto& pair : pairs) {
+    SCOPED_TRACE(pair.source.photo + " -> " + pair.target.photo);
+    PickedFace s = pick(pair.source), t = pick(pair.target);
+    ASSERT_TRUE(s.found && t.found);
+    cv::Mat result = t.image.clone();
+    ASSERT_TRUE(classical_swap(result, t.face, {s.image, s.face}, {}).is_ok());
+    const double ratio = face::inner_face_sharpness_ratio(t.image, result, t.face.landmarks68);
+    std::printf("[ sharpness ] %s -> %s: %.2f × the target's\n", pair.source.photo.c_str(), pair.target.photo.c_str(),
+                ratio);
+    EXPECT_GE(ratio, 0.8);
+    std::vector<Face> storage;
+    const Face* found = redetect(result, t.face.box, storage, nullptr);
+    ASSERT_NE(found, nullptr);
+    auto er = recognizer->embed(result, *found);
+    auto es = recognizer->embed(s.image, s.face);
+    auto et = recognizer->embed(t.image, t.face);
+    ASSERT_TRUE(er.is_ok() && es.is_ok() && et.is_ok());
+    EXPECT_LT(recognizer->distance(*er, *es), recognizer->distance(*er, *et)) << "the sharpening gave identity back";
+  }
+}
+
+// What the sharpness match does not reach: a motion-blurred source (sample4.jpg, tilted 29°) onto a
+// sharp target has almost no detail above the coring level to sharpen, and the gain stops at 3×:
+// 0.14× → 0.32× (bench). Held at ≥ 0.28× (twice what it was) so a regression shows. (Its
+// source_face_sharpness, 0.205, is above the "blurred" warning's 0.12: it gets no warning.)
+TEST(ClassicalSwapperRealism, AMotionBlurredSourceIsSharpenedOnlyPartWay) {
+  PickedFace s = pick({"photos/sample4.jpg", {722, 204}}), t = pick({"photos/new_wave_2.jpg", {400, 306}});
+  ASSERT_TRUE(s.found && t.found);
+  cv::Mat result = t.image.clone();
+  ASSERT_TRUE(classical_swap(result, t.face, {s.image, s.face}, {}).is_ok());
+  const double ratio = face::inner_face_sharpness_ratio(t.image, result, t.face.landmarks68);
+  std::printf("[ sharpness ] motion-blurred source: %.2f × the target's\n", ratio);
+  EXPECT_GE(ratio, 0.28);
 }
 
 // The ghost-jaw measure (face/ghost_jaw.h) on a real face: nothing on the unchanged photo, nothing
