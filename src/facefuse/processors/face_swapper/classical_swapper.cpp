@@ -797,7 +797,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     }
   }
 
-  if (target_expression) match_target_sharpness(fg8, bg8, mask_work, hard_work, work, dst, target_local, target_size);
+  if (target_expression && options.match_target_sharpness) match_target_sharpness(fg8, bg8, mask_work, hard_work, work, dst, target_local, target_size);
 
   lap(&ClassicalSwapTimings::mask_ms);
   cv::Mat frame_work = frame(cv::Rect(work.tl() + region.tl(), work.size()));

@@ -79,6 +79,11 @@ struct ClassicalSwapOptions {
   // Keep the target's inner mouth (teeth, tongue) instead of the source's.
   bool mouth_mask = false;
   ClassicalGeometry geometry = ClassicalGeometry::kTargetExpression;
+  // Sharpen the source's own fine detail until the inner face is nearly as sharp as the target's
+  // (decision 0006). On for still images; FaceSwapper turns it off for video and live frames: it
+  // costs 0.4–4 ms per face, its gain is solved per frame (a source of flicker), and large video
+  // faces are swapped on a reduced copy whose softness it cannot fix.
+  bool match_target_sharpness = true;
 };
 
 struct SwapSourceFace {

@@ -118,6 +118,8 @@ Status FaceSwapper::process(FrameContext& frame) const {
     for (const auto& target : frame.target_faces) FF_RETURN_IF_ERROR(onnx_->swap(frame.frame, target));
     return Status::ok();
   }
+  ClassicalSwapOptions options = options_;
+  options.match_target_sharpness = frame.still_image;
   for (const auto& target : frame.target_faces) {
     if (!target.has_landmarks68()) continue;
     const float yaw_difference = pose_yaw_difference(source_.face.landmarks68, target.landmarks68);
@@ -132,9 +134,9 @@ Status FaceSwapper::process(FrameContext& frame) const {
     float target_size = face::face_size(target.landmarks68);
     float full_size_limit = std::max(kMinFullSizeFace, kSourceDetailFactor * source_face_size_);
     if (!frame.still_image && target_size > full_size_limit) {
-      FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, full_size_limit / target_size));
+      FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, full_size_limit / target_size, options));
     } else {
-      FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, options_));
+      FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, options));
     }
   }
   return Status::ok();
@@ -162,7 +164,8 @@ std::vector<ProcessorWarning> FaceSwapper::take_warnings() const {
   return out;
 }
 
-Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float scale) const {
+Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float scale,
+                                 const ClassicalSwapOptions& options) const {
   // The region holds the mask and the blend's reach around it (half a face on every side).
   constexpr float kBrowRaise = 0.3f, kMargin = 0.5f;
   cv::Rect region = face::face_region(target.landmarks68, kBrowRaise, kMargin, frame.size());
@@ -195,7 +198,7 @@ Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float
   for (auto& p : reduced.landmarks5) p = to_small(p);
   reduced.box = cv::Rect2f(to_small(target.box.tl()), to_small(target.box.br()));
   cv::Mat mask_small;
-  FF_RETURN_IF_ERROR(classical_swap(small, reduced, source_, options_, &mask_small));
+  FF_RETURN_IF_ERROR(classical_swap(small, reduced, source_, options, &mask_small));
   // Only the part of the region the mask reaches is sampled back and composited (the region's
   // margin holds the blend's reach in the reduced copy, but the mask is 0 there): the swapped face
   // and its mask are upsampled together, bilinearly with cv::resize's pixel centres, inside the

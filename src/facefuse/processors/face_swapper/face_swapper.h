@@ -42,7 +42,7 @@ class FaceSwapper final : public FrameProcessor {
   // Video and live frames: a target face much larger than the source face is swapped on a reduced
   // copy of its region and the result scaled back and composited at full resolution (for speed; the
   // face comes out softer than at full size, so still images never take this path).
-  Status swap_reduced(cv::Mat& frame, const face::Face& target, float scale) const;
+  Status swap_reduced(cv::Mat& frame, const face::Face& target, float scale, const ClassicalSwapOptions& options) const;
 
   SwapSourceFace source_;
   float source_face_size_ = 0.0f;  // face::face_size of the source, pixels
