@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -136,6 +137,32 @@ TEST(SourceQuality, FaceSwapperReportsTargetsFarFromTheSourcesPose) {
   ASSERT_EQ(warnings.size(), 1u) << joined(warnings);
   EXPECT_NE(warnings[0].find("1 of 2 swapped target face(s)"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[0].find("in new_wave_2.jpg"), std::string::npos) << "the source is named by its file name only";
+}
+
+// A source without fine detail (sample4.jpg's motion-blurred face, no source warning of its own)
+// swapped into a sharp photo comes out soft, and the still-image swap says so; a good source does not.
+TEST(SourceQuality, FaceSwapperReportsASoftResultOnStillImages) {
+  Picked target = pick("photos/new_wave_2.jpg", {400, 306});
+  for (const auto& [photo, near, soft] : std::vector<std::tuple<std::string, cv::Point2f, bool>>{
+           {"photos/sample4.jpg", {722, 204}, true}, {"dlib_faces/Tom_Cruise_avp_2014_4.jpg", {265, 506}, false}}) {
+    SCOPED_TRACE(photo);
+    ProcessorContext context;
+    context.analyser = &analyser();
+    context.source_images = {testing::load_photo(photo)};
+    context.source_names = {photo};
+    FaceSwapper swapper;
+    ASSERT_TRUE(swapper.open(context).is_ok());
+    const auto at_open = swapper.take_warnings();
+    EXPECT_FALSE(mentions(at_open, "blurred")) << "the source itself passes the blur check";
+    FrameContext still{target.image.clone(), {target.face}, 0, /*still_image=*/true};
+    ASSERT_TRUE(swapper.process(still).is_ok());
+    const auto warnings = swapper.take_warnings();
+    EXPECT_EQ(mentions(warnings, "1 of 1 swapped face(s) came out softer"), soft) << joined(warnings);
+    // Video frames are not measured.
+    FrameContext frame{target.image.clone(), {target.face}, 0};
+    ASSERT_TRUE(swapper.process(frame).is_ok());
+    EXPECT_FALSE(mentions(swapper.take_warnings(), "softer")) << "video frames";
+  }
 }
 
 }  // namespace

@@ -31,7 +31,9 @@ class FaceSwapper final : public FrameProcessor {
   }
   // Classical backend: the source's quality warnings (source_quality.h, every call) and, when some
   // targets' yaw differs from the source's by more than kPoseMismatchYaw, how many since the last
-  // call (kind "pose_mismatch": sums "mismatches" of "swapped", maximum "worst_yaw" in degrees).
+  // call (kind "pose_mismatch": sums "mismatches" of "swapped", maximum "worst_yaw" in degrees), and
+  // on still images how many swapped faces came out soft (kind "soft_result": sums "soft" of
+  // "measured"; under half the target face's inner-face sharpness, face/inner_face_sharpness.h).
   std::vector<ProcessorWarning> take_warnings() const override;
 
   const SwapSourceFace& source() const { return source_; }
@@ -54,6 +56,8 @@ class FaceSwapper final : public FrameProcessor {
   // Target faces swapped, and those whose yaw is far from the source's (process() runs on several
   // frames at once: counters only). Worst yaw difference in whole degrees.
   mutable std::atomic<int64_t> swapped_faces_{0}, pose_mismatches_{0};
+  // Still images: faces measured after the swap, and those that came out soft (kSoftResult).
+  mutable std::atomic<int64_t> measured_faces_{0}, soft_results_{0};
   mutable std::atomic<int> worst_yaw_difference_{0};
 };
 
