@@ -157,6 +157,22 @@ TEST(VideoProbe, DamagedHeaderCountsCannotAllocateGigabytes) {
   av_free(under);
 }
 
+// fuzz_video_probe: a 5.4 KB stream whose frame rate could be neither read nor worked out from its
+// duration (fuzz/corpus/video_probe/crash-zero-frame-rate) was probed with a rate of 0, which the
+// encoder would have been handed. The probe now assumes 25 fps, as players do.
+TEST(VideoProbe, AStreamWithNoUsableFrameRateIsAssumed25Fps) {
+  const auto path = std::filesystem::path(FACEFUSE_SOURCE_DIR) / "fuzz/corpus/video_probe/crash-zero-frame-rate";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  auto info = media::probe_video(path);
+  ASSERT_TRUE(info.is_ok()) << info.status().message();
+  std::printf("  %lld frames, %d/%d fps, %.3f s\n", static_cast<long long>(info->frame_count), info->fps_num,
+              info->fps_den, info->duration_sec);
+  EXPECT_GT(info->fps_num, 0);
+  EXPECT_GT(info->fps_den, 0);
+  EXPECT_GT(info->fps, 0.0);
+  EXPECT_GT(info->duration_sec, 0.0);
+}
+
 TEST(VideoProbe, MissingFileIsNotFound) {
   TempDir dir;
   auto info = media::probe_video(dir / "nope.mp4");

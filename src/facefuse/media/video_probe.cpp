@@ -397,8 +397,12 @@ Result<VideoInfo> probe_video(const std::filesystem::path& path) {
 
   if ((info.variable_frame_rate || fps <= 0) && duration > 0) {
     rate = av_d2q(static_cast<double>(count) / duration, 1001);
-  } else if (fps <= 0) {
-    spdlog::warn("{} declares no frame rate and no duration: assuming 25 fps", path.string());
+  }
+  // Neither declared nor measurable (no duration, or frames over a duration so long or short that
+  // the rate rounds to 0 or overflows: a damaged header, found by fuzz_video_probe): assume 25 fps,
+  // as players do, rather than hand a zero rate to the encoder.
+  if (!valid(rate) || !std::isfinite(av_q2d(rate))) {
+    spdlog::warn("{} declares no usable frame rate: assuming 25 fps", path.string());
     rate = AVRational{25, 1};
   }
   av_reduce(&info.fps_num, &info.fps_den, rate.num, rate.den, INT32_MAX);
