@@ -15,11 +15,11 @@
 
 namespace facefuse::face {
 
-// The parsed model (face/dlib_shape_model.h) and what predict() needs in dlib's own types.
+// The parsed model (face/dlib_shape_model.h), and its mean shape as the dlib matrix that
+// dlib::impl::find_tform_between_shapes takes.
 struct DlibLandmarker::Model {
   DlibShapeModel trees;
   dlib::matrix<float, 0, 1> initial_shape;  // mean shape, box-normalised (0..1), x0 y0 x1 y1 ...
-  std::vector<std::vector<dlib::vector<float, 2>>> deltas;  // per cascade, per feature
   // Least-squares solution for box_from_landmarks: x-coordinates x_i = left + u_i·span_x.
   double mean_u = 0, mean_v = 0, var_u = 0, var_v = 0;
 };
@@ -82,10 +82,6 @@ Result<std::unique_ptr<DlibLandmarker>> DlibLandmarker::open(const std::filesyst
   }
   model->initial_shape.set_size(static_cast<long>(initial.size()));
   for (size_t i = 0; i < initial.size(); ++i) model->initial_shape(static_cast<long>(i)) = initial[i];
-  for (const auto& cascade : model->trees.cascades) {
-    auto& deltas = model->deltas.emplace_back(cascade.anchor_idx.size());
-    for (size_t i = 0; i < deltas.size(); ++i) deltas[i] = {cascade.deltas[2 * i], cascade.deltas[2 * i + 1]};
-  }
   for (long i = 0; i < parts; ++i) {
     model->mean_u += model->initial_shape(2 * i);
     model->mean_v += model->initial_shape(2 * i + 1);
@@ -106,16 +102,15 @@ Landmarks68 DlibLandmarker::predict(const cv::Mat& bgr, const cv::Rect2f& box) c
   std::vector<float> features;
   const size_t shape_values = m.trees.initial_shape.size();
   const float* leaves = m.trees.leaves.data();
-  for (size_t iter = 0; iter < m.trees.cascades.size(); ++iter) {
-    const DlibShapeModel::Cascade& cascade = m.trees.cascades[iter];
+  for (const DlibShapeModel::Cascade& cascade : m.trees.cascades) {
     // As dlib::impl::extract_feature_pixel_values: reference pixels move with the similarity
     // transform between the mean shape and the current estimate; intensity = (R+G+B)/3.
     const dlib::matrix<float, 2, 2> tform =
         dlib::matrix_cast<float>(dlib::impl::find_tform_between_shapes(m.initial_shape, shape).get_m());
-    const auto& deltas = m.deltas[iter];
-    features.resize(deltas.size());
-    for (size_t i = 0; i < deltas.size(); ++i) {
-      const dlib::vector<float, 2> q = tform * deltas[i] + dlib::impl::location(shape, cascade.anchor_idx[i]);
+    features.resize(cascade.anchor_idx.size());
+    for (size_t i = 0; i < features.size(); ++i) {
+      const dlib::vector<float, 2> delta(cascade.deltas[2 * i], cascade.deltas[2 * i + 1]);
+      const dlib::vector<float, 2> q = tform * delta + dlib::impl::location(shape, cascade.anchor_idx[i]);
       const cv::Point2f p = frame.to_image(q.x(), q.y());
       const long x = static_cast<long>(std::floor(p.x + 0.5f));
       const long y = static_cast<long>(std::floor(p.y + 0.5f));

@@ -256,12 +256,16 @@ Result<DlibShapeModel> parse_dlib_shape_model(std::span<const uint8_t> bytes,
     }
   }
 
-  size_t anchor_lists = 0;
-  if (!in.vector_size(kMinIntegerBytes, anchor_lists, "the anchor list count")) return refuse();
-  if (anchor_lists != cascades) {
-    return invalid_argument(
-        fmt::format("not a dlib shape predictor: {} anchor lists for {} cascades", anchor_lists, cascades));
-  }
+  // anchor_idx and deltas hold one list per cascade.
+  auto one_list_per_cascade = [&](const char* what) -> Status {
+    size_t lists = 0;
+    if (!in.vector_size(kMinIntegerBytes, lists, what)) return refuse();
+    if (lists != cascades) {
+      return invalid_argument(fmt::format("not a dlib shape predictor: {} {} for {} cascades", lists, what, cascades));
+    }
+    return Status::ok();
+  };
+  FF_RETURN_IF_ERROR(one_list_per_cascade("anchor lists"));
   for (auto& cascade : model.cascades) {
     size_t features = 0;
     if (!in.vector_size(kMinIntegerBytes, features, "a cascade's anchor count")) return refuse();
@@ -274,12 +278,7 @@ Result<DlibShapeModel> parse_dlib_shape_model(std::span<const uint8_t> bytes,
     }
   }
 
-  size_t delta_lists = 0;
-  if (!in.vector_size(kMinIntegerBytes, delta_lists, "the offset list count")) return refuse();
-  if (delta_lists != cascades) {
-    return invalid_argument(
-        fmt::format("not a dlib shape predictor: {} offset lists for {} cascades", delta_lists, cascades));
-  }
+  FF_RETURN_IF_ERROR(one_list_per_cascade("offset lists"));
   for (auto& cascade : model.cascades) {
     size_t features = 0;
     if (!in.vector_size(2 * kMinFloatBytes, features, "a cascade's offset count")) return refuse();

@@ -17,6 +17,7 @@
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/fold_free_warp.h"
 #include "facefuse/face/glasses.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/face/head_pose.h"
 
 namespace facefuse::processors {
@@ -346,9 +347,7 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
   const double cap =
       kSharpenMaxGain * std::clamp((iod - kSharpenMinIod) / (kSharpenFullIod - kSharpenMinIod), 0.0f, 1.0f);
   if (cap <= 0.0) return;
-  std::vector<cv::Point2f> inner(target.begin() + 17, target.end()), hull;
-  cv::convexHull(inner, hull);
-  const cv::Mat inner_mask = face::polygon_mask(hull, work);
+  const cv::Mat inner_mask = face::inner_face_mask(target, work);
   if (cv::countNonZero(inner_mask) == 0) return;
 
   // How sharp the blend's grey image is without sharpening (L: the 3×3 Laplacian of the grey image,
