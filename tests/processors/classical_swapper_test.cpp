@@ -784,6 +784,37 @@ TEST(ClassicalSwapperRealism, MatchesTheTargetsSharpness) {
   }
 }
 
+// The other way: a sharp source on a soft target face looks pasted on (the bench's laughing target
+// turned 38°, new_wave_2 → sample5, was 9.6× the target's inner-face sharpness; a frontal source
+// onto a soft target tilted 35°, 5.0×; a strongly turned soft target, 6.2×). Softened toward 1.1×
+// (decision 0006): measured 1.12×, 1.11×, 1.16×, each still recognised as its source. Bound 1.3×
+// (softening starts above it); without the match each is over 4×.
+TEST(ClassicalSwapperRealism, SoftensAFaceSharperThanItsPhoto) {
+  const std::vector<SwapPair> pairs = {
+      {{"photos/new_wave_2.jpg", {400, 306}}, {"photos/sample5.jpg", {721, 560}}},
+      {{"photos/new_wave_2.jpg", {400, 306}}, {"photos/sample4.jpg", {1326, 283}}},
+      {{"photos/sample6.jpg", {1563, 440}}, {"photos/sample4.jpg", {1035, 328}}},
+  };
+  ClassicalSwapOptions off;
+  off.match_target_sharpness = false;
+  for (const auto& pair : pairs) {
+    SCOPED_TRACE(pair.source.photo + " -> " + pair.target.photo);
+    PickedFace s = pick(pair.source), t = pick(pair.target);
+    ASSERT_TRUE(s.found && t.found);
+    cv::Mat result = t.image.clone(), plain = t.image.clone();
+    ASSERT_TRUE(classical_swap(result, t.face, {s.image, s.face}, {}).is_ok());
+    ASSERT_TRUE(classical_swap(plain, t.face, {s.image, s.face}, off).is_ok());
+    const double ratio = face::inner_face_sharpness_ratio(t.image, result, t.face.landmarks68);
+    const double plain_ratio = face::inner_face_sharpness_ratio(t.image, plain, t.face.landmarks68);
+    std::printf("[ sharpness ] %s -> %s: %.2f × the target's (unmatched %.2f)\n", pair.source.photo.c_str(),
+                pair.target.photo.c_str(), ratio, plain_ratio);
+    EXPECT_GT(plain_ratio, 4.0);
+    EXPECT_LE(ratio, 1.3);
+    EXPECT_GE(ratio, 0.8);
+    expect_recognised_as_source(result, s, t, "the softening gave identity back");
+  }
+}
+
 // Video and live frames swap without the sharpness match (FaceSwapper sets the option from
 // FrameContext::still_image): off, the first pair above stays as soft as before it (0.43×).
 TEST(ClassicalSwapperRealism, TheSharpnessMatchCanBeTurnedOff) {

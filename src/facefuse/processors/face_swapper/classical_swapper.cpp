@@ -59,6 +59,11 @@ constexpr float kSharpenMinIod = 40.0f;   // px: target faces with a smaller int
 constexpr float kSharpenFullIod = 60.0f;  // ... from this one the gain may reach kSharpenMaxGain (linear between)
 constexpr float kSharpenMouthGrow = 1.5f;  // the mouth is left as it is: outer lips grown this × about their centre
 constexpr float kSharpenFeather = 0.02f;   // sigma of the sharpened zone's edge, × face size
+constexpr double kSoftenAbove = 1.3;       // a face sharper than this × the target's is softened ...
+constexpr double kSoftenGoal = 1.1;        // ... to this × the target's inner-face Laplacian energy
+// px: the blurs tried in turn for softening, each mixed in by a solved weight; the first that can
+// reach the goal is used (the last, at full weight, when none can).
+constexpr std::array<double, 6> kSoftenSigmas = {0.6, 0.9, 1.3, 1.8, 2.5, 3.5};
 
 // 68-point left/right permutation: index i of the mirrored face is index kMirror68[i] of the original.
 constexpr std::array<int, 68> kMirror68 = {
@@ -316,20 +321,68 @@ face::HeadPose limit_unturn(const face::HeadPose& from, face::HeadPose to) {
   return to;
 }
 
-// Sharpening matched to the target's sharpness (issue 17, "soft at 100 %"): the foreground gets
-// a·(its own detail finer than kSharpenSigma px, per channel), with the gain a chosen so that the
-// inner face (hull of the target's points 17–67, the region of face/inner_face_sharpness.h)
-// reaches kSharpenGoal × the target's mean squared Laplacian of the grey image. The energy of what
-// the blend will show (target + mask·(foreground − target)) is quadratic in a, so a is solved in
-// closed form; no gain when the face is already that sharp (18 of the bench's 34 pairs).
-// What keeps it from giving the re-detected face away (decision 0006: an uncored, ungated version
-// moved dlib's mouth and pose points on small faces):
+// The part of the foreground whose sharpness is matched to the target's: the source's outline
+// without the mouth (outer lips grown kSharpenMouthGrow×: the target's own lip positions and the
+// pasted inner mouth, left as they are), feathered; CV_32FC1 over `work`.
+cv::Mat sharpness_match_zone(const cv::Mat& hard, const cv::Rect& work, const Landmarks68& dst, float target_size) {
+  std::vector<cv::Point2f> mouth(dst.begin() + 48, dst.begin() + 60);
+  cv::Point2f centre(0, 0);
+  for (const auto& q : mouth) centre += q * (1.0f / static_cast<float>(mouth.size()));
+  for (auto& q : mouth) q = centre + (q - centre) * kSharpenMouthGrow;
+  cv::Mat zone = hard.clone(), where;
+  zone.setTo(0, face::polygon_mask(mouth, work));
+  zone.convertTo(where, CV_32F, 1.0 / 255.0);
+  const double sigma = kSharpenFeather * target_size;
+  if (sigma > 0.3) cv::GaussianBlur(where, where, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
+  return where;
+}
+
+// The weight t (0–1) with which `change` (grey levels per channel over `work`) brings the inner
+// face's Laplacian energy of what the blend shows from e0 to `goal`: with t the energy is
+// mean (L(shown) + t·L(mask·grey(change)))² = e0 + 2·t·e1 + t²·e2, solved in closed form. `root`
+// +1 takes the larger root (adding detail), −1 the smaller (taking it away). Negative when no t
+// reaches the goal (e2 = 0, or no real root).
+double energy_matching_weight(const cv::Mat& change, const cv::Mat& mask, const cv::Mat& l_shown,
+                              const cv::Mat& inner_mask, double e0, double goal, int root) {
+  const cv::Matx13f to_gray(0.114f, 0.587f, 0.299f);
+  cv::Mat change_gray, l_change;
+  cv::transform(change, change_gray, to_gray);
+  cv::Laplacian(mask.mul(change_gray), l_change, CV_32F, 3);
+  const double e1 = cv::mean(l_shown.mul(l_change), inner_mask)[0];
+  const double e2 = cv::mean(l_change.mul(l_change), inner_mask)[0];
+  const double disc = e1 * e1 - e2 * (e0 - goal);
+  if (e2 <= 0.0 || disc < 0.0) return -1.0;
+  return (-e1 + root * std::sqrt(disc)) / e2;
+}
+
+// fg8 += weight · change, per channel.
+void add_weighted(cv::Mat& fg8, const cv::Mat& change, float weight) {
+  for (int y = 0; y < fg8.rows; ++y) {
+    auto* f8 = fg8.ptr<cv::Vec3b>(y);
+    const auto* d = change.ptr<cv::Vec3f>(y);
+    for (int x = 0; x < fg8.cols; ++x) {
+      for (int c = 0; c < 3; ++c) f8[x][c] = cv::saturate_cast<uchar>(f8[x][c] + weight * d[x][c]);
+    }
+  }
+}
+
+// The swapped face's sharpness matched to the target's, both ways (issue 17, "soft at 100 %"; a
+// face pasted sharper than the photo around it gives itself away as much as a blurred one). The
+// measure is the mean squared 3×3 Laplacian of the grey image over the inner face (hull of the
+// target's points 17–67, the region of face/inner_face_sharpness.h), of what the blend will show
+// (target + mask·(foreground − target)) against the target's own; the zone changed is
+// sharpness_match_zone (the mouth is left alone in both directions: sharpening or softening the
+// lips moved dlib's re-detected mouth by up to 0.02–0.04, decision 0006).
+//
+// Softer than kSharpenGoal × the target: the foreground gets a·(its own detail finer than
+// kSharpenSigma px, per channel), a solved in closed form so the energy reaches kSharpenGoal; no
+// gain when the face is already that sharp. What keeps it from giving the re-detected face away
+// (decision 0006: an uncored, ungated version moved dlib's mouth and pose points on small faces):
 // - only detail the source has: a pixel's detail d (its three channels, grey levels) is cored by
 //   m/(m + kSharpenCoring²), m = mean of d² over the channels, so noise, quantisation and a
 //   blurred source's flat areas are not amplified into grain;
-// - the mouth (outer lips grown kSharpenMouthGrow×: the target's own lip positions and the pasted
-//   inner mouth) is left alone (with only the lips themselves left out, the bench's pose worst
-//   went 0.075 → 0.104 IOD);
+// - the mouth is left alone (with only the lips themselves left out, the bench's pose worst went
+//   0.075 → 0.104 IOD);
 // - target faces under kSharpenMinIod px between the eyes are not sharpened and the gain ramps up
 //   to kSharpenFullIod (sharpened fully, the laughing 30 px face's mouth error went 0.050 → 0.064
 //   and the pose of a 35 px one 0.083 → 0.087, averaged over re-detection noise; a gain ramp from
@@ -337,21 +390,20 @@ face::HeadPose limit_unturn(const face::HeadPose& from, face::HeadPose to) {
 //   its cheek plainly crisper: ghost jaw 0.17 → 0.33, against 0.21 with this ramp);
 // - the gain is at most kSharpenMaxGain (at 5× a motion-blurred source's streaks, a halo along its
 //   nose and a turned source's warp tear stand out at 100 %, for 0.32 → 0.51× on the worst pair).
+// Sharper than kSoftenAbove × the target (a sharp source on a soft, small or defocused target
+// face: 11 of the bench's 34 pairs, up to 9.6×): the foreground is mixed toward a Gaussian blur of
+// itself, the first of kSoftenSigmas whose solved weight reaches kSoftenGoal.
 // `fg8` (CV_8UC3) is changed in place; `bg8` is the target under it, `mask` (CV_32FC1) the blend's
 // mask and `hard` (CV_8UC1) the source's outline, all over `work` (region coordinates, as `dst`
 // and `target`).
 void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mask, const cv::Mat& hard,
                             const cv::Rect& work, const Landmarks68& dst, const Landmarks68& target,
                             float target_size) {
-  const float iod = face::inter_ocular_distance(target);
-  const double cap =
-      kSharpenMaxGain * std::clamp((iod - kSharpenMinIod) / (kSharpenFullIod - kSharpenMinIod), 0.0f, 1.0f);
-  if (cap <= 0.0) return;
   const cv::Mat inner_mask = face::inner_face_mask(target, work);
   if (cv::countNonZero(inner_mask) == 0) return;
 
-  // How sharp the blend's grey image is without sharpening (L: the 3×3 Laplacian of the grey image,
-  // cv::COLOR_BGR2GRAY's weights; the grey of a sum is the sum of the greys), against the goal.
+  // How sharp the blend's grey image is as it stands (the grey of a sum is the sum of the greys;
+  // cv::COLOR_BGR2GRAY's weights), against the target's.
   const cv::Matx13f to_gray(0.114f, 0.587f, 0.299f);
   cv::Mat fg, fg_gray, bg_gray;
   fg8.convertTo(fg, CV_32FC3);
@@ -366,22 +418,36 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
   cv::Laplacian(shown, l_shown, CV_32F, 3);
   cv::Laplacian(bg_gray, l_target, CV_32F, 3);
   const double e0 = cv::mean(l_shown.mul(l_shown), inner_mask)[0];
-  const double goal = kSharpenGoal * cv::mean(l_target.mul(l_target), inner_mask)[0];
-  if (e0 >= goal) return;
+  const double e_target = cv::mean(l_target.mul(l_target), inner_mask)[0];
 
-  // Where: the outline without the mouth, feathered.
-  cv::Mat where;
-  {
-    std::vector<cv::Point2f> mouth(dst.begin() + 48, dst.begin() + 60);
-    cv::Point2f centre(0, 0);
-    for (const auto& q : mouth) centre += q * (1.0f / static_cast<float>(mouth.size()));
-    for (auto& q : mouth) q = centre + (q - centre) * kSharpenMouthGrow;
-    cv::Mat zone = hard.clone();
-    zone.setTo(0, face::polygon_mask(mouth, work));
-    zone.convertTo(where, CV_32F, 1.0 / 255.0);
-    const double sigma = kSharpenFeather * target_size;
-    if (sigma > 0.3) cv::GaussianBlur(where, where, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
+  if (e0 > kSoftenAbove * e_target) {
+    const cv::Mat where = sharpness_match_zone(hard, work, dst, target_size);
+    cv::Mat change;
+    double weight = 1.0;
+    for (double sigma : kSoftenSigmas) {
+      cv::GaussianBlur(fg, change, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
+      change -= fg;
+      for (int y = 0; y < change.rows; ++y) {
+        auto* d = change.ptr<cv::Vec3f>(y);
+        const float* w = where.ptr<float>(y);
+        for (int x = 0; x < change.cols; ++x) d[x] *= w[x];
+      }
+      const double t = energy_matching_weight(change, mask, l_shown, inner_mask, e0, kSoftenGoal * e_target, -1);
+      if (t >= 0.0 && t <= 1.0) {
+        weight = t;
+        break;
+      }
+    }
+    add_weighted(fg8, change, static_cast<float>(weight));
+    return;
   }
+
+  const float iod = face::inter_ocular_distance(target);
+  const double cap =
+      kSharpenMaxGain * std::clamp((iod - kSharpenMinIod) / (kSharpenFullIod - kSharpenMinIod), 0.0f, 1.0f);
+  const double goal = kSharpenGoal * e_target;
+  if (cap <= 0.0 || e0 >= goal) return;
+  const cv::Mat where = sharpness_match_zone(hard, work, dst, target_size);
   // The cored detail (grey levels per channel), already weighted by `where`.
   cv::Mat detail;
   cv::GaussianBlur(fg, detail, cv::Size(0, 0), kSharpenSigma, kSharpenSigma, cv::BORDER_REPLICATE);
@@ -395,23 +461,8 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
       d[x] *= w[x] * m / (m + core2);
     }
   }
-  // With gain a the energy is mean (L(shown) + a·L(mask·detail))² over the inner face.
-  cv::Mat detail_gray, l_added;
-  cv::transform(detail, detail_gray, to_gray);
-  cv::Laplacian(mask.mul(detail_gray), l_added, CV_32F, 3);
-  const double e1 = cv::mean(l_shown.mul(l_added), inner_mask)[0];
-  const double e2 = cv::mean(l_added.mul(l_added), inner_mask)[0];
-  if (e2 <= 0.0) return;
-  // e0 + 2·a·e1 + a²·e2 = goal: the positive root (real, since e0 < goal).
-  const float a = static_cast<float>(std::min(cap, (-e1 + std::sqrt(e1 * e1 + e2 * (goal - e0))) / e2));
-  if (a <= 0.0f) return;
-  for (int y = 0; y < fg8.rows; ++y) {
-    auto* f8 = fg8.ptr<cv::Vec3b>(y);
-    const auto* d = detail.ptr<cv::Vec3f>(y);
-    for (int x = 0; x < fg8.cols; ++x) {
-      for (int c = 0; c < 3; ++c) f8[x][c] = cv::saturate_cast<uchar>(f8[x][c] + a * d[x][c]);
-    }
-  }
+  const double a = energy_matching_weight(detail, mask, l_shown, inner_mask, e0, goal, +1);
+  if (a > 0.0) add_weighted(fg8, detail, static_cast<float>(std::min(cap, a)));
 }
 
 }  // namespace
