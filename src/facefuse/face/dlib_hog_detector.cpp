@@ -124,6 +124,7 @@ Result<std::vector<Detection>> DlibHogDetector::detect(const cv::Mat& bgr) const
                        static_cast<float>(r.width() / factor), static_cast<float>(r.height() / factor));
     d.detector_box = d.box;
     d.score = static_cast<float>(1.0 / (1.0 + std::exp(-kScoreSlope * f.detection_confidence)));
+    d.landmarks5_estimated = true;
     for (size_t k = 0; k < kPointsInBox.size(); ++k) {
       d.landmarks5[k] = cv::Point2f(d.box.x + kPointsInBox[k][0] * d.box.width, d.box.y + kPointsInBox[k][1] * d.box.height);
     }

@@ -33,6 +33,7 @@ struct Detection {
   cv::Rect2f detector_box;
   float score = 0.0f;       // detector confidence in [0, 1]
   Landmarks5 landmarks5{};  // from the detector; dlib_hog has none and estimates them from the box
+  bool landmarks5_estimated = false;  // true when landmarks5 were placed from the box, not found (dlib_hog)
 };
 
 // Apparent gender and age of a face (AgeGenderClassifier: face-api's AgeGenderNet). The model
@@ -51,6 +52,10 @@ struct Face {
   float score = 0.0f;
   Landmarks5 landmarks5{};   // derived from landmarks68 when those exist, else the detector's
   Landmarks68 landmarks68;   // empty when no landmarker ran
+  // The detector's own 5 points (FaceAnalyser::analyse), when it finds them: a second opinion on
+  // where the eyes and nose are (face_geometry.h, seen_from_the_side). Unset for dlib_hog and for
+  // faces followed from the previous video frame without the detector.
+  std::optional<Landmarks5> detector_landmarks5;
   std::vector<float> embedding;  // identity descriptor of the active recognizer; empty if not computed
   std::optional<FaceAttributes> attributes;  // gender/age; unset until a classifier ran (only when needed)
 

@@ -104,6 +104,7 @@ Result<std::vector<Face>> FaceAnalyser::analyse(const cv::Mat& bgr) const {
     face.score = d.score;
     FF_ASSIGN_OR_RETURN(face.landmarks68, landmarks_upright(bgr, face.box, upright_angle(d.landmarks5)));
     face.landmarks5 = landmarks5_from_68(face.landmarks68);
+    if (!d.landmarks5_estimated) face.detector_landmarks5 = d.landmarks5;
     faces.push_back(std::move(face));
   }
   return faces;

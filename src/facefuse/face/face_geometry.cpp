@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "facefuse/face/face_mask.h"
+
 namespace facefuse::face {
 namespace {
 
@@ -44,6 +46,17 @@ float roll_degrees(const Landmarks68& p) {
   if (p.size() != kLandmarkCount68) return 0.0f;
   const cv::Point2f d = mean_of(p, 42, 47) - mean_of(p, 36, 41);
   return static_cast<float>(std::atan2(d.y, d.x) * 180.0 / M_PI);
+}
+
+bool seen_from_the_side(const Face& face) {
+  if (!face.detector_landmarks5 || !face.has_landmarks68()) return false;
+  const Landmarks68& p = face.landmarks68;
+  if (face_size(p) < kProfileCheckMinFaceSize) return false;
+  const float iod = inter_ocular_distance(p);
+  if (iod <= 0.0f) return false;
+  const Landmarks5& detected = *face.detector_landmarks5;
+  return distance(detected[0], detected[1]) < kProfileEyeRatio * iod &&
+         distance(detected[2], p[30]) > kProfileNoseOffset * iod;
 }
 
 }  // namespace facefuse::face

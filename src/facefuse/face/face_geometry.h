@@ -28,4 +28,20 @@ float one_eye_open_ratio(const Landmarks68& points, int first);
 // one (positive = clockwise in the image, y down). 0 for an upright face.
 float roll_degrees(const Landmarks68& points);
 
+// Faces at least this size (face_size, px) are checked by seen_from_the_side: on smaller ones the
+// detector's points are too coarse (a frontal 57 px face of camera.png has its detector eyes
+// 0.43 IOD apart).
+inline constexpr float kProfileCheckMinFaceSize = 80.0f;
+// A face seen in profile: dlib's 68 points cannot follow it (its shape model spans about ±45°), so
+// they draw a three-quarter face across the cheek and the hair, and a swap built on them is torn.
+// The detector still sees one eye: its two eye points lie less than kProfileEyeRatio × the 68
+// points' inter-ocular distance apart, and its nose tip more than kProfileNoseOffset of it from
+// point 30. On the test photos' 50 faces of ≥ kProfileCheckMinFaceSize px (blazeface, 2026-12-06)
+// only sample2.jpg's woman in profile is both (0.08 and 0.92); every other face has its detector
+// eyes ≥ 0.85 of the 68 points' distance apart and its nose ≤ 0.46 IOD off. False without the
+// detector's points (Face::detector_landmarks5) or 68 landmarks, and under the size.
+inline constexpr float kProfileEyeRatio = 0.5f;
+inline constexpr float kProfileNoseOffset = 0.5f;
+bool seen_from_the_side(const Face& face);
+
 }  // namespace facefuse::face

@@ -63,7 +63,14 @@ std::vector<ProcessorWarning> source_quality_warnings(const cv::Mat& image, cons
                                name, sharpness, kBlurredSourceSharpness)});
   }
   const face::HeadPose pose = face::fit_head_pose(face.landmarks68);
-  if (std::abs(pose.yaw) > kTurnedSourceYaw) {
+  if (face::seen_from_the_side(face)) {
+    // The fitted yaw of such a face is that of the three-quarter face dlib drew, not its own.
+    out.push_back({"source_profile",
+                   fmt::format("the source face in {} is seen from the side (profile): its landmarks cannot be "
+                               "placed on the hidden half, and the swapped face will be torn and smeared; use a "
+                               "source photo where both eyes are visible",
+                               name)});
+  } else if (std::abs(pose.yaw) > kTurnedSourceYaw) {
     out.push_back(
         {"source_turned",
          fmt::format("the source face in {} is turned {:.0f}° to the side: its far side is hidden and the swap "

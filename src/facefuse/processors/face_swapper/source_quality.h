@@ -46,7 +46,8 @@ float source_face_sharpness(const cv::Mat& image, const face::Face& face);
 
 // Warnings about the source face itself (small, blurred, turned, tilted), each a sentence that
 // says what limits the result and what to use instead; kinds "source_small", "source_blurred",
-// "source_turned", "source_tilted" (no figures: every run of a job finds the same). `name` names
+// "source_turned" (or "source_profile" for a face seen from the side, face::seen_from_the_side),
+// "source_tilted" (no figures: every run of a job finds the same). `name` names
 // the source in the messages.
 std::vector<ProcessorWarning> source_quality_warnings(const cv::Mat& image, const face::Face& face,
                                                       const std::string& name);
