@@ -35,7 +35,9 @@ cv::Point2f face_up_direction(const Landmarks68& points);
 
 // Outline of the swap mask, in the landmarks' space: jaw 0 → 16, then brows 26 → 17 moved "up"
 // (face_up_direction) by `brow_raise` × the chin-to-brow height, so the forehead just above the
-// brows is inside. A closed polygon (the last point connects to the first).
+// brows is inside. A closed polygon (the last point connects to the first); its first
+// kJawPointCount points are the jaw's, the rest the raised brows'.
+inline constexpr int kJawPointCount = 17;
 std::vector<cv::Point2f> swap_mask_outline(const Landmarks68& points, float brow_raise);
 
 // Smallest axis-aligned box holding `points` (empty for no points).

@@ -617,10 +617,25 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   {
     auto outline = face::swap_mask_outline(dst, mask_options.brow_raise);
     auto target_outline = face::swap_mask_outline(target_local, mask_options.brow_raise);
-    outline.insert(outline.end(), target_outline.begin() + 17, target_outline.end());
+    outline.insert(outline.end(), target_outline.begin() + face::kJawPointCount, target_outline.end());
     std::vector<cv::Point2f> hull;
     cv::convexHull(outline, hull);
     hard = face::polygon_mask(hull, local);
+    if (target_expression) {
+      // Never beyond the target's own outline (hull of its 68 points and raised brows; the source's
+      // raised brows too, so its forehead may reach higher): on a turned target the fold repair
+      // relaxes the far-side jaw of a frontal source toward its own layout, past the target's
+      // silhouette, and the face stuck out over the background as a jagged, streaked flap (the
+      // bench's laughing target turned 38°). 8 of the 34 bench pairs change; identity margin
+      // 0.171 → 0.168, pose and open-mouth worst within the re-detection noise (decision 0006).
+      std::vector<cv::Point2f> own(target_local.begin(), target_local.end());
+      own.insert(own.end(), target_outline.begin(), target_outline.end());
+      own.insert(own.end(), outline.begin() + face::kJawPointCount,
+                 outline.begin() + static_cast<std::ptrdiff_t>(target_outline.size()));
+      std::vector<cv::Point2f> own_hull;
+      cv::convexHull(own, own_hull);
+      cv::bitwise_and(hard, face::polygon_mask(own_hull, local), hard);
+    }
     const int before = cv::countNonZero(hard);
     cv::bitwise_and(hard, map.inside, hard);
     source_ends_inside = cv::countNonZero(hard) < before;
