@@ -69,6 +69,15 @@ std::string joined(const std::vector<std::string>& warnings) {
 
 std::string joined(const std::vector<ProcessorWarning>& warnings) { return joined(render_warnings(warnings)); }
 
+// What FaceSwapper::open needs for one source photo (`photo` under the test data), named `name`.
+ProcessorContext source_context(const std::string& photo, const std::string& name) {
+  ProcessorContext context;
+  context.analyser = &analyser();
+  context.source_images = {testing::load_photo(photo)};
+  context.source_names = {name};
+  return context;
+}
+
 // A sharp, frontal, upright, large source: nothing to warn about.
 TEST(SourceQuality, AGoodSourceGivesNoWarning) {
   for (const auto& [photo, near] : std::vector<std::pair<std::string, cv::Point2f>>{
@@ -119,12 +128,8 @@ TEST(SourceQuality, WarnsAboutATurnedOrTiltedSource) {
 // a frontal source (fitted yaw −3°) onto a laughing target turned 38° (sample5; the bench's worst
 // pose case before the 3D re-pose), and onto a frontal one.
 TEST(SourceQuality, FaceSwapperReportsTargetsFarFromTheSourcesPose) {
-  ProcessorContext context;
-  context.analyser = &analyser();
-  context.source_images = {testing::load_photo("photos/new_wave_2.jpg")};
-  context.source_names = {"/tmp/some/dir/new_wave_2.jpg"};
   FaceSwapper swapper;
-  ASSERT_TRUE(swapper.open(context).is_ok());
+  ASSERT_TRUE(swapper.open(source_context("photos/new_wave_2.jpg", "/tmp/some/dir/new_wave_2.jpg")).is_ok());
   const auto at_open = swapper.take_warnings();
   EXPECT_TRUE(render_warnings(at_open).empty()) << joined(at_open);
   Picked frontal = pick("photos/jesper_2.jpg", {377, 281});
@@ -147,12 +152,8 @@ TEST(SourceQuality, FaceSwapperReportsASoftResultOnStillImages) {
   for (const auto& [photo, near, soft] : std::vector<std::tuple<std::string, cv::Point2f, bool>>{
            {"photos/sample4.jpg", {722, 204}, true}, {"dlib_faces/Tom_Cruise_avp_2014_4.jpg", {265, 506}, false}}) {
     SCOPED_TRACE(photo);
-    ProcessorContext context;
-    context.analyser = &analyser();
-    context.source_images = {testing::load_photo(photo)};
-    context.source_names = {photo};
     FaceSwapper swapper;
-    ASSERT_TRUE(swapper.open(context).is_ok());
+    ASSERT_TRUE(swapper.open(source_context(photo, photo)).is_ok());
     const auto at_open = swapper.take_warnings();
     EXPECT_FALSE(mentions(at_open, "blurred")) << "the source itself passes the blur check";
     FrameContext still{target.image.clone(), {target.face}, 0, /*still_image=*/true};
@@ -193,12 +194,8 @@ TEST(SourceQuality, TellsAFaceInProfileFromEveryOtherFace) {
 // sample2.jpg's largest face is the one in profile: the swapper takes the largest face seen from the
 // front instead and says so. Swapping onto a target in profile leaves that face as it is, and says so.
 TEST(SourceQuality, FaceSwapperPassesOverFacesInProfile) {
-  ProcessorContext context;
-  context.analyser = &analyser();
-  context.source_images = {testing::load_photo("photos/sample2.jpg")};
-  context.source_names = {"photos/sample2.jpg"};
   FaceSwapper swapper;
-  ASSERT_TRUE(swapper.open(context).is_ok());
+  ASSERT_TRUE(swapper.open(source_context("photos/sample2.jpg", "photos/sample2.jpg")).is_ok());
   EXPECT_FALSE(face::seen_from_the_side(swapper.source().face));
   const auto at_open = swapper.take_warnings();
   EXPECT_TRUE(mentions(at_open, "the largest face in sample2.jpg is seen from the side")) << joined(at_open);
