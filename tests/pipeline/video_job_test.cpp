@@ -369,6 +369,49 @@ TEST_F(VideoJobTest, VideoFrameToImage) {
 // against a median of 0.24) the result's are 0.88× their median (bound 0.92; 1.0 = never
 // closing). Not yet the target's depth: the tracker's smoothing flattens 3-frame blinks, and
 // re-detection reads a closed eye inside the new face as half open (docs/decisions/0006).
+// A face seen in profile (sample2.jpg's woman on the left): dlib's 68 points lie across her cheek
+// and hair, and a swap onto them was torn. The video pipeline decides it per track at each
+// detection (Face::in_profile): that face is left as it is on every frame (only re-encoded), the
+// two frontal faces beside her are swapped, and the job says so.
+TEST_F(VideoJobTest, AFaceInProfileIsLeftAsItIs) {
+  auto s = spec("profile_group_720p.mp4", "profile.mp4");
+  auto report = pipeline::run_job(s);
+  ASSERT_TRUE(report) << report.status().to_string();
+  bool warned = false;
+  for (const auto& w : report->warnings) warned |= w.find("seen from the side (profile) were left as they are") != std::string::npos;
+  EXPECT_TRUE(warned);
+  auto analyser = open_analyser();
+  ASSERT_NE(analyser, nullptr);
+  auto input = read_video_frames(s.target);
+  auto output = read_video_frames(s.output);
+  ASSERT_EQ(input.size(), output.size());
+  ASSERT_FALSE(input.empty());
+  auto faces = analyser->analyse(input.front());
+  ASSERT_TRUE(faces);
+  int profiles = 0, frontals = 0;
+  for (const auto& f : *faces) {
+    const cv::Rect box = cv::Rect(f.box) & cv::Rect(0, 0, input.front().cols, input.front().rows);
+    double change = 0;  // mean |output − input| over the face box, grey levels, over every 5th frame
+    int measured = 0;
+    for (size_t i = 0; i < input.size(); i += 5, ++measured) {
+      change += cv::mean(cv::abs(cv::Mat_<cv::Vec3f>(output[i](box)) - cv::Mat_<cv::Vec3f>(input[i](box))))[0];
+    }
+    change /= measured;
+    const bool profile = face::seen_from_the_side(f);
+    std::printf("[ profile ] face at %d,%d (%s): mean change %.1f grey levels\n", box.x + box.width / 2,
+                box.y + box.height / 2, profile ? "profile" : "frontal", change);
+    if (profile) {
+      ++profiles;
+      EXPECT_LT(change, 2.5) << "the face in profile was changed beyond the re-encoding";
+    } else {
+      ++frontals;
+      EXPECT_GT(change, 4.0) << "a frontal face was not swapped";
+    }
+  }
+  EXPECT_EQ(profiles, 1);
+  EXPECT_EQ(frontals, 2);
+}
+
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
   auto s = spec("talking_head_720p.mp4", "talking.mp4");
   s.video.quality = 90;

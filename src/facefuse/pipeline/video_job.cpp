@@ -17,6 +17,7 @@
 
 #include "facefuse/core/cpu_budget.h"
 #include "facefuse/core/stack_thread.h"
+#include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_tracker.h"
 #include "facefuse/media/muxer.h"
 #include "facefuse/media/synthetic_label.h"
@@ -333,6 +334,9 @@ struct ChunkRun {
     const face::FaceTrackerOptions tracker_options;
     face::FaceTracker tracker(tracker_options, engine.analyser().recognizer());
     std::map<int, bool> track_selected;      // decided once per track, so the same person stays swapped
+    // Whether a track's face was seen in profile at its last detection (face::seen_from_the_side):
+    // the face swapper leaves such a face as it is until a detection sees it turn back.
+    std::map<int, bool> track_in_profile;
     std::map<int, int64_t> last_matched;     // track id → last frame it was detected or followed in
     std::vector<face::Face> seen;            // faces matched in the previous frame, to follow
     std::deque<PendingFrame> pending;
@@ -349,6 +353,10 @@ struct ChunkRun {
       }
       double follow_ms = clock.lap_ms();
       int found = static_cast<int>(item->faces.size());
+      std::vector<bool> detected_in_profile;  // per detection; followed faces have no detector points
+      if (item->detect) {
+        for (const auto& f : item->faces) detected_in_profile.push_back(face::seen_from_the_side(f));
+      }
       auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
       seen.clear();
       for (const auto& t : tracks) {
@@ -359,6 +367,10 @@ struct ChunkRun {
       }
       PendingFrame frame{std::move(*item), {}, found};
       for (auto& t : tracks) {
+        if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < detected_in_profile.size()) {
+          track_in_profile[t.track_id] = detected_in_profile[t.detection_index];
+        }
+        t.face.in_profile = track_in_profile[t.track_id];
         auto decided = track_selected.find(t.track_id);
         if (decided == track_selected.end()) {
           auto selected = select_track(frame.item.frame, t);

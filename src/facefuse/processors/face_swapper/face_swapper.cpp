@@ -156,9 +156,9 @@ Status FaceSwapper::process(FrameContext& frame) const {
     if (!target.has_landmarks68()) continue;
     // A target face in profile: dlib's points lie across its cheek and hair, and a face warped onto
     // them is torn (the quality bench's old "bar55 → sample2" pair). Left as it is, and reported.
-    // Still images only: a video track is followed without the detector (no second opinion), and
-    // dropping the swap on some frames of a track would flicker.
-    if (frame.still_image && face::seen_from_the_side(target)) {
+    // Video frames: decided per track at its detections (Face::in_profile, set by the pipeline), so
+    // a track is not swapped on some frames and not on others between two detections.
+    if (target.in_profile || (frame.still_image && face::seen_from_the_side(target))) {
       profile_targets_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
