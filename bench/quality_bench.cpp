@@ -287,6 +287,8 @@ const processors::ClassicalGeometry kVariantGeometry[kVariants] = {processors::C
                                                                    processors::ClassicalGeometry::kTargetExpressionFlat,
                                                                    processors::ClassicalGeometry::kTargetExpression};
 const char* const kVariantName[kVariants] = {"baseline", "flat", "default"};
+const char* const kVariantTitle[kVariants] = {"baseline (pre-issue-17)", "target expression, 2D placement",
+                                              "default (+ 3D re-pose)"};  // the table's rows
 
 struct Aggregate {
   int n = 0, found = 0, wins = 0;
@@ -532,10 +534,8 @@ int main(int argc, char** argv) {
            "worst (worst on open-mouth targets) | eye-open error mean / worst | sharpness mean / worst / sharpest (× target) | "
            "seam | ghost jaw mean / worst | swap ms (median) |\n";
   table << "|---|---|---|---|---|---|---|---|---|---|---|\n";
-  const char* const row_name[kVariants] = {"baseline (pre-issue-17)", "target expression, 2D placement",
-                                           "default (+ 3D re-pose)"};
   for (int variant = 0; variant < kVariants; ++variant) {
-    if (all[variant].n > 0) table << all[variant].row(row_name[variant]) << "\n";  // --variant runs one
+    if (all[variant].n > 0) table << all[variant].row(kVariantTitle[variant]) << "\n";  // --variant runs one
   }
   std::printf("\n%s", table.str().c_str());
   if (!markdown.empty()) {

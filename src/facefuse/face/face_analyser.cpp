@@ -160,9 +160,13 @@ Status FaceAnalyser::embed(const cv::Mat& bgr, std::vector<Face>& faces) const {
 }
 
 const Face* largest_face(const std::vector<Face>& faces) {
+  return largest_face(faces, [](const Face&) { return true; });
+}
+
+const Face* largest_face(const std::vector<Face>& faces, bool (*eligible)(const Face&)) {
   const Face* best = nullptr;
   for (const auto& f : faces) {
-    if (best == nullptr || f.box.area() > best->box.area()) best = &f;
+    if (eligible(f) && (best == nullptr || f.box.area() > best->box.area())) best = &f;
   }
   return best;
 }

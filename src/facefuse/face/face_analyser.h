@@ -79,5 +79,7 @@ class FaceAnalyser {
 
 // The largest face (by box area), or nullptr when `faces` is empty.
 const Face* largest_face(const std::vector<Face>& faces);
+// The largest of the faces for which `eligible` is true, or nullptr when there is none.
+const Face* largest_face(const std::vector<Face>& faces, bool (*eligible)(const Face&));
 
 }  // namespace facefuse::face

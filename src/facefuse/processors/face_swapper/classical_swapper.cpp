@@ -59,6 +59,9 @@ constexpr float kSharpenMinIod = 40.0f;   // px: target faces with a smaller int
 constexpr float kSharpenFullIod = 60.0f;  // ... from this one the gain may reach kSharpenMaxGain (linear between)
 constexpr float kSharpenMouthGrow = 1.5f;  // the mouth is left as it is: outer lips grown this × about their centre
 constexpr float kSharpenFeather = 0.02f;   // sigma of the sharpened zone's edge, × face size
+// BGR → grey weights of cv::COLOR_BGR2GRAY, for cv::transform on float images: the sharpness
+// match measures the grey image's Laplacian, and the grey of a sum is the sum of the greys.
+const cv::Matx13f kBgrToGray(0.114f, 0.587f, 0.299f);
 constexpr double kSoftenAbove = 1.3;       // a face sharper than this × the target's is softened ...
 constexpr double kSoftenGoal = 1.1;        // ... to this × the target's inner-face Laplacian energy
 // px: the blurs tried in turn for softening, each mixed in by a solved weight; the first that can
@@ -344,9 +347,8 @@ cv::Mat sharpness_match_zone(const cv::Mat& hard, const cv::Rect& work, const La
 // reaches the goal (e2 = 0, or no real root).
 double energy_matching_weight(const cv::Mat& change, const cv::Mat& mask, const cv::Mat& l_shown,
                               const cv::Mat& inner_mask, double e0, double goal, int root) {
-  const cv::Matx13f to_gray(0.114f, 0.587f, 0.299f);
   cv::Mat change_gray, l_change;
-  cv::transform(change, change_gray, to_gray);
+  cv::transform(change, change_gray, kBgrToGray);
   cv::Laplacian(mask.mul(change_gray), l_change, CV_32F, 3);
   const double e1 = cv::mean(l_shown.mul(l_change), inner_mask)[0];
   const double e2 = cv::mean(l_change.mul(l_change), inner_mask)[0];
@@ -402,16 +404,14 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
   const cv::Mat inner_mask = face::inner_face_mask(target, work);
   if (cv::countNonZero(inner_mask) == 0) return;
 
-  // How sharp the blend's grey image is as it stands (the grey of a sum is the sum of the greys;
-  // cv::COLOR_BGR2GRAY's weights), against the target's.
-  const cv::Matx13f to_gray(0.114f, 0.587f, 0.299f);
+  // How sharp the blend's grey image is as it stands, against the target's.
   cv::Mat fg, fg_gray, bg_gray;
   fg8.convertTo(fg, CV_32FC3);
-  cv::transform(fg, fg_gray, to_gray);
+  cv::transform(fg, fg_gray, kBgrToGray);
   {
     cv::Mat bg;
     bg8.convertTo(bg, CV_32FC3);
-    cv::transform(bg, bg_gray, to_gray);
+    cv::transform(bg, bg_gray, kBgrToGray);
   }
   const cv::Mat shown = bg_gray + mask.mul(fg_gray - bg_gray);
   cv::Mat l_shown, l_target;
@@ -623,15 +623,14 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     hard = face::polygon_mask(hull, local);
     if (target_expression) {
       // Never beyond the target's own outline (hull of its 68 points and raised brows; the source's
-      // raised brows too, so its forehead may reach higher): on a turned target the fold repair
+      // raised brows too, so its forehead may reach higher: `outline` past its jaw holds both
+      // faces' raised brows): on a turned target the fold repair
       // relaxes the far-side jaw of a frontal source toward its own layout, past the target's
       // silhouette, and the face stuck out over the background as a jagged, streaked flap (the
       // bench's laughing target turned 38°). 8 of the 34 bench pairs change; identity margin
       // 0.171 → 0.168, pose and open-mouth worst within the re-detection noise (decision 0006).
       std::vector<cv::Point2f> own(target_local.begin(), target_local.end());
-      own.insert(own.end(), target_outline.begin(), target_outline.end());
-      own.insert(own.end(), outline.begin() + face::kJawPointCount,
-                 outline.begin() + static_cast<std::ptrdiff_t>(target_outline.size()));
+      own.insert(own.end(), outline.begin() + face::kJawPointCount, outline.end());
       std::vector<cv::Point2f> own_hull;
       cv::convexHull(own, own_hull);
       cv::bitwise_and(hard, face::polygon_mask(own_hull, local), hard);

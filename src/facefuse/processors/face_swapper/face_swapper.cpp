@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <iterator>
 
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
@@ -94,13 +93,12 @@ Status FaceSwapper::open(const ProcessorContext& context) {
       without_face.push_back(i < context.source_names.size() ? context.source_names[i] : fmt::format("#{}", i));
       continue;
     }
-    std::vector<face::Face> not_profile;
-    std::copy_if(faces.begin(), faces.end(), std::back_inserter(not_profile),
-                 [](const face::Face& f) { return !face::seen_from_the_side(f); });
-    const face::Face* chosen = not_profile.empty() ? largest : face::largest_face(not_profile);
+    const face::Face* chosen =
+        face::largest_face(faces, [](const face::Face& f) { return !face::seen_from_the_side(f); });
+    if (chosen == nullptr) chosen = largest;
     if (chosen->box.area() > best_area) {
       best_area = chosen->box.area();
-      passed_over_profile = chosen->box != largest->box;
+      passed_over_profile = chosen != largest;
       source_ = {context.source_images[i], *chosen};
       source_name_ = i < context.source_names.size() ? std::filesystem::path(context.source_names[i]).filename().string()
                                                      : fmt::format("source #{}", i);
