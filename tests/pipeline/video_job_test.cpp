@@ -371,8 +371,25 @@ TEST_F(VideoJobTest, VideoFrameToImage) {
 // re-detection reads a closed eye inside the new face as half open (docs/decisions/0006).
 // A face seen in profile (sample2.jpg's woman on the left): dlib's 68 points lie across her cheek
 // and hair, and a swap onto them was torn. The video pipeline decides it per track at each
-// detection (Face::in_profile): that face is left as it is on every frame (only re-encoded), the
-// two frontal faces beside her are swapped, and the job says so.
+// detection (Face::profile_fade): that face is left as it is on every frame (only re-encoded, the
+// frames held back for the next detection too), the two frontal faces beside her are swapped, and
+// the job says so.
+// Between two detections of a track that disagree the swap fades linearly, out as the head turns
+// into profile and in as it turns back; it holds where they agree, after the last one, and a track
+// without a sighting yet is swapped fully.
+TEST(ProfileFade, RampsBetweenDetectionsThatDisagree) {
+  const std::vector<pipeline::ProfileSighting> turning = {{0, false}, {5, false}, {10, true}, {15, true}, {20, false}};
+  const std::vector<std::pair<int64_t, float>> expected = {
+      {0, 0.0f}, {3, 0.0f}, {5, 0.0f}, {6, 0.2f}, {9, 0.8f}, {10, 1.0f},
+      {13, 1.0f}, {15, 1.0f}, {16, 0.8f}, {19, 0.2f}, {20, 0.0f}, {27, 0.0f}};
+  for (const auto& [frame, fade] : expected) {
+    EXPECT_NEAR(pipeline::profile_fade_at(turning, frame), fade, 1e-6f) << "frame " << frame;
+  }
+  EXPECT_EQ(pipeline::profile_fade_at({{10, true}}, 4), 0.0f);
+  EXPECT_EQ(pipeline::profile_fade_at({{10, true}}, 12), 1.0f);
+  EXPECT_EQ(pipeline::profile_fade_at({}, 3), 0.0f);
+}
+
 TEST_F(VideoJobTest, AFaceInProfileIsLeftAsItIs) {
   auto s = spec("profile_group_720p.mp4", "profile.mp4");
   auto report = pipeline::run_job(s);
@@ -410,6 +427,48 @@ TEST_F(VideoJobTest, AFaceInProfileIsLeftAsItIs) {
   }
   EXPECT_EQ(profiles, 1);
   EXPECT_EQ(frontals, 2);
+}
+
+// A head turning into profile (profile_turn_640.mp4: sample2.jpg's frontal face dissolving into
+// its face in profile at the same place, frames 20-29): the detection on frame 25 still sees a
+// frontal face, the one on frame 30 a face in profile, and the swap fades out over the frames
+// between them (Face::profile_fade) instead of staying at full strength on points that no longer
+// fit the face and stopping at once. Change = mean |output − input| over the face's box, grey levels.
+TEST_F(VideoJobTest, AHeadTurningIntoProfileFadesOut) {
+  auto s = spec("profile_turn_640.mp4", "turn.mp4");
+  auto report = pipeline::run_job(s);
+  ASSERT_TRUE(report) << report.status().to_string();
+  auto analyser = open_analyser();
+  ASSERT_NE(analyser, nullptr);
+  auto input = read_video_frames(s.target);
+  auto output = read_video_frames(s.output);
+  ASSERT_EQ(input.size(), 60u);
+  ASSERT_EQ(output.size(), input.size());
+  // The box around both faces (frontal at the start, in profile at the end).
+  cv::Rect box;
+  for (size_t i : {size_t{0}, input.size() - 1}) {
+    auto faces = analyser->analyse(input[i]);
+    ASSERT_TRUE(faces && !faces->empty());
+    box |= cv::Rect(face::largest_face(*faces)->box);
+  }
+  box &= cv::Rect(0, 0, input.front().cols, input.front().rows);
+  std::vector<double> change;
+  for (size_t i = 0; i < input.size(); ++i) {
+    change.push_back(cv::mean(cv::abs(cv::Mat_<cv::Vec3f>(output[i](box)) - cv::Mat_<cv::Vec3f>(input[i](box))))[0]);
+  }
+  auto mean_over = [&](size_t first, size_t last) {
+    return std::accumulate(change.begin() + first, change.begin() + last + 1, 0.0) / static_cast<double>(last - first + 1);
+  };
+  const double swapped = mean_over(20, 25), fading = mean_over(26, 29), left = mean_over(30, 59);
+  std::printf("[ turn ] change: swapped (frames 20-25) %.1f, fading (26-29) %.1f [%.1f %.1f %.1f %.1f], "
+              "in profile (30-59) %.1f grey levels\n", swapped, fading, change[26], change[27], change[28],
+              change[29], left);
+  EXPECT_GT(swapped, 4.0) << "the frontal face was not swapped";
+  EXPECT_LT(left, 2.5) << "the face in profile was changed beyond the re-encoding";
+  // Faded: clearly less than the full swap, clearly more than none, and falling.
+  EXPECT_LT(fading, 0.8 * swapped);
+  EXPECT_GT(fading, left + 0.2 * (swapped - left));
+  EXPECT_GT(change[26] + change[27], change[28] + change[29]);
 }
 
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {

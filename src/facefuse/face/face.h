@@ -56,9 +56,11 @@ struct Face {
   // where the eyes and nose are (face_geometry.h, seen_from_the_side). Unset for dlib_hog and for
   // faces followed from the previous video frame without the detector.
   std::optional<Landmarks5> detector_landmarks5;
-  // Set by the video pipeline on every frame of a track whose last detection was seen_from_the_side
-  // (face_geometry.h): followed frames have no detector points of their own to tell.
-  bool in_profile = false;
+  // Video: how far this face's swap is faded out because its track is seen in profile
+  // (face_geometry.h, seen_from_the_side), set by the pipeline: 0 = swapped fully, 1 = left as it
+  // is. Decided at the track's detections (followed frames have no detector points of their own to
+  // tell) and ramped linearly over the frames between two that disagree (pipeline::profile_fade_at).
+  float profile_fade = 0.0f;
   std::vector<float> embedding;  // identity descriptor of the active recognizer; empty if not computed
   std::optional<FaceAttributes> attributes;  // gender/age; unset until a classifier ran (only when needed)
 

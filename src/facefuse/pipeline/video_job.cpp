@@ -41,6 +41,18 @@ int64_t VideoPlan::source_frame(int64_t output_frame) const {
   return std::min(trim_start + offset, trim_end - 1);
 }
 
+float profile_fade_at(const std::vector<ProfileSighting>& sightings, int64_t frame) {
+  // The last sighting at or before `frame`, and the one after it.
+  auto after = std::upper_bound(sightings.begin(), sightings.end(), frame,
+                                [](int64_t f, const ProfileSighting& s) { return f < s.frame; });
+  if (after == sightings.begin()) return 0.0f;
+  const ProfileSighting& before = *std::prev(after);
+  const float from = before.in_profile ? 1.0f : 0.0f;
+  if (after == sightings.end() || after->in_profile == before.in_profile) return from;
+  const float t = static_cast<float>(frame - before.frame) / static_cast<float>(after->frame - before.frame);
+  return from + ((after->in_profile ? 1.0f : 0.0f) - from) * t;
+}
+
 namespace {
 
 // The system's temporary directory: $TMPDIR when it is set and not empty, else /tmp — never the
@@ -334,9 +346,10 @@ struct ChunkRun {
     const face::FaceTrackerOptions tracker_options;
     face::FaceTracker tracker(tracker_options, engine.analyser().recognizer());
     std::map<int, bool> track_selected;      // decided once per track, so the same person stays swapped
-    // Whether a track's face was seen in profile at its last detection (face::seen_from_the_side):
-    // the face swapper leaves such a face as it is until a detection sees it turn back.
-    std::map<int, bool> track_in_profile;
+    // Per track, whether its face was seen in profile (face::seen_from_the_side) at each of its
+    // detections, in frame order: the face swapper fades a face out as it turns into profile and
+    // leaves it as it is until a detection sees it turn back (profile_fade_at).
+    std::map<int, std::vector<ProfileSighting>> profile_sightings;
     std::map<int, int64_t> last_matched;     // track id → last frame it was detected or followed in
     std::vector<face::Face> seen;            // faces matched in the previous frame, to follow
     std::deque<PendingFrame> pending;
@@ -368,9 +381,8 @@ struct ChunkRun {
       PendingFrame frame{std::move(*item), {}, found};
       for (auto& t : tracks) {
         if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < detected_in_profile.size()) {
-          track_in_profile[t.track_id] = detected_in_profile[t.detection_index];
+          profile_sightings[t.track_id].push_back({index, detected_in_profile[t.detection_index]});
         }
-        t.face.in_profile = track_in_profile[t.track_id];
         auto decided = track_selected.find(t.track_id);
         if (decided == track_selected.end()) {
           auto selected = select_track(frame.item.frame, t);
@@ -386,10 +398,11 @@ struct ChunkRun {
         timings.analyse_ms += frame.item.analyse_ms + follow_ms;
       }
       pending.push_back(std::move(frame));
-      if (!release_tracked(pending, last_matched, index, tracker_options.max_missed_frames)) return;
+      if (!release_tracked(pending, last_matched, profile_sightings, index, tracker_options.max_missed_frames)) return;
     }
     // The end of the job (or of the look-ahead): tracks still missing have ended.
-    if (!release_tracked(pending, last_matched, std::numeric_limits<int64_t>::max(), tracker_options.max_missed_frames)) {
+    if (!release_tracked(pending, last_matched, profile_sightings, std::numeric_limits<int64_t>::max(),
+                         tracker_options.max_missed_frames)) {
       return;
     }
     {
@@ -403,7 +416,8 @@ struct ChunkRun {
   // `tracked` were tracked. A face bridged with m missed frames at frame t can be matched again
   // at t + (max_missed + 1 − m) at the latest; one more miss ends its track. False when the run
   // was aborted.
-  bool release_tracked(std::deque<PendingFrame>& pending, const std::map<int, int64_t>& last_matched, int64_t tracked,
+  bool release_tracked(std::deque<PendingFrame>& pending, const std::map<int, int64_t>& last_matched,
+                       std::map<int, std::vector<ProfileSighting>>& profile_sightings, int64_t tracked,
                        int max_missed) {
     while (!pending.empty()) {
       PendingFrame& p = pending.front();
@@ -415,9 +429,21 @@ struct ChunkRun {
       for (const auto& t : p.faces) {
         if (t.bridged && !returned(t) && tracked < index + (max_missed + 1 - t.missed_frames)) return true;
       }
+      // A frame with faces also waits for the next detection (at most kDetectEveryFrames − 1 frames
+      // on, within the tracked range), which says whether each face is turning into profile or back.
+      const int64_t next_detection = (index + kDetectEveryFrames - 1) / kDetectEveryFrames * kDetectEveryFrames;
+      if (!p.faces.empty() && tracked < next_detection && next_detection < tracked_end()) return true;
       std::vector<face::Face> chosen;
       for (auto& t : p.faces) {
-        if (!t.bridged || returned(t)) chosen.push_back(std::move(t.face));
+        if (t.bridged && !returned(t)) continue;
+        auto& sightings = profile_sightings[t.track_id];
+        t.face.profile_fade = profile_fade_at(sightings, index);
+        // Frames are released in order: sightings before the last one at or before this frame are
+        // not needed again.
+        auto last = std::upper_bound(sightings.begin(), sightings.end(), index,
+                                     [](int64_t f, const ProfileSighting& s) { return f < s.frame; });
+        if (last != sightings.begin()) sightings.erase(sightings.begin(), std::prev(last));
+        chosen.push_back(std::move(t.face));
       }
       if (engine.selector().mode == face::FaceSelectorMode::kOne && chosen.size() > 1) {
         chosen = face::sort_faces(std::move(chosen), engine.selector().order);
@@ -537,10 +563,11 @@ Result<JobReport> run_chunk(const JobSpec& spec, const VideoPlan& plan, JobEngin
   // Enough frames in flight to keep every worker busy while the in-order steps wait for the
   // slowest frame. A 1080p frame in flight is 6 MB of BGR (+3 MB of YUV when passing it through,
   // the BGR being dropped once processed), so this stays well under 200 MB. Tracking may hold
-  // back up to kBridgeLookaheadFrames + 1 frames while a face is bridged: fewer than the budget
-  // even with one worker, so the frame that decides them can always be decoded.
+  // back up to kBridgeLookaheadFrames + 1 frames while a face is bridged, and up to
+  // kDetectEveryFrames until the next detection (release_tracked): fewer than the budget even with
+  // one worker, so the frame that decides them can always be decoded.
   int budget = 4 * workers + 4;
-  static_assert(4 * 1 + 4 > kBridgeLookaheadFrames + 1);
+  static_assert(4 * 1 + 4 > std::max(kBridgeLookaheadFrames + 1, kDetectEveryFrames));
   ChunkRun run(spec, plan, engine, range, cancel, progress, budget);
   run.reference_frame = reference_frame;
   StageClock clock;

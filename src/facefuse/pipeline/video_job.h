@@ -59,6 +59,21 @@ inline constexpr int64_t kBridgeLookaheadFrames = 6;
 // agreeing with the box they were predicted from.
 inline constexpr int64_t kDetectEveryFrames = 5;
 
+// One detection of a video track: whether its face was seen in profile (face::seen_from_the_side)
+// on output frame `frame`.
+struct ProfileSighting {
+  int64_t frame = 0;
+  bool in_profile = false;
+};
+
+// How far the swap of a track's face on output frame `frame` is faded out for being seen in
+// profile (face::Face::profile_fade): the state of the track's last sighting at or before `frame`
+// (`sightings` in frame order), ramped linearly toward the first one after it when they disagree —
+// a head turning into profile between two detections fades out over the frames between them
+// instead of being swapped on points that no longer fit it and then dropped at once, and one
+// turning back fades in. 0 without a sighting at or before `frame`.
+float profile_fade_at(const std::vector<ProfileSighting>& sightings, int64_t frame);
+
 // Probes the target and checks the video options (trim range, fps, scale, encoder, preset,
 // quality, chunk size); kInvalidArgument/kUnsupported with a message naming the option.
 Result<VideoPlan> plan_video_job(const JobSpec& spec);

@@ -154,12 +154,15 @@ Status FaceSwapper::process(FrameContext& frame) const {
     if (!target.has_landmarks68()) continue;
     // A target face in profile: dlib's points lie across its cheek and hair, and a face warped onto
     // them is torn (the quality bench's old "bar55 → sample2" pair). Left as it is, and reported.
-    // Video frames: decided per track at its detections (Face::in_profile, set by the pipeline), so
-    // a track is not swapped on some frames and not on others between two detections.
-    if (target.in_profile || (frame.still_image && face::seen_from_the_side(target))) {
+    // Video frames: decided per track at its detections and faded over the frames between two
+    // that disagree (Face::profile_fade, set by the pipeline), so a head turning into profile fades
+    // out instead of being torn for a few frames and then dropped at once.
+    if (target.profile_fade >= 1.0f || (frame.still_image && face::seen_from_the_side(target))) {
       profile_targets_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
+    ClassicalSwapOptions face_options = options;
+    face_options.blend *= 1.0f - std::clamp(target.profile_fade, 0.0f, 1.0f);
     const float yaw_difference = pose_yaw_difference(source_.face.landmarks68, target.landmarks68);
     swapped_faces_.fetch_add(1, std::memory_order_relaxed);
     if (yaw_difference > kPoseMismatchYaw) {
@@ -172,9 +175,9 @@ Status FaceSwapper::process(FrameContext& frame) const {
     float target_size = face::face_size(target.landmarks68);
     float full_size_limit = std::max(kMinFullSizeFace, kSourceDetailFactor * source_face_size_);
     if (!frame.still_image && target_size > full_size_limit) {
-      FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, full_size_limit / target_size, options));
+      FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, full_size_limit / target_size, face_options));
     } else {
-      FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, options));
+      FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, face_options));
       if (frame.still_image) {
         measured_faces_.fetch_add(1, std::memory_order_relaxed);
         if (face::inner_face_sharpness_ratio(before, frame.frame, target.landmarks68) < kSoftResult) {

@@ -58,7 +58,7 @@ class FaceSwapper final : public FrameProcessor {
   mutable std::atomic<int64_t> swapped_faces_{0}, pose_mismatches_{0};
   // Still images: faces measured after the swap, and those that came out soft (kSoftResult).
   mutable std::atomic<int64_t> measured_faces_{0}, soft_results_{0};
-  // Target faces seen in profile (face::seen_from_the_side, Face::in_profile), left as they are.
+  // Target faces seen in profile (face::seen_from_the_side, Face::profile_fade 1), left as they are.
   mutable std::atomic<int64_t> profile_targets_{0};
   mutable std::atomic<int> worst_yaw_difference_{0};
 };
