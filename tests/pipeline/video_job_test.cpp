@@ -11,6 +11,7 @@
 #include "facefuse/core/series_stats.h"
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/media/video_probe.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/pipeline/run_job.h"
@@ -378,7 +379,7 @@ TEST_F(VideoJobTest, VideoFrameToImage) {
 // into profile and in as it turns back; it holds where they agree, after the last one, and a track
 // without a sighting yet is swapped fully.
 TEST(ProfileFade, RampsBetweenDetectionsThatDisagree) {
-  const std::vector<pipeline::ProfileSighting> turning = {{0, false}, {5, false}, {10, true}, {15, true}, {20, false}};
+  const std::vector<pipeline::TrackSighting> turning = {{0, false}, {5, false}, {10, true}, {15, true}, {20, false}};
   const std::vector<std::pair<int64_t, float>> expected = {
       {0, 0.0f}, {3, 0.0f}, {5, 0.0f}, {6, 0.2f}, {9, 0.8f}, {10, 1.0f},
       {13, 1.0f}, {15, 1.0f}, {16, 0.8f}, {19, 0.2f}, {20, 0.0f}, {27, 0.0f}};
@@ -388,6 +389,26 @@ TEST(ProfileFade, RampsBetweenDetectionsThatDisagree) {
   EXPECT_EQ(pipeline::profile_fade_at({{10, true}}, 4), 0.0f);
   EXPECT_EQ(pipeline::profile_fade_at({{10, true}}, 12), 1.0f);
   EXPECT_EQ(pipeline::profile_fade_at({}, 3), 0.0f);
+}
+
+// A track's glasses decision averages the bridge scores of its last 3 detections up to the next
+// one (at most 4 frames on): the weight is 0 up to a mean of 0.35 and 1 from 0.55.
+TEST(GlassesWeight, AveragesTheTracksLastDetectionsUpToTheNextOne) {
+  auto sighting = [](int64_t frame, float bridge) { return pipeline::TrackSighting{frame, false, bridge}; };
+  const std::vector<pipeline::TrackSighting> seen = {sighting(0, 0.1f), sighting(5, 0.9f), sighting(10, 0.5f),
+                                                     sighting(15, 0.3f), sighting(30, 0.2f)};
+  const std::vector<std::pair<int64_t, float>> expected = {
+      {0, 0.0f},     // 0.1 alone (frame 5 is not this frame's next detection: it is frame 0's own)
+      {1, 0.75f},    // 0.1, 0.9: 0.5
+      {5, 0.75f},    // the same two
+      {8, 0.75f},    // 0.1, 0.9, 0.5: 0.5
+      {11, 1.0f},    // 0.9, 0.5, 0.3: 0.57
+      {20, 1.0f},    // the same three: frame 30 is no next detection of frame 20
+      {26, 0.0f}};   // 0.5, 0.3, 0.2: 0.33
+  for (const auto& [frame, weight] : expected) {
+    EXPECT_NEAR(pipeline::glasses_weight_at(seen, frame), weight, 1e-5f) << "frame " << frame;
+  }
+  EXPECT_EQ(pipeline::glasses_weight_at({}, 7), 0.0f);
 }
 
 TEST_F(VideoJobTest, AFaceInProfileIsLeftAsItIs) {
@@ -469,6 +490,43 @@ TEST_F(VideoJobTest, AHeadTurningIntoProfileFadesOut) {
   EXPECT_LT(fading, 0.8 * swapped);
   EXPECT_GT(fading, left + 0.2 * (swapped - left));
   EXPECT_GT(change[26] + change[27], change[28] + change[29]);
+}
+
+// Thin rimless glasses on a soft talking head (talking_head_640x480.mp4): a single frame's check
+// finds them on only some frames, and a swap that kept them there and painted them over elsewhere
+// made them flicker. The video pipeline decides per track (Face::glasses_weight), so the frame is
+// kept on every frame. Measured per frame: mean |output − input| (grey levels) over the input's
+// glasses frame (face::glasses_frame_mask with the decision forced).
+TEST_F(VideoJobTest, ATracksGlassesAreKeptOnEveryFrame) {
+  auto s = spec("talking_head_640x480.mp4", "glasses.mp4");
+  s.video.quality = 90;
+  auto report = pipeline::run_job(s);
+  ASSERT_TRUE(report) << report.status().to_string();
+  auto analyser = open_analyser();
+  ASSERT_NE(analyser, nullptr);
+  auto input = read_video_frames(s.target);
+  auto output = read_video_frames(s.output);
+  ASSERT_EQ(input.size(), output.size());
+  std::vector<double> change;
+  for (size_t i = 0; i < input.size(); ++i) {
+    auto faces = analyser->analyse(input[i]);
+    ASSERT_TRUE(faces);
+    if (faces->empty()) continue;
+    const cv::Mat glasses = face::glasses_frame_mask(input[i], face::largest_face(*faces)->landmarks68, nullptr, 1.0f);
+    ASSERT_FALSE(glasses.empty());
+    cv::Mat in_gray, out_gray, diff;
+    cv::cvtColor(input[i], in_gray, cv::COLOR_BGR2GRAY);
+    cv::cvtColor(output[i], out_gray, cv::COLOR_BGR2GRAY);
+    cv::absdiff(in_gray, out_gray, diff);
+    change.push_back(cv::mean(diff, glasses > 0.5f)[0]);
+  }
+  ASSERT_GT(change.size(), input.size() * 9 / 10);
+  std::vector<double> sorted = change;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2], worst_tenth = sorted[sorted.size() * 9 / 10];
+  std::printf("[ glasses ] change on the frame over %zu frames: median %.1f, 90th percentile %.1f, worst %.1f grey levels\n",
+              sorted.size(), median, worst_tenth, sorted.back());
+  EXPECT_LT(worst_tenth, 8.0) << "the glasses were painted over on some frames";
 }
 
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {

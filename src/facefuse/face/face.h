@@ -61,6 +61,11 @@ struct Face {
   // is. Decided at the track's detections (followed frames have no detector points of their own to
   // tell) and ramped linearly over the frames between two that disagree (pipeline::profile_fade_at).
   float profile_fade = 0.0f;
+  // Video: how much of the glasses frame found on this face is kept by a face swap (0–1), decided
+  // over its track's recent detections (face/glasses.h, glasses_keep_weight) and set by the
+  // pipeline, so thin glasses the check finds on some frames and not on others do not flicker.
+  // Unset: decided on this face's own pixels (still images).
+  std::optional<float> glasses_weight;
   std::vector<float> embedding;  // identity descriptor of the active recognizer; empty if not computed
   std::optional<FaceAttributes> attributes;  // gender/age; unset until a classifier ran (only when needed)
 

@@ -16,10 +16,15 @@ constexpr float kGlassesIod = 48.0f;       // px: glasses are looked for on a co
 constexpr float kGlassesLine = 0.1f;       // a frame is thinner than this
 constexpr float kGlassesContrast = 14.0f;  // grey levels: a frame stands out from its surroundings by this
 constexpr float kGlassesBridge = 0.8f;     // fraction of the bridge box's width a frame's bridge crosses
+// Mean bridge score over a video track's recent detections (glasses_keep_weight).
+constexpr float kTrackBridgeNone = 0.35f;  // at or under this the track wears none
+constexpr float kTrackBridgeFull = 0.55f;  // from this its frame is kept fully
 
 }  // namespace
 
-cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points, GlassesEvidence* evidence) {
+cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points, GlassesEvidence* evidence,
+                           std::optional<float> decided_weight) {
+  if (decided_weight && *decided_weight <= 0.0f) return {};
   if (points.size() != static_cast<size_t>(kLandmarkCount68) || region_bgr.empty() || region_bgr.type() != CV_8UC3) return {};
   const float iod = inter_ocular_distance(points);
   if (iod < 12.0f) return {};
@@ -48,7 +53,7 @@ cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points,
     best = std::max(best, static_cast<float>(hit) / bridge.width);
   }
   if (evidence != nullptr) *evidence = {best, best >= kGlassesBridge};
-  if (best < kGlassesBridge) return {};
+  if (!decided_weight && best < kGlassesBridge) return {};
   cv::Mat zone(gray.size(), CV_8UC1, cv::Scalar(0));
   for (int first : {36, 42}) {
     cv::Point2f c(0, 0);
@@ -75,7 +80,27 @@ cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points,
   if (scale < 1.0f) cv::resize(frame, frame, region_bgr.size(), 0, 0, cv::INTER_LINEAR);
   const double sigma = 0.5 / scale;  // px: half a pixel of the copy, so the kept frame has no hard edge
   cv::GaussianBlur(frame, frame, cv::Size(0, 0), sigma, sigma);
-  return cv::min(frame * 1.5, 1.0);
+  return cv::min(frame * (1.5 * decided_weight.value_or(1.0f)), 1.0);
+}
+
+float glasses_bridge_score(const cv::Mat& frame, const Landmarks68& points) {
+  if (points.size() != static_cast<size_t>(kLandmarkCount68) || frame.empty()) return 0.0f;
+  // The eyes, brows and nose bridge with half an inter-ocular distance around them.
+  const std::vector<cv::Point2f> around_eyes(points.begin() + 17, points.begin() + 48);
+  const float margin = 0.5f * inter_ocular_distance(points);
+  cv::Rect2f box = cv::boundingRect(around_eyes);
+  box = cv::Rect2f(box.x - margin, box.y - margin, box.width + 2 * margin, box.height + 2 * margin);
+  const cv::Rect region = cv::Rect(box) & cv::Rect(0, 0, frame.cols, frame.rows);
+  if (region.empty()) return 0.0f;
+  Landmarks68 local(points.size());
+  for (size_t i = 0; i < points.size(); ++i) local[i] = points[i] - cv::Point2f(region.tl());
+  GlassesEvidence evidence;
+  (void)glasses_frame_mask(frame(region), local, &evidence);
+  return evidence.bridge;
+}
+
+float glasses_keep_weight(float mean_bridge) {
+  return std::clamp((mean_bridge - kTrackBridgeNone) / (kTrackBridgeFull - kTrackBridgeNone), 0.0f, 1.0f);
 }
 
 }  // namespace facefuse::face

@@ -4,6 +4,8 @@
 // Thread-safety: pure functions of their arguments.
 #pragma once
 
+#include <optional>
+
 #include <opencv2/core.hpp>
 
 #include "facefuse/face/face.h"
@@ -32,6 +34,23 @@ struct GlassesEvidence {
 // 22–26). Measured on the 34 targets of bench-quality: the two with glasses 1.00, the others
 // 0.00–0.44; a small face behind thin frames (2008_001009.jpg, IOD ~30 px) 0.30 is missed, and
 // sunglasses (anne_helene.jpg) 0.09.
-cv::Mat glasses_frame_mask(const cv::Mat& image, const Landmarks68& points, GlassesEvidence* evidence = nullptr);
+//
+// `decided_weight` (a video track's decision, Face::glasses_weight): when set, the bridge test is
+// not made on this image — 0 returns an empty Mat at once, anything above keeps the frame's thin
+// structures scaled by it.
+cv::Mat glasses_frame_mask(const cv::Mat& image, const Landmarks68& points, GlassesEvidence* evidence = nullptr,
+                           std::optional<float> decided_weight = std::nullopt);
+
+// The bridge score (GlassesEvidence::bridge) of the face with 68 points `points` in `frame` (BGR
+// uint8, a whole video frame: only the region around the eyes is looked at); 0 for a face under
+// 12 px between the eyes.
+float glasses_bridge_score(const cv::Mat& frame, const Landmarks68& points);
+
+// How much of a track's glasses frame a swap keeps, from the mean bridge score of its recent
+// detections: 0 up to a mean of 0.35, 1 from 0.55, linear between. One frame's
+// score is noisy on thin frames (a soft 640x480 talking head with rimless glasses: 0.36–1.00, mean
+// 0.66, over the 0.8 of a single photo on only 14 of 68 frames), while faces without glasses stay
+// low (three test clips: means 0.07–0.23, at most 0.31; photos at most 0.44).
+float glasses_keep_weight(float mean_bridge);
 
 }  // namespace facefuse::face

@@ -19,6 +19,7 @@
 #include "facefuse/core/stack_thread.h"
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_tracker.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/media/muxer.h"
 #include "facefuse/media/synthetic_label.h"
 #include "facefuse/media/video_reader.h"
@@ -41,16 +42,36 @@ int64_t VideoPlan::source_frame(int64_t output_frame) const {
   return std::min(trim_start + offset, trim_end - 1);
 }
 
-float profile_fade_at(const std::vector<ProfileSighting>& sightings, int64_t frame) {
+namespace {
+
+// The first sighting after `frame` (sightings are in frame order).
+std::vector<TrackSighting>::const_iterator first_after(const std::vector<TrackSighting>& sightings, int64_t frame) {
+  return std::upper_bound(sightings.begin(), sightings.end(), frame,
+                          [](int64_t f, const TrackSighting& s) { return f < s.frame; });
+}
+
+}  // namespace
+
+float profile_fade_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
   // The last sighting at or before `frame`, and the one after it.
-  auto after = std::upper_bound(sightings.begin(), sightings.end(), frame,
-                                [](int64_t f, const ProfileSighting& s) { return f < s.frame; });
+  auto after = first_after(sightings, frame);
   if (after == sightings.begin()) return 0.0f;
-  const ProfileSighting& before = *std::prev(after);
+  const TrackSighting& before = *std::prev(after);
   const float from = before.in_profile ? 1.0f : 0.0f;
   if (after == sightings.end() || after->in_profile == before.in_profile) return from;
   const float t = static_cast<float>(frame - before.frame) / static_cast<float>(after->frame - before.frame);
   return from + ((after->in_profile ? 1.0f : 0.0f) - from) * t;
+}
+
+float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
+  // Up to the next detection: the sighting after `frame` counts only when it is that one.
+  auto end = first_after(sightings, frame);
+  if (end != sightings.end() && end->frame < frame + kDetectEveryFrames) ++end;
+  const auto count = std::min<std::ptrdiff_t>(kGlassesSightings, end - sightings.begin());
+  if (count == 0) return 0.0f;
+  float sum = 0.0f;
+  for (auto s = end - count; s != end; ++s) sum += s->glasses_bridge;
+  return face::glasses_keep_weight(sum / static_cast<float>(count));
 }
 
 namespace {
@@ -346,10 +367,10 @@ struct ChunkRun {
     const face::FaceTrackerOptions tracker_options;
     face::FaceTracker tracker(tracker_options, engine.analyser().recognizer());
     std::map<int, bool> track_selected;      // decided once per track, so the same person stays swapped
-    // Per track, whether its face was seen in profile (face::seen_from_the_side) at each of its
-    // detections, in frame order: the face swapper fades a face out as it turns into profile and
-    // leaves it as it is until a detection sees it turn back (profile_fade_at).
-    std::map<int, std::vector<ProfileSighting>> profile_sightings;
+    // Per track, what each of its detections saw, in frame order: whether its face was in profile
+    // (the face swapper fades a face out as it turns into profile and leaves it as it is until a
+    // detection sees it turn back, profile_fade_at) and its glasses (glasses_weight_at).
+    std::map<int, std::vector<TrackSighting>> sightings;
     std::map<int, int64_t> last_matched;     // track id → last frame it was detected or followed in
     std::vector<face::Face> seen;            // faces matched in the previous frame, to follow
     std::deque<PendingFrame> pending;
@@ -366,9 +387,11 @@ struct ChunkRun {
       }
       double follow_ms = clock.lap_ms();
       int found = static_cast<int>(item->faces.size());
-      std::vector<bool> detected_in_profile;  // per detection; followed faces have no detector points
+      std::vector<TrackSighting> detected;  // per detection; followed faces have no detector points
       if (item->detect) {
-        for (const auto& f : item->faces) detected_in_profile.push_back(face::seen_from_the_side(f));
+        for (const auto& f : item->faces) {
+          detected.push_back({index, face::seen_from_the_side(f), face::glasses_bridge_score(item->frame, f.landmarks68)});
+        }
       }
       auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
       seen.clear();
@@ -380,8 +403,8 @@ struct ChunkRun {
       }
       PendingFrame frame{std::move(*item), {}, found};
       for (auto& t : tracks) {
-        if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < detected_in_profile.size()) {
-          profile_sightings[t.track_id].push_back({index, detected_in_profile[t.detection_index]});
+        if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < detected.size()) {
+          sightings[t.track_id].push_back(detected[t.detection_index]);
         }
         auto decided = track_selected.find(t.track_id);
         if (decided == track_selected.end()) {
@@ -398,10 +421,10 @@ struct ChunkRun {
         timings.analyse_ms += frame.item.analyse_ms + follow_ms;
       }
       pending.push_back(std::move(frame));
-      if (!release_tracked(pending, last_matched, profile_sightings, index, tracker_options.max_missed_frames)) return;
+      if (!release_tracked(pending, last_matched, sightings, index, tracker_options.max_missed_frames)) return;
     }
     // The end of the job (or of the look-ahead): tracks still missing have ended.
-    if (!release_tracked(pending, last_matched, profile_sightings, std::numeric_limits<int64_t>::max(),
+    if (!release_tracked(pending, last_matched, sightings, std::numeric_limits<int64_t>::max(),
                          tracker_options.max_missed_frames)) {
       return;
     }
@@ -417,7 +440,7 @@ struct ChunkRun {
   // at t + (max_missed + 1 − m) at the latest; one more miss ends its track. False when the run
   // was aborted.
   bool release_tracked(std::deque<PendingFrame>& pending, const std::map<int, int64_t>& last_matched,
-                       std::map<int, std::vector<ProfileSighting>>& profile_sightings, int64_t tracked,
+                       std::map<int, std::vector<TrackSighting>>& sightings, int64_t tracked,
                        int max_missed) {
     while (!pending.empty()) {
       PendingFrame& p = pending.front();
@@ -430,19 +453,20 @@ struct ChunkRun {
         if (t.bridged && !returned(t) && tracked < index + (max_missed + 1 - t.missed_frames)) return true;
       }
       // A frame with faces also waits for the next detection (at most kDetectEveryFrames − 1 frames
-      // on, within the tracked range), which says whether each face is turning into profile or back.
+      // on, within the tracked range), which says whether each face is turning into profile or back
+      // and adds to its glasses decision.
       const int64_t next_detection = (index + kDetectEveryFrames - 1) / kDetectEveryFrames * kDetectEveryFrames;
       if (!p.faces.empty() && tracked < next_detection && next_detection < tracked_end()) return true;
       std::vector<face::Face> chosen;
       for (auto& t : p.faces) {
         if (t.bridged && !returned(t)) continue;
-        auto& sightings = profile_sightings[t.track_id];
-        t.face.profile_fade = profile_fade_at(sightings, index);
-        // Frames are released in order: sightings before the last one at or before this frame are
-        // not needed again.
-        auto last = std::upper_bound(sightings.begin(), sightings.end(), index,
-                                     [](int64_t f, const ProfileSighting& s) { return f < s.frame; });
-        if (last != sightings.begin()) sightings.erase(sightings.begin(), std::prev(last));
+        auto& seen = sightings[t.track_id];
+        t.face.profile_fade = profile_fade_at(seen, index);
+        t.face.glasses_weight = glasses_weight_at(seen, index);
+        // Frames are released in order: sightings older than the last kGlassesSightings at or
+        // before this frame are not needed again.
+        const auto kept = std::min<std::ptrdiff_t>(kGlassesSightings, first_after(seen, index) - seen.begin());
+        seen.erase(seen.begin(), first_after(seen, index) - kept);
         chosen.push_back(std::move(t.face));
       }
       if (engine.selector().mode == face::FaceSelectorMode::kOne && chosen.size() > 1) {

@@ -59,11 +59,14 @@ inline constexpr int64_t kBridgeLookaheadFrames = 6;
 // agreeing with the box they were predicted from.
 inline constexpr int64_t kDetectEveryFrames = 5;
 
-// One detection of a video track: whether its face was seen in profile (face::seen_from_the_side)
-// on output frame `frame`.
-struct ProfileSighting {
+// What one detection of a video track saw on output frame `frame`: whether its face was in
+// profile (face::seen_from_the_side) and how much its glasses' bridge showed
+// (face::glasses_bridge_score), both on the detection's own landmarks (not the tracker's smoothed
+// ones, so a chunk decides as a single pass does).
+struct TrackSighting {
   int64_t frame = 0;
   bool in_profile = false;
+  float glasses_bridge = 0.0f;
 };
 
 // How far the swap of a track's face on output frame `frame` is faded out for being seen in
@@ -72,7 +75,20 @@ struct ProfileSighting {
 // a head turning into profile between two detections fades out over the frames between them
 // instead of being swapped on points that no longer fit it and then dropped at once, and one
 // turning back fades in. 0 without a sighting at or before `frame`.
-float profile_fade_at(const std::vector<ProfileSighting>& sightings, int64_t frame);
+float profile_fade_at(const std::vector<TrackSighting>& sightings, int64_t frame);
+
+// Sightings of a track the glasses decision averages: the last ones up to the next detection.
+// The oldest of them lies at most (kGlassesSightings − 1) × kDetectEveryFrames frames before the
+// frame it decides, inside a chunk's warm-up (kChunkWarmupFrames), so chunks decide as a single
+// pass does.
+inline constexpr int64_t kGlassesSightings = 3;
+static_assert((kGlassesSightings - 1) * kDetectEveryFrames <= kChunkWarmupFrames);
+
+// How much of the glasses frame found on a track's face is kept on output frame `frame`
+// (face::Face::glasses_weight): face::glasses_keep_weight of the mean bridge score over the
+// track's last kGlassesSightings sightings up to the next detection (at most kDetectEveryFrames − 1
+// frames on). 0 without a sighting.
+float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame);
 
 // Probes the target and checks the video options (trim range, fps, scale, encoder, preset,
 // quality, chunk size); kInvalidArgument/kUnsupported with a message naming the option.

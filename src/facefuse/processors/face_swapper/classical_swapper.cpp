@@ -734,8 +734,9 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     }
   }
   if (target_expression) {
-    // Glasses on the target stay the target's: their frame is kept out of the mask (face/glasses.h).
-    const cv::Mat frame_mask = face::glasses_frame_mask(frame(region), target_local);
+    // Glasses on the target stay the target's: their frame is kept out of the mask (face/glasses.h;
+    // in video decided per track, Face::glasses_weight).
+    const cv::Mat frame_mask = face::glasses_frame_mask(frame(region), target_local, nullptr, target_face.glasses_weight);
     if (!frame_mask.empty()) {
       cv::Mat keep = 1.0f - frame_mask(work);
       cv::multiply(mask_work, keep, mask_work);
