@@ -46,6 +46,26 @@ class VideoJobTest : public ::testing::Test {
     return analyser ? std::move(*analyser) : nullptr;
   }
 
+  // A finished job: its report, the target's and the output's frames (as many of each) and an
+  // analyser to look at them with.
+  struct JobFrames {
+    pipeline::JobReport report;
+    std::vector<cv::Mat> input, output;
+    std::unique_ptr<face::FaceAnalyser> analyser;
+  };
+  // Runs `s` and reads both videos (call it inside ASSERT_NO_FATAL_FAILURE).
+  void run_and_read(const pipeline::JobSpec& s, JobFrames& job) {
+    auto report = pipeline::run_job(s);
+    ASSERT_TRUE(report) << report.status().to_string();
+    job.report = std::move(*report);
+    job.analyser = open_analyser();
+    ASSERT_NE(job.analyser, nullptr);
+    job.input = read_video_frames(s.target);
+    job.output = read_video_frames(s.output);
+    ASSERT_FALSE(job.input.empty());
+    ASSERT_EQ(job.input.size(), job.output.size());
+  }
+
   void expect_no_temp_files() {
     EXPECT_TRUE(std::filesystem::is_empty(temp_.path())) << "temporary files were left in " << temp_.path();
     for (const auto& e : std::filesystem::directory_iterator(out_.path())) {
@@ -413,17 +433,12 @@ TEST(GlassesWeight, AveragesTheTracksLastDetectionsUpToTheNextOne) {
 
 TEST_F(VideoJobTest, AFaceInProfileIsLeftAsItIs) {
   auto s = spec("profile_group_720p.mp4", "profile.mp4");
-  auto report = pipeline::run_job(s);
-  ASSERT_TRUE(report) << report.status().to_string();
+  JobFrames job;
+  ASSERT_NO_FATAL_FAILURE(run_and_read(s, job));
+  const auto& [report, input, output, analyser] = job;
   bool warned = false;
-  for (const auto& w : report->warnings) warned |= w.find("seen from the side (profile) were left as they are") != std::string::npos;
+  for (const auto& w : report.warnings) warned |= w.find("seen from the side (profile) were left as they are") != std::string::npos;
   EXPECT_TRUE(warned);
-  auto analyser = open_analyser();
-  ASSERT_NE(analyser, nullptr);
-  auto input = read_video_frames(s.target);
-  auto output = read_video_frames(s.output);
-  ASSERT_EQ(input.size(), output.size());
-  ASSERT_FALSE(input.empty());
   auto faces = analyser->analyse(input.front());
   ASSERT_TRUE(faces);
   int profiles = 0, frontals = 0;
@@ -457,14 +472,10 @@ TEST_F(VideoJobTest, AFaceInProfileIsLeftAsItIs) {
 // fit the face and stopping at once. Change = mean |output − input| over the face's box, grey levels.
 TEST_F(VideoJobTest, AHeadTurningIntoProfileFadesOut) {
   auto s = spec("profile_turn_640.mp4", "turn.mp4");
-  auto report = pipeline::run_job(s);
-  ASSERT_TRUE(report) << report.status().to_string();
-  auto analyser = open_analyser();
-  ASSERT_NE(analyser, nullptr);
-  auto input = read_video_frames(s.target);
-  auto output = read_video_frames(s.output);
+  JobFrames job;
+  ASSERT_NO_FATAL_FAILURE(run_and_read(s, job));
+  const auto& [report, input, output, analyser] = job;
   ASSERT_EQ(input.size(), 60u);
-  ASSERT_EQ(output.size(), input.size());
   // The box around both faces (frontal at the start, in profile at the end).
   cv::Rect box;
   for (size_t i : {size_t{0}, input.size() - 1}) {
@@ -500,13 +511,9 @@ TEST_F(VideoJobTest, AHeadTurningIntoProfileFadesOut) {
 TEST_F(VideoJobTest, ATracksGlassesAreKeptOnEveryFrame) {
   auto s = spec("talking_head_640x480.mp4", "glasses.mp4");
   s.video.quality = 90;
-  auto report = pipeline::run_job(s);
-  ASSERT_TRUE(report) << report.status().to_string();
-  auto analyser = open_analyser();
-  ASSERT_NE(analyser, nullptr);
-  auto input = read_video_frames(s.target);
-  auto output = read_video_frames(s.output);
-  ASSERT_EQ(input.size(), output.size());
+  JobFrames job;
+  ASSERT_NO_FATAL_FAILURE(run_and_read(s, job));
+  const auto& [report, input, output, analyser] = job;
   std::vector<double> change;
   for (size_t i = 0; i < input.size(); ++i) {
     auto faces = analyser->analyse(input[i]);
@@ -532,13 +539,9 @@ TEST_F(VideoJobTest, ATracksGlassesAreKeptOnEveryFrame) {
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
   auto s = spec("talking_head_720p.mp4", "talking.mp4");
   s.video.quality = 90;
-  auto report = pipeline::run_job(s);
-  ASSERT_TRUE(report) << report.status().to_string();
-  auto analyser = open_analyser();
-  ASSERT_NE(analyser, nullptr);
-  auto input = read_video_frames(s.target);
-  auto output = read_video_frames(s.output);
-  ASSERT_EQ(input.size(), output.size());
+  JobFrames job;
+  ASSERT_NO_FATAL_FAILURE(run_and_read(s, job));
+  const auto& [report, input, output, analyser] = job;
   std::vector<double> target_mouth, result_mouth, target_eyes, result_eyes;
   for (size_t i = 0; i < input.size(); i += 2) {
     auto t = analyser->analyse(input[i]);
@@ -582,19 +585,16 @@ TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
 // is swapped (no flashes of the original face).
 TEST_F(VideoJobTest, SwappedFaceDoesNotJitterOrFlash) {
   auto s = spec("talking_head_640x480.mp4", "stable.mp4");
-  ASSERT_TRUE(pipeline::run_job(s));
-  auto analyser = open_analyser();
-  ASSERT_NE(analyser, nullptr);
-  auto input = read_video_frames(s.target);
-  auto output = read_video_frames(s.output);
-  ASSERT_EQ(input.size(), output.size());
+  JobFrames job;
+  ASSERT_NO_FATAL_FAILURE(run_and_read(s, job));
+  const auto& [report, input, output, analyser] = job;
 
   auto motion = [&](const std::vector<cv::Mat>& frames, std::vector<bool>* found) {
     double total = 0;
     int steps = 0;
     std::vector<cv::Point2f> previous;
     for (const auto& f : frames) {
-      auto faces = analyser->analyse(f);
+      auto faces = job.analyser->analyse(f);  // (a structured binding cannot be captured before clang 16)
       bool has = faces && !faces->empty();
       if (found) found->push_back(has);
       if (!has) {
