@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include <opencv2/imgproc.hpp>
@@ -20,41 +21,65 @@ constexpr float kGlassesBridge = 0.8f;     // fraction of the bridge box's width
 constexpr float kTrackBridgeNone = 0.35f;  // at or under this the track wears none
 constexpr float kTrackBridgeFull = 0.55f;  // from this its frame is kept fully
 
+// The thin structures of a face region on the copy glasses are looked for on, and how far they
+// cross the nose bridge (the bridge test of glasses_frame_mask).
+struct ThinStructures {
+  float scale = 1.0f;  // copy pixels per region pixel
+  float d = 0.0f;      // inter-ocular distance on the copy, px
+  Landmarks68 p;       // the face's points on the copy
+  cv::Mat thin;        // CV_8UC1 on the copy: 255 = a thin line standing out
+  cv::Rect bridge;     // the bridge box on the copy
+  float bridge_score = 0.0f;
+};
+
+// Empty for a face under 12 px between the eyes or whose bridge box is degenerate.
+std::optional<ThinStructures> find_thin_structures(const cv::Mat& region_bgr, const Landmarks68& points) {
+  if (points.size() != static_cast<size_t>(kLandmarkCount68) || region_bgr.empty() || region_bgr.type() != CV_8UC3) return {};
+  const float iod = inter_ocular_distance(points);
+  if (iod < 12.0f) return {};
+  ThinStructures t;
+  t.scale = std::min(1.0f, kGlassesIod / iod);
+  cv::Mat gray;
+  cv::cvtColor(region_bgr, gray, cv::COLOR_BGR2GRAY);
+  if (t.scale < 1.0f) cv::resize(gray, gray, cv::Size(), t.scale, t.scale, cv::INTER_AREA);
+  t.p.resize(points.size());
+  for (size_t i = 0; i < points.size(); ++i) t.p[i] = (points[i] + cv::Point2f(0.5f, 0.5f)) * t.scale - cv::Point2f(0.5f, 0.5f);
+  const Landmarks68& p = t.p;
+  t.d = iod * t.scale;
+  const int k = std::max(3, 2 * static_cast<int>(kGlassesLine * t.d / 2.0f) + 1);
+  const cv::Mat disc = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k));
+  cv::Mat dark, bright;
+  cv::morphologyEx(gray, dark, cv::MORPH_BLACKHAT, disc);
+  cv::morphologyEx(gray, bright, cv::MORPH_TOPHAT, disc);
+  t.thin = cv::max(dark, bright) > kGlassesContrast;
+  const cv::Rect all(0, 0, gray.cols, gray.rows);
+  const float x0 = p[39].x + 0.25f * (p[42].x - p[39].x), x1 = p[39].x + 0.75f * (p[42].x - p[39].x);
+  const float y0 = std::max(p[21].y, p[22].y) + 0.08f * t.d, y1 = p[29].y;
+  t.bridge = cv::Rect(cv::Point(cvRound(x0), cvRound(y0)), cv::Point(cvRound(x1) + 1, cvRound(y1) + 1)) & all;
+  if (t.bridge.width < 3 || t.bridge.height < 2) return {};
+  const cv::Rect& bridge = t.bridge;
+  for (int y = bridge.y; y + 1 < bridge.y + bridge.height; ++y) {
+    int hit = 0;
+    for (int x = bridge.x; x < bridge.x + bridge.width; ++x) hit += (t.thin.at<uchar>(y, x) | t.thin.at<uchar>(y + 1, x)) ? 1 : 0;
+    t.bridge_score = std::max(t.bridge_score, static_cast<float>(hit) / bridge.width);
+  }
+  return t;
+}
+
 }  // namespace
 
 cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points, GlassesEvidence* evidence,
                            std::optional<float> decided_weight) {
   if (decided_weight && *decided_weight <= 0.0f) return {};
-  if (points.size() != static_cast<size_t>(kLandmarkCount68) || region_bgr.empty() || region_bgr.type() != CV_8UC3) return {};
-  const float iod = inter_ocular_distance(points);
-  if (iod < 12.0f) return {};
-  const float scale = std::min(1.0f, kGlassesIod / iod);
-  cv::Mat gray;
-  cv::cvtColor(region_bgr, gray, cv::COLOR_BGR2GRAY);
-  if (scale < 1.0f) cv::resize(gray, gray, cv::Size(), scale, scale, cv::INTER_AREA);
-  Landmarks68 p(points.size());
-  for (size_t i = 0; i < points.size(); ++i) p[i] = (points[i] + cv::Point2f(0.5f, 0.5f)) * scale - cv::Point2f(0.5f, 0.5f);
-  const float d = iod * scale;
-  const int k = std::max(3, 2 * static_cast<int>(kGlassesLine * d / 2.0f) + 1);
-  const cv::Mat disc = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k));
-  cv::Mat dark, bright, thin;
-  cv::morphologyEx(gray, dark, cv::MORPH_BLACKHAT, disc);
-  cv::morphologyEx(gray, bright, cv::MORPH_TOPHAT, disc);
-  thin = cv::max(dark, bright) > kGlassesContrast;
-  const cv::Rect all(0, 0, gray.cols, gray.rows);
-  const float x0 = p[39].x + 0.25f * (p[42].x - p[39].x), x1 = p[39].x + 0.75f * (p[42].x - p[39].x);
-  const float y0 = std::max(p[21].y, p[22].y) + 0.08f * d, y1 = p[29].y;
-  const cv::Rect bridge = cv::Rect(cv::Point(cvRound(x0), cvRound(y0)), cv::Point(cvRound(x1) + 1, cvRound(y1) + 1)) & all;
-  if (bridge.width < 3 || bridge.height < 2) return {};
-  float best = 0;
-  for (int y = bridge.y; y + 1 < bridge.y + bridge.height; ++y) {
-    int hit = 0;
-    for (int x = bridge.x; x < bridge.x + bridge.width; ++x) hit += (thin.at<uchar>(y, x) | thin.at<uchar>(y + 1, x)) ? 1 : 0;
-    best = std::max(best, static_cast<float>(hit) / bridge.width);
-  }
+  const std::optional<ThinStructures> found = find_thin_structures(region_bgr, points);
+  if (!found) return {};
+  const float best = found->bridge_score, d = found->d, scale = found->scale;
+  const Landmarks68& p = found->p;
+  const cv::Rect& bridge = found->bridge;
+  const cv::Mat& thin = found->thin;
   if (evidence != nullptr) *evidence = {best, best >= kGlassesBridge};
   if (!decided_weight && best < kGlassesBridge) return {};
-  cv::Mat zone(gray.size(), CV_8UC1, cv::Scalar(0));
+  cv::Mat zone(thin.size(), CV_8UC1, cv::Scalar(0));
   for (int first : {36, 42}) {
     cv::Point2f c(0, 0);
     for (int i = first; i < first + 6; ++i) c += p[i] * (1.0f / 6.0f);
@@ -94,9 +119,8 @@ float glasses_bridge_score(const cv::Mat& frame, const Landmarks68& points) {
   if (region.empty()) return 0.0f;
   Landmarks68 local(points.size());
   for (size_t i = 0; i < points.size(); ++i) local[i] = points[i] - cv::Point2f(region.tl());
-  GlassesEvidence evidence;
-  (void)glasses_frame_mask(frame(region), local, &evidence);
-  return evidence.bridge;
+  const std::optional<ThinStructures> found = find_thin_structures(frame(region), local);
+  return found ? found->bridge_score : 0.0f;
 }
 
 float glasses_keep_weight(float mean_bridge) {

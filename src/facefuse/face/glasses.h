@@ -47,10 +47,10 @@ cv::Mat glasses_frame_mask(const cv::Mat& image, const Landmarks68& points, Glas
 float glasses_bridge_score(const cv::Mat& frame, const Landmarks68& points);
 
 // How much of a track's glasses frame a swap keeps, from the mean bridge score of its recent
-// detections: 0 up to a mean of 0.35, 1 from 0.55, linear between. One frame's
-// score is noisy on thin frames (a soft 640x480 talking head with rimless glasses: 0.36–1.00, mean
-// 0.66, over the 0.8 of a single photo on only 14 of 68 frames), while faces without glasses stay
-// low (three test clips: means 0.07–0.23, at most 0.31; photos at most 0.44).
+// detections: 0 up to a mean of 0.35, 1 from 0.55, linear between. One frame's score is noisy on
+// thin frames (a soft 640x480 talking head with rimless glasses: 0.36–1.00, mean 0.66, over the
+// 0.8 of a single photo on only 14 of 68 frames), while faces without glasses stay low (three test
+// clips: means 0.07–0.23, at most 0.31; photos at most 0.44).
 float glasses_keep_weight(float mean_bridge);
 
 }  // namespace facefuse::face

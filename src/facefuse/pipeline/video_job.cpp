@@ -66,7 +66,7 @@ float profile_fade_at(const std::vector<TrackSighting>& sightings, int64_t frame
 float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
   // Up to the next detection: the sighting after `frame` counts only when it is that one.
   auto end = first_after(sightings, frame);
-  if (end != sightings.end() && end->frame < frame + kDetectEveryFrames) ++end;
+  if (end != sightings.end() && end->frame == next_detection_frame(frame)) ++end;
   const auto count = std::min<std::ptrdiff_t>(kGlassesSightings, end - sightings.begin());
   if (count == 0) return 0.0f;
   float sum = 0.0f;
@@ -262,7 +262,7 @@ struct ChunkRun {
         FrameItem item;
         item.index = next;
         item.warmup = next < range.begin;
-        item.detect = next % kDetectEveryFrames == 0;
+        item.detect = next_detection_frame(next) == next;
         // The last output frame showing this decoded frame takes its buffers; earlier ones (fps
         // raised) get copies. The reader then decodes into new buffers.
         const bool shown_again = next + 1 < end && plan.source_frame(next + 1) == source_index;
@@ -455,7 +455,7 @@ struct ChunkRun {
       // A frame with faces also waits for the next detection (at most kDetectEveryFrames − 1 frames
       // on, within the tracked range), which says whether each face is turning into profile or back
       // and adds to its glasses decision.
-      const int64_t next_detection = (index + kDetectEveryFrames - 1) / kDetectEveryFrames * kDetectEveryFrames;
+      const int64_t next_detection = next_detection_frame(index);
       if (!p.faces.empty() && tracked < next_detection && next_detection < tracked_end()) return true;
       std::vector<face::Face> chosen;
       for (auto& t : p.faces) {
@@ -465,8 +465,8 @@ struct ChunkRun {
         t.face.glasses_weight = glasses_weight_at(seen, index);
         // Frames are released in order: sightings older than the last kGlassesSightings at or
         // before this frame are not needed again.
-        const auto kept = std::min<std::ptrdiff_t>(kGlassesSightings, first_after(seen, index) - seen.begin());
-        seen.erase(seen.begin(), first_after(seen, index) - kept);
+        const auto after = first_after(seen, index);
+        seen.erase(seen.begin(), after - std::min<std::ptrdiff_t>(kGlassesSightings, after - seen.begin()));
         chosen.push_back(std::move(t.face));
       }
       if (engine.selector().mode == face::FaceSelectorMode::kOne && chosen.size() > 1) {

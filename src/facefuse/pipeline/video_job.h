@@ -59,6 +59,11 @@ inline constexpr int64_t kBridgeLookaheadFrames = 6;
 // agreeing with the box they were predicted from.
 inline constexpr int64_t kDetectEveryFrames = 5;
 
+// The first output frame at or after `frame` the detector runs on.
+inline constexpr int64_t next_detection_frame(int64_t frame) {
+  return (frame + kDetectEveryFrames - 1) / kDetectEveryFrames * kDetectEveryFrames;
+}
+
 // What one detection of a video track saw on output frame `frame`: whether its face was in
 // profile (face::seen_from_the_side) and how much its glasses' bridge showed
 // (face::glasses_bridge_score), both on the detection's own landmarks (not the tracker's smoothed
