@@ -11,7 +11,9 @@
 #include "facefuse/core/series_stats.h"
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
+#include "facefuse/face/face_mask.h"
 #include "facefuse/face/glasses.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/media/video_probe.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/pipeline/run_job.h"
@@ -60,7 +62,8 @@ class VideoJobTest : public ::testing::Test {
     job.report = std::move(*report);
     job.analyser = open_analyser();
     ASSERT_NE(job.analyser, nullptr);
-    job.input = read_video_frames(s.target);
+    ASSERT_EQ(s.video.trim_frame_start, 0) << "the input is read from its first frame";
+    job.input = read_video_frames(s.target, s.video.trim_frame_end < 0 ? SIZE_MAX : s.video.trim_frame_end);
     job.output = read_video_frames(s.output);
     ASSERT_FALSE(job.input.empty());
     ASSERT_EQ(job.input.size(), job.output.size());
@@ -534,6 +537,34 @@ TEST_F(VideoJobTest, ATracksGlassesAreKeptOnEveryFrame) {
   std::printf("[ glasses ] change on the frame over %zu frames: median %.1f, 90th percentile %.1f, worst %.1f grey levels\n",
               sorted.size(), median, worst_tenth, sorted.back());
   EXPECT_LT(worst_tenth, 8.0) << "the glasses were painted over on some frames";
+}
+
+// Issue 17, "soft at 100 %", in video: a face larger than max(256 px, the source face) is swapped
+// on a reduced copy to keep up with the frame rate (FaceSwapper::swap_reduced). The zoom clip's
+// 600–730 px faces are reduced to about a third, and composited as the upsampled swapped copy the
+// inner face had 0.26–0.35× the target's Laplacian energy (face/inner_face_sharpness.h): smooth,
+// waxy skin in a sharp frame. Only the swap's change is upsampled now, so the finer band stays the
+// target's own: 0.91–1.03× over the whole clip. Bound the issue's 0.8×, on the clip's first second.
+TEST_F(VideoJobTest, ALargeFaceKeepsTheTargetsFineDetail) {
+  auto s = spec("bench_720p_30s.mp4", "zoom.mp4");
+  s.video.trim_frame_end = 25;
+  s.video.quality = 90;
+  JobFrames job;
+  ASSERT_NO_FATAL_FAILURE(run_and_read(s, job));
+  const auto& [report, input, output, analyser] = job;
+  std::vector<double> ratios;
+  for (size_t i = 0; i < input.size(); i += 4) {
+    auto faces = analyser->analyse(input[i]);
+    ASSERT_TRUE(faces);
+    ASSERT_FALSE(faces->empty()) << "frame " << i;
+    const auto& points = face::largest_face(*faces)->landmarks68;
+    ASSERT_GT(face::face_size(points), 500.0f) << "frame " << i << ": the face must be larger than the reduced copy";
+    ratios.push_back(face::inner_face_sharpness_ratio(input[i], output[i], points));
+  }
+  std::sort(ratios.begin(), ratios.end());
+  std::printf("[ sharpness ] %zu frames of 600+ px video faces: worst %.2f, median %.2f x the target's\n",
+              ratios.size(), ratios.front(), ratios[ratios.size() / 2]);
+  EXPECT_GE(ratios.front(), 0.8);
 }
 
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {

@@ -108,14 +108,14 @@ void write_pseudo_random_file(const std::filesystem::path& path, int megabytes) 
   }
 }
 
-std::vector<cv::Mat> read_video_frames(const std::filesystem::path& path) {
+std::vector<cv::Mat> read_video_frames(const std::filesystem::path& path, size_t max_frames) {
   std::vector<cv::Mat> frames;
   auto reader = media::VideoReader::open(path);
   EXPECT_TRUE(reader) << reader.status().to_string();
   if (!reader) return frames;
   cv::Mat frame;
   int64_t index = 0;
-  while (true) {
+  while (frames.size() < max_frames) {
     auto more = (*reader)->read(frame, index);
     EXPECT_TRUE(more) << more.status().to_string();
     if (!more || !*more) break;

@@ -49,8 +49,9 @@ CommandResult run_shell(const std::string& command);
 // Runs the built facefuse executable with `args` (each quoted for the shell).
 CommandResult run_facefuse(const std::vector<std::string>& args);
 
-// Every frame of a video file, decoded to BGR (a non-fatal test failure when it cannot be read).
-std::vector<cv::Mat> read_video_frames(const std::filesystem::path& path);
+// The frames of a video file from the first, at most `max_frames` of them (all by default),
+// decoded to BGR (a non-fatal test failure when it cannot be read).
+std::vector<cv::Mat> read_video_frames(const std::filesystem::path& path, size_t max_frames = SIZE_MAX);
 // Peak signal-to-noise ratio of two same-sized 8-bit images, dB (100 for identical images).
 double psnr_db(const cv::Mat& a, const cv::Mat& b);
 

@@ -53,7 +53,7 @@ struct FrameContext {
   int64_t frame_index = 0;
   // A still image (image job, image preview): every face is swapped at full resolution. Video and
   // live frames swap a large face on a reduced copy to keep up with the frame rate
-  // (FaceSwapper::swap_reduced), which leaves it softer than the rest of the frame.
+  // (FaceSwapper::swap_reduced); the detail finer than that copy is the target's own.
   bool still_image = false;
 };
 

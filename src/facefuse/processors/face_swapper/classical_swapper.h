@@ -83,8 +83,8 @@ struct ClassicalSwapOptions {
   // fine detail until the inner face is nearly as sharp as the target's (0.85×), or soften a face
   // much sharper than its photo (over 1.3×, down to 1.1×). On for still images; FaceSwapper turns
   // it off for video and live frames: it costs 0.4–4 ms per face, its gain is solved per frame (a
-  // source of flicker), and large video faces are swapped on a reduced copy whose softness it
-  // cannot fix.
+  // source of flicker), and large video faces are swapped on a reduced copy and keep the target's
+  // own detail finer than it (FaceSwapper::swap_reduced).
   bool match_target_sharpness = true;
 };
 
