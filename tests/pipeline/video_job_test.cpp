@@ -567,6 +567,11 @@ TEST_F(VideoJobTest, ALargeFaceKeepsTheTargetsFineDetail) {
   EXPECT_GE(ratios.front(), 0.8);
 }
 
+// Issue 17, "in video the mouth freezes" and "blinks kept", on the real talking-head clip (every
+// other frame re-analysed). Blinks: the tracker's smoothing left a blink's closed frames half open,
+// too open for the swapper's blink check, so the swapped eyes stayed open (eye correlation 0.76,
+// eyes at the target's blinks 0.86-0.88x their median); the check now reads each frame's own
+// points (Face::unsmoothed_eye_open): 0.90 and 0.80x.
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
   auto s = spec("talking_head_720p.mp4", "talking.mp4");
   s.video.quality = 90;
@@ -607,8 +612,8 @@ TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
               target_mouth.size(), *mouth_follows, mouth_range, *eyes_follow, blink_depth);
   EXPECT_GE(*mouth_follows, 0.8);
   EXPECT_GE(mouth_range, 0.8);
-  EXPECT_GE(*eyes_follow, 0.7);
-  EXPECT_LE(blink_depth, 0.92);
+  EXPECT_GE(*eyes_follow, 0.85);
+  EXPECT_LE(blink_depth, 0.85);
 }
 
 // Temporal stability on a real static-camera clip: the swapped face's landmarks move from frame

@@ -66,6 +66,12 @@ struct Face {
   // pipeline, so thin glasses the check finds on some frames and not on others do not flicker.
   // Unset: decided on this face's own pixels (still images).
   std::optional<float> glasses_weight;
+  // Video: the eye-open ratios (face_geometry.h, one_eye_open_ratio: the image-left eye 36–41, then
+  // 42–47) of this frame's own landmarks before the tracker smoothed them, set by the pipeline. A
+  // blink lasts 2–4 frames and the smoothing (face_tracker.h) leaves the eyes of its closed frames
+  // half open, so the face swapper tells a blink from these. Unset: from landmarks68 (still
+  // images, faces bridged over a missed frame).
+  std::optional<std::array<float, 2>> unsmoothed_eye_open;
   std::vector<float> embedding;  // identity descriptor of the active recognizer; empty if not computed
   std::optional<FaceAttributes> attributes;  // gender/age; unset until a classifier ran (only when needed)
 

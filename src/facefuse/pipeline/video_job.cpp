@@ -393,6 +393,14 @@ struct ChunkRun {
           detected.push_back({index, face::seen_from_the_side(f), face::glasses_bridge_score(item->frame, f.landmarks68)});
         }
       }
+      // Each face's eyes as found on this frame, before the tracker smooths them (Face::unsmoothed_eye_open).
+      std::vector<std::optional<std::array<float, 2>>> eyes_found;
+      for (const auto& f : item->faces) {
+        eyes_found.push_back(f.has_landmarks68() ? std::optional<std::array<float, 2>>(
+                                                       {face::one_eye_open_ratio(f.landmarks68, 36),
+                                                        face::one_eye_open_ratio(f.landmarks68, 42)})
+                                                 : std::nullopt);
+      }
       auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
       seen.clear();
       for (const auto& t : tracks) {
@@ -405,6 +413,9 @@ struct ChunkRun {
       for (auto& t : tracks) {
         if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < detected.size()) {
           sightings[t.track_id].push_back(detected[t.detection_index]);
+        }
+        if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < eyes_found.size()) {
+          t.face.unsmoothed_eye_open = eyes_found[t.detection_index];
         }
         auto decided = track_selected.find(t.track_id);
         if (decided == track_selected.end()) {

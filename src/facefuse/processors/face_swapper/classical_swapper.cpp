@@ -842,10 +842,12 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     // A blinking target keeps its own closed eyes (lids and lashes, moved by the similarity of the
     // eye corners like the lids of the warp): the eye's outline grown about its centre so the lid
     // creases and lashes come along.
+    // In video the tracker's smoothed points half-open a closing eye: its own points tell.
     const cv::Point2f up = face::face_up_direction(dst);
     for (int c0 : {36, 42}) {
-      const float strength =
-          blink_strength(face::one_eye_open_ratio(target_local, c0), face::one_eye_open_ratio(src.points, c0));
+      const float target_open = target_face.unsmoothed_eye_open ? (*target_face.unsmoothed_eye_open)[c0 == 36 ? 0 : 1]
+                                                                : face::one_eye_open_ratio(target_local, c0);
+      const float strength = blink_strength(target_open, face::one_eye_open_ratio(src.points, c0));
       if (strength <= 0.0f) continue;
       const Similarity eye_to_dst = similarity_from_two(target_local[c0], target_local[c0 + 3], dst[c0], dst[c0 + 3]);
       cv::Point2f centre(0, 0);
