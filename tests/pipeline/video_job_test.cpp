@@ -571,16 +571,14 @@ TEST_F(VideoJobTest, ALargeFaceKeepsTheTargetsFineDetail) {
 // other frame re-analysed). Blinks: the tracker's smoothing left a blink's closed frames half open,
 // too open for the swapper's blink check, so the swapped eyes stayed open (eye correlation 0.76,
 // eyes at the target's blinks 0.86-0.88x their median); the check now reads each frame's own
-// points (Face::unsmoothed_eye_open): 0.90 and 0.80x. Sharpness: the clip is soft and the source
-// photo sharp, so the face looked pasted on (median 1.70x the target's inner-face Laplacian
-// energy); video frames soften it as still images do (SharpnessMatch::kSoftenOnly): 1.25x.
+// points (Face::unsmoothed_eye_open): 0.90 and 0.80x.
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
   auto s = spec("talking_head_720p.mp4", "talking.mp4");
   s.video.quality = 90;
   JobFrames job;
   ASSERT_NO_FATAL_FAILURE(run_and_read(s, job));
   const auto& [report, input, output, analyser] = job;
-  std::vector<double> target_mouth, result_mouth, target_eyes, result_eyes, sharpness;
+  std::vector<double> target_mouth, result_mouth, target_eyes, result_eyes;
   for (size_t i = 0; i < input.size(); i += 2) {
     auto t = analyser->analyse(input[i]);
     auto r = analyser->analyse(output[i]);
@@ -592,7 +590,6 @@ TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
     result_mouth.push_back(face::mouth_open_ratio(rp));
     target_eyes.push_back(face::eye_open_ratio(tp));
     result_eyes.push_back(face::eye_open_ratio(rp));
-    sharpness.push_back(face::inner_face_sharpness_ratio(input[i], output[i], tp));
   }
   ASSERT_GE(target_mouth.size(), input.size() / 2 - 4) << "faces missing in the target or the result";
   const auto mouth_follows = pearson_correlation(target_mouth, result_mouth);
@@ -617,12 +614,6 @@ TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
   EXPECT_GE(mouth_range, 0.8);
   EXPECT_GE(*eyes_follow, 0.85);
   EXPECT_LE(blink_depth, 0.85);
-  std::sort(sharpness.begin(), sharpness.end());
-  const double sharpness_median = sharpness[sharpness.size() / 2];
-  std::printf("[ talking head 720p ] inner-face sharpness %.2f / %.2f / %.2f x the target's (min / median / max)\n",
-              sharpness.front(), sharpness_median, sharpness.back());
-  EXPECT_GE(sharpness.front(), 0.8);
-  EXPECT_LE(sharpness_median, 1.4) << "the sharp source photo looks pasted onto the soft clip";
 }
 
 // Temporal stability on a real static-camera clip: the swapped face's landmarks move from frame

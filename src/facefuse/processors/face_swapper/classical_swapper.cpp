@@ -397,10 +397,10 @@ void add_weighted(cv::Mat& fg8, const cv::Mat& change, float weight) {
 // itself, the first of kSoftenSigmas whose solved weight reaches kSoftenGoal.
 // `fg8` (CV_8UC3) is changed in place; `bg8` is the target under it, `mask` (CV_32FC1) the blend's
 // mask and `hard` (CV_8UC1) the source's outline, all over `work` (region coordinates, as `dst`
-// and `target`). `sharpen` false: a face softer than the goal is left as it is.
+// and `target`).
 void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mask, const cv::Mat& hard,
                             const cv::Rect& work, const Landmarks68& dst, const Landmarks68& target,
-                            float target_size, bool sharpen) {
+                            float target_size) {
   const cv::Mat inner_mask = face::inner_face_mask(target, work);
   if (cv::countNonZero(inner_mask) == 0) return;
 
@@ -442,7 +442,6 @@ void match_target_sharpness(cv::Mat& fg8, const cv::Mat& bg8, const cv::Mat& mas
     return;
   }
 
-  if (!sharpen) return;
   const float iod = face::inter_ocular_distance(target);
   const double cap =
       kSharpenMaxGain * std::clamp((iod - kSharpenMinIod) / (kSharpenFullIod - kSharpenMinIod), 0.0f, 1.0f);
@@ -865,10 +864,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
     }
   }
 
-  if (target_expression && options.sharpness_match != SharpnessMatch::kOff) {
-    match_target_sharpness(fg8, bg8, mask_work, hard_work, work, dst, target_local, target_size,
-                           options.sharpness_match == SharpnessMatch::kSharpenAndSoften);
-  }
+  if (target_expression && options.match_target_sharpness) match_target_sharpness(fg8, bg8, mask_work, hard_work, work, dst, target_local, target_size);
 
   lap(&ClassicalSwapTimings::mask_ms);
   cv::Mat frame_work = frame(cv::Rect(work.tl() + region.tl(), work.size()));

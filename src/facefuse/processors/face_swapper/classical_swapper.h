@@ -60,13 +60,6 @@ enum class ClassicalGeometry {
   kTargetExpressionFlat,
 };
 
-// What ClassicalSwapOptions::sharpness_match does to the warped source's fine detail.
-enum class SharpnessMatch {
-  kOff,               // nothing: the source's detail as warped
-  kSoftenOnly,        // a face much sharper than the target's is softened (video and live frames)
-  kSharpenAndSoften,  // also a softer one sharpened (still images)
-};
-
 struct ClassicalSwapOptions {
   // --face-swapper-blend, 0–1: how much of the swapped face is shown (0 = the target is kept,
   // the frame is not modified at all).
@@ -88,12 +81,11 @@ struct ClassicalSwapOptions {
   ClassicalGeometry geometry = ClassicalGeometry::kTargetExpression;
   // Match the swapped face's sharpness to the target's (decision 0006): sharpen the source's own
   // fine detail until the inner face is nearly as sharp as the target's (0.85×), or soften a face
-  // much sharper than its photo (over 1.3×, down to 1.1×). Still images do both. FaceSwapper only
-  // softens video and live frames: sharpening costs 0.4–4 ms per face and its gain (up to 3×),
-  // solved per frame, would make the frames' noise flicker; softening is a blur whose weight
-  // follows the target's own sharpness, and a sharp source photo on a soft video (the talking
-  // head: 1.70× → 1.25× the target's) otherwise looks pasted on.
-  SharpnessMatch sharpness_match = SharpnessMatch::kSharpenAndSoften;
+  // much sharper than its photo (over 1.3×, down to 1.1×). On for still images; FaceSwapper turns
+  // it off for video and live frames: it costs 0.4–4 ms per face, its gain is solved per frame (a
+  // source of flicker), and large video faces are swapped on a reduced copy and keep the target's
+  // own detail finer than it (FaceSwapper::swap_reduced).
+  bool match_target_sharpness = true;
 };
 
 struct SwapSourceFace {

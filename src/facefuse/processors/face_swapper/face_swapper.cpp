@@ -146,7 +146,7 @@ Status FaceSwapper::process(FrameContext& frame) const {
     return Status::ok();
   }
   ClassicalSwapOptions options = options_;
-  options.sharpness_match = frame.still_image ? SharpnessMatch::kSharpenAndSoften : SharpnessMatch::kSoftenOnly;
+  options.match_target_sharpness = frame.still_image;
   // Still images: the frame as it was, to measure how sharp each swapped face came out against the
   // photo's own face (a copy of one image; video frames are not measured).
   const cv::Mat before = frame.still_image ? frame.frame.clone() : cv::Mat();
