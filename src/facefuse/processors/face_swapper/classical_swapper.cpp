@@ -841,8 +841,8 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   if (target_expression) {
     // A blinking target keeps its own closed eyes (lids and lashes, moved by the similarity of the
     // eye corners like the lids of the warp): the eye's outline grown about its centre so the lid
-    // creases and lashes come along.
-    // In video the tracker's smoothed points half-open a closing eye: its own points tell.
+    // creases and lashes come along. Whether the eye is closed is read on the frame's own points
+    // (Face::unsmoothed_eye_open): in video the tracker's smoothed ones half-open a closing eye.
     const cv::Point2f up = face::face_up_direction(dst);
     for (int c0 : {36, 42}) {
       const float target_open = target_face.unsmoothed_eye_open ? (*target_face.unsmoothed_eye_open)[c0 == 36 ? 0 : 1]
