@@ -572,7 +572,7 @@ TEST_F(VideoJobTest, ALargeFaceKeepsTheTargetsFineDetail) {
 // other frame re-analysed). Blinks: the tracker's smoothing left a blink's closed frames half open,
 // too open for the swapper's blink check, so the swapped eyes stayed open (eye correlation 0.76,
 // eyes at the target's blinks 0.86-0.88x their median); the check now reads each frame's own
-// points (Face::unsmoothed_eye_open): 0.90 and 0.80x.
+// points (Face::unsmoothed_eye_open): 0.90 and 0.78-0.80x.
 TEST_F(VideoJobTest, ATalkingHeadKeepsTalkingAndBlinking) {
   auto s = spec("talking_head_720p.mp4", "talking.mp4");
   s.video.quality = 90;

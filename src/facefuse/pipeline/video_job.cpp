@@ -394,12 +394,12 @@ struct ChunkRun {
         }
       }
       // Each face's eyes as found on this frame, before the tracker smooths them (Face::unsmoothed_eye_open).
-      std::vector<std::optional<std::array<float, 2>>> eyes_found;
-      for (const auto& f : item->faces) {
-        eyes_found.push_back(f.has_landmarks68() ? std::optional<std::array<float, 2>>(
-                                                       {face::one_eye_open_ratio(f.landmarks68, 36),
-                                                        face::one_eye_open_ratio(f.landmarks68, 42)})
-                                                 : std::nullopt);
+      std::vector<std::optional<std::array<float, 2>>> eyes_found(item->faces.size());
+      for (size_t i = 0; i < item->faces.size(); ++i) {
+        const auto& points = item->faces[i].landmarks68;
+        if (item->faces[i].has_landmarks68()) {
+          eyes_found[i] = {face::one_eye_open_ratio(points, 36), face::one_eye_open_ratio(points, 42)};
+        }
       }
       auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
       seen.clear();
@@ -411,11 +411,10 @@ struct ChunkRun {
       }
       PendingFrame frame{std::move(*item), {}, found};
       for (auto& t : tracks) {
-        if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < detected.size()) {
-          sightings[t.track_id].push_back(detected[t.detection_index]);
-        }
-        if (t.detection_index >= 0 && static_cast<size_t>(t.detection_index) < eyes_found.size()) {
-          t.face.unsmoothed_eye_open = eyes_found[t.detection_index];
+        if (t.detection_index >= 0) {  // matched: an index into this frame's faces
+          const auto i = static_cast<size_t>(t.detection_index);
+          if (i < detected.size()) sightings[t.track_id].push_back(detected[i]);
+          if (i < eyes_found.size()) t.face.unsmoothed_eye_open = eyes_found[i];
         }
         auto decided = track_selected.find(t.track_id);
         if (decided == track_selected.end()) {

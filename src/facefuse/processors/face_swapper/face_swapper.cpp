@@ -280,7 +280,7 @@ Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float
   // skin grain, stubble, the thin parts of a glasses frame. Compositing the upsampled swapped copy
   // instead (frame·(1 − m) + swapped·m) replaced that band with nothing: on the zoom clip's
   // 600–730 px faces (a third of their size in the copy) the inner face had 0.26–0.35× the
-  // target's Laplacian energy, 0.91–1.03× now. The band sits far above the 150 px chip dlib's
+  // target's Laplacian energy, 0.91–1.03× with it (a 256 px copy then; 1.01–1.03× with 192 px). The band sits far above the 150 px chip dlib's
   // descriptor reads a face at, so it carries no identity to it; the swap costs no more (the
   // same 4-channel upsample, one subtraction on the reduced copy).
   const cv::Rect changed_small = cv::boundingRect(mask_small > 0.0f);
