@@ -1,9 +1,12 @@
 #include "facefuse/server/node_common.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 
@@ -18,6 +21,27 @@ namespace facefuse::server {
 
 using nlohmann::json;
 
+namespace {
+
+// The thread (kernel id) that waits for the stop signals: the caller of block_stop_signals, then
+// the waiter of exit_on_next_stop_signal. Read inside a signal handler, hence lock-free.
+std::atomic<pid_t> g_stop_signal_taker{0};
+static_assert(std::atomic<pid_t>::is_always_lock_free);
+
+// Runs only on a thread that does not block the stop signals, i.e. one a library started before
+// main() and so before the mask: OpenBLAS (linked through OpenCV and dlib) starts its pool from a
+// load-time constructor. Under the default action a stop signal that the kernel hands to such a
+// thread ends the whole process, which it does whenever the taker is not inside sigwait at that
+// moment: `serve` still starting up or about to wait, the worker between two sigtimedwait calls.
+// Re-sent to the taker, the signal stays pending on it (the taker blocks it) until its next wait.
+extern "C" void forward_stop_signal(int signal_number) {
+  const int saved_errno = errno;
+  syscall(SYS_tgkill, getpid(), g_stop_signal_taker.load(), signal_number);
+  errno = saved_errno;
+}
+
+}  // namespace
+
 sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -25,11 +49,18 @@ sigset_t block_stop_signals() {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  g_stop_signal_taker.store(gettid());
+  struct sigaction forward {};
+  forward.sa_handler = forward_stop_signal;
+  forward.sa_flags = SA_RESTART;
+  sigfillset(&forward.sa_mask);
+  for (int number : {SIGTERM, SIGINT, SIGHUP}) sigaction(number, &forward, nullptr);
   return signals;
 }
 
 void exit_on_next_stop_signal(const sigset_t& signals) {
   auto waiter = StackThread::start("ff-signal", kThreadStackBytes, [signals]() mutable {
+    g_stop_signal_taker.store(gettid());
     int again = 0;
     sigwait(&signals, &again);
     std::_Exit(128 + again);

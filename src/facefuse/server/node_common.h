@@ -49,8 +49,9 @@ struct NodeOptions {
 
 // Blocks SIGTERM, SIGINT and SIGHUP (a closed terminal or dropped SSH session drains like SIGTERM)
 // in the calling thread and returns that set. Call first, before any thread starts, so every thread
-// inherits the mask: the signals are then taken only by sigwait()/sigtimedwait() on the set, never
-// by a handler.
+// inherits the mask: the signals are then taken only by sigwait()/sigtimedwait() on the set (in the
+// calling thread). Threads that libraries started before main() do not block them; a handler re-sends
+// a signal such a thread receives to the calling thread, so it is never lost and never fatal.
 sigset_t block_stop_signals();
 
 // A second stop signal while draining ends the process at once (exit code 128 + signal): waits for
