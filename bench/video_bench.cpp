@@ -92,10 +92,13 @@ std::string join_figures(const std::vector<double>& v) {
 
 int main(int argc, char** argv) {
   const char* usage =
-      "usage: %s TESTDATA_DIR [--long] [--runs N] [--clip videos/NAME]... [--baseline-cli OLD_FACEFUSE] [--split]\n"
+      "usage: %s TESTDATA_DIR [--long] [--runs N] [--clip videos/NAME]... [--source photos/NAME]\n"
+      "       [--baseline-cli OLD_FACEFUSE] [--split]\n"
       "  --runs N            runs per clip (default 1); medians are printed\n"
       "  --clip NAME         clip under TESTDATA_DIR (default: videos/bench_720p_30s.mp4 and\n"
       "                      videos/talking_head_720p.mp4)\n"
+      "  --source NAME       source photo under TESTDATA_DIR (default: photos/astronaut.png, a ~114 px\n"
+      "                      face; photos/jesper.jpg has a ~650 px one)\n"
       "  --baseline-cli BIN  also run an older build's facefuse binary, alternating with this one\n"
       "  --split             also run the pipeline in-process once per clip and print its time split\n";
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each run's line shows as it ends, also into a file
@@ -106,7 +109,7 @@ int main(int argc, char** argv) {
   bool long_run = false, split = false;
   int runs = 1;
   std::vector<std::string> clip_names;
-  std::string baseline_cli;
+  std::string baseline_cli, source_name = "photos/astronaut.png";
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--long") {
@@ -117,6 +120,8 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--clip" && i + 1 < argc) {
       clip_names.emplace_back(argv[++i]);
+    } else if (a == "--source" && i + 1 < argc) {
+      source_name = argv[++i];
     } else if (a == "--baseline-cli" && i + 1 < argc) {
       baseline_cli = argv[++i];
     } else {
@@ -125,7 +130,7 @@ int main(int argc, char** argv) {
     }
   }
   if (clip_names.empty()) clip_names = {"videos/bench_720p_30s.mp4", "videos/talking_head_720p.mp4"};
-  auto source = data / "photos/astronaut.png";
+  auto source = data / source_name;
   auto tmp = std::filesystem::temp_directory_path() / fmt::format("facefuse-bench-{}", getpid());
   std::filesystem::create_directories(tmp);
   const std::string preset = "veryfast";

@@ -229,7 +229,8 @@ struct WorkingSource {
   Landmarks68 points;    // in `image` pixels
 };
 
-WorkingSource prepare_source(const SwapSourceFace& source, float target_size, bool mirror) {
+WorkingSource prepare_source(const SwapSourceFace& source, float target_size, bool mirror,
+                             face::Face* prepared_face = nullptr) {
   const Landmarks68& s = source.face.landmarks68;
   float source_size = face::face_size(s);
   cv::Rect crop = face::face_region(s, kRingRaise, kSourceMargin, source.image.size());
@@ -243,15 +244,27 @@ WorkingSource prepare_source(const SwapSourceFace& source, float target_size, bo
     cv::resize(w.image, w.image, size, 0, 0, cv::INTER_AREA);
   }
   const float sx = static_cast<float>(w.image.cols) / crop.width, sy = static_cast<float>(w.image.rows) / crop.height;
-  for (size_t i = 0; i < s.size(); ++i) {
-    // Pixel centres: x_work + 0.5 = (x_src − crop.x + 0.5)·scale.
-    w.points[i] = {(s[i].x - crop.x + 0.5f) * sx - 0.5f, (s[i].y - crop.y + 0.5f) * sy - 0.5f};
-  }
+  // Pixel centres: x_work + 0.5 = (x_src − crop.x + 0.5)·scale.
+  auto to_work = [&](cv::Point2f p) { return cv::Point2f((p.x - crop.x + 0.5f) * sx - 0.5f, (p.y - crop.y + 0.5f) * sy - 0.5f); };
+  for (size_t i = 0; i < s.size(); ++i) w.points[i] = to_work(s[i]);
   if (mirror) {
     cv::Mat flipped;
     cv::flip(w.image, flipped, 1);
     w.image = flipped;
     w.points = mirror_landmarks68(w.points, w.image.cols);
+  }
+  if (prepared_face != nullptr) {
+    *prepared_face = source.face;
+    prepared_face->landmarks68 = w.points;
+    prepared_face->landmarks5 = face::landmarks5_from_68(w.points);
+    prepared_face->detector_landmarks5.reset();
+    cv::Point2f tl = to_work(source.face.box.tl()), br = to_work(source.face.box.br());
+    if (mirror) {
+      const float right = static_cast<float>(w.image.cols - 1), left_edge = right - br.x;
+      br.x = right - tl.x;
+      tl.x = left_edge;
+    }
+    prepared_face->box = cv::Rect2f(tl, br);
   }
   return w;
 }
@@ -484,6 +497,14 @@ face::Landmarks68 mirror_landmarks68(const face::Landmarks68& points, int image_
     out[i] = {static_cast<float>(image_width - 1) - p.x, p.y};
   }
   return out;
+}
+
+SwapSourceFace prepared_source(const SwapSourceFace& source, float max_target_size, bool mirrored) {
+  SwapSourceFace prepared;
+  if (source.image.empty() || !source.face.has_landmarks68()) return source;
+  WorkingSource w = prepare_source(source, max_target_size, mirrored, &prepared.face);
+  prepared.image = w.image.clone();  // its own compact copy: the whole source photo is not kept
+  return prepared;
 }
 
 bool should_mirror_source(const face::Landmarks68& source, const face::Landmarks68& target) {

@@ -123,6 +123,14 @@ float estimate_yaw(const face::Landmarks68& points);
 // 68-point left/right permutation so each index keeps its meaning (jaw 0 stays the image-left end).
 face::Landmarks68 mirror_landmarks68(const face::Landmarks68& points, int image_width);
 
+// The source as classical_swap reads it for target faces up to `max_target_size` pixels
+// (face::face_size): its face's surroundings only, reduced so the face is at most 1.5× that size
+// (classical_swap's own limit), and mirrored when `mirrored` (should_mirror_source then says no for
+// the targets that asked for it, their yaws now pointing the same way). classical_swap on it gives
+// what it gives on `source` for such targets, up to resampling, without reading, reducing and
+// flipping the whole source photo on every call: video and live frames swap from one made per job.
+SwapSourceFace prepared_source(const SwapSourceFace& source, float max_target_size, bool mirrored);
+
 // Whether classical_swap uses the mirrored source for this source/target pair: their yaws point
 // opposite ways, each by more than kMirrorYawThreshold.
 inline constexpr float kMirrorYawThreshold = 0.08f;

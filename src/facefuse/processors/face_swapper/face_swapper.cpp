@@ -18,6 +18,18 @@ namespace facefuse::processors {
 
 namespace {
 
+// In video and live frames, target faces are swapped at full size up to this size (pixels,
+// face::face_size); still images always at full size (FrameContext::still_image). A larger face
+// is swapped on a copy reduced to that size (swap_reduced), whose finer band stays the target's
+// own: so the copy needs only the source's own detail up to that size, whatever the source's.
+// 256 until session 14 (when the finer band was lost); 192 looks the same at 100 % on the zoom
+// and talking-head clips and costs (192/256)² = 0.56× the reduced swap's per-pixel work. Until
+// session 15 a source face larger than this raised the limit to its own size: a sharp 650 px source
+// (jesper.jpg) swapped the talking head's 470 px face at full size, at 0.47 of ffmpeg's speed
+// (bound 0.5); swapped on the 192 px copy it is as fast as a small source, and at 100 % only the
+// finest skin texture is the clip's own instead of the photo's, which suits a soft clip better.
+constexpr float kVideoFullSizeFace = 192.0f;
+
 // face_swapper_pixel_boost: "auto" = the model's own size.
 const std::vector<std::string> kPixelBoostChoices = {"auto",     "128x128",  "256x256",   "384x384",
                                                      "512x512",  "768x768",  "1024x1024", "2048x2048"};
@@ -105,7 +117,9 @@ Status FaceSwapper::open(const ProcessorContext& context) {
     }
   }
   if (best_area > 0.0f) {
-    source_face_size_ = face::face_size(source_.face.landmarks68);
+    for (bool mirrored : {false, true}) {
+      video_sources_[mirrored ? 1 : 0] = prepared_source(source_, kVideoFullSizeFace, mirrored);
+    }
     source_warnings_ = source_quality_warnings(source_.image, source_.face, source_name_);
     if (passed_over_profile) {
       const cv::Rect2f& b = source_.face.box;
@@ -125,15 +139,6 @@ Status FaceSwapper::open(const ProcessorContext& context) {
   return Status::ok();
 }
 
-// In video and live frames, target faces are swapped at full size up to this size (pixels,
-// face::face_size), or up to kSourceDetailFactor × the source's face size when that is larger;
-// still images always at full size (FrameContext::still_image). A larger face is swapped on a
-// copy reduced to that size (swap_reduced), whose finer band stays the target's own: so the copy
-// needs only the source's own detail, and a source smaller than this is upsampled in it anyway.
-// 256 until session 14 (when the finer band was lost); 192 looks the same at 100 % on the zoom
-// and talking-head clips and costs (192/256)² = 0.56× the reduced swap's per-pixel work.
-constexpr float kMinFullSizeFace = 192.0f;
-constexpr float kSourceDetailFactor = 1.0f;
 // A swapped still face with less than this × the target's inner-face Laplacian energy
 // (face/inner_face_sharpness.h) is reported as soft. The sharpness match brings every bench pair it
 // can to 0.85×; what stays under 0.5× is a source without the detail: the two motion-blurred
@@ -176,17 +181,20 @@ Status FaceSwapper::process(FrameContext& frame) const {
       while (whole > seen && !worst_yaw_difference_.compare_exchange_weak(seen, whole, std::memory_order_relaxed)) {
       }
     }
-    float target_size = face::face_size(target.landmarks68);
-    float full_size_limit = std::max(kMinFullSizeFace, kSourceDetailFactor * source_face_size_);
-    if (!frame.still_image && target_size > full_size_limit) {
-      FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, full_size_limit / target_size, face_options));
+    if (!frame.still_image) {
+      // The source prepared for video (open()), already mirrored when this target needs it.
+      const SwapSourceFace& source = video_sources_[should_mirror_source(source_.face.landmarks68, target.landmarks68) ? 1 : 0];
+      const float target_size = face::face_size(target.landmarks68);
+      if (target_size > kVideoFullSizeFace) {
+        FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, source, kVideoFullSizeFace / target_size, face_options));
+      } else {
+        FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source, face_options));
+      }
     } else {
       FF_RETURN_IF_ERROR(classical_swap(frame.frame, target, source_, face_options));
-      if (frame.still_image) {
-        measured_faces_.fetch_add(1, std::memory_order_relaxed);
-        if (face::inner_face_sharpness_ratio(before, frame.frame, target.landmarks68) < kSoftResult) {
-          soft_results_.fetch_add(1, std::memory_order_relaxed);
-        }
+      measured_faces_.fetch_add(1, std::memory_order_relaxed);
+      if (face::inner_face_sharpness_ratio(before, frame.frame, target.landmarks68) < kSoftResult) {
+        soft_results_.fetch_add(1, std::memory_order_relaxed);
       }
     }
   }
@@ -235,7 +243,7 @@ std::vector<ProcessorWarning> FaceSwapper::take_warnings() const {
   return out;
 }
 
-Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float scale,
+Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, const SwapSourceFace& source, float scale,
                                  const ClassicalSwapOptions& options) const {
   // The region holds the mask and the blend's reach around it (half a face on every side).
   constexpr float kBrowRaise = 0.3f, kMargin = 0.5f;
@@ -270,7 +278,7 @@ Status FaceSwapper::swap_reduced(cv::Mat& frame, const face::Face& target, float
   reduced.box = cv::Rect2f(to_small(target.box.tl()), to_small(target.box.br()));
   const cv::Mat small_before = small.clone();
   cv::Mat mask_small;
-  FF_RETURN_IF_ERROR(classical_swap(small, reduced, source_, options, &mask_small));
+  FF_RETURN_IF_ERROR(classical_swap(small, reduced, source, options, &mask_small));
   // Only the part of the region the mask reaches is sampled back and composited (the region's
   // margin holds the blend's reach in the reduced copy, but the mask is 0 there). What is sampled
   // back is the swap's change to the reduced copy, not the swapped copy itself: the change and the

@@ -41,13 +41,17 @@ class FaceSwapper final : public FrameProcessor {
   const OnnxSwapper* onnx_swapper() const { return onnx_.get(); }
 
  private:
-  // Video and live frames: a target face much larger than the source face is swapped on a reduced
-  // copy of its region and the result scaled back and composited at full resolution (for speed; the
-  // face comes out softer than at full size, so still images never take this path).
-  Status swap_reduced(cv::Mat& frame, const face::Face& target, float scale, const ClassicalSwapOptions& options) const;
+  // Video and live frames: a target face larger than kVideoFullSizeFace (192 px) is swapped on a
+  // copy of its region reduced to that size, and the swap's change is upsampled and added at full resolution
+  // (for speed; the detail finer than the copy stays the target's own, so still images, which are
+  // measured against the photo's own sharpness, never take this path).
+  Status swap_reduced(cv::Mat& frame, const face::Face& target, const SwapSourceFace& source, float scale,
+                      const ClassicalSwapOptions& options) const;
 
   SwapSourceFace source_;
-  float source_face_size_ = 0.0f;  // face::face_size of the source, pixels
+  // Video and live frames swap from source_ prepared once for faces up to kVideoFullSizeFace
+  // (prepared_source): [0] as it is, [1] mirrored.
+  SwapSourceFace video_sources_[2];
   std::vector<int> source_face_counts_;  // classical backend; the ONNX one keeps its own
   ClassicalSwapOptions options_;
   std::unique_ptr<OnnxSwapper> onnx_;
