@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace facefuse::media {
 namespace {
@@ -89,6 +90,10 @@ cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, Y
   constexpr int s = FixedPointMatrix::kShift;
   const size_t row_bytes = static_cast<size_t>(after.cols) * 3;
   int left = after.cols, right = -1, top = after.rows, bottom = -1;
+  // Per pixel of the two rows' changed span: 1 where it changed. The loops below have no branch
+  // per pixel (every sample of the span is converted and the changed ones are kept), which the
+  // compiler vectorises; a face's span is mostly changed anyway.
+  std::vector<uint8_t> changed_flags[2] = {std::vector<uint8_t>(after.cols), std::vector<uint8_t>(after.cols)};
   for (int y = 0; y < after.rows; y += 2) {
     const uint8_t* rows_after[2] = {after.ptr<uint8_t>(y), after.ptr<uint8_t>(y + 1)};
     const uint8_t* rows_before[2] = {before.ptr<uint8_t>(y), before.ptr<uint8_t>(y + 1)};
@@ -97,9 +102,6 @@ cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, Y
     if (!row_changed[0] && !row_changed[1]) continue;
     top = std::min(top, row_changed[0] ? y : y + 1);
     bottom = row_changed[1] ? y + 1 : y;
-    uint8_t* luma[2] = {yuv.y.ptr<uint8_t>(y), yuv.y.ptr<uint8_t>(y + 1)};
-    uint8_t* cb = yuv.u.ptr<uint8_t>(y / 2);
-    uint8_t* cr = yuv.v.ptr<uint8_t>(y / 2);
     // Only the 2×2 blocks between the first and last changed byte of the two rows are visited (a
     // face is a fraction of the frame's width; the blocks outside would all be skipped anyway).
     size_t first = row_bytes, end = 0;
@@ -109,30 +111,50 @@ cv::Rect overwrite_changed_pixels(const cv::Mat& before, const cv::Mat& after, Y
       end = std::max(end, end_of_difference(rows_before[dy], rows_after[dy], row_bytes));
     }
     const int x_begin = static_cast<int>(first / 3) & ~1;
-    const int x_end = std::min(after.cols, static_cast<int>((end + 2) / 3));
-    for (int x = x_begin; x < x_end; x += 2) {
-      bool block_changed = false;
-      int r_sum = 0, g_sum = 0, b_sum = 0;
-      for (int dy = 0; dy < 2; ++dy) {
-        for (int dx = 0; dx < 2; ++dx) {
-          const int offset = 3 * (x + dx);
-          const uint8_t* p = rows_after[dy] + offset;  // B, G, R
-          const uint8_t* q = rows_before[dy] + offset;
-          r_sum += p[2];
-          g_sum += p[1];
-          b_sum += p[0];
-          if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) {
-            block_changed = true;
-            left = std::min(left, x + dx);
-            right = std::max(right, x + dx);
-            luma[dy][x + dx] = to_sample(m.yr * p[2] + m.yg * p[1] + m.yb * p[0], 16, s);
-          }
+    const int x_end = std::min(after.cols, (static_cast<int>((end + 2) / 3) + 1) & ~1);
+    const int span = x_end - x_begin;
+    for (int dy = 0; dy < 2; ++dy) {
+      const uint8_t* p = rows_after[dy] + 3 * x_begin;  // B, G, R
+      const uint8_t* q = rows_before[dy] + 3 * x_begin;
+      uint8_t* luma = yuv.y.ptr<uint8_t>(y + dy) + x_begin;
+      uint8_t* changed = changed_flags[dy].data();
+      for (int i = 0; i < span; ++i) {
+        const int b = p[3 * i], g = p[3 * i + 1], r = p[3 * i + 2];
+        const bool differs = (b != q[3 * i]) | (g != q[3 * i + 1]) | (r != q[3 * i + 2]);
+        const uint8_t converted = to_sample(m.yr * r + m.yg * g + m.yb * b, 16, s);
+        luma[i] = differs ? converted : luma[i];
+        changed[i] = differs;
+      }
+      for (int i = 0; i < span; ++i) {
+        if (changed[i]) {
+          left = std::min(left, x_begin + i);
+          break;
         }
       }
-      if (!block_changed) continue;
-      // Sums of four pixels: two more bits of scale.
-      cb[x / 2] = to_sample(m.ur * r_sum + m.ug * g_sum + m.ub * b_sum, 128, s + 2);
-      cr[x / 2] = to_sample(m.vr * r_sum + m.vg * g_sum + m.vb * b_sum, 128, s + 2);
+      for (int i = span - 1; i >= 0; --i) {
+        if (changed[i]) {
+          right = std::max(right, x_begin + i);
+          break;
+        }
+      }
+    }
+    uint8_t* cb = yuv.u.ptr<uint8_t>(y / 2) + x_begin / 2;
+    uint8_t* cr = yuv.v.ptr<uint8_t>(y / 2) + x_begin / 2;
+    const uint8_t* p0 = rows_after[0] + 3 * x_begin;
+    const uint8_t* p1 = rows_after[1] + 3 * x_begin;
+    const uint8_t* c0 = changed_flags[0].data();
+    const uint8_t* c1 = changed_flags[1].data();
+    for (int k = 0; k < span / 2; ++k) {
+      const int i = 2 * k, o = 6 * k;
+      // Sums of the 2×2 block's four pixels: two more bits of scale.
+      const int b_sum = p0[o] + p0[o + 3] + p1[o] + p1[o + 3];
+      const int g_sum = p0[o + 1] + p0[o + 4] + p1[o + 1] + p1[o + 4];
+      const int r_sum = p0[o + 2] + p0[o + 5] + p1[o + 2] + p1[o + 5];
+      const bool block_changed = (c0[i] | c0[i + 1] | c1[i] | c1[i + 1]) != 0;
+      const uint8_t new_cb = to_sample(m.ur * r_sum + m.ug * g_sum + m.ub * b_sum, 128, s + 2);
+      const uint8_t new_cr = to_sample(m.vr * r_sum + m.vg * g_sum + m.vb * b_sum, 128, s + 2);
+      cb[k] = block_changed ? new_cb : cb[k];
+      cr[k] = block_changed ? new_cr : cr[k];
     }
   }
   if (bottom < 0) return {};
