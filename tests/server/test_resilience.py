@@ -30,6 +30,17 @@ def start_video_job(api, frames=FRAMES, chunk=CHUNK):
     return source, api.submit(video_body(source["id"], target["id"], frames, chunk))
 
 
+def sigterm_mid_chunk(server):
+    """Starts `server`, submits a 68-frame video job of one chunk and sends SIGTERM once its first
+    frame is done; returns the job."""
+    server.start()
+    api = server.client()
+    _, job = start_video_job(api, frames=68, chunk=68)
+    h.wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
+    server.process.send_signal(h.signal.SIGTERM)
+    return job
+
+
 def tasks_of(data_dir, job_id):
     with sqlite3.connect(os.path.join(data_dir, "jobs.db")) as db:
         return db.execute("SELECT kind, chunk_index, frame_begin, frame_end, state, attempts FROM tasks "
@@ -98,11 +109,7 @@ class ResilienceSlow(h.unittest.TestCase):
         # allowed outcome but not the one this test is about.)
         server = h.Server("--workers", "1", "--grace-seconds", "0")
         try:
-            server.start()
-            api = server.client()
-            _, job = start_video_job(api, frames=68, chunk=68)
-            h.wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
-            server.process.send_signal(h.signal.SIGTERM)
+            job = sigterm_mid_chunk(server)
             server.process.wait(timeout=60)
             self.assertEqual(server.process.returncode, 0)
             server._close_pipes()
@@ -123,11 +130,7 @@ class ResilienceSlow(h.unittest.TestCase):
         # sending. (With grace 0 the drain lasts one frame, too short to be seen reliably.)
         server = h.Server("--workers", "1", "--grace-seconds", "120")
         try:
-            server.start()
-            api = server.client()
-            _, job = start_video_job(api, frames=68, chunk=68)
-            h.wait_for(lambda: api.job(job["job_id"])["frames_done"] > 0)
-            server.process.send_signal(h.signal.SIGTERM)
+            job = sigterm_mid_chunk(server)
             readiness = []
             while server.process.poll() is None:
                 try:
