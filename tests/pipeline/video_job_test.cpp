@@ -539,7 +539,7 @@ TEST_F(VideoJobTest, ATracksGlassesAreKeptOnEveryFrame) {
   EXPECT_LT(worst_tenth, 8.0) << "the glasses were painted over on some frames";
 }
 
-// Issue 17, "soft at 100 %", in video: a face larger than max(192 px, the source face) is swapped
+// Issue 17, "soft at 100 %", in video: a face larger than 192 px (whatever the source's) is swapped
 // on a reduced copy to keep up with the frame rate (FaceSwapper::swap_reduced). The zoom clip's
 // 600–730 px faces are reduced to about a third, and composited as the upsampled swapped copy the
 // inner face had 0.26–0.35× the target's Laplacian energy (face/inner_face_sharpness.h): smooth,

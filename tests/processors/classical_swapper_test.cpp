@@ -561,8 +561,8 @@ TEST(ClassicalSwapper, APreparedSourceSwapsLikeTheWholePhoto) {
   };
   for (const Case& c : {Case{kTom, 2.5f, kJesper2, 1.0f}, Case{kTom, 2.5f, kJesper2, 1.6f},
                         Case{kSample6Right, 1.0f, kSample6Left, 1.0f}}) {
-    SCOPED_TRACE(c.source.photo + " x" + std::to_string(c.source_scale) + " onto " + c.target.photo + ", prepared for " +
-                 std::to_string(c.prepared_for) + " x its size");
+    SCOPED_TRACE(c.source.photo + " x" + std::to_string(c.source_scale) + " onto " + c.target.photo +
+                 ", prepared for " + std::to_string(c.prepared_for) + " x its size");
     PickedFace s = pick(c.source), t = pick(c.target);
     ASSERT_TRUE(s.found && t.found);
     SwapSourceFace source{s.image, s.face};

@@ -245,7 +245,9 @@ WorkingSource prepare_source(const SwapSourceFace& source, float target_size, bo
   }
   const float sx = static_cast<float>(w.image.cols) / crop.width, sy = static_cast<float>(w.image.rows) / crop.height;
   // Pixel centres: x_work + 0.5 = (x_src − crop.x + 0.5)·scale.
-  auto to_work = [&](cv::Point2f p) { return cv::Point2f((p.x - crop.x + 0.5f) * sx - 0.5f, (p.y - crop.y + 0.5f) * sy - 0.5f); };
+  auto to_work = [&](cv::Point2f p) {
+    return cv::Point2f((p.x - crop.x + 0.5f) * sx - 0.5f, (p.y - crop.y + 0.5f) * sy - 0.5f);
+  };
   for (size_t i = 0; i < s.size(); ++i) w.points[i] = to_work(s[i]);
   if (mirror) {
     cv::Mat flipped;
@@ -500,8 +502,8 @@ face::Landmarks68 mirror_landmarks68(const face::Landmarks68& points, int image_
 }
 
 SwapSourceFace prepared_source(const SwapSourceFace& source, float max_target_size, bool mirrored) {
-  SwapSourceFace prepared;
   if (source.image.empty() || !source.face.has_landmarks68()) return source;
+  SwapSourceFace prepared;
   WorkingSource w = prepare_source(source, max_target_size, mirrored, &prepared.face);
   prepared.image = w.image.clone();  // its own compact copy: the whole source photo is not kept
   return prepared;

@@ -184,7 +184,8 @@ Status FaceSwapper::process(FrameContext& frame) const {
     }
     if (!frame.still_image) {
       // The source prepared for video (open()), already mirrored when this target needs it.
-      const SwapSourceFace& source = video_sources_[should_mirror_source(source_.face.landmarks68, target.landmarks68) ? 1 : 0];
+      const bool mirrored = should_mirror_source(source_.face.landmarks68, target.landmarks68);
+      const SwapSourceFace& source = video_sources_[mirrored ? 1 : 0];
       const float target_size = face::face_size(target.landmarks68);
       if (target_size > kVideoFullSizeFace) {
         FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, source, kVideoFullSizeFace / target_size, face_options));
