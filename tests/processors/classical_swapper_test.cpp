@@ -885,6 +885,44 @@ TEST(ClassicalSwapperRealism, AMotionBlurredSourceIsSharpenedOnlyPartWay) {
   EXPECT_GE(ratio, 0.28);
 }
 
+// The inner-face energy at the common scale (face/inner_face_sharpness.h), which video tracks and
+// the video source are compared by (FaceSwapper softens a source sharper than its track): the same
+// 440 px face at half its size (still over the common 192 px) measures about the same, so the
+// comparison does not depend on how large either face is; a face smaller than that has less detail
+// to show and measures less; and a blurred face measures less, the more the blur.
+TEST(InnerFaceEnergy, IsTheSameAtAnySizeOverTheCommonOneAndFallsWithBlur) {
+  PickedFace t = pick({"photos/jesper.jpg", {409, 275}});
+  ASSERT_TRUE(t.found);
+  const Landmarks68& p = t.face.landmarks68;
+  auto at_scale = [&](double k) {
+    cv::Mat smaller;
+    cv::resize(t.image, smaller, cv::Size(), k, k, cv::INTER_AREA);
+    Landmarks68 q(p.size());
+    for (size_t i = 0; i < p.size(); ++i) {
+      q[i] = {static_cast<float>((p[i].x + 0.5) * k - 0.5), static_cast<float>((p[i].y + 0.5) * k - 0.5)};
+    }
+    return face::inner_face_energy(smaller, q);
+  };
+  const double full = face::inner_face_energy(t.image, p), half = at_scale(0.5), quarter = at_scale(0.25);
+  std::vector<double> blurred;
+  for (double sigma : {1.0, 2.0, 4.0}) {
+    cv::Mat b;
+    cv::GaussianBlur(t.image, b, cv::Size(0, 0), sigma);
+    blurred.push_back(face::inner_face_energy(b, p));
+  }
+  std::printf(
+      "[ inner-face energy ] %.0f px face %.1f, at half size %.1f, at a quarter %.1f; blurred 1 / 2 / 4 px "
+      "%.1f / %.1f / %.1f\n",
+      face::face_size(p), full, half, quarter, blurred[0], blurred[1], blurred[2]);
+  ASSERT_GT(full, 0.0);
+  EXPECT_NEAR(half / full, 1.0, 0.25);
+  EXPECT_LT(quarter, half);
+  EXPECT_LT(blurred[0], full);
+  EXPECT_LT(blurred[1], blurred[0]);
+  EXPECT_LT(blurred[2], blurred[1]);
+  EXPECT_EQ(face::inner_face_energy(cv::Mat(), p), 0.0);
+}
+
 // The ghost-jaw measure (face/ghost_jaw.h) on a real face: nothing on the unchanged photo, nothing
 // for the jaw's own contour moved by a pixel, most of the jaw for a dark line drawn 0.2 IOD inside it.
 TEST(GhostJaw, SeesASecondLineInsideTheJawAndNothingElse) {

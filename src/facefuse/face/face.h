@@ -66,6 +66,11 @@ struct Face {
   // pipeline, so thin glasses the check finds on some frames and not on others do not flicker.
   // Unset: decided on this face's own pixels (still images).
   std::optional<float> glasses_weight;
+  // Video: how sharp this face's track is (face::inner_face_energy at the common face size,
+  // inner_face_sharpness.h), averaged over its recent detections and set by the pipeline; a face
+  // swap softens a source sharper than this, so the face does not look pasted onto a soft clip.
+  // Unset: still images (whose swap measures the photo itself) and live frames.
+  std::optional<float> track_detail_energy;
   // Video: the eye-open ratios (face_geometry.h, one_eye_open_ratio: the image-left eye 36–41, then
   // 42–47) of this frame's own landmarks before the tracker smoothed them, set by the pipeline. A
   // blink lasts 2–4 frames and the smoothing (face_tracker.h) leaves the eyes of its closed frames

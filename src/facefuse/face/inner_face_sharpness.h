@@ -24,4 +24,16 @@ cv::Mat inner_face_mask(const Landmarks68& points, const cv::Rect& area);
 // read. 0 when the target's inner face is flat (no energy).
 double inner_face_sharpness_ratio(const cv::Mat& target, const cv::Mat& result, const Landmarks68& target_points);
 
+// The face size (face_size, px) at which inner_face_energy compares two different faces: the size
+// of the copy a large video face is swapped on (FaceSwapper), so the band compared is the band the
+// source replaces there.
+inline constexpr float kCommonFaceSize = 192.0f;
+
+// The measure of inner_face_sharpness_ratio for one face on its own, at a common scale: the mean
+// squared 3×3 Laplacian of the grey image inside the inner face (hull of points 17–67), with the
+// face's region (face_region, 0.15 brow raise, 0.1 margin) resampled so the face is `face_px`
+// (area averaging by the whole part of a reduction, bilinear for the rest). Grey levels² per px².
+// 0 without a face. `image` BGR uint8.
+double inner_face_energy(const cv::Mat& image, const Landmarks68& points, float face_px = kCommonFaceSize);
+
 }  // namespace facefuse::face

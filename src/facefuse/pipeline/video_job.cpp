@@ -20,6 +20,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_tracker.h"
 #include "facefuse/face/glasses.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/media/muxer.h"
 #include "facefuse/media/synthetic_label.h"
 #include "facefuse/media/video_reader.h"
@@ -63,15 +64,29 @@ float profile_fade_at(const std::vector<TrackSighting>& sightings, int64_t frame
   return from + ((after->in_profile ? 1.0f : 0.0f) - from) * t;
 }
 
-float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
-  // Up to the next detection: the sighting after `frame` counts only when it is that one.
+namespace {
+
+// The mean of `value` over a track's last kGlassesSightings sightings up to the next detection
+// after `frame` (the sighting after `frame` counts only when it is that one). 0 without a sighting.
+float mean_of_recent_sightings(const std::vector<TrackSighting>& sightings, int64_t frame,
+                               float TrackSighting::*value) {
   auto end = first_after(sightings, frame);
   if (end != sightings.end() && end->frame == next_detection_frame(frame)) ++end;
   const auto count = std::min<std::ptrdiff_t>(kGlassesSightings, end - sightings.begin());
   if (count == 0) return 0.0f;
   float sum = 0.0f;
-  for (auto s = end - count; s != end; ++s) sum += s->glasses_bridge;
-  return face::glasses_keep_weight(sum / static_cast<float>(count));
+  for (auto s = end - count; s != end; ++s) sum += (*s).*value;
+  return sum / static_cast<float>(count);
+}
+
+}  // namespace
+
+float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
+  return face::glasses_keep_weight(mean_of_recent_sightings(sightings, frame, &TrackSighting::glasses_bridge));
+}
+
+float track_detail_energy_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
+  return mean_of_recent_sightings(sightings, frame, &TrackSighting::detail_energy);
 }
 
 namespace {
@@ -390,7 +405,9 @@ struct ChunkRun {
       std::vector<TrackSighting> detected;  // per detection; followed faces have no detector points
       if (item->detect) {
         for (const auto& f : item->faces) {
-          detected.push_back({index, face::seen_from_the_side(f), face::glasses_bridge_score(item->frame, f.landmarks68)});
+          detected.push_back({index, face::seen_from_the_side(f),
+                              face::glasses_bridge_score(item->frame, f.landmarks68),
+                              static_cast<float>(face::inner_face_energy(item->frame, f.landmarks68))});
         }
       }
       // Each face's eyes as found on this frame, before the tracker smooths them (Face::unsmoothed_eye_open).
@@ -473,6 +490,9 @@ struct ChunkRun {
         auto& seen = sightings[t.track_id];
         t.face.profile_fade = profile_fade_at(seen, index);
         t.face.glasses_weight = glasses_weight_at(seen, index);
+        if (const float energy = track_detail_energy_at(seen, index); energy > 0.0f) {
+          t.face.track_detail_energy = energy;
+        }
         // Frames are released in order: sightings older than the last kGlassesSightings at or
         // before this frame are not needed again.
         const auto after = first_after(seen, index);

@@ -65,13 +65,15 @@ inline constexpr int64_t next_detection_frame(int64_t frame) {
 }
 
 // What one detection of a video track saw on output frame `frame`: whether its face was in
-// profile (face::seen_from_the_side) and how much its glasses' bridge showed
-// (face::glasses_bridge_score), both on the detection's own landmarks (not the tracker's smoothed
-// ones, so a chunk decides as a single pass does).
+// profile (face::seen_from_the_side), how much its glasses' bridge showed
+// (face::glasses_bridge_score) and how sharp the face is (face::inner_face_energy), all on the
+// detection's own landmarks (not the tracker's smoothed ones, so a chunk decides as a single pass
+// does).
 struct TrackSighting {
   int64_t frame = 0;
   bool in_profile = false;
   float glasses_bridge = 0.0f;
+  float detail_energy = 0.0f;
 };
 
 // How far the swap of a track's face on output frame `frame` is faded out for being seen in
@@ -94,6 +96,10 @@ static_assert((kGlassesSightings - 1) * kDetectEveryFrames <= kChunkWarmupFrames
 // track's last kGlassesSightings sightings up to the next detection (at most kDetectEveryFrames − 1
 // frames on). 0 without a sighting.
 float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame);
+
+// How sharp a track's face is on output frame `frame` (face::Face::track_detail_energy): the mean
+// inner-face energy over the same sightings as the glasses decision. 0 without a sighting.
+float track_detail_energy_at(const std::vector<TrackSighting>& sightings, int64_t frame);
 
 // Probes the target and checks the video options (trim range, fps, scale, encoder, preset,
 // quality, chunk size); kInvalidArgument/kUnsupported with a message naming the option.

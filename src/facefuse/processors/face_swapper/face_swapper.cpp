@@ -8,6 +8,8 @@
 #include "facefuse/processors/model_files.h"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -30,6 +32,24 @@ namespace {
 // finest skin texture is the clip's own instead of the photo's, which suits a soft clip better
 // (on the zoom clip's 600–730 px faces the eyelid and iris edges come out a little softer).
 constexpr float kVideoFullSizeFace = 192.0f;
+
+// A video source sharper than its target's track (face::inner_face_energy at the common face size)
+// by more than kVideoSoftenAbove× is blurred down to kVideoSoftenGoal× it, as still images are
+// softened (match_target_sharpness in classical_swapper.cpp: over 1.3×, to 1.1×). Video frames are
+// not matched one by one (a blur solved on every frame's swap cost a third of the speed, decision
+// 0006): the source's energy is measured once for a few blurs at open(), and each frame blurs the
+// prepared source by the sigma its track's recent detections call for, read off those (a smooth
+// function of the track's energy, so a track near a threshold does not flip between two blurs).
+// The talking-head clip (a soft 720p face) with the sharp astronaut.png source came out at 1.7× the
+// clip's inner-face Laplacian energy, with the photo's skin grain and smile lines standing out.
+constexpr double kVideoSoftenAbove = 1.3;
+constexpr double kVideoSoftenGoal = 1.1;
+// Blurs measured at open(): Gaussian sigma in px of the face at the common size (192 px).
+constexpr std::array<double, 8> kVideoSofteningSigmas = {0.0, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0};
+// The blur a frame gets is rounded to this (px at 192 px: a step no one sees), so a track whose
+// measured energy wavers a little between detections keeps the same blurred source (the cache
+// of FaceSwapper::softened_video_source).
+constexpr double kVideoSofteningStep = 0.05;
 
 // face_swapper_pixel_boost: "auto" = the model's own size.
 const std::vector<std::string> kPixelBoostChoices = {"auto",     "128x128",  "256x256",   "384x384",
@@ -121,6 +141,16 @@ Status FaceSwapper::open(const ProcessorContext& context) {
     for (bool mirrored : {false, true}) {
       video_sources_[mirrored ? 1 : 0] = prepared_source(source_, kVideoFullSizeFace, mirrored);
     }
+    const SwapSourceFace& prepared = video_sources_[0];
+    video_source_energies_.clear();
+    {
+      std::lock_guard lock(softened_mutex_);
+      softened_.clear();
+    }
+    for (double sigma : kVideoSofteningSigmas) {
+      video_source_energies_.push_back(
+          face::inner_face_energy(soften(prepared, sigma).image, prepared.face.landmarks68));
+    }
     source_warnings_ = source_quality_warnings(source_.image, source_.face, source_name_);
     if (passed_over_profile) {
       const cv::Rect2f& b = source_.face.box;
@@ -185,7 +215,10 @@ Status FaceSwapper::process(FrameContext& frame) const {
     if (!frame.still_image) {
       // The source prepared for video (open()), already mirrored when this target needs it.
       const bool mirrored = should_mirror_source(source_.face.landmarks68, target.landmarks68);
-      const SwapSourceFace& source = video_sources_[mirrored ? 1 : 0];
+      // Softened when it is sharper than the target's track.
+      const double softening = video_softening(target);
+      const auto softened = softening > 0.0 ? softened_video_source(mirrored, softening) : nullptr;
+      const SwapSourceFace& source = softened ? *softened : video_sources_[mirrored ? 1 : 0];
       const float target_size = face::face_size(target.landmarks68);
       if (target_size > kVideoFullSizeFace) {
         FF_RETURN_IF_ERROR(swap_reduced(frame.frame, target, source, kVideoFullSizeFace / target_size, face_options));
@@ -201,6 +234,48 @@ Status FaceSwapper::process(FrameContext& frame) const {
     }
   }
   return Status::ok();
+}
+
+SwapSourceFace FaceSwapper::soften(const SwapSourceFace& prepared, double sigma) {
+  if (sigma <= 0.0) return prepared;
+  SwapSourceFace out{cv::Mat(), prepared.face};
+  const double px = sigma * face::face_size(prepared.face.landmarks68) / face::kCommonFaceSize;
+  cv::GaussianBlur(prepared.image, out.image, cv::Size(0, 0), px, px, cv::BORDER_REPLICATE);
+  return out;
+}
+
+std::shared_ptr<const SwapSourceFace> FaceSwapper::softened_video_source(bool mirrored, double sigma) const {
+  {
+    std::lock_guard lock(softened_mutex_);
+    for (auto it = softened_.begin(); it != softened_.end(); ++it) {
+      if (it->mirrored != mirrored || it->sigma != sigma) continue;
+      std::rotate(it, it + 1, softened_.end());
+      return softened_.back().source;
+    }
+  }
+  auto source = std::make_shared<const SwapSourceFace>(soften(video_sources_[mirrored ? 1 : 0], sigma));
+  std::lock_guard lock(softened_mutex_);
+  if (softened_.size() == kSoftenedCacheSize) softened_.erase(softened_.begin());
+  softened_.push_back({mirrored, sigma, source});
+  return source;
+}
+
+double FaceSwapper::video_softening(const face::Face& target) const {
+  const auto& e = video_source_energies_;
+  const double target_energy = target.track_detail_energy.value_or(0.0f);
+  if (e.empty() || target_energy <= 0.0 || e.front() <= kVideoSoftenAbove * target_energy) return 0.0;
+  // The energy aimed at: kVideoSoftenGoal× the target's, reached continuously from the source's own
+  // at kVideoSoftenAbove× (no jump where the softening starts).
+  const double goal = std::max(kVideoSoftenGoal * target_energy, 2.0 * kVideoSoftenAbove * target_energy - e.front());
+  // The energy falls with the sigma: interpolated between the measured blurs, in log energy.
+  for (size_t i = 1; i < e.size(); ++i) {
+    if (e[i] > goal) continue;
+    const double t = e[i - 1] > e[i] ? std::log(e[i - 1] / goal) / std::log(e[i - 1] / e[i]) : 1.0;
+    const double sigma = kVideoSofteningSigmas[i - 1] +
+                         std::clamp(t, 0.0, 1.0) * (kVideoSofteningSigmas[i] - kVideoSofteningSigmas[i - 1]);
+    return std::round(sigma / kVideoSofteningStep) * kVideoSofteningStep;
+  }
+  return kVideoSofteningSigmas.back();
 }
 
 std::vector<ProcessorWarning> FaceSwapper::take_warnings() const {
