@@ -211,24 +211,34 @@ TEST_F(VideoJobTest, RotatedPhoneVideoComesOutUpright) {
   EXPECT_GT(report->processed_faces, 15) << "faces are only found when frames are upright";
 }
 
+// Also with a large sharp source (jesper.jpg) and 20-frame chunks: until session 16 the tracker
+// fitted each face's pose to its track's first shape, and a chunk's tracks start in its warm-up,
+// so their poses and shapes differed from the single pass's for good (frames 26 and 29: 38.5 dB).
+// Now every track fits to the generic frontal face (face_tracker.cpp, canonical_reference).
 TEST_F(VideoJobTest, ChunkedOutputMatchesSinglePassFrameForFrame) {
-  auto single = spec("talking_head_640x480.mp4", "single.mp4");
-  auto chunked = spec("talking_head_640x480.mp4", "chunked.mp4");
-  chunked.video.chunk_frames = 25;  // 68 frames → 3 chunks, boundaries inside the clip
-  ASSERT_TRUE(pipeline::run_job(single));
-  ASSERT_TRUE(pipeline::run_job(chunked));
-  auto a = media::probe_video(single.output);
-  auto b = media::probe_video(chunked.output);
-  ASSERT_TRUE(a && b);
-  EXPECT_EQ(a->frame_count, b->frame_count);
-  EXPECT_NEAR(a->duration_sec, b->duration_sec, 1e-3);
-  auto fa = read_video_frames(single.output);
-  auto fb = read_video_frames(chunked.output);
-  ASSERT_EQ(fa.size(), fb.size());
-  double worst = 100.0;
-  for (size_t i = 0; i < fa.size(); ++i) worst = std::min(worst, psnr_db(fa[i], fb[i]));
-  EXPECT_GE(worst, kMinChunkPsnrDb) << "worst frame PSNR between chunked and single-pass output";
-  expect_no_temp_files();
+  for (const auto& [source, chunk_frames] : {std::pair{"photos/astronaut.png", 25}, {"photos/jesper.jpg", 20}}) {
+    SCOPED_TRACE(source);
+    auto single = spec("talking_head_640x480.mp4", "single.mp4");
+    auto chunked = spec("talking_head_640x480.mp4", "chunked.mp4");
+    single.sources = chunked.sources = {testdata(source)};
+    chunked.video.chunk_frames = chunk_frames;  // 68 frames → 3–4 chunks, boundaries inside the clip
+    ASSERT_TRUE(pipeline::run_job(single));
+    ASSERT_TRUE(pipeline::run_job(chunked));
+    auto a = media::probe_video(single.output);
+    auto b = media::probe_video(chunked.output);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->frame_count, b->frame_count);
+    EXPECT_NEAR(a->duration_sec, b->duration_sec, 1e-3);
+    auto fa = read_video_frames(single.output);
+    auto fb = read_video_frames(chunked.output);
+    ASSERT_EQ(fa.size(), fb.size());
+    double worst = 100.0;
+    for (size_t i = 0; i < fa.size(); ++i) worst = std::min(worst, psnr_db(fa[i], fb[i]));
+    std::printf("[ chunks ] %s, %d-frame chunks: worst frame %.1f dB against the single pass\n", source, chunk_frames,
+                worst);
+    EXPECT_GE(worst, kMinChunkPsnrDb) << "worst frame PSNR between chunked and single-pass output";
+    expect_no_temp_files();
+  }
 }
 
 TEST_F(VideoJobTest, CancellationLeavesNoOutputAndNoTempFiles) {

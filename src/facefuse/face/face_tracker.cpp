@@ -5,6 +5,8 @@
 #include <numbers>
 #include <tuple>
 
+#include "facefuse/face/head_pose.h"
+
 namespace facefuse::face {
 namespace {
 
@@ -45,7 +47,7 @@ cv::Point2d rotate(const cv::Point2d& v, double angle) {
 // A head pose: image point = centre + scale · R(roll) · face-frame point.
 struct Pose {
   cv::Point2d centre;  // px
-  double scale = 1.0;  // px per face-frame unit (= per IOD of the track's first shape)
+  double scale = 1.0;  // px per face-frame unit (= per IOD of the reference)
   double roll = 0.0;   // rad
   cv::Point2d to_image(const cv::Point2d& q) const { return centre + scale * rotate(q, roll); }
   cv::Point2d to_face(const cv::Point2d& p) const { return rotate(p - centre, -roll) / scale; }
@@ -77,13 +79,13 @@ void one_euro(double* x_hat, double* dx_hat, const double* x, int dims, double d
 // Filter state layout:
 //   pose  = [cx, cy, log(scale), roll]            (face-frame mode; fixed in pixel mode)
 //   shape = [x0, y0, …, x(n−1), y(n−1), box cx, box cy, box w, box h]
-// Shape values are face-frame coordinates (IOD units of the track's first shape) in face-frame
+// Shape values are face-frame coordinates (IOD units of the reference) in face-frame
 // mode, and pixels / pixel_unit in pixel mode (so speeds are in IOD/s there too).
 struct FaceTracker::Track {
   int id = 0;
   size_t point_count = 0;              // 68 or 5
-  std::vector<cv::Point2d> reference;  // rigid points of the first shape, centred, eye line
-                                       // horizontal, IOD = 1
+  std::vector<cv::Point2d> reference;  // canonical_reference (empty while the landmarks are
+                                       // unusable): rigid points, centred, eye line horizontal, IOD 1
   double pixel_unit = 1.0;             // pixel mode: px per shape unit (first shape's IOD)
   std::vector<double> pose, pose_velocity;
   std::vector<double> shape, shape_velocity;
@@ -122,6 +124,26 @@ std::vector<cv::Point2d> make_reference(const std::vector<cv::Point2d>& p) {
   std::vector<cv::Point2d> ref;
   for (int i : idx) ref.push_back(rotate(p[i] - mean, -angle) / iod);
   return ref;
+}
+
+// The reference every track's pose is fitted to: the generic face seen from the front
+// (generic_face_shape68, x right, y down), in the layout of `point_count` landmarks. A fixed
+// reference instead of the track's first shape, so a track started a few frames later (a video
+// chunk's warm-up) splits its faces into the same poses and shapes as one started at frame 0.
+const std::vector<cv::Point2d>& canonical_reference(size_t point_count) {
+  static const std::vector<cv::Point2d> ref68 = [] {
+    std::vector<cv::Point2d> p;
+    for (const auto& q : generic_face_shape68()) p.emplace_back(q.x, q.y);
+    return make_reference(p);
+  }();
+  static const std::vector<cv::Point2d> ref5 = [] {
+    Landmarks68 frontal;
+    for (const auto& q : generic_face_shape68()) frontal.emplace_back(q.x, q.y);
+    std::vector<cv::Point2d> p;
+    for (const auto& q : landmarks5_from_68(frontal)) p.emplace_back(q.x, q.y);
+    return make_reference(p);
+  }();
+  return point_count == static_cast<size_t>(kLandmarkCount68) ? ref68 : ref5;
 }
 
 // Least-squares similarity (2-D Procrustes) taking the reference onto the rigid points of `p`.
@@ -297,7 +319,7 @@ std::vector<TrackedFace> FaceTracker::update(std::vector<Face> detections, doubl
   auto start_filters = [&](Track& track, const Face& face) {
     const auto p = points_of(face);
     track.point_count = p.size();
-    track.reference = make_reference(p);
+    track.reference = make_reference(p).empty() ? std::vector<cv::Point2d>{} : canonical_reference(p.size());
     const Pose pose = fit_pose(p, track.reference, face.box, 0.0);
     track.pixel_unit = pose.scale;
     const Measurement m = measure(face, p, pose, face_frame, track.pixel_unit);

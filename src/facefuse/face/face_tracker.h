@@ -29,8 +29,10 @@
 // Smoothing in the face frame (default). Each face's landmarks are split into a head pose — a
 // similarity transform: centre c (px), scale s (px per inter-ocular distance, IOD), roll θ
 // (rad), fitted by least squares (2-D Procrustes) from the rigid points (nose 27–35 and eyes
-// 36–47 of the 68; eyes and nose tip of the 5) to the track's first shape — and a shape: every
-// landmark in that pose's frame, in IOD units. Pose and shape are filtered separately and
+// 36–47 of the 68; eyes and nose tip of the 5) to a fixed reference, the generic frontal face
+// (head_pose.h), not the track's first shape, so a track started later (a video chunk's warm-up)
+// splits faces as one started earlier does — and a shape: every landmark in that pose's frame, in
+// IOD units. Pose and shape are filtered separately and
 // recombined. Why: the pose averages 21 points, so it is much less noisy than one landmark and
 // can follow head motion with a very light filter (little lag), while the shape carries most of
 // the per-landmark detector noise but changes only with expression, so it stays filtered however
