@@ -84,8 +84,8 @@ void one_euro(double* x_hat, double* dx_hat, const double* x, int dims, double d
 struct FaceTracker::Track {
   int id = 0;
   size_t point_count = 0;              // 68 or 5
-  std::vector<cv::Point2d> reference;  // canonical_reference (empty while the landmarks are
-                                       // unusable): rigid points, centred, eye line horizontal, IOD 1
+  bool posed = false;                  // its landmarks carry a pose (has_pose): fitted to
+                                       // canonical_reference, else the pose comes from the box
   double pixel_unit = 1.0;             // pixel mode: px per shape unit (first shape's IOD)
   std::vector<double> pose, pose_velocity;
   std::vector<double> shape, shape_velocity;
@@ -112,10 +112,16 @@ std::vector<cv::Point2d> points_of(const Face& face) {
 
 // Reference for pose fitting: rigid points centred on their mean, rotated so the eye line is
 // horizontal, scaled to IOD 1. Empty when the landmarks are degenerate.
+// Whether the landmarks `p` carry a pose (their eyes are apart).
+bool has_pose(const std::vector<cv::Point2d>& p) {
+  const cv::Point2d eye = eye_vector(p);
+  return std::hypot(eye.x, eye.y) > kMinIod;
+}
+
 std::vector<cv::Point2d> make_reference(const std::vector<cv::Point2d>& p) {
+  if (!has_pose(p)) return {};
   const cv::Point2d eye = eye_vector(p);
   const double iod = std::hypot(eye.x, eye.y);
-  if (!(iod > kMinIod)) return {};
   const auto idx = rigid_indices(p.size());
   cv::Point2d mean(0, 0);
   for (int i : idx) mean += p[i];
@@ -144,6 +150,13 @@ const std::vector<cv::Point2d>& canonical_reference(size_t point_count) {
     return make_reference(p);
   }();
   return point_count == static_cast<size_t>(kLandmarkCount68) ? ref68 : ref5;
+}
+
+// What a track's poses are fitted to: canonical_reference, or none (fit_pose takes the box) while
+// its landmarks carry no pose.
+const std::vector<cv::Point2d>& pose_reference(bool posed, size_t point_count) {
+  static const std::vector<cv::Point2d> none;
+  return posed ? canonical_reference(point_count) : none;
 }
 
 // Least-squares similarity (2-D Procrustes) taking the reference onto the rigid points of `p`.
@@ -319,8 +332,8 @@ std::vector<TrackedFace> FaceTracker::update(std::vector<Face> detections, doubl
   auto start_filters = [&](Track& track, const Face& face) {
     const auto p = points_of(face);
     track.point_count = p.size();
-    track.reference = make_reference(p).empty() ? std::vector<cv::Point2d>{} : canonical_reference(p.size());
-    const Pose pose = fit_pose(p, track.reference, face.box, 0.0);
+    track.posed = has_pose(p);
+    const Pose pose = fit_pose(p, pose_reference(track.posed, track.point_count), face.box, 0.0);
     track.pixel_unit = pose.scale;
     const Measurement m = measure(face, p, pose, face_frame, track.pixel_unit);
     track.pose = m.pose;
@@ -345,12 +358,12 @@ std::vector<TrackedFace> FaceTracker::update(std::vector<Face> detections, doubl
     if (track_match[t] >= 0) {
       const Face& face = detections[track_match[t]];
       const auto p = points_of(face);
-      if (p.size() != track.point_count || (track.reference.empty() && !make_reference(p).empty())) {
+      if (p.size() != track.point_count || (!track.posed && has_pose(p))) {
         // Landmark layout changed, or the first landmarks were unusable: restart smoothing, keep
         // the identity.
         start_filters(track, face);
       } else {
-        const Pose pose = fit_pose(p, track.reference, face.box, track.pose[3]);
+        const Pose pose = fit_pose(p, pose_reference(track.posed, track.point_count), face.box, track.pose[3]);
         const Measurement m = measure(face, p, pose, face_frame, track.pixel_unit);
         if (face_frame) {
           const double to_iod = 1.0 / std::exp(track.pose[2]);  // px → IOD for the centre's speed

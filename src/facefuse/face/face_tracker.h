@@ -27,20 +27,20 @@
 //      alive (and can be matched again) until it ends as above.
 //
 // Smoothing in the face frame (default). Each face's landmarks are split into a head pose — a
-// similarity transform: centre c (px), scale s (px per inter-ocular distance, IOD), roll θ
-// (rad), fitted by least squares (2-D Procrustes) from the rigid points (nose 27–35 and eyes
-// 36–47 of the 68; eyes and nose tip of the 5) to a fixed reference, the generic frontal face
-// (head_pose.h), not the track's first shape, so a track started later (a video chunk's warm-up)
-// splits faces as one started earlier does — and a shape: every landmark in that pose's frame, in
-// IOD units. Pose and shape are filtered separately and
-// recombined. Why: the pose averages 21 points, so it is much less noisy than one landmark and
-// can follow head motion with a very light filter (little lag), while the shape carries most of
-// the per-landmark detector noise but changes only with expression, so it stays filtered however
-// fast the head moves. Filtering landmark pixels directly (smooth_in_face_frame = false) can be
-// tuned to the same still-face jitter and translation lag, but then every landmark's filter opens
-// whenever the head moves and their noise passes through: measured non-rigid landmark jitter (the
-// frame-to-frame motion left after removing the mean motion) on the clip moving at 8 px/frame:
-// raw detections 0.013, pixel-space One-Euro 0.012, face frame 0.007 IOD/frame.
+// similarity transform: centre c (px), scale s (px per inter-ocular distance, IOD), roll θ (rad),
+// fitted by least squares (2-D Procrustes) from the rigid points (nose 27–35 and eyes 36–47 of the
+// 68; eyes and nose tip of the 5) to a fixed reference, the generic frontal face (head_pose.h), not
+// the track's first shape, so a track started later (a video chunk's warm-up) splits faces as one
+// started earlier does — and a shape: every landmark in that pose's frame, in IOD units. Pose and
+// shape are filtered separately and recombined. Why: the pose averages 21 points, so it is much
+// less noisy than one landmark and can follow head motion with a very light filter (little lag),
+// while the shape carries most of the per-landmark detector noise but changes only with expression,
+// so it stays filtered however fast the head moves. Filtering landmark pixels directly
+// (smooth_in_face_frame = false) can be tuned to the same still-face jitter and translation lag,
+// but then every landmark's filter opens whenever the head moves and their noise passes through:
+// measured non-rigid landmark jitter (the frame-to-frame motion left after removing the mean
+// motion) on the clip moving at 8 px/frame: raw detections 0.013, pixel-space One-Euro 0.012, face
+// frame 0.007 IOD/frame.
 //
 // One-Euro filter (Casiez, Roussel, Vogel, CHI 2012), per value x with time step dt (s):
 //   dx̂ = lowpass(ẋ, d_cutoff_hz); cutoff = min_cutoff_hz + beta·|dx̂|; x̂ = lowpass(x, cutoff),

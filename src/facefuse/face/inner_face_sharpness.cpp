@@ -9,6 +9,17 @@
 #include "facefuse/face/face_mask.h"
 
 namespace facefuse::face {
+namespace {
+
+// Mean squared 3×3 Laplacian of a grey uint8 image where `mask` is set (grey levels² per px²).
+double laplacian_energy(const cv::Mat& gray, const cv::Mat& mask) {
+  cv::Mat f, lap;
+  gray.convertTo(f, CV_32F);
+  cv::Laplacian(f, lap, CV_32F, 3);
+  return cv::mean(lap.mul(lap), mask)[0];
+}
+
+}  // namespace
 
 cv::Mat inner_face_mask(const Landmarks68& points, const cv::Rect& area) {
   std::vector<cv::Point2f> inner(points.begin() + 17, points.end()), hull;
@@ -21,11 +32,9 @@ double inner_face_sharpness_ratio(const cv::Mat& target, const cv::Mat& result, 
   const cv::Rect region = face_region(target_points, 0.15f, 0.25f, target.size());
   const cv::Mat inner_mask = inner_face_mask(target_points, region);
   auto energy = [&](const cv::Mat& image) {
-    cv::Mat gray, f, lap;
+    cv::Mat gray;
     cv::cvtColor(image(region), gray, cv::COLOR_BGR2GRAY);
-    gray.convertTo(f, CV_32F);
-    cv::Laplacian(f, lap, CV_32F, 3);
-    return cv::mean(lap.mul(lap), inner_mask)[0];
+    return laplacian_energy(gray, inner_mask);
   };
   const double of_target = energy(target);
   return of_target > 0 ? energy(result) / of_target : 0.0;
@@ -40,7 +49,7 @@ double inner_face_energy(const cv::Mat& image, const Landmarks68& points, float 
   // Measured on every video detection of a face up to 700+ px: grey first, and the reduction's whole
   // part by area averaging on its own (OpenCV's fast path; a fractional INTER_AREA factor cost
   // ~1 ms per frame of the zoom clip), the rest (under 2×) bilinearly.
-  cv::Mat gray, reduced, resized, f, lap;
+  cv::Mat gray, reduced, resized;
   cv::cvtColor(image(region), gray, cv::COLOR_BGR2GRAY);
   const int whole = std::max(1, static_cast<int>(size / face_px));
   if (whole > 1) {
@@ -51,16 +60,14 @@ double inner_face_energy(const cv::Mat& image, const Landmarks68& points, float 
   }
   const double scale = face_px * whole / size;  // of `reduced`: over 0.5
   cv::resize(reduced, resized, cv::Size(), scale, scale, cv::INTER_LINEAR);
-  resized.convertTo(f, CV_32F);
-  cv::Laplacian(f, lap, CV_32F, 3);
   Landmarks68 scaled(points.size());
   for (size_t i = 0; i < points.size(); ++i) {
     // Pixel centres: x' + 0.5 = (x − region.x + 0.5) / whole · scale.
     scaled[i] = {static_cast<float>((points[i].x - region.x + 0.5) / whole * scale - 0.5),
                  static_cast<float>((points[i].y - region.y + 0.5) / whole * scale - 0.5)};
   }
-  const cv::Mat mask = inner_face_mask(scaled, cv::Rect(0, 0, lap.cols, lap.rows));
-  return cv::countNonZero(mask) > 0 ? cv::mean(lap.mul(lap), mask)[0] : 0.0;
+  const cv::Mat mask = inner_face_mask(scaled, cv::Rect(0, 0, resized.cols, resized.rows));
+  return cv::countNonZero(mask) > 0 ? laplacian_energy(resized, mask) : 0.0;
 }
 
 }  // namespace facefuse::face
