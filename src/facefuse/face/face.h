@@ -69,7 +69,8 @@ struct Face {
   // Video: how sharp this face's track is (face::inner_face_energy at the common face size,
   // inner_face_sharpness.h), averaged over its recent detections and set by the pipeline; a face
   // swap softens a source sharper than this, so the face does not look pasted onto a soft clip.
-  // Unset: still images (whose swap measures the photo itself) and live frames.
+  // Live frames: measured on the frame and smoothed over the session's frames (live_swap.cpp).
+  // Unset: still images (whose swap measures the photo itself).
   std::optional<float> track_detail_energy;
   // Video: the eye-open ratios (face_geometry.h, one_eye_open_ratio: the image-left eye 36–41, then
   // 42–47) of this frame's own landmarks before the tracker smoothed them, set by the pipeline. A

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "facefuse/core/error_codes.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/jobs/job_request.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/jobs/job_store.h"
@@ -48,6 +49,43 @@ std::optional<cv::Size> jpeg_size(std::string_view jpeg) {
   if (media::sniff_image_format(as_bytes(jpeg)) != media::ImageFormat::kJpeg) return std::nullopt;
   auto size = media::read_image_size(as_bytes(jpeg), media::ImageFormat::kJpeg);
   return size ? std::optional<cv::Size>(*size) : std::nullopt;
+}
+
+// Live frames have no track to tell how sharp a face is (the video pipeline's
+// Face::track_detail_energy), so each selected face is measured on its own frame and smoothed over
+// the session's frames: the face swapper then softens a source photo sharper than the camera, as it
+// does in video, without following the camera noise's frame-to-frame changes.
+struct RecentFaceEnergy {
+  cv::Point2f centre;  // of the face's box, frame px
+  float energy = 0;    // smoothed face::inner_face_energy
+};
+
+// Weight of a frame's own measure in the smoothed one (an exponential mean over about the last 5
+// frames), steadier than one frame's measure as the video's mean over its last 3 detections is.
+constexpr float kLiveEnergySmoothing = 0.2f;
+
+// Sets track_detail_energy on each face of `faces` (frame's selected faces) and returns the
+// measures to smooth the next frame with. A face continues the previous frame's nearest face
+// when their centres are less than half a face apart; otherwise its own measure starts afresh.
+std::vector<RecentFaceEnergy> measure_detail_energy(const cv::Mat& frame, std::vector<face::Face>& faces,
+                                                    const std::vector<RecentFaceEnergy>& previous) {
+  std::vector<RecentFaceEnergy> out;
+  for (auto& f : faces) {
+    if (!f.has_landmarks68()) continue;
+    float energy = static_cast<float>(face::inner_face_energy(frame, f.landmarks68));
+    if (energy <= 0.0f) continue;
+    const cv::Point2f centre(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2);
+    const float half_face = 0.5f * std::max(f.box.width, f.box.height);
+    const RecentFaceEnergy* nearest = nullptr;
+    for (const auto& p : previous) {
+      const float d = static_cast<float>(cv::norm(p.centre - centre));
+      if (d < half_face && (!nearest || d < cv::norm(nearest->centre - centre))) nearest = &p;
+    }
+    if (nearest) energy = nearest->energy + kLiveEnergySmoothing * (energy - nearest->energy);
+    f.track_detail_energy = energy;
+    out.push_back({centre, energy});
+  }
+  return out;
 }
 
 }  // namespace
@@ -91,6 +129,7 @@ struct LiveSwapService::Session {
   // Set once the engine is open; used by one worker at a time (busy).
   std::shared_ptr<pipeline::JobEngine> engine;
   bool reference_set = false;
+  std::vector<RecentFaceEnergy> face_energies;  // the last processed frame's swapped faces
 
   bool send_json(const json& message) {
     auto s = sink.lock();
@@ -358,6 +397,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
   double queue_ms = 0;
   std::shared_ptr<pipeline::JobEngine> engine;
   bool reference_set = false;
+  std::vector<RecentFaceEnergy> face_energies;
   {
     std::lock_guard lock(session->mutex);
     if (!session->pending) return;
@@ -367,6 +407,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
     queue_ms = ms_since(session->pending_at);
     engine = session->engine;
     reference_set = session->reference_set;
+    face_energies = session->face_energies;
   }
   // Where a frame's server time goes, ms (sent with the frame: the bench and the page read them).
   struct Stages {
@@ -403,6 +444,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
       return out;
     }
     t = Clock::now();
+    face_energies = measure_detail_energy(frame, selected, face_energies);
     processors::FrameContext context{std::move(frame), std::move(selected), index};
     FF_RETURN_IF_ERROR(engine->process(context));
     stages.process = ms_since(t);
@@ -422,6 +464,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
   std::lock_guard lock(session->mutex);
   if (!processed) return fail(session, processed.status());
   session->reference_set = reference_set;
+  session->face_energies = std::move(face_energies);
   ++session->processed;
   auto sink = session->sink.lock();
   if (!sink) return;

@@ -51,7 +51,7 @@ class FaceSwapper final : public FrameProcessor {
 
   // Video frames: the blur (Gaussian sigma, px of the face at face::kCommonFaceSize) that brings the
   // source's detail down to the target's track (Face::track_detail_energy); 0 when it is not
-  // sharper than kVideoSoftenAbove× the track or the track was not measured (live frames).
+  // sharper than kVideoSoftenAbove× the track or the track was not measured.
   double video_softening(const face::Face& target) const;
   // `prepared` blurred by `sigma` (as video_softening gives it).
   static SwapSourceFace soften(const SwapSourceFace& prepared, double sigma);
