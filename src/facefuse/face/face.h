@@ -64,7 +64,8 @@ struct Face {
   // Video: how much of the glasses frame found on this face is kept by a face swap (0–1), decided
   // over its track's recent detections (face/glasses.h, glasses_keep_weight) and set by the
   // pipeline, so thin glasses the check finds on some frames and not on others do not flicker.
-  // Unset: decided on this face's own pixels (still images).
+  // Live frames: smoothed over the session's frames (live_swap.cpp). Unset: decided on this face's
+  // own pixels (still images).
   std::optional<float> glasses_weight;
   // Video: how sharp this face's track is (face::inner_face_energy at the common face size,
   // inner_face_sharpness.h), averaged over its recent detections and set by the pipeline; a face

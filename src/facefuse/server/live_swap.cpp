@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "facefuse/core/error_codes.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/jobs/job_request.h"
 #include "facefuse/jobs/job_service.h"
@@ -51,39 +52,47 @@ std::optional<cv::Size> jpeg_size(std::string_view jpeg) {
   return size ? std::optional<cv::Size>(*size) : std::nullopt;
 }
 
-// Live frames have no track to tell how sharp a face is (the video pipeline's
-// Face::track_detail_energy), so each selected face is measured on its own frame and smoothed over
-// the session's frames: the face swapper then softens a source photo sharper than the camera, as it
-// does in video, without following the camera noise's frame-to-frame changes.
-struct RecentFaceEnergy {
+// Live frames have no track: what the video pipeline decides per track over its recent detections
+// (Face::track_detail_energy, how sharp the face is; Face::glasses_weight, whether it wears
+// glasses) is measured on each frame here and smoothed over the session's frames. One frame's
+// measure is noisy (the live test's soft camera frames with rimless glasses: a bridge score over
+// the single-photo threshold on some frames only), and deciding per frame made the glasses flicker
+// in and out and the softening of a sharp source follow the camera noise.
+struct RecentFace {
   cv::Point2f centre;  // of the face's box, frame px
-  float energy = 0;    // smoothed face::inner_face_energy
+  float detail_energy = 0;   // smoothed face::inner_face_energy
+  float glasses_bridge = 0;  // smoothed face::glasses_bridge_score
 };
 
-// Weight of a frame's own measure in the smoothed one (an exponential mean over about the last 5
-// frames), steadier than one frame's measure as the video's mean over its last 3 detections is.
-constexpr float kLiveEnergySmoothing = 0.2f;
+// Weight of a frame's own measures in the smoothed ones (an exponential mean over about the last 5
+// frames), steadier than one frame's as the video's mean over its last 3 detections is.
+constexpr float kLiveSmoothing = 0.2f;
 
-// Sets track_detail_energy on each face of `faces` (frame's selected faces) and returns the
-// measures to smooth the next frame with. A face continues the previous frame's nearest face
-// when their centres are less than half a face apart; otherwise its own measure starts afresh.
-std::vector<RecentFaceEnergy> measure_detail_energy(const cv::Mat& frame, std::vector<face::Face>& faces,
-                                                    const std::vector<RecentFaceEnergy>& previous) {
-  std::vector<RecentFaceEnergy> out;
+// Sets track_detail_energy and glasses_weight on each face of `faces` (a frame's selected faces)
+// and returns the measures to smooth the next frame with. A face continues the previous frame's
+// nearest face when their centres are less than half a face apart; otherwise its measures start
+// afresh.
+std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<face::Face>& faces,
+                                             const std::vector<RecentFace>& previous) {
+  std::vector<RecentFace> out;
   for (auto& f : faces) {
     if (!f.has_landmarks68()) continue;
-    float energy = static_cast<float>(face::inner_face_energy(frame, f.landmarks68));
-    if (energy <= 0.0f) continue;
-    const cv::Point2f centre(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2);
+    RecentFace now{cv::Point2f(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2),
+                   static_cast<float>(face::inner_face_energy(frame, f.landmarks68)),
+                   face::glasses_bridge_score(frame, f.landmarks68)};
     const float half_face = 0.5f * std::max(f.box.width, f.box.height);
-    const RecentFaceEnergy* nearest = nullptr;
+    const RecentFace* nearest = nullptr;
     for (const auto& p : previous) {
-      const float d = static_cast<float>(cv::norm(p.centre - centre));
-      if (d < half_face && (!nearest || d < cv::norm(nearest->centre - centre))) nearest = &p;
+      const double d = cv::norm(p.centre - now.centre);
+      if (d < half_face && (!nearest || d < cv::norm(nearest->centre - now.centre))) nearest = &p;
     }
-    if (nearest) energy = nearest->energy + kLiveEnergySmoothing * (energy - nearest->energy);
-    f.track_detail_energy = energy;
-    out.push_back({centre, energy});
+    if (nearest) {
+      now.detail_energy = nearest->detail_energy + kLiveSmoothing * (now.detail_energy - nearest->detail_energy);
+      now.glasses_bridge = nearest->glasses_bridge + kLiveSmoothing * (now.glasses_bridge - nearest->glasses_bridge);
+    }
+    if (now.detail_energy > 0.0f) f.track_detail_energy = now.detail_energy;
+    f.glasses_weight = face::glasses_keep_weight(now.glasses_bridge);
+    out.push_back(now);
   }
   return out;
 }
@@ -129,7 +138,7 @@ struct LiveSwapService::Session {
   // Set once the engine is open; used by one worker at a time (busy).
   std::shared_ptr<pipeline::JobEngine> engine;
   bool reference_set = false;
-  std::vector<RecentFaceEnergy> face_energies;  // the last processed frame's swapped faces
+  std::vector<RecentFace> recent_faces;  // the last processed frame's swapped faces
 
   bool send_json(const json& message) {
     auto s = sink.lock();
@@ -397,7 +406,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
   double queue_ms = 0;
   std::shared_ptr<pipeline::JobEngine> engine;
   bool reference_set = false;
-  std::vector<RecentFaceEnergy> face_energies;
+  std::vector<RecentFace> recent_faces;
   {
     std::lock_guard lock(session->mutex);
     if (!session->pending) return;
@@ -407,7 +416,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
     queue_ms = ms_since(session->pending_at);
     engine = session->engine;
     reference_set = session->reference_set;
-    face_energies = session->face_energies;
+    recent_faces = session->recent_faces;
   }
   // Where a frame's server time goes, ms (sent with the frame: the bench and the page read them).
   struct Stages {
@@ -444,7 +453,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
       return out;
     }
     t = Clock::now();
-    face_energies = measure_detail_energy(frame, selected, face_energies);
+    recent_faces = measure_like_a_track(frame, selected, recent_faces);
     processors::FrameContext context{std::move(frame), std::move(selected), index};
     FF_RETURN_IF_ERROR(engine->process(context));
     stages.process = ms_since(t);
@@ -464,7 +473,7 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
   std::lock_guard lock(session->mutex);
   if (!processed) return fail(session, processed.status());
   session->reference_set = reference_set;
-  session->face_energies = std::move(face_energies);
+  session->recent_faces = std::move(recent_faces);
   ++session->processed;
   auto sink = session->sink.lock();
   if (!sink) return;
