@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "facefuse/core/error_codes.h"
+#include "facefuse/face/face_geometry.h"
 #include "facefuse/face/glasses.h"
 #include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/jobs/job_request.h"
@@ -54,24 +55,29 @@ std::optional<cv::Size> jpeg_size(std::string_view jpeg) {
 
 // Live frames have no track: what the video pipeline decides per track over its recent detections
 // (Face::track_detail_energy, how sharp the face is; Face::glasses_weight, whether it wears
-// glasses) is measured on each frame here and smoothed over the session's frames. One frame's
-// measure is noisy (the live test's soft camera frames with rimless glasses: a bridge score over
-// the single-photo threshold on some frames only), and deciding per frame made the glasses flicker
-// in and out and the softening of a sharp source follow the camera noise.
+// glasses; Face::profile_fade, whether it is seen in profile) is measured on each frame here and
+// smoothed over the session's frames. One frame's measure is noisy (the live test's soft camera
+// frames with rimless glasses: a bridge score over the single-photo threshold on some frames
+// only): deciding per frame made the glasses flicker in and out and the softening of a sharp
+// source follow the camera noise, and a face in profile was swapped (torn) on every frame.
 struct RecentFace {
   cv::Point2f centre;  // of the face's box, frame px
   float detail_energy = 0;   // smoothed face::inner_face_energy
   float glasses_bridge = 0;  // smoothed face::glasses_bridge_score
+  float profile_fade = 0;    // 0 = swapped fully … 1 = left as it is (seen in profile)
 };
 
 // Weight of a frame's own measures in the smoothed ones (an exponential mean over about the last 5
 // frames), steadier than one frame's as the video's mean over its last 3 detections is.
 constexpr float kLiveSmoothing = 0.2f;
+// How far the profile fade moves toward a frame's own verdict per frame: a head turning into
+// profile fades out over 4 frames, as a video's fades over the 5 frames between two detections.
+constexpr float kLiveProfileStep = 0.25f;
 
-// Sets track_detail_energy and glasses_weight on each face of `faces` (a frame's selected faces)
-// and returns the measures to smooth the next frame with. A face continues the previous frame's
-// nearest face when their centres are less than half a face apart; otherwise its measures start
-// afresh.
+// Sets track_detail_energy, glasses_weight and profile_fade on each face of `faces` (a frame's
+// selected faces) and returns the measures to carry to the next frame. A face continues the
+// previous frame's nearest face when their centres are less than half a face apart; otherwise its
+// measures start afresh.
 std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<face::Face>& faces,
                                              const std::vector<RecentFace>& previous) {
   std::vector<RecentFace> out;
@@ -79,7 +85,7 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
     if (!f.has_landmarks68()) continue;
     RecentFace now{cv::Point2f(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2),
                    static_cast<float>(face::inner_face_energy(frame, f.landmarks68)),
-                   face::glasses_bridge_score(frame, f.landmarks68)};
+                   face::glasses_bridge_score(frame, f.landmarks68), face::seen_from_the_side(f) ? 1.0f : 0.0f};
     const float half_face = 0.5f * std::max(f.box.width, f.box.height);
     const RecentFace* nearest = nullptr;
     for (const auto& p : previous) {
@@ -89,9 +95,12 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
     if (nearest) {
       now.detail_energy = nearest->detail_energy + kLiveSmoothing * (now.detail_energy - nearest->detail_energy);
       now.glasses_bridge = nearest->glasses_bridge + kLiveSmoothing * (now.glasses_bridge - nearest->glasses_bridge);
+      now.profile_fade = nearest->profile_fade +
+                         std::clamp(now.profile_fade - nearest->profile_fade, -kLiveProfileStep, kLiveProfileStep);
     }
     if (now.detail_energy > 0.0f) f.track_detail_energy = now.detail_energy;
     f.glasses_weight = face::glasses_keep_weight(now.glasses_bridge);
+    f.profile_fade = now.profile_fade;
     out.push_back(now);
   }
   return out;
