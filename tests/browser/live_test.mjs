@@ -16,6 +16,7 @@ import { SHOTS, TESTDATA, collectErrors, launchChromium } from './browser_suppor
 
 const SOURCE = join(TESTDATA, 'photos', 'astronaut.png');        // one face (public domain)
 const NO_FACE = join(TESTDATA, 'dlib_faces', 'dogs.jpg');        // dogs, no human face (dlib examples)
+const SMALL_FACE = join(TESTDATA, 'photos', 'People-Jim.jpg');   // one face of ~52 px: the swap warns
 // 640×480, 25 fps, 68 frames: the real kphotoalbum talking head (scripts/make_test_videos).
 const VIDEO = join(TESTDATA, 'videos', 'talking_head_640x480.mp4');
 
@@ -90,6 +91,7 @@ describe('live mode', () => {
     assert.ok(fps > 0, stats.text);
     assert.ok(latency > 0, stats.text);
     assert.match(stats.text, /\b1 of 1 face swapped/, 'the camera face is found and swapped');
+    assert.equal(await page.locator('#live-warning').textContent(), '', 'nothing limits this source');
     assert.deepEqual(await decodedLiveSize(page, 640), [640, 480]);
     await page.screenshot({ path: join(SHOTS, 'live-1-streaming.png'), fullPage: true });
 
@@ -136,6 +138,24 @@ describe('live mode', () => {
     // Going back to the studio tab keeps the studio as it was.
     await page.click('#tab-studio');
     assert.match(await page.locator('#source-state').textContent(), /astronaut\.png/);
+    await page.context().close();
+  });
+
+  test('a small source face: the camera runs and the page says why the result will be soft', async () => {
+    const page = await newPage();
+    await chooseSource(page, SMALL_FACE);
+    await page.click('#tab-live');
+    await page.waitForFunction(() => !document.getElementById('live-start').disabled);
+    await page.click('#live-start');
+    const warning = page.locator('#live-warning');
+    await warning.filter({ hasText: 'People-Jim.jpg' }).waitFor({ timeout: 60000 });
+    assert.equal(await warning.getAttribute('role'), 'alert');
+    assert.match(await warning.textContent(), /is small \(52 px\)/);
+    assert.doesNotMatch(await warning.textContent(), /live_|\/tmp\//, 'no server file name');
+    await page.waitForFunction(() => Number(document.getElementById('live-stats').dataset.shown ?? 0) >= 3, null,
+                               { timeout: 120000 });
+    await page.screenshot({ path: join(SHOTS, 'live-3-small-source-warning.png'), fullPage: true });
+    await page.click('#live-stop');
     await page.context().close();
   });
 

@@ -2,6 +2,7 @@
 keys, driven by a real WebSocket client (python3-websockets) with real JPEG frames of a real face:
 the kphotoalbum talking head (talking_head_640x480.mp4), cut into JPEG frames by FFmpeg.
 
+- the ready message carries the source photo's warnings (a small source face), as a job does;
 - frames come back swapped: same size, the face area changed far more than the rest of the frame
   (which only sees JPEG re-encoding), and no sharper than the camera's own face: the sharp source
   photo is softened to the camera's frames;
@@ -147,6 +148,21 @@ class LiveMode(h.ServerTestCase):
         self.assertLessEqual(statistics.median(sharpness), 1.4)  # 1.97 unsoftened
         ms = statistics.median(s["server_ms"] for s, _, _ in stats)
         print(f"live: 640x480, median server time {ms:.1f} ms per frame over 10 frames", file=sys.stderr)
+
+    def test_ready_says_what_limits_the_result_from_the_source(self):
+        # The same source warnings an image job gives (never a silent bad result), naming the
+        # upload as the client named it, not the server's copy of it.
+        small = self.api.upload(h.SMALL_SOURCE_FACE)
+
+        async def run(source_id):
+            async with self.connect() as ws:
+                return await self.ready(ws, {"source": {"upload_id": source_id}, "options": {}})
+
+        warned = asyncio.run(run(small["id"]))["warnings"]
+        self.assertEqual([h.warning_kind(w) for w in warned], ["source_small"], warned)
+        self.assertIn("People-Jim.jpg", warned[0])
+        self.assertNotIn("live_", warned[0])
+        self.assertEqual(asyncio.run(run(self.source["id"]))["warnings"], [])
 
     def test_glasses_are_kept_on_every_frame_not_some(self):
         # The camera's man wears thin rimless glasses, found on some frames and missed on others

@@ -31,7 +31,8 @@ export interface LiveStats {
 }
 
 export interface LiveCallbacks {
-  onReady(sourceFaces: number | null): void;
+  // warnings: what limits the result from the source photo (the server's sentences; may be empty).
+  onReady(sourceFaces: number | null, warnings: string[]): void;
   onFrame(url: string, stats: LiveStats): void;  // the caller revokes the previous URL
   onEnd(error: { error: string; message: string } | null): void;
 }
@@ -114,7 +115,8 @@ export class LiveSession {
         try { message = JSON.parse(m.data); } catch { return; }
         if (message.type === 'ready') {
           this.ready = true;
-          this.callbacks.onReady(typeof message.source_faces === 'number' ? message.source_faces : null);
+          const warnings = Array.isArray(message.warnings) ? message.warnings.map(String) : [];
+          this.callbacks.onReady(typeof message.source_faces === 'number' ? message.source_faces : null, warnings);
           this.timer = window.setInterval(() => this.pump(), 10);
         } else if (message.type === 'frame') {
           const s = message as unknown as FrameStats;

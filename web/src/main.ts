@@ -1067,14 +1067,16 @@ async function startLive(): Promise<void> {
   const config = liveConfig();
   if (!config || live) return;
   $('live-error').textContent = '';
+  $('live-warning').textContent = '';
   $('live-stats').textContent = 'Opening the camera…';
   // The figures are this session's: a previous session's must not show (or be read) as current.
   for (const key of ['fps', 'latency', 'shown', 'sent']) delete $('live-stats').dataset[key];
   const [width, height] = $<HTMLSelectElement>('live-size').value.split('x').map(Number);
   const maxFps = Number($<HTMLSelectElement>('live-fps').value);
   const session = new LiveSession($<HTMLVideoElement>('live-camera'), config, { width, height, maxFps }, {
-    onReady: (sourceFaces) => {
+    onReady: (sourceFaces, warnings) => {
       $('live-stats').textContent = 'Connected: waiting for the first swapped frame…';
+      $('live-warning').textContent = warnings.map((w) => capitalise(plainMessage(w, null))).join(' ');
       announce(`Live camera on${sourceFaces && sourceFaces > 1 ? `: the source photo has ${sourceFaces} faces, the largest is used` : ''}.`);
     },
     onFrame: (url, stats) => {

@@ -22,6 +22,7 @@
 #include "facefuse/jobs/job_store.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/pipeline/job_engine.h"
+#include "facefuse/processors/processor_warning.h"
 #include "facefuse/server/client_text.h"
 
 namespace facefuse::server {
@@ -397,6 +398,17 @@ void LiveSwapService::open_engine(const std::shared_ptr<Session>& session) {
     return failed(jobs::client_facing_error(engine.status(),
                                             {{local.string(), fmt::format("'{}'", source.filename)}}));
   }
+  // What limits the result from the source photo alone (small, blurred, turned or tilted face):
+  // the same sentences an image job gives, naming the upload as the client named it. Nothing has
+  // been processed yet, so these are the source's warnings only.
+  json warnings = json::array();
+  for (std::string w : processors::render_warnings((*engine)->take_processor_warnings())) {
+    const std::string local_name = local.filename().string();
+    for (size_t at = w.find(local_name); at != std::string::npos; at = w.find(local_name, at + source.filename.size())) {
+      w.replace(at, local_name.size(), source.filename);
+    }
+    warnings.push_back(std::move(w));
+  }
   std::lock_guard lock(session->mutex);
   if (session->phase != Session::Phase::kOpening) return;
   session->engine = std::shared_ptr<pipeline::JobEngine>(std::move(engine).value());
@@ -404,6 +416,7 @@ void LiveSwapService::open_engine(const std::shared_ptr<Session>& session) {
   auto counts = session->engine->source_face_counts();
   session->send_json({{"type", "ready"},
                       {"source_faces", counts.empty() ? json(nullptr) : json(counts.front())},
+                      {"warnings", std::move(warnings)},
                       {"open_ms", ms_since(t0)},
                       {"max_frame_bytes", config_.max_frame_bytes},
                       {"max_frame_pixels", config_.max_frame_pixels}});
