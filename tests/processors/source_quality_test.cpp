@@ -124,6 +124,31 @@ TEST(SourceQuality, WarnsAboutATurnedOrTiltedSource) {
   EXPECT_TRUE(mentions(w_tilted, "sideways")) << joined(w_tilted);
 }
 
+// Sunglasses on the source: the swap would put them on the target's face. The three faces behind
+// sunglasses in the test photos are reported (both eyes); open eyes are not, the darkest ones
+// (deep-set, in shadow: bald_guys.jpg, donna_2.jpg) included, nor the good sources.
+TEST(SourceQuality, WarnsAboutCoveredEyes) {
+  for (const auto& [photo, near] :
+       std::vector<std::pair<std::string, cv::Point2f>>{{"photos/anne_helene.jpg", {185, 190}},
+                                                        {"photos/cold_water.jpg", {462, 210}},
+                                                        {"photos/People-Anne_Helene.jpg", {70, 55}}}) {
+    Picked s = pick(photo, near);
+    EXPECT_EQ(covered_eyes(s.image, s.face), 2) << photo;
+    const auto warnings = source_quality_warnings(s.image, s.face, "shades.jpg");
+    EXPECT_TRUE(mentions(warnings, "shades.jpg has both eyes covered")) << photo << ":\n" << joined(warnings);
+  }
+  for (const auto& [photo, near] :
+       std::vector<std::pair<std::string, cv::Point2f>>{{"dlib_faces/bald_guys.jpg", {376, 285}},
+                                                        {"photos/donna_2.jpg", {404, 313}},
+                                                        {"dlib_faces/Tom_Cruise_avp_2014_4.jpg", {265, 506}},
+                                                        {"photos/jesper_2.jpg", {377, 281}},
+                                                        {"photos/new_wave_2.jpg", {400, 306}},
+                                                        {"photos/astronaut.png", {260, 130}}}) {
+    Picked s = pick(photo, near);
+    EXPECT_EQ(covered_eyes(s.image, s.face), 0) << photo;
+  }
+}
+
 // The face_swapper reports the source's warnings and how many targets were far from its pose:
 // a frontal source (fitted yaw −3°) onto a laughing target turned 38° (sample5; the bench's worst
 // pose case before the 3D re-pose), and onto a frontal one.

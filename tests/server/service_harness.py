@@ -259,6 +259,7 @@ def warning_kind(text):
     warnings of two runs whose figures may differ: the first words up to a figure or a file name."""
     for kind, phrase in (("source_small", "is small ("), ("source_blurred", "is blurred ("),
                          ("source_turned", "is turned "), ("source_tilted", "is tilted "),
+                         ("source_eyes_covered", " covered (sunglasses"),
                          ("pose_mismatch", "swapped target face(s) are turned up to"),
                          ("no_face", "no face found"), ("reference_frame", "reference frame")):
         if phrase in text:
