@@ -1069,6 +1069,43 @@ TEST(ClassicalSwapperRealism, KeepsTheTargetsGlasses) {
   }
 }
 
+// Sunglasses on the target stay too: its eyes are not in the photo, and the pre-issue-17 geometry
+// (like the default before session 17) painted the source's open eyes over the lenses. The target's
+// pixels are kept where face::covered_eye_mask finds the lenses (mean difference measured 0.0 grey
+// levels; painted over: 37.2).
+TEST(ClassicalSwapperRealism, KeepsTheTargetsSunglasses) {
+  const FaceRef kSunglasses{"photos/anne_helene.jpg", {186, 192}};
+  const SwapPair pair{kAstronaut, kSunglasses};
+  SwapRun now = run_swap(pair, {});
+  ClassicalSwapOptions old;
+  old.geometry = ClassicalGeometry::kSourceExpression;
+  SwapRun before = run_swap(pair, old);
+  const std::array<bool, 2> covered = face::covered_eyes(now.original, now.target.landmarks68);
+  EXPECT_TRUE(covered[0] && covered[1]);
+  const cv::Mat lenses = face::covered_eye_mask(now.original, now.target.landmarks68);
+  ASSERT_FALSE(lenses.empty());
+  const cv::Mat on_lenses = lenses > 0.9f;
+  const float iod = face::inter_ocular_distance(now.target.landmarks68);
+  // Two lenses: each wider than half the distance between the eyes.
+  ASSERT_GT(cv::countNonZero(on_lenses), 2 * 0.5 * iod * 0.3 * iod);
+  cv::Mat diff_now, diff_before;
+  cv::absdiff(now.original, now.result, diff_now);
+  cv::absdiff(before.original, before.result, diff_before);
+  const cv::Scalar a = cv::mean(diff_now, on_lenses), b = cv::mean(diff_before, on_lenses);
+  const double kept = (a[0] + a[1] + a[2]) / 3, painted = (b[0] + b[1] + b[2]) / 3;
+  std::printf("[ sunglasses ] lenses: mean |result - target| %.1f (pre-issue-17 geometry %.1f)\n", kept, painted);
+  EXPECT_LT(kept, 3.0);
+  EXPECT_GT(painted, 10 * kept + 10);
+  // The rest of the face is still swapped, and faces without covered eyes keep theirs.
+  const cv::Rect box = cv::Rect(now.target.box) & cv::Rect(0, 0, now.result.cols, now.result.rows);
+  EXPECT_GT(cv::countNonZero(changed_pixels(now.original(box), now.result(box))), 0.4 * box.area());
+  for (const FaceRef& open : {kJesper2, kAstronaut, kGlassesMan, kGlassesMan2, kSample5Bottom}) {
+    PickedFace f = pick(open);
+    ASSERT_TRUE(f.found);
+    EXPECT_TRUE(face::covered_eye_mask(f.image, f.face.landmarks68).empty()) << open.photo;
+  }
+}
+
 TEST(ClassicalSwapper, RejectsInvalidInput) {
   PickedFace t = pick(kJesper2), s = pick(kTom);
   ASSERT_TRUE(t.found && s.found);

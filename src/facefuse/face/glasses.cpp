@@ -1,6 +1,7 @@
 #include "facefuse/face/glasses.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <optional>
 #include <vector>
@@ -8,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/face_geometry.h"
+#include "facefuse/face/face_mask.h"
 
 namespace facefuse::face {
 namespace {
@@ -66,7 +68,102 @@ std::optional<ThinStructures> find_thin_structures(const cv::Mat& region_bgr, co
   return t;
 }
 
+// Median grey level inside `polygon` (image coordinates) over `gray` (the image's part at
+// `region`); −1 when the polygon covers no pixel.
+double median_inside(const cv::Mat& gray, const cv::Rect& region, const std::vector<cv::Point2f>& polygon) {
+  const cv::Mat mask = polygon_mask(polygon, region);
+  std::vector<uchar> values;
+  for (int y = 0; y < mask.rows; ++y) {
+    for (int x = 0; x < mask.cols; ++x) {
+      if (mask.at<uchar>(y, x)) values.push_back(gray.at<uchar>(y, x));
+    }
+  }
+  if (values.empty()) return -1.0;
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
+}
+
+// The face's grey region (face_region with a 0.15 brow raise and a 0.1 margin), its place, and the
+// cheeks' level: the median grey of the triangles of the jaw's upper points and the nostril's
+// outer end below each eye, which nothing but a hand or a scarf covers in an ordinary photo.
+struct EyeSurroundings {
+  cv::Rect region;
+  cv::Mat gray;
+  double skin = 0;  // grey level; 0 when the cheeks could not be measured
+};
+
+EyeSurroundings eye_surroundings(const cv::Mat& image, const Landmarks68& p) {
+  EyeSurroundings out;
+  out.region = face_region(p, 0.15f, 0.1f, image.size());
+  if (out.region.width < 4 || out.region.height < 4) return out;
+  cv::cvtColor(image(out.region), out.gray, cv::COLOR_BGR2GRAY);
+  int cheeks = 0;
+  for (const auto& [a, b, c] : {std::array{1, 3, 31}, std::array{15, 13, 35}}) {
+    if (const double level = median_inside(out.gray, out.region, {p[a], p[b], p[c]}); level >= 0) {
+      out.skin += level;
+      ++cheeks;
+    }
+  }
+  out.skin = cheeks > 0 ? out.skin / cheeks : 0.0;
+  return out;
+}
+
 }  // namespace
+
+std::array<bool, 2> covered_eyes(const cv::Mat& image, const Landmarks68& p) {
+  std::array<bool, 2> covered{false, false};
+  if (image.empty() || p.size() != static_cast<size_t>(kLandmarkCount68)) return covered;
+  if (inter_ocular_distance(p) < kCoveredEyesMinIod) return covered;
+  const EyeSurroundings around = eye_surroundings(image, p);
+  if (around.skin <= 0) return covered;
+  for (int eye = 0; eye < 2; ++eye) {
+    const int first = eye == 0 ? 36 : 42;
+    cv::Point2f centre(0, 0);
+    for (int i = first; i < first + 6; ++i) centre += p[i] * (1.0f / 6.0f);
+    std::vector<cv::Point2f> outline;
+    for (int i = first; i < first + 6; ++i) outline.push_back(centre + (p[i] - centre) * kCoveredEyeGrow);
+    const cv::Mat mask = polygon_mask(outline, around.region);
+    if (cv::countNonZero(mask) == 0) continue;
+    cv::Scalar mean, stddev;
+    cv::meanStdDev(around.gray, mean, stddev, mask);
+    covered[eye] = mean[0] < kCoveredEyeDarkness * around.skin && stddev[0] < kCoveredEyeFlatness * around.skin;
+  }
+  return covered;
+}
+
+cv::Mat covered_eye_mask(const cv::Mat& image, const Landmarks68& p) {
+  const std::array<bool, 2> covered = covered_eyes(image, p);
+  if (!covered[0] && !covered[1]) return {};
+  const EyeSurroundings around = eye_surroundings(image, p);
+  const float d = inter_ocular_distance(p);
+  cv::Mat zone(around.gray.size(), CV_8UC1, cv::Scalar(0));
+  for (int eye = 0; eye < 2; ++eye) {
+    if (!covered[eye]) continue;
+    const int first = eye == 0 ? 36 : 42;
+    cv::Point2f c(0, 0);
+    for (int i = first; i < first + 6; ++i) c += p[i] * (1.0f / 6.0f);
+    c -= cv::Point2f(around.region.tl());
+    const float angle =
+        std::atan2(p[first + 3].y - p[first].y, p[first + 3].x - p[first].x) * 180.0f / static_cast<float>(CV_PI);
+    cv::ellipse(zone, cv::RotatedRect(c, cv::Size2f(1.1f * d, 0.8f * d), angle), cv::Scalar(255), cv::FILLED);
+  }
+  cv::Mat dark = (around.gray < kCoveringDarkness * around.skin) & zone;
+  // Reflections on the lens are bright spots inside the dark: closed over (0.15 IOD); the rim
+  // around the lens and its anti-aliased edge: grown by 0.04 IOD.
+  const auto disc = [](float px) {
+    const int k = std::max(3, 2 * static_cast<int>(px / 2.0f) + 1);
+    return cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k));
+  };
+  cv::morphologyEx(dark, dark, cv::MORPH_CLOSE, disc(0.15f * d));
+  cv::dilate(dark, dark, disc(0.08f * d));
+  cv::Mat lens;
+  dark.convertTo(lens, CV_32F, 1.0 / 255.0);
+  const double sigma = std::max(0.5, 0.02 * d);
+  cv::GaussianBlur(lens, lens, cv::Size(0, 0), sigma, sigma);
+  cv::Mat out(image.size(), CV_32FC1, cv::Scalar(0));
+  lens.copyTo(out(around.region));
+  return out;
+}
 
 cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points, GlassesEvidence* evidence,
                            std::optional<float> decided_weight) {

@@ -764,6 +764,13 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
       cv::Mat keep = 1.0f - frame_mask(work);
       cv::multiply(mask_work, keep, mask_work);
     }
+    // So do sunglasses (eyes the target's photo does not show: the source's are not painted over
+    // them).
+    const cv::Mat covering = face::covered_eye_mask(frame(region), target_local);
+    if (!covering.empty()) {
+      cv::Mat keep = 1.0f - covering(work);
+      cv::multiply(mask_work, keep, mask_work);
+    }
   }
   if (options.mouth_mask) {
     cv::Mat keep = 1.0f - face::mouth_mask(target, region, blur);

@@ -1,15 +1,14 @@
 #include "facefuse/processors/face_swapper/source_quality.h"
 
-#include <algorithm>
+#include <array>
 #include <cmath>
-#include <tuple>
-#include <vector>
 
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/face/head_pose.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
 
@@ -20,56 +19,12 @@ constexpr float kSharpnessFaceSize = 128.0f;  // px: faces are compared at this 
 constexpr double kFineSigma = 1.0;            // px at kSharpnessFaceSize: the finest detail
 constexpr double kContrastSigma = 4.0;        // px: the face's own structure (eyes, brows, mouth)
 
-// Median grey level inside `polygon` (image coordinates) over `gray` (the face region at
-// `region`); -1 when the polygon covers no pixel.
-double median_inside(const cv::Mat& gray, const cv::Rect& region, const std::vector<cv::Point2f>& polygon) {
-  const cv::Mat mask = face::polygon_mask(polygon, region);
-  std::vector<uchar> values;
-  for (int y = 0; y < mask.rows; ++y) {
-    for (int x = 0; x < mask.cols; ++x) {
-      if (mask.at<uchar>(y, x)) values.push_back(gray.at<uchar>(y, x));
-    }
-  }
-  if (values.empty()) return -1.0;
-  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
-  return values[values.size() / 2];
-}
-
 }  // namespace
 
 int covered_eyes(const cv::Mat& image, const face::Face& face) {
-  if (image.empty() || !face.has_landmarks68()) return 0;
-  const auto& p = face.landmarks68;
-  if (face::inter_ocular_distance(p) < kCoveredEyesMinIod) return 0;
-  const cv::Rect region = face::face_region(p, 0.15f, 0.1f, image.size());
-  if (region.width < 4 || region.height < 4) return 0;
-  cv::Mat gray;
-  cv::cvtColor(image(region), gray, cv::COLOR_BGR2GRAY);
-  // The skin's level: the cheeks below the eyes (triangles of the jaw's upper points and the
-  // nostril's outer end), which nothing but a hand or a scarf covers in an ordinary photo.
-  double skin = 0;
-  int cheeks = 0;
-  for (const auto& [a, b, c] : {std::tuple{1, 3, 31}, std::tuple{15, 13, 35}}) {
-    if (const double level = median_inside(gray, region, {p[a], p[b], p[c]}); level >= 0) {
-      skin += level;
-      ++cheeks;
-    }
-  }
-  if (cheeks == 0 || skin <= 0) return 0;
-  skin /= cheeks;
-  int covered = 0;
-  for (int first : {36, 42}) {
-    cv::Point2f centre(0, 0);
-    for (int i = first; i < first + 6; ++i) centre += p[i] * (1.0f / 6.0f);
-    std::vector<cv::Point2f> eye;
-    for (int i = first; i < first + 6; ++i) eye.push_back(centre + (p[i] - centre) * kCoveredEyeGrow);
-    const cv::Mat mask = face::polygon_mask(eye, region);
-    if (cv::countNonZero(mask) == 0) continue;
-    cv::Scalar mean, stddev;
-    cv::meanStdDev(gray, mean, stddev, mask);
-    if (mean[0] < kCoveredEyeDarkness * skin && stddev[0] < kCoveredEyeFlatness * skin) ++covered;
-  }
-  return covered;
+  if (!face.has_landmarks68()) return 0;
+  const std::array<bool, 2> covered = face::covered_eyes(image, face.landmarks68);
+  return static_cast<int>(covered[0]) + static_cast<int>(covered[1]);
 }
 
 float source_face_sharpness(const cv::Mat& image, const face::Face& face) {

@@ -36,18 +36,6 @@ inline constexpr float kTiltedSourceRoll = 30.0f;
 // degrees: the re-posed source shows parts of the face its photo does not have (the bench's
 // frontal source onto a target turned 38°, a 41° difference, is visibly stretched on the far cheek).
 inline constexpr float kPoseMismatchYaw = 30.0f;
-// An eye covered (sunglasses, hair, a hand): the eye's outline grown kCoveredEyeGrow× about its
-// centre is darker than kCoveredEyeDarkness × the cheeks' median grey level and flatter (standard
-// deviation) than kCoveredEyeFlatness × it. Over the test photos' 120 faces (2026-12-07) exactly
-// the three behind sunglasses pass on both eyes (anne_helene.jpg 0.26–0.34 / 0.04–0.07,
-// People-Anne_Helene.jpg 0.29–0.35 / 0.05–0.06, cold_water.jpg 0.10–0.16 / 0.03–0.06); the darkest
-// open eyes (deep-set, in shadow) are as dark, 0.29–0.38, but have their detail (0.17–0.23).
-// Faces under kCoveredEyesMinIod px between the eyes are not judged (a 10 px rabbit and a dark
-// 11 px face passed; they get the small-source warning anyway).
-inline constexpr float kCoveredEyeGrow = 1.6f;
-inline constexpr float kCoveredEyeDarkness = 0.45f;
-inline constexpr float kCoveredEyeFlatness = 0.12f;
-inline constexpr float kCoveredEyesMinIod = 14.0f;
 // Up/down tilt (pitch) is not warned about: the fitted pitch of upright test faces spreads over
 // −35…+15° (dlib's brows move with expression), too wide to tell a tilted head from a frown.
 
@@ -65,8 +53,8 @@ float source_face_sharpness(const cv::Mat& image, const face::Face& face);
 std::vector<ProcessorWarning> source_quality_warnings(const cv::Mat& image, const face::Face& face,
                                                       const std::string& name);
 
-// How many of the face's eyes (0–2) are covered (the thresholds above); 0 for a face under
-// kCoveredEyesMinIod px between the eyes. `image` BGR uint8.
+// How many of the face's eyes (0–2) are covered (face::covered_eyes: sunglasses, hair or a hand
+// over them). `image` BGR uint8.
 int covered_eyes(const cv::Mat& image, const face::Face& face);
 
 // Yaw difference (degrees) between the source as the swap uses it (mirrored when the two look
