@@ -126,7 +126,8 @@ TEST(SourceQuality, WarnsAboutATurnedOrTiltedSource) {
 
 // Sunglasses on the source: the swap would put them on the target's face. The three faces behind
 // sunglasses in the test photos are reported (both eyes); open eyes are not, the darkest ones
-// (deep-set, in shadow: bald_guys.jpg, donna_2.jpg) included, nor the good sources.
+// (deep-set, in shadow: bald_guys.jpg, donna_2.jpg) and the flattest dark one (the far eye of a
+// turned, motion-blurred face: sample4.jpg) included, nor the good sources.
 TEST(SourceQuality, WarnsAboutCoveredEyes) {
   for (const auto& [photo, near] :
        std::vector<std::pair<std::string, cv::Point2f>>{{"photos/anne_helene.jpg", {185, 190}},
@@ -140,6 +141,7 @@ TEST(SourceQuality, WarnsAboutCoveredEyes) {
   for (const auto& [photo, near] :
        std::vector<std::pair<std::string, cv::Point2f>>{{"dlib_faces/bald_guys.jpg", {376, 285}},
                                                         {"photos/donna_2.jpg", {404, 313}},
+                                                        {"photos/sample4.jpg", {1035, 328}},
                                                         {"dlib_faces/Tom_Cruise_avp_2014_4.jpg", {265, 506}},
                                                         {"photos/jesper_2.jpg", {377, 281}},
                                                         {"photos/new_wave_2.jpg", {400, 306}},

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <opencv2/imgproc.hpp>
@@ -68,14 +69,24 @@ std::optional<ThinStructures> find_thin_structures(const cv::Mat& region_bgr, co
   return t;
 }
 
+// `polygon` (image coordinates) as a mask over its own bounding box inside `region`, and that box
+// relative to the region (where it lies in `gray`, the image's part at `region`): a few per cent
+// of the face region's pixels, where a region-sized mask would scan them all on every video frame.
+std::pair<cv::Mat, cv::Rect> polygon_in(const cv::Rect& region, const std::vector<cv::Point2f>& polygon) {
+  cv::Rect box = cv::boundingRect(polygon);
+  box = cv::Rect(box.x - 1, box.y - 1, box.width + 2, box.height + 2) & region;  // whole edge pixels
+  if (box.empty()) return {};
+  return {polygon_mask(polygon, box), box - region.tl()};
+}
+
 // Median grey level inside `polygon` (image coordinates) over `gray` (the image's part at
 // `region`); −1 when the polygon covers no pixel.
 double median_inside(const cv::Mat& gray, const cv::Rect& region, const std::vector<cv::Point2f>& polygon) {
-  const cv::Mat mask = polygon_mask(polygon, region);
+  const auto [mask, box] = polygon_in(region, polygon);
   std::vector<uchar> values;
   for (int y = 0; y < mask.rows; ++y) {
     for (int x = 0; x < mask.cols; ++x) {
-      if (mask.at<uchar>(y, x)) values.push_back(gray.at<uchar>(y, x));
+      if (mask.at<uchar>(y, x)) values.push_back(gray.at<uchar>(box.y + y, box.x + x));
     }
   }
   if (values.empty()) return -1.0;
@@ -122,10 +133,10 @@ std::array<bool, 2> covered_eyes(const cv::Mat& image, const Landmarks68& p) {
     for (int i = first; i < first + 6; ++i) centre += p[i] * (1.0f / 6.0f);
     std::vector<cv::Point2f> outline;
     for (int i = first; i < first + 6; ++i) outline.push_back(centre + (p[i] - centre) * kCoveredEyeGrow);
-    const cv::Mat mask = polygon_mask(outline, around.region);
-    if (cv::countNonZero(mask) == 0) continue;
+    const auto [mask, box] = polygon_in(around.region, outline);
+    if (mask.empty() || cv::countNonZero(mask) == 0) continue;
     cv::Scalar mean, stddev;
-    cv::meanStdDev(around.gray, mean, stddev, mask);
+    cv::meanStdDev(around.gray(box), mean, stddev, mask);
     covered[eye] = mean[0] < kCoveredEyeDarkness * around.skin && stddev[0] < kCoveredEyeFlatness * around.skin;
   }
   return covered;
