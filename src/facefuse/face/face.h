@@ -60,6 +60,7 @@ struct Face {
   // (face_geometry.h, seen_from_the_side), set by the pipeline: 0 = swapped fully, 1 = left as it
   // is. Decided at the track's detections (followed frames have no detector points of their own to
   // tell) and ramped linearly over the frames between two that disagree (pipeline::profile_fade_at).
+  // Live frames: moved a quarter per frame toward each frame's own verdict (live_swap.cpp).
   float profile_fade = 0.0f;
   // Video: how much of the glasses frame found on this face is kept by a face swap (0–1), decided
   // over its track's recent detections (face/glasses.h, glasses_keep_weight) and set by the
