@@ -1040,6 +1040,15 @@ TEST(Glasses, FindsTheFrameOnlyOnFacesThatWearGlasses) {
   }
 }
 
+// Mean |result − original| of a swap over the pixels of `where` (CV_8UC1), grey levels averaged
+// over the three channels.
+double mean_change(const SwapRun& run, const cv::Mat& where) {
+  cv::Mat diff;
+  cv::absdiff(run.original, run.result, diff);
+  const cv::Scalar m = cv::mean(diff, where);
+  return (m[0] + m[1] + m[2]) / 3;
+}
+
 // Glasses on the target stay: the swap keeps the target's pixels on the frame (mean difference
 // measured 0.6 and 0.0 grey levels) where the pre-issue-17 geometry painted the source's face over it
 // (28.5 and 34.0).
@@ -1055,11 +1064,7 @@ TEST(ClassicalSwapperRealism, KeepsTheTargetsGlasses) {
     ASSERT_FALSE(frame.empty());
     const cv::Mat on_frame = frame > 0.9f;
     ASSERT_GT(cv::countNonZero(on_frame), 20);
-    cv::Mat diff_now, diff_before;
-    cv::absdiff(now.original, now.result, diff_now);
-    cv::absdiff(before.original, before.result, diff_before);
-    const cv::Scalar a = cv::mean(diff_now, on_frame), b = cv::mean(diff_before, on_frame);
-    const double kept = (a[0] + a[1] + a[2]) / 3, painted = (b[0] + b[1] + b[2]) / 3;
+    const double kept = mean_change(now, on_frame), painted = mean_change(before, on_frame);
     std::printf("[ glasses ] frame: mean |result - target| %.1f (pre-issue-17 geometry %.1f)\n", kept, painted);
     EXPECT_LT(kept, 5.0);
     EXPECT_GT(painted, 3 * kept);
@@ -1088,11 +1093,7 @@ TEST(ClassicalSwapperRealism, KeepsTheTargetsSunglasses) {
   const float iod = face::inter_ocular_distance(now.target.landmarks68);
   // Two lenses: each wider than half the distance between the eyes.
   ASSERT_GT(cv::countNonZero(on_lenses), 2 * 0.5 * iod * 0.3 * iod);
-  cv::Mat diff_now, diff_before;
-  cv::absdiff(now.original, now.result, diff_now);
-  cv::absdiff(before.original, before.result, diff_before);
-  const cv::Scalar a = cv::mean(diff_now, on_lenses), b = cv::mean(diff_before, on_lenses);
-  const double kept = (a[0] + a[1] + a[2]) / 3, painted = (b[0] + b[1] + b[2]) / 3;
+  const double kept = mean_change(now, on_lenses), painted = mean_change(before, on_lenses);
   std::printf("[ sunglasses ] lenses: mean |result - target| %.1f (pre-issue-17 geometry %.1f)\n", kept, painted);
   EXPECT_LT(kept, 3.0);
   EXPECT_GT(painted, 10 * kept + 10);
