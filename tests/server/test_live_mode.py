@@ -40,6 +40,11 @@ def decode(jpeg):
     return np.frombuffer(out, np.uint8)
 
 
+def pixels(jpeg, width, height):
+    """A JPEG's RGB pixels as a height × width × 3 int16 array (differences do not wrap)."""
+    return decode(jpeg).reshape(height, width, 3).astype(np.int16)
+
+
 def inner_face_energy(rgb, box):
     """Mean squared 3×3 Laplacian of the grey pixels in the middle of a face box (the eyes, nose and
     mouth; grey levels² per px²): how much fine detail the face has."""
@@ -90,6 +95,20 @@ class LiveMode(h.ServerTestCase):
         self.assertEqual(message["type"], "ready", message)
         return message
 
+    def one_at_a_time(self, frames):
+        """[(frame stats, frame sent, JPEG back)] for `frames` sent on one socket with the default
+        config, each after the previous one came back (nothing dropped)."""
+        async def run():
+            async with self.connect() as ws:
+                await self.ready(ws)
+                out = []
+                for frame in frames:
+                    await ws.send(frame)
+                    stats = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    out.append((stats, frame, await asyncio.wait_for(ws.recv(), 60)))
+                return out
+        return asyncio.run(run())
+
     async def closed_with(self, ws, code, error):
         """Reads to the end of the socket: the last text message is the error, the close carries it."""
         last = None
@@ -131,8 +150,7 @@ class LiveMode(h.ServerTestCase):
         for s, sent, got in stats:
             self.assertGreaterEqual(s["faces"], 1, s)
             self.assertGreaterEqual(s["swapped"], 1, s)
-            a = decode(sent).reshape(480, 640, 3).astype(np.int16)
-            b = decode(got).reshape(480, 640, 3).astype(np.int16)
+            a, b = pixels(sent, 640, 480), pixels(got, 640, 480)
             diff = np.abs(a - b).mean(axis=2)
             inside = diff[y:y + h_, x:x + w].mean()
             mask = np.ones(diff.shape, bool)
@@ -176,20 +194,9 @@ class LiveMode(h.ServerTestCase):
         # The glasses' bridge crosses the nose between the eyes, at about their height.
         x0, x1, y0, y1 = int(lx + 0.3 * iod), int(lx + 0.7 * iod), int(eye_y - 0.15 * iod), int(eye_y + 0.1 * iod)
 
-        async def run():
-            async with self.connect() as ws:
-                await self.ready(ws)
-                out = []
-                for frame in self.frames:
-                    await ws.send(frame)
-                    await asyncio.wait_for(ws.recv(), 60)
-                    out.append((frame, await asyncio.wait_for(ws.recv(), 60)))
-                return out
-
         change = []
-        for sent, got in asyncio.run(run()):
-            a = decode(sent).reshape(480, 640, 3).astype(np.int16)
-            b = decode(got).reshape(480, 640, 3).astype(np.int16)
+        for _, sent, got in self.one_at_a_time(self.frames):
+            a, b = pixels(sent, 640, 480), pixels(got, 640, 480)
             change.append(float(np.abs(a - b)[y0:y1, x0:x1].mean()))
         jump = max(abs(b - a) for a, b in zip(change, change[1:]))
         print(f"live: change between the eyes over {len(change)} frames {min(change):.1f}-{max(change):.1f} grey levels, "
@@ -212,21 +219,10 @@ class LiveMode(h.ServerTestCase):
         boxes = sorted(f["box"] for f in self.api.post("/api/v1/detect", json={"upload_id": first["id"]}).json()["faces"])
         self.assertEqual(len(boxes), 3, boxes)
 
-        async def run():
-            async with self.connect() as ws:
-                await self.ready(ws)
-                out = []
-                for frame in frames:
-                    await ws.send(frame)
-                    stats = json.loads(await asyncio.wait_for(ws.recv(), 60))
-                    out.append((stats, frame, await asyncio.wait_for(ws.recv(), 60)))
-                return out
-
         change = [0.0] * len(boxes)  # mean |result - sent| over each face's box, grey levels
-        for stats, sent, got in asyncio.run(run()):
+        for stats, sent, got in self.one_at_a_time(frames):
             self.assertEqual(stats["faces"], 3, stats)
-            a = decode(sent).reshape(720, 1280, 3).astype(np.int16)
-            b = decode(got).reshape(720, 1280, 3).astype(np.int16)
+            a, b = pixels(sent, 1280, 720), pixels(got, 1280, 720)
             for i, (x, y, w, h_) in enumerate(boxes):
                 change[i] += np.abs(a - b)[int(y):int(y + h_), int(x):int(x + w)].mean() / len(frames)
         print("live: change over the faces' boxes, left (profile) to right: "

@@ -110,14 +110,14 @@ std::vector<cv::Point2d> points_of(const Face& face) {
   return p;
 }
 
-// Reference for pose fitting: rigid points centred on their mean, rotated so the eye line is
-// horizontal, scaled to IOD 1. Empty when the landmarks are degenerate.
 // Whether the landmarks `p` carry a pose (their eyes are apart).
 bool has_pose(const std::vector<cv::Point2d>& p) {
   const cv::Point2d eye = eye_vector(p);
   return std::hypot(eye.x, eye.y) > kMinIod;
 }
 
+// Reference for pose fitting: rigid points centred on their mean, rotated so the eye line is
+// horizontal, scaled to IOD 1. Empty when the landmarks are degenerate.
 std::vector<cv::Point2d> make_reference(const std::vector<cv::Point2d>& p) {
   if (!has_pose(p)) return {};
   const cv::Point2d eye = eye_vector(p);

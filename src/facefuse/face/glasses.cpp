@@ -119,18 +119,28 @@ EyeSurroundings eye_surroundings(const cv::Mat& image, const Landmarks68& p) {
   return out;
 }
 
-}  // namespace
+// The centre of the eye whose outline is points first … first + 5.
+cv::Point2f eye_centre(const Landmarks68& p, int first) {
+  cv::Point2f c(0, 0);
+  for (int i = first; i < first + 6; ++i) c += p[i] * (1.0f / 6.0f);
+  return c;
+}
 
-std::array<bool, 2> covered_eyes(const cv::Mat& image, const Landmarks68& p) {
+// Where glasses are looked for around the eye whose outline is points first … first + 5: an
+// ellipse of 1.1 × 0.8 inter-ocular distances `d` along the eye's corners, shifted by `offset`.
+cv::RotatedRect eye_zone(const Landmarks68& p, int first, float d, cv::Point2f offset = {0, 0}) {
+  const float angle =
+      std::atan2(p[first + 3].y - p[first].y, p[first + 3].x - p[first].x) * 180.0f / static_cast<float>(CV_PI);
+  return cv::RotatedRect(eye_centre(p, first) + offset, cv::Size2f(1.1f * d, 0.8f * d), angle);
+}
+
+// covered_eyes on the face's measured surroundings.
+std::array<bool, 2> covered_eyes_in(const EyeSurroundings& around, const Landmarks68& p) {
   std::array<bool, 2> covered{false, false};
-  if (image.empty() || p.size() != static_cast<size_t>(kLandmarkCount68)) return covered;
-  if (inter_ocular_distance(p) < kCoveredEyesMinIod) return covered;
-  const EyeSurroundings around = eye_surroundings(image, p);
   if (around.skin <= 0) return covered;
   for (int eye = 0; eye < 2; ++eye) {
     const int first = eye == 0 ? 36 : 42;
-    cv::Point2f centre(0, 0);
-    for (int i = first; i < first + 6; ++i) centre += p[i] * (1.0f / 6.0f);
+    const cv::Point2f centre = eye_centre(p, first);
     std::vector<cv::Point2f> outline;
     for (int i = first; i < first + 6; ++i) outline.push_back(centre + (p[i] - centre) * kCoveredEyeGrow);
     const auto [mask, box] = polygon_in(around.region, outline);
@@ -142,21 +152,30 @@ std::array<bool, 2> covered_eyes(const cv::Mat& image, const Landmarks68& p) {
   return covered;
 }
 
+// Faces too small to judge (kCoveredEyesMinIod) or without 68 points.
+bool judged(const cv::Mat& image, const Landmarks68& p) {
+  return !image.empty() && p.size() == static_cast<size_t>(kLandmarkCount68) &&
+         inter_ocular_distance(p) >= kCoveredEyesMinIod;
+}
+
+}  // namespace
+
+std::array<bool, 2> covered_eyes(const cv::Mat& image, const Landmarks68& p) {
+  if (!judged(image, p)) return {false, false};
+  return covered_eyes_in(eye_surroundings(image, p), p);
+}
+
 cv::Mat covered_eye_mask(const cv::Mat& image, const Landmarks68& p) {
-  const std::array<bool, 2> covered = covered_eyes(image, p);
-  if (!covered[0] && !covered[1]) return {};
+  if (!judged(image, p)) return {};
   const EyeSurroundings around = eye_surroundings(image, p);
+  const std::array<bool, 2> covered = covered_eyes_in(around, p);
+  if (!covered[0] && !covered[1]) return {};
   const float d = inter_ocular_distance(p);
   cv::Mat zone(around.gray.size(), CV_8UC1, cv::Scalar(0));
   for (int eye = 0; eye < 2; ++eye) {
-    if (!covered[eye]) continue;
-    const int first = eye == 0 ? 36 : 42;
-    cv::Point2f c(0, 0);
-    for (int i = first; i < first + 6; ++i) c += p[i] * (1.0f / 6.0f);
-    c -= cv::Point2f(around.region.tl());
-    const float angle =
-        std::atan2(p[first + 3].y - p[first].y, p[first + 3].x - p[first].x) * 180.0f / static_cast<float>(CV_PI);
-    cv::ellipse(zone, cv::RotatedRect(c, cv::Size2f(1.1f * d, 0.8f * d), angle), cv::Scalar(255), cv::FILLED);
+    if (covered[eye])
+      cv::ellipse(zone, eye_zone(p, eye == 0 ? 36 : 42, d, -cv::Point2f(around.region.tl())), cv::Scalar(255),
+                  cv::FILLED);
   }
   cv::Mat dark = (around.gray < kCoveringDarkness * around.skin) & zone;
   // Reflections on the lens are bright spots inside the dark: closed over (0.15 IOD); the rim
@@ -188,12 +207,7 @@ cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points,
   if (evidence != nullptr) *evidence = {best, best >= kGlassesBridge};
   if (!decided_weight && best < kGlassesBridge) return {};
   cv::Mat zone(thin.size(), CV_8UC1, cv::Scalar(0));
-  for (int first : {36, 42}) {
-    cv::Point2f c(0, 0);
-    for (int i = first; i < first + 6; ++i) c += p[i] * (1.0f / 6.0f);
-    const float angle = std::atan2(p[first + 3].y - p[first].y, p[first + 3].x - p[first].x) * 180.0f / static_cast<float>(CV_PI);
-    cv::ellipse(zone, cv::RotatedRect(c, cv::Size2f(1.1f * d, 0.8f * d), angle), cv::Scalar(255), cv::FILLED);
-  }
+  for (int first : {36, 42}) cv::ellipse(zone, eye_zone(p, first, d), cv::Scalar(255), cv::FILLED);
   zone(bridge).setTo(255);
   const int line = std::max(1, cvRound(0.12f * d));
   for (int first : {36, 42}) {

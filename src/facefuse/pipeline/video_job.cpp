@@ -81,6 +81,11 @@ float mean_of_recent_sightings(const std::vector<TrackSighting>& sightings, int6
 
 }  // namespace
 
+TrackSighting sighting_of(const cv::Mat& image, const face::Face& face, int64_t frame) {
+  return {frame, face::seen_from_the_side(face), face::glasses_bridge_score(image, face.landmarks68),
+          static_cast<float>(face::inner_face_energy(image, face.landmarks68))};
+}
+
 float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
   return face::glasses_keep_weight(mean_of_recent_sightings(sightings, frame, &TrackSighting::glasses_bridge));
 }
@@ -405,9 +410,7 @@ struct ChunkRun {
       std::vector<TrackSighting> detected;  // per detection; followed faces have no detector points
       if (item->detect) {
         for (const auto& f : item->faces) {
-          detected.push_back({index, face::seen_from_the_side(f),
-                              face::glasses_bridge_score(item->frame, f.landmarks68),
-                              static_cast<float>(face::inner_face_energy(item->frame, f.landmarks68))});
+          detected.push_back(sighting_of(item->frame, f, index));
         }
       }
       // Each face's eyes as found on this frame, before the tracker smooths them (Face::unsmoothed_eye_open).

@@ -13,6 +13,9 @@
 #include <optional>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
+#include "facefuse/face/face.h"
 #include "facefuse/media/video_probe.h"
 #include "facefuse/media/yuv_frame.h"
 #include "facefuse/pipeline/job_spec.h"
@@ -75,6 +78,12 @@ struct TrackSighting {
   float glasses_bridge = 0.0f;
   float detail_energy = 0.0f;
 };
+
+// What a detection of `face` on `image` (BGR uint8, the whole frame) tells about its track, on
+// output frame `frame`: seen in profile (face::seen_from_the_side), its glasses bridge score
+// (face::glasses_bridge_score) and its inner-face energy (face::inner_face_energy). Also what
+// live mode measures on each camera frame (server/live_swap.cpp).
+TrackSighting sighting_of(const cv::Mat& image, const face::Face& face, int64_t frame);
 
 // How far the swap of a track's face on output frame `frame` is faded out for being seen in
 // profile (face::Face::profile_fade): the state of the track's last sighting at or before `frame`

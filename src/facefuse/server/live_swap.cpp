@@ -14,14 +14,13 @@
 #include <spdlog/spdlog.h>
 
 #include "facefuse/core/error_codes.h"
-#include "facefuse/face/face_geometry.h"
 #include "facefuse/face/glasses.h"
-#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/jobs/job_request.h"
 #include "facefuse/jobs/job_service.h"
 #include "facefuse/jobs/job_store.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/pipeline/job_engine.h"
+#include "facefuse/pipeline/video_job.h"
 #include "facefuse/processors/processor_warning.h"
 #include "facefuse/server/client_text.h"
 
@@ -84,9 +83,9 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
   std::vector<RecentFace> out;
   for (auto& f : faces) {
     if (!f.has_landmarks68()) continue;
-    RecentFace now{cv::Point2f(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2),
-                   static_cast<float>(face::inner_face_energy(frame, f.landmarks68)),
-                   face::glasses_bridge_score(frame, f.landmarks68), face::seen_from_the_side(f) ? 1.0f : 0.0f};
+    const pipeline::TrackSighting seen = pipeline::sighting_of(frame, f, 0);
+    RecentFace now{cv::Point2f(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2), seen.detail_energy,
+                   seen.glasses_bridge, seen.in_profile ? 1.0f : 0.0f};
     const float half_face = 0.5f * std::max(f.box.width, f.box.height);
     const RecentFace* nearest = nullptr;
     for (const auto& p : previous) {
