@@ -24,6 +24,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "facefuse/face/face_analyser.h"
+#include "facefuse/face/face_geometry.h"
 #include "support/test_support.h"
 
 namespace facefuse::face {
@@ -462,6 +463,46 @@ TEST_F(FaceTrackerOnVideo, RealEmbeddingsKeepOneTrack) {
     EXPECT_FALSE(out[0].bridged) << "frame " << k;
   }
   EXPECT_EQ(tracker.track_embedding(0).size(), 128u);
+}
+
+// FaceAnalyser::follow on a still face: the smoothed points it starts from move a little every
+// frame, and dlib's points followed from the box they imply moved with them (~0.5 px per frame on a
+// still 720p face). From the box held while the face stays within kHeldBoxTolerance, the same
+// image gives the same points; a face that moved further gets a new box.
+TEST_F(FaceTrackerOnVideo, FollowingAStillFaceFromItsHeldBoxGivesTheSamePoints) {
+  FaceAnalyserOptions options;
+  options.models_dir = models_dir();
+  auto analyser = FaceAnalyser::open(options);
+  ASSERT_TRUE(analyser.is_ok()) << analyser.status().message();
+  const cv::Mat& frame = seq_->frames[0];
+  const Face* detected = main_face(seq_->clip[0]);
+  ASSERT_NE(detected, nullptr);
+  cv::Rect2f held;
+  auto first = (*analyser)->follow(frame, *detected, std::nullopt, &held);
+  ASSERT_TRUE(first.is_ok() && first->has_value());
+  auto moved_by = [&](float dx) {  // the followed face, its points shifted right by dx px
+    Face f = **first;
+    for (auto& p : f.landmarks68) p.x += dx;
+    return f;
+  };
+  // Shifted by 0.3 % of the box's width (within the tolerance): the held box, the same points.
+  const float small = 0.003f * held.width;
+  cv::Rect2f used;
+  auto from_held = (*analyser)->follow(frame, moved_by(small), held, &used);
+  ASSERT_TRUE(from_held.is_ok() && from_held->has_value());
+  EXPECT_EQ(used, held);
+  EXPECT_EQ(mean_point_distance((*from_held)->landmarks68, (*first)->landmarks68), 0.0f);
+  // Without a held box the points move with the box (this is what made a still face wander).
+  auto unheld = (*analyser)->follow(frame, moved_by(small));
+  ASSERT_TRUE(unheld.is_ok() && unheld->has_value());
+  const float wander = mean_point_distance((*unheld)->landmarks68, (*first)->landmarks68);
+  std::printf("[ follow ] box %.0f px wide: points from a box moved by %.2f px move by %.3f px\n", held.width, small,
+              wander);
+  EXPECT_GT(wander, 0.0f);
+  // Moved by 3 % of the width: a new box.
+  auto from_new = (*analyser)->follow(frame, moved_by(0.03f * held.width), held, &used);
+  ASSERT_TRUE(from_new.is_ok() && from_new->has_value());
+  EXPECT_NE(used, held);
 }
 
 // A new track's first output is its detection, unsmoothed; reset() forgets tracks and ids.

@@ -547,6 +547,29 @@ TEST(ClassicalSwapper, UsesTheMirroredSourceWhenYawsAreOpposite) {
   EXPECT_GT(cv::countNonZero(changed_pixels(via_mirror, t.image)), 0);
 }
 
+// Video and live frames decide the mirroring on the track's yaw (Face::track_yaw), not on each
+// frame's points: a target whose yaw hovers near kMirrorYawThreshold flipped the source's mirror
+// image from frame to frame (the 640×480 talking head with jesper.jpg: 7 flips in 11 frames).
+TEST(ClassicalSwapper, MirrorsOnTheTracksYawWhenTheFaceHasOne) {
+  PickedFace s = pick(kSample6Right), t = pick(kSample6Left);
+  ASSERT_TRUE(s.found && t.found);
+  ASSERT_TRUE(should_mirror_source(s.face.landmarks68, t.face));
+  Face frontal_track = t.face;
+  frontal_track.track_yaw = 0.0f;  // the track looks straight ahead: no mirroring
+  EXPECT_FALSE(should_mirror_source(s.face.landmarks68, frontal_track));
+  Face turned_track = t.face;
+  turned_track.track_yaw = estimate_yaw(t.face.landmarks68);
+  EXPECT_TRUE(should_mirror_source(s.face.landmarks68, turned_track));
+  // classical_swap follows it: the frontal track's swap is not the mirrored one its points ask for,
+  // and the turned track's is.
+  cv::Mat by_frontal_track = t.image.clone(), by_turned_track = t.image.clone(), by_points = t.image.clone();
+  ASSERT_TRUE(classical_swap(by_frontal_track, frontal_track, {s.image, s.face}, {}).is_ok());
+  ASSERT_TRUE(classical_swap(by_turned_track, turned_track, {s.image, s.face}, {}).is_ok());
+  ASSERT_TRUE(classical_swap(by_points, t.face, {s.image, s.face}, {}).is_ok());
+  EXPECT_GT(cv::countNonZero(changed_pixels(by_frontal_track, by_points)), 0) << "the track's yaw was not used";
+  EXPECT_EQ(cv::countNonZero(changed_pixels(by_turned_track, by_points)), 0);
+}
+
 TEST(ClassicalSwapper, APreparedSourceSwapsLikeTheWholePhoto) {
   // Video jobs swap from the source prepared once per job (prepared_source: cropped to the face's
   // surroundings, reduced, mirrored beforehand); for targets up to the size it was prepared for it

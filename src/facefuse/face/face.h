@@ -74,6 +74,12 @@ struct Face {
   // Live frames: measured on the frame and smoothed over the session's frames (live_swap.cpp).
   // Unset: still images (whose swap measures the photo itself).
   std::optional<float> track_detail_energy;
+  // Video: this face's yaw (processors::estimate_yaw) averaged over its track's recent detections,
+  // set by the pipeline; live frames: smoothed over the session's frames (live_swap.cpp). The face
+  // swapper decides from it whether to mirror the source (should_mirror_source), so a face whose
+  // yaw hovers near the threshold does not flip the source's mirror image from frame to frame.
+  // Unset: from landmarks68 (still images).
+  std::optional<float> track_yaw;
   // Video: the eye-open ratios (face_geometry.h, one_eye_open_ratio: the image-left eye 36–41, then
   // 42–47) of this frame's own landmarks before the tracker smoothed them, set by the pipeline. A
   // blink lasts 2–4 frames and the smoothing (face_tracker.h) leaves the eyes of its closed frames

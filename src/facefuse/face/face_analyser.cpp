@@ -122,9 +122,23 @@ Result<Landmarks68> FaceAnalyser::landmarks_upright(const cv::Mat& bgr, const cv
   return points;
 }
 
-Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face& previous) const {
+Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face& previous,
+                                                 const std::optional<cv::Rect2f>& held_box,
+                                                 cv::Rect2f* ran_from) const {
   if (!previous.has_landmarks68()) return std::optional<Face>{};
-  const cv::Rect2f box = landmarker_->box_from_landmarks(previous.landmarks68);
+  // dlib's points depend on the box they start from: from a box that moves with the previous
+  // (smoothed) points, a still face's points wandered by ~0.5 px per frame. The box is held while
+  // the face stays within kHeldBoxTolerance of it, so a still face gets the same points.
+  cv::Rect2f box = landmarker_->box_from_landmarks(previous.landmarks68);
+  if (held_box) {
+    const float tolerance = kHeldBoxTolerance * held_box->width;
+    const cv::Point2f shift = (box.tl() + box.br() - held_box->tl() - held_box->br()) * 0.5f;
+    if (std::abs(shift.x) <= tolerance && std::abs(shift.y) <= tolerance &&
+        std::abs(box.width - held_box->width) <= tolerance && std::abs(box.height - held_box->height) <= tolerance) {
+      box = *held_box;
+    }
+  }
+  if (ran_from != nullptr) *ran_from = box;
   const cv::Rect2f frame(0, 0, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
   if ((box & frame).area() < 0.5f * box.area()) return std::optional<Face>{};  // leaving the frame
   Face face;

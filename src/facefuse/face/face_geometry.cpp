@@ -1,6 +1,7 @@
 #include "facefuse/face/face_geometry.h"
 
 #include <cmath>
+#include <limits>
 
 #include "facefuse/face/face_mask.h"
 
@@ -20,6 +21,13 @@ float distance(cv::Point2f a, cv::Point2f b) { return std::hypot(a.x - b.x, a.y 
 float inter_ocular_distance(const Landmarks68& p) {
   if (p.size() != kLandmarkCount68) return 0.0f;
   return distance(mean_of(p, 36, 41), mean_of(p, 42, 47));
+}
+
+float mean_point_distance(const Landmarks68& a, const Landmarks68& b) {
+  if (a.size() != kLandmarkCount68 || b.size() != kLandmarkCount68) return std::numeric_limits<float>::infinity();
+  float sum = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) sum += distance(a[i], b[i]);
+  return sum / static_cast<float>(a.size());
 }
 
 float mouth_open_ratio(const Landmarks68& p) {

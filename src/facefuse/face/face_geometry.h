@@ -13,6 +13,10 @@ namespace facefuse::face {
 // Distance between the eye centres (means of 36–41 and 42–47), pixels: the unit of landmark errors.
 float inter_ocular_distance(const Landmarks68& points);
 
+// Mean distance between the corresponding points of two 68-point sets, pixels; infinity unless
+// both have 68 points.
+float mean_point_distance(const Landmarks68& a, const Landmarks68& b);
+
 // Mouth opening: distance between the inner upper lip (61–63) and inner lower lip (65–67) means,
 // over the mouth width (corners 48–54). ~0 closed, ~0.1 talking, 0.3–0.6 laughing or yawning.
 float mouth_open_ratio(const Landmarks68& points);

@@ -28,6 +28,7 @@
 #include "facefuse/pipeline/flow.h"
 #include "facefuse/pipeline/job_engine.h"
 #include "facefuse/pipeline/stage_clock.h"
+#include "facefuse/processors/face_swapper/classical_swapper.h"
 #include "facefuse/processors/registry.h"
 
 namespace facefuse::pipeline {
@@ -83,7 +84,8 @@ float mean_of_recent_sightings(const std::vector<TrackSighting>& sightings, int6
 
 TrackSighting sighting_of(const cv::Mat& image, const face::Face& face, int64_t frame) {
   return {frame, face::seen_from_the_side(face), face::glasses_bridge_score(image, face.landmarks68),
-          static_cast<float>(face::inner_face_energy(image, face.landmarks68))};
+          static_cast<float>(face::inner_face_energy(image, face.landmarks68)),
+          processors::estimate_yaw(face.landmarks68)};
 }
 
 float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
@@ -92,6 +94,10 @@ float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t fra
 
 float track_detail_energy_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
   return mean_of_recent_sightings(sightings, frame, &TrackSighting::detail_energy);
+}
+
+float track_yaw_at(const std::vector<TrackSighting>& sightings, int64_t frame) {
+  return mean_of_recent_sightings(sightings, frame, &TrackSighting::yaw);
 }
 
 namespace {
@@ -184,6 +190,11 @@ std::optional<ChunkSummary> parse_chunk_summary_tag(const std::string& tag) {
   if (j.contains("warnings")) s.warnings = processors::warnings_from_json(j["warnings"]);
   return s;
 }
+
+// A detection whose 68 points lie within this × the inter-ocular distance (mean point distance) of
+// a tracked face followed into the same frame is that face (settle_detections). The same face
+// found from two boxes differs by ~0.01–0.02 IOD; two faces' points never come this close.
+constexpr float kSameFaceDistance = 0.25f;
 
 struct FrameItem {
   int64_t index = 0;  // output frame number (may be < range.begin for warm-up frames)
@@ -393,6 +404,7 @@ struct ChunkRun {
     std::map<int, std::vector<TrackSighting>> sightings;
     std::map<int, int64_t> last_matched;     // track id → last frame it was detected or followed in
     std::vector<face::Face> seen;            // faces matched in the previous frame, to follow
+    std::vector<std::optional<cv::Rect2f>> seen_from;  // the box each of them was found from
     std::deque<PendingFrame> pending;
     int64_t first = std::max<int64_t>(0, range.begin - kChunkWarmupFrames);
     const int64_t end = tracked_end();
@@ -400,19 +412,25 @@ struct ChunkRun {
       auto item = analysed.take(index);
       if (!item) return;
       StageClock clock;
-      if (!item->detect) {
-        auto followed = follow(item->frame, seen);
-        if (!followed) return fail(followed.status());
-        item->faces = std::move(*followed);
-      }
-      double follow_ms = clock.lap_ms();
-      int found = static_cast<int>(item->faces.size());
+      // Sightings are taken on the detections' own points, which do not depend on earlier frames,
+      // so every per-track decision comes out the same in a chunk as in a single pass.
       std::vector<TrackSighting> detected;  // per detection; followed faces have no detector points
       if (item->detect) {
         for (const auto& f : item->faces) {
           detected.push_back(sighting_of(item->frame, f, index));
         }
       }
+      std::vector<std::optional<cv::Rect2f>> found_from;  // per face: the box its points were found from
+      if (!item->detect) {
+        auto followed = follow(item->frame, seen, seen_from, found_from);
+        if (!followed) return fail(followed.status());
+        item->faces = std::move(*followed);
+      } else if (Status settled = settle_detections(item->frame, item->faces, seen, seen_from, found_from);
+                 !settled.is_ok()) {
+        return fail(std::move(settled));
+      }
+      double follow_ms = clock.lap_ms();
+      int found = static_cast<int>(item->faces.size());
       // Each face's eyes as found on this frame, before the tracker smooths them (Face::unsmoothed_eye_open).
       std::vector<std::optional<std::array<float, 2>>> eyes_found(item->faces.size());
       for (size_t i = 0; i < item->faces.size(); ++i) {
@@ -423,9 +441,13 @@ struct ChunkRun {
       }
       auto tracks = tracker.update(std::move(item->faces), static_cast<double>(index) / plan.output_fps());
       seen.clear();
+      seen_from.clear();
       for (const auto& t : tracks) {
         if (!t.bridged) {
           seen.push_back(t.face);
+          seen_from.push_back(static_cast<size_t>(t.detection_index) < found_from.size()
+                                  ? found_from[static_cast<size_t>(t.detection_index)]
+                                  : std::nullopt);
           last_matched[t.track_id] = index;
         }
       }
@@ -496,6 +518,7 @@ struct ChunkRun {
         if (const float energy = track_detail_energy_at(seen, index); energy > 0.0f) {
           t.face.track_detail_energy = energy;
         }
+        if (!seen.empty()) t.face.track_yaw = track_yaw_at(seen, index);
         // Frames are released in order: sightings older than the last kGlassesSightings at or
         // before this frame are not needed again.
         const auto after = first_after(seen, index);
@@ -525,17 +548,72 @@ struct ChunkRun {
     return true;
   }
 
-  // The faces of the previous frame found again in `frame` by their landmarks alone.
-  Result<std::vector<face::Face>> follow(const cv::Mat& frame, const std::vector<face::Face>& previous) {
+  // The faces of the previous frame found again in `frame` by their landmarks alone, each from the
+  // box it was found from there when that still fits (`held_boxes`, FaceAnalyser::follow);
+  // `found_from` receives the box each returned face was found from.
+  Result<std::vector<face::Face>> follow(const cv::Mat& frame, const std::vector<face::Face>& previous,
+                                         const std::vector<std::optional<cv::Rect2f>>& held_boxes,
+                                         std::vector<std::optional<cv::Rect2f>>& found_from) {
     std::vector<face::Face> faces;
-    for (const auto& p : previous) {
-      FF_ASSIGN_OR_RETURN(auto found, engine.analyser().follow(frame, p));
-      if (found) faces.push_back(std::move(*found));
+    found_from.clear();
+    for (size_t i = 0; i < previous.size(); ++i) {
+      cv::Rect2f box;
+      FF_ASSIGN_OR_RETURN(auto found, engine.analyser().follow(frame, previous[i], held_boxes[i], &box));
+      if (found) {
+        faces.push_back(std::move(*found));
+        found_from.push_back(box);
+      }
     }
     if (faces.size() > 1 && engine.analyser().recognizer() != nullptr) {
       FF_RETURN_IF_ERROR(engine.analyser().embed(frame, faces));
     }
     return faces;
+  }
+
+  // A detection frame's faces get the points a followed frame would give them. dlib's points depend
+  // on the box they start from: a detection starts from the detector's box, a followed face from
+  // the box its previous points imply, and on a still face the two differed by 3–4 px — a jump at
+  // every detection that the tracker's smoothing spread into a face drifting back and forth (and
+  // x264 spent bits on it). So a face already tracked (the detection whose points lie within
+  // kSameFaceDistance of where it is followed to) keeps being followed, and a new one is followed
+  // from the box its detected points imply, where its next frames start. Boxes, scores and the
+  // detector's own points stay the detections'.
+  Status settle_detections(const cv::Mat& frame, std::vector<face::Face>& detections,
+                           const std::vector<face::Face>& previous,
+                           const std::vector<std::optional<cv::Rect2f>>& held_boxes,
+                           std::vector<std::optional<cv::Rect2f>>& found_from) {
+    found_from.assign(detections.size(), std::nullopt);
+    if (detections.empty()) return Status::ok();
+    auto take_points = [&](size_t i, const face::Face& from, const cv::Rect2f& box) {
+      detections[i].landmarks68 = from.landmarks68;
+      detections[i].landmarks5 = from.landmarks5;
+      found_from[i] = box;
+    };
+    for (size_t k = 0; k < previous.size(); ++k) {
+      cv::Rect2f box;
+      FF_ASSIGN_OR_RETURN(auto followed, engine.analyser().follow(frame, previous[k], held_boxes[k], &box));
+      if (!followed) continue;
+      const face::Face& f = *followed;
+      const float unit = face::inter_ocular_distance(f.landmarks68);
+      std::optional<size_t> nearest;
+      float nearest_distance = kSameFaceDistance * unit;
+      for (size_t i = 0; i < detections.size(); ++i) {
+        if (found_from[i] || !detections[i].has_landmarks68()) continue;
+        const float d = face::mean_point_distance(detections[i].landmarks68, f.landmarks68);
+        if (d < nearest_distance) {
+          nearest_distance = d;
+          nearest = i;
+        }
+      }
+      if (nearest) take_points(*nearest, f, box);
+    }
+    for (size_t i = 0; i < detections.size(); ++i) {
+      if (found_from[i]) continue;
+      cv::Rect2f box;
+      FF_ASSIGN_OR_RETURN(auto refined, engine.analyser().follow(frame, detections[i], std::nullopt, &box));
+      if (refined) take_points(i, *refined, box);
+    }
+    return Status::ok();
   }
 
   // Whether a new track is one of the faces to process (decided on its first frame).

@@ -77,11 +77,13 @@ struct TrackSighting {
   bool in_profile = false;
   float glasses_bridge = 0.0f;
   float detail_energy = 0.0f;
+  float yaw = 0.0f;
 };
 
 // What a detection of `face` on `image` (BGR uint8, the whole frame) tells about its track, on
 // output frame `frame`: seen in profile (face::seen_from_the_side), its glasses bridge score
-// (face::glasses_bridge_score) and its inner-face energy (face::inner_face_energy). Also what
+// (face::glasses_bridge_score), its inner-face energy (face::inner_face_energy) and its yaw
+// (processors::estimate_yaw). Also what
 // live mode measures on each camera frame (server/live_swap.cpp).
 TrackSighting sighting_of(const cv::Mat& image, const face::Face& face, int64_t frame);
 
@@ -109,6 +111,10 @@ float glasses_weight_at(const std::vector<TrackSighting>& sightings, int64_t fra
 // How sharp a track's face is on output frame `frame` (face::Face::track_detail_energy): the mean
 // inner-face energy over the same sightings as the glasses decision. 0 without a sighting.
 float track_detail_energy_at(const std::vector<TrackSighting>& sightings, int64_t frame);
+
+// Which way a track's face looks on output frame `frame` (face::Face::track_yaw): the mean yaw over
+// the same sightings. 0 without a sighting.
+float track_yaw_at(const std::vector<TrackSighting>& sightings, int64_t frame);
 
 // Probes the target and checks the video options (trim range, fps, scale, encoder, preset,
 // quality, chunk size); kInvalidArgument/kUnsupported with a message naming the option.

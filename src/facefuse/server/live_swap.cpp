@@ -65,6 +65,7 @@ struct RecentFace {
   float detail_energy = 0;   // smoothed face::inner_face_energy
   float glasses_bridge = 0;  // smoothed face::glasses_bridge_score
   float profile_fade = 0;    // 0 = swapped fully … 1 = left as it is (seen in profile)
+  float yaw = 0;             // smoothed processors::estimate_yaw
 };
 
 // Weight of a frame's own measures in the smoothed ones (an exponential mean over about the last 5
@@ -85,7 +86,7 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
     if (!f.has_landmarks68()) continue;
     const pipeline::TrackSighting seen = pipeline::sighting_of(frame, f, 0);
     RecentFace now{cv::Point2f(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2), seen.detail_energy,
-                   seen.glasses_bridge, seen.in_profile ? 1.0f : 0.0f};
+                   seen.glasses_bridge, seen.in_profile ? 1.0f : 0.0f, seen.yaw};
     const float half_face = 0.5f * std::max(f.box.width, f.box.height);
     const RecentFace* nearest = nullptr;
     for (const auto& p : previous) {
@@ -95,11 +96,13 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
     if (nearest) {
       now.detail_energy = nearest->detail_energy + kLiveSmoothing * (now.detail_energy - nearest->detail_energy);
       now.glasses_bridge = nearest->glasses_bridge + kLiveSmoothing * (now.glasses_bridge - nearest->glasses_bridge);
+      now.yaw = nearest->yaw + kLiveSmoothing * (now.yaw - nearest->yaw);
       now.profile_fade = nearest->profile_fade +
                          std::clamp(now.profile_fade - nearest->profile_fade, -kLiveProfileStep, kLiveProfileStep);
     }
     if (now.detail_energy > 0.0f) f.track_detail_energy = now.detail_energy;
     f.glasses_weight = face::glasses_keep_weight(now.glasses_bridge);
+    f.track_yaw = now.yaw;
     f.profile_fade = now.profile_fade;
     out.push_back(now);
   }

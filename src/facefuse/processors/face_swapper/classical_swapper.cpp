@@ -509,9 +509,21 @@ SwapSourceFace prepared_source(const SwapSourceFace& source, float max_target_si
   return prepared;
 }
 
+namespace {
+
+bool should_mirror(float source_yaw, float target_yaw) {
+  return source_yaw * target_yaw < 0.0f && std::abs(source_yaw) > kMirrorYawThreshold &&
+         std::abs(target_yaw) > kMirrorYawThreshold;
+}
+
+}  // namespace
+
 bool should_mirror_source(const face::Landmarks68& source, const face::Landmarks68& target) {
-  float ys = estimate_yaw(source), yt = estimate_yaw(target);
-  return ys * yt < 0.0f && std::abs(ys) > kMirrorYawThreshold && std::abs(yt) > kMirrorYawThreshold;
+  return should_mirror(estimate_yaw(source), estimate_yaw(target));
+}
+
+bool should_mirror_source(const face::Landmarks68& source, const face::Face& target) {
+  return should_mirror(estimate_yaw(source), target.track_yaw ? *target.track_yaw : estimate_yaw(target.landmarks68));
 }
 
 Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapSourceFace& source,
@@ -546,7 +558,7 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   const cv::Point2f origin(region.tl());
 
   // Source, mirrored when it looks the other way.
-  const bool mirror = should_mirror_source(source.face.landmarks68, target);
+  const bool mirror = should_mirror_source(source.face.landmarks68, target_face);
   WorkingSource src = prepare_source(source, target_size, mirror);
   if (src.image.cols < 2 || src.image.rows < 2) return Status::ok();
 

@@ -135,5 +135,7 @@ SwapSourceFace prepared_source(const SwapSourceFace& source, float max_target_si
 // opposite ways, each by more than kMirrorYawThreshold.
 inline constexpr float kMirrorYawThreshold = 0.08f;
 bool should_mirror_source(const face::Landmarks68& source, const face::Landmarks68& target);
+// The same for a target face, whose yaw is its track's (Face::track_yaw) when it has one.
+bool should_mirror_source(const face::Landmarks68& source, const face::Face& target);
 
 }  // namespace facefuse::processors

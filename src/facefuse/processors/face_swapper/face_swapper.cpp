@@ -214,7 +214,7 @@ Status FaceSwapper::process(FrameContext& frame) const {
     }
     if (!frame.still_image) {
       // The source prepared for video (open()), already mirrored when this target needs it.
-      const bool mirrored = should_mirror_source(source_.face.landmarks68, target.landmarks68);
+      const bool mirrored = should_mirror_source(source_.face.landmarks68, target);
       // Softened when it is sharper than the target's track.
       const double softening = video_softening(target);
       const auto softened = softening > 0.0 ? softened_video_source(mirrored, softening) : nullptr;
