@@ -496,7 +496,7 @@ TEST_F(VideoJobTest, AFaceInProfileIsLeftAsItIs) {
 // detector's own box, so the points wandered by ~0.5 px per frame on a static face and jumped by
 // 3–4 px at every detection, which the smoothing turned into a face drifting back and forth.
 // FaceAnalyser::follow now holds the box while the face stays, and detection frames follow a face
-// already tracked (settle_detections). Measured as the mean |frame − previous frame| over each
+// already tracked (FaceAnalyser::settle). Measured as the mean |frame − previous frame| over each
 // swapped face's box, grey levels, from frame 10 on (the first frames settle the tracker): 0.39 /
 // 1.45 before, 0.13 / 0.11 after; the target itself changes by 0.05 (re-encoding).
 TEST_F(VideoJobTest, AStillShotComesOutStill) {

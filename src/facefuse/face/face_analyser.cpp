@@ -11,6 +11,7 @@
 #include "facefuse/face/detector_factory.h"
 #include "facefuse/face/dlib_landmarker.h"
 #include "facefuse/face/dlib_recognizer.h"
+#include "facefuse/face/face_geometry.h"
 #include "facefuse/face/onnx_face_detector.h"
 #include "facefuse/inference/model_catalog.h"
 
@@ -162,6 +163,42 @@ Result<std::optional<Face>> FaceAnalyser::follow(const cv::Mat& bgr, const Face&
   constexpr float kMinFollowIou = 0.6f;
   if (iou < kMinFollowIou) return std::optional<Face>{};
   return std::optional<Face>{std::move(face)};
+}
+
+Status FaceAnalyser::settle(const cv::Mat& bgr, std::vector<Face>& detections, const std::vector<Face>& previous,
+                            const std::vector<std::optional<cv::Rect2f>>& held_boxes,
+                            std::vector<std::optional<cv::Rect2f>>& found_from) const {
+  found_from.assign(detections.size(), std::nullopt);
+  if (detections.empty()) return Status::ok();
+  auto take_points = [&](size_t i, const Face& from, const cv::Rect2f& box) {
+    detections[i].landmarks68 = from.landmarks68;
+    detections[i].landmarks5 = from.landmarks5;
+    found_from[i] = box;
+  };
+  for (size_t k = 0; k < previous.size(); ++k) {
+    cv::Rect2f box;
+    FF_ASSIGN_OR_RETURN(auto followed,
+                        follow(bgr, previous[k], k < held_boxes.size() ? held_boxes[k] : std::nullopt, &box));
+    if (!followed) continue;
+    std::optional<size_t> nearest;
+    float nearest_distance = kSameFaceDistance * inter_ocular_distance(followed->landmarks68);
+    for (size_t i = 0; i < detections.size(); ++i) {
+      if (found_from[i] || !detections[i].has_landmarks68()) continue;
+      const float d = mean_point_distance(detections[i].landmarks68, followed->landmarks68);
+      if (d < nearest_distance) {
+        nearest_distance = d;
+        nearest = i;
+      }
+    }
+    if (nearest) take_points(*nearest, *followed, box);
+  }
+  for (size_t i = 0; i < detections.size(); ++i) {
+    if (found_from[i]) continue;
+    cv::Rect2f box;
+    FF_ASSIGN_OR_RETURN(auto refined, follow(bgr, detections[i], std::nullopt, &box));
+    if (refined) take_points(i, *refined, box);
+  }
+  return Status::ok();
 }
 
 Status FaceAnalyser::embed(const cv::Mat& bgr, std::vector<Face>& faces) const {

@@ -43,6 +43,10 @@ Result<std::string> face_recognizer_model_id(const std::string& name, const std:
 // changes size by at most this × its width (1 % of a 200 px box: 2 px). On the static test clip a
 // bound of 0.4 % still let the smoothed points of a 150 px face move the box every few frames.
 inline constexpr float kHeldBoxTolerance = 0.01f;
+// FaceAnalyser::settle: a detection whose 68 points lie within this × the inter-ocular distance
+// (mean point distance) of a face followed into the same frame is that face. The same face found
+// from two boxes differs by ~0.01–0.02 IOD; two faces' points never come this close.
+inline constexpr float kSameFaceDistance = 0.25f;
 
 class FaceAnalyser {
  public:
@@ -63,6 +67,19 @@ class FaceAnalyser {
   Result<std::optional<Face>> follow(const cv::Mat& bgr, const Face& previous,
                                      const std::optional<cv::Rect2f>& held_box = std::nullopt,
                                      cv::Rect2f* ran_from = nullptr) const;
+  // Gives the faces detected in a video or camera frame the points following would give them.
+  // dlib's points depend on the box they start from: a detection starts from the detector's box,
+  // which varies with the picture's noise, a followed face from the box its previous points imply,
+  // and on a still face the two differed by 3–4 px — a jump at every detection. So each of
+  // `previous` (the faces of the frame before, with the boxes they were found from: `held_boxes`)
+  // is followed into `bgr` and the detection whose points lie within kSameFaceDistance of it takes
+  // the followed points; a detection of a new face is followed from the box its own points imply,
+  // where its next frames start. Boxes, scores and the detector's points stay the detections'.
+  // `found_from` receives, per detection, the box its points were found from (nullopt when
+  // following failed and its own points stay). Thread-safe.
+  Status settle(const cv::Mat& bgr, std::vector<Face>& detections, const std::vector<Face>& previous,
+                const std::vector<std::optional<cv::Rect2f>>& held_boxes,
+                std::vector<std::optional<cv::Rect2f>>& found_from) const;
   // Fills Face::embedding of each face that has none yet (faces already embedded keep theirs, so
   // callers can embed once and pass the faces on). kFailedPrecondition without a recognizer.
   // Thread-safe.

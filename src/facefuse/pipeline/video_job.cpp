@@ -191,11 +191,6 @@ std::optional<ChunkSummary> parse_chunk_summary_tag(const std::string& tag) {
   return s;
 }
 
-// A detection whose 68 points lie within this × the inter-ocular distance (mean point distance) of
-// a tracked face followed into the same frame is that face (settle_detections). The same face
-// found from two boxes differs by ~0.01–0.02 IOD; two faces' points never come this close.
-constexpr float kSameFaceDistance = 0.25f;
-
 struct FrameItem {
   int64_t index = 0;  // output frame number (may be < range.begin for warm-up frames)
   bool warmup = false;
@@ -425,7 +420,7 @@ struct ChunkRun {
         auto followed = follow(item->frame, seen, seen_from, found_from);
         if (!followed) return fail(followed.status());
         item->faces = std::move(*followed);
-      } else if (Status settled = settle_detections(item->frame, item->faces, seen, seen_from, found_from);
+      } else if (Status settled = engine.analyser().settle(item->frame, item->faces, seen, seen_from, found_from);
                  !settled.is_ok()) {
         return fail(std::move(settled));
       }
@@ -568,52 +563,6 @@ struct ChunkRun {
       FF_RETURN_IF_ERROR(engine.analyser().embed(frame, faces));
     }
     return faces;
-  }
-
-  // A detection frame's faces get the points a followed frame would give them. dlib's points depend
-  // on the box they start from: a detection starts from the detector's box, a followed face from
-  // the box its previous points imply, and on a still face the two differed by 3–4 px — a jump at
-  // every detection that the tracker's smoothing spread into a face drifting back and forth (and
-  // x264 spent bits on it). So a face already tracked (the detection whose points lie within
-  // kSameFaceDistance of where it is followed to) keeps being followed, and a new one is followed
-  // from the box its detected points imply, where its next frames start. Boxes, scores and the
-  // detector's own points stay the detections'.
-  Status settle_detections(const cv::Mat& frame, std::vector<face::Face>& detections,
-                           const std::vector<face::Face>& previous,
-                           const std::vector<std::optional<cv::Rect2f>>& held_boxes,
-                           std::vector<std::optional<cv::Rect2f>>& found_from) {
-    found_from.assign(detections.size(), std::nullopt);
-    if (detections.empty()) return Status::ok();
-    auto take_points = [&](size_t i, const face::Face& from, const cv::Rect2f& box) {
-      detections[i].landmarks68 = from.landmarks68;
-      detections[i].landmarks5 = from.landmarks5;
-      found_from[i] = box;
-    };
-    for (size_t k = 0; k < previous.size(); ++k) {
-      cv::Rect2f box;
-      FF_ASSIGN_OR_RETURN(auto followed, engine.analyser().follow(frame, previous[k], held_boxes[k], &box));
-      if (!followed) continue;
-      const face::Face& f = *followed;
-      const float unit = face::inter_ocular_distance(f.landmarks68);
-      std::optional<size_t> nearest;
-      float nearest_distance = kSameFaceDistance * unit;
-      for (size_t i = 0; i < detections.size(); ++i) {
-        if (found_from[i] || !detections[i].has_landmarks68()) continue;
-        const float d = face::mean_point_distance(detections[i].landmarks68, f.landmarks68);
-        if (d < nearest_distance) {
-          nearest_distance = d;
-          nearest = i;
-        }
-      }
-      if (nearest) take_points(*nearest, f, box);
-    }
-    for (size_t i = 0; i < detections.size(); ++i) {
-      if (found_from[i]) continue;
-      cv::Rect2f box;
-      FF_ASSIGN_OR_RETURN(auto refined, engine.analyser().follow(frame, detections[i], std::nullopt, &box));
-      if (refined) take_points(i, *refined, box);
-    }
-    return Status::ok();
   }
 
   // Whether a new track is one of the faces to process (decided on its first frame).

@@ -94,7 +94,13 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
       if (d < half_face && (!nearest || d < cv::norm(nearest->centre - now.centre))) nearest = &p;
     }
     if (nearest) {
-      now.detail_energy = nearest->detail_energy + kLiveSmoothing * (now.detail_energy - nearest->detail_energy);
+      // An energy of 0 is a face that could not be measured: it neither pulls the mean toward 0 nor
+      // starts it there.
+      if (nearest->detail_energy > 0.0f) {
+        now.detail_energy = now.detail_energy > 0.0f
+                                ? nearest->detail_energy + kLiveSmoothing * (now.detail_energy - nearest->detail_energy)
+                                : nearest->detail_energy;
+      }
       now.glasses_bridge = nearest->glasses_bridge + kLiveSmoothing * (now.glasses_bridge - nearest->glasses_bridge);
       now.yaw = nearest->yaw + kLiveSmoothing * (now.yaw - nearest->yaw);
       now.profile_fade = nearest->profile_fade +
@@ -151,6 +157,10 @@ struct LiveSwapService::Session {
   std::shared_ptr<pipeline::JobEngine> engine;
   bool reference_set = false;
   std::vector<RecentFace> recent_faces;  // the last processed frame's swapped faces
+  // The last processed frame's faces (all found) and the boxes their points were found from: the
+  // next frame's detections follow them (FaceAnalyser::settle), so a still face keeps still points.
+  std::vector<face::Face> seen_faces;
+  std::vector<std::optional<cv::Rect2f>> seen_from;
 
   bool send_json(const json& message) {
     auto s = sink.lock();
@@ -431,6 +441,8 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
   std::shared_ptr<pipeline::JobEngine> engine;
   bool reference_set = false;
   std::vector<RecentFace> recent_faces;
+  std::vector<face::Face> seen_faces;
+  std::vector<std::optional<cv::Rect2f>> seen_from;
   {
     std::lock_guard lock(session->mutex);
     if (!session->pending) return;
@@ -441,6 +453,8 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
     engine = session->engine;
     reference_set = session->reference_set;
     recent_faces = session->recent_faces;
+    seen_faces = session->seen_faces;
+    seen_from = session->seen_from;
   }
   // Where a frame's server time goes, ms (sent with the frame: the bench and the page read them).
   struct Stages {
@@ -460,6 +474,10 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
     stages.decode = ms_since(t);
     t = Clock::now();
     FF_ASSIGN_OR_RETURN(auto faces, engine->analyser().analyse(frame));
+    std::vector<std::optional<cv::Rect2f>> found_from;
+    FF_RETURN_IF_ERROR(engine->analyser().settle(frame, faces, seen_faces, seen_from, found_from));
+    seen_faces = faces;
+    seen_from = std::move(found_from);
     Output out;
     out.found = static_cast<int>(faces.size());
     if (engine->needs_reference() && !reference_set && !faces.empty()) {
@@ -498,6 +516,8 @@ void LiveSwapService::process_frame(const std::shared_ptr<Session>& session) {
   if (!processed) return fail(session, processed.status());
   session->reference_set = reference_set;
   session->recent_faces = std::move(recent_faces);
+  session->seen_faces = std::move(seen_faces);
+  session->seen_from = std::move(seen_from);
   ++session->processed;
   auto sink = session->sink.lock();
   if (!sink) return;
