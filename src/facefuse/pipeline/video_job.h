@@ -83,8 +83,8 @@ struct TrackSighting {
 // What a detection of `face` on `image` (BGR uint8, the whole frame) tells about its track, on
 // output frame `frame`: seen in profile (face::seen_from_the_side), its glasses bridge score
 // (face::glasses_bridge_score), its inner-face energy (face::inner_face_energy) and its yaw
-// (processors::estimate_yaw). Also what
-// live mode measures on each camera frame (server/live_swap.cpp).
+// (processors::estimate_yaw). Also what live mode measures on each camera frame
+// (server/live_swap.cpp).
 TrackSighting sighting_of(const cv::Mat& image, const face::Face& face, int64_t frame);
 
 // How far the swap of a track's face on output frame `frame` is faded out for being seen in
