@@ -47,7 +47,19 @@ other() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 nginx_running() { alive nginx; }  # nginx.conf.template: pid @STATE@/nginx.pid
 
-# switch_to COLOUR: point nginx at COLOUR's port and reload; returns once nginx answers from it.
+# After a reload, nginx's old worker processes ("worker process is shutting down") finish the
+# requests they hold, and send them to the previous upstream. The caller drains that colour next,
+# so wait (at most OLD_WORKERS_TIMEOUT s, 10 by default: a WebSocket progress stream can hold a
+# worker for a whole job) until they are gone: a request an old worker sent to a colour already
+# closing got a 502 (once in CI, deploy.bluegreen's rollback).
+wait_for_old_nginx_workers() {
+  local master deadline=$((SECONDS + ${OLD_WORKERS_TIMEOUT:-10}))
+  master=$(cat "$state/nginx.pid" 2>/dev/null) || return 0
+  while [ $SECONDS -lt $deadline ] && pgrep -P "$master" -f "shutting down" >/dev/null; do sleep 0.1; done
+}
+
+# switch_to COLOUR: point nginx at COLOUR's port and reload; returns once nginx answers from it and
+# its old workers are gone.
 switch_to() {
   local colour=$1 port
   port=$(cat "$state/$colour.port")
@@ -61,6 +73,7 @@ switch_to() {
   while [ $SECONDS -lt $deadline ]; do
     if curl -fsS -o /dev/null -D - "http://$listen/healthz" 2>/dev/null | grep -qi "^x-facefuse-upstream: 127.0.0.1:$port"; then
       log "traffic now goes to $colour (127.0.0.1:$port)"
+      wait_for_old_nginx_workers
       return 0
     fi
     sleep 0.2
