@@ -94,15 +94,16 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
       if (d < half_face && (!nearest || d < cv::norm(nearest->centre - now.centre))) nearest = &p;
     }
     if (nearest) {
+      // The session's exponential mean of one measure, moved toward this frame's value.
+      auto smoothed = [](float mean, float value) { return mean + kLiveSmoothing * (value - mean); };
       // An energy of 0 is a face that could not be measured: it neither pulls the mean toward 0 nor
       // starts it there.
       if (nearest->detail_energy > 0.0f) {
-        now.detail_energy = now.detail_energy > 0.0f
-                                ? nearest->detail_energy + kLiveSmoothing * (now.detail_energy - nearest->detail_energy)
-                                : nearest->detail_energy;
+        now.detail_energy =
+            now.detail_energy > 0.0f ? smoothed(nearest->detail_energy, now.detail_energy) : nearest->detail_energy;
       }
-      now.glasses_bridge = nearest->glasses_bridge + kLiveSmoothing * (now.glasses_bridge - nearest->glasses_bridge);
-      now.yaw = nearest->yaw + kLiveSmoothing * (now.yaw - nearest->yaw);
+      now.glasses_bridge = smoothed(nearest->glasses_bridge, now.glasses_bridge);
+      now.yaw = smoothed(nearest->yaw, now.yaw);
       now.profile_fade = nearest->profile_fade +
                          std::clamp(now.profile_fade - nearest->profile_fade, -kLiveProfileStep, kLiveProfileStep);
     }
