@@ -48,6 +48,7 @@ constexpr float kBlinkGrow = 1.15f;        // the pasted eye: the eye's outline 
 constexpr float kBlinkReach = 0.2f;        // ... and reaching this × the eye's width above and below its lids
 constexpr float kBlinkFeather = 0.12f;     // sigma of its edge, × the eye's width
 constexpr float kMaxUnturnDegrees = 20.0f;  // the re-pose turns a source at most this far toward the camera
+constexpr float kMaxPitchTurnDegrees = 30.0f;   // ... and tips it up or down at most this far
 constexpr float kDetailMinUpsample = 1.5f;      // source face upsampled more than this: add the target's fine detail
 constexpr float kDetailSigmaPerUpsample = 0.5f;  // px of blur per unit of upsampling: the band the source lacks
 // Sharpening matched to the target's sharpness (match_target_sharpness).
@@ -321,21 +322,31 @@ WarpMap build_warp_map(const std::vector<cv::Point2f>& src_points, const std::ve
   return m;
 }
 
-// The target's pose with its yaw limited so that the source is turned toward the camera by at
-// most kMaxUnturnDegrees: the re-pose has no pixels for the side of a turned source that turning
-// it would reveal (its hidden cheek is stretched out of the few pixels of the silhouette, and
-// dlib's points on that side are the silhouette's, not the face's). Turning it further away is
-// not limited (hiding needs no pixels). Strongly turned source (fitted yaw −32°) onto a frontal
-// target: pose error 0.092 → 0.070 IOD (bench-quality); the other pairs within ±0.005.
-face::HeadPose limit_unturn(const face::HeadPose& from, face::HeadPose to) {
+// The target's pose as the re-pose may turn the source to it (face/head_pose.h): the re-pose has
+// no pixels for what turning a source far reveals, so
+// - its yaw is limited so that the source is turned toward the camera by at most
+//   kMaxUnturnDegrees: a turned source's hidden cheek is stretched out of the few pixels of the
+//   silhouette (and dlib's points on that side are the silhouette's, not the face's). Turning it
+//   further away is not limited (hiding needs no pixels). Strongly turned source (fitted yaw −32°)
+//   onto a frontal target: pose error 0.092 → 0.070 IOD (bench-quality); the other pairs within
+//   ±0.005;
+// - its pitch differs from the source's by at most kMaxPitchTurnDegrees either way: a face seen
+//   from above (jesper.jpg, fitted pitch −36°) tipped 50° up onto one seen from below
+//   (new_wave_2.jpg, +15°) had its brows and upper lids stretched over the forehead into a blurred
+//   smear (bench pair 34, decision 0006).
+face::HeadPose limit_repose(const face::HeadPose& from, face::HeadPose to) {
+  const float pitch = std::clamp(to.pitch, from.pitch - kMaxPitchTurnDegrees, from.pitch + kMaxPitchTurnDegrees);
   // How far |yaw| comes down toward 0 on the source's side: all of it when the target looks the
   // other way.
   const bool same_side = std::signbit(to.yaw) == std::signbit(from.yaw);
   const float revealed = same_side ? std::abs(from.yaw) - std::abs(to.yaw) : std::abs(from.yaw);
-  if (revealed <= kMaxUnturnDegrees) return to;
-  const float yaw = from.yaw > 0.0f ? from.yaw - kMaxUnturnDegrees : from.yaw + kMaxUnturnDegrees;
-  to.rotation = face::rotation_from_angles(yaw, to.pitch, to.roll);
+  const float yaw = revealed <= kMaxUnturnDegrees ? to.yaw
+                    : from.yaw > 0.0f             ? from.yaw - kMaxUnturnDegrees
+                                                  : from.yaw + kMaxUnturnDegrees;
+  if (yaw == to.yaw && pitch == to.pitch) return to;
+  to.rotation = face::rotation_from_angles(yaw, pitch, to.roll);
   to.yaw = yaw;
+  to.pitch = pitch;
   return to;
 }
 
@@ -576,12 +587,14 @@ Status classical_swap(cv::Mat& frame, const face::Face& target_face, const SwapS
   // to both gives each source point a depth, and the source is turned to the target's rotation
   // (face/head_pose.h). Its proportions (identity) are kept; a frontal source's nose lands where a
   // turned target's nose is; a turned source is turned toward the camera by at most
-  // kMaxUnturnDegrees (limit_unturn). Then the similarity on the inner face places it.
+  // kMaxUnturnDegrees and tipped by at most kMaxPitchTurnDegrees (limit_repose). Then the similarity
+  // on the inner face places it.
   const bool repose = options.geometry == ClassicalGeometry::kTargetExpression;
   Landmarks68 layout = src.points;
   if (repose) {
     const face::HeadPose source_pose = face::fit_head_pose(src.points);
-    layout = face::repose_landmarks(src.points, source_pose, limit_unturn(source_pose, face::fit_head_pose(target_local)));
+    layout =
+        face::repose_landmarks(src.points, source_pose, limit_repose(source_pose, face::fit_head_pose(target_local)));
   }
   const Similarity layout_to_target = repose ? fit_inner_face(layout, target_local) : to_target;
   Landmarks68 placed(target.size());
