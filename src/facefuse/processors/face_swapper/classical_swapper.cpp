@@ -56,8 +56,8 @@ constexpr double kSharpenGoal = 0.85;     // inner-face Laplacian energy aimed a
 constexpr double kSharpenSigma = 1.0;     // px: blur of the unsharp mask (the finest band: what a 3×3 Laplacian sees)
 constexpr float kSharpenCoring = 2.0f;    // grey levels: detail weaker than this is noise or quantisation, left alone
 constexpr double kSharpenMaxGain = 3.0;   // at most this × the source's own (cored) detail is added
-constexpr float kSharpenMinIod = 40.0f;   // px: target faces with a smaller inter-ocular distance are not sharpened,
-constexpr float kSharpenFullIod = 60.0f;  // ... from this one the gain may reach kSharpenMaxGain (linear between)
+constexpr float kSharpenMinIod = 20.0f;   // px: target faces with a smaller inter-ocular distance are not sharpened,
+constexpr float kSharpenFullIod = 30.0f;  // ... from this one the gain may reach kSharpenMaxGain (linear between)
 constexpr float kSharpenMouthGrow = 1.5f;  // the mouth is left as it is: outer lips grown this × about their centre
 constexpr float kSharpenFeather = 0.02f;   // sigma of the sharpened zone's edge, × face size
 // BGR → grey weights of cv::COLOR_BGR2GRAY, for cv::transform on float images: the sharpness
@@ -411,11 +411,14 @@ void add_weighted(cv::Mat& fg8, const cv::Mat& change, float weight) {
 //   blurred source's flat areas are not amplified into grain;
 // - the mouth is left alone (with only the lips themselves left out, the bench's pose worst went
 //   0.075 → 0.104 IOD);
-// - target faces under kSharpenMinIod px between the eyes are not sharpened and the gain ramps up
-//   to kSharpenFullIod (sharpened fully, the laughing 30 px face's mouth error went 0.050 → 0.064
-//   and the pose of a 35 px one 0.083 → 0.087, averaged over re-detection noise; a gain ramp from
-//   36 to 42 px brought a 44 px pair to 0.84× but made the dark strands a tilted source leaves on
-//   its cheek plainly crisper: ghost jaw 0.17 → 0.33, against 0.21 with this ramp);
+// - target faces under kSharpenMinIod px between the eyes are not sharpened (untried: the bench's
+//   smallest target is 30 px) and the gain ramps up to kSharpenFullIod. Until session 19 the ramp
+//   ran from 40 to 60 px. Sharpening the smaller faces moves dlib's re-detected mouth on a laughing
+//   30 px face (0.059 → 0.073 in the plain run) and the ghost measure on a 44 px one (0.21 → 0.33:
+//   the dark strands of a tilted, blurred source, crisper); over probe seeds 1–3 the bench's worst
+//   pose error did not move (0.085 / 0.106 / 0.082 → 0.081 / 0.086 / 0.082) and its worst
+//   open-mouth error moved within the re-detection noise (0.071 / 0.070 / 0.078 → 0.081 / 0.071 /
+//   0.078), for three of the six pairs under 0.8× brought over it (decision 0006);
 // - the gain is at most kSharpenMaxGain (at 5× a motion-blurred source's streaks, a halo along its
 //   nose and a turned source's warp tear stand out at 100 %, for 0.32 → 0.51× on the worst pair).
 // Sharper than kSoftenAbove × the target (a sharp source on a soft, small or defocused target
