@@ -80,7 +80,7 @@ struct ClassicalSwapOptions {
   bool mouth_mask = false;
   ClassicalGeometry geometry = ClassicalGeometry::kTargetExpression;
   // Match the swapped face's sharpness to the target's (decision 0006): sharpen the source's own
-  // fine detail until the inner face is nearly as sharp as the target's (0.85×), or soften a face
+  // fine detail until the inner face is nearly as sharp as the target's (0.9×), or soften a face
   // much sharper than its photo (over 1.3×, down to 1.1×). On for still images; FaceSwapper turns
   // it off for video and live frames: it costs 0.4–4 ms per face, its gain is solved per frame (a
   // source of flicker), and large video faces are swapped on a reduced copy and keep the target's
