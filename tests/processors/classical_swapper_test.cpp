@@ -23,9 +23,10 @@
 #include "facefuse/face/face_analyser.h"
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
+#include "facefuse/face/forehead_strands.h"
 #include "facefuse/face/ghost_jaw.h"
-#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/face/glasses.h"
+#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/media/video_reader.h"
 #include "facefuse/processors/face_debugger/face_debugger_draw.h"
 #include "facefuse/processors/face_swapper/classical_swapper.h"
@@ -840,6 +841,41 @@ TEST(ClassicalSwapperRealism, TipsASourceSeenFromAboveOnlyPartWayUp) {
   std::printf("[ pitch ] source seen from above onto a target seen from below: brow band %.2f × the target's\n", brows);
   EXPECT_GE(brows, 0.84);
   expect_recognised_as_source(run, "the limited re-pose gave identity back");
+}
+
+// Pixels of the forehead band (face/forehead_strands.h) of `points` in `image`.
+int forehead_band_pixels(const cv::Mat& image, const Landmarks68& points) {
+  return cv::countNonZero(face::polygon_mask(face::forehead_band(points), cv::Rect(0, 0, image.cols, image.rows)));
+}
+
+// A source with a fringe (jesper_2.jpg: strands of hair across the forehead) put onto a frontal
+// target (new_wave_2.jpg, bench pair 1) left those strands, half transparent, across the target's
+// forehead: the forehead gate's skin test runs on a reduced copy where a strand is a fraction of a
+// pixel. The strands are now painted over in the source before it is warped. Measured: the
+// fringe's band is 56 % strands, foreheads without one 0–15 % (the hair above the hairline, whose
+// mass the forehead gate leaves out anyway, and wrinkles); new strands in the result's forehead
+// band, where the target has none within 2 px: 3.7 % of the band before, 1.2 % after (the curls
+// lying on the brow stay). Bound 2.5 %, and still recognised as the source.
+TEST(ClassicalSwapperRealism, LeavesTheSourcesFringeOutOfTheForehead) {
+  const PickedFace fringe = pick(kJesper2), clean = pick(kAstronaut);
+  ASSERT_TRUE(fringe.found && clean.found);
+  auto strands = [](const PickedFace& f) {
+    return cv::countNonZero(face::forehead_strands_mask(f.image, f.face.landmarks68)) /
+           static_cast<double>(forehead_band_pixels(f.image, f.face.landmarks68));
+  };
+  const double with_fringe = strands(fringe), without = strands(clean);
+  const SwapRun run = run_swap({kJesper2, kNewWave}, {});
+  ASSERT_TRUE(run.found);
+  const cv::Mat in_result = face::forehead_strands_mask(run.result, run.target.landmarks68);
+  cv::Mat in_target = face::forehead_strands_mask(run.original, run.target.landmarks68);
+  cv::dilate(in_target, in_target, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(5, 5)));
+  const double added = cv::countNonZero(in_result & ~in_target) /
+                       static_cast<double>(forehead_band_pixels(run.result, run.target.landmarks68));
+  std::printf("[ strands ] forehead band: fringe %.2f, astronaut %.2f strands; new strands in the result %.3f\n",
+              with_fringe, without, added);
+  EXPECT_GT(with_fringe, 2.0 * without);
+  EXPECT_LE(added, 0.025);
+  expect_recognised_as_source(run, "painting the strands over gave identity back");
 }
 
 // A small source face (42 px, 2008_002470.jpg) onto a 235 px target: upsampled 5.6×, it has no

@@ -16,9 +16,10 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/fold_free_warp.h"
+#include "facefuse/face/forehead_strands.h"
 #include "facefuse/face/glasses.h"
-#include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/face/head_pose.h"
+#include "facefuse/face/inner_face_sharpness.h"
 
 namespace facefuse::processors {
 namespace {
@@ -253,6 +254,10 @@ WorkingSource prepare_source(const SwapSourceFace& source, float target_size, bo
     return cv::Point2f((p.x - crop.x + 0.5f) * sx - 0.5f, (p.y - crop.y + 0.5f) * sy - 0.5f);
   };
   for (size_t i = 0; i < s.size(); ++i) w.points[i] = to_work(s[i]);
+  // A fringe's strands are painted over with the forehead's skin (face/forehead_strands.h): the
+  // forehead gate below cannot see them on its reduced copy, and they were pasted onto the target's
+  // forehead. A new image when there are any (w.image may be a view of the caller's photo).
+  if (!source.strands_removed) w.image = face::without_forehead_strands(w.image, w.points);
   if (mirror) {
     cv::Mat flipped;
     cv::flip(w.image, flipped, 1);
@@ -523,6 +528,7 @@ SwapSourceFace prepared_source(const SwapSourceFace& source, float max_target_si
   SwapSourceFace prepared;
   WorkingSource w = prepare_source(source, max_target_size, mirrored, &prepared.face);
   prepared.image = w.image.clone();  // its own compact copy: the whole source photo is not kept
+  prepared.strands_removed = true;
   return prepared;
 }
 

@@ -91,6 +91,10 @@ struct ClassicalSwapOptions {
 struct SwapSourceFace {
   cv::Mat image;   // BGR uint8, the whole source image (only the face's surroundings are read)
   face::Face face; // in `image` pixels, with 68 landmarks
+  // The strands of hair over the face's forehead are already painted over in `image`
+  // (face/forehead_strands.h; prepared_source does it once): classical_swap does it on its copy of
+  // the face's surroundings otherwise.
+  bool strands_removed = false;
 };
 
 // Swaps `source` onto `target_face` inside `frame` (BGR uint8), in place. Pixels are modified
@@ -129,6 +133,7 @@ face::Landmarks68 mirror_landmarks68(const face::Landmarks68& points, int image_
 // the targets that asked for it, their yaws now pointing the same way). classical_swap on it gives
 // what it gives on `source` for such targets, up to resampling, without reading, reducing and
 // flipping the whole source photo on every call: video and live frames swap from one made per job.
+// Its forehead strands are painted over (SwapSourceFace::strands_removed).
 SwapSourceFace prepared_source(const SwapSourceFace& source, float max_target_size, bool mirrored);
 
 // Whether classical_swap uses the mirrored source for this source/target pair: their yaws point

@@ -238,7 +238,7 @@ Status FaceSwapper::process(FrameContext& frame) const {
 
 SwapSourceFace FaceSwapper::soften(const SwapSourceFace& prepared, double sigma) {
   if (sigma <= 0.0) return prepared;
-  SwapSourceFace out{cv::Mat(), prepared.face};
+  SwapSourceFace out{cv::Mat(), prepared.face, prepared.strands_removed};
   const double px = sigma * face::face_size(prepared.face.landmarks68) / face::kCommonFaceSize;
   cv::GaussianBlur(prepared.image, out.image, cv::Size(0, 0), px, px, cv::BORDER_REPLICATE);
   return out;
