@@ -20,6 +20,7 @@ constexpr float kGlassesIod = 48.0f;       // px: glasses are looked for on a co
 constexpr float kGlassesLine = 0.1f;       // a frame is thinner than this
 constexpr float kGlassesContrast = 14.0f;  // grey levels: a frame stands out from its surroundings by this
 constexpr float kGlassesBridge = 0.8f;     // fraction of the bridge box's width a frame's bridge crosses
+constexpr float kRimGapClose = 0.2f;       // IOD: gaps along a rim this long are closed (glasses_frame_mask)
 // Mean bridge score over a video track's recent detections (glasses_keep_weight).
 constexpr float kTrackBridgeNone = 0.35f;  // at or under this the track wears none
 constexpr float kTrackBridgeFull = 0.55f;  // from this its frame is kept fully
@@ -216,12 +217,27 @@ cv::Mat glasses_frame_mask(const cv::Mat& region_bgr, const Landmarks68& points,
     cv::fillConvexPoly(zone, eye, cv::Scalar(0));
     cv::polylines(zone, eye, true, cv::Scalar(0), std::max(1, cvRound(0.08f * d)));
   }
+  const cv::Mat around_eyes = zone.clone();  // before the brows are cut out
   for (int first : {17, 22}) {
     std::vector<cv::Point> brow;
     for (int i = first; i < first + 5; ++i) brow.emplace_back(cvRound(p[i].x), cvRound(p[i].y));
     cv::polylines(zone, brow, false, cv::Scalar(0), line);
   }
   cv::Mat frame8 = thin & zone;
+  {
+    // Where the brows are cut out, a rim running along them was kept in pieces (a dashed rim on a
+    // talking head's frames): gaps of up to kRimGapClose IOD between pieces lying along the eyes'
+    // line are closed (a line-shaped closing), inside the eye zones but never over the eyes.
+    const int length = std::max(3, cvRound(kRimGapClose * d) | 1);
+    cv::Mat along(length, length, CV_8UC1, cv::Scalar(0));
+    const cv::Point2f axis = (p[45] - p[36]) * (1.0f / std::max(1e-3f, static_cast<float>(cv::norm(p[45] - p[36]))));
+    const cv::Point2f c(static_cast<float>(length / 2), static_cast<float>(length / 2));
+    const cv::Point2f half = axis * (0.5f * static_cast<float>(length - 1));
+    cv::line(along, c - half, c + half, cv::Scalar(255), 1);
+    cv::Mat closed;
+    cv::morphologyEx(frame8, closed, cv::MORPH_CLOSE, along);
+    frame8 |= closed & around_eyes;
+  }
   cv::Mat frame;
   frame8.convertTo(frame, CV_32F, 1.0 / 255.0);
   if (scale < 1.0f) cv::resize(frame, frame, region_bgr.size(), 0, 0, cv::INTER_LINEAR);
