@@ -1147,11 +1147,12 @@ TEST(Glasses, FindsTheFrameOnlyOnFacesThatWearGlasses) {
 TEST(Glasses, KeepsARimRunningAlongTheBrowsInOnePiece) {
   auto reader = media::VideoReader::open(testing::testdata("videos/talking_head_720p.mp4"));
   ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
+  const Status sought = (*reader)->seek_to_frame(150);
+  ASSERT_TRUE(sought.is_ok()) << sought.to_string();
   cv::Mat frame;
-  for (int64_t index = 0; index <= 150; ++index) {
-    auto more = (*reader)->read(frame, index);
-    ASSERT_TRUE(more.is_ok() && *more) << "frame " << index << " not read";
-  }
+  int64_t index = 0;
+  auto more = (*reader)->read(frame, index);
+  ASSERT_TRUE(more.is_ok() && *more && index == 150) << "frame 150 not read";
   auto faces = analyser().analyse(frame);
   ASSERT_TRUE(faces.is_ok() && !faces->empty());
   const Face& f = *face::largest_face(*faces);

@@ -81,6 +81,8 @@ constexpr float kLiveProfileStep = 0.25f;
 // measures start afresh.
 std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<face::Face>& faces,
                                              const std::vector<RecentFace>& previous) {
+  // The session's exponential mean of one measure, moved toward this frame's value.
+  auto smoothed = [](float mean, float value) { return mean + kLiveSmoothing * (value - mean); };
   std::vector<RecentFace> out;
   for (auto& f : faces) {
     if (!f.has_landmarks68()) continue;
@@ -94,8 +96,6 @@ std::vector<RecentFace> measure_like_a_track(const cv::Mat& frame, std::vector<f
       if (d < half_face && (!nearest || d < cv::norm(nearest->centre - now.centre))) nearest = &p;
     }
     if (nearest) {
-      // The session's exponential mean of one measure, moved toward this frame's value.
-      auto smoothed = [](float mean, float value) { return mean + kLiveSmoothing * (value - mean); };
       // An energy of 0 is a face that could not be measured: it neither pulls the mean toward 0 nor
       // starts it there.
       if (nearest->detail_energy > 0.0f) {

@@ -174,10 +174,10 @@ Status FaceSwapper::open(const ProcessorContext& context) {
 // (face/inner_face_sharpness.h) is reported as soft. The sharpness match brings every bench pair it
 // can to 0.85–0.9×; what stays under 0.5× is a source without the detail: the two motion-blurred
 // sample4.jpg sources (0.32×, 0.38×: a smeared, ghostly face at 100 %, and no source warning, their
-// scale-free sharpness being 0.18–0.21). It also
-// fires on `make examples`' sample2.jpg → astronaut.png: its source face (the largest frontal one
-// since faces in profile are passed over; the profile face gave a torn one) looks down with hair
-// across it, and the swapped face is ghostly and half-closed-eyed.
+// scale-free sharpness being 0.18–0.21). It also fires on `make examples`' sample2.jpg →
+// astronaut.png: its source face (the largest frontal one since faces in profile are passed over;
+// the profile face gave a torn one) looks down with hair across it, and the swapped face is ghostly
+// and half-closed-eyed.
 constexpr double kSoftResult = 0.5;
 
 Status FaceSwapper::process(FrameContext& frame) const {
