@@ -129,6 +129,8 @@ describe('live mode', () => {
     const capped = Number(await page.locator('#live-stats').getAttribute('data-fps'));
     console.log(`live mode capped at 2 fps: ${capped.toFixed(2)} fps shown, ${sentRate.toFixed(2)} frames/s sent ` +
                 `(uncapped at 320x240: ${uncapped.toFixed(1)} fps)`);
+    // The shown rate is timed by capture (live.ts): at least 7 intervals span at least 6.5 of the
+    // cap's, whatever bursts a loaded server answers in (arrival times read 3.25 fps in one CI run).
     assert.ok(capped > 0 && capped <= 2 * 1.1, `shown ${capped} fps with a cap of 2`);
     // One frame more than the cap allows: the window's edges cut the schedule anywhere.
     assert.ok(sentDelta <= 2 * seconds + 1, `sent ${sentDelta} frames in ${seconds} s with a cap of 2`);

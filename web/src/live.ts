@@ -6,21 +6,26 @@
 // flight would only wait on the server behind the first, adding its processing time to the
 // latency); the server still drops what piles up (its `dropped` count). The camera fps choice
 // (FaceFusion's webcam fps) caps the rate: a frame is captured at least 1/maxFps s after the
-// previous one. Latency is measured per
-// frame from canvas capture to the swapped frame's arrival; fps counts swapped frames shown over
-// the last two seconds.
+// previous one. Latency is measured per frame from canvas capture to the swapped frame's arrival.
+// fps is the rate of the swapped video shown: frames shown over the last two seconds (at least
+// kFpsFrames of them) divided by the span of their capture times. Arrival times would read bursts
+// after a slow frame (the late capture is followed by one half an interval later) as a rate over the
+// cap; capture times keep the cap's schedule, so a window of k intervals spans at least k - 1/2 of
+// them (k >= 7: at most 1.08x the cap).
 import { openSocket } from './api';
 
 // Frames sent and not yet answered or dropped.
 const kInFlight = 1;
 const kJpegQuality = 0.8;
+// The fps window holds at least this many shown frames (a low cap shows only 4 in two seconds).
+const kFpsFrames = 8;
 
 // Size of the frames sent, pixels (the page's camera resolution choice); a camera that gives
 // less is sent as it is, never scaled up. maxFps: frames sent per second at most.
 export interface LiveSize { width: number; height: number; maxFps: number }
 
 export interface LiveStats {
-  fps: number;          // swapped frames shown per second (last 2 s)
+  fps: number;          // swapped frames shown per second (last 2 s, at least kFpsFrames frames)
   latencyMs: number;    // capture → swapped frame shown, median of the last 30 frames
   serverMs: number;     // the server's decode + swap + encode, median of the last 30 frames
   shown: number;        // swapped frames shown so far
@@ -59,7 +64,8 @@ export class LiveSession {
   private encoding = false;
   private stopped = false;
   private pendingStats: FrameStats | null = null;
-  private shownAt: number[] = [];
+  private shownAt: number[] = [];          // performance.now(), ms, when each frame in the fps window came
+  private shownCapturedAt: number[] = [];  // and when it was captured
   private latencies: number[] = [];
   private serverTimes: number[] = [];
   private shown = 0;
@@ -149,8 +155,8 @@ export class LiveSession {
     const s = this.pendingStats;
     this.pendingStats = null;
     const now = performance.now();
+    const at = s ? this.sentAt.get(s.frame) : undefined;
     if (s) {
-      const at = this.sentAt.get(s.frame);
       if (at !== undefined) this.latencies.push(now - at);
       for (const k of [...this.sentAt.keys()]) if (k <= s.frame) this.sentAt.delete(k);
       this.serverTimes.push(s.server_ms);
@@ -159,10 +165,15 @@ export class LiveSession {
     }
     this.shown += 1;
     this.shownAt.push(now);
-    while (this.shownAt.length > 0 && now - this.shownAt[0] > 2000) this.shownAt.shift();
-    const span = this.shownAt.length > 1 ? (now - this.shownAt[0]) / 1000 : 0;
+    this.shownCapturedAt.push(at ?? now);
+    while (this.shownAt.length > kFpsFrames && now - this.shownAt[0] > 2000) {
+      this.shownAt.shift();
+      this.shownCapturedAt.shift();
+    }
+    const n = this.shownCapturedAt.length;
+    const span = n > 1 ? (this.shownCapturedAt[n - 1] - this.shownCapturedAt[0]) / 1000 : 0;
     this.callbacks.onFrame(URL.createObjectURL(blob), {
-      fps: span > 0 ? (this.shownAt.length - 1) / span : 0,
+      fps: span > 0 ? (n - 1) / span : 0,
       latencyMs: median(this.latencies), serverMs: median(this.serverTimes), shown: this.shown, sent: this.sent,
       dropped: s?.dropped ?? 0, faces: s?.faces ?? 0, swapped: s?.swapped ?? 0,
     });
