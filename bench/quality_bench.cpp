@@ -6,8 +6,8 @@
 //   identity    d(result, target) − d(result, source) of the descriptor: > 0 = the source wins;
 //   pose        mean distance of the result's 68 re-detected points to the target's, in target
 //               inter-ocular distances (IOD);
-//   expression  |mouth-open ratio| and |eye-open ratio| of the result minus the target's
-//               (face_geometry.h);
+//   expression  |mouth-open ratio| and |eye-open ratio| of the result minus the target's, and the
+//               brow raise of the brow that differs more (face_geometry.h);
 //   sharpness   Laplacian energy of the inner face (hull of points 17–67) in the result over the
 //               same region of the target (same image, same scale): < 1 = softer than the target
 //               (face/inner_face_sharpness.h);
@@ -165,6 +165,7 @@ struct Metrics {
   bool win = false;
   float margin = 0, pose_mean = 0, mouth_err = 0, eye_err = 0, sharpness = 0, seam = 0, ghost = 0;
   float mouth_result = 0, mouth_target = 0;
+  float brow_diff = 0;  // result − target brow raise (face_geometry.h), the side that differs more
   double swap_ms = 0;
   face::Landmarks68 redetected;  // the result's 68 points (empty: no face found)
 };
@@ -226,6 +227,10 @@ Metrics measure(const face::FaceAnalyser& analyser, const cv::Mat& target_image,
   m.mouth_target = face::mouth_open_ratio(tp);
   m.mouth_err = std::abs(m.mouth_result - m.mouth_target);
   m.eye_err = std::abs(face::eye_open_ratio(rp) - face::eye_open_ratio(tp));
+  for (int brow : {17, 22}) {
+    const float d = face::brow_raise_ratio(rp, brow) - face::brow_raise_ratio(tp, brow);
+    if (std::abs(d) > std::abs(m.brow_diff)) m.brow_diff = d;
+  }
 
   m.sharpness = static_cast<float>(face::inner_face_sharpness_ratio(target_image, result, tp));
 
@@ -294,6 +299,7 @@ const char* const kVariantTitle[kVariants] = {"baseline (pre-issue-17)", "target
 struct Aggregate {
   int n = 0, found = 0, wins = 0;
   double margin = 0, pose = 0, pose_worst = 0, mouth = 0, mouth_worst = 0, eye = 0, eye_worst = 0;
+  double brow = 0, brow_worst = 0;
   double sharp = 0, sharp_worst = 1e9, sharp_most = 0, seam = 0, ghost = 0, ghost_worst = 0;
   double open_mouth_worst = 0;  // mouth error on open-mouth targets (ratio ≥ 0.15)
   std::vector<double> times;
@@ -311,6 +317,8 @@ struct Aggregate {
     if (m.mouth_target >= 0.15f) open_mouth_worst = std::max<double>(open_mouth_worst, m.mouth_err);
     eye += m.eye_err;
     eye_worst = std::max<double>(eye_worst, m.eye_err);
+    brow += std::abs(m.brow_diff);
+    brow_worst = std::max<double>(brow_worst, std::abs(m.brow_diff));
     sharp += m.sharpness;
     sharp_worst = std::min<double>(sharp_worst, m.sharpness);
     sharp_most = std::max<double>(sharp_most, m.sharpness);
@@ -325,10 +333,10 @@ struct Aggregate {
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "| %s | %d/%d | %d/%d (%.0f %%) | %.3f | %.3f / %.3f | %.3f / %.3f (open %.3f) | %.3f / %.3f | "
-                  "%.2f / %.2f / %.2f | %.2f | %.2f / %.2f | %.0f |",
+                  "%.3f / %.3f | %.2f / %.2f / %.2f | %.2f | %.2f / %.2f | %.0f |",
                   name, found, n, wins, n, 100.0 * wins / std::max(1, n), margin / f, pose / f, pose_worst, mouth / f,
-                  mouth_worst, open_mouth_worst, eye / f, eye_worst, sharp / f, sharp_worst, sharp_most, seam / f, ghost / f,
-                  ghost_worst, t.empty() ? 0.0 : t[t.size() / 2]);
+                  mouth_worst, open_mouth_worst, eye / f, eye_worst, brow / f, brow_worst, sharp / f, sharp_worst,
+                  sharp_most, seam / f, ghost / f, ghost_worst, t.empty() ? 0.0 : t[t.size() / 2]);
     return buf;
   }
 };
@@ -466,8 +474,8 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency(), uts.sysname, uts.release);
   std::printf("%zu pairs from %s; variants: baseline = pre-issue-17 geometry, flat = target expression with 2D placement, default = today's\n\n",
               std::min(max_pairs, pairs().size()), testdata.c_str());
-  std::printf("%-3s %-8s %-60s %5s %7s %6s %6s %6s %6s %6s %5s %5s\n", "#", "variant", "source -> target (why)", "win",
-              "margin", "pose", "mouth±", "m.tgt", "eyes", "sharp", "seam", "ghost");
+  std::printf("%-3s %-8s %-60s %5s %7s %6s %6s %6s %6s %6s %6s %5s %5s\n", "#", "variant", "source -> target (why)",
+              "win", "margin", "pose", "mouth±", "m.tgt", "eyes", "brow±", "sharp", "seam", "ghost");
   Photos photos(**analyser, testdata);
   const auto* recognizer = (*analyser)->recognizer();
   Aggregate all[kVariants];
@@ -524,17 +532,18 @@ int main(int argc, char** argv) {
                     label.c_str());
         continue;
       }
-      std::printf("%-3zu %-8s %-60s %5s %7.3f %6.3f %+6.3f %6.2f %6.3f %6.2f %5.2f %5.2f\n", i,
+      std::printf("%-3zu %-8s %-60s %5s %7.3f %6.3f %+6.3f %6.2f %6.3f %+6.3f %6.2f %5.2f %5.2f\n", i,
                   kVariantName[variant], label.c_str(), m.win ? "yes" : "NO", m.margin, m.pose_mean,
-                  m.mouth_result - m.mouth_target, m.mouth_target, m.eye_err, m.sharpness, m.seam, m.ghost);
+                  m.mouth_result - m.mouth_target, m.mouth_target, m.eye_err, m.brow_diff, m.sharpness, m.seam,
+                  m.ghost);
       std::fflush(stdout);
     }
   }
   std::ostringstream table;
   table << "| variant | re-detected | source wins | mean margin | pose mean / worst (IOD) | mouth-open error mean / "
-           "worst (worst on open-mouth targets) | eye-open error mean / worst | sharpness mean / worst / sharpest (× target) | "
-           "seam | ghost jaw mean / worst | swap ms (median) |\n";
-  table << "|---|---|---|---|---|---|---|---|---|---|---|\n";
+           "worst (worst on open-mouth targets) | eye-open error mean / worst | brow-raise error mean / worst | "
+           "sharpness mean / worst / sharpest (× target) | seam | ghost jaw mean / worst | swap ms (median) |\n";
+  table << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (int variant = 0; variant < kVariants; ++variant) {
     if (all[variant].n > 0) table << all[variant].row(kVariantTitle[variant]) << "\n";  // --variant runs one
   }

@@ -68,9 +68,15 @@ TEST(FoldFreeWarp, DetectsAReversedTriangleButToleratesASliver) {
 }
 
 // A 68-point face built by hand: eyes 60 px apart, an eye 30 × `eye_open_px`, a mouth 50 px wide
-// opening `mouth_open_px`.
-Landmarks68 drawn_face(float eye_open_px, float mouth_open_px, float roll_rad) {
+// opening `mouth_open_px`, brows (flat, 30 px wide) `left_brow_px` / `right_brow_px` over the eyes'
+// line.
+Landmarks68 drawn_face(float eye_open_px, float mouth_open_px, float roll_rad, float left_brow_px = 18.0f,
+                       float right_brow_px = 18.0f) {
   Landmarks68 p(kLandmarkCount68, cv::Point2f(0, 0));
+  for (int k = 0; k < 5; ++k) {
+    p[17 + k] = {-45.0f + 7.5f * k, -left_brow_px};
+    p[22 + k] = {15.0f + 7.5f * k, -right_brow_px};
+  }
   for (int i = 0; i <= 16; ++i) p[i] = {-70.0f + 140.0f * i / 16.0f, 40.0f + 40.0f * std::sin(3.14159f * i / 16.0f)};
   auto eye = [&](int first, float cx) {
     p[first] = {cx - 15, 0};
@@ -102,6 +108,18 @@ TEST(FaceGeometry, MeasuresOpeningsAndRollScaleFree) {
   EXPECT_NEAR(eye_open_ratio(b), 0.3f, 1e-4f);
   EXPECT_NEAR(roll_degrees(b), 0.5f * 180.0f / 3.14159265f, 1e-2f);
   EXPECT_EQ(mouth_open_ratio(Landmarks68{}), 0.0f);
+}
+
+TEST(FaceGeometry, MeasuresEachBrowsRaiseOverItsEye) {
+  // The image-left brow raised 6 px more than the right one, on a face rolled and scaled.
+  Landmarks68 a = drawn_face(9.0f, 20.0f, 0.4f, 24.0f, 18.0f);
+  for (auto& q : a) q = q * 2.0f + cv::Point2f(300, 40);
+  EXPECT_NEAR(brow_raise_ratio(a, 17), 24.0f / 60.0f, 1e-4f);
+  EXPECT_NEAR(brow_raise_ratio(a, 22), 18.0f / 60.0f, 1e-4f);
+  // Upside down (the mouth above the eyes in the image): still measured away from the mouth.
+  for (auto& q : a) q = cv::Point2f(q.x, -q.y);
+  EXPECT_NEAR(brow_raise_ratio(a, 17), 0.4f, 1e-4f);
+  EXPECT_EQ(brow_raise_ratio(a, 36), 0.0f);
 }
 
 }  // namespace

@@ -50,6 +50,19 @@ float eye_open_ratio(const Landmarks68& p) {
   return 0.5f * (one_eye_open_ratio(p, 36) + one_eye_open_ratio(p, 42));
 }
 
+float brow_raise_ratio(const Landmarks68& p, int first) {
+  if (p.size() != kLandmarkCount68 || (first != 17 && first != 22)) return 0.0f;
+  const float iod = inter_ocular_distance(p);
+  const int eye = first == 17 ? 36 : 42;
+  const cv::Point2f corner = p[eye], along = p[eye + 3] - p[eye];
+  const float width = std::hypot(along.x, along.y);
+  if (iod <= 0.0f || width <= 0.0f) return 0.0f;
+  // The eye line's normal, turned to the side away from the mouth.
+  cv::Point2f up(along.y / width, -along.x / width);
+  if (((p[48] + p[54]) * 0.5f - corner).dot(up) > 0.0f) up = -up;
+  return (mean_of(p, first, first + 4) - corner).dot(up) / iod;
+}
+
 float roll_degrees(const Landmarks68& p) {
   if (p.size() != kLandmarkCount68) return 0.0f;
   const cv::Point2f d = mean_of(p, 42, 47) - mean_of(p, 36, 41);

@@ -28,6 +28,12 @@ float eye_open_ratio(const Landmarks68& points);
 // any other index.
 float one_eye_open_ratio(const Landmarks68& points, int first);
 
+// How high a brow sits over its eye: the mean distance of the brow's five points from the line
+// through the eye's corners, over the inter-ocular distance (positive above the eye, away from the
+// mouth). `first` = 17 (the image-left brow 17–21 over the eye 36–41) or 22 (22–26 over 42–47); 0
+// for any other index. ~0.3 at rest; a raised brow reads 0.05–0.1 more, a frown less.
+float brow_raise_ratio(const Landmarks68& points, int first);
+
 // Roll of the face, degrees: angle of the line from the image-left eye centre to the image-right
 // one (positive = clockwise in the image, y down). 0 for an upright face.
 float roll_degrees(const Landmarks68& points);
