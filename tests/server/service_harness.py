@@ -10,6 +10,7 @@ import base64
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -63,8 +64,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, port=None):
-        self.port = port or free_port()
-        command = [BINARY, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", self.data_dir] + self.args
+        # Without a given port the server binds port 0 and the port is read from its "serving on"
+        # line: a port probed free here could be taken (a client's ephemeral port) before the
+        # server binds it, which failed an ASan CI run with "Address already in use".
+        self.port = port
+        command = [BINARY, "serve", "--listen", f"127.0.0.1:{port or 0}", "--data", self.data_dir] + self.args
         # Tests poll; rate limits are only tested where a test sets them (test_bad_inputs.py).
         for flag, burst in (("--rate-limit", "--rate-burst"), ("--ip-rate-limit", "--ip-rate-burst")):
             if flag not in self.args:
@@ -81,6 +85,10 @@ class Server:
             if "admin API key" in line:
                 self.admin_key = line.split()[-1]
             if "serving on" in line:
+                served = re.search(r"serving on http://127\.0\.0\.1:(\d+)/", line)
+                if not served:
+                    raise RuntimeError(f"facefuse serve printed no port: {line!r}")
+                self.port = int(served.group(1))
                 break
         self.wait_healthy()
         return self
