@@ -10,6 +10,7 @@ import base64
 import datetime
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -40,6 +41,24 @@ def new_api_key():
 
 
 def free_port():
+    """A port on 127.0.0.1 that is free now, for a server started next. It is drawn below the
+    kernel's ephemeral range (ip_local_port_range, 32768 by default): outgoing connections take
+    their local ports from that range, so one of them could take a port probed there (bind to
+    port 0) before the server binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10000, max(10001, ephemeral_low))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -15,21 +16,33 @@ namespace {
 
 constexpr const char* kBinDir = "/usr/lib/postgresql/15/bin";
 
-// A port the kernel just handed out on 127.0.0.1 (free at the time of the call).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// A port on 127.0.0.1 that binds now, drawn below the kernel's ephemeral range
+// (ip_local_port_range, 32768 by default): outgoing connections take their local ports from that
+// range, so one could take a port probed there (bind to port 0) before PostgreSQL binds it.
+bool binds(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
-  return port;
+  return ok;
+}
+
+int free_port() {
+  int ephemeral_low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  if (int low = 0; range >> low && low > 10001) ephemeral_low = low;
+  std::random_device seed;
+  std::mt19937 rng(seed());
+  std::uniform_int_distribution<int> pick(10000, ephemeral_low - 1);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = pick(rng);
+    if (binds(port)) return port;
+  }
+  return 0;
 }
 
 std::string quote(const std::string& s) {
