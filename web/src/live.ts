@@ -64,8 +64,8 @@ export class LiveSession {
   private encoding = false;
   private stopped = false;
   private pendingStats: FrameStats | null = null;
-  private shownAt: number[] = [];          // performance.now(), ms, when each frame in the fps window came
-  private shownCapturedAt: number[] = [];  // and when it was captured
+  // The fps window's frames: when each came and when it was captured (performance.now(), ms).
+  private fpsWindow: {shownAt: number; capturedAt: number}[] = [];
   private latencies: number[] = [];
   private serverTimes: number[] = [];
   private shown = 0;
@@ -164,14 +164,11 @@ export class LiveSession {
       if (this.serverTimes.length > 30) this.serverTimes.shift();
     }
     this.shown += 1;
-    this.shownAt.push(now);
-    this.shownCapturedAt.push(at ?? now);
-    while (this.shownAt.length > kFpsFrames && now - this.shownAt[0] > 2000) {
-      this.shownAt.shift();
-      this.shownCapturedAt.shift();
-    }
-    const n = this.shownCapturedAt.length;
-    const span = n > 1 ? (this.shownCapturedAt[n - 1] - this.shownCapturedAt[0]) / 1000 : 0;
+    const recent = this.fpsWindow;
+    recent.push({shownAt: now, capturedAt: at ?? now});
+    while (recent.length > kFpsFrames && now - recent[0].shownAt > 2000) recent.shift();
+    const n = recent.length;
+    const span = n > 1 ? (recent[n - 1].capturedAt - recent[0].capturedAt) / 1000 : 0;
     this.callbacks.onFrame(URL.createObjectURL(blob), {
       fps: span > 0 ? (n - 1) / span : 0,
       latencyMs: median(this.latencies), serverMs: median(this.serverTimes), shown: this.shown, sent: this.sent,

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <future>
-#include <optional>
 
 #include <opencv2/imgproc.hpp>
 
@@ -90,14 +89,11 @@ Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::open(const FaceAnalyserOptio
   if (options.with_recognizer) {
     recognizer = std::async(std::launch::async, [&options] { return open_recognizer(options); });
   }
-  auto detector = open_detector(options);
-  auto landmarks = landmarker.get();
-  std::optional<Result<std::shared_ptr<FaceRecognizer>>> embeddings;
-  if (recognizer.valid()) embeddings = recognizer.get();
-  FF_ASSIGN_OR_RETURN(analyser->detector_, std::move(detector));
-  FF_ASSIGN_OR_RETURN(analyser->landmarker_, std::move(landmarks));
-  if (embeddings) {
-    FF_ASSIGN_OR_RETURN(analyser->recognizer_, std::move(*embeddings));
+  // An early return waits for the other openers: a std::async future's destructor joins them.
+  FF_ASSIGN_OR_RETURN(analyser->detector_, open_detector(options));
+  FF_ASSIGN_OR_RETURN(analyser->landmarker_, landmarker.get());
+  if (recognizer.valid()) {
+    FF_ASSIGN_OR_RETURN(analyser->recognizer_, recognizer.get());
   }
   return analyser;
 }

@@ -31,14 +31,23 @@ cv::Mat forehead_strands_mask(const cv::Mat& bgr, const Landmarks68& points) {
   cv::Mat strands(bgr.size(), CV_8UC1, cv::Scalar(0));
   if (points.size() != static_cast<size_t>(kLandmarkCount68) || bgr.empty() || bgr.type() != CV_8UC3) return strands;
   const float size = face_size(points);
-  const cv::Mat zone = polygon_mask(forehead_band(points), cv::Rect(0, 0, bgr.cols, bgr.rows));
+  const std::vector<cv::Point2f> band = forehead_band(points);
+  const int k = std::max(3, 2 * static_cast<int>(kStrandWidth * size / 2.0f) + 1);
+  // Only the band's box, grown by the disc's diameter, is looked at: a black-hat (a dilation then
+  // an erosion) at a band pixel reads no pixel further away, so the band's result is the whole
+  // image's. The rest of the source crop (face, hair, background) is not filtered.
+  const cv::Rect image(0, 0, bgr.cols, bgr.rows);
+  cv::Rect box = cv::boundingRect(band);
+  box = cv::Rect(box.x - k - 1, box.y - k - 1, box.width + 2 * k + 2, box.height + 2 * k + 2) & image;
+  if (box.empty()) return strands;
+  const cv::Mat zone = polygon_mask(band, box);
   if (cv::countNonZero(zone) == 0) return strands;
   cv::Mat grey, dark;
-  cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
-  const int k = std::max(3, 2 * static_cast<int>(kStrandWidth * size / 2.0f) + 1);
+  cv::cvtColor(bgr(box), grey, cv::COLOR_BGR2GRAY);
   cv::morphologyEx(grey, dark, cv::MORPH_BLACKHAT, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k)));
-  strands = (dark > kStrandContrast) & zone;
-  cv::dilate(strands, strands, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(3, 3)));
+  cv::Mat found = (dark > kStrandContrast) & zone;
+  cv::dilate(found, found, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(3, 3)));
+  found.copyTo(strands(box));
   return strands;
 }
 
