@@ -35,7 +35,8 @@
 //                                                     every face of the test photos: size, yaw,
 //                                                     roll, mouth and eye opening, 3D yaw and pitch
 //                                                     (head_pose.h), sharpness and covered eyes
-//                                                     (source_quality.h);
+//                                                     (source_quality.h), glasses bridge score
+//                                                     (glasses.h);
 //                                                     FILE gets their 68 points (input of
 //                                                     scripts/derive_face_shape)
 #include <sys/utsname.h>
@@ -63,6 +64,7 @@
 #include "facefuse/face/face_geometry.h"
 #include "facefuse/face/face_mask.h"
 #include "facefuse/face/ghost_jaw.h"
+#include "facefuse/face/glasses.h"
 #include "facefuse/face/inner_face_sharpness.h"
 #include "facefuse/media/image_io.h"
 #include "facefuse/media/video_reader.h"
@@ -253,8 +255,8 @@ int survey(const face::FaceAnalyser& analyser, const std::filesystem::path& root
   Photos photos(analyser, root);
   std::ofstream dump;
   if (!landmarks_out.empty()) dump.open(landmarks_out);
-  std::printf("%-40s %6s %6s %6s %6s %6s %6s %6s %6s %6s %6s %7s\n", "photo @ box centre", "size", "yaw", "roll",
-              "mouth", "eyes", "iod", "score", "yaw3d", "pitch", "sharp", "covered");
+  std::printf("%-40s %6s %6s %6s %6s %6s %6s %6s %6s %6s %6s %7s %7s\n", "photo @ box centre", "size", "yaw", "roll",
+              "mouth", "eyes", "iod", "score", "yaw3d", "pitch", "sharp", "covered", "glasses");
   for (const char* dir : {"photos", "dlib_faces"}) {
     std::vector<std::string> names;
     for (const auto& e : std::filesystem::directory_iterator(root / dir)) {
@@ -269,11 +271,12 @@ int survey(const face::FaceAnalyser& analyser, const std::filesystem::path& root
         if (!f.has_landmarks68()) continue;
         const auto& l = f.landmarks68;
         const face::HeadPose pose = face::fit_head_pose(l);
-        std::printf("%-28s @%5.0f,%5.0f %6.0f %6.2f %6.1f %6.2f %6.2f %6.0f %6.2f %6.1f %6.1f %6.3f %7d\n",
+        std::printf("%-28s @%5.0f,%5.0f %6.0f %6.2f %6.1f %6.2f %6.2f %6.0f %6.2f %6.1f %6.1f %6.3f %7d %7.2f\n",
                     name.c_str(), f.box.x + f.box.width / 2, f.box.y + f.box.height / 2, face::face_size(l),
                     processors::estimate_yaw(l), face::roll_degrees(l), face::mouth_open_ratio(l),
                     face::eye_open_ratio(l), face::inter_ocular_distance(l), f.score, pose.yaw, pose.pitch,
-                    processors::source_face_sharpness(p->image, f), processors::covered_eyes(p->image, f));
+                    processors::source_face_sharpness(p->image, f), processors::covered_eyes(p->image, f),
+                    face::glasses_bridge_score(p->image, l));
         if (dump.is_open()) {
           // One face per line: photo, face size (px), detector score, then x y of the 68 points.
           dump << name << ' ' << face::face_size(l) << ' ' << f.score;
