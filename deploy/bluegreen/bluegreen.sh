@@ -47,15 +47,22 @@ other() { if [ "$1" = blue ]; then echo green; else echo blue; fi; }
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 nginx_running() { alive nginx; }  # nginx.conf.template: pid @STATE@/nginx.pid
 
-# After a reload, nginx's old worker processes ("worker process is shutting down") finish the
-# requests they hold, and send them to the previous upstream. The caller drains that colour next,
-# so wait (at most OLD_WORKERS_TIMEOUT s, 10 by default: a WebSocket progress stream can hold a
-# worker for a whole job) until they are gone: a request an old worker sent to a colour already
-# closing got a 502 (once in CI, deploy.bluegreen's rollback).
+# After a reload, nginx's old worker processes finish the requests they hold, and send them to the
+# previous upstream. The caller drains that colour next, so wait (at most OLD_WORKERS_TIMEOUT s, 10
+# by default: a WebSocket progress stream can hold a worker for a whole job) until the workers that
+# ran before the reload (their pids, $1) are gone: a request an old worker sent to a colour already
+# closing got a 502. Waiting by pid, not by the "shutting down" title: right after the reload the
+# new workers already answer while the master has not yet told the old ones to stop, and those
+# still take new connections for the previous upstream (two 502s in CI, deploy.bluegreen's
+# rollback, with the title check).
 wait_for_old_nginx_workers() {
-  local master deadline=$((SECONDS + ${OLD_WORKERS_TIMEOUT:-10}))
-  master=$(cat "$state/nginx.pid" 2>/dev/null) || return 0
-  while [ $SECONDS -lt $deadline ] && pgrep -P "$master" -f "shutting down" >/dev/null; do sleep 0.1; done
+  local pids=$1 deadline=$((SECONDS + ${OLD_WORKERS_TIMEOUT:-10})) pid alive_any
+  while [ $SECONDS -lt $deadline ]; do
+    alive_any=0
+    for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive_any=1; done
+    [ $alive_any = 0 ] && return 0
+    sleep 0.1
+  done
 }
 
 # switch_to COLOUR: point nginx at COLOUR's port and reload; returns once nginx answers from it and
@@ -66,6 +73,8 @@ switch_to() {
   printf 'server 127.0.0.1:%s;\n' "$port" > "$state/active.conf.tmp"
   mv "$state/active.conf.tmp" "$state/active.conf"
   "$NGINX" -t -q -c "$state/nginx.conf" || die "nginx rejected the configuration (see $state/nginx-error.log)"
+  local master old_workers=""
+  if master=$(cat "$state/nginx.pid" 2>/dev/null); then old_workers=$(pgrep -P "$master" | tr '\n' ' ' || true); fi
   "$NGINX" -s reload -c "$state/nginx.conf"
   echo "$colour" > "$state/active"
   local listen deadline=$((SECONDS + 20))
@@ -73,7 +82,7 @@ switch_to() {
   while [ $SECONDS -lt $deadline ]; do
     if curl -fsS -o /dev/null -D - "http://$listen/healthz" 2>/dev/null | grep -qi "^x-facefuse-upstream: 127.0.0.1:$port"; then
       log "traffic now goes to $colour (127.0.0.1:$port)"
-      wait_for_old_nginx_workers
+      wait_for_old_nginx_workers "$old_workers"
       return 0
     fi
     sleep 0.2

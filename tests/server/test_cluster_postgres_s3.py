@@ -249,10 +249,15 @@ class ClusterSlow(unittest.TestCase):
         commits = self.sql("SELECT task_id, COUNT(*) FROM task_commits GROUP BY task_id")
         self.assertEqual(sorted(int(c[0]) for c in commits), sorted(int(t[0]) for t in tasks))
         self.assertEqual([c for c in commits if c[1] != "1"], [], "no task committed twice")
-        # The kills cost re-runs: some task took more than one attempt, lease_expired is in the logs.
-        self.assertTrue(any(int(t[5]) > 1 for t in tasks), tasks)
-        interrupted = [line for w in self.workers for line in w.log_lines() if line.get("msg") == "task interrupted"]
+        # The kills cost re-runs: lease_expired is in the logs, and some task took more than one
+        # attempt — unless its lease was last renewed before the database restarted: such a lease is
+        # handed on without counting an attempt (jobs/postgres_job_store.cpp), and on a fast machine
+        # both kills and the restart fall within one lease (LEASE_SECONDS), so every re-run can be one.
+        logs = [line for w in self.workers for line in w.log_lines()]
+        interrupted = [line for line in logs if line.get("msg") == "task interrupted"]
         self.assertTrue(any(line["reason"] == "lease_expired" for line in interrupted), interrupted)
+        uncounted = [line for line in logs if line.get("msg") == "lease lost to a database restart: attempt not counted"]
+        self.assertTrue(any(int(t[5]) > 1 for t in tasks) or uncounted, tasks)
 
         # Events, as the other node's WebSocket delivered them: 1, 2, 3, ... and `completed` last.
         for job_id, _ in jobs:
