@@ -199,7 +199,7 @@ class ClusterSlow(unittest.TestCase):
         first_pid, first_task = self.kill_mid_task(["chunk"])
         # The second: another chunk, or an image task if the other chunks' short mid-way windows have
         # passed (15-frame chunks last about a second on an idle machine).
-        second_pid, _ = self.kill_mid_task(["chunk", "image"], spared=[first_task])
+        second_pid, second_task = self.kill_mid_task(["chunk", "image"], spared=[first_task])
         killed = [first_pid, second_pid]
 
         # PostgreSQL restarts once, while work is in flight.
@@ -249,13 +249,17 @@ class ClusterSlow(unittest.TestCase):
         commits = self.sql("SELECT task_id, COUNT(*) FROM task_commits GROUP BY task_id")
         self.assertEqual(sorted(int(c[0]) for c in commits), sorted(int(t[0]) for t in tasks))
         self.assertEqual([c for c in commits if c[1] != "1"], [], "no task committed twice")
-        # The kills cost re-runs: lease_expired is in the logs, and some task took more than one
+        # The kills cost re-runs: a killed task was claimed again once its lease expired (the
+        # database restart expires other leases too, so the killed tasks are looked for by id; one
+        # of the two may have finished between the query and the kill). Some task took more than one
         # attempt — unless its lease was last renewed before the database restarted: such a lease is
         # handed on without counting an attempt (jobs/postgres_job_store.cpp), and on a fast machine
         # both kills and the restart fall within one lease (LEASE_SECONDS), so every re-run can be one.
         logs = [line for w in self.workers for line in w.log_lines()]
         interrupted = [line for line in logs if line.get("msg") == "task interrupted"]
         self.assertTrue(any(line["reason"] == "lease_expired" for line in interrupted), interrupted)
+        rerun = {int(line["task_id"]) for line in interrupted if line["reason"] == "lease_expired"}
+        self.assertTrue(rerun & {int(first_task), int(second_task)}, (first_task, second_task, interrupted))
         uncounted = [line for line in logs if line.get("msg") == "lease lost to a database restart: attempt not counted"]
         self.assertTrue(any(int(t[5]) > 1 for t in tasks) or uncounted, tasks)
 
